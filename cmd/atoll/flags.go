@@ -1,0 +1,125 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/atoll-iac/atoll/runner"
+	"github.com/atoll-iac/atoll/server"
+	"github.com/atoll-iac/atoll/vcs/github"
+)
+
+// errHelp reports that -h was asked for and usage printed.
+var errHelp = errors.New("help requested")
+
+// serverConfig reads the server's flags, each of which may also come from
+// its environment variable, into a server.Config. Errors name the flag.
+func serverConfig(args []string, getenv func(string) (string, bool), stdout io.Writer) (server.Config, error) {
+	fs := flag.NewFlagSet("atoll server", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	port := fs.Int("port", 4141, "port to listen on")
+	dataDir := fs.String("data-dir", "~/.atoll", "where locks, workspaces and plan files are kept")
+	allowlist := fs.String("repo-allowlist", "", "comma-separated globs on owner/repo that atoll acts for, * for all (required)")
+	ghToken := fs.String("gh-token", "", "GitHub token atoll comments and fetches with")
+	ghSecret := fs.String("gh-webhook-secret", "", "secret the GitHub webhook is signed with")
+	ghAPI := fs.String("gh-api-url", github.DefaultAPIURL, "GitHub REST API root; for GitHub Enterprise https://HOST/api/v3/")
+	dist := fs.String("tf-distribution", runner.OpenTofu, "opentofu or terraform")
+	bin := fs.String("tf-bin", "", "tofu or terraform binary to run (default: tofu or terraform on PATH)")
+	parallelism := fs.Int("parallelism", runtime.NumCPU(), "how many jobs run at once")
+
+	if err := parse(fs, args, getenv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printFlags(stdout, fs)
+			return server.Config{}, errHelp
+		}
+		return server.Config{}, err
+	}
+	if *allowlist == "" {
+		return server.Config{}, errors.New("--repo-allowlist is required (comma-separated owner/repo globs, * for all)")
+	}
+	allow, err := server.ParseAllowlist(*allowlist)
+	if err != nil {
+		return server.Config{}, fmt.Errorf("--repo-allowlist: %v", err)
+	}
+	if *port < 0 || *port > 65535 {
+		return server.Config{}, fmt.Errorf("--port %d is not a TCP port", *port)
+	}
+	if *parallelism < 1 {
+		return server.Config{}, fmt.Errorf("--parallelism must be at least 1")
+	}
+	tool, err := runner.FindTool(*dist, *bin)
+	if err != nil {
+		return server.Config{}, fmt.Errorf("--tf-distribution/--tf-bin: %v", err)
+	}
+	dir, err := expandHome(*dataDir)
+	if err != nil {
+		return server.Config{}, fmt.Errorf("--data-dir: %v", err)
+	}
+	return server.Config{
+		Addr:          fmt.Sprintf(":%d", *port),
+		DataDir:       dir,
+		RepoAllowlist: allow,
+		GitHub:        github.Config{Token: *ghToken, WebhookSecret: *ghSecret, APIURL: *ghAPI},
+		Tool:          tool,
+		Parallelism:   *parallelism,
+	}, nil
+}
+
+// parse parses args, then gives each flag not on the command line the value
+// of its environment variable, ATOLL_ and the flag's name upper-cased with
+// dashes as underscores.
+func parse(fs *flag.FlagSet, args []string, getenv func(string) (string, bool)) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	onCommandLine := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { onCommandLine[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil || onCommandLine[f.Name] {
+			return
+		}
+		name := envName(f.Name)
+		if v, ok := getenv(name); ok {
+			if serr := fs.Set(f.Name, v); serr != nil {
+				err = fmt.Errorf("%s: invalid value %q for --%s: %v", name, v, f.Name, serr)
+			}
+		}
+	})
+	return err
+}
+
+func envName(flagName string) string {
+	return "ATOLL_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintln(w, "Usage: atoll server [flags]\n\nEach flag can also be set by its environment variable.\n\nFlags:")
+	fs.VisitAll(func(f *flag.Flag) {
+		def := ""
+		if f.DefValue != "" {
+			def = fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		fmt.Fprintf(w, "  --%-20s %s%s\n      env %s\n", f.Name, f.Usage, def, envName(f.Name))
+	})
+}
+
+func expandHome(p string) (string, error) {
+	if p != "~" && !strings.HasPrefix(p, "~/") {
+		return filepath.Abs(p)
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, strings.TrimPrefix(p, "~")), nil
+}

@@ -1,0 +1,67 @@
+// Command atoll is the pull-request automation server for OpenTofu and
+// Terraform. This package only reads flags and the environment, builds
+// the server's Config, and runs it; the work lives in ../../server.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/atoll-iac/atoll/server"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr))
+}
+
+// run is main without the process: it returns the exit code, 2 for a
+// usage error.
+func run(args []string, getenv func(string) (string, bool), stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, topUsage)
+		return 2
+	}
+	switch args[0] {
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "atoll", version)
+		return 0
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, topUsage)
+		return 0
+	case "server":
+		cfg, err := serverConfig(args[1:], getenv, stdout)
+		if errors.Is(err, errHelp) {
+			return 0
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "atoll server: %v\n", err)
+			return 2
+		}
+		cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if err := server.Run(ctx, cfg); err != nil {
+			fmt.Fprintf(stderr, "atoll server: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprintf(stderr, "atoll: unknown command %q; run 'atoll help'\n", args[0])
+	return 2
+}
+
+const topUsage = `atoll runs OpenTofu/Terraform plans for pull requests.
+
+Usage:
+  atoll server [flags]   serve webhooks (atoll server -h lists the flags)
+  atoll version          print the version
+`

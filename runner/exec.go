@@ -1,0 +1,146 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// maxOutput caps the output kept from one step; beyond it the middle is
+// dropped, keeping the start and the end, where a tool's summary and errors
+// stand.
+const maxOutput = 8 << 20
+
+// Config configures a Runner. The zero value runs nothing: Tool is required.
+type Config struct {
+	Tool Tool
+	// Env is the environment the tool inherits, os.Environ() when nil.
+	// Variables named ATOLL_* and any variable whose value is one of
+	// Secrets are always removed.
+	Env []string
+	// Secrets are values that must never reach the tool or its captured
+	// output (atoll's tokens and webhook secrets).
+	Secrets []string
+}
+
+// Runner runs tool steps.
+type Runner struct {
+	tool    Tool
+	env     []string
+	secrets []string
+}
+
+// New returns a Runner for cfg.
+func New(cfg Config) *Runner {
+	env := cfg.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	var secrets []string
+	for _, s := range cfg.Secrets {
+		if s != "" {
+			secrets = append(secrets, s)
+		}
+	}
+	return &Runner{tool: cfg.Tool, env: toolEnv(env, secrets), secrets: secrets}
+}
+
+// Tool is the binary the runner runs.
+func (r *Runner) Tool() Tool { return r.tool }
+
+func toolEnv(env, secrets []string) []string {
+	var out []string
+	for _, kv := range env {
+		name, value, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(strings.ToUpper(name), "ATOLL_") || isSecret(value, secrets) {
+			continue
+		}
+		switch name {
+		case "HOME", "TF_IN_AUTOMATION", "TF_INPUT", "CHECKPOINT_DISABLE", "TF_WORKSPACE", "TF_CLI_ARGS":
+			continue
+		}
+		out = append(out, kv)
+	}
+	return append(out, "TF_IN_AUTOMATION=1", "TF_INPUT=0", "CHECKPOINT_DISABLE=1")
+}
+
+func isSecret(v string, secrets []string) bool {
+	for _, s := range secrets {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Step is one run of the tool.
+type Step struct {
+	// Dir is the directory the tool runs in.
+	Dir string
+	// Home is the tool's HOME, private to the job.
+	Home string
+	// Args follow the binary name.
+	Args []string
+}
+
+// Run runs one step and returns its combined output with secrets redacted.
+// A step that exits non-zero returns its output and an *exec.ExitError.
+// Cancelling ctx interrupts the tool, which then has a while to release its
+// state lock before it is killed.
+func (r *Runner) Run(ctx context.Context, s Step) (string, error) {
+	cmd := exec.CommandContext(ctx, r.tool.Path, s.Args...)
+	cmd.Dir = s.Dir
+	cmd.Env = append(r.env[:len(r.env):len(r.env)], "HOME="+s.Home)
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 30 * time.Second
+	var out capped
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	if err := os.MkdirAll(s.Home, 0o700); err != nil {
+		return "", fmt.Errorf("creating tool home: %w", err)
+	}
+	err := cmd.Run()
+	return r.Redact(out.String()), err
+}
+
+// Redact replaces every secret value in s with [redacted].
+func (r *Runner) Redact(s string) string {
+	for _, secret := range r.secrets {
+		s = strings.ReplaceAll(s, secret, "[redacted]")
+	}
+	return s
+}
+
+// capped keeps the first and last maxOutput/2 bytes written to it.
+type capped struct {
+	head, tail bytes.Buffer
+	dropped    int
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	n := len(p)
+	if room := maxOutput/2 - c.head.Len(); room > 0 {
+		k := min(room, len(p))
+		c.head.Write(p[:k])
+		p = p[k:]
+	}
+	if len(p) > 0 {
+		c.tail.Write(p)
+		if over := c.tail.Len() - maxOutput/2; over > 0 {
+			c.dropped += over
+			c.tail.Next(over)
+		}
+	}
+	return n, nil
+}
+
+func (c *capped) String() string {
+	if c.dropped == 0 {
+		return c.head.String() + c.tail.String()
+	}
+	return fmt.Sprintf("%s\n… %d bytes of output omitted …\n%s", c.head.String(), c.dropped, c.tail.String())
+}

@@ -1,0 +1,177 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Workspaces hands out one checkout directory per repository, pull request
+// and workspace under a root directory, and lets one job at a time use each.
+type Workspaces struct {
+	root string
+
+	mu   sync.Mutex
+	busy map[string]chan struct{} // directory → released when its job ends
+}
+
+// NewWorkspaces returns workspaces kept under root.
+func NewWorkspaces(root string) *Workspaces {
+	return &Workspaces{root: root, busy: map[string]chan struct{}{}}
+}
+
+// CheckoutSpec says what to check out, and where from.
+type CheckoutSpec struct {
+	// Repo is the repository's full name, "owner/name".
+	Repo string
+	// CloneURL is the HTTPS URL to fetch from, without credentials.
+	CloneURL string
+	// Auth is the value of the Authorization header git sends; it is given
+	// to git through its environment only, never written to disk.
+	Auth      string
+	Pull      int
+	Workspace string
+	// SHA is the commit to check out.
+	SHA string
+}
+
+// Workspace is a checkout held by one job until Close.
+type Workspace struct {
+	// Dir is the root of the checked-out repository.
+	Dir  string
+	root string
+	done func()
+}
+
+// PlanFile is where the plan of the project in dir (relative to the
+// repository root) is kept, outside the checkout so that a new checkout
+// leaves it be.
+func (w *Workspace) PlanFile(dir string) string {
+	return filepath.Join(w.root, "plans", url.PathEscape(dir)+".tfplan")
+}
+
+// Home is the tool's private home directory for jobs in this workspace.
+func (w *Workspace) Home() string { return filepath.Join(w.root, "home") }
+
+// Close lets the next job use the workspace.
+func (w *Workspace) Close() { w.done() }
+
+var (
+	safeName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+	shaRE    = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
+)
+
+// Checkout waits until no other job uses the workspace for spec, then makes
+// its directory hold exactly spec.SHA: cloning on first use, fetching into
+// the existing clone afterwards.
+func (ws *Workspaces) Checkout(ctx context.Context, spec CheckoutSpec) (*Workspace, error) {
+	root, err := ws.dir(spec)
+	if err != nil {
+		return nil, err
+	}
+	done, err := ws.acquire(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	w := &Workspace{Dir: filepath.Join(root, "repo"), root: root, done: done}
+	if err := checkout(ctx, w.Dir, spec); err != nil {
+		done()
+		return nil, fmt.Errorf("checking out %s#%d at %s: %w", spec.Repo, spec.Pull, spec.SHA, err)
+	}
+	return w, nil
+}
+
+func (ws *Workspaces) dir(spec CheckoutSpec) (string, error) {
+	owner, name, ok := strings.Cut(spec.Repo, "/")
+	for _, part := range []string{owner, name, spec.Workspace} {
+		if !ok || !safeName.MatchString(part) || part == "." || part == ".." {
+			return "", fmt.Errorf("unsafe repository or workspace name %q/%q", spec.Repo, spec.Workspace)
+		}
+	}
+	if !shaRE.MatchString(spec.SHA) {
+		return "", fmt.Errorf("commit %q is not a full hex sha", spec.SHA)
+	}
+	return filepath.Join(ws.root, "repos", owner, name, strconv.Itoa(spec.Pull), spec.Workspace), nil
+}
+
+// acquire waits for the directory to be free and marks it busy.
+func (ws *Workspaces) acquire(ctx context.Context, dir string) (func(), error) {
+	for {
+		ws.mu.Lock()
+		held, busy := ws.busy[dir]
+		if !busy {
+			ch := make(chan struct{})
+			ws.busy[dir] = ch
+			ws.mu.Unlock()
+			var once sync.Once
+			return func() {
+				once.Do(func() {
+					ws.mu.Lock()
+					delete(ws.busy, dir)
+					ws.mu.Unlock()
+					close(ch)
+				})
+			}, nil
+		}
+		ws.mu.Unlock()
+		select {
+		case <-held:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func checkout(ctx context.Context, dir string, spec CheckoutSpec) error {
+	if _, err := os.Stat(filepath.Join(dir, ".git")); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if err := git(ctx, dir, "", "init", "--quiet"); err != nil {
+			return err
+		}
+	}
+	if err := git(ctx, dir, spec.Auth, "fetch", "--quiet", "--no-tags", "--depth=1", spec.CloneURL, spec.SHA); err != nil {
+		return err
+	}
+	if err := git(ctx, dir, "", "checkout", "--quiet", "--force", "--detach", spec.SHA); err != nil {
+		return err
+	}
+	// Keep .terraform so that a re-plan need not download providers again.
+	return git(ctx, dir, "", "clean", "--quiet", "-ffdx", "--exclude=.terraform")
+}
+
+// git runs one git command in dir. auth, when set, reaches git through its
+// environment as an extra HTTP header: not in a URL, a config file or argv.
+func git(ctx context.Context, dir, auth string, args ...string) error {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(),
+		"GIT_TERMINAL_PROMPT=0",
+		"GIT_CONFIG_NOSYSTEM=1",
+		"GIT_AUTHOR_NAME=atoll", "GIT_AUTHOR_EMAIL=atoll@localhost",
+		"GIT_COMMITTER_NAME=atoll", "GIT_COMMITTER_EMAIL=atoll@localhost",
+	)
+	if auth != "" {
+		cmd.Env = append(cmd.Env, "GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader", "GIT_CONFIG_VALUE_0=Authorization: "+auth)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if auth != "" {
+			msg = strings.ReplaceAll(msg, auth, "[redacted]")
+		}
+		return fmt.Errorf("git %s: %w: %s", args[0], err, msg)
+	}
+	return nil
+}

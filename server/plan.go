@@ -1,0 +1,180 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/atoll-iac/atoll/locking"
+	"github.com/atoll-iac/atoll/runner"
+	"github.com/atoll-iac/atoll/vcs"
+	"github.com/atoll-iac/atoll/workflows"
+)
+
+// planRequest asks for a pull request's projects to be planned.
+type planRequest struct {
+	forge vcs.Forge
+	pull  vcs.PullRequest
+	// user asked for the plan; the locks taken are recorded as theirs.
+	user string
+	// targets are the projects to plan; nil plans every project the pull
+	// request changes.
+	targets []workflows.Project
+	// auto is set for plans no one asked for, which stay silent when
+	// there is nothing to plan.
+	auto bool
+}
+
+// plan checks the pull request's head out, plans each project under its
+// lock, and reports: a commit status per project and one comment for all.
+func (s *Server) plan(ctx context.Context, jc jobContext, req planRequest) error {
+	var changed []string
+	if req.targets == nil {
+		var err error
+		if changed, err = req.forge.ChangedFiles(ctx, req.pull.Repo, req.pull.Number); err != nil {
+			return err
+		}
+	}
+	var results []projectResult
+	for _, wsName := range workspacesOf(req.targets) {
+		rs, err := s.planWorkspace(ctx, jc, req, wsName, changed)
+		if err != nil {
+			return err
+		}
+		results = append(results, rs...)
+	}
+	if len(results) == 0 {
+		if req.auto {
+			jc.log.Info("no projects changed; nothing to plan")
+			return nil
+		}
+		return userErrorf("This pull request changes no `.tf` or `.tofu` files, so there is nothing to plan. To plan a directory anyway, comment `atoll plan -d DIR`.")
+	}
+	for _, body := range renderPlan(results, req.forge.MaxCommentLen()) {
+		if _, err := req.forge.Comment(ctx, req.pull.Repo, req.pull.Number, body); err != nil {
+			return err
+		}
+	}
+	for _, r := range results {
+		s.setStatus(ctx, jc, req, r.Project, r.state(), r.statusDescription())
+	}
+	return nil
+}
+
+// workspacesOf lists the workspaces the targets are in, in order; for no
+// targets, the default workspace.
+func workspacesOf(targets []workflows.Project) []string {
+	if targets == nil {
+		return []string{workflows.DefaultWorkspace}
+	}
+	var names []string
+	seen := map[string]bool{}
+	for _, t := range targets {
+		if !seen[t.Workspace] {
+			seen[t.Workspace] = true
+			names = append(names, t.Workspace)
+		}
+	}
+	return names
+}
+
+// planWorkspace plans the projects of one workspace in its checkout.
+func (s *Server) planWorkspace(ctx context.Context, jc jobContext, req planRequest, wsName string, changed []string) ([]projectResult, error) {
+	ws, err := s.workspaces.Checkout(ctx, runner.CheckoutSpec{
+		Repo:      req.pull.Repo.FullName,
+		CloneURL:  req.pull.Repo.CloneURL,
+		Auth:      req.forge.CloneAuth(),
+		Pull:      req.pull.Number,
+		Workspace: wsName,
+		SHA:       req.pull.HeadSHA,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer ws.Close()
+
+	var projects []workflows.Project
+	if req.targets == nil {
+		projects = workflows.ChangedProjects(ws.Dir, changed)
+	}
+	for _, t := range req.targets {
+		if t.Workspace != wsName {
+			continue
+		}
+		ok, err := workflows.HasConfig(ws.Dir, t.Dir)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, userErrorf("There are no `.tf` or `.tofu` files in `%s` at %s, so there is nothing to plan there.", t.Dir, req.pull.HeadSHA)
+		}
+		projects = append(projects, t)
+	}
+	for _, p := range projects {
+		s.setStatus(ctx, jc, req, p, vcs.Pending, "planning…")
+	}
+	results := make([]projectResult, 0, len(projects))
+	for _, p := range projects {
+		results = append(results, s.planProject(ctx, jc, req, ws, p))
+	}
+	return results, nil
+}
+
+// planProject locks one project for the pull request and plans it.
+func (s *Server) planProject(ctx context.Context, jc jobContext, req planRequest, ws *runner.Workspace, p workflows.Project) projectResult {
+	log := jc.log.With("dir", p.Dir, "workspace", p.Workspace)
+	res := projectResult{Project: p, Command: "plan"}
+	key := locking.Key{Repo: req.pull.Repo.FullName, Dir: p.Dir, Workspace: p.Workspace}
+	holder, ok, err := s.locker.TryLock(ctx, locking.Lock{Key: key, Pull: req.pull.Number, User: req.user, Time: time.Now().UTC()})
+	if err != nil {
+		log.Error("taking project lock", "err", err)
+		return res.internal(jc.id)
+	}
+	if !ok {
+		res.Outcome, res.Holder = outcomeLocked, holder
+		return res
+	}
+
+	planFile := ws.PlanFile(p.Dir)
+	if err := os.MkdirAll(filepath.Dir(planFile), 0o700); err != nil {
+		log.Error("creating plan directory", "err", err)
+		return res.internal(jc.id)
+	}
+	// A plan that fails must not leave an older plan behind to be applied.
+	if err := os.Remove(planFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+		log.Error("removing old plan", "err", err)
+		return res.internal(jc.id)
+	}
+	for _, step := range workflows.PlanSteps(p, planFile) {
+		out, err := s.runner.Run(ctx, runner.Step{Dir: filepath.Join(ws.Dir, filepath.FromSlash(p.Dir)), Home: ws.Home(), Args: step.Args})
+		res.Output = out
+		var exit *exec.ExitError
+		switch {
+		case errors.As(err, &exit):
+			log.Info("step failed", "step", step.Name, "exit", exit.ExitCode())
+			res.Outcome, res.Step = outcomeFailed, step.Name
+			res.Summary = errorLine(out, fmt.Sprintf("%s exited with status %d", step.Name, exit.ExitCode()))
+			return res
+		case err != nil:
+			log.Error("running step", "step", step.Name, "err", err)
+			return res.internal(jc.id)
+		}
+	}
+	res.Outcome = outcomeSucceeded
+	res.Summary = planSummary(res.Output)
+	log.Info("planned", "summary", res.Summary)
+	return res
+}
+
+// setStatus sets a project's commit status, logging a failure: a status
+// that cannot be set must not stop the plan.
+func (s *Server) setStatus(ctx context.Context, jc jobContext, req planRequest, p workflows.Project, state vcs.State, desc string) {
+	st := vcs.Status{Context: fmt.Sprintf("atoll/plan: %s/%s", p.Dir, p.Workspace), State: state, Description: desc}
+	if err := req.forge.SetStatus(ctx, req.pull.Repo, req.pull.HeadSHA, st); err != nil {
+		jc.log.Error("setting commit status", "context", st.Context, "err", err)
+	}
+}

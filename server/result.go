@@ -1,0 +1,90 @@
+package server
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/atoll-iac/atoll/locking"
+	"github.com/atoll-iac/atoll/vcs"
+	"github.com/atoll-iac/atoll/workflows"
+)
+
+// outcome is how running a command on one project ended.
+type outcome int
+
+const (
+	outcomeSucceeded outcome = iota + 1
+	// outcomeFailed: the tool ran and failed; its output says why.
+	outcomeFailed
+	// outcomeLocked: another pull request holds the project's lock; nothing ran.
+	outcomeLocked
+	// outcomeErrored: atoll failed; the log has the detail.
+	outcomeErrored
+)
+
+// projectResult is what a command did to one project.
+type projectResult struct {
+	Project workflows.Project
+	Command string
+	Outcome outcome
+	// Summary is the tool's own summary line, or its first error line.
+	Summary string
+	// Output is the output of the last step run.
+	Output string
+	// Step names the step that failed.
+	Step string
+	// Holder holds the lock when Outcome is outcomeLocked.
+	Holder locking.Lock
+}
+
+func (r projectResult) internal(jobID string) projectResult {
+	r.Outcome = outcomeErrored
+	r.Summary = fmt.Sprintf("atoll hit an internal error (job %s); the server's log has the details.", jobID)
+	r.Output = ""
+	return r
+}
+
+func (r projectResult) state() vcs.State {
+	if r.Outcome == outcomeSucceeded {
+		return vcs.Success
+	}
+	return vcs.Failure
+}
+
+func (r projectResult) statusDescription() string {
+	switch r.Outcome {
+	case outcomeSucceeded:
+		return r.Summary
+	case outcomeLocked:
+		return fmt.Sprintf("locked by #%d", r.Holder.Pull)
+	case outcomeFailed:
+		return r.Command + " failed: " + r.Summary
+	}
+	return "internal error"
+}
+
+var (
+	planLine    = regexp.MustCompile(`(?m)^Plan: \d+ to add, \d+ to change, \d+ to destroy\.$`)
+	noChanges   = regexp.MustCompile(`(?m)^No changes\..*$`)
+	outputsOnly = regexp.MustCompile(`(?m)^Changes to Outputs:$`)
+	errorRE     = regexp.MustCompile(`(?m)^(?:│ )?(Error: .*)$`)
+)
+
+// planSummary finds the tool's summary line in plan output, verbatim.
+func planSummary(out string) string {
+	for _, re := range []*regexp.Regexp{planLine, noChanges, outputsOnly} {
+		if m := re.FindString(out); m != "" {
+			return strings.TrimSpace(m)
+		}
+	}
+	return "Plan finished."
+}
+
+// errorLine returns the tool's first error line, or fallback.
+func errorLine(out, fallback string) string {
+	if m := errorRE.FindStringSubmatch(out); m != nil {
+		return strings.TrimSpace(m[1])
+	}
+	return fallback
+}

@@ -1,0 +1,133 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/atoll-iac/atoll/locking"
+	"github.com/atoll-iac/atoll/runner"
+	"github.com/atoll-iac/atoll/vcs"
+)
+
+// Server receives forge events and runs what they ask for.
+type Server struct {
+	log        *slog.Logger
+	allow      Allowlist
+	forges     []vcs.Forge
+	locker     locking.Locker
+	closeStore func() error
+	workspaces *runner.Workspaces
+	runner     *runner.Runner
+	queue      *runner.Queue
+	deliveries *deliveries
+}
+
+// New builds a server from cfg: it opens the lock store under cfg.DataDir
+// and starts the job workers. Close releases them.
+func New(cfg Config) (*Server, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("no data directory")
+	}
+	if cfg.Tool.Path == "" {
+		return nil, errors.New("no tofu or terraform binary")
+	}
+	forges, err := newForges(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if len(forges) == 0 {
+		log.Warn("no forge configured: every webhook will be refused; set --gh-token")
+	}
+	if cfg.GitHub.WebhookSecret == "" {
+		log.Warn("NO WEBHOOK SECRET: anyone who can reach this server can make it plan; set --gh-webhook-secret")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating data directory: %w", err)
+	}
+	store, err := locking.OpenBolt(filepath.Join(cfg.DataDir, "locks.db"))
+	if err != nil {
+		return nil, err
+	}
+	workers := max(cfg.Parallelism, 1)
+	return &Server{
+		log:        log,
+		allow:      cfg.RepoAllowlist,
+		forges:     forges,
+		locker:     store,
+		closeStore: store.Close,
+		workspaces: runner.NewWorkspaces(cfg.DataDir),
+		runner:     runner.New(runner.Config{Tool: cfg.Tool, Secrets: secrets(cfg)}),
+		queue:      runner.NewQueue(log, workers, 10_000),
+		deliveries: newDeliveries(24*time.Hour, 100_000),
+	}, nil
+}
+
+// Handler serves atoll's HTTP endpoints.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /events", s.handleEvents)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintln(w, `{"status":"ok"}`)
+	})
+	return mux
+}
+
+// Close stops taking jobs, waits until ctx is done for running ones to
+// finish, cancels the rest, and closes the lock store.
+func (s *Server) Close(ctx context.Context) error {
+	s.queue.Close(ctx)
+	return s.closeStore()
+}
+
+// Run serves cfg until ctx is cancelled, then shuts down gracefully.
+func Run(ctx context.Context, cfg Config) error {
+	s, err := New(cfg)
+	if err != nil {
+		return err
+	}
+	addr := cfg.Addr
+	if addr == "" {
+		addr = ":4141"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		s.Close(context.Background())
+		return err
+	}
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	s.log.Info("atoll listening", "addr", ln.Addr().String(), "tool", cfg.Tool.Path)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		s.log.Info("shutting down")
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv.Shutdown(shutdown)
+	if cerr := s.Close(shutdown); cerr != nil && err == nil {
+		err = cerr
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}

@@ -1,0 +1,202 @@
+// Package github is atoll's GitHub forge: the vcs.Forge implementation over
+// the REST API (go-github), and the parsing and signature checking of
+// GitHub's webhooks.
+package github
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+
+	gh "github.com/google/go-github/v60/github"
+
+	"github.com/atoll-iac/atoll/vcs"
+)
+
+// DefaultAPIURL is github.com's REST API.
+const DefaultAPIURL = "https://api.github.com/"
+
+// maxCommentLen is the longest issue comment GitHub accepts.
+const maxCommentLen = 65536
+
+// Config configures a GitHub forge. The zero value talks to github.com
+// anonymously, which is of no use beyond tests of the webhook parser.
+type Config struct {
+	// Token authenticates API calls and git fetches (a personal access
+	// token or an app installation token).
+	Token string
+	// WebhookSecret, when set, is the key every webhook's
+	// X-Hub-Signature-256 must match.
+	WebhookSecret string
+	// APIURL is the REST API root: DefaultAPIURL when empty; for GitHub
+	// Enterprise Server, https://HOST/api/v3/.
+	APIURL string
+	// HTTPClient makes the API calls; http.DefaultClient when nil.
+	HTTPClient *http.Client
+}
+
+// Forge is a GitHub account as a vcs.Forge.
+type Forge struct {
+	client *gh.Client
+	token  string
+	secret []byte
+
+	mu   sync.Mutex
+	user string // cached login of the token's user
+}
+
+var _ vcs.Forge = (*Forge)(nil)
+
+// New returns a GitHub forge for cfg.
+func New(cfg Config) (*Forge, error) {
+	apiURL := cfg.APIURL
+	if apiURL == "" {
+		apiURL = DefaultAPIURL
+	}
+	if !strings.HasSuffix(apiURL, "/") {
+		apiURL += "/"
+	}
+	base, err := url.Parse(apiURL)
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("github API URL %q is not an http(s) URL", cfg.APIURL)
+	}
+	client := gh.NewClient(cfg.HTTPClient)
+	if cfg.Token != "" {
+		client = client.WithAuthToken(cfg.Token)
+	}
+	client.BaseURL = base
+	return &Forge{client: client, token: cfg.Token, secret: []byte(cfg.WebhookSecret)}, nil
+}
+
+// Name implements vcs.Forge.
+func (f *Forge) Name() string { return "github" }
+
+// MaxCommentLen implements vcs.Forge.
+func (f *Forge) MaxCommentLen() int { return maxCommentLen }
+
+// CloneAuth implements vcs.Forge: GitHub accepts any token as the password
+// of the user x-access-token.
+func (f *Forge) CloneAuth() string {
+	if f.token == "" {
+		return ""
+	}
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte("x-access-token:"+f.token))
+}
+
+// CurrentUser implements vcs.Forge. The answer is cached once known.
+func (f *Forge) CurrentUser(ctx context.Context) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.user != "" {
+		return f.user, nil
+	}
+	u, _, err := f.client.Users.Get(ctx, "")
+	if err != nil {
+		return "", fmt.Errorf("fetching the authenticated user: %w", err)
+	}
+	f.user = u.GetLogin()
+	return f.user, nil
+}
+
+// PullRequest implements vcs.Forge.
+func (f *Forge) PullRequest(ctx context.Context, repo vcs.Repo, number int) (vcs.PullRequest, error) {
+	owner, name := splitRepo(repo.FullName)
+	pr, _, err := f.client.PullRequests.Get(ctx, owner, name, number)
+	if err != nil {
+		return vcs.PullRequest{}, fmt.Errorf("fetching pull request %s#%d: %w", repo.FullName, number, err)
+	}
+	return convertPull(repo, pr), nil
+}
+
+// ChangedFiles implements vcs.Forge.
+func (f *Forge) ChangedFiles(ctx context.Context, repo vcs.Repo, number int) ([]string, error) {
+	owner, name := splitRepo(repo.FullName)
+	var files []string
+	opts := &gh.ListOptions{PerPage: 100}
+	for {
+		page, resp, err := f.client.PullRequests.ListFiles(ctx, owner, name, number, opts)
+		if err != nil {
+			return nil, fmt.Errorf("fetching changed files of %s#%d: %w", repo.FullName, number, err)
+		}
+		for _, cf := range page {
+			files = append(files, cf.GetFilename())
+			if prev := cf.GetPreviousFilename(); prev != "" {
+				files = append(files, prev)
+			}
+		}
+		if resp.NextPage == 0 {
+			return files, nil
+		}
+		opts.Page = resp.NextPage
+	}
+}
+
+// Comment implements vcs.Forge.
+func (f *Forge) Comment(ctx context.Context, repo vcs.Repo, number int, body string) (int64, error) {
+	owner, name := splitRepo(repo.FullName)
+	c, _, err := f.client.Issues.CreateComment(ctx, owner, name, number, &gh.IssueComment{Body: &body})
+	if err != nil {
+		return 0, fmt.Errorf("commenting on %s#%d: %w", repo.FullName, number, err)
+	}
+	return c.GetID(), nil
+}
+
+// UpdateComment implements vcs.Forge.
+func (f *Forge) UpdateComment(ctx context.Context, repo vcs.Repo, id int64, body string) error {
+	owner, name := splitRepo(repo.FullName)
+	if _, _, err := f.client.Issues.EditComment(ctx, owner, name, id, &gh.IssueComment{Body: &body}); err != nil {
+		return fmt.Errorf("editing comment %d on %s: %w", id, repo.FullName, err)
+	}
+	return nil
+}
+
+// SetStatus implements vcs.Forge.
+func (f *Forge) SetStatus(ctx context.Context, repo vcs.Repo, sha string, s vcs.Status) error {
+	owner, name := splitRepo(repo.FullName)
+	status := &gh.RepoStatus{
+		State:       gh.String(string(s.State)),
+		Context:     gh.String(s.Context),
+		Description: gh.String(truncate(s.Description, 140)),
+	}
+	if s.TargetURL != "" {
+		status.TargetURL = gh.String(s.TargetURL)
+	}
+	if _, _, err := f.client.Repositories.CreateStatus(ctx, owner, name, sha, status); err != nil {
+		return fmt.Errorf("setting status %q on %s@%s: %w", s.Context, repo.FullName, sha, err)
+	}
+	return nil
+}
+
+func convertPull(repo vcs.Repo, pr *gh.PullRequest) vcs.PullRequest {
+	if repo.CloneURL == "" {
+		repo.CloneURL = pr.GetBase().GetRepo().GetCloneURL()
+	}
+	return vcs.PullRequest{
+		Repo:    repo,
+		Number:  pr.GetNumber(),
+		HeadSHA: pr.GetHead().GetSHA(),
+		BaseRef: pr.GetBase().GetRef(),
+		Author:  pr.GetUser().GetLogin(),
+		Draft:   pr.GetDraft(),
+		Open:    pr.GetState() == "open",
+	}
+}
+
+func splitRepo(fullName string) (owner, name string) {
+	owner, name, _ = strings.Cut(fullName, "/")
+	return owner, name
+}
+
+// truncate shortens s to at most n runes; GitHub rejects longer status
+// descriptions.
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}

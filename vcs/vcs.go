@@ -1,0 +1,152 @@
+// Package vcs owns atoll's view of a code forge: the small Forge interface
+// that the server talks through, the forge-neutral types it speaks in
+// (repositories, pull requests, webhook events, commit statuses), and the
+// errors a webhook parser returns. Each forge lives in a folder below this
+// one (vcs/github); vcs/vcstest is a fake forge over real HTTP for tests.
+package vcs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Forge is one code forge account: it parses the forge's webhooks and
+// carries out the API calls atoll makes. Implementations are safe for
+// concurrent use.
+//
+// Abilities not every forge has (merging, reactions, hiding comments) are
+// separate one-method interfaces that callers check for with a type
+// assertion.
+type Forge interface {
+	// Name is a short stable name for logs and stored jobs ("github").
+	Name() string
+	// Handles reports whether a webhook with these headers comes from this forge.
+	Handles(h http.Header) bool
+	// ParseWebhook verifies and decodes one webhook delivery. Errors wrap
+	// ErrUnauthorized, ErrBadPayload or ErrIgnored.
+	ParseWebhook(h http.Header, body []byte) (Event, error)
+
+	// CurrentUser is the login atoll acts as; its own comments are ignored.
+	CurrentUser(ctx context.Context) (string, error)
+	// PullRequest fetches the current state of one pull request.
+	PullRequest(ctx context.Context, repo Repo, number int) (PullRequest, error)
+	// ChangedFiles lists the paths a pull request changes, relative to the
+	// repository root; a renamed file appears under both names.
+	ChangedFiles(ctx context.Context, repo Repo, number int) ([]string, error)
+	// Comment posts a new comment on a pull request and returns its id.
+	Comment(ctx context.Context, repo Repo, number int, body string) (int64, error)
+	// UpdateComment replaces the body of a comment atoll posted.
+	UpdateComment(ctx context.Context, repo Repo, id int64, body string) error
+	// SetStatus sets a commit status on sha.
+	SetStatus(ctx context.Context, repo Repo, sha string, s Status) error
+	// CloneAuth is the HTTP Authorization header value that git uses to
+	// fetch from this forge. It is secret: never log it or write it to disk.
+	CloneAuth() string
+	// MaxCommentLen is the longest comment body the forge accepts, in bytes.
+	MaxCommentLen() int
+}
+
+// Repo names a repository on a forge.
+type Repo struct {
+	// FullName is "owner/name".
+	FullName string
+	// CloneURL is the HTTPS URL git fetches from, without credentials.
+	CloneURL string
+}
+
+// PullRequest is the part of a pull request's state atoll acts on.
+type PullRequest struct {
+	Repo    Repo
+	Number  int
+	HeadSHA string
+	// BaseRef is the branch the pull request merges into.
+	BaseRef string
+	Author  string
+	Draft   bool
+	// Open is false once the pull request is closed or merged.
+	Open bool
+}
+
+// EventType says what happened.
+type EventType int
+
+const (
+	// PullOpened covers opened and reopened pull requests.
+	PullOpened EventType = iota + 1
+	// PullUpdated is new commits pushed to a pull request.
+	PullUpdated
+	// PullReady is a draft marked ready for review.
+	PullReady
+	// PullClosed is a pull request closed or merged.
+	PullClosed
+	// CommentCreated is a new comment on a pull request.
+	CommentCreated
+)
+
+func (t EventType) String() string {
+	switch t {
+	case PullOpened:
+		return "pull request opened"
+	case PullUpdated:
+		return "pull request updated"
+	case PullReady:
+		return "pull request ready for review"
+	case PullClosed:
+		return "pull request closed"
+	case CommentCreated:
+		return "comment created"
+	}
+	return fmt.Sprintf("EventType(%d)", int(t))
+}
+
+// Event is one webhook delivery, decoded and verified.
+type Event struct {
+	Type EventType
+	// DeliveryID is the forge's id for this delivery; a redelivery repeats it.
+	DeliveryID string
+	Repo       Repo
+	// Pull is as much of the pull request as the payload carries. Comment
+	// events carry only Repo and Number: fetch the rest with PullRequest.
+	Pull PullRequest
+	// Comment is set for CommentCreated.
+	Comment Comment
+}
+
+// Comment is a comment on a pull request.
+type Comment struct {
+	ID     int64
+	Author string
+	Body   string
+}
+
+// State is a commit status state.
+type State string
+
+// Commit status states.
+const (
+	Pending State = "pending"
+	Success State = "success"
+	Failure State = "failure"
+)
+
+// Status is one commit status.
+type Status struct {
+	Context     string
+	State       State
+	Description string
+	// TargetURL links to details; empty for none.
+	TargetURL string
+}
+
+// Errors that ParseWebhook wraps; the server maps them to HTTP answers.
+var (
+	// ErrUnauthorized: the signature or token is missing or wrong (401).
+	ErrUnauthorized = errors.New("webhook signature invalid")
+	// ErrBadPayload: the body cannot be decoded (400).
+	ErrBadPayload = errors.New("malformed webhook payload")
+	// ErrIgnored: a valid delivery that atoll does not act on (200). The
+	// wrapping error's text says why.
+	ErrIgnored = errors.New("ignored")
+)

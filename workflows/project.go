@@ -1,0 +1,109 @@
+// Package workflows decides what to run for a pull request: which projects
+// (directories and workspaces) its changes touch, and which tool steps plan
+// them. It reads the repository but never runs a process.
+package workflows
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// DefaultWorkspace is the workspace a project uses unless told otherwise.
+const DefaultWorkspace = "default"
+
+// Project is one directory planned and applied as a unit, in one workspace.
+type Project struct {
+	// Dir is relative to the repository root, slash-separated, "." for the root.
+	Dir       string
+	Workspace string
+}
+
+func (p Project) String() string { return p.Dir + "/" + p.Workspace }
+
+// configExts are the file name endings that make a directory a project.
+var configExts = []string{".tf", ".tf.json", ".tofu", ".tofu.json"}
+
+func isConfigFile(name string) bool {
+	for _, ext := range configExts {
+		if strings.HasSuffix(name, ext) {
+			return true
+		}
+	}
+	return false
+}
+
+// ChangedProjects returns, sorted by directory, a project in the default
+// workspace for every directory that holds a changed configuration file and
+// still holds one in the checkout at repoDir (a directory whose files were
+// all deleted has nothing left to plan).
+func ChangedProjects(repoDir string, changed []string) []Project {
+	seen := map[string]bool{}
+	var projects []Project
+	for _, f := range changed {
+		if !isConfigFile(f) {
+			continue
+		}
+		dir := path.Dir(path.Clean(f))
+		if seen[dir] {
+			continue
+		}
+		seen[dir] = true
+		if ok, _ := HasConfig(repoDir, dir); ok {
+			projects = append(projects, Project{Dir: dir, Workspace: DefaultWorkspace})
+		}
+	}
+	slices.SortFunc(projects, func(a, b Project) int { return strings.Compare(a.Dir, b.Dir) })
+	return projects
+}
+
+// HasConfig reports whether dir, relative to repoDir, holds a configuration
+// file directly.
+func HasConfig(repoDir, dir string) (bool, error) {
+	entries, err := os.ReadDir(filepath.Join(repoDir, filepath.FromSlash(dir)))
+	if err != nil {
+		if os.IsNotExist(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("reading %s: %w", dir, err)
+	}
+	return slices.ContainsFunc(entries, func(e fs.DirEntry) bool {
+		return e.Type().IsRegular() && isConfigFile(e.Name())
+	}), nil
+}
+
+// CleanDir validates a project directory given by a user and returns it
+// cleaned: relative to the repository root, slash-separated, "." for the
+// root. It refuses absolute paths and paths that leave the repository.
+func CleanDir(dir string) (string, error) {
+	if dir == "" {
+		return ".", nil
+	}
+	if strings.ContainsRune(dir, '\\') || strings.ContainsRune(dir, 0) {
+		return "", fmt.Errorf("directory %q: use forward slashes only", dir)
+	}
+	if path.IsAbs(dir) {
+		return "", fmt.Errorf("directory %q must be relative to the repository root", dir)
+	}
+	clean := path.Clean(dir)
+	if clean == ".." || strings.HasPrefix(clean, "../") {
+		return "", fmt.Errorf("directory %q is outside the repository", dir)
+	}
+	return clean, nil
+}
+
+var workspaceRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
+
+// ValidateWorkspace refuses workspace names that could be read as a flag, a
+// path or more than one argument.
+func ValidateWorkspace(ws string) error {
+	if len(ws) > 90 || !workspaceRE.MatchString(ws) || strings.Contains(ws, "..") {
+		return fmt.Errorf("workspace %q: use letters, digits, '_', '-' and '.', not starting with '-' or '.', at most 90 characters", ws)
+	}
+	return nil
+}

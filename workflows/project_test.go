@@ -1,0 +1,104 @@
+package workflows
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+func writeFiles(t *testing.T, root string, files ...string) {
+	t.Helper()
+	for _, f := range files {
+		p := filepath.Join(root, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestChangedProjects(t *testing.T) {
+	t.Parallel()
+	repo := t.TempDir()
+	writeFiles(t, repo, "main.tf", "infra/main.tf", "infra/vars.tf", "net/x.tofu", "json/a.tf.json", "docs/README.md", "modules/m/main.tf")
+	tests := []struct {
+		name    string
+		changed []string
+		want    []Project
+	}{
+		{"none", nil, nil},
+		{"non-config only", []string{"docs/README.md", "infra/terraform.tfvars"}, nil},
+		{"root", []string{"main.tf"}, []Project{{".", "default"}}},
+		{"one dir twice", []string{"infra/main.tf", "infra/vars.tf"}, []Project{{"infra", "default"}}},
+		{"sorted, all kinds", []string{"net/x.tofu", "json/a.tf.json", "infra/main.tf"}, []Project{{"infra", "default"}, {"json", "default"}, {"net", "default"}}},
+		{"deleted dir", []string{"gone/main.tf"}, nil},
+		{"unclean path", []string{"./infra/../infra/main.tf"}, []Project{{"infra", "default"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ChangedProjects(repo, tt.changed)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("ChangedProjects(%q) = %v, want %v", tt.changed, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCleanDir(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"", ".", true},
+		{".", ".", true},
+		{"infra", "infra", true},
+		{"infra/", "infra", true},
+		{"./a/b/../c", "a/c", true},
+		{"..", "", false},
+		{"../x", "", false},
+		{"a/../../x", "", false},
+		{"/etc", "", false},
+		{`a\b`, "", false},
+		{"a\x00b", "", false},
+	}
+	for _, tt := range tests {
+		got, err := CleanDir(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("CleanDir(%q) = %q, %v; want %q, ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestValidateWorkspace(t *testing.T) {
+	t.Parallel()
+	for _, ws := range []string{"default", "staging", "prod-eu_1", "v1.2"} {
+		if err := ValidateWorkspace(ws); err != nil {
+			t.Errorf("ValidateWorkspace(%q) = %v, want ok", ws, err)
+		}
+	}
+	for _, ws := range []string{"", "-x", "a/b", "..", "a..b", ".hidden", "has space", "tab\t", "new\nline", "$(id)", string(make([]byte, 91))} {
+		if err := ValidateWorkspace(ws); err == nil {
+			t.Errorf("ValidateWorkspace(%q) = nil, want error", ws)
+		}
+	}
+}
+
+func TestPlanSteps(t *testing.T) {
+	t.Parallel()
+	got := PlanSteps(Project{"infra", "default"}, "/p/plan")
+	want := []Step{
+		{"init", []string{"init", "-input=false", "-no-color"}},
+		{"plan", []string{"plan", "-input=false", "-no-color", "-out=/p/plan"}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("default workspace: %v", got)
+	}
+	got = PlanSteps(Project{"infra", "staging"}, "/p/plan")
+	if len(got) != 3 || !reflect.DeepEqual(got[1].Args, []string{"workspace", "select", "-or-create", "-no-color", "staging"}) {
+		t.Errorf("staging workspace: %v", got)
+	}
+}
