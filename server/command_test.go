@@ -1,0 +1,121 @@
+package server
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseComment(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		body    string
+		want    Command
+		isCmd   bool
+		wantErr string
+	}{
+		{"thanks, looks good", Command{}, false, ""},
+		{"", Command{}, false, ""},
+		{"atollx plan", Command{}, false, ""},
+		{"please atoll plan", Command{}, false, ""},
+		{"atoll plan", Command{Name: "plan"}, true, ""},
+		{"  ATOLL Plan  ", Command{Name: "plan"}, true, ""},
+		{"\n\tatoll plan -d infra", Command{Name: "plan", Dir: "infra"}, true, ""},
+		{"atoll plan -d ./infra/ -w staging", Command{Name: "plan", Dir: "infra", Workspace: "staging"}, true, ""},
+		{"atoll plan -w=prod -d=a/b", Command{Name: "plan", Dir: "a/b", Workspace: "prod"}, true, ""},
+		{"atoll help", Command{Name: "help"}, true, ""},
+		{"atoll", Command{}, true, "no command given"},
+		{"atoll destroy", Command{}, true, "unknown command `destroy`"},
+		{"atoll help me", Command{}, true, "takes no arguments"},
+		{"atoll plan -x", Command{}, true, "flag provided but not defined: -x"},
+		{"atoll plan -d", Command{}, true, "flag needs an argument: -d"},
+		{"atoll plan extra", Command{}, true, "unexpected argument `extra`"},
+		{"atoll plan -d ../etc", Command{}, true, "outside the repository"},
+		{"atoll plan -d /etc", Command{}, true, "relative to the repository root"},
+		{"atoll plan -w ../x", Command{}, true, "workspace"},
+		{"atoll plan -w -rf", Command{}, true, "workspace"},
+		{"atoll plan -d infra; rm -rf /", Command{}, true, "unexpected argument `rm`"},
+		{"atoll plan -d $(id)", Command{Name: "plan", Dir: "$(id)"}, true, ""},
+		{"atoll plan -- -target=x", Command{}, true, "extra tool arguments"},
+		{"atoll plan `x```", Command{}, true, "unexpected argument `'x'''`"},
+	}
+	for _, tt := range tests {
+		got, isCmd, err := ParseComment(tt.body)
+		if isCmd != tt.isCmd || got != tt.want {
+			t.Errorf("ParseComment(%q) = %+v, %v; want %+v, %v", tt.body, got, isCmd, tt.want, tt.isCmd)
+		}
+		switch {
+		case tt.wantErr == "" && err != nil:
+			t.Errorf("ParseComment(%q) error %v", tt.body, err)
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("ParseComment(%q) error %v, want it to contain %q", tt.body, err, tt.wantErr)
+		}
+	}
+}
+
+func FuzzParseComment(f *testing.F) {
+	for _, s := range []string{"atoll plan -d infra -w staging", "atoll help", "atoll plan -- -x", "atoll plan -d ../x", "ATOLL\tplan\n-w=a"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		cmd, isCmd, err := ParseComment(body)
+		if !isCmd || err != nil {
+			return
+		}
+		if cmd.Name != "plan" && cmd.Name != "help" {
+			t.Fatalf("accepted unknown command %q", cmd.Name)
+		}
+		if strings.HasPrefix(cmd.Dir, "/") || cmd.Dir == ".." || strings.HasPrefix(cmd.Dir, "../") {
+			t.Fatalf("accepted escaping dir %q", cmd.Dir)
+		}
+		if strings.HasPrefix(cmd.Workspace, "-") || strings.ContainsAny(cmd.Workspace, "/ \t\n") {
+			t.Fatalf("accepted unsafe workspace %q", cmd.Workspace)
+		}
+	})
+}
+
+func TestAllowlist(t *testing.T) {
+	t.Parallel()
+	a, err := ParseAllowlist("acme/*, other/infra-*,exact/repo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for repo, want := range map[string]bool{
+		"acme/anything": true, "ACME/Thing": true, "other/infra-prod": true, "other/app": false,
+		"exact/repo": true, "exact/repo2": false, "evil/acme": false, "acme/a/b": false,
+	} {
+		if got := a.Allows(repo); got != want {
+			t.Errorf("Allows(%q) = %v, want %v", repo, got, want)
+		}
+	}
+	all, _ := ParseAllowlist("*")
+	if !all.Allows("any/repo") {
+		t.Error(`"*" does not allow any/repo`)
+	}
+	for _, bad := range []string{"", " , ", "acme/[", "a/\\"} {
+		if _, err := ParseAllowlist(bad); err == nil {
+			t.Errorf("ParseAllowlist(%q) accepted", bad)
+		}
+	}
+}
+
+func TestDeliveries(t *testing.T) {
+	t.Parallel()
+	d := newDeliveries(time.Hour, 3)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if !d.first("a", now) || d.first("a", now) {
+		t.Fatal("second delivery of a was not caught")
+	}
+	if !d.first("", now) || !d.first("", now) {
+		t.Error("empty ids must always run")
+	}
+	if !d.first("a", now.Add(2*time.Hour)) {
+		t.Error("id remembered past its ttl")
+	}
+	for _, id := range []string{"b", "c", "e"} {
+		d.first(id, now.Add(2*time.Hour))
+	}
+	if len(d.seen) > 3 {
+		t.Errorf("holds %d ids, max 3", len(d.seen))
+	}
+}

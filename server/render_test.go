@@ -1,0 +1,130 @@
+package server
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/atoll-iac/atoll/locking"
+	"github.com/atoll-iac/atoll/workflows"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files under testdata/")
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./server -run %s -update to create it)", err, t.Name())
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from the golden file; got:\n%s", path, got)
+	}
+}
+
+const samplePlan = `OpenTofu used the selected providers to generate the following execution
+plan. Resource actions are indicated with the following symbols:
+  + create
+
+OpenTofu will perform the following actions:
+
+  # terraform_data.x will be created
+  + resource "terraform_data" "x" {
+      + id     = (known after apply)
+      + input  = "a"
+    }
+
+Plan: 1 to add, 0 to change, 0 to destroy.
+`
+
+const sampleError = `
+Error: Unclosed configuration block
+
+  on main.tf line 1, in resource "terraform_data" "x":
+   1: resource "terraform_data" "x" {
+
+There is no closing brace for this block before the end of the file.
+`
+
+func TestRenderPlan(t *testing.T) {
+	t.Parallel()
+	ok := projectResult{Project: workflows.Project{Dir: "infra", Workspace: "default"}, Command: "plan",
+		Outcome: outcomeSucceeded, Summary: planSummary(samplePlan), Output: samplePlan}
+	failed := projectResult{Project: workflows.Project{Dir: "net", Workspace: "staging"}, Command: "plan",
+		Outcome: outcomeFailed, Step: "plan", Summary: errorLine(sampleError, "?"), Output: sampleError}
+	locked := projectResult{Project: workflows.Project{Dir: "dns", Workspace: "default"}, Command: "plan",
+		Outcome: outcomeLocked, Holder: locking.Lock{Pull: 7, User: "alice", Time: time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC)}}
+	errored := projectResult{Project: workflows.Project{Dir: ".", Workspace: "default"}, Command: "plan"}.internal("abc123")
+	fences := ok
+	fences.Output = "a ``` b ```` c\n"
+	long := ok
+	long.Output = strings.Repeat(samplePlan, 6)
+
+	tests := []struct {
+		name    string
+		results []projectResult
+		max     int
+	}{
+		{"plan_one", []projectResult{ok}, 65536},
+		{"plan_many", []projectResult{ok, failed, locked, errored}, 65536},
+		{"plan_backticks", []projectResult{fences}, 65536},
+		{"plan_split", []projectResult{long, failed}, 2500},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bodies := renderPlan(tt.results, tt.max)
+			for i, b := range bodies {
+				if len(b) > tt.max {
+					t.Errorf("comment %d is %d bytes, over %d", i+1, len(b), tt.max)
+				}
+			}
+			golden(t, filepath.Join("comments", tt.name+".md"), strings.Join(bodies, "\n<!-- next comment -->\n"))
+		})
+	}
+}
+
+func TestSplitOutputKeepsEverything(t *testing.T) {
+	t.Parallel()
+	out := strings.Repeat("línea de salida ✓\n", 5000) + strings.Repeat("x", 3000)
+	parts := splitOutput(out, 1000)
+	if strings.Join(parts, "") != out {
+		t.Fatal("parts do not add up to the output")
+	}
+	for _, p := range parts {
+		if len(p) > 1000 || !strings.HasSuffix(p, "\n") && p != parts[len(parts)-1] && !strings.HasPrefix(p, "x") {
+			t.Fatalf("bad part of %d bytes: %q…", len(p), p[:20])
+		}
+	}
+}
+
+func TestSummaries(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ out, want string }{
+		{samplePlan, "Plan: 1 to add, 0 to change, 0 to destroy."},
+		{"\nNo changes. Your infrastructure matches the configuration.\n\nOpenTofu has compared…", "No changes. Your infrastructure matches the configuration."},
+		{"Changes to Outputs:\n  + o = \"b\"\n", "Changes to Outputs:"},
+		{"something else", "Plan finished."},
+	}
+	for _, tt := range tests {
+		if got := planSummary(tt.out); got != tt.want {
+			t.Errorf("planSummary(%q) = %q, want %q", tt.out, got, tt.want)
+		}
+	}
+	if got := errorLine("╷\n│ Error: No value for required variable\n│ \n", "?"); got != "Error: No value for required variable" {
+		t.Errorf("errorLine = %q", got)
+	}
+}
