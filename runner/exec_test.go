@@ -1,0 +1,87 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+func TestRunScrubsEnvironment(t *testing.T) {
+	t.Parallel()
+	env, err := exec.LookPath("env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New(Config{
+		Tool:    Tool{Path: env},
+		Env:     []string{"PATH=/usr/bin:/bin", "ATOLL_GH_TOKEN=ghp_secret", "atoll_lower=x", "GITHUB_TOKEN=ghp_secret", "CLOUD_REGION=eu", "HOME=/root", "TF_WORKSPACE=prod"},
+		Secrets: []string{"ghp_secret", ""},
+	})
+	home := t.TempDir()
+	out, err := r.Run(context.Background(), Step{Dir: t.TempDir(), Home: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"CLOUD_REGION=eu", "HOME=" + home, "TF_IN_AUTOMATION=1", "TF_INPUT=0"} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("environment lacks %s:\n%s", want, out)
+		}
+	}
+	for _, bad := range []string{"ATOLL_", "atoll_", "ghp_secret", "GITHUB_TOKEN", "HOME=/root", "TF_WORKSPACE"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("environment holds %s:\n%s", bad, out)
+		}
+	}
+}
+
+func TestRunRedactsAndReportsExit(t *testing.T) {
+	t.Parallel()
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New(Config{Tool: Tool{Path: sh}, Env: []string{}, Secrets: []string{"hunter2"}})
+	out, err := r.Run(context.Background(), Step{Dir: t.TempDir(), Home: t.TempDir(), Args: []string{"-c", "echo token=hunter2; echo oops >&2; exit 3"}})
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 3 {
+		t.Fatalf("err = %v, want exit status 3", err)
+	}
+	if out != "token=[redacted]\noops\n" {
+		t.Errorf("output = %q", out)
+	}
+}
+
+func TestCappedKeepsHeadAndTail(t *testing.T) {
+	t.Parallel()
+	var c capped
+	c.Write([]byte("HEAD"))
+	chunk := []byte(strings.Repeat("m", 1<<20))
+	for range 12 {
+		c.Write(chunk)
+	}
+	c.Write([]byte("TAIL"))
+	s := c.String()
+	if !strings.HasPrefix(s, "HEAD") || !strings.HasSuffix(s, "TAIL") || !strings.Contains(s, "bytes of output omitted") {
+		t.Errorf("capped output lost its head, tail or note")
+	}
+	if len(s) > maxOutput+100 {
+		t.Errorf("capped output is %d bytes", len(s))
+	}
+}
+
+func TestFindTool(t *testing.T) {
+	t.Parallel()
+	if _, err := FindTool("pulumi", ""); err == nil || !strings.Contains(err.Error(), "unknown distribution") {
+		t.Errorf("unknown distribution: %v", err)
+	}
+	if _, err := FindTool(OpenTofu, "/nonexistent/tofu"); err == nil {
+		t.Error("missing explicit binary accepted")
+	}
+	sh, _ := exec.LookPath("sh")
+	tool, err := FindTool(Terraform, sh)
+	if err != nil || tool.Path != sh || tool.Distribution != Terraform {
+		t.Errorf("explicit binary: %+v, %v", tool, err)
+	}
+}
