@@ -54,13 +54,13 @@ func (s *Server) plan(ctx context.Context, jc jobContext, req planRequest) error
 		}
 		return userErrorf("This pull request changes no `.tf` or `.tofu` files, so there is nothing to plan. To plan a directory anyway, comment `atoll plan -d DIR`.")
 	}
+	for _, r := range results {
+		s.setStatus(ctx, jc, req, r.Project, r.state(), r.statusDescription())
+	}
 	for _, body := range renderPlan(results, req.forge.MaxCommentLen()) {
 		if _, err := req.forge.Comment(ctx, req.pull.Repo, req.pull.Number, body); err != nil {
 			return err
 		}
-	}
-	for _, r := range results {
-		s.setStatus(ctx, jc, req, r.Project, r.state(), r.statusDescription())
 	}
 	return nil
 }

@@ -1,0 +1,399 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/atoll-iac/atoll/runner"
+	"github.com/atoll-iac/atoll/vcs/github"
+	"github.com/atoll-iac/atoll/vcs/vcstest"
+)
+
+const (
+	testSecret = "webhook-s3cret"
+	testToken  = "ghp_testtoken0123456789"
+	waitLong   = 90 * time.Second
+)
+
+// testTool finds the tofu binary the end-to-end tests run: $ATOLL_TEST_TF_BIN,
+// else tofu on PATH. Without one the tests fail, saying how to get it.
+func testTool(t testing.TB) runner.Tool {
+	t.Helper()
+	bin := os.Getenv("ATOLL_TEST_TF_BIN")
+	if bin == "" {
+		bin = "tofu"
+	}
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		t.Fatalf("end-to-end tests need OpenTofu: %v. Build it with .ci/install-tofu (see README) and put it on PATH or set ATOLL_TEST_TF_BIN", err)
+	}
+	return runner.Tool{Distribution: runner.OpenTofu, Path: path}
+}
+
+// testEnv is a running atoll server wired to a fake GitHub.
+type testEnv struct {
+	gh     *vcstest.GitHub
+	events string // the server's webhook URL
+	server *Server
+}
+
+type testOptions struct {
+	allowlist string // "*" when empty
+}
+
+func newTestEnv(t testing.TB, opts testOptions) *testEnv {
+	t.Helper()
+	gh := vcstest.NewGitHub(t, vcstest.GitHubOptions{Token: testToken, WebhookSecret: testSecret})
+	allow, err := ParseAllowlist(or(opts.allowlist, "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{
+		DataDir:       t.TempDir(),
+		RepoAllowlist: allow,
+		GitHub:        github.Config{Token: testToken, WebhookSecret: testSecret, APIURL: gh.APIURL()},
+		Tool:          testTool(t),
+		// One worker: jobs run in the order their webhooks came, which lets
+		// a test use a later job as a barrier for earlier ones.
+		Parallelism: 1,
+		Logger:      slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s.Handler())
+	t.Cleanup(func() {
+		hs.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		s.Close(ctx)
+	})
+	return &testEnv{gh: gh, events: hs.URL + "/events", server: s}
+}
+
+// testWriter sends server logs to the test's log.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
+// waitComments waits until the pull request has n comments and returns them.
+func (e *testEnv) waitComments(t testing.TB, p vcstest.Pull, n int) []vcstest.Comment {
+	t.Helper()
+	e.gh.WaitFor(t, waitLong, fmt.Sprintf("%d comments on #%d", n, p.Number), func() bool {
+		return len(e.gh.Comments(p.Repo, p.Number)) >= n
+	})
+	return e.gh.Comments(p.Repo, p.Number)
+}
+
+// barrier sends `atoll help` on p and waits for its answer: with one worker,
+// every job queued before it has then finished. It returns the comments
+// before the answer.
+func (e *testEnv) barrier(t testing.TB, p vcstest.Pull) []vcstest.Comment {
+	t.Helper()
+	d := e.gh.SendPullComment(t, e.events, p, "octocat", "atoll help")
+	if d.Status != http.StatusAccepted {
+		t.Fatalf("barrier not queued: %d %s", d.Status, d.Body)
+	}
+	e.gh.WaitFor(t, waitLong, "the answer to atoll help", func() bool {
+		cs := e.gh.Comments(p.Repo, p.Number)
+		return len(cs) > 0 && cs[len(cs)-1].Body == usage
+	})
+	cs := e.gh.Comments(p.Repo, p.Number)
+	return cs[:len(cs)-1]
+}
+
+func mustStatus(t testing.TB, d vcstest.Delivery, code int, body string) {
+	t.Helper()
+	if d.Status != code || !strings.Contains(d.Body, body) {
+		t.Fatalf("webhook answered %d %q, want %d containing %q", d.Status, d.Body, code, body)
+	}
+}
+
+const (
+	oneResource = `resource "terraform_data" "web" {
+  input = "v1"
+}
+`
+	twoResources = oneResource + `
+resource "terraform_data" "db" {
+  input = "v1"
+}
+`
+)
+
+func TestAutoplanOnOpened(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, testOptions{})
+	e.gh.CreateRepo(t, "acme/infra", map[string]string{"README.md": "hi", "docs/x.md": "x"})
+	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Author: "alice", Files: map[string]string{"infra/main.tf": oneResource, "docs/x.md": "y"}})
+
+	mustStatus(t, e.gh.SendPullRequest(t, e.events, "opened", pr), http.StatusAccepted, "queued")
+	c := e.waitComments(t, pr, 1)[0]
+	for _, want := range []string{"`infra` in workspace `default`: plan succeeded", "\nPlan: 1 to add, 0 to change, 0 to destroy.\n", "<details><summary>Full output</summary>", `terraform_data.web will be created`, "atoll plan -d infra"} {
+		if !strings.Contains(c.Body, want) {
+			t.Errorf("plan comment lacks %q:\n%s", want, c.Body)
+		}
+	}
+	if c.Author != e.gh.BotLogin() {
+		t.Errorf("comment by %s", c.Author)
+	}
+	if got := e.gh.StatusHistory("acme/infra", pr.HeadSHA, "atoll/plan: infra/default"); strings.Join(got, ",") != "pending,success" {
+		t.Errorf("status history = %v, want pending,success", got)
+	}
+	if st := e.gh.Statuses("acme/infra", pr.HeadSHA); len(st) != 1 || st[0].Description != "Plan: 1 to add, 0 to change, 0 to destroy." {
+		t.Errorf("statuses = %+v", st)
+	}
+	if e.gh.GitRequests() == 0 {
+		t.Error("the checkout made no authenticated git request")
+	}
+}
+
+func TestCommentPlanDirAndWorkspace(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, testOptions{})
+	e.gh.CreateRepo(t, "acme/infra", map[string]string{"stacks/a/main.tf": oneResource, "stacks/b/main.tf": twoResources})
+	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"README.md": "only docs"}})
+
+	mustStatus(t, e.gh.SendPullComment(t, e.events, pr, "bob", "atoll plan -d stacks/b -w staging"), http.StatusAccepted, "queued")
+	c := e.waitComments(t, pr, 1)[0]
+	for _, want := range []string{"`stacks/b` in workspace `staging`: plan succeeded", "Plan: 2 to add, 0 to change, 0 to destroy.", "atoll plan -d stacks/b -w staging"} {
+		if !strings.Contains(c.Body, want) {
+			t.Errorf("comment lacks %q:\n%s", want, c.Body)
+		}
+	}
+	if st := e.gh.Statuses("acme/infra", pr.HeadSHA); len(st) != 1 || st[0].Context != "atoll/plan: stacks/b/staging" || st[0].State != "success" {
+		t.Errorf("statuses = %+v", st)
+	}
+
+	// A plain `atoll plan` on a pull request that changes no configuration
+	// says so instead of planning nothing silently.
+	e.gh.SendPullComment(t, e.events, pr, "bob", "atoll plan")
+	if c := e.waitComments(t, pr, 2)[1]; !strings.Contains(c.Body, "changes no `.tf` or `.tofu` files") {
+		t.Errorf("plan without projects answered:\n%s", c.Body)
+	}
+	e.gh.SendPullComment(t, e.events, pr, "bob", "atoll plan -d nowhere")
+	if c := e.waitComments(t, pr, 3)[2]; !strings.Contains(c.Body, "no `.tf` or `.tofu` files in `nowhere`") {
+		t.Errorf("plan of a missing dir answered:\n%s", c.Body)
+	}
+}
+
+func TestRefusedWebhooksRunNothing(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, testOptions{allowlist: "acme/*"})
+	e.gh.CreateRepo(t, "acme/infra", nil)
+	e.gh.CreateRepo(t, "evil/infra", nil)
+	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+	evil := e.gh.OpenPull(t, "evil/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+	wrong := "not-the-secret"
+	empty := ""
+	payload := e.gh.Payload(t, "issue_comment", "created", pr, "mallory", "atoll plan")
+
+	mustStatus(t, e.gh.Deliver(t, e.events, "issue_comment", payload, vcstest.DeliverOptions{Secret: &wrong}), http.StatusUnauthorized, "invalid signature")
+	mustStatus(t, e.gh.Deliver(t, e.events, "issue_comment", payload, vcstest.DeliverOptions{Secret: &empty}), http.StatusUnauthorized, "invalid signature")
+	mustStatus(t, e.gh.SendIssueComment(t, e.events, "acme/infra", 99, "alice", "atoll plan"), http.StatusOK, "ignored: comment on an issue")
+	mustStatus(t, e.gh.SendCommentEdited(t, e.events, pr, "alice", "atoll plan"), http.StatusOK, "ignored: issue_comment action \"edited\"")
+	mustStatus(t, e.gh.SendPullComment(t, e.events, pr, "alice", "LGTM, thanks"), http.StatusOK, "ignored: comment is not an atoll command")
+	mustStatus(t, e.gh.SendPullRequest(t, e.events, "labeled", pr), http.StatusOK, "ignored")
+	mustStatus(t, e.gh.SendPullRequest(t, e.events, "opened", evil), http.StatusOK, "ignored: repository not in the allowlist")
+	mustStatus(t, e.gh.Deliver(t, e.events, "push", []byte(`{"ref":"refs/heads/main"}`), vcstest.DeliverOptions{}), http.StatusOK, `ignored: event "push"`)
+	mustStatus(t, e.gh.Deliver(t, e.events, "issue_comment", []byte(`{"action":"created","issue":`), vcstest.DeliverOptions{}), http.StatusBadRequest, "malformed")
+	// atoll's own comments never run anything.
+	mustStatus(t, e.gh.SendPullComment(t, e.events, pr, e.gh.BotLogin(), "atoll plan"), http.StatusAccepted, "queued")
+
+	if got := e.barrier(t, pr); len(got) != 0 {
+		t.Errorf("refused webhooks left comments: %+v", got)
+	}
+	if st := e.gh.Statuses("acme/infra", pr.HeadSHA); len(st) != 0 {
+		t.Errorf("refused webhooks set statuses: %+v", st)
+	}
+	if cs := e.gh.Comments("evil/infra", evil.Number); len(cs) != 0 {
+		t.Errorf("repository outside the allowlist got comments: %+v", cs)
+	}
+}
+
+func TestOversizedAndUnknownWebhooks(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, testOptions{})
+	big := strings.NewReader(strings.Repeat(" ", 26<<20))
+	req, _ := http.NewRequest(http.MethodPost, e.events, big)
+	req.Header.Set("X-GitHub-Event", "issue_comment")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("26 MB body: %d, want 413", resp.StatusCode)
+	}
+	resp, err = http.Post(e.events, "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("webhook from no forge: %d %s, want 400", resp.StatusCode, body)
+	}
+	resp, err = http.Get(strings.TrimSuffix(e.events, "/events") + "/healthz")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("healthz: %v %v", resp, err)
+	}
+}
+
+func TestPlanFailureIsReportedAndServerGoesOn(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, testOptions{})
+	e.gh.CreateRepo(t, "acme/infra", nil)
+	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{
+		"broken/main.tf":  "resource \"terraform_data\" \"x\" {\n",
+		"needvar/main.tf": "variable \"region\" {\n  type = string\n}\noutput \"r\" {\n  value = var.region\n}\n",
+	}})
+	e.gh.SendPullRequest(t, e.events, "opened", pr)
+	c := e.waitComments(t, pr, 1)[0]
+	for _, want := range []string{"2 projects, 2 not planned", "`broken` in workspace `default`: plan failed", "Error: Unclosed configuration block", "`needvar` in workspace `default`: plan failed", "Error: No value for required variable"} {
+		if !strings.Contains(c.Body, want) {
+			t.Errorf("comment lacks %q:\n%s", want, c.Body)
+		}
+	}
+	for _, st := range e.gh.Statuses("acme/infra", pr.HeadSHA) {
+		if st.State != "failure" || !strings.Contains(st.Description, "plan failed: Error:") {
+			t.Errorf("status %+v, want a failure quoting the error", st)
+		}
+	}
+	// The server still serves: a fix gets planned.
+	pr = e.gh.PushToPull(t, "acme/infra", pr.Number, map[string]string{"broken/main.tf": oneResource, "needvar/main.tf": oneResource})
+	e.gh.SendPullRequest(t, e.events, "synchronize", pr)
+	if c := e.waitComments(t, pr, 2)[1]; strings.Count(c.Body, "plan succeeded") != 2 {
+		t.Errorf("plan after the fix:\n%s", c.Body)
+	}
+}
+
+func TestLockConflictBetweenPulls(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, testOptions{})
+	e.gh.CreateRepo(t, "acme/infra", map[string]string{"infra/main.tf": oneResource})
+	first := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Author: "alice", Files: map[string]string{"infra/main.tf": twoResources}})
+	second := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Author: "bob", Files: map[string]string{"infra/extra.tf": "locals {\n  a = 1\n}\n"}})
+
+	e.gh.SendPullRequest(t, e.events, "opened", first)
+	if c := e.waitComments(t, first, 1)[0]; !strings.Contains(c.Body, "plan succeeded") {
+		t.Fatalf("first plan:\n%s", c.Body)
+	}
+	e.gh.SendPullRequest(t, e.events, "opened", second)
+	c := e.waitComments(t, second, 1)[0]
+	for _, want := range []string{"locked by #1", "Nothing ran", "@alice", "comment `atoll plan -d infra`"} {
+		if !strings.Contains(c.Body, want) {
+			t.Errorf("conflict comment lacks %q:\n%s", want, c.Body)
+		}
+	}
+	if st := e.gh.Statuses("acme/infra", second.HeadSHA); len(st) != 1 || st[0].State != "failure" || st[0].Description != "locked by #1" {
+		t.Errorf("second PR statuses = %+v", st)
+	}
+	// The holder re-plans under the lock it keeps.
+	e.gh.SendPullComment(t, e.events, first, "alice", "atoll plan -d infra")
+	if c := e.waitComments(t, first, 2)[1]; !strings.Contains(c.Body, "plan succeeded") {
+		t.Errorf("holder's re-plan:\n%s", c.Body)
+	}
+	locks, err := e.server.locker.List(context.Background())
+	if err != nil || len(locks) != 1 || locks[0].Pull != first.Number || locks[0].User != "alice" {
+		t.Errorf("locks = %+v, %v; want one held by #1 for alice", locks, err)
+	}
+}
+
+func TestDuplicateDeliveryRunsOnce(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, testOptions{})
+	e.gh.CreateRepo(t, "acme/infra", nil)
+	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+	payload := e.gh.Payload(t, "pull_request", "opened", pr, "", "")
+	o := vcstest.DeliverOptions{DeliveryID: "5f3c3a10-0000-4000-8000-000000000001"}
+	mustStatus(t, e.gh.Deliver(t, e.events, "pull_request", payload, o), http.StatusAccepted, "queued")
+	mustStatus(t, e.gh.Deliver(t, e.events, "pull_request", payload, o), http.StatusOK, "ignored: delivery already received")
+	if got := e.barrier(t, pr); len(got) != 1 {
+		t.Errorf("%d plan comments after a redelivery, want 1", len(got))
+	}
+	if h := e.gh.StatusHistory("acme/infra", pr.HeadSHA, "atoll/plan: ./default"); len(h) != 2 {
+		t.Errorf("status history %v, want one pending and one result", h)
+	}
+}
+
+func TestLongOutputIsSplit(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, testOptions{})
+	e.gh.CreateRepo(t, "acme/infra", nil)
+	many := `resource "terraform_data" "n" {
+  count = 400
+  input = "a value long enough to make every planned resource take a few lines of output"
+}
+`
+	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"big/main.tf": many}})
+	e.gh.SendPullRequest(t, e.events, "opened", pr)
+	cs := e.barrier(t, pr)
+	if len(cs) < 2 {
+		t.Fatalf("got %d comments, want the plan split over several", len(cs))
+	}
+	if !strings.Contains(cs[0].Body, "Plan: 400 to add, 0 to change, 0 to destroy.") || !strings.Contains(cs[0].Body, fmt.Sprintf("comments 2 to %d", len(cs))) {
+		t.Errorf("first comment lacks the summary or the count:\n%s", cs[0].Body)
+	}
+	var all strings.Builder
+	for i, c := range cs {
+		if len(c.Body) > 65536 {
+			t.Errorf("comment %d is %d bytes", i+1, len(c.Body))
+		}
+		if i > 0 && !strings.Contains(c.Body, fmt.Sprintf("(%d/%d)", i+1, len(cs))) {
+			t.Errorf("comment %d is not numbered", i+1)
+		}
+		all.WriteString(c.Body)
+	}
+	for _, want := range []string{`terraform_data.n[0] will be created`, `terraform_data.n[399] will be created`} {
+		if !strings.Contains(all.String(), want) {
+			t.Errorf("split comments lost %q", want)
+		}
+	}
+}
+
+func TestHelpAndBadCommands(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, testOptions{})
+	e.gh.CreateRepo(t, "acme/infra", nil)
+	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+	e.gh.SendPullComment(t, e.events, pr, "alice", "atoll help")
+	if c := e.waitComments(t, pr, 1)[0]; !strings.Contains(c.Body, "| `atoll plan -d DIR` |") {
+		t.Errorf("help:\n%s", c.Body)
+	}
+	for i, body := range []string{"atoll plan --target=x", "atoll plan -d ../../etc", "atoll frobnicate", "atoll plan -w '$(reboot)'"} {
+		mustStatus(t, e.gh.SendPullComment(t, e.events, pr, "alice", body), http.StatusAccepted, "queued")
+		c := e.waitComments(t, pr, i+2)[i+1]
+		if !strings.Contains(c.Body, "atoll could not read that command") || !strings.Contains(c.Body, "| `atoll help` |") {
+			t.Errorf("reply to %q:\n%s", body, c.Body)
+		}
+	}
+	if st := e.gh.Statuses("acme/infra", pr.HeadSHA); len(st) != 0 {
+		t.Errorf("bad commands set statuses: %+v", st)
+	}
+}
+
+func TestDraftWaitsForReady(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, testOptions{})
+	e.gh.CreateRepo(t, "acme/infra", nil)
+	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Draft: true, Files: map[string]string{"main.tf": oneResource}})
+	mustStatus(t, e.gh.SendPullRequest(t, e.events, "opened", pr), http.StatusOK, "ignored: draft")
+	mustStatus(t, e.gh.SendPullRequest(t, e.events, "ready_for_review", pr), http.StatusAccepted, "queued")
+	if c := e.waitComments(t, pr, 1)[0]; !strings.Contains(c.Body, "plan succeeded") {
+		t.Errorf("plan once ready:\n%s", c.Body)
+	}
+}
