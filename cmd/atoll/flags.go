@@ -5,9 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"github.com/atoll-iac/atoll/runner"
@@ -24,6 +26,7 @@ func serverConfig(args []string, getenv func(string) (string, bool), stdout io.W
 	fs := flag.NewFlagSet("atoll server", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	port := fs.Int("port", 4141, "port to listen on")
+	bind := fs.String("bind-addr", "", "address to listen on (default: all interfaces)")
 	dataDir := fs.String("data-dir", "~/.atoll", "where locks, workspaces and plan files are kept")
 	allowlist := fs.String("repo-allowlist", "", "comma-separated globs on owner/repo that atoll acts for, * for all (required)")
 	ghToken := fs.String("gh-token", "", "GitHub token atoll comments and fetches with")
@@ -62,7 +65,7 @@ func serverConfig(args []string, getenv func(string) (string, bool), stdout io.W
 		return server.Config{}, fmt.Errorf("--data-dir: %v", err)
 	}
 	return server.Config{
-		Addr:          fmt.Sprintf(":%d", *port),
+		Addr:          net.JoinHostPort(*bind, strconv.Itoa(*port)),
 		DataDir:       dir,
 		RepoAllowlist: allow,
 		GitHub:        github.Config{Token: *ghToken, WebhookSecret: *ghSecret, APIURL: *ghAPI},

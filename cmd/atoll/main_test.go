@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/atoll-iac/atoll/vcs/vcstest"
+)
+
+// buildAtoll builds the atoll binary once per test into a temp dir.
+func buildAtoll(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "atoll")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	t.Parallel()
+	sh, _ := exec.LookPath("sh") // a binary that exists, standing in for tofu
+	noEnv := func(string) (string, bool) { return "", false }
+	tests := []struct {
+		name   string
+		args   []string
+		env    map[string]string
+		stderr string
+	}{
+		{"no command", nil, nil, "Usage:"},
+		{"unknown command", []string{"serve"}, nil, `unknown command "serve"`},
+		{"unknown flag", []string{"server", "--repo-allowlist=*", "--bogus"}, nil, "flag provided but not defined: -bogus"},
+		{"missing allowlist", []string{"server", "--tf-bin", sh}, nil, "--repo-allowlist is required"},
+		{"bad glob", []string{"server", "--repo-allowlist", "acme/[", "--tf-bin", sh}, nil, `bad glob "acme/["`},
+		{"unknown distribution", []string{"server", "--repo-allowlist=*", "--tf-distribution", "pulumi"}, nil, `unknown distribution "pulumi"`},
+		{"no binary", []string{"server", "--repo-allowlist=*", "--tf-bin", "/nonexistent/tofu"}, nil, "/nonexistent/tofu"},
+		{"bad env value", []string{"server", "--repo-allowlist=*", "--tf-bin", sh}, map[string]string{"ATOLL_PORT": "http"}, `ATOLL_PORT: invalid value "http" for --port`},
+		{"stray argument", []string{"server", "--repo-allowlist=*", "now"}, nil, `unexpected argument "now"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			getenv := noEnv
+			if tt.env != nil {
+				getenv = func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok }
+			}
+			var stdout, stderr bytes.Buffer
+			if code := run(tt.args, getenv, &stdout, &stderr); code != 2 {
+				t.Errorf("exit code %d, want 2", code)
+			}
+			if !strings.Contains(stderr.String(), tt.stderr) {
+				t.Errorf("stderr = %q, want it to name %q", stderr.String(), tt.stderr)
+			}
+			if tt.args != nil && strings.Count(strings.TrimSpace(stderr.String()), "\n") != 0 {
+				t.Errorf("error is not one line: %q", stderr.String())
+			}
+		})
+	}
+}
+
+func TestFlagBeatsEnv(t *testing.T) {
+	t.Parallel()
+	sh, _ := exec.LookPath("sh")
+	env := map[string]string{"ATOLL_PORT": "5000", "ATOLL_REPO_ALLOWLIST": "acme/*", "ATOLL_GH_TOKEN": "from-env", "ATOLL_TF_BIN": sh}
+	getenv := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	cfg, err := serverConfig([]string{"--port", "6000"}, getenv, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Addr != ":6000" || cfg.GitHub.Token != "from-env" || !cfg.RepoAllowlist.Allows("acme/x") || cfg.Tool.Path != sh {
+		t.Errorf("config = %+v", cfg)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	if code := run([]string{"version"}, nil, &out, &out); code != 0 || !strings.HasPrefix(out.String(), "atoll ") {
+		t.Errorf("version: %d %q", code, out.String())
+	}
+}
+
+// TestServerPlansSignedComment runs the built binary, configured through
+// its environment, against the fake GitHub: a signed `atoll plan` comment
+// gets a plan comment and a green status back.
+func TestServerPlansSignedComment(t *testing.T) {
+	t.Parallel()
+	tofu := os.Getenv("ATOLL_TEST_TF_BIN")
+	if tofu == "" {
+		tofu = "tofu"
+	}
+	if _, err := exec.LookPath(tofu); err != nil {
+		t.Fatalf("this test needs OpenTofu: %v. Build it with scripts/install-tofu (see README)", err)
+	}
+	gh := vcstest.NewGitHub(t, vcstest.GitHubOptions{Token: "ghp_binarytest", WebhookSecret: "shh"})
+	gh.CreateRepo(t, "acme/infra", nil)
+	pr := gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": "resource \"terraform_data\" \"x\" {\n  input = 1\n}\n"}})
+
+	port := freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, buildAtoll(t), "server", "--bind-addr", "127.0.0.1", "--port", fmt.Sprint(port))
+	cmd.Env = append(os.Environ(),
+		"ATOLL_REPO_ALLOWLIST=acme/*",
+		"ATOLL_GH_TOKEN=ghp_binarytest",
+		"ATOLL_GH_WEBHOOK_SECRET=shh",
+		"ATOLL_GH_API_URL="+gh.APIURL(),
+		"ATOLL_TF_BIN="+tofu,
+		"ATOLL_DATA_DIR="+t.TempDir(),
+	)
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	logDone := make(chan struct{})
+	go func() {
+		defer close(logDone)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			logs.WriteString(sc.Text() + "\n")
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		cmd.Wait()
+		<-logDone
+		if strings.Contains(logs.String(), "ghp_binarytest") {
+			t.Errorf("the token reached the log:\n%s", logs.String())
+		}
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs.String())
+		}
+	})
+
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	gh.WaitFor(t, 30*time.Second, "the server to answer /healthz", func() bool {
+		resp, err := http.Get(base + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	if d := gh.SendPullComment(t, base+"/events", pr, "alice", "atoll plan"); d.Status != http.StatusAccepted {
+		t.Fatalf("webhook answered %d %s", d.Status, d.Body)
+	}
+	gh.WaitFor(t, 90*time.Second, "a plan comment", func() bool { return len(gh.Comments("acme/infra", pr.Number)) > 0 })
+	if c := gh.Comments("acme/infra", pr.Number)[0]; !strings.Contains(c.Body, "Plan: 1 to add, 0 to change, 0 to destroy.") {
+		t.Errorf("comment:\n%s", c.Body)
+	}
+	if st := gh.Statuses("acme/infra", pr.HeadSHA); len(st) != 1 || st[0].State != "success" || st[0].Context != "atoll/plan: ./default" {
+		t.Errorf("statuses = %+v", st)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
