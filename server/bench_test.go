@@ -1,0 +1,84 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/atoll-iac/atoll/vcs/vcstest"
+)
+
+// BenchmarkWebhookAnswer measures how long a signed webhook waits for its
+// answer over real HTTP: verifying, decoding and, for a command, queueing.
+func BenchmarkWebhookAnswer(b *testing.B) {
+	e := newTestEnv(b, testOptions{})
+	e.gh.CreateRepo(b, "acme/infra", nil)
+	pr := e.gh.OpenPull(b, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+	for _, bc := range []struct {
+		name, body string
+		status     int
+	}{
+		{"ignored", "LGTM, ship it", http.StatusOK},
+		{"queued", "atoll help", http.StatusAccepted},
+	} {
+		payload := e.gh.Payload(b, "issue_comment", "created", pr, "alice", bc.body)
+		b.Run(bc.name, func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				i++
+				d := e.gh.Deliver(b, e.events, "issue_comment", payload, vcstest.DeliverOptions{DeliveryID: fmt.Sprintf("%s-%d-%d", bc.name, time.Now().UnixNano(), i)})
+				if d.Status != bc.status {
+					b.Fatalf("answered %d %s", d.Status, d.Body)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkPlanOverhead measures webhook-to-comment time for one project
+// and reports it as a multiple of running `tofu init && tofu plan` by hand
+// on the same configuration (x-direct).
+func BenchmarkPlanOverhead(b *testing.B) {
+	e := newTestEnv(b, testOptions{})
+	files := map[string]string{"infra/main.tf": twoResources}
+	e.gh.CreateRepo(b, "acme/infra", nil)
+	pr := e.gh.OpenPull(b, "acme/infra", vcstest.PullSpec{Files: files})
+
+	dir := filepath.Join(b.TempDir(), "infra")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(twoResources), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	tofu := testTool(b).Path
+	direct := func() {
+		for _, args := range [][]string{{"init", "-input=false", "-no-color"}, {"plan", "-input=false", "-no-color", "-out=plan"}} {
+			cmd := exec.Command(tofu, args...)
+			cmd.Dir = dir
+			if out, err := cmd.CombinedOutput(); err != nil {
+				b.Fatalf("tofu %s: %v\n%s", args[0], err, out)
+			}
+		}
+	}
+	var directTotal time.Duration
+	n := 0
+	for b.Loop() {
+		n++
+		before := len(e.gh.Comments(pr.Repo, pr.Number))
+		e.gh.SendPullComment(b, e.events, pr, "alice", "atoll plan")
+		e.waitComments(b, pr, before+1)
+
+		b.StopTimer()
+		start := time.Now()
+		direct()
+		directTotal += time.Since(start)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.Elapsed())/float64(directTotal), "x-direct")
+	b.ReportMetric(float64(directTotal.Milliseconds())/float64(n), "direct-ms/op")
+}

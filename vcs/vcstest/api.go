@@ -1,0 +1,187 @@
+package vcstest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	gh "github.com/google/go-github/v60/github"
+)
+
+const docsURL = "https://docs.github.com/rest"
+
+// routeAPI registers the REST API subset atoll calls, as GitHub Enterprise
+// Server lays it out under /api/v3/.
+func (g *GitHub) routeAPI(mux *http.ServeMux) {
+	handle := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, g.authorized(h)) }
+	handle("GET /api/v3/user", g.getUser)
+	handle("GET /api/v3/repos/{owner}/{repo}/pulls/{n}", g.getPull)
+	handle("GET /api/v3/repos/{owner}/{repo}/pulls/{n}/files", g.listFiles)
+	handle("POST /api/v3/repos/{owner}/{repo}/issues/{n}/comments", g.createComment)
+	handle("PATCH /api/v3/repos/{owner}/{repo}/issues/comments/{id}", g.editComment)
+	handle("POST /api/v3/repos/{owner}/{repo}/statuses/{sha}", g.createStatus)
+	handle("/api/v3/", g.unhandledAPI)
+}
+
+// authorized lets through requests that carry the token as
+// "Bearer TOKEN" or "token TOKEN".
+func (g *GitHub) authorized(next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !strings.EqualFold(scheme, "bearer") && !strings.EqualFold(scheme, "token") || token != g.token {
+			apiError(w, http.StatusUnauthorized, "Bad credentials")
+			return
+		}
+		next(w, r)
+	})
+}
+
+func (g *GitHub) unhandledAPI(w http.ResponseWriter, r *http.Request) {
+	g.mu.Lock()
+	g.unhandled = append(g.unhandled, r.Method+" "+r.URL.Path)
+	g.mu.Unlock()
+	apiError(w, http.StatusNotFound, "Not Found")
+}
+
+func (g *GitHub) getUser(w http.ResponseWriter, _ *http.Request) {
+	u := map[string]any{}
+	g.setUser(u, g.bot)
+	writeJSON(w, http.StatusOK, u)
+}
+
+func (g *GitHub) getPull(w http.ResponseWriter, r *http.Request) {
+	rp, p, ok := g.pullFor(w, r)
+	if !ok {
+		return
+	}
+	base, err := g.revParse(r.Context(), rp.bare, "refs/heads/main")
+	if err != nil {
+		apiError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	// The REST API's pull request is the webhook payload's pull_request.
+	doc, err := g.fixtureDoc("pull_request.opened.json", p.Repo)
+	if err != nil {
+		apiError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	pr := object(doc, "pull_request")
+	g.fillPull(pr, p, base)
+	writeJSON(w, http.StatusOK, pr)
+}
+
+// listFiles answers pulls/N/files a page at a time (per_page default 30,
+// at most 100), with GitHub's Link header.
+func (g *GitHub) listFiles(w http.ResponseWriter, r *http.Request) {
+	rp, p, ok := g.pullFor(w, r)
+	if !ok {
+		return
+	}
+	files, err := g.changedFiles(r.Context(), rp.bare, p.HeadSHA)
+	if err != nil {
+		apiError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	q := r.URL.Query()
+	perPage, err := strconv.Atoi(q.Get("per_page"))
+	if err != nil || perPage < 1 {
+		perPage = 30
+	}
+	perPage = min(perPage, 100)
+	page, err := strconv.Atoi(q.Get("page"))
+	if err != nil || page < 1 {
+		page = 1
+	}
+	last := max(1, (len(files)+perPage-1)/perPage)
+	if link := linkHeader(g.url+r.URL.Path, q, page, last); link != "" {
+		w.Header().Set("Link", link)
+	}
+	lo, hi := min((page-1)*perPage, len(files)), min(page*perPage, len(files))
+	writeJSON(w, http.StatusOK, append([]*gh.CommitFile{}, files[lo:hi]...))
+}
+
+// linkHeader is GitHub's pagination header: prev, next, last, first,
+// each present when it leads somewhere else.
+func linkHeader(base string, q url.Values, page, last int) string {
+	var links []string
+	add := func(rel string, n int) {
+		q.Set("page", strconv.Itoa(n))
+		links = append(links, fmt.Sprintf(`<%s?%s>; rel="%s"`, base, q.Encode(), rel))
+	}
+	if page > 1 {
+		add("prev", min(page-1, last))
+	}
+	if page < last {
+		add("next", page+1)
+		add("last", last)
+	}
+	if page > 1 {
+		add("first", 1)
+	}
+	return strings.Join(links, ", ")
+}
+
+// repoFor finds the repository a request names, answering 404 if the fake
+// has none.
+func (g *GitHub) repoFor(w http.ResponseWriter, r *http.Request) *repo {
+	g.mu.Lock()
+	rp := g.repos[r.PathValue("owner")+"/"+r.PathValue("repo")]
+	g.mu.Unlock()
+	if rp == nil {
+		apiError(w, http.StatusNotFound, "Not Found")
+	}
+	return rp
+}
+
+// pullFor finds the pull request a request names, answering 404 if the
+// fake has none.
+func (g *GitHub) pullFor(w http.ResponseWriter, r *http.Request) (*repo, Pull, bool) {
+	rp := g.repoFor(w, r)
+	if rp == nil {
+		return nil, Pull{}, false
+	}
+	n, err := strconv.Atoi(r.PathValue("n"))
+	g.mu.Lock()
+	p, ok := g.pullLocked(rp.fullName, n)
+	g.mu.Unlock()
+	if err != nil || !ok {
+		apiError(w, http.StatusNotFound, "Not Found")
+		return nil, Pull{}, false
+	}
+	return rp, p, true
+}
+
+// decodeJSON reads a request's JSON body into v, answering 400 as GitHub
+// does if it cannot.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<20)).Decode(v); err != nil {
+		apiError(w, http.StatusBadRequest, "Problems parsing JSON")
+		return false
+	}
+	return true
+}
+
+// apiErrorBody is the shape of GitHub's error answers.
+type apiErrorBody struct {
+	Message          string     `json:"message"`
+	Errors           []gh.Error `json:"errors,omitempty"`
+	DocumentationURL string     `json:"documentation_url"`
+}
+
+func apiError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, apiErrorBody{Message: msg, DocumentationURL: docsURL})
+}
+
+// validationFailed answers 422 as GitHub does for a field it rejects.
+func validationFailed(w http.ResponseWriter, errs ...gh.Error) {
+	writeJSON(w, http.StatusUnprocessableEntity, apiErrorBody{Message: "Validation Failed", Errors: errs, DocumentationURL: docsURL})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client hung up
+}

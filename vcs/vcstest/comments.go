@@ -1,0 +1,119 @@
+package vcstest
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	gh "github.com/google/go-github/v60/github"
+)
+
+// maxCommentLen is the longest comment body GitHub accepts, in characters.
+const maxCommentLen = 65536
+
+func (g *GitHub) createComment(w http.ResponseWriter, r *http.Request) {
+	rp := g.repoFor(w, r)
+	if rp == nil {
+		return
+	}
+	n, err := strconv.Atoi(r.PathValue("n"))
+	if err != nil || n < 1 {
+		apiError(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	body, ok := commentBody(w, r)
+	if !ok {
+		return
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	g.mu.Lock()
+	g.lastID++
+	c := &comment{Comment: Comment{ID: g.lastID, Author: g.bot, Body: body}, repo: rp.fullName, number: n, created: now, updated: now}
+	g.comments = append(g.comments, c)
+	g.mu.Unlock()
+	writeJSON(w, http.StatusCreated, g.commentJSON(c))
+}
+
+func (g *GitHub) editComment(w http.ResponseWriter, r *http.Request) {
+	rp := g.repoFor(w, r)
+	if rp == nil {
+		return
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		apiError(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	body, ok := commentBody(w, r)
+	if !ok {
+		return
+	}
+	g.mu.Lock()
+	var found *comment
+	for _, c := range g.comments {
+		if c.ID == id && c.repo == rp.fullName {
+			found = c
+			c.Body = body
+			c.Edits++
+			c.updated = time.Now().UTC().Truncate(time.Second)
+			break
+		}
+	}
+	var out *gh.IssueComment
+	if found != nil {
+		out = g.commentJSONLocked(found)
+	}
+	g.mu.Unlock()
+	if found == nil {
+		apiError(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// commentBody reads and validates {"body": ...} as GitHub does.
+func commentBody(w http.ResponseWriter, r *http.Request) (string, bool) {
+	var in struct {
+		Body *string `json:"body"`
+	}
+	if !decodeJSON(w, r, &in) {
+		return "", false
+	}
+	switch {
+	case in.Body == nil:
+		validationFailed(w, gh.Error{Resource: "IssueComment", Code: "missing_field", Field: "body"})
+		return "", false
+	case utf8.RuneCountInString(*in.Body) > maxCommentLen:
+		validationFailed(w, gh.Error{Resource: "IssueComment", Code: "custom", Field: "body",
+			Message: fmt.Sprintf("body is too long (maximum is %d characters)", maxCommentLen)})
+		return "", false
+	}
+	return *in.Body, true
+}
+
+func (g *GitHub) commentJSON(c *comment) *gh.IssueComment {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.commentJSONLocked(c)
+}
+
+func (g *GitHub) commentJSONLocked(c *comment) *gh.IssueComment {
+	api := g.APIURL() + "repos/" + c.repo
+	kind := "issues"
+	if _, isPull := g.pullLocked(c.repo, c.number); isPull {
+		kind = "pull"
+	}
+	return &gh.IssueComment{
+		ID:                gh.Int64(c.ID),
+		Body:              gh.String(c.Body),
+		User:              &gh.User{Login: gh.String(c.Author), ID: gh.Int64(userID(c.Author)), Type: gh.String("User")},
+		URL:               gh.String(fmt.Sprintf("%s/issues/comments/%d", api, c.ID)),
+		HTMLURL:           gh.String(fmt.Sprintf("%s/%s/%s/%d#issuecomment-%d", g.url, c.repo, kind, c.number, c.ID)),
+		IssueURL:          gh.String(fmt.Sprintf("%s/issues/%d", api, c.number)),
+		CreatedAt:         &gh.Timestamp{Time: c.created},
+		UpdatedAt:         &gh.Timestamp{Time: c.updated},
+		AuthorAssociation: gh.String("NONE"),
+	}
+}

@@ -1,0 +1,297 @@
+package vcstest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// hook is what one delivery describes.
+type hook struct {
+	event, action string
+	// pull is the pull request, or for a plain issue its Repo, Number,
+	// Author (the issue's) and Open.
+	pull   Pull
+	onPull bool
+	// author is the comment's author, or the sender of a pull_request event.
+	author string
+	body   string
+}
+
+// build turns GitHub's documented example for h's event and action into
+// a payload about the fake's repository and pull request. Everything a
+// webhook consumer reads is overwritten; the rest keeps the example's
+// values, with its github.com URLs pointing at the fake.
+func (g *GitHub) build(t testing.TB, h hook) []byte {
+	t.Helper()
+	name := h.event + ".json" // ping has no action
+	if h.action != "" {
+		name = h.event + "." + h.action + ".json"
+	}
+	doc := g.fixture(t, name, h.pull.Repo)
+	if h.action != "" {
+		doc["action"] = h.action
+	}
+	g.fillRepo(object(doc, "repository"), h.pull.Repo)
+	g.setUser(object(doc, "sender"), h.author)
+
+	p := h.pull
+	api, html := g.APIURL()+"repos/"+p.Repo, g.url+"/"+p.Repo
+	switch h.event {
+	case "pull_request":
+		doc["number"] = p.Number
+		g.fillPull(object(doc, "pull_request"), p, g.mainSHA(t, p.Repo))
+	case "issue_comment":
+		issue := object(doc, "issue")
+		kind := "issues"
+		if h.onPull {
+			kind = "pull"
+			issue["pull_request"] = map[string]any{
+				"url":       fmt.Sprintf("%s/pulls/%d", api, p.Number),
+				"html_url":  fmt.Sprintf("%s/pull/%d", html, p.Number),
+				"diff_url":  fmt.Sprintf("%s/pull/%d.diff", html, p.Number),
+				"patch_url": fmt.Sprintf("%s/pull/%d.patch", html, p.Number),
+				"merged_at": nil,
+			}
+			issue["draft"] = p.Draft
+		} else {
+			delete(issue, "pull_request")
+			delete(issue, "draft")
+		}
+		issueURL := fmt.Sprintf("%s/issues/%d", api, p.Number)
+		issue["url"] = issueURL
+		issue["html_url"] = fmt.Sprintf("%s/%s/%d", html, kind, p.Number)
+		issue["comments_url"] = issueURL + "/comments"
+		issue["number"] = p.Number
+		issue["state"] = state(p.Open)
+		g.setUser(object(issue, "user"), p.Author)
+
+		comment := object(doc, "comment")
+		id := g.nextCommentID()
+		comment["id"] = id
+		comment["url"] = fmt.Sprintf("%s/issues/comments/%d", api, id)
+		comment["html_url"] = fmt.Sprintf("%s/%s/%d#issuecomment-%d", html, kind, p.Number, id)
+		comment["issue_url"] = issueURL
+		comment["body"] = h.body
+		g.setUser(object(comment, "user"), h.author)
+	}
+	return mustJSON(t, doc)
+}
+
+// fillPull makes a pull_request object (from an example payload) describe
+// p, based on main at baseSHA.
+func (g *GitHub) fillPull(pr map[string]any, p Pull, baseSHA string) {
+	api, html := g.APIURL()+"repos/"+p.Repo, g.url+"/"+p.Repo
+	self := fmt.Sprintf("%s/pulls/%d", api, p.Number)
+	issue := fmt.Sprintf("%s/issues/%d", api, p.Number)
+	htmlURL := fmt.Sprintf("%s/pull/%d", html, p.Number)
+	links := map[string]string{
+		"url": self, "html_url": htmlURL, "diff_url": htmlURL + ".diff", "patch_url": htmlURL + ".patch",
+		"issue_url": issue, "commits_url": self + "/commits", "review_comments_url": self + "/comments",
+		"comments_url": issue + "/comments", "statuses_url": api + "/statuses/" + p.HeadSHA,
+	}
+	for k, v := range links {
+		pr[k] = v
+	}
+	pr["_links"] = map[string]any{
+		"self": href(self), "html": href(htmlURL), "issue": href(issue), "comments": href(issue + "/comments"),
+		"review_comments": href(self + "/comments"), "review_comment": href(api + "/pulls/comments{/number}"),
+		"commits": href(self + "/commits"), "statuses": href(links["statuses_url"]),
+	}
+	pr["number"] = p.Number
+	pr["state"] = state(p.Open)
+	pr["draft"] = p.Draft
+	pr["merged"] = false
+	pr["merged_at"] = nil
+	pr["merge_commit_sha"] = nil
+	pr["closed_at"] = nil
+	if !p.Open {
+		pr["closed_at"] = time.Now().UTC().Format(time.RFC3339)
+	}
+	g.setUser(object(pr, "user"), p.Author)
+
+	owner, _, _ := strings.Cut(p.Repo, "/")
+	head := object(pr, "head")
+	head["label"], head["ref"], head["sha"] = owner+":"+p.Branch, p.Branch, p.HeadSHA
+	g.setUser(object(head, "user"), owner)
+	g.fillRepo(object(head, "repo"), p.Repo)
+
+	base := object(pr, "base")
+	base["label"], base["ref"], base["sha"] = owner+":main", "main", baseSHA
+	g.setUser(object(base, "user"), owner)
+	g.fillRepo(object(base, "repo"), p.Repo)
+}
+
+// fillRepo makes a repository object describe fullName.
+func (g *GitHub) fillRepo(r map[string]any, fullName string) {
+	owner, name, _ := strings.Cut(fullName, "/")
+	r["name"] = name
+	r["full_name"] = fullName
+	r["html_url"] = g.url + "/" + fullName
+	r["url"] = g.APIURL() + "repos/" + fullName
+	r["clone_url"] = g.CloneURL(fullName)
+	host := strings.TrimPrefix(g.url, "http://")
+	r["git_url"] = "git://" + host + "/" + fullName + ".git"
+	r["ssh_url"] = "git@" + host + ":" + fullName + ".git"
+	r["svn_url"] = g.url + "/" + fullName
+	r["default_branch"] = "main"
+	g.setUser(object(r, "owner"), owner)
+	g.mu.Lock()
+	if known := g.repos[fullName]; known != nil {
+		r["id"] = known.id
+	}
+	g.mu.Unlock()
+}
+
+// mainSHA is the tip of main, or "" for a repository the fake lacks.
+func (g *GitHub) mainSHA(t testing.TB, fullName string) string {
+	t.Helper()
+	g.mu.Lock()
+	r := g.repos[fullName]
+	g.mu.Unlock()
+	if r == nil {
+		return ""
+	}
+	sha, err := g.revParse(t.Context(), r.bare, "refs/heads/main")
+	if err != nil {
+		t.Fatalf("fake github: %v", err)
+	}
+	return sha
+}
+
+func (g *GitHub) nextCommentID() int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.lastID++
+	return g.lastID
+}
+
+// setUser makes a user object describe login, with a stable id per login.
+func (g *GitHub) setUser(u map[string]any, login string) {
+	if prev, ok := u["login"].(string); ok && prev != "" {
+		for k, v := range u { // the example's followers_url and the like
+			if s, ok := v.(string); ok {
+				u[k] = strings.ReplaceAll(s, "/users/"+prev, "/users/"+login)
+			}
+		}
+	}
+	u["login"] = login
+	u["id"] = userID(login)
+	u["type"] = "User"
+	u["url"] = g.APIURL() + "users/" + login
+	u["html_url"] = g.url + "/" + login
+}
+
+// userID is a stable made-up id for login.
+func userID(login string) int64 {
+	h := fnv.New32a()
+	h.Write([]byte(login))
+	return int64(h.Sum32())
+}
+
+// object returns m[key] as an object, putting an empty one there if it is
+// missing or something else.
+func object(m map[string]any, key string) map[string]any {
+	o, ok := m[key].(map[string]any)
+	if !ok {
+		o = map[string]any{}
+		m[key] = o
+	}
+	return o
+}
+
+func href(u string) map[string]any { return map[string]any{"href": u} }
+
+func state(open bool) string {
+	if open {
+		return "open"
+	}
+	return "closed"
+}
+
+// fixture decodes an example payload, with the example repository's URLs
+// rewritten to the fake's repository fullName.
+func (g *GitHub) fixture(t testing.TB, name, fullName string) map[string]any {
+	t.Helper()
+	doc, err := g.fixtureDoc(name, fullName)
+	if err != nil {
+		t.Fatalf("fake github: %v", err)
+	}
+	return doc
+}
+
+func (g *GitHub) fixtureDoc(name, fullName string) (map[string]any, error) {
+	raw, ok := g.fixtures[name]
+	if !ok {
+		var have []string
+		for n := range g.fixtures {
+			have = append(have, n)
+		}
+		slices.Sort(have)
+		return nil, fmt.Errorf("no example payload %s; have %s", name, strings.Join(have, ", "))
+	}
+	rewrite := strings.NewReplacer(
+		"https://api.github.com/repos/Codertocat/Hello-World", g.APIURL()+"repos/"+fullName,
+		"https://github.com/Codertocat/Hello-World", g.url+"/"+fullName,
+		"https://api.github.com/", g.APIURL(),
+		"https://github.com/", g.url+"/",
+	)
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(rewrite.Replace(string(raw))), &doc); err != nil {
+		return nil, fmt.Errorf("example payload %s: %w", name, err)
+	}
+	return doc, nil
+}
+
+// loadFixtures reads GitHub's example payloads from the module's
+// testdata/github, found beside this source file or, failing that (a
+// -trimpath build), above the working directory.
+func loadFixtures(t testing.TB) map[string][]byte {
+	t.Helper()
+	dir, err := fixtureDir()
+	if err != nil {
+		t.Fatalf("fake github: %v", err)
+	}
+	paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("fake github: no example payloads in %s", dir)
+	}
+	fixtures := map[string][]byte{}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatalf("fake github: %v", err)
+		}
+		fixtures[filepath.Base(p)] = b
+	}
+	return fixtures
+}
+
+func fixtureDir() (string, error) {
+	if _, file, _, ok := runtime.Caller(0); ok {
+		dir := filepath.Join(filepath.Dir(file), "..", "..", "testdata", "github")
+		if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+			return dir, nil
+		}
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, "testdata", "github"), nil
+		}
+		if filepath.Dir(dir) == dir {
+			return "", errors.New("no go.mod above " + wd + " to find testdata/github")
+		}
+	}
+}

@@ -1,0 +1,189 @@
+package vcstest
+
+import (
+	"cmp"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// validName is what GitHub allows in an owner or repository name.
+var validName = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
+
+// firstCommit dates the fake's first commit; each later one is a second
+// later, so that hashes are the same from run to run yet every commit is
+// new.
+const firstCommit = 1704067200 // 2024-01-01T00:00:00Z
+
+// CreateRepo creates repository fullName ("owner/name") with one commit on
+// branch main holding files (slash-separated paths, directories created as
+// needed). The fake serves a bare repository; the helpers commit in a work
+// clone under t.TempDir().
+func (g *GitHub) CreateRepo(t testing.TB, fullName string, files map[string]string) {
+	t.Helper()
+	if !validName.MatchString(fullName) || strings.Contains(fullName, "..") {
+		t.Fatalf("fake github: invalid repository name %q", fullName)
+	}
+	g.opMu.Lock()
+	defer g.opMu.Unlock()
+	g.mu.Lock()
+	_, exists := g.repos[fullName]
+	g.mu.Unlock()
+	if exists {
+		t.Fatalf("fake github: repository %s exists", fullName)
+	}
+
+	bare := filepath.Join(g.root, filepath.FromSlash(fullName)+".git")
+	g.mustGit(t, g.root, nil, "init", "-q", "--bare", "--initial-branch=main", bare)
+	for _, kv := range [][2]string{
+		{"uploadpack.allowAnySHA1InWant", "true"},
+		{"uploadpack.allowReachableSHA1InWant", "true"},
+		{"http.receivepack", "false"},
+	} {
+		g.mustGit(t, bare, nil, "config", kv[0], kv[1])
+	}
+
+	work := filepath.Join(t.TempDir(), path.Base(fullName))
+	g.mustGit(t, g.root, nil, "init", "-q", "--initial-branch=main", work)
+	g.mustGit(t, work, nil, "remote", "add", "origin", bare)
+	writeFiles(t, work, files)
+	g.commit(t, work, "octocat", "Initial commit")
+	g.mustGit(t, work, nil, "push", "-q", "origin", "main")
+
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.repos[fullName] = &repo{fullName: fullName, id: int64(100 + len(g.repos)), bare: bare, work: work}
+}
+
+// PullSpec describes a pull request for OpenPull.
+type PullSpec struct {
+	// Author is the login that opened it; default "octocat".
+	Author string
+	// Branch is the head branch; default "pr-N".
+	Branch string
+	// Files are written (added or replaced) in the pull request's commit.
+	Files map[string]string
+	// Delete lists paths the commit removes.
+	Delete []string
+	Draft  bool
+}
+
+// OpenPull opens pull request N (numbered from 1 in each repository): a
+// branch off main's tip with one commit applying spec, pushed as the
+// branch and as refs/pull/N/head, like GitHub does.
+func (g *GitHub) OpenPull(t testing.TB, repo string, spec PullSpec) Pull {
+	t.Helper()
+	g.opMu.Lock()
+	defer g.opMu.Unlock()
+	r := g.repo(t, repo)
+	g.mu.Lock()
+	number := len(r.pulls) + 1
+	g.mu.Unlock()
+
+	p := Pull{
+		Repo:   repo,
+		Number: number,
+		Branch: cmp.Or(spec.Branch, fmt.Sprintf("pr-%d", number)),
+		Author: cmp.Or(spec.Author, "octocat"),
+		Draft:  spec.Draft,
+		Open:   true,
+	}
+	if p.Branch == "main" {
+		t.Fatalf("fake github: a pull request cannot come from main")
+	}
+	g.mustGit(t, r.work, nil, "checkout", "-q", "-B", p.Branch, "main")
+	writeFiles(t, r.work, spec.Files)
+	if len(spec.Delete) > 0 {
+		g.mustGit(t, r.work, nil, append([]string{"rm", "-q", "-r", "--"}, spec.Delete...)...)
+	}
+	p.HeadSHA = g.commit(t, r.work, p.Author, fmt.Sprintf("Pull request #%d", number))
+	g.pushPull(t, r, p)
+
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	r.pulls = append(r.pulls, p)
+	return p
+}
+
+// PushToPull pushes a new commit writing files to a pull request's branch,
+// and returns the pull request with its new head.
+func (g *GitHub) PushToPull(t testing.TB, repo string, number int, files map[string]string) Pull {
+	t.Helper()
+	g.opMu.Lock()
+	defer g.opMu.Unlock()
+	r := g.repo(t, repo)
+	p := g.Pull(repo, number)
+	if p.Number == 0 {
+		t.Fatalf("fake github: no pull request %s#%d", repo, number)
+	}
+	g.mustGit(t, r.work, nil, "checkout", "-q", p.Branch)
+	writeFiles(t, r.work, files)
+	p.HeadSHA = g.commit(t, r.work, p.Author, fmt.Sprintf("Update pull request #%d", number))
+	g.pushPull(t, r, p)
+
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	r.pulls[number-1].HeadSHA = p.HeadSHA
+	return r.pulls[number-1]
+}
+
+func (g *GitHub) repo(t testing.TB, fullName string) *repo {
+	t.Helper()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	r := g.repos[fullName]
+	if r == nil {
+		t.Fatalf("fake github: no repository %s (CreateRepo it first)", fullName)
+	}
+	return r
+}
+
+// pushPull pushes the work clone's HEAD as p's branch and refs/pull/N/head.
+func (g *GitHub) pushPull(t testing.TB, r *repo, p Pull) {
+	t.Helper()
+	g.mustGit(t, r.work, nil, "push", "-q", "--force", "origin",
+		"HEAD:refs/heads/"+p.Branch, fmt.Sprintf("HEAD:refs/pull/%d/head", p.Number))
+}
+
+// commit stages everything in work and commits it as author.
+func (g *GitHub) commit(t testing.TB, work, author, msg string) string {
+	t.Helper()
+	g.commits++
+	date := fmt.Sprintf("@%d +0000", firstCommit+g.commits)
+	env := []string{
+		"GIT_AUTHOR_NAME=" + author,
+		"GIT_AUTHOR_EMAIL=" + author + "@users.noreply.github.com",
+		"GIT_AUTHOR_DATE=" + date,
+		"GIT_COMMITTER_DATE=" + date,
+	}
+	g.mustGit(t, work, nil, "add", "-A")
+	g.mustGit(t, work, env, "-c", "commit.gpgsign=false", "commit", "-q", "--allow-empty", "--no-verify", "-m", msg)
+	return g.mustGit(t, work, nil, "rev-parse", "HEAD")
+}
+
+// writeFiles writes files under dir, in a stable order.
+func writeFiles(t testing.TB, dir string, files map[string]string) {
+	t.Helper()
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if !filepath.IsLocal(filepath.FromSlash(name)) {
+			t.Fatalf("fake github: file path %q is not relative to the repository", name)
+		}
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatalf("fake github: %v", err)
+		}
+		if err := os.WriteFile(p, []byte(files[name]), 0o644); err != nil {
+			t.Fatalf("fake github: %v", err)
+		}
+	}
+}

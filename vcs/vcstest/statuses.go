@@ -1,0 +1,76 @@
+package vcstest
+
+import (
+	"cmp"
+	"fmt"
+	"net/http"
+	"time"
+	"unicode/utf8"
+
+	gh "github.com/google/go-github/v60/github"
+)
+
+// maxDescriptionLen is the longest commit status description GitHub
+// accepts, in characters.
+const maxDescriptionLen = 140
+
+// createStatus sets a commit status, validated as GitHub does: a known
+// state, a short description, and a commit the repository has.
+func (g *GitHub) createStatus(w http.ResponseWriter, r *http.Request) {
+	rp := g.repoFor(w, r)
+	if rp == nil {
+		return
+	}
+	var in struct {
+		State       string `json:"state"`
+		Context     string `json:"context"`
+		Description string `json:"description"`
+		TargetURL   string `json:"target_url"`
+	}
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	switch in.State {
+	case "pending", "success", "failure", "error":
+	default:
+		validationFailed(w, gh.Error{Resource: "Status", Code: "custom", Field: "state",
+			Message: "state is not included in the list"})
+		return
+	}
+	if utf8.RuneCountInString(in.Description) > maxDescriptionLen {
+		validationFailed(w, gh.Error{Resource: "Status", Code: "custom", Field: "description",
+			Message: fmt.Sprintf("description is too long (maximum is %d characters)", maxDescriptionLen)})
+		return
+	}
+	sha, err := g.revParse(r.Context(), rp.bare, r.PathValue("sha"))
+	if err != nil {
+		writeJSON(w, http.StatusUnprocessableEntity, apiErrorBody{
+			Message: "No commit found for SHA: " + r.PathValue("sha"), DocumentationURL: docsURL})
+		return
+	}
+
+	s := Status{SHA: sha, Context: cmp.Or(in.Context, "default"), State: in.State,
+		Description: in.Description, TargetURL: in.TargetURL}
+	g.mu.Lock()
+	g.lastID++
+	id := g.lastID
+	key := statusKey{rp.fullName, sha}
+	g.statuses[key] = append(g.statuses[key], s)
+	g.mu.Unlock()
+
+	now := &gh.Timestamp{Time: time.Now().UTC().Truncate(time.Second)}
+	out := &gh.RepoStatus{
+		ID:          gh.Int64(id),
+		URL:         gh.String(fmt.Sprintf("%srepos/%s/statuses/%s", g.APIURL(), rp.fullName, sha)),
+		State:       gh.String(s.State),
+		Context:     gh.String(s.Context),
+		Description: gh.String(s.Description),
+		Creator:     &gh.User{Login: gh.String(g.bot), ID: gh.Int64(userID(g.bot)), Type: gh.String("User")},
+		CreatedAt:   now,
+		UpdatedAt:   now,
+	}
+	if s.TargetURL != "" {
+		out.TargetURL = gh.String(s.TargetURL)
+	}
+	writeJSON(w, http.StatusCreated, out)
+}

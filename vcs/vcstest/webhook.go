@@ -1,0 +1,191 @@
+package vcstest
+
+import (
+	"bytes"
+	"cmp"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"hash"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Delivery is the target's answer to one webhook.
+type Delivery struct {
+	Status int
+	Body   string
+	// ID is the X-GitHub-Delivery header sent.
+	ID string
+}
+
+// DeliverOptions adjusts one delivery.
+type DeliverOptions struct {
+	// DeliveryID is X-GitHub-Delivery; default a random UUID. Repeat one
+	// to act out a redelivery.
+	DeliveryID string
+	// Secret, when not nil, signs with *Secret instead of the fake's
+	// WebhookSecret; an empty string sends the delivery unsigned.
+	Secret *string
+	// ContentType defaults to application/json. With
+	// application/x-www-form-urlencoded the body is sent as GitHub sends
+	// it then: payload=<url-encoded JSON>, signed as sent.
+	ContentType string
+}
+
+// SendPullRequest delivers a pull_request event for p. The action's effect
+// (closed, reopened, ready_for_review, converted_to_draft) is applied to
+// the fake's pull request first, as GitHub does before it sends the hook.
+// The sender is p.Author.
+func (g *GitHub) SendPullRequest(t testing.TB, target, action string, p Pull) Delivery {
+	t.Helper()
+	p = afterAction(p, action)
+	g.mu.Lock()
+	if r := g.repos[p.Repo]; r != nil && p.Number >= 1 && p.Number <= len(r.pulls) {
+		r.pulls[p.Number-1].Open, r.pulls[p.Number-1].Draft = p.Open, p.Draft
+	}
+	g.mu.Unlock()
+	payload := g.Payload(t, "pull_request", action, p, p.Author, "")
+	return g.Deliver(t, target, "pull_request", payload, DeliverOptions{})
+}
+
+// SendPullComment delivers an issue_comment "created" event: author wrote
+// body on pull request p.
+func (g *GitHub) SendPullComment(t testing.TB, target string, p Pull, author, body string) Delivery {
+	t.Helper()
+	payload := g.Payload(t, "issue_comment", "created", p, author, body)
+	return g.Deliver(t, target, "issue_comment", payload, DeliverOptions{})
+}
+
+// SendCommentEdited delivers an issue_comment "edited" event: author
+// changed a comment on pull request p to body.
+func (g *GitHub) SendCommentEdited(t testing.TB, target string, p Pull, author, body string) Delivery {
+	t.Helper()
+	payload := g.Payload(t, "issue_comment", "edited", p, author, body)
+	return g.Deliver(t, target, "issue_comment", payload, DeliverOptions{})
+}
+
+// SendIssueComment delivers an issue_comment "created" event on a plain
+// issue, which is not a pull request: the payload has no
+// issue.pull_request.
+func (g *GitHub) SendIssueComment(t testing.TB, target, repo string, number int, author, body string) Delivery {
+	t.Helper()
+	payload := g.build(t, hook{
+		event: "issue_comment", action: "created",
+		pull:   Pull{Repo: repo, Number: number, Author: author, Open: true},
+		author: author, body: body,
+	})
+	return g.Deliver(t, target, "issue_comment", payload, DeliverOptions{})
+}
+
+// Payload builds the JSON body of an event about pull request p from
+// GitHub's documented example for event and action
+// (testdata/github/EVENT.ACTION.json, or EVENT.json when action is empty). For pull_request events author is
+// the sender (p.Author when empty) and body is unused; for issue_comment
+// events author wrote body as a comment on p.
+func (g *GitHub) Payload(t testing.TB, event, action string, p Pull, author, body string) []byte {
+	t.Helper()
+	if event == "pull_request" {
+		p = afterAction(p, action)
+		author = cmp.Or(author, p.Author)
+	}
+	return g.build(t, hook{event: event, action: action, pull: p, onPull: true, author: author, body: body})
+}
+
+// Deliver POSTs payload to target as GitHub delivers event: its headers,
+// and signatures made with the webhook secret.
+func (g *GitHub) Deliver(t testing.TB, target, event string, payload []byte, o DeliverOptions) Delivery {
+	t.Helper()
+	id := cmp.Or(o.DeliveryID, newDeliveryID(t))
+	secret := g.secret
+	if o.Secret != nil {
+		secret = *o.Secret
+	}
+	contentType := cmp.Or(o.ContentType, "application/json")
+	body := payload
+	if mt, _, _ := mime.ParseMediaType(contentType); mt == "application/x-www-form-urlencoded" {
+		body = []byte("payload=" + url.QueryEscape(string(payload)))
+	}
+
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("fake github: delivering %s: %v", event, err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("User-Agent", "GitHub-Hookshot/fake")
+	req.Header.Set("X-GitHub-Event", event)
+	req.Header.Set("X-GitHub-Delivery", id)
+	req.Header.Set("X-GitHub-Hook-ID", "1")
+	req.Header.Set("X-GitHub-Hook-Installation-Target-Type", "repository")
+	req.Header.Set("X-GitHub-Hook-Installation-Target-ID", "1")
+	if secret != "" {
+		req.Header.Set("X-Hub-Signature", "sha1="+sign(sha1.New, secret, body))
+		req.Header.Set("X-Hub-Signature-256", "sha256="+sign(sha256.New, secret, body))
+	}
+
+	client := &http.Client{
+		Timeout:       30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("fake github: delivering %s to %s: %v", event, target, err)
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("fake github: reading the answer to %s: %v", event, err)
+	}
+	return Delivery{Status: resp.StatusCode, Body: string(answer), ID: id}
+}
+
+func sign(h func() hash.Hash, secret string, body []byte) string {
+	mac := hmac.New(h, []byte(secret))
+	mac.Write(body)
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// newDeliveryID returns a random version 4 UUID, as GitHub's delivery ids are.
+func newDeliveryID(t testing.TB) string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatalf("fake github: %v", err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return strings.Join([]string{h[:8], h[8:12], h[12:16], h[16:20], h[20:]}, "-")
+}
+
+// afterAction is p as GitHub holds it once action has happened.
+func afterAction(p Pull, action string) Pull {
+	switch action {
+	case "opened", "reopened":
+		p.Open = true
+	case "closed":
+		p.Open = false
+	case "ready_for_review":
+		p.Draft = false
+	case "converted_to_draft":
+		p.Draft = true
+	}
+	return p
+}
+
+// mustJSON encodes v, which cannot fail for the maps the fake builds.
+func mustJSON(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatalf("fake github: encoding a payload: %v", err)
+	}
+	return b
+}
