@@ -140,8 +140,11 @@ func checkout(ctx context.Context, dir string, spec CheckoutSpec) error {
 			return err
 		}
 	}
-	if err := git(ctx, dir, spec.Auth, "fetch", "--quiet", "--no-tags", "--depth=1", spec.CloneURL, spec.SHA); err != nil {
-		return err
+	// A re-plan of a commit already fetched needs no network.
+	if git(ctx, dir, "", "cat-file", "-e", spec.SHA+"^{commit}") != nil {
+		if err := git(ctx, dir, spec.Auth, "fetch", "--quiet", "--no-tags", "--depth=1", spec.CloneURL, spec.SHA); err != nil {
+			return err
+		}
 	}
 	if err := git(ctx, dir, "", "checkout", "--quiet", "--force", "--detach", spec.SHA); err != nil {
 		return err

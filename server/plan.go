@@ -84,6 +84,7 @@ func workspacesOf(targets []workflows.Project) []string {
 
 // planWorkspace plans the projects of one workspace in its checkout.
 func (s *Server) planWorkspace(ctx context.Context, jc jobContext, req planRequest, wsName string, changed []string) ([]projectResult, error) {
+	start := time.Now()
 	ws, err := s.workspaces.Checkout(ctx, runner.CheckoutSpec{
 		Repo:      req.pull.Repo.FullName,
 		CloneURL:  req.pull.Repo.CloneURL,
@@ -96,6 +97,7 @@ func (s *Server) planWorkspace(ctx context.Context, jc jobContext, req planReque
 		return nil, err
 	}
 	defer ws.Close()
+	jc.log.Debug("checked out", "workspace", wsName, "sha", req.pull.HeadSHA, "elapsed", time.Since(start))
 
 	var projects []workflows.Project
 	if req.targets == nil {
@@ -150,7 +152,9 @@ func (s *Server) planProject(ctx context.Context, jc jobContext, req planRequest
 		return res.internal(jc.id)
 	}
 	for _, step := range workflows.PlanSteps(p, planFile) {
+		start := time.Now()
 		out, err := s.runner.Run(ctx, runner.Step{Dir: filepath.Join(ws.Dir, filepath.FromSlash(p.Dir)), Home: ws.Home(), Args: step.Args})
+		log.Debug("ran step", "step", step.Name, "elapsed", time.Since(start))
 		res.Output = out
 		var exit *exec.ExitError
 		switch {
