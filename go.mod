@@ -1,6 +1,6 @@
 module github.com/atoll-iac/atoll
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/google/go-github/v60 v60.0.0
