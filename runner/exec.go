@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 )
@@ -15,12 +16,11 @@ import (
 // stand.
 const maxOutput = 8 << 20
 
-// Config configures a Runner. The zero value runs nothing: Tool is required.
+// Config configures a Runner. Tool is required.
 type Config struct {
 	Tool Tool
-	// Env is the environment the tool inherits, os.Environ() when nil.
-	// Variables named ATOLL_* and any variable whose value is one of
-	// Secrets are always removed.
+	// Env is the environment the tool inherits, less what ScrubEnv
+	// removes; typically the server's own environment.
 	Env []string
 	// Secrets are values that must never reach the tool or its captured
 	// output (atoll's tokens and webhook secrets).
@@ -36,45 +36,31 @@ type Runner struct {
 
 // New returns a Runner for cfg.
 func New(cfg Config) *Runner {
-	env := cfg.Env
-	if env == nil {
-		env = os.Environ()
-	}
-	var secrets []string
-	for _, s := range cfg.Secrets {
-		if s != "" {
-			secrets = append(secrets, s)
+	secrets := slices.DeleteFunc(slices.Clone(cfg.Secrets), func(s string) bool { return s == "" })
+	env := ScrubEnv(cfg.Env, secrets)
+	env = slices.DeleteFunc(env, func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "HOME", "TF_IN_AUTOMATION", "TF_INPUT", "CHECKPOINT_DISABLE", "TF_WORKSPACE", "TF_CLI_ARGS":
+			return true
 		}
-	}
-	return &Runner{tool: cfg.Tool, env: toolEnv(env, secrets), secrets: secrets}
+		return false
+	})
+	env = append(env, "TF_IN_AUTOMATION=1", "TF_INPUT=0", "CHECKPOINT_DISABLE=1")
+	return &Runner{tool: cfg.Tool, env: env, secrets: secrets}
 }
 
 // Tool is the binary the runner runs.
 func (r *Runner) Tool() Tool { return r.tool }
 
-func toolEnv(env, secrets []string) []string {
-	var out []string
-	for _, kv := range env {
+// ScrubEnv returns env without atoll's own variables (ATOLL_*, in any
+// case) and without any variable whose value is one of secrets: what is
+// left may be handed to a child process.
+func ScrubEnv(env, secrets []string) []string {
+	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
 		name, value, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(strings.ToUpper(name), "ATOLL_") || isSecret(value, secrets) {
-			continue
-		}
-		switch name {
-		case "HOME", "TF_IN_AUTOMATION", "TF_INPUT", "CHECKPOINT_DISABLE", "TF_WORKSPACE", "TF_CLI_ARGS":
-			continue
-		}
-		out = append(out, kv)
-	}
-	return append(out, "TF_IN_AUTOMATION=1", "TF_INPUT=0", "CHECKPOINT_DISABLE=1")
-}
-
-func isSecret(v string, secrets []string) bool {
-	for _, s := range secrets {
-		if v == s {
-			return true
-		}
-	}
-	return false
+		return strings.HasPrefix(strings.ToUpper(name), "ATOLL_") || value != "" && slices.Contains(secrets, value)
+	})
 }
 
 // Step is one run of the tool.

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,14 +20,24 @@ import (
 // and workspace under a root directory, and lets one job at a time use each.
 type Workspaces struct {
 	root string
+	env  []string // git's environment
 
 	mu   sync.Mutex
 	busy map[string]chan struct{} // directory → released when its job ends
 }
 
-// NewWorkspaces returns workspaces kept under root.
-func NewWorkspaces(root string) *Workspaces {
-	return &Workspaces{root: root, busy: map[string]chan struct{}{}}
+// NewWorkspaces returns workspaces kept under root. Git runs with env,
+// which should be scrubbed of secrets (ScrubEnv).
+func NewWorkspaces(root string, env []string) *Workspaces {
+	env = append(slices.Clip(env),
+		"GIT_TERMINAL_PROMPT=0",
+		"GIT_CONFIG_NOSYSTEM=1",
+		// Only web URLs: no ext::, file:// or ssh commands from a clone URL.
+		"GIT_ALLOW_PROTOCOL=http:https",
+		"GIT_AUTHOR_NAME=atoll", "GIT_AUTHOR_EMAIL=atoll@localhost",
+		"GIT_COMMITTER_NAME=atoll", "GIT_COMMITTER_EMAIL=atoll@localhost",
+	)
+	return &Workspaces{root: root, env: env, busy: map[string]chan struct{}{}}
 }
 
 // CheckoutSpec says what to check out, and where from.
@@ -83,7 +94,7 @@ func (ws *Workspaces) Checkout(ctx context.Context, spec CheckoutSpec) (*Workspa
 		return nil, err
 	}
 	w := &Workspace{Dir: filepath.Join(root, "repo"), root: root, done: done}
-	if err := checkout(ctx, w.Dir, spec); err != nil {
+	if err := ws.checkout(ctx, w.Dir, spec); err != nil {
 		done()
 		return nil, fmt.Errorf("checking out %s#%d at %s: %w", spec.Repo, spec.Pull, spec.SHA, err)
 	}
@@ -99,6 +110,9 @@ func (ws *Workspaces) dir(spec CheckoutSpec) (string, error) {
 	}
 	if !shaRE.MatchString(spec.SHA) {
 		return "", fmt.Errorf("commit %q is not a full hex sha", spec.SHA)
+	}
+	if u, err := url.Parse(spec.CloneURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+		return "", fmt.Errorf("clone URL %q is not an http(s) URL without credentials", spec.CloneURL)
 	}
 	return filepath.Join(ws.root, "repos", owner, name, strconv.Itoa(spec.Pull), spec.Workspace), nil
 }
@@ -131,41 +145,36 @@ func (ws *Workspaces) acquire(ctx context.Context, dir string) (func(), error) {
 	}
 }
 
-func checkout(ctx context.Context, dir string, spec CheckoutSpec) error {
+func (ws *Workspaces) checkout(ctx context.Context, dir string, spec CheckoutSpec) error {
 	if _, err := os.Stat(filepath.Join(dir, ".git")); errors.Is(err, os.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		if err := git(ctx, dir, "", "init", "--quiet"); err != nil {
+		if err := ws.git(ctx, dir, "", "init", "--quiet"); err != nil {
 			return err
 		}
 	}
 	// A re-plan of a commit already fetched needs no network.
-	if git(ctx, dir, "", "cat-file", "-e", spec.SHA+"^{commit}") != nil {
-		if err := git(ctx, dir, spec.Auth, "fetch", "--quiet", "--no-tags", "--depth=1", spec.CloneURL, spec.SHA); err != nil {
+	if ws.git(ctx, dir, "", "cat-file", "-e", spec.SHA+"^{commit}") != nil {
+		if err := ws.git(ctx, dir, spec.Auth, "fetch", "--quiet", "--no-tags", "--depth=1", "--", spec.CloneURL, spec.SHA); err != nil {
 			return err
 		}
 	}
-	if err := git(ctx, dir, "", "checkout", "--quiet", "--force", "--detach", spec.SHA); err != nil {
+	if err := ws.git(ctx, dir, "", "checkout", "--quiet", "--force", "--detach", spec.SHA); err != nil {
 		return err
 	}
 	// Keep .terraform so that a re-plan need not download providers again.
-	return git(ctx, dir, "", "clean", "--quiet", "-ffdx", "--exclude=.terraform")
+	return ws.git(ctx, dir, "", "clean", "--quiet", "-ffdx", "--exclude=.terraform")
 }
 
 // git runs one git command in dir. auth, when set, reaches git through its
 // environment as an extra HTTP header: not in a URL, a config file or argv.
-func git(ctx context.Context, dir, auth string, args ...string) error {
+func (ws *Workspaces) git(ctx context.Context, dir, auth string, args ...string) error {
 	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"GIT_TERMINAL_PROMPT=0",
-		"GIT_CONFIG_NOSYSTEM=1",
-		"GIT_AUTHOR_NAME=atoll", "GIT_AUTHOR_EMAIL=atoll@localhost",
-		"GIT_COMMITTER_NAME=atoll", "GIT_COMMITTER_EMAIL=atoll@localhost",
-	)
+	cmd.Env = ws.env
 	if auth != "" {
-		cmd.Env = append(cmd.Env, "GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader", "GIT_CONFIG_VALUE_0=Authorization: "+auth)
+		cmd.Env = append(slices.Clip(ws.env), "GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader", "GIT_CONFIG_VALUE_0=Authorization: "+auth)
 	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -2,52 +2,36 @@ package runner
 
 import (
 	"context"
+	"encoding/base64"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/atoll-iac/atoll/vcs/vcstest"
 )
 
-// commitRepo makes a git repository with one commit per file map and
-// returns its path and the commits' shas.
-func commitRepo(t *testing.T, commits ...map[string]string) (string, []string) {
+// servedRepo serves a repository over HTTP from a fake GitHub: a first
+// commit with main.tf "v1", then a pull request commit with main.tf "v2".
+// It returns the checkout spec for the first commit and both shas.
+func servedRepo(t *testing.T) (CheckoutSpec, []string) {
 	t.Helper()
-	dir := t.TempDir()
-	run := func(args ...string) string {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	run("init", "-q", "-b", "main")
-	var shas []string
-	for _, files := range commits {
-		for name, body := range files {
-			p := filepath.Join(dir, name)
-			os.MkdirAll(filepath.Dir(p), 0o755)
-			if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		run("add", "-A")
-		run("commit", "-q", "-m", "c")
-		shas = append(shas, run("rev-parse", "HEAD"))
-	}
-	return dir, shas
+	gh := vcstest.NewGitHub(t, vcstest.GitHubOptions{Token: "sekrit"})
+	gh.CreateRepo(t, "acme/infra", map[string]string{"main.tf": "v1"})
+	p := gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": "v1", "new.tf": "n"}})
+	first := p.HeadSHA
+	p = gh.PushToPull(t, "acme/infra", p.Number, map[string]string{"main.tf": "v2"})
+	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("x-access-token:sekrit"))
+	spec := CheckoutSpec{Repo: "acme/infra", CloneURL: gh.CloneURL("acme/infra"), Auth: auth, Pull: 1, Workspace: "default", SHA: first}
+	return spec, []string{first, p.HeadSHA}
 }
 
 func TestCheckoutIsolatesAndRefetches(t *testing.T) {
 	t.Parallel()
-	src, shas := commitRepo(t, map[string]string{"main.tf": "v1"}, map[string]string{"main.tf": "v2", "new.tf": "n"})
-	ws := NewWorkspaces(t.TempDir())
+	spec, shas := servedRepo(t)
+	ws := NewWorkspaces(t.TempDir(), nil)
 	ctx := context.Background()
-	spec := CheckoutSpec{Repo: "acme/infra", CloneURL: src, Auth: "Basic c2VjcmV0", Pull: 1, Workspace: "default", SHA: shas[0]}
 
 	w1, err := ws.Checkout(ctx, spec)
 	if err != nil {
@@ -72,7 +56,7 @@ func TestCheckoutIsolatesAndRefetches(t *testing.T) {
 		t.Error("stray file survived a new checkout")
 	}
 	gitDir, _ := os.ReadFile(filepath.Join(w2.Dir, ".git", "config"))
-	if strings.Contains(string(gitDir), "c2VjcmV0") || strings.Contains(string(gitDir), "extraHeader") {
+	if strings.Contains(string(gitDir), spec.Auth[6:]) || strings.Contains(string(gitDir), "extraHeader") {
 		t.Errorf("credentials written to .git/config:\n%s", gitDir)
 	}
 
@@ -90,9 +74,8 @@ func TestCheckoutIsolatesAndRefetches(t *testing.T) {
 
 func TestCheckoutWaitsForBusyWorkspace(t *testing.T) {
 	t.Parallel()
-	src, shas := commitRepo(t, map[string]string{"main.tf": "v1"})
-	ws := NewWorkspaces(t.TempDir())
-	spec := CheckoutSpec{Repo: "acme/infra", CloneURL: src, Pull: 1, Workspace: "default", SHA: shas[0]}
+	spec, _ := servedRepo(t)
+	ws := NewWorkspaces(t.TempDir(), nil)
 	w, err := ws.Checkout(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
@@ -112,13 +95,19 @@ func TestCheckoutWaitsForBusyWorkspace(t *testing.T) {
 
 func TestCheckoutRefusesUnsafeNames(t *testing.T) {
 	t.Parallel()
-	ws := NewWorkspaces(t.TempDir())
+	ws := NewWorkspaces(t.TempDir(), nil)
 	sha := strings.Repeat("a", 40)
+	const u = "https://github.com/acme/infra.git"
 	for _, spec := range []CheckoutSpec{
-		{Repo: "../etc", Workspace: "default", SHA: sha},
-		{Repo: "acme/..", Workspace: "default", SHA: sha},
-		{Repo: "acme/infra", Workspace: "../x", SHA: sha},
-		{Repo: "acme/infra", Workspace: "default", SHA: "--upload-pack=evil"},
+		{Repo: "../etc", Workspace: "default", SHA: sha, CloneURL: u},
+		{Repo: "acme/..", Workspace: "default", SHA: sha, CloneURL: u},
+		{Repo: "acme/infra", Workspace: "../x", SHA: sha, CloneURL: u},
+		{Repo: "acme/infra", Workspace: "default", SHA: "--upload-pack=evil", CloneURL: u},
+		{Repo: "acme/infra", Workspace: "default", SHA: sha, CloneURL: "--upload-pack=touch /tmp/pwned;"},
+		{Repo: "acme/infra", Workspace: "default", SHA: sha, CloneURL: "file:///etc"},
+		{Repo: "acme/infra", Workspace: "default", SHA: sha, CloneURL: "ext::sh -c touch% /tmp/pwned"},
+		{Repo: "acme/infra", Workspace: "default", SHA: sha, CloneURL: "https://user:pw@github.com/acme/infra.git"},
+		{Repo: "acme/infra", Workspace: "default", SHA: sha, CloneURL: "/srv/other-pr/checkout"},
 	} {
 		if _, err := ws.Checkout(context.Background(), spec); err == nil {
 			t.Errorf("Checkout(%+v) accepted", spec)

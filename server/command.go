@@ -63,7 +63,7 @@ func parsePlan(args []string) (Command, error) {
 	fs.StringVar(&cmd.Dir, "d", "", "")
 	fs.StringVar(&cmd.Workspace, "w", "", "")
 	if err := fs.Parse(args); err != nil {
-		return Command{}, fmt.Errorf("`plan`: %v", err)
+		return Command{}, fmt.Errorf("`plan`: `%s`", truncateWord(err.Error()))
 	}
 	if rest := fs.Args(); len(rest) > 0 {
 		return Command{}, fmt.Errorf("`plan`: unexpected argument `%s`", truncateWord(rest[0]))
@@ -83,17 +83,30 @@ func parsePlan(args []string) (Command, error) {
 	return cmd, nil
 }
 
-// truncateWord keeps a quoted user word short and free of backticks.
+// truncateWord keeps user text that a reply quotes in a code span short
+// and free of backticks, so that it can neither end the span nor, inside
+// it, mention anyone.
 func truncateWord(s string) string {
-	s = strings.ReplaceAll(s, "`", "'")
-	if r := []rune(s); len(r) > 40 {
-		return string(r[:40]) + "…"
+	s = strings.Map(func(r rune) rune {
+		if r == '`' {
+			return '\''
+		}
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, s)
+	if r := []rune(s); len(r) > 60 {
+		return string(r[:60]) + "…"
 	}
 	return s
 }
 
 // usage is the reply to `atoll help` and to a command atoll cannot read.
-const usage = `atoll runs OpenTofu/Terraform for this pull request. Comment:
+//
+// Like every comment atoll writes, it does not start with the command
+// word, so atoll never reads its own comments as commands.
+const usage = `**atoll** runs OpenTofu/Terraform for this pull request. Comment:
 
 | command | does |
 | --- | --- |

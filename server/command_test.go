@@ -1,6 +1,8 @@
 package server
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +51,30 @@ func TestParseComment(t *testing.T) {
 			t.Errorf("ParseComment(%q) error %v", tt.body, err)
 		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
 			t.Errorf("ParseComment(%q) error %v, want it to contain %q", tt.body, err, tt.wantErr)
+		}
+	}
+}
+
+// TestOwnCommentsAreNotCommands: nothing atoll writes may read as a
+// command, or atoll would answer itself.
+func TestOwnCommentsAreNotCommands(t *testing.T) {
+	t.Parallel()
+	bodies := []string{usage}
+	for _, e := range []string{"atoll", "atoll x", "atoll plan -x"} {
+		_, _, err := ParseComment(e)
+		bodies = append(bodies, (&userError{"**atoll could not read that command:** " + err.Error()}).Error())
+	}
+	goldens, _ := filepath.Glob("testdata/comments/*.md")
+	for _, g := range goldens {
+		b, err := os.ReadFile(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, string(b))
+	}
+	for _, b := range bodies {
+		if _, isCmd, _ := ParseComment(b); isCmd {
+			t.Errorf("atoll's own comment reads as a command:\n%s", b)
 		}
 	}
 }
@@ -117,5 +143,11 @@ func TestDeliveries(t *testing.T) {
 	}
 	if len(d.seen) > 3 {
 		t.Errorf("holds %d ids, max 3", len(d.seen))
+	}
+	// A forgotten id runs again and is then remembered as any other.
+	d.forget("e")
+	later := now.Add(3 * time.Hour)
+	if !d.first("e", later) || d.first("e", later) {
+		t.Error("forgotten id not handled as new exactly once")
 	}
 }

@@ -11,11 +11,13 @@ import (
 
 // command runs a comment command: parseErr is what ParseComment said of it.
 func (s *Server) command(ctx context.Context, jc jobContext, forge vcs.Forge, ev vcs.Event, cmd Command, parseErr error) error {
+	// No comment of atoll's starts with the command word, so a forge that
+	// cannot say who atoll is (a GitHub App token cannot) is no loop risk.
 	self, err := forge.CurrentUser(ctx)
 	if err != nil {
-		return err
+		jc.log.Warn("cannot tell atoll's own comments apart", "err", err)
 	}
-	if strings.EqualFold(ev.Comment.Author, self) {
+	if self != "" && strings.EqualFold(ev.Comment.Author, self) {
 		jc.log.Debug("ignoring atoll's own comment")
 		return nil
 	}

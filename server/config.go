@@ -9,27 +9,34 @@ import (
 	"log/slog"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/atoll-iac/atoll/runner"
 	"github.com/atoll-iac/atoll/vcs/github"
 )
 
-// Config is everything the server needs to run. Only RepoAllowlist and
-// Tool have no usable zero value.
+// Config is everything the server needs to run. DataDir and Tool are
+// required; the other fields have usable zero values.
 type Config struct {
 	// Addr is the address to listen on, ":4141" when empty.
 	Addr string
 	// DataDir holds the lock store, workspaces and plan files.
 	DataDir string
-	// RepoAllowlist says which repositories atoll acts for.
+	// RepoAllowlist says which repositories atoll acts for; the zero
+	// value allows none.
 	RepoAllowlist Allowlist
 	// GitHub configures the GitHub forge; it is enabled when its Token or
 	// WebhookSecret is set.
 	GitHub github.Config
 	// Tool is the tofu or terraform binary that plans.
 	Tool runner.Tool
+	// Env is the environment git and the tool inherit, once atoll's own
+	// variables and secrets are removed from it.
+	Env []string
 	// Parallelism is how many jobs run at once; 1 when zero.
 	Parallelism int
+	// JobTimeout bounds one job, tool runs included; one hour when zero.
+	JobTimeout time.Duration
 	// Logger receives the server's logs; slog.Default() when nil.
 	Logger *slog.Logger
 }

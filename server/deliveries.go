@@ -14,7 +14,12 @@ type deliveries struct {
 
 	mu    sync.Mutex
 	seen  map[string]time.Time
-	order []string // ids in the order first seen
+	order []delivery // in the order recorded; may name ids since forgotten
+}
+
+type delivery struct {
+	id string
+	at time.Time
 }
 
 func newDeliveries(ttl time.Duration, max int) *deliveries {
@@ -28,14 +33,24 @@ func (d *deliveries) first(id string, now time.Time) bool {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for len(d.order) > 0 && (len(d.order) >= d.max || now.Sub(d.seen[d.order[0]]) > d.ttl) {
-		delete(d.seen, d.order[0])
+	for len(d.order) > 0 && (len(d.order) >= d.max || now.Sub(d.order[0].at) > d.ttl) {
+		old := d.order[0]
+		if at, ok := d.seen[old.id]; ok && at.Equal(old.at) {
+			delete(d.seen, old.id)
+		}
 		d.order = d.order[1:]
 	}
 	if _, ok := d.seen[id]; ok {
 		return false
 	}
 	d.seen[id] = now
-	d.order = append(d.order, id)
+	d.order = append(d.order, delivery{id, now})
 	return true
+}
+
+// forget drops id, so that a redelivery of it runs.
+func (d *deliveries) forget(id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.seen, id)
 }

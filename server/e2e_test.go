@@ -62,6 +62,7 @@ func newTestEnv(t testing.TB, opts testOptions) *testEnv {
 		RepoAllowlist: allow,
 		GitHub:        github.Config{Token: testToken, WebhookSecret: testSecret, APIURL: gh.APIURL()},
 		Tool:          testTool(t),
+		Env:           os.Environ(),
 		// One worker: jobs run in the order their webhooks came, which lets
 		// a test use a later job as a barrier for earlier ones.
 		Parallelism: 1,
@@ -310,6 +311,68 @@ func TestLockConflictBetweenPulls(t *testing.T) {
 	locks, err := e.server.locker.List(context.Background())
 	if err != nil || len(locks) != 1 || locks[0].Pull != first.Number || locks[0].User != "alice" {
 		t.Errorf("locks = %+v, %v; want one held by #1 for alice", locks, err)
+	}
+
+	// Closing the first pull request lets go of its lock, and says so; the
+	// second then plans with the command the conflict comment gave.
+	e.gh.SendPullRequest(t, e.events, "closed", first)
+	if c := e.waitComments(t, first, 3)[2]; !strings.Contains(c.Body, "released this pull request's locks") || !strings.Contains(c.Body, "`infra` in workspace `default`") {
+		t.Errorf("release comment:\n%s", c.Body)
+	}
+	e.gh.SendPullComment(t, e.events, second, "bob", "atoll plan -d infra")
+	if c := e.waitComments(t, second, 2)[1]; !strings.Contains(c.Body, "plan succeeded") {
+		t.Errorf("second PR after the first closed:\n%s", c.Body)
+	}
+}
+
+func TestForgedCloseKeepsLocks(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, testOptions{})
+	e.gh.CreateRepo(t, "acme/infra", nil)
+	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+	e.gh.SendPullRequest(t, e.events, "opened", pr)
+	e.waitComments(t, pr, 1)
+	// A closed event for a pull request that GitHub says is still open.
+	payload := e.gh.Payload(t, "pull_request", "closed", pr, "", "")
+	mustStatus(t, e.gh.Deliver(t, e.events, "pull_request", payload, vcstest.DeliverOptions{}), http.StatusAccepted, "queued")
+	if got := e.barrier(t, pr); len(got) != 1 {
+		t.Errorf("forged close commented: %+v", got[1:])
+	}
+	if locks, _ := e.server.locker.List(context.Background()); len(locks) != 1 {
+		t.Errorf("locks after a forged close: %+v", locks)
+	}
+}
+
+func TestPayloadCloneURLIsNotTrusted(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, testOptions{})
+	e.gh.CreateRepo(t, "acme/infra", nil)
+	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+	payload := string(e.gh.Payload(t, "pull_request", "opened", pr, "", ""))
+	forged := strings.ReplaceAll(payload, `"clone_url":"`+e.gh.CloneURL("acme/infra")+`"`, `"clone_url":"--upload-pack=touch /tmp/atoll-pwned;"`)
+	if forged == payload {
+		t.Fatal("test payload has no clone_url to forge")
+	}
+	mustStatus(t, e.gh.Deliver(t, e.events, "pull_request", []byte(forged), vcstest.DeliverOptions{}), http.StatusAccepted, "queued")
+	if c := e.waitComments(t, pr, 1)[0]; !strings.Contains(c.Body, "plan succeeded") {
+		t.Errorf("plan with a forged clone URL in the payload:\n%s", c.Body)
+	}
+}
+
+func TestStaleEventIsDropped(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, testOptions{})
+	e.gh.CreateRepo(t, "acme/infra", nil)
+	old := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+	head := e.gh.PushToPull(t, "acme/infra", old.Number, map[string]string{"main.tf": twoResources})
+	mustStatus(t, e.gh.SendPullRequest(t, e.events, "opened", old), http.StatusAccepted, "queued")
+	mustStatus(t, e.gh.SendPullRequest(t, e.events, "synchronize", head), http.StatusAccepted, "queued")
+	cs := e.barrier(t, head)
+	if len(cs) != 1 || !strings.Contains(cs[0].Body, "Plan: 2 to add") {
+		t.Errorf("want one plan, of the head; got %d comments: %+v", len(cs), cs)
+	}
+	if st := e.gh.Statuses("acme/infra", old.HeadSHA); len(st) != 0 {
+		t.Errorf("the superseded commit got statuses: %+v", st)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
+	"time"
 
 	"github.com/atoll-iac/atoll/vcs"
 )
@@ -17,6 +19,10 @@ type jobContext struct {
 	id  string
 	log *slog.Logger
 }
+
+// reportTimeout bounds the calls that report a job's end to the forge,
+// which run even when the job itself was cancelled.
+const reportTimeout = 30 * time.Second
 
 // userError is an error whose text is written for the people on the pull
 // request and may be shown to them as is.
@@ -36,8 +42,12 @@ func (s *Server) decide(forge vcs.Forge, ev vcs.Event) (job, string) {
 			return nil, "draft pull request; autoplan waits until it is ready for review"
 		}
 		return func(ctx context.Context, jc jobContext) error {
-			return s.plan(ctx, jc, planRequest{forge: forge, pull: ev.Pull, user: ev.Pull.Author, auto: true})
+			return s.autoplan(ctx, jc, forge, ev.Pull)
 		}, "autoplan"
+	case vcs.PullClosed:
+		return func(ctx context.Context, jc jobContext) error {
+			return s.release(ctx, jc, forge, ev.Pull)
+		}, "release locks"
 	case vcs.CommentCreated:
 		cmd, ok, err := ParseComment(ev.Comment.Body)
 		if !ok {
@@ -50,19 +60,45 @@ func (s *Server) decide(forge vcs.Forge, ev vcs.Event) (job, string) {
 	return nil, ev.Type.String() + " needs no work"
 }
 
-// runJob runs j and reports what it could not: an error meant for users
-// becomes a comment as is; any other becomes a comment naming the job id,
-// with the detail in the log only.
+// autoplan plans the projects a pull request changes, as of its current
+// head: an event for a commit that is no longer the head is dropped, since
+// the event for the newer commit plans it.
+func (s *Server) autoplan(ctx context.Context, jc jobContext, forge vcs.Forge, event vcs.PullRequest) error {
+	pull, err := forge.PullRequest(ctx, event.Repo, event.Number)
+	if err != nil {
+		return err
+	}
+	switch {
+	case !pull.Open:
+		jc.log.Info("pull request closed since the event; not planning")
+		return nil
+	case pull.Draft:
+		jc.log.Info("pull request is a draft again; not planning")
+		return nil
+	case pull.HeadSHA != event.HeadSHA:
+		jc.log.Info("pull request moved on since the event; not planning", "event_sha", event.HeadSHA, "head_sha", pull.HeadSHA)
+		return nil
+	}
+	return s.plan(ctx, jc, planRequest{forge: forge, pull: pull, user: pull.Author, auto: true})
+}
+
+// runJob runs j under the job timeout and reports what it could not: an
+// error meant for users becomes a comment as is; any other becomes a
+// comment naming the job id, with the detail in the log only.
 func (s *Server) runJob(ctx context.Context, log *slog.Logger, id string, forge vcs.Forge, pull vcs.PullRequest, j job) {
+	ctx, cancel := context.WithTimeout(ctx, s.jobTimeout)
+	defer cancel()
+	start := time.Now()
 	defer func() {
 		if r := recover(); r != nil {
-			log.Error("job panicked", "panic", fmt.Sprint(r))
+			log.Error("job panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			s.reportError(ctx, log, id, forge, pull, errors.New("panic"))
 		}
 	}()
 	if err := j(ctx, jobContext{id: id, log: log}); err != nil {
 		s.reportError(ctx, log, id, forge, pull, err)
 	}
+	log.Debug("job done", "elapsed", time.Since(start))
 }
 
 func (s *Server) reportError(ctx context.Context, log *slog.Logger, id string, forge vcs.Forge, pull vcs.PullRequest, err error) {
@@ -75,7 +111,16 @@ func (s *Server) reportError(ctx context.Context, log *slog.Logger, id string, f
 		log.Error("job failed", "err", err)
 		body = fmt.Sprintf("**atoll hit an internal error** and stopped (job `%s`). The server's log has the details.", id)
 	}
+	ctx, cancel := reportContext(ctx)
+	defer cancel()
 	if _, cerr := forge.Comment(ctx, pull.Repo, pull.Number, body); cerr != nil {
 		log.Error("reporting job failure", "err", cerr)
 	}
+}
+
+// reportContext is for telling the forge how a job ended: it lives on for
+// a while after ctx is cancelled, so that a job stopped by a timeout or a
+// shutdown still says so.
+func reportContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), reportTimeout)
 }

@@ -40,29 +40,38 @@ func (s *Server) plan(ctx context.Context, jc jobContext, req planRequest) error
 		}
 	}
 	var results []projectResult
+	var err error
 	for _, wsName := range workspacesOf(req.targets) {
-		rs, err := s.planWorkspace(ctx, jc, req, wsName, changed)
-		if err != nil {
-			return err
-		}
+		var rs []projectResult
+		rs, err = s.planWorkspace(ctx, jc, req, wsName, changed)
 		results = append(results, rs...)
+		if err != nil {
+			break
+		}
 	}
 	if len(results) == 0 {
-		if req.auto {
+		if err == nil && req.auto {
 			jc.log.Info("no projects changed; nothing to plan")
 			return nil
 		}
-		return userErrorf("This pull request changes no `.tf` or `.tofu` files, so there is nothing to plan. To plan a directory anyway, comment `atoll plan -d DIR`.")
+		if err == nil {
+			err = userErrorf("This pull request changes no `.tf` or `.tofu` files, so there is nothing to plan. To plan a directory anyway, comment `atoll plan -d DIR`.")
+		}
+		return err
 	}
+	// What was planned is reported even when the job was cancelled or a
+	// later workspace failed: no status is left pending.
+	rctx, cancel := reportContext(ctx)
+	defer cancel()
 	for _, r := range results {
-		s.setStatus(ctx, jc, req, r.Project, r.state(), r.statusDescription())
+		s.setStatus(rctx, jc, req, r.Project, r.state(), r.statusDescription())
 	}
 	for _, body := range renderPlan(results, req.forge.MaxCommentLen()) {
-		if _, err := req.forge.Comment(ctx, req.pull.Repo, req.pull.Number, body); err != nil {
-			return err
+		if _, cerr := req.forge.Comment(rctx, req.pull.Repo, req.pull.Number, body); cerr != nil {
+			return errors.Join(err, cerr)
 		}
 	}
-	return nil
+	return err
 }
 
 // workspacesOf lists the workspaces the targets are in, in order; for no

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +28,9 @@ type Server struct {
 	runner     *runner.Runner
 	queue      *runner.Queue
 	deliveries *deliveries
+	jobTimeout time.Duration
+	// reading admits a bounded number of webhook bodies into memory at once.
+	reading chan struct{}
 }
 
 // New builds a server from cfg: it opens the lock store under cfg.DataDir
@@ -66,10 +70,12 @@ func New(cfg Config) (*Server, error) {
 		forges:     forges,
 		locker:     store,
 		closeStore: store.Close,
-		workspaces: runner.NewWorkspaces(cfg.DataDir),
-		runner:     runner.New(runner.Config{Tool: cfg.Tool, Secrets: secrets(cfg)}),
+		workspaces: runner.NewWorkspaces(cfg.DataDir, runner.ScrubEnv(cfg.Env, secrets(cfg))),
+		runner:     runner.New(runner.Config{Tool: cfg.Tool, Env: cfg.Env, Secrets: secrets(cfg)}),
 		queue:      runner.NewQueue(log, workers, 10_000),
 		deliveries: newDeliveries(24*time.Hour, 100_000),
+		jobTimeout: cmp.Or(cfg.JobTimeout, time.Hour),
+		reading:    make(chan struct{}, 64),
 	}, nil
 }
 

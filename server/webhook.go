@@ -21,19 +21,14 @@ const maxWebhookBody = 25 << 20
 // handleEvents answers a webhook at once: it verifies and decodes it, and
 // queues whatever it asks for to run after the answer.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
-			return
-		}
-		http.Error(w, "reading body failed", http.StatusBadRequest)
-		return
-	}
 	forge := s.forgeFor(r.Header)
 	if forge == nil {
 		http.Error(w, "not a webhook from a configured forge", http.StatusBadRequest)
+		return
+	}
+	body, status := s.readBody(w, r)
+	if status != 0 {
+		http.Error(w, http.StatusText(status), status)
 		return
 	}
 	ev, err := forge.ParseWebhook(r.Header, body)
@@ -69,11 +64,37 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	run := func(ctx context.Context) { s.runJob(ctx, log, id, forge, ev.Pull, job) }
 	if err := s.queue.Submit(runner.Job{ID: id, Run: run}); err != nil {
 		log.Error("queueing job", "err", err)
+		s.deliveries.forget(ev.DeliveryID) // so that the forge's retry runs
 		http.Error(w, "cannot queue work now", http.StatusServiceUnavailable)
 		return
 	}
 	log.Info("queued", "event", ev.Type.String(), "work", why)
 	reply(w, http.StatusAccepted, fmt.Sprintf("queued: %s (job %s)", why, id))
+}
+
+// readBody reads a webhook body of at most maxWebhookBody bytes, with a
+// bounded number of bodies in memory at once. A non-zero status says why
+// it did not.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int) {
+	if r.ContentLength > maxWebhookBody {
+		return nil, http.StatusRequestEntityTooLarge
+	}
+	select {
+	case s.reading <- struct{}{}:
+		defer func() { <-s.reading }()
+	default:
+		w.Header().Set("Retry-After", "1")
+		return nil, http.StatusServiceUnavailable
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return nil, http.StatusRequestEntityTooLarge
+	case err != nil:
+		return nil, http.StatusBadRequest
+	}
+	return body, 0
 }
 
 func (s *Server) forgeFor(h http.Header) vcs.Forge {

@@ -108,7 +108,10 @@ type Event struct {
 	DeliveryID string
 	Repo       Repo
 	// Pull is as much of the pull request as the payload carries. Comment
-	// events carry only Repo and Number: fetch the rest with PullRequest.
+	// events carry only Repo and Number. Payload fields are only as
+	// trustworthy as the webhook's signature: before acting, fetch the
+	// pull request with PullRequest, whose clone URL and head come from
+	// the forge's API.
 	Pull PullRequest
 	// Comment is set for CommentCreated.
 	Comment Comment

@@ -47,6 +47,7 @@ func run(args []string, getenv func(string) (string, bool), stdout, stderr io.Wr
 			return 2
 		}
 		cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+		cfg.Env = os.Environ()
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		if err := server.Run(ctx, cfg); err != nil {

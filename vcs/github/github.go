@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	gh "github.com/google/go-github/v60/github"
 
@@ -35,7 +36,8 @@ type Config struct {
 	// APIURL is the REST API root: DefaultAPIURL when empty; for GitHub
 	// Enterprise Server, https://HOST/api/v3/.
 	APIURL string
-	// HTTPClient makes the API calls; http.DefaultClient when nil.
+	// HTTPClient makes the API calls; when nil, a client that gives up on
+	// a call after 30 seconds.
 	HTTPClient *http.Client
 }
 
@@ -64,7 +66,11 @@ func New(cfg Config) (*Forge, error) {
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, fmt.Errorf("github API URL %q is not an http(s) URL", cfg.APIURL)
 	}
-	client := gh.NewClient(cfg.HTTPClient)
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	client := gh.NewClient(hc)
 	if cfg.Token != "" {
 		client = client.WithAuthToken(cfg.Token)
 	}
@@ -90,16 +96,19 @@ func (f *Forge) CloneAuth() string {
 // CurrentUser implements vcs.Forge. The answer is cached once known.
 func (f *Forge) CurrentUser(ctx context.Context) (string, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.user != "" {
-		return f.user, nil
+	user := f.user
+	f.mu.Unlock()
+	if user != "" {
+		return user, nil
 	}
 	u, _, err := f.client.Users.Get(ctx, "")
 	if err != nil {
 		return "", fmt.Errorf("fetching the authenticated user: %w", err)
 	}
+	f.mu.Lock()
 	f.user = u.GetLogin()
-	return f.user, nil
+	f.mu.Unlock()
+	return u.GetLogin(), nil
 }
 
 // PullRequest implements vcs.Forge.
@@ -109,6 +118,7 @@ func (f *Forge) PullRequest(ctx context.Context, repo vcs.Repo, number int) (vcs
 	if err != nil {
 		return vcs.PullRequest{}, fmt.Errorf("fetching pull request %s#%d: %w", repo.FullName, number, err)
 	}
+	repo.CloneURL = pr.GetBase().GetRepo().GetCloneURL()
 	return convertPull(repo, pr), nil
 }
 
@@ -172,9 +182,6 @@ func (f *Forge) SetStatus(ctx context.Context, repo vcs.Repo, sha string, s vcs.
 }
 
 func convertPull(repo vcs.Repo, pr *gh.PullRequest) vcs.PullRequest {
-	if repo.CloneURL == "" {
-		repo.CloneURL = pr.GetBase().GetRepo().GetCloneURL()
-	}
 	return vcs.PullRequest{
 		Repo:    repo,
 		Number:  pr.GetNumber(),
