@@ -60,6 +60,9 @@ func serverConfig(args []string, getenv func(string) (string, bool), stdout io.W
 	if err != nil {
 		return server.Config{}, fmt.Errorf("--tf-distribution/--tf-bin: %v", err)
 	}
+	if *ghToken == "" {
+		return server.Config{}, errors.New("--gh-token is required: atoll needs a forge to read pull requests from and comment on")
+	}
 	dir, err := expandHome(*dataDir)
 	if err != nil {
 		return server.Config{}, fmt.Errorf("--data-dir: %v", err)

@@ -46,6 +46,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"unknown distribution", []string{"server", "--repo-allowlist=*", "--tf-distribution", "pulumi"}, nil, `unknown distribution "pulumi"`},
 		{"no binary", []string{"server", "--repo-allowlist=*", "--tf-bin", "/nonexistent/tofu"}, nil, "/nonexistent/tofu"},
 		{"bad env value", []string{"server", "--repo-allowlist=*", "--tf-bin", sh}, map[string]string{"ATOLL_PORT": "http"}, `ATOLL_PORT: invalid value "http" for --port`},
+		{"no token", []string{"server", "--repo-allowlist=*", "--tf-bin", sh}, nil, "--gh-token is required"},
 		{"stray argument", []string{"server", "--repo-allowlist=*", "now"}, nil, `unexpected argument "now"`},
 	}
 	for _, tt := range tests {
