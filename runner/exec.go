@@ -50,9 +50,6 @@ func New(cfg Config) *Runner {
 	return &Runner{tool: cfg.Tool, env: env, secrets: secrets}
 }
 
-// Tool is the binary the runner runs.
-func (r *Runner) Tool() Tool { return r.tool }
-
 // ScrubEnv returns env without atoll's own variables (ATOLL_*, in any
 // case) and without any variable whose value is one of secrets: what is
 // left may be handed to a child process.
