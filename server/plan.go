@@ -50,14 +50,14 @@ func (s *Server) plan(ctx context.Context, jc jobContext, req planRequest) error
 		}
 	}
 	if len(results) == 0 {
-		if err == nil && req.auto {
+		switch {
+		case err != nil:
+			return err
+		case req.auto:
 			jc.log.Info("no projects changed; nothing to plan")
 			return nil
 		}
-		if err == nil {
-			err = userErrorf("This pull request changes no `.tf` or `.tofu` files, so there is nothing to plan. To plan a directory anyway, comment `atoll plan -d DIR`.")
-		}
-		return err
+		return userErrorf("This pull request changes no `.tf` or `.tofu` files, so there is nothing to plan. To plan a directory anyway, comment `atoll plan -d DIR`.")
 	}
 	// What was planned is reported even when the job was cancelled or a
 	// later workspace failed: no status is left pending.
