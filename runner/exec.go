@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"bytes"
 	"context"
 	"fmt"
@@ -22,16 +23,19 @@ type Config struct {
 	// Env is the environment the tool inherits, less what ScrubEnv
 	// removes; typically the server's own environment.
 	Env []string
-	// Secrets are values that must never reach the tool or its captured
-	// output (atoll's tokens and webhook secrets).
+	// Secrets are values that must never reach the tool's environment
+	// (atoll's tokens and webhook secrets).
 	Secrets []string
+	// Redactor hides secrets in the captured output; when nil, one for
+	// Secrets.
+	Redactor *Redactor
 }
 
 // Runner runs tool steps.
 type Runner struct {
-	tool    Tool
-	env     []string
-	secrets []string
+	tool   Tool
+	env    []string
+	redact *Redactor
 }
 
 // New returns a Runner for cfg.
@@ -47,7 +51,11 @@ func New(cfg Config) *Runner {
 		return false
 	})
 	env = append(env, "TF_IN_AUTOMATION=1", "TF_INPUT=0", "CHECKPOINT_DISABLE=1")
-	return &Runner{tool: cfg.Tool, env: env, secrets: secrets}
+	redact := cfg.Redactor
+	if redact == nil {
+		redact = NewRedactor(secrets...)
+	}
+	return &Runner{tool: cfg.Tool, env: env, redact: redact}
 }
 
 // ScrubEnv returns env without atoll's own variables (ATOLL_*, in any
@@ -62,6 +70,8 @@ func ScrubEnv(env, secrets []string) []string {
 
 // Step is one run of the tool.
 type Step struct {
+	// Tool runs the step; the runner's when zero.
+	Tool Tool
 	// Dir is the directory the tool runs in.
 	Dir string
 	// Home is the tool's HOME, private to the job.
@@ -75,7 +85,8 @@ type Step struct {
 // Cancelling ctx interrupts the tool, which then has a while to release its
 // state lock before it is killed.
 func (r *Runner) Run(ctx context.Context, s Step) (string, error) {
-	cmd := exec.CommandContext(ctx, r.tool.Path, s.Args...)
+	tool := cmp.Or(s.Tool, r.tool)
+	cmd := exec.CommandContext(ctx, tool.Path, s.Args...)
 	cmd.Dir = s.Dir
 	cmd.Env = append(r.env[:len(r.env):len(r.env)], "HOME="+s.Home)
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
@@ -87,16 +98,11 @@ func (r *Runner) Run(ctx context.Context, s Step) (string, error) {
 		return "", fmt.Errorf("creating tool home: %w", err)
 	}
 	err := cmd.Run()
-	return r.Redact(out.String()), err
+	return r.redact.Redact(out.String()), err
 }
 
-// Redact replaces every secret value in s with [redacted].
-func (r *Runner) Redact(s string) string {
-	for _, secret := range r.secrets {
-		s = strings.ReplaceAll(s, secret, "[redacted]")
-	}
-	return s
-}
+// Tool is the runner's default binary.
+func (r *Runner) Tool() Tool { return r.tool }
 
 // capped keeps the first and last maxOutput/2 bytes written to it.
 type capped struct {

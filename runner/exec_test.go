@@ -85,3 +85,23 @@ func TestFindTool(t *testing.T) {
 		t.Errorf("explicit binary: %+v, %v", tool, err)
 	}
 }
+
+func TestRedactor(t *testing.T) {
+	t.Parallel()
+	r := NewRedactor("hunter2", "", "hunter22")
+	tests := []struct{ in, want string }{
+		{"pw hunter22 and hunter2", "pw [redacted] and [redacted]"},
+		{"token ghp_0123456789abcdefghijABCDEFGHIJ012345 end", "token [redacted] end"},
+		{"github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz", "[redacted]"},
+		{"glpat-abcdefghij0123456789", "[redacted]"},
+		{"key AKIAIOSFODNN7EXAMPLE", "key [redacted]"},
+		{`aws_secret_access_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"`, `aws_secret_access_key = "[redacted]"`},
+		{"-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----", "[redacted]-----END RSA PRIVATE KEY-----"},
+		{"plain ghp_short text", "plain ghp_short text"},
+	}
+	for _, tt := range tests {
+		if got := r.Redact(tt.in); got != tt.want {
+			t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

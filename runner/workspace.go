@@ -57,6 +57,8 @@ type CheckoutSpec struct {
 
 // Workspace is a checkout held by one job until Close.
 type Workspace struct {
+	// Name is the tool workspace the checkout serves.
+	Name string
 	// Dir is the root of the checked-out repository.
 	Dir  string
 	root string
@@ -93,7 +95,7 @@ func (ws *Workspaces) Checkout(ctx context.Context, spec CheckoutSpec) (*Workspa
 	if err != nil {
 		return nil, err
 	}
-	w := &Workspace{Dir: filepath.Join(root, "repo"), root: root, done: done}
+	w := &Workspace{Name: spec.Workspace, Dir: filepath.Join(root, "repo"), root: root, done: done}
 	if err := ws.checkout(ctx, w.Dir, spec); err != nil {
 		done()
 		return nil, fmt.Errorf("checking out %s#%d at %s: %w", spec.Repo, spec.Pull, spec.SHA, err)
@@ -163,8 +165,12 @@ func (ws *Workspaces) checkout(ctx context.Context, dir string, spec CheckoutSpe
 	if err := ws.git(ctx, dir, "", "checkout", "--quiet", "--force", "--detach", spec.SHA); err != nil {
 		return err
 	}
-	// Keep .terraform so that a re-plan need not download providers again.
-	return ws.git(ctx, dir, "", "clean", "--quiet", "-ffdx", "--exclude=.terraform")
+	// Keep what init made, so that a re-plan need not download providers
+	// again and an apply finds the providers its plan was made with, and
+	// local state, so that an apply is seen by the next plan.
+	return ws.git(ctx, dir, "", "clean", "--quiet", "-ffdx",
+		"--exclude=.terraform", "--exclude=.terraform.lock.hcl",
+		"--exclude=terraform.tfstate", "--exclude=terraform.tfstate.backup", "--exclude=terraform.tfstate.d")
 }
 
 // git runs one git command in dir. auth, when set, reaches git through its

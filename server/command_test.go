@@ -3,6 +3,8 @@ package server
 import (
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +30,7 @@ func TestParseComment(t *testing.T) {
 		{"atoll help", Command{Name: "help"}, true, ""},
 		{"atoll", Command{}, true, "no command given"},
 		{"atoll destroy", Command{}, true, "unknown command `destroy`"},
-		{"atoll help me", Command{}, true, "takes no arguments"},
+		{"atoll help me", Command{}, true, "`help`: unexpected argument `me`"},
 		{"atoll plan -x", Command{}, true, "flag provided but not defined: -x"},
 		{"atoll plan -d", Command{}, true, "flag needs an argument: -d"},
 		{"atoll plan extra", Command{}, true, "unexpected argument `extra`"},
@@ -38,12 +40,26 @@ func TestParseComment(t *testing.T) {
 		{"atoll plan -w -rf", Command{}, true, "workspace"},
 		{"atoll plan -d infra; rm -rf /", Command{}, true, "unexpected argument `rm`"},
 		{"atoll plan -d $(id)", Command{Name: "plan", Dir: "$(id)"}, true, ""},
-		{"atoll plan -- -target=x", Command{}, true, "extra tool arguments"},
+		{"atoll plan -- -target=x", Command{Name: "plan", Extra: []string{"-target=x"}}, true, ""},
+		{"atoll apply -d infra -- -target=a -var=b=c", Command{Name: "apply", Dir: "infra", Extra: []string{"-target=a", "-var=b=c"}}, true, ""},
+		{"atoll plan -- -refresh=false", Command{}, true, "`-refresh=false` is not allowed here (allowed: `-target=`, `-var=`)"},
+		{"atoll plan -- -target=x -chdir=/etc", Command{}, true, "`-chdir=/etc` is never allowed"},
+		{"atoll plan -- --state-out=x", Command{}, true, "never allowed"},
+		{"atoll plan -- -plugin-dir=/tmp", Command{}, true, "never allowed"},
+		{"atoll plan -- -var-file=../../secrets.tfvars", Command{}, true, "inside the repository"},
+		{"atoll plan -- -var-file=/etc/passwd", Command{}, true, "inside the repository"},
+		{"atoll plan -- -var-file", Command{}, true, "one argument"},
+		{"atoll unlock -- -x", Command{}, true, "takes no tool arguments"},
+		{"atoll unlock", Command{Name: "unlock"}, true, ""},
+		{"atoll version", Command{Name: "version"}, true, ""},
+		{"atoll apply -p net", Command{Name: "apply", Project: "net"}, true, ""},
+		{"atoll plan -x @org/team", Command{}, true, "`flag provided but not defined: -x`"},
+		{"atoll plan -@org/team", Command{}, true, "`flag provided but not defined: -@org/team`"},
 		{"atoll plan `x```", Command{}, true, "unexpected argument `'x'''`"},
 	}
 	for _, tt := range tests {
-		got, isCmd, err := ParseComment(tt.body)
-		if isCmd != tt.isCmd || got != tt.want {
+		got, isCmd, err := ParseComment(tt.body, []string{"-target=", "-var="})
+		if isCmd != tt.isCmd || !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("ParseComment(%q) = %+v, %v; want %+v, %v", tt.body, got, isCmd, tt.want, tt.isCmd)
 		}
 		switch {
@@ -61,7 +77,7 @@ func TestOwnCommentsAreNotCommands(t *testing.T) {
 	t.Parallel()
 	bodies := []string{usage}
 	for _, e := range []string{"atoll", "atoll x", "atoll plan -x"} {
-		_, _, err := ParseComment(e)
+		_, _, err := ParseComment(e, nil)
 		bodies = append(bodies, (&userError{"**atoll could not read that command:** " + err.Error()}).Error())
 	}
 	goldens, _ := filepath.Glob("testdata/comments/*.md")
@@ -73,22 +89,22 @@ func TestOwnCommentsAreNotCommands(t *testing.T) {
 		bodies = append(bodies, string(b))
 	}
 	for _, b := range bodies {
-		if _, isCmd, _ := ParseComment(b); isCmd {
+		if _, isCmd, _ := ParseComment(b, nil); isCmd {
 			t.Errorf("atoll's own comment reads as a command:\n%s", b)
 		}
 	}
 }
 
 func FuzzParseComment(f *testing.F) {
-	for _, s := range []string{"atoll plan -d infra -w staging", "atoll help", "atoll plan -- -x", "atoll plan -d ../x", "ATOLL\tplan\n-w=a"} {
+	for _, s := range []string{"atoll plan -d infra -w staging", "atoll help", "atoll plan -- -x", "atoll plan -d ../x", "ATOLL\tplan\n-w=a", "atoll apply -- -target=a -chdir=b"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
-		cmd, isCmd, err := ParseComment(body)
+		cmd, isCmd, err := ParseComment(body, []string{"-target="})
 		if !isCmd || err != nil {
 			return
 		}
-		if cmd.Name != "plan" && cmd.Name != "help" {
+		if !slices.Contains([]string{"plan", "apply", "unlock", "version", "help"}, cmd.Name) {
 			t.Fatalf("accepted unknown command %q", cmd.Name)
 		}
 		if strings.HasPrefix(cmd.Dir, "/") || cmd.Dir == ".." || strings.HasPrefix(cmd.Dir, "../") {
@@ -96,6 +112,11 @@ func FuzzParseComment(f *testing.F) {
 		}
 		if strings.HasPrefix(cmd.Workspace, "-") || strings.ContainsAny(cmd.Workspace, "/ \t\n") {
 			t.Fatalf("accepted unsafe workspace %q", cmd.Workspace)
+		}
+		for _, a := range cmd.Extra {
+			if !strings.HasPrefix(a, "-target=") {
+				t.Fatalf("accepted tool argument %q", a)
+			}
 		}
 	})
 }

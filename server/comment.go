@@ -10,38 +10,64 @@ import (
 )
 
 // command runs a comment command: parseErr is what ParseComment said of it.
-func (s *Server) command(ctx context.Context, jc jobContext, forge vcs.Forge, ev vcs.Event, cmd Command, parseErr error) error {
+// Nothing runs for atoll's own comments, for commenters without the right
+// to run commands, or for pull requests atoll must not run.
+func (s *Server) command(ctx context.Context, jc *jobContext, forge vcs.Forge, ev vcs.Event, cmd Command, parseErr error) error {
 	// No comment of atoll's starts with the command word, so a forge that
 	// cannot say who atoll is (a GitHub App token cannot) is no loop risk.
 	self, err := forge.CurrentUser(ctx)
 	if err != nil {
 		jc.log.Warn("cannot tell atoll's own comments apart", "err", err)
 	}
-	if self != "" && strings.EqualFold(ev.Comment.Author, self) {
+	user := ev.Comment.Author
+	if self != "" && strings.EqualFold(user, self) {
 		jc.log.Debug("ignoring atoll's own comment")
 		return nil
+	}
+	ok, err := s.mayComment(ctx, forge, ev.Repo, user)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		jc.log.Info("commenter may not run commands", "user", user)
+		return userErrorf("@%s, you may not run atoll commands in this repository: that takes write access to it.", user)
 	}
 	if parseErr != nil {
 		return userErrorf("**atoll could not read that command:** %v.\n\n%s", parseErr, usage)
 	}
-	jc.log = jc.log.With("command", cmd.Name, "user", ev.Comment.Author)
-	switch cmd.Name {
-	case "help":
+	jc.log = jc.log.With("command", cmd.Name, "user", user)
+	if cmd.Name == "help" {
 		_, err := forge.Comment(ctx, ev.Repo, ev.Pull.Number, usage)
 		return err
+	}
+	if cmd.Project != "" {
+		return userErrorf("There is no project named `%s`: projects get names in repository configuration, which this server does not read yet. Use `-d DIR` and `-w WORKSPACE`.", quote(cmd.Project))
+	}
+	pull, err := forge.PullRequest(ctx, ev.Repo, ev.Pull.Number)
+	if err != nil {
+		return err
+	}
+	switch cmd.Name {
+	case "unlock":
+		return s.unlock(ctx, jc, forge, pull)
+	case "version":
+		return s.version(ctx, jc, forge, pull)
+	}
+	if !pull.Open {
+		return userErrorf("This pull request is closed: atoll runs nothing on it.")
+	}
+	if pull.Fork && !s.allowForks {
+		return errForkRefused
+	}
+	switch cmd.Name {
 	case "plan":
-		pull, err := forge.PullRequest(ctx, ev.Repo, ev.Pull.Number)
-		if err != nil {
-			return err
-		}
-		if !pull.Open {
-			return userErrorf("This pull request is closed: atoll plans only open pull requests.")
-		}
 		var targets []workflows.Project
-		if cmd.Dir != "" || cmd.Workspace != "" {
+		if cmd.selects() {
 			targets = []workflows.Project{{Dir: or(cmd.Dir, "."), Workspace: or(cmd.Workspace, workflows.DefaultWorkspace)}}
 		}
-		return s.plan(ctx, jc, planRequest{forge: forge, pull: pull, user: ev.Comment.Author, targets: targets})
+		return s.plan(ctx, jc, planRequest{forge: forge, pull: pull, user: user, targets: targets, extra: cmd.Extra})
+	case "apply":
+		return s.apply(ctx, jc, forge, pull, user, cmd)
 	}
 	return fmt.Errorf("command %q parsed but not handled", cmd.Name)
 }

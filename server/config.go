@@ -37,8 +37,59 @@ type Config struct {
 	Parallelism int
 	// JobTimeout bounds one job, tool runs included; one hour when zero.
 	JobTimeout time.Duration
+
+	// ApplyRequirements must hold before an apply runs.
+	ApplyRequirements Requirements
+	// AllowedCommenters are the users and teams ("org/team") who may run
+	// commands; when empty, everyone with write access to the repository.
+	AllowedCommenters []string
+	// AllowForkPRs lets atoll plan pull requests whose head lives in a
+	// fork: their code then runs with the server's credentials.
+	AllowForkPRs bool
+	// AllowedExtraArgs are prefixes of the tool arguments a comment may add
+	// after "--" (as "-target="); none when empty.
+	AllowedExtraArgs []string
+	// Automerge merges a pull request once all its plans are applied.
+	Automerge bool
+	// HidePrevPlanComments collapses a pull request's earlier plan comments
+	// when a new plan is commented, where the forge can.
+	HidePrevPlanComments bool
+	// RedactEnv names environment variables (in Env) whose values are
+	// hidden in every comment.
+	RedactEnv []string
 	// Logger receives the server's logs; slog.Default() when nil.
 	Logger *slog.Logger
+}
+
+// Requirements are the conditions a pull request must meet to be applied.
+type Requirements struct {
+	// Approved: an approving review by someone other than the author, and
+	// no reviewer's latest review requesting changes.
+	Approved bool
+	// Mergeable: the forge says it could merge the pull request.
+	Mergeable bool
+	// Undiverged: the head contains the base branch's tip.
+	Undiverged bool
+}
+
+// ParseRequirements reads a comma-separated list of "approved",
+// "mergeable" and "undiverged"; "" or "none" requires nothing.
+func ParseRequirements(s string) (Requirements, error) {
+	var r Requirements
+	for _, name := range strings.Split(s, ",") {
+		switch strings.TrimSpace(name) {
+		case "", "none":
+		case "approved":
+			r.Approved = true
+		case "mergeable":
+			r.Mergeable = true
+		case "undiverged":
+			r.Undiverged = true
+		default:
+			return Requirements{}, fmt.Errorf("unknown apply requirement %q (want approved, mergeable, undiverged)", strings.TrimSpace(name))
+		}
+	}
+	return r, nil
 }
 
 // Allowlist matches repository full names ("owner/name") against globs.

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -89,13 +90,25 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// waitComments waits until the pull request has n comments and returns them.
+// waitComments waits until the pull request has n comments, none of them
+// still saying a command runs, and returns them.
 func (e *testEnv) waitComments(t testing.TB, p vcstest.Pull, n int) []vcstest.Comment {
 	t.Helper()
-	e.gh.WaitFor(t, waitLong, fmt.Sprintf("%d comments on #%d", n, p.Number), func() bool {
-		return len(e.gh.Comments(p.Repo, p.Number)) >= n
+	e.gh.WaitFor(t, waitLong, fmt.Sprintf("%d finished comments on #%d", n, p.Number), func() bool {
+		cs := e.gh.Comments(p.Repo, p.Number)
+		return len(cs) >= n && !slices.ContainsFunc(cs, func(c vcstest.Comment) bool { return strings.HasPrefix(c.Body, "⏳") })
 	})
 	return e.gh.Comments(p.Repo, p.Number)
+}
+
+// status returns the commit status of one context, or the zero Status.
+func (e *testEnv) status(repo, sha, context string) vcstest.Status {
+	for _, st := range e.gh.Statuses(repo, sha) {
+		if st.Context == context {
+			return st
+		}
+	}
+	return vcstest.Status{}
 }
 
 // barrier sends `atoll help` on p and waits for its answer: with one worker,
@@ -142,7 +155,7 @@ func TestAutoplanOnOpened(t *testing.T) {
 
 	mustStatus(t, e.gh.SendPullRequest(t, e.events, "opened", pr), http.StatusAccepted, "queued")
 	c := e.waitComments(t, pr, 1)[0]
-	for _, want := range []string{"`infra` in workspace `default`: plan succeeded", "\nPlan: 1 to add, 0 to change, 0 to destroy.\n", "<details><summary>Full output</summary>", `terraform_data.web will be created`, "atoll plan -d infra"} {
+	for _, want := range []string{"plan succeeded: `infra` in workspace `default`", "\nPlan: 1 to add, 0 to change, 0 to destroy.\n", "<details><summary>Full output</summary>", `terraform_data.web will be created`, "To apply: `atoll apply -d infra`"} {
 		if !strings.Contains(c.Body, want) {
 			t.Errorf("plan comment lacks %q:\n%s", want, c.Body)
 		}
@@ -153,8 +166,14 @@ func TestAutoplanOnOpened(t *testing.T) {
 	if got := e.gh.StatusHistory("acme/infra", pr.HeadSHA, "atoll/plan: infra/default"); strings.Join(got, ",") != "pending,success" {
 		t.Errorf("status history = %v, want pending,success", got)
 	}
-	if st := e.gh.Statuses("acme/infra", pr.HeadSHA); len(st) != 1 || st[0].Description != "Plan: 1 to add, 0 to change, 0 to destroy." {
-		t.Errorf("statuses = %+v", st)
+	if st := e.status("acme/infra", pr.HeadSHA, "atoll/plan: infra/default"); st.Description != "Plan: 1 to add, 0 to change, 0 to destroy." {
+		t.Errorf("project status = %+v", st)
+	}
+	if st := e.status("acme/infra", pr.HeadSHA, "atoll/plan"); st.State != "success" || st.Description != "1/1 projects planned" {
+		t.Errorf("aggregate plan status = %+v", st)
+	}
+	if st := e.status("acme/infra", pr.HeadSHA, "atoll/apply"); st.State != "pending" || st.Description != "0/1 projects applied" {
+		t.Errorf("aggregate apply status = %+v", st)
 	}
 	if e.gh.GitRequests() == 0 {
 		t.Error("the checkout made no authenticated git request")
@@ -169,13 +188,13 @@ func TestCommentPlanDirAndWorkspace(t *testing.T) {
 
 	mustStatus(t, e.gh.SendPullComment(t, e.events, pr, "bob", "atoll plan -d stacks/b -w staging"), http.StatusAccepted, "queued")
 	c := e.waitComments(t, pr, 1)[0]
-	for _, want := range []string{"`stacks/b` in workspace `staging`: plan succeeded", "Plan: 2 to add, 0 to change, 0 to destroy.", "atoll plan -d stacks/b -w staging"} {
+	for _, want := range []string{"plan succeeded: `stacks/b` in workspace `staging`", "Plan: 2 to add, 0 to change, 0 to destroy.", "atoll plan -d stacks/b -w staging"} {
 		if !strings.Contains(c.Body, want) {
 			t.Errorf("comment lacks %q:\n%s", want, c.Body)
 		}
 	}
-	if st := e.gh.Statuses("acme/infra", pr.HeadSHA); len(st) != 1 || st[0].Context != "atoll/plan: stacks/b/staging" || st[0].State != "success" {
-		t.Errorf("statuses = %+v", st)
+	if st := e.status("acme/infra", pr.HeadSHA, "atoll/plan: stacks/b/staging"); st.State != "success" {
+		t.Errorf("status = %+v", st)
 	}
 
 	// A plain `atoll plan` on a pull request that changes no configuration
@@ -264,20 +283,23 @@ func TestPlanFailureIsReportedAndServerGoesOn(t *testing.T) {
 	}})
 	e.gh.SendPullRequest(t, e.events, "opened", pr)
 	c := e.waitComments(t, pr, 1)[0]
-	for _, want := range []string{"2 projects, 2 not planned", "`broken` in workspace `default`: plan failed", "Error: Unclosed configuration block", "`needvar` in workspace `default`: plan failed", "Error: No value for required variable"} {
+	for _, want := range []string{"0 of 2 projects succeeded", "plan failed: `broken` in workspace `default`", "Error: Unclosed configuration block", "plan failed: `needvar` in workspace `default`", "Error: No value for required variable"} {
 		if !strings.Contains(c.Body, want) {
 			t.Errorf("comment lacks %q:\n%s", want, c.Body)
 		}
 	}
-	for _, st := range e.gh.Statuses("acme/infra", pr.HeadSHA) {
-		if st.State != "failure" || !strings.Contains(st.Description, "plan failed: Error:") {
+	for _, dir := range []string{"broken", "needvar"} {
+		if st := e.status("acme/infra", pr.HeadSHA, "atoll/plan: "+dir+"/default"); st.State != "failure" || !strings.Contains(st.Description, "plan failed: Error:") {
 			t.Errorf("status %+v, want a failure quoting the error", st)
 		}
+	}
+	if st := e.status("acme/infra", pr.HeadSHA, "atoll/plan"); st.State != "failure" || st.Description != "0/2 projects planned" {
+		t.Errorf("aggregate status %+v", st)
 	}
 	// The server still serves: a fix gets planned.
 	pr = e.gh.PushToPull(t, "acme/infra", pr.Number, map[string]string{"broken/main.tf": oneResource, "needvar/main.tf": oneResource})
 	e.gh.SendPullRequest(t, e.events, "synchronize", pr)
-	if c := e.waitComments(t, pr, 2)[1]; strings.Count(c.Body, "plan succeeded") != 2 {
+	if c := e.waitComments(t, pr, 2)[1]; !strings.Contains(c.Body, "2 of 2 projects succeeded") {
 		t.Errorf("plan after the fix:\n%s", c.Body)
 	}
 }
@@ -300,8 +322,8 @@ func TestLockConflictBetweenPulls(t *testing.T) {
 			t.Errorf("conflict comment lacks %q:\n%s", want, c.Body)
 		}
 	}
-	if st := e.gh.Statuses("acme/infra", second.HeadSHA); len(st) != 1 || st[0].State != "failure" || st[0].Description != "locked by #1" {
-		t.Errorf("second PR statuses = %+v", st)
+	if st := e.status("acme/infra", second.HeadSHA, "atoll/plan: infra/default"); st.State != "failure" || st.Description != "locked by #1" {
+		t.Errorf("second PR status = %+v", st)
 	}
 	// The holder re-plans under the lock it keeps.
 	e.gh.SendPullComment(t, e.events, first, "alice", "atoll plan -d infra")
@@ -316,7 +338,7 @@ func TestLockConflictBetweenPulls(t *testing.T) {
 	// Closing the first pull request lets go of its lock, and says so; the
 	// second then plans with the command the conflict comment gave.
 	e.gh.SendPullRequest(t, e.events, "closed", first)
-	if c := e.waitComments(t, first, 3)[2]; !strings.Contains(c.Body, "released this pull request's locks") || !strings.Contains(c.Body, "`infra` in workspace `default`") {
+	if c := e.waitComments(t, first, 3)[2]; !strings.Contains(c.Body, "cleaned up after this pull request") || !strings.Contains(c.Body, "Locks released:\n- `infra` in workspace `default`") {
 		t.Errorf("release comment:\n%s", c.Body)
 	}
 	e.gh.SendPullComment(t, e.events, second, "bob", "atoll plan -d infra")

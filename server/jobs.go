@@ -12,12 +12,15 @@ import (
 )
 
 // job is the work an event asks for, run after the webhook is answered.
-type job func(ctx context.Context, jc jobContext) error
+type job func(ctx context.Context, jc *jobContext) error
 
 // jobContext is what every job knows about itself.
 type jobContext struct {
 	id  string
 	log *slog.Logger
+	// reply is the job's comment once it has posted one; a failure is
+	// reported there rather than in a new comment.
+	reply *reply
 }
 
 // reportTimeout bounds the calls that report a job's end to the forge,
@@ -41,30 +44,35 @@ func (s *Server) decide(forge vcs.Forge, ev vcs.Event) (job, string) {
 		if ev.Pull.Draft {
 			return nil, "draft pull request; autoplan waits until it is ready for review"
 		}
-		return func(ctx context.Context, jc jobContext) error {
-			return s.autoplan(ctx, jc, forge, ev.Pull)
+		return func(ctx context.Context, jc *jobContext) error {
+			return s.autoplan(ctx, jc, forge, ev)
 		}, "autoplan"
 	case vcs.PullClosed:
-		return func(ctx context.Context, jc jobContext) error {
-			return s.release(ctx, jc, forge, ev.Pull)
-		}, "release locks"
+		return func(ctx context.Context, jc *jobContext) error {
+			return s.closed(ctx, jc, forge, ev.Pull)
+		}, "clean up"
 	case vcs.CommentCreated:
-		cmd, ok, err := ParseComment(ev.Comment.Body)
+		cmd, ok, err := ParseComment(ev.Comment.Body, s.allowedExtra)
 		if !ok {
 			return nil, "comment is not an atoll command"
 		}
-		return func(ctx context.Context, jc jobContext) error {
+		return func(ctx context.Context, jc *jobContext) error {
 			return s.command(ctx, jc, forge, ev, cmd, err)
 		}, "comment command"
 	}
 	return nil, ev.Type.String() + " needs no work"
 }
 
+// errForkRefused is the answer to pull requests from forks when they are
+// not allowed.
+var errForkRefused = userErrorf("atoll does not run pull requests from forks on this server: a plan runs the pull request's code with the server's credentials. An administrator can allow it with `--allow-fork-prs`.")
+
 // autoplan plans the projects a pull request changes, as of its current
 // head: an event for a commit that is no longer the head is dropped, since
-// the event for the newer commit plans it.
-func (s *Server) autoplan(ctx context.Context, jc jobContext, forge vcs.Forge, event vcs.PullRequest) error {
-	pull, err := forge.PullRequest(ctx, event.Repo, event.Number)
+// the event for the newer commit plans it. New commits first discard the
+// plans made before them; the locks stay.
+func (s *Server) autoplan(ctx context.Context, jc *jobContext, forge vcs.Forge, ev vcs.Event) error {
+	pull, err := forge.PullRequest(ctx, ev.Repo, ev.Pull.Number)
 	if err != nil {
 		return err
 	}
@@ -75,9 +83,22 @@ func (s *Server) autoplan(ctx context.Context, jc jobContext, forge vcs.Forge, e
 	case pull.Draft:
 		jc.log.Info("pull request is a draft again; not planning")
 		return nil
-	case pull.HeadSHA != event.HeadSHA:
-		jc.log.Info("pull request moved on since the event; not planning", "event_sha", event.HeadSHA, "head_sha", pull.HeadSHA)
+	case pull.HeadSHA != ev.Pull.HeadSHA:
+		jc.log.Info("pull request moved on since the event; not planning", "event_sha", ev.Pull.HeadSHA, "head_sha", pull.HeadSHA)
 		return nil
+	case pull.Fork && !s.allowForks:
+		jc.log.Info("not planning a pull request from a fork")
+		if ev.Type == vcs.PullUpdated {
+			return nil // said once, when it was opened
+		}
+		return errForkRefused
+	}
+	if ev.Type == vcs.PullUpdated {
+		discarded, err := s.workspaces.DiscardPlans(ctx, pull.Repo.FullName, pull.Number)
+		if err != nil {
+			return err
+		}
+		jc.log.Info("discarded plans of earlier commits", "count", len(discarded))
 	}
 	return s.plan(ctx, jc, planRequest{forge: forge, pull: pull, user: pull.Author, auto: true})
 }
@@ -89,32 +110,37 @@ func (s *Server) runJob(ctx context.Context, log *slog.Logger, id string, forge 
 	ctx, cancel := context.WithTimeout(ctx, s.jobTimeout)
 	defer cancel()
 	start := time.Now()
+	jc := &jobContext{id: id, log: log}
 	defer func() {
 		if r := recover(); r != nil {
 			log.Error("job panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			s.reportError(ctx, log, id, forge, pull, errors.New("panic"))
+			s.reportError(ctx, jc, forge, pull, errors.New("panic"))
 		}
 	}()
-	if err := j(ctx, jobContext{id: id, log: log}); err != nil {
-		s.reportError(ctx, log, id, forge, pull, err)
+	if err := j(ctx, jc); err != nil {
+		s.reportError(ctx, jc, forge, pull, err)
 	}
 	log.Debug("job done", "elapsed", time.Since(start))
 }
 
-func (s *Server) reportError(ctx context.Context, log *slog.Logger, id string, forge vcs.Forge, pull vcs.PullRequest, err error) {
+func (s *Server) reportError(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, err error) {
 	var ue *userError
 	var body string
 	if errors.As(err, &ue) {
-		log.Info("job refused", "reason", ue.msg)
+		jc.log.Info("job refused", "reason", ue.msg)
 		body = ue.msg
 	} else {
-		log.Error("job failed", "err", err)
-		body = fmt.Sprintf("**atoll hit an internal error** and stopped (job `%s`). The server's log has the details.", id)
+		jc.log.Error("job failed", "err", err)
+		body = fmt.Sprintf("**atoll hit an internal error** and stopped (job `%s`). The server's log has the details.", jc.id)
 	}
 	ctx, cancel := reportContext(ctx)
 	defer cancel()
-	if _, cerr := forge.Comment(ctx, pull.Repo, pull.Number, body); cerr != nil {
-		log.Error("reporting job failure", "err", cerr)
+	r := jc.reply
+	if r == nil {
+		r = &reply{forge: forge, pull: pull}
+	}
+	if _, cerr := s.finish(ctx, r, body); cerr != nil {
+		jc.log.Error("reporting job failure", "err", cerr)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,21 +25,32 @@ type planRequest struct {
 	// targets are the projects to plan; nil plans every project the pull
 	// request changes.
 	targets []workflows.Project
+	// extra are tool arguments for the plan step.
+	extra []string
 	// auto is set for plans no one asked for, which stay silent when
 	// there is nothing to plan.
 	auto bool
 }
 
 // plan checks the pull request's head out, plans each project under its
-// lock, and reports: a commit status per project and one comment for all.
-func (s *Server) plan(ctx context.Context, jc jobContext, req planRequest) error {
+// lock, and reports: a commit status per project, aggregate statuses, and
+// one comment for all.
+func (s *Server) plan(ctx context.Context, jc *jobContext, req planRequest) error {
 	var changed []string
 	if req.targets == nil {
 		var err error
 		if changed, err = req.forge.ChangedFiles(ctx, req.pull.Repo, req.pull.Number); err != nil {
 			return err
 		}
+		if len(workflows.ChangedDirs(changed)) == 0 {
+			if req.auto {
+				jc.log.Info("no projects changed; nothing to plan")
+				return nil
+			}
+			return userErrorf("This pull request changes no `.tf` or `.tofu` files, so there is nothing to plan. To plan a directory anyway, comment `atoll plan -d DIR`.")
+		}
 	}
+	r := s.start(ctx, jc, req.forge, req.pull, runningText("plan", req.targets))
 	var results []projectResult
 	var err error
 	for _, wsName := range workspacesOf(req.targets) {
@@ -49,29 +61,23 @@ func (s *Server) plan(ctx context.Context, jc jobContext, req planRequest) error
 			break
 		}
 	}
+	if len(results) == 0 && err == nil {
+		err = userErrorf("None of the directories this pull request changes holds `.tf` or `.tofu` files any more, so there is nothing to plan.")
+	}
 	if len(results) == 0 {
-		switch {
-		case err != nil:
-			return err
-		case req.auto:
-			jc.log.Info("no projects changed; nothing to plan")
-			return nil
-		}
-		return userErrorf("This pull request changes no `.tf` or `.tofu` files, so there is nothing to plan. To plan a directory anyway, comment `atoll plan -d DIR`.")
+		return err
 	}
 	// What was planned is reported even when the job was cancelled or a
 	// later workspace failed: no status is left pending.
 	rctx, cancel := reportContext(ctx)
 	defer cancel()
-	for _, r := range results {
-		s.setStatus(rctx, jc, req, r.Project, r.state(), r.statusDescription())
+	for _, res := range results {
+		s.setStatus(rctx, jc, req.forge, req.pull, "plan", res.Project, res.state(), res.statusDescription())
 	}
-	for _, body := range renderPlan(results, req.forge.MaxCommentLen()) {
-		if _, cerr := req.forge.Comment(rctx, req.pull.Repo, req.pull.Number, body); cerr != nil {
-			return errors.Join(err, cerr)
-		}
-	}
-	return err
+	s.setAggregates(rctx, jc, req.forge, req.pull)
+	ids, cerr := s.finish(rctx, r, renderResults(results, req.forge.MaxCommentLen())...)
+	s.hidePreviousPlans(rctx, jc, req.forge, req.pull, ids)
+	return errors.Join(err, cerr)
 }
 
 // workspacesOf lists the workspaces the targets are in, in order; for no
@@ -92,21 +98,12 @@ func workspacesOf(targets []workflows.Project) []string {
 }
 
 // planWorkspace plans the projects of one workspace in its checkout.
-func (s *Server) planWorkspace(ctx context.Context, jc jobContext, req planRequest, wsName string, changed []string) ([]projectResult, error) {
-	start := time.Now()
-	ws, err := s.workspaces.Checkout(ctx, runner.CheckoutSpec{
-		Repo:      req.pull.Repo.FullName,
-		CloneURL:  req.pull.Repo.CloneURL,
-		Auth:      req.forge.CloneAuth(),
-		Pull:      req.pull.Number,
-		Workspace: wsName,
-		SHA:       req.pull.HeadSHA,
-	})
+func (s *Server) planWorkspace(ctx context.Context, jc *jobContext, req planRequest, wsName string, changed []string) ([]projectResult, error) {
+	ws, err := s.checkout(ctx, jc, req.forge, req.pull, wsName)
 	if err != nil {
 		return nil, err
 	}
 	defer ws.Close()
-	jc.log.Debug("checked out", "workspace", wsName, "sha", req.pull.HeadSHA, "elapsed", time.Since(start))
 
 	var projects []workflows.Project
 	if req.targets == nil {
@@ -126,7 +123,7 @@ func (s *Server) planWorkspace(ctx context.Context, jc jobContext, req planReque
 		projects = append(projects, t)
 	}
 	for _, p := range projects {
-		s.setStatus(ctx, jc, req, p, vcs.Pending, "planning…")
+		s.setStatus(ctx, jc, req.forge, req.pull, "plan", p, vcs.Pending, "planning…")
 	}
 	results := make([]projectResult, 0, len(projects))
 	for _, p := range projects {
@@ -135,8 +132,26 @@ func (s *Server) planWorkspace(ctx context.Context, jc jobContext, req planReque
 	return results, nil
 }
 
+// checkout holds the pull request's workspace wsName at its head.
+func (s *Server) checkout(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, wsName string) (*runner.Workspace, error) {
+	start := time.Now()
+	ws, err := s.workspaces.Checkout(ctx, runner.CheckoutSpec{
+		Repo:      pull.Repo.FullName,
+		CloneURL:  pull.Repo.CloneURL,
+		Auth:      forge.CloneAuth(),
+		Pull:      pull.Number,
+		Workspace: wsName,
+		SHA:       pull.HeadSHA,
+	})
+	if err != nil {
+		return nil, err
+	}
+	jc.log.Debug("checked out", "workspace", wsName, "sha", pull.HeadSHA, "elapsed", time.Since(start))
+	return ws, nil
+}
+
 // planProject locks one project for the pull request and plans it.
-func (s *Server) planProject(ctx context.Context, jc jobContext, req planRequest, ws *runner.Workspace, p workflows.Project) projectResult {
+func (s *Server) planProject(ctx context.Context, jc *jobContext, req planRequest, ws *runner.Workspace, p workflows.Project) projectResult {
 	log := jc.log.With("dir", p.Dir, "workspace", p.Workspace)
 	res := projectResult{Project: p, Command: "plan"}
 	key := locking.Key{Repo: req.pull.Repo.FullName, Dir: p.Dir, Workspace: p.Workspace}
@@ -160,9 +175,32 @@ func (s *Server) planProject(ctx context.Context, jc jobContext, req planRequest
 		log.Error("removing old plan", "err", err)
 		return res.internal(jc.id)
 	}
-	for _, step := range workflows.PlanSteps(p, planFile) {
+	rec := runner.PlanRecord{Dir: p.Dir, Workspace: p.Workspace, SHA: req.pull.HeadSHA, Tool: s.runner.Tool(), User: req.user, Time: time.Now().UTC()}
+	res = s.runSteps(ctx, log, jc, ws, res, workflows.PlanSteps(p, planFile, req.extra))
+	switch res.Outcome {
+	case outcomeSucceeded:
+		res.Summary = planSummary(res.Output)
+		rec.State = runner.Planned
+	case outcomeFailed:
+		rec.State = runner.PlanFailed
+	default:
+		return res
+	}
+	rec.Summary = res.Summary
+	if err := ws.SaveRecord(rec); err != nil {
+		log.Error("saving plan record", "err", err)
+		return res.internal(jc.id)
+	}
+	log.Info("planned", "summary", res.Summary)
+	return res
+}
+
+// runSteps runs steps in the project's directory, keeping the output of
+// the last one run, and says how they went in res.
+func (s *Server) runSteps(ctx context.Context, log *slog.Logger, jc *jobContext, ws *runner.Workspace, res projectResult, steps []workflows.Step) projectResult {
+	for _, step := range steps {
 		start := time.Now()
-		out, err := s.runner.Run(ctx, runner.Step{Dir: filepath.Join(ws.Dir, filepath.FromSlash(p.Dir)), Home: ws.Home(), Args: step.Args})
+		out, err := s.runner.Run(ctx, runner.Step{Tool: res.Tool, Dir: filepath.Join(ws.Dir, filepath.FromSlash(res.Project.Dir)), Home: ws.Home(), Args: step.Args})
 		log.Debug("ran step", "step", step.Name, "elapsed", time.Since(start))
 		res.Output = out
 		var exit *exec.ExitError
@@ -178,16 +216,14 @@ func (s *Server) planProject(ctx context.Context, jc jobContext, req planRequest
 		}
 	}
 	res.Outcome = outcomeSucceeded
-	res.Summary = planSummary(res.Output)
-	log.Info("planned", "summary", res.Summary)
 	return res
 }
 
 // setStatus sets a project's commit status, logging a failure: a status
-// that cannot be set must not stop the plan.
-func (s *Server) setStatus(ctx context.Context, jc jobContext, req planRequest, p workflows.Project, state vcs.State, desc string) {
-	st := vcs.Status{Context: fmt.Sprintf("atoll/plan: %s/%s", p.Dir, p.Workspace), State: state, Description: desc}
-	if err := req.forge.SetStatus(ctx, req.pull.Repo, req.pull.HeadSHA, st); err != nil {
+// that cannot be set must not stop the command.
+func (s *Server) setStatus(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, command string, p workflows.Project, state vcs.State, desc string) {
+	st := vcs.Status{Context: fmt.Sprintf("atoll/%s: %s/%s", command, p.Dir, p.Workspace), State: state, Description: desc}
+	if err := forge.SetStatus(ctx, pull.Repo, pull.HeadSHA, st); err != nil {
 		jc.log.Error("setting commit status", "context", st.Context, "err", err)
 	}
 }

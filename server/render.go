@@ -4,17 +4,31 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/atoll-iac/atoll/workflows"
 )
 
 // chunkOverhead is room kept in an output comment for its heading and markup.
 const chunkOverhead = 1024
 
-// renderPlan renders the results of one plan command as comment bodies of
-// at most max bytes each. Usually that is one comment. When the outputs do
-// not fit, the first comment keeps every project's result and summary line,
+// runningText is the comment that stands while a command runs.
+func runningText(command string, targets []workflows.Project) string {
+	if len(targets) == 0 {
+		return fmt.Sprintf("⏳ Running %s for this pull request's projects…", command)
+	}
+	names := make([]string, len(targets))
+	for i, t := range targets {
+		names[i] = fmt.Sprintf("`%s` in workspace `%s`", t.Dir, t.Workspace)
+	}
+	return fmt.Sprintf("⏳ Running %s for %s…", command, strings.Join(names, ", "))
+}
+
+// renderResults renders the results of one command as comment bodies of at
+// most max bytes each. Usually that is one comment. When the outputs do not
+// fit, the first comment keeps every project's result and summary line,
 // and the outputs follow in numbered comments.
-func renderPlan(results []projectResult, max int) []string {
-	full := renderResults(results, true)
+func renderResults(results []projectResult, max int) []string {
+	full := renderBody(results, true)
 	if len(full) <= max {
 		return []string{full}
 	}
@@ -26,7 +40,7 @@ func renderPlan(results []projectResult, max int) []string {
 		}
 	}
 	n := 1 + len(chunks)
-	first := renderResults(results, false) +
+	first := renderBody(results, false) +
 		fmt.Sprintf("\n_The full output is too long for one comment; it follows in comments 2 to %d._\n", n)
 	bodies := []string{clip(first, max)}
 	for i, c := range chunks {
@@ -35,20 +49,10 @@ func renderPlan(results []projectResult, max int) []string {
 	return bodies
 }
 
-func renderResults(results []projectResult, withOutput bool) string {
+func renderBody(results []projectResult, withOutput bool) string {
 	var b strings.Builder
 	if len(results) > 1 {
-		failed := 0
-		for _, r := range results {
-			if r.Outcome != outcomeSucceeded {
-				failed++
-			}
-		}
-		fmt.Fprintf(&b, "### atoll %s: %d projects", results[0].Command, len(results))
-		if failed > 0 {
-			fmt.Fprintf(&b, ", %d not planned", failed)
-		}
-		b.WriteString("\n\n")
+		renderTable(&b, results)
 	}
 	for i, r := range results {
 		if i > 0 {
@@ -59,39 +63,81 @@ func renderResults(results []projectResult, withOutput bool) string {
 	return b.String()
 }
 
-func renderResult(b *strings.Builder, r projectResult, withOutput bool) {
-	name := fmt.Sprintf("`%s` in workspace `%s`", r.Project.Dir, r.Project.Workspace)
-	again := "`" + rerunCommand(r) + "`"
+// renderTable writes the summary that heads a comment on several projects.
+func renderTable(b *strings.Builder, results []projectResult) {
+	ok := 0
+	for _, r := range results {
+		if r.Outcome == outcomeSucceeded {
+			ok++
+		}
+	}
+	fmt.Fprintf(b, "### atoll %s: %d of %d projects succeeded\n\n", results[0].Command, ok, len(results))
+	b.WriteString("| project | workspace | result | changes |\n| --- | --- | --- | --- |\n")
+	for _, r := range results {
+		fmt.Fprintf(b, "| `%s` | `%s` | %s | %s |\n", r.Project.Dir, r.Project.Workspace, r.verdict(), r.counts())
+	}
+	b.WriteString("\n")
+}
+
+// verdict is a result in a few words, with its mark.
+func (r projectResult) verdict() string {
 	switch r.Outcome {
 	case outcomeSucceeded:
-		fmt.Fprintf(b, "#### ✅ %s: %s succeeded\n\n", name, r.Command)
+		return "✅ " + r.Command + " succeeded"
 	case outcomeFailed:
-		fmt.Fprintf(b, "#### ❌ %s: %s failed\n\n", name, r.Command)
+		return "❌ " + r.Command + " failed"
+	case outcomeLocked:
+		return fmt.Sprintf("🔒 locked by #%d", r.Holder.Pull)
+	case outcomeSkipped:
+		return "⏭️ skipped"
+	}
+	return "⚠️ not run"
+}
+
+func renderResult(b *strings.Builder, r projectResult, withOutput bool) {
+	fmt.Fprintf(b, "#### %s: `%s` in workspace `%s`\n\n", r.verdict(), r.Project.Dir, r.Project.Workspace)
+	again := "`" + rerunCommand(r) + "`"
+	switch r.Outcome {
 	case outcomeLocked:
 		h := r.Holder
-		fmt.Fprintf(b, "#### 🔒 %s: locked by #%d\n\n", name, h.Pull)
 		fmt.Fprintf(b, "Nothing ran: pull request #%d holds this project's lock (taken for @%s on %s).\n"+
-			"Once #%d is merged or closed, or lets the lock go, comment %s to plan it here.\n",
-			h.Pull, h.User, h.Time.UTC().Format("2006-01-02 15:04 UTC"), h.Pull, again)
+			"Once #%d is merged or closed, or runs `atoll unlock`, comment %s to %s it here.\n",
+			h.Pull, h.User, h.Time.UTC().Format("2006-01-02 15:04 UTC"), h.Pull, again, r.Command)
 		return
-	default:
-		fmt.Fprintf(b, "#### ⚠️ %s: not run\n\n%s\n", name, r.Summary)
+	case outcomeErrored, outcomeSkipped:
+		fmt.Fprintf(b, "%s\n", r.Summary)
 		return
 	}
 	codeBlock(b, r.Summary)
+	if r.Hint != "" {
+		fmt.Fprintf(b, "\n%s\n", r.Hint)
+	}
 	if withOutput && r.Output != "" {
 		b.WriteString("\n<details><summary>Full output</summary>\n\n")
 		codeBlock(b, strings.TrimRight(r.Output, "\n"))
 		b.WriteString("\n</details>\n")
 	}
-	fmt.Fprintf(b, "\nTo plan again: %s\n", again)
+	switch {
+	case r.Command == "plan" && r.Outcome == outcomeSucceeded:
+		fmt.Fprintf(b, "\nTo apply: `%s` · to plan again: %s\n", applyCommand(r.Project), again)
+	case r.Outcome == outcomeFailed && r.Hint == "":
+		fmt.Fprintf(b, "\nTo %s again: %s\n", r.Command, again)
+	}
 }
 
-// rerunCommand is the comment that plans the same project again.
+// rerunCommand is the comment that runs the same command on the project.
 func rerunCommand(r projectResult) string {
-	cmd := "atoll plan -d " + r.Project.Dir
-	if r.Project.Workspace != "default" {
-		cmd += " -w " + r.Project.Workspace
+	return projectCommand(r.Command, r.Project)
+}
+
+func applyCommand(p workflows.Project) string { return projectCommand("apply", p) }
+
+func planCommand(p workflows.Project) string { return projectCommand("plan", p) }
+
+func projectCommand(command string, p workflows.Project) string {
+	cmd := "atoll " + command + " -d " + p.Dir
+	if p.Workspace != workflows.DefaultWorkspace {
+		cmd += " -w " + p.Workspace
 	}
 	return cmd
 }

@@ -60,7 +60,20 @@ Error: Unclosed configuration block
 There is no closing brace for this block before the end of the file.
 `
 
-func TestRenderPlan(t *testing.T) {
+const sampleApply = `terraform_data.x: Creating...
+terraform_data.x: Creation complete after 0s [id=8e7a2b1c-0000-4000-8000-000000000000]
+
+Apply complete! Resources: 1 added, 0 changed, 0 destroyed.
+`
+
+const sampleStale = `
+Error: Saved plan is stale
+
+The given plan file can no longer be applied because the state was changed
+by another operation after the plan was created.
+`
+
+func TestRenderResults(t *testing.T) {
 	t.Parallel()
 	ok := projectResult{Project: workflows.Project{Dir: "infra", Workspace: "default"}, Command: "plan",
 		Outcome: outcomeSucceeded, Summary: planSummary(samplePlan), Output: samplePlan}
@@ -73,6 +86,13 @@ func TestRenderPlan(t *testing.T) {
 	fences.Output = "a ``` b ```` c\n"
 	long := ok
 	long.Output = strings.Repeat(samplePlan, 6)
+	applied := projectResult{Project: workflows.Project{Dir: "infra", Workspace: "default"}, Command: "apply",
+		Outcome: outcomeSucceeded, Summary: applySummary(sampleApply), Output: sampleApply}
+	staleApply := projectResult{Project: workflows.Project{Dir: "net", Workspace: "default"}, Command: "apply",
+		Outcome: outcomeFailed, Summary: errorLine(sampleStale, "?"), Output: sampleStale,
+		Hint: "The state changed after this plan was made, so the tool refused it. Plan again: `atoll plan -d net`"}
+	skipped := projectResult{Project: workflows.Project{Dir: "dns", Workspace: "default"}, Command: "apply",
+		Outcome: outcomeSkipped, Summary: "Nothing ran: another command applied or discarded this plan meanwhile."}
 
 	tests := []struct {
 		name    string
@@ -83,10 +103,12 @@ func TestRenderPlan(t *testing.T) {
 		{"plan_many", []projectResult{ok, failed, locked, errored}, 65536},
 		{"plan_backticks", []projectResult{fences}, 65536},
 		{"plan_split", []projectResult{long, failed}, 2500},
+		{"apply_one", []projectResult{applied}, 65536},
+		{"apply_many", []projectResult{applied, staleApply, skipped}, 65536},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bodies := renderPlan(tt.results, tt.max)
+			bodies := renderResults(tt.results, tt.max)
 			for i, b := range bodies {
 				if len(b) > tt.max {
 					t.Errorf("comment %d is %d bytes, over %d", i+1, len(b), tt.max)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/atoll-iac/atoll/locking"
+	"github.com/atoll-iac/atoll/runner"
 	"github.com/atoll-iac/atoll/vcs"
 	"github.com/atoll-iac/atoll/workflows"
 )
@@ -21,12 +22,16 @@ const (
 	outcomeLocked
 	// outcomeErrored: atoll failed; the log has the detail.
 	outcomeErrored
+	// outcomeSkipped: nothing ran, as there was nothing left to do.
+	outcomeSkipped
 )
 
 // projectResult is what a command did to one project.
 type projectResult struct {
 	Project workflows.Project
 	Command string
+	// Tool runs the command; the server's default when zero.
+	Tool    runner.Tool
 	Outcome outcome
 	// Summary is the tool's own summary line, or its first error line.
 	Summary string
@@ -34,6 +39,8 @@ type projectResult struct {
 	Output string
 	// Step names the step that failed.
 	Step string
+	// Hint, when set, says what to do about the result.
+	Hint string
 	// Holder holds the lock when Outcome is outcomeLocked.
 	Holder locking.Lock
 }
@@ -65,7 +72,30 @@ func (r projectResult) statusDescription() string {
 }
 
 var (
+	planCounts  = regexp.MustCompile(`Plan: (\d+) to add, (\d+) to change, (\d+) to destroy\.`)
+	applyCounts = regexp.MustCompile(`Resources: (\d+) added, (\d+) changed, (\d+) destroyed\.`)
+)
+
+// counts returns the resources to add (or added), change and destroy, as
+// "+1 ~0 -0", from a successful result's summary; "" when it has none.
+func (r projectResult) counts() string {
+	if r.Outcome != outcomeSucceeded {
+		return ""
+	}
+	if strings.HasPrefix(r.Summary, "No changes.") {
+		return "+0 ~0 -0"
+	}
+	for _, re := range []*regexp.Regexp{planCounts, applyCounts} {
+		if m := re.FindStringSubmatch(r.Summary); m != nil {
+			return fmt.Sprintf("+%s ~%s -%s", m[1], m[2], m[3])
+		}
+	}
+	return ""
+}
+
+var (
 	planLine    = regexp.MustCompile(`(?m)^Plan: \d+ to add, \d+ to change, \d+ to destroy\.$`)
+	applyLine   = regexp.MustCompile(`(?m)^Apply complete! Resources: \d+ added, \d+ changed, \d+ destroyed\.$`)
 	noChanges   = regexp.MustCompile(`(?m)^No changes\..*$`)
 	outputsOnly = regexp.MustCompile(`(?m)^Changes to Outputs:$`)
 	errorRE     = regexp.MustCompile(`(?m)^(?:│ )?(Error: .*)$`)
@@ -79,6 +109,14 @@ func planSummary(out string) string {
 		}
 	}
 	return "Plan finished."
+}
+
+// applySummary finds the tool's summary line in apply output, verbatim.
+func applySummary(out string) string {
+	if m := applyLine.FindString(out); m != "" {
+		return m
+	}
+	return "Apply finished."
 }
 
 // errorLine returns the tool's first error line, or fallback.

@@ -10,6 +10,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/atoll-iac/atoll/locking"
@@ -31,6 +34,17 @@ type Server struct {
 	jobTimeout time.Duration
 	// reading admits a bounded number of webhook bodies into memory at once.
 	reading chan struct{}
+	redact  *runner.Redactor
+	dataDir string
+	// historyMu guards the files that remember plan comments.
+	historyMu sync.Mutex
+
+	requirements Requirements
+	commenters   []string
+	allowForks   bool
+	allowedExtra []string
+	automerge    bool
+	hidePrev     bool
 }
 
 // New builds a server from cfg: it opens the lock store under cfg.DataDir
@@ -64,6 +78,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	workers := max(cfg.Parallelism, 1)
+	redact := runner.NewRedactor(append(secrets(cfg), envValues(cfg.Env, cfg.RedactEnv)...)...)
 	return &Server{
 		log:        log,
 		allow:      cfg.RepoAllowlist,
@@ -71,12 +86,33 @@ func New(cfg Config) (*Server, error) {
 		locker:     store,
 		closeStore: store.Close,
 		workspaces: runner.NewWorkspaces(cfg.DataDir, runner.ScrubEnv(cfg.Env, secrets(cfg))),
-		runner:     runner.New(runner.Config{Tool: cfg.Tool, Env: cfg.Env, Secrets: secrets(cfg)}),
+		runner:     runner.New(runner.Config{Tool: cfg.Tool, Env: cfg.Env, Secrets: secrets(cfg), Redactor: redact}),
 		queue:      runner.NewQueue(log, workers, 10_000),
 		deliveries: newDeliveries(24*time.Hour, 100_000),
 		jobTimeout: cmp.Or(cfg.JobTimeout, time.Hour),
 		reading:    make(chan struct{}, 64),
+		redact:     redact,
+		dataDir:    cfg.DataDir,
+
+		requirements: cfg.ApplyRequirements,
+		commenters:   cfg.AllowedCommenters,
+		allowForks:   cfg.AllowForkPRs,
+		allowedExtra: cfg.AllowedExtraArgs,
+		automerge:    cfg.Automerge,
+		hidePrev:     cfg.HidePrevPlanComments,
 	}, nil
+}
+
+// envValues returns the values of the named variables in env.
+func envValues(env, names []string) []string {
+	var values []string
+	for _, kv := range env {
+		name, value, _ := strings.Cut(kv, "=")
+		if slices.Contains(names, name) {
+			values = append(values, value)
+		}
+	}
+	return values
 }
 
 // Handler serves atoll's HTTP endpoints.

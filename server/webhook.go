@@ -34,7 +34,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	ev, err := forge.ParseWebhook(r.Header, body)
 	switch {
 	case errors.Is(err, vcs.ErrIgnored):
-		reply(w, http.StatusOK, err.Error())
+		respond(w, http.StatusOK, err.Error())
 		return
 	case errors.Is(err, vcs.ErrUnauthorized):
 		s.log.Warn("webhook refused", "forge", forge.Name(), "remote", r.RemoteAddr, "err", err)
@@ -47,16 +47,16 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	log := s.log.With("forge", forge.Name(), "repo", ev.Repo.FullName, "pr", ev.Pull.Number, "delivery", ev.DeliveryID)
 	if !s.allow.Allows(ev.Repo.FullName) {
 		log.Info("ignoring event from a repository outside the allowlist")
-		reply(w, http.StatusOK, "ignored: repository not in the allowlist")
+		respond(w, http.StatusOK, "ignored: repository not in the allowlist")
 		return
 	}
 	job, why := s.decide(forge, ev)
 	if job == nil {
-		reply(w, http.StatusOK, "ignored: "+why)
+		respond(w, http.StatusOK, "ignored: "+why)
 		return
 	}
 	if !s.deliveries.first(ev.DeliveryID, time.Now()) {
-		reply(w, http.StatusOK, "ignored: delivery already received")
+		respond(w, http.StatusOK, "ignored: delivery already received")
 		return
 	}
 	id := newJobID()
@@ -69,7 +69,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log.Info("queued", "event", ev.Type.String(), "work", why)
-	reply(w, http.StatusAccepted, fmt.Sprintf("queued: %s (job %s)", why, id))
+	respond(w, http.StatusAccepted, fmt.Sprintf("queued: %s (job %s)", why, id))
 }
 
 // readBody reads a webhook body of at most maxWebhookBody bytes, with a
@@ -106,7 +106,7 @@ func (s *Server) forgeFor(h http.Header) vcs.Forge {
 	return nil
 }
 
-func reply(w http.ResponseWriter, code int, msg string) {
+func respond(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(code)
 	fmt.Fprintln(w, msg)

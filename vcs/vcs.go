@@ -41,6 +41,13 @@ type Forge interface {
 	UpdateComment(ctx context.Context, repo Repo, id int64, body string) error
 	// SetStatus sets a commit status on sha.
 	SetStatus(ctx context.Context, repo Repo, sha string, s Status) error
+	// Reviews lists a pull request's reviews in the order they were given.
+	Reviews(ctx context.Context, repo Repo, number int) ([]Review, error)
+	// CanWrite reports whether user may push to repo.
+	CanWrite(ctx context.Context, repo Repo, user string) (bool, error)
+	// BehindBase reports whether the pull request's base branch has
+	// commits its head lacks.
+	BehindBase(ctx context.Context, pull PullRequest) (bool, error)
 	// CloneAuth is the HTTP Authorization header value that git uses to
 	// fetch from this forge. It is secret: never log it or write it to disk.
 	CloneAuth() string
@@ -67,6 +74,45 @@ type PullRequest struct {
 	Draft   bool
 	// Open is false once the pull request is closed or merged.
 	Open bool
+	// Fork is set when the head branch lives in another repository.
+	Fork bool
+	// Mergeable is the forge's word that it could merge the pull request
+	// now; false while the forge does not know yet.
+	Mergeable bool
+}
+
+// ReviewState is the verdict of one review.
+type ReviewState string
+
+// Review verdicts.
+const (
+	Approved         ReviewState = "approved"
+	ChangesRequested ReviewState = "changes_requested"
+	Commented        ReviewState = "commented"
+	Dismissed        ReviewState = "dismissed"
+)
+
+// Review is one review of a pull request.
+type Review struct {
+	User  string
+	State ReviewState
+}
+
+// Merger is a forge that can merge pull requests.
+type Merger interface {
+	// Merge merges the pull request if its head is still pull.HeadSHA.
+	Merge(ctx context.Context, pull PullRequest) error
+}
+
+// CommentHider is a forge that can collapse an outdated comment.
+type CommentHider interface {
+	HideComment(ctx context.Context, repo Repo, id int64) error
+}
+
+// TeamChecker is a forge with teams of users.
+type TeamChecker interface {
+	// InTeam reports whether user belongs to team, named "org/team".
+	InTeam(ctx context.Context, team, user string) (bool, error)
 }
 
 // EventType says what happened.

@@ -38,27 +38,31 @@ func isConfigFile(name string) bool {
 	return false
 }
 
+// ChangedDirs returns the directories, sorted, that hold a changed
+// configuration file: the projects a change touches, before a checkout
+// shows which of them still exist.
+func ChangedDirs(changed []string) []string {
+	var dirs []string
+	for _, f := range changed {
+		if isConfigFile(f) {
+			dirs = append(dirs, path.Dir(path.Clean(f)))
+		}
+	}
+	slices.Sort(dirs)
+	return slices.Compact(dirs)
+}
+
 // ChangedProjects returns, sorted by directory, a project in the default
 // workspace for every directory that holds a changed configuration file and
 // still holds one in the checkout at repoDir (a directory whose files were
 // all deleted has nothing left to plan).
 func ChangedProjects(repoDir string, changed []string) []Project {
-	seen := map[string]bool{}
 	var projects []Project
-	for _, f := range changed {
-		if !isConfigFile(f) {
-			continue
-		}
-		dir := path.Dir(path.Clean(f))
-		if seen[dir] {
-			continue
-		}
-		seen[dir] = true
+	for _, dir := range ChangedDirs(changed) {
 		if ok, _ := HasConfig(repoDir, dir); ok {
 			projects = append(projects, Project{Dir: dir, Workspace: DefaultWorkspace})
 		}
 	}
-	slices.SortFunc(projects, func(a, b Project) int { return strings.Compare(a.Dir, b.Dir) })
 	return projects
 }
 

@@ -89,7 +89,7 @@ func TestValidateWorkspace(t *testing.T) {
 
 func TestPlanSteps(t *testing.T) {
 	t.Parallel()
-	got := PlanSteps(Project{"infra", "default"}, "/p/plan")
+	got := PlanSteps(Project{"infra", "default"}, "/p/plan", nil)
 	want := []Step{
 		{"init", []string{"init", "-input=false", "-no-color"}},
 		{"plan", []string{"plan", "-input=false", "-no-color", "-out=/p/plan"}},
@@ -97,8 +97,13 @@ func TestPlanSteps(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("default workspace: %v", got)
 	}
-	got = PlanSteps(Project{"infra", "staging"}, "/p/plan")
-	if len(got) != 3 || !reflect.DeepEqual(got[1].Args, []string{"workspace", "select", "-or-create", "-no-color", "staging"}) {
-		t.Errorf("staging workspace: %v", got)
+	got = PlanSteps(Project{"infra", "staging"}, "/p/plan", []string{"-target=x"})
+	if len(got) != 3 || !reflect.DeepEqual(got[1].Args, []string{"workspace", "select", "-or-create", "-no-color", "staging"}) ||
+		!reflect.DeepEqual(got[2].Args, []string{"plan", "-input=false", "-no-color", "-out=/p/plan", "-target=x"}) {
+		t.Errorf("staging workspace with extra args: %v", got)
+	}
+	got = ApplySteps(Project{"infra", "staging"}, "/p/plan", nil)
+	if len(got) != 2 || !reflect.DeepEqual(got[1].Args, []string{"apply", "-input=false", "-no-color", "/p/plan"}) {
+		t.Errorf("apply steps: %v", got)
 	}
 }

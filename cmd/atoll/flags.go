@@ -35,6 +35,13 @@ func serverConfig(args []string, getenv func(string) (string, bool), stdout io.W
 	dist := fs.String("tf-distribution", runner.OpenTofu, "opentofu or terraform")
 	bin := fs.String("tf-bin", "", "tofu or terraform binary to run (default: tofu or terraform on PATH)")
 	parallelism := fs.Int("parallelism", runtime.NumCPU(), "how many jobs run at once")
+	requirements := fs.String("apply-requirements", "approved", "what a pull request needs before apply: comma-separated approved, mergeable, undiverged, or none")
+	commenters := fs.String("allowed-commenters", "", "comma-separated users and org/team names who may run commands (default: everyone with write access)")
+	allowForks := fs.Bool("allow-fork-prs", false, "plan and apply pull requests from forks, whose code then runs with the server's credentials")
+	extraArgs := fs.String("allowed-extra-args", "", "comma-separated prefixes of tool arguments comments may add after --, e.g. -target=,-var=")
+	automerge := fs.Bool("automerge", false, "merge a pull request once all its plans are applied")
+	hidePrev := fs.Bool("hide-prev-plan-comments", false, "collapse a pull request's earlier plan comments when it gets a new one")
+	redactEnv := fs.String("redact-env", "", "comma-separated environment variables whose values never appear in comments")
 
 	if err := parse(fs, args, getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -60,6 +67,10 @@ func serverConfig(args []string, getenv func(string) (string, bool), stdout io.W
 	if err != nil {
 		return server.Config{}, fmt.Errorf("--tf-distribution/--tf-bin: %v", err)
 	}
+	reqs, err := server.ParseRequirements(*requirements)
+	if err != nil {
+		return server.Config{}, fmt.Errorf("--apply-requirements: %v", err)
+	}
 	if *ghToken == "" {
 		return server.Config{}, errors.New("--gh-token is required: atoll needs a forge to read pull requests from and comment on")
 	}
@@ -74,7 +85,26 @@ func serverConfig(args []string, getenv func(string) (string, bool), stdout io.W
 		GitHub:        github.Config{Token: *ghToken, WebhookSecret: *ghSecret, APIURL: *ghAPI},
 		Tool:          tool,
 		Parallelism:   *parallelism,
+
+		ApplyRequirements:    reqs,
+		AllowedCommenters:    list(*commenters),
+		AllowForkPRs:         *allowForks,
+		AllowedExtraArgs:     list(*extraArgs),
+		Automerge:            *automerge,
+		HidePrevPlanComments: *hidePrev,
+		RedactEnv:            list(*redactEnv),
 	}, nil
+}
+
+// list splits a comma-separated flag value, dropping empty items.
+func list(s string) []string {
+	var items []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			items = append(items, item)
+		}
+	}
+	return items
 }
 
 // parse parses args, then gives each flag not on the command line the value

@@ -10,10 +10,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/atoll-iac/atoll/server"
 	"github.com/atoll-iac/atoll/vcs/vcstest"
 )
 
@@ -47,6 +49,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"no binary", []string{"server", "--repo-allowlist=*", "--tf-bin", "/nonexistent/tofu"}, nil, "/nonexistent/tofu"},
 		{"bad env value", []string{"server", "--repo-allowlist=*", "--tf-bin", sh}, map[string]string{"ATOLL_PORT": "http"}, `ATOLL_PORT: invalid value "http" for --port`},
 		{"no token", []string{"server", "--repo-allowlist=*", "--tf-bin", sh}, nil, "--gh-token is required"},
+		{"bad requirement", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--apply-requirements", "approved,reviewed"}, nil, `--apply-requirements: unknown apply requirement "reviewed"`},
+		{"bad bool env", []string{"server", "--repo-allowlist=*", "--tf-bin", sh}, map[string]string{"ATOLL_AUTOMERGE": "sometimes"}, "ATOLL_AUTOMERGE: invalid value"},
 		{"stray argument", []string{"server", "--repo-allowlist=*", "now"}, nil, `unexpected argument "now"`},
 	}
 	for _, tt := range tests {
@@ -72,7 +76,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 func TestFlagBeatsEnv(t *testing.T) {
 	t.Parallel()
 	sh, _ := exec.LookPath("sh")
-	env := map[string]string{"ATOLL_PORT": "5000", "ATOLL_REPO_ALLOWLIST": "acme/*", "ATOLL_GH_TOKEN": "from-env", "ATOLL_TF_BIN": sh}
+	env := map[string]string{"ATOLL_PORT": "5000", "ATOLL_REPO_ALLOWLIST": "acme/*", "ATOLL_GH_TOKEN": "from-env", "ATOLL_TF_BIN": sh,
+		"ATOLL_AUTOMERGE": "true", "ATOLL_ALLOWED_EXTRA_ARGS": "-target=, -var="}
 	getenv := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	cfg, err := serverConfig([]string{"--port", "6000"}, getenv, &bytes.Buffer{})
 	if err != nil {
@@ -80,6 +85,9 @@ func TestFlagBeatsEnv(t *testing.T) {
 	}
 	if cfg.Addr != ":6000" || cfg.GitHub.Token != "from-env" || !cfg.RepoAllowlist.Allows("acme/x") || cfg.Tool.Path != sh {
 		t.Errorf("config = %+v", cfg)
+	}
+	if !cfg.Automerge || !slices.Equal(cfg.AllowedExtraArgs, []string{"-target=", "-var="}) || cfg.ApplyRequirements != (server.Requirements{Approved: true}) {
+		t.Errorf("automerge %v, extra args %q, requirements %+v", cfg.Automerge, cfg.AllowedExtraArgs, cfg.ApplyRequirements)
 	}
 }
 
@@ -156,12 +164,20 @@ func TestServerPlansSignedComment(t *testing.T) {
 	if d := gh.SendPullComment(t, base+"/events", pr, "alice", "atoll plan"); d.Status != http.StatusAccepted {
 		t.Fatalf("webhook answered %d %s", d.Status, d.Body)
 	}
-	gh.WaitFor(t, 90*time.Second, "a plan comment", func() bool { return len(gh.Comments("acme/infra", pr.Number)) > 0 })
+	gh.WaitFor(t, 90*time.Second, "a plan comment", func() bool {
+		cs := gh.Comments("acme/infra", pr.Number)
+		return len(cs) > 0 && strings.Contains(cs[0].Body, "plan succeeded")
+	})
 	if c := gh.Comments("acme/infra", pr.Number)[0]; !strings.Contains(c.Body, "Plan: 1 to add, 0 to change, 0 to destroy.") {
 		t.Errorf("comment:\n%s", c.Body)
 	}
-	if st := gh.Statuses("acme/infra", pr.HeadSHA); len(st) != 1 || st[0].State != "success" || st[0].Context != "atoll/plan: ./default" {
-		t.Errorf("statuses = %+v", st)
+	for _, st := range gh.Statuses("acme/infra", pr.HeadSHA) {
+		if st.Context == "atoll/plan: ./default" && st.State != "success" {
+			t.Errorf("status = %+v", st)
+		}
+	}
+	if h := gh.StatusHistory("acme/infra", pr.HeadSHA, "atoll/plan: ./default"); strings.Join(h, ",") != "pending,success" {
+		t.Errorf("status history = %v", h)
 	}
 }
 

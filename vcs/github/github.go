@@ -51,7 +51,12 @@ type Forge struct {
 	user string // cached login of the token's user
 }
 
-var _ vcs.Forge = (*Forge)(nil)
+var (
+	_ vcs.Forge        = (*Forge)(nil)
+	_ vcs.Merger       = (*Forge)(nil)
+	_ vcs.CommentHider = (*Forge)(nil)
+	_ vcs.TeamChecker  = (*Forge)(nil)
+)
 
 // New returns a GitHub forge for cfg.
 func New(cfg Config) (*Forge, error) {
@@ -190,6 +195,9 @@ func convertPull(repo vcs.Repo, pr *gh.PullRequest) vcs.PullRequest {
 		Author:  pr.GetUser().GetLogin(),
 		Draft:   pr.GetDraft(),
 		Open:    pr.GetState() == "open",
+		// A head repository that is gone was a fork that was deleted.
+		Fork:      pr.GetHead().GetRepo().GetFullName() != pr.GetBase().GetRepo().GetFullName(),
+		Mergeable: pr.GetMergeable(),
 	}
 }
 

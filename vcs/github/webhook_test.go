@@ -60,18 +60,19 @@ func TestParseWebhookFixtures(t *testing.T) {
 	tests := []struct {
 		event, file string
 		want        vcs.EventType
+		mergeable   bool // as the example says; null reads as false
 		wantErr     error
 	}{
-		{"pull_request", "pull_request.opened.json", vcs.PullOpened, nil},
-		{"pull_request", "pull_request.reopened.json", vcs.PullOpened, nil},
-		{"pull_request", "pull_request.synchronize.json", vcs.PullUpdated, nil},
-		{"pull_request", "pull_request.ready_for_review.json", vcs.PullReady, nil},
-		{"pull_request", "pull_request.closed.json", vcs.PullClosed, nil},
-		{"pull_request", "pull_request.labeled.json", 0, vcs.ErrIgnored},
-		{"pull_request", "pull_request.converted_to_draft.json", 0, vcs.ErrIgnored},
-		{"issue_comment", "issue_comment.created.json", 0, vcs.ErrIgnored},
-		{"issue_comment", "issue_comment.edited.json", 0, vcs.ErrIgnored},
-		{"ping", "ping.json", 0, vcs.ErrIgnored},
+		{"pull_request", "pull_request.opened.json", vcs.PullOpened, false, nil},
+		{"pull_request", "pull_request.reopened.json", vcs.PullOpened, false, nil},
+		{"pull_request", "pull_request.synchronize.json", vcs.PullUpdated, false, nil},
+		{"pull_request", "pull_request.ready_for_review.json", vcs.PullReady, true, nil},
+		{"pull_request", "pull_request.closed.json", vcs.PullClosed, true, nil},
+		{"pull_request", "pull_request.labeled.json", 0, false, vcs.ErrIgnored},
+		{"pull_request", "pull_request.converted_to_draft.json", 0, false, vcs.ErrIgnored},
+		{"issue_comment", "issue_comment.created.json", 0, false, vcs.ErrIgnored},
+		{"issue_comment", "issue_comment.edited.json", 0, false, vcs.ErrIgnored},
+		{"ping", "ping.json", 0, false, vcs.ErrIgnored},
 	}
 	f, err := New(Config{WebhookSecret: "s3cret"})
 	if err != nil {
@@ -94,12 +95,13 @@ func TestParseWebhookFixtures(t *testing.T) {
 				t.Errorf("type = %v, want %v", ev.Type, tt.want)
 			}
 			want := vcs.PullRequest{
-				Repo:    vcs.Repo{FullName: "Codertocat/Hello-World", CloneURL: "https://github.com/Codertocat/Hello-World.git"},
-				Number:  2,
-				HeadSHA: "ec26c3e57ca3a959ca5aad62de7213c562f8c821",
-				BaseRef: "master",
-				Author:  "Codertocat",
-				Open:    tt.want != vcs.PullClosed,
+				Repo:      vcs.Repo{FullName: "Codertocat/Hello-World", CloneURL: "https://github.com/Codertocat/Hello-World.git"},
+				Number:    2,
+				HeadSHA:   "ec26c3e57ca3a959ca5aad62de7213c562f8c821",
+				BaseRef:   "master",
+				Author:    "Codertocat",
+				Open:      tt.want != vcs.PullClosed,
+				Mergeable: tt.mergeable,
 			}
 			if ev.Pull != want {
 				t.Errorf("pull = %+v\nwant   %+v", ev.Pull, want)

@@ -1,0 +1,172 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// PlanRecord is what atoll keeps of a project's latest plan in a pull
+// request, beside the plan file itself.
+type PlanRecord struct {
+	Dir       string
+	Workspace string
+	// SHA is the commit that was planned.
+	SHA string
+	// Tool planned, and must apply.
+	Tool Tool
+	// User asked for the plan.
+	User string
+	Time time.Time
+	State PlanState
+	// Summary is the tool's summary line of the last plan or apply.
+	Summary string
+}
+
+// PlanState is where a project's plan stands.
+type PlanState string
+
+// Plan states.
+const (
+	// PlanFailed: the last plan failed; there is no plan file.
+	PlanFailed PlanState = "plan_failed"
+	// Planned: the plan file waits to be applied.
+	Planned PlanState = "planned"
+	// ApplyFailed: applying failed; the plan file is kept for another try.
+	ApplyFailed PlanState = "apply_failed"
+	// Applied: the plan was applied and its file deleted.
+	Applied PlanState = "applied"
+)
+
+// Unapplied reports whether the record holds a plan file waiting to be
+// applied.
+func (r PlanRecord) Unapplied() bool { return r.State == Planned || r.State == ApplyFailed }
+
+func (w *Workspace) recordFile(dir string) string {
+	return filepath.Join(w.root, "plans", url.PathEscape(dir)+".json")
+}
+
+// SaveRecord writes the record of rec.Dir's plan in this workspace.
+func (w *Workspace) SaveRecord(rec PlanRecord) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	path := w.recordFile(rec.Dir)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("saving plan record: %w", err)
+	}
+	return os.Rename(tmp, path)
+}
+
+// Record reads the record of dir's plan in this workspace.
+func (w *Workspace) Record(dir string) (PlanRecord, bool, error) {
+	return readRecord(w.recordFile(dir))
+}
+
+func readRecord(path string) (PlanRecord, bool, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return PlanRecord{}, false, nil
+	}
+	if err != nil {
+		return PlanRecord{}, false, err
+	}
+	var rec PlanRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return PlanRecord{}, false, fmt.Errorf("reading plan record %s: %w", path, err)
+	}
+	return rec, true, nil
+}
+
+// pullDir holds every workspace of one pull request.
+func (ws *Workspaces) pullDir(repo string, pull int) (string, error) {
+	owner, name, ok := strings.Cut(repo, "/")
+	if !ok || !safeName.MatchString(owner) || !safeName.MatchString(name) || owner == ".." || name == ".." || owner == "." || name == "." {
+		return "", fmt.Errorf("unsafe repository name %q", repo)
+	}
+	return filepath.Join(ws.root, "repos", owner, name, strconv.Itoa(pull)), nil
+}
+
+// Records lists the plan records of a pull request, ordered by workspace
+// and directory. It takes no workspace: what it reads may change at once.
+func (ws *Workspaces) Records(repo string, pull int) ([]PlanRecord, error) {
+	dir, err := ws.pullDir(repo, pull)
+	if err != nil {
+		return nil, err
+	}
+	paths, err := filepath.Glob(filepath.Join(dir, "*", "plans", "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	var recs []PlanRecord
+	for _, p := range paths {
+		rec, ok, err := readRecord(p)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			recs = append(recs, rec)
+		}
+	}
+	slices.SortFunc(recs, func(a, b PlanRecord) int {
+		if c := strings.Compare(a.Workspace, b.Workspace); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Dir, b.Dir)
+	})
+	return recs, nil
+}
+
+// DiscardPlans deletes the plan files and records of a pull request, each
+// workspace once no job uses it, and returns the records it deleted.
+func (ws *Workspaces) DiscardPlans(ctx context.Context, repo string, pull int) ([]PlanRecord, error) {
+	return ws.removeEach(ctx, repo, pull, "plans")
+}
+
+// Remove deletes every workspace of a pull request, checkouts and plans,
+// once no job uses them, and returns the plan records it deleted.
+func (ws *Workspaces) Remove(ctx context.Context, repo string, pull int) ([]PlanRecord, error) {
+	return ws.removeEach(ctx, repo, pull, "")
+}
+
+// removeEach removes sub (or, when empty, all) of each workspace of a pull
+// request, holding the workspace while it does.
+func (ws *Workspaces) removeEach(ctx context.Context, repo string, pull int, sub string) ([]PlanRecord, error) {
+	recs, err := ws.Records(repo, pull)
+	if err != nil {
+		return nil, err
+	}
+	dir, _ := ws.pullDir(repo, pull)
+	roots, err := filepath.Glob(filepath.Join(dir, "*"))
+	if err != nil {
+		return nil, err
+	}
+	for _, root := range roots {
+		done, err := ws.acquire(ctx, root)
+		if err != nil {
+			return nil, err
+		}
+		err = os.RemoveAll(filepath.Join(root, sub))
+		done()
+		if err != nil {
+			return nil, fmt.Errorf("removing %s: %w", root, err)
+		}
+	}
+	if sub == "" {
+		os.Remove(dir) // now empty, unless a job started meanwhile
+	}
+	return recs, nil
+}

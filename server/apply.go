@@ -1,0 +1,194 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/atoll-iac/atoll/locking"
+	"github.com/atoll-iac/atoll/runner"
+	"github.com/atoll-iac/atoll/vcs"
+	"github.com/atoll-iac/atoll/workflows"
+)
+
+// apply applies the pull request's saved plans that the command selects,
+// with the binary that made them. It never plans: a plan of an older
+// commit is refused, and so is a pull request that does not meet the apply
+// requirements.
+func (s *Server) apply(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, user string, cmd Command) error {
+	recs, err := s.workspaces.Records(pull.Repo.FullName, pull.Number)
+	if err != nil {
+		return err
+	}
+	var selected []runner.PlanRecord
+	var stale []string
+	for _, rec := range recs {
+		if !rec.Unapplied() || cmd.Dir != "" && rec.Dir != cmd.Dir || cmd.Workspace != "" && rec.Workspace != cmd.Workspace {
+			continue
+		}
+		selected = append(selected, rec)
+		if rec.SHA != pull.HeadSHA {
+			stale = append(stale, fmt.Sprintf("- `%s` in workspace `%s`, planned at %.7s: comment `%s`", rec.Dir, rec.Workspace, rec.SHA, planCommand(project(rec))))
+		}
+	}
+	switch {
+	case len(selected) == 0 && cmd.selects():
+		return userErrorf("There is no plan waiting to be applied for `%s` in workspace `%s`. Comment `%s` first.",
+			or(cmd.Dir, "."), or(cmd.Workspace, workflows.DefaultWorkspace), planCommand(workflows.Project{Dir: or(cmd.Dir, "."), Workspace: or(cmd.Workspace, workflows.DefaultWorkspace)}))
+	case len(selected) == 0:
+		return userErrorf("This pull request has no plan waiting to be applied. Comment `atoll plan` first.")
+	case len(stale) > 0:
+		return userErrorf("**atoll will not apply plans made before this pull request's latest commit** (%.7s). Plan again:\n\n%s", pull.HeadSHA, strings.Join(stale, "\n"))
+	}
+	unmet, err := s.unmet(ctx, forge, pull)
+	if err != nil {
+		return err
+	}
+	if len(unmet) > 0 {
+		return userErrorf("**atoll will not apply yet.** This pull request must be:\n\n- %s", strings.Join(unmet, "\n- "))
+	}
+
+	targets := make([]workflows.Project, len(selected))
+	for i, rec := range selected {
+		targets[i] = project(rec)
+	}
+	r := s.start(ctx, jc, forge, pull, runningText("apply", targets))
+	var results []projectResult
+	for _, wsName := range workspacesOf(targets) {
+		var rs []projectResult
+		rs, err = s.applyWorkspace(ctx, jc, forge, pull, user, wsName, selected, cmd.Extra)
+		results = append(results, rs...)
+		if err != nil {
+			break
+		}
+	}
+	rctx, cancel := reportContext(ctx)
+	defer cancel()
+	for _, res := range results {
+		if res.Outcome != outcomeSkipped {
+			s.setStatus(rctx, jc, forge, pull, "apply", res.Project, res.state(), res.statusDescription())
+		}
+	}
+	s.setAggregates(rctx, jc, forge, pull)
+	_, cerr := s.finish(rctx, r, renderResults(results, forge.MaxCommentLen())...)
+	if err == nil && cerr == nil {
+		s.automergeIfDone(rctx, jc, forge, pull)
+	}
+	return errors.Join(err, cerr)
+}
+
+func project(rec runner.PlanRecord) workflows.Project {
+	return workflows.Project{Dir: rec.Dir, Workspace: rec.Workspace}
+}
+
+// applyWorkspace applies the selected plans of one workspace in its
+// checkout. While it holds the workspace no other command can apply there.
+func (s *Server) applyWorkspace(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, user, wsName string, selected []runner.PlanRecord, extra []string) ([]projectResult, error) {
+	ws, err := s.checkout(ctx, jc, forge, pull, wsName)
+	if err != nil {
+		return nil, err
+	}
+	defer ws.Close()
+	var results []projectResult
+	for _, rec := range selected {
+		if rec.Workspace == wsName {
+			results = append(results, s.applyProject(ctx, jc, forge, pull, user, ws, rec.Dir, extra))
+		}
+	}
+	return results, nil
+}
+
+// applyProject applies one saved plan, as its record stands now that the
+// workspace is held.
+func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, user string, ws *runner.Workspace, dir string, extra []string) projectResult {
+	log := jc.log.With("dir", dir, "workspace", ws.Name)
+	p := workflows.Project{Dir: dir, Workspace: ws.Name}
+	res := projectResult{Project: p, Command: "apply"}
+	rec, ok, err := ws.Record(dir)
+	switch {
+	case err != nil:
+		log.Error("reading plan record", "err", err)
+		return res.internal(jc.id)
+	case !ok || !rec.Unapplied():
+		res.Outcome, res.Summary = outcomeSkipped, "Nothing ran: another command applied or discarded this plan meanwhile."
+		return res
+	case rec.SHA != pull.HeadSHA:
+		res.Outcome, res.Summary = outcomeSkipped, fmt.Sprintf("Nothing ran: this plan is of %.7s, not the latest commit. Comment `%s`.", rec.SHA, planCommand(p))
+		return res
+	}
+	res.Tool = rec.Tool
+	if _, err := os.Stat(rec.Tool.Path); err != nil {
+		res.Outcome, res.Summary = outcomeFailed, fmt.Sprintf("The %s binary that made this plan is gone from the server.", rec.Tool.Distribution)
+		res.Hint = fmt.Sprintf("Plan again: `%s`", planCommand(p))
+		return res
+	}
+	key := locking.Key{Repo: pull.Repo.FullName, Dir: dir, Workspace: ws.Name}
+	holder, ok, err := s.locker.TryLock(ctx, locking.Lock{Key: key, Pull: pull.Number, User: user, Time: time.Now().UTC()})
+	if err != nil {
+		log.Error("checking project lock", "err", err)
+		return res.internal(jc.id)
+	}
+	if !ok {
+		res.Outcome, res.Holder = outcomeLocked, holder
+		return res
+	}
+	s.setStatus(ctx, jc, forge, pull, "apply", p, vcs.Pending, "applying…")
+	res = s.runSteps(ctx, log, jc, ws, res, workflows.ApplySteps(p, ws.PlanFile(dir), extra))
+	switch res.Outcome {
+	case outcomeSucceeded:
+		res.Summary = applySummary(res.Output)
+		rec.State = runner.Applied
+		os.Remove(ws.PlanFile(dir))
+	case outcomeFailed:
+		rec.State = runner.ApplyFailed
+		if strings.Contains(res.Output, "Saved plan is stale") {
+			// The tool will never apply this plan: drop it.
+			rec.State = runner.PlanFailed
+			os.Remove(ws.PlanFile(dir))
+			res.Hint = fmt.Sprintf("The state changed after this plan was made, so the tool refused it. Plan again: `%s`", planCommand(p))
+		}
+	default:
+		return res
+	}
+	rec.Summary = res.Summary
+	if err := ws.SaveRecord(rec); err != nil {
+		log.Error("saving plan record", "err", err)
+		return res.internal(jc.id)
+	}
+	log.Info("applied", "summary", res.Summary, "ok", res.Outcome == outcomeSucceeded)
+	return res
+}
+
+// automergeIfDone merges the pull request once every plan of it is
+// applied, when the server is told to.
+func (s *Server) automergeIfDone(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest) {
+	if !s.automerge {
+		return
+	}
+	recs, err := s.workspaces.Records(pull.Repo.FullName, pull.Number)
+	if err != nil {
+		jc.log.Error("reading plan records", "err", err)
+		return
+	}
+	for _, rec := range recs {
+		if rec.State != runner.Applied {
+			return
+		}
+	}
+	merger, ok := forge.(vcs.Merger)
+	if !ok {
+		jc.log.Warn("automerge is on, but the forge cannot merge")
+		return
+	}
+	body := "Every plan of this pull request is applied: **atoll merged it**."
+	if err := merger.Merge(ctx, pull); err != nil {
+		jc.log.Error("automerge", "err", err)
+		body = "Every plan of this pull request is applied, but atoll could not merge it: merge it by hand."
+	}
+	if _, err := forge.Comment(ctx, pull.Repo, pull.Number, body); err != nil {
+		jc.log.Error("commenting on automerge", "err", err)
+	}
+}

@@ -1,0 +1,56 @@
+package server
+
+import (
+	"context"
+	"errors"
+
+	"github.com/atoll-iac/atoll/vcs"
+)
+
+// reply is a command's one comment: posted when the command starts, saying
+// what runs, and edited into the result when it ends.
+type reply struct {
+	forge vcs.Forge
+	pull  vcs.PullRequest
+	id    int64 // 0 until posted
+}
+
+// start posts the "running" comment; failing that, the result is posted
+// as a new comment at the end instead.
+func (s *Server) start(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, running string) *reply {
+	r := &reply{forge: forge, pull: pull}
+	id, err := forge.Comment(ctx, pull.Repo, pull.Number, s.redact.Redact(running))
+	if err != nil {
+		jc.log.Error("posting the running comment", "err", err)
+	} else {
+		r.id = id
+	}
+	jc.reply = r
+	return r
+}
+
+// finish turns the running comment into the first body and posts the rest
+// as new comments; it returns the ids of the comments now holding the
+// result. Bodies are redacted once more on the way out.
+func (s *Server) finish(ctx context.Context, r *reply, bodies ...string) ([]int64, error) {
+	var ids []int64
+	var errs []error
+	for i, body := range bodies {
+		body = s.redact.Redact(body)
+		if i == 0 && r.id != 0 {
+			if err := r.forge.UpdateComment(ctx, r.pull.Repo, r.id, body); err == nil {
+				ids = append(ids, r.id)
+				continue
+			} else {
+				errs = append(errs, err)
+			}
+		}
+		id, err := r.forge.Comment(ctx, r.pull.Repo, r.pull.Number, body)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ids = append(ids, id)
+	}
+	return ids, errors.Join(errs...)
+}

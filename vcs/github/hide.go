@@ -1,0 +1,53 @@
+package github
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/atoll-iac/atoll/vcs"
+)
+
+const minimizeMutation = `mutation($id: ID!, $classifier: ReportedContentClassifiers!) {
+  minimizeComment(input: {subjectId: $id, classifier: $classifier}) { minimizedComment { isMinimized } }
+}`
+
+// HideComment implements vcs.CommentHider: the comment is minimized as
+// outdated, which GitHub offers only through GraphQL.
+func (f *Forge) HideComment(ctx context.Context, repo vcs.Repo, id int64) error {
+	owner, name := splitRepo(repo.FullName)
+	c, _, err := f.client.Issues.GetComment(ctx, owner, name, id)
+	if err != nil {
+		return fmt.Errorf("fetching comment %d on %s: %w", id, repo.FullName, err)
+	}
+	body := map[string]any{
+		"query":     minimizeMutation,
+		"variables": map[string]string{"id": c.GetNodeID(), "classifier": "OUTDATED"},
+	}
+	req, err := f.client.NewRequest("POST", f.graphQLURL(), body)
+	if err != nil {
+		return err
+	}
+	var resp struct {
+		Errors []struct{ Message string } `json:"errors"`
+	}
+	if _, err := f.client.Do(ctx, req, &resp); err != nil {
+		return fmt.Errorf("minimizing comment %d on %s: %w", id, repo.FullName, err)
+	}
+	if len(resp.Errors) > 0 {
+		return fmt.Errorf("minimizing comment %d on %s: %s", id, repo.FullName, resp.Errors[0].Message)
+	}
+	return nil
+}
+
+// graphQLURL is the GraphQL endpoint beside the REST root: api.github.com's
+// is /graphql, GitHub Enterprise's /api/graphql beside /api/v3/.
+func (f *Forge) graphQLURL() string {
+	u := *f.client.BaseURL
+	if strings.HasSuffix(u.Path, "/api/v3/") {
+		u.Path = strings.TrimSuffix(u.Path, "v3/") + "graphql"
+	} else {
+		u.Path += "graphql"
+	}
+	return u.String()
+}
