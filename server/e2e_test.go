@@ -49,6 +49,8 @@ type testEnv struct {
 
 type testOptions struct {
 	allowlist string // "*" when empty
+	// configure changes the server's configuration before it starts.
+	configure func(*Config)
 }
 
 func newTestEnv(t testing.TB, opts testOptions) *testEnv {
@@ -58,7 +60,7 @@ func newTestEnv(t testing.TB, opts testOptions) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{
+	cfg := Config{
 		DataDir:       t.TempDir(),
 		RepoAllowlist: allow,
 		GitHub:        github.Config{Token: testToken, WebhookSecret: testSecret, APIURL: gh.APIURL()},
@@ -68,7 +70,13 @@ func newTestEnv(t testing.TB, opts testOptions) *testEnv {
 		// a test use a later job as a barrier for earlier ones.
 		Parallelism: 1,
 		Logger:      slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
+		// The server's default.
+		ApplyRequirements: Requirements{Approved: true},
+	}
+	if opts.configure != nil {
+		opts.configure(&cfg)
+	}
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,11 +5,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/atoll-iac/atoll/runner"
 	"github.com/atoll-iac/atoll/vcs"
 )
+
+// versionLine is the line of `version` output that names the release.
+var versionLine = regexp.MustCompile(`(?m)^(?:OpenTofu|Terraform) v\S+`)
 
 // version says which tool, and which version of it, each project of the
 // pull request runs with: the binary that made its plan, or the server's.
@@ -25,8 +29,8 @@ func (s *Server) version(ctx context.Context, jc *jobContext, forge vcs.Forge, p
 		}
 		home := filepath.Join(s.dataDir, "tmp", "version-home")
 		out, err := s.runner.Run(ctx, runner.Step{Tool: t, Dir: os.TempDir(), Home: home, Args: []string{"version"}})
-		v, _, _ := strings.Cut(strings.TrimSpace(out), "\n")
-		if err != nil {
+		v := versionLine.FindString(out)
+		if err != nil || v == "" {
 			jc.log.Error("running version", "tool", t.Path, "err", err)
 			v = "unknown: `version` failed"
 		}
