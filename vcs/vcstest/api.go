@@ -20,10 +20,18 @@ func (g *GitHub) routeAPI(mux *http.ServeMux) {
 	handle("GET /api/v3/user", g.getUser)
 	handle("GET /api/v3/repos/{owner}/{repo}/pulls/{n}", g.getPull)
 	handle("GET /api/v3/repos/{owner}/{repo}/pulls/{n}/files", g.listFiles)
+	handle("GET /api/v3/repos/{owner}/{repo}/pulls/{n}/reviews", g.listReviews)
+	handle("PUT /api/v3/repos/{owner}/{repo}/pulls/{n}/merge", g.mergePull)
+	handle("GET /api/v3/repos/{owner}/{repo}/compare/{basehead}", g.compare)
+	handle("GET /api/v3/repos/{owner}/{repo}/collaborators/{user}/permission", g.getPermission)
+	handle("GET /api/v3/orgs/{org}/teams/{team}/memberships/{user}", g.getTeamMembership)
 	handle("POST /api/v3/repos/{owner}/{repo}/issues/{n}/comments", g.createComment)
+	handle("GET /api/v3/repos/{owner}/{repo}/issues/comments/{id}", g.getComment)
 	handle("PATCH /api/v3/repos/{owner}/{repo}/issues/comments/{id}", g.editComment)
 	handle("POST /api/v3/repos/{owner}/{repo}/statuses/{sha}", g.createStatus)
 	handle("/api/v3/", g.unhandledAPI)
+	// GitHub Enterprise Server's GraphQL endpoint, beside /api/v3.
+	handle("POST /api/graphql", g.graphQL)
 }
 
 // authorized lets through requests that carry the token as
@@ -35,6 +43,9 @@ func (g *GitHub) authorized(next http.HandlerFunc) http.Handler {
 			apiError(w, http.StatusUnauthorized, "Bad credentials")
 			return
 		}
+		g.mu.Lock()
+		g.apiRequests = append(g.apiRequests, r.URL.Path)
+		g.mu.Unlock()
 		next(w, r)
 	})
 }
@@ -73,18 +84,32 @@ func (g *GitHub) getPull(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, pr)
 }
 
-// listFiles answers pulls/N/files a page at a time (per_page default 30,
-// at most 100), with GitHub's Link header.
+// listFiles answers pulls/N/files a page at a time, with GitHub's Link
+// header. A merged pull request keeps the files it changed.
 func (g *GitHub) listFiles(w http.ResponseWriter, r *http.Request) {
 	rp, p, ok := g.pullFor(w, r)
 	if !ok {
 		return
 	}
-	files, err := g.changedFiles(r.Context(), rp.bare, p.HeadSHA)
+	base := "refs/heads/main"
+	g.mu.Lock()
+	if m := g.statePullLocked(p.Repo, p.Number).merge; m != nil {
+		base = m.base
+	}
+	g.mu.Unlock()
+	files, err := g.changedFiles(r.Context(), rp.bare, base, p.HeadSHA)
 	if err != nil {
 		apiError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
+	lo, hi := g.paginate(w, r, len(files))
+	writeJSON(w, http.StatusOK, append([]*gh.CommitFile{}, files[lo:hi]...))
+}
+
+// paginate reads a list request's per_page (default 30, at most 100) and
+// page, sets GitHub's Link header for a list of n items, and returns the
+// bounds of the page's items.
+func (g *GitHub) paginate(w http.ResponseWriter, r *http.Request, n int) (lo, hi int) {
 	q := r.URL.Query()
 	perPage, err := strconv.Atoi(q.Get("per_page"))
 	if err != nil || perPage < 1 {
@@ -95,12 +120,11 @@ func (g *GitHub) listFiles(w http.ResponseWriter, r *http.Request) {
 	if err != nil || page < 1 {
 		page = 1
 	}
-	last := max(1, (len(files)+perPage-1)/perPage)
+	last := max(1, (n+perPage-1)/perPage)
 	if link := linkHeader(g.url+r.URL.Path, q, page, last); link != "" {
 		w.Header().Set("Link", link)
 	}
-	lo, hi := min((page-1)*perPage, len(files)), min(page*perPage, len(files))
-	writeJSON(w, http.StatusOK, append([]*gh.CommitFile{}, files[lo:hi]...))
+	return min((page-1)*perPage, n), min(page*perPage, n)
 }
 
 // linkHeader is GitHub's pagination header: prev, next, last, first,

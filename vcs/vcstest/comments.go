@@ -73,6 +73,40 @@ func (g *GitHub) editComment(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// getComment answers issues/comments/ID for a comment posted through the
+// API.
+func (g *GitHub) getComment(w http.ResponseWriter, r *http.Request) {
+	rp := g.repoFor(w, r)
+	if rp == nil {
+		return
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	g.mu.Lock()
+	var out *gh.IssueComment
+	if c := g.commentLocked(func(c *comment) bool { return c.ID == id && c.repo == rp.fullName }); err == nil && c != nil {
+		out = g.commentJSONLocked(c)
+	}
+	g.mu.Unlock()
+	if out == nil {
+		apiError(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// commentLocked is the first comment that match accepts, or nil.
+func (g *GitHub) commentLocked(match func(*comment) bool) *comment {
+	for _, c := range g.comments {
+		if match(c) {
+			return c
+		}
+	}
+	return nil
+}
+
+// commentNodeID is the GraphQL global id of the comment with REST id id.
+func commentNodeID(id int64) string { return fmt.Sprintf("IC_kwDO%d", id) }
+
 // commentBody reads and validates {"body": ...} as GitHub does.
 func commentBody(w http.ResponseWriter, r *http.Request) (string, bool) {
 	var in struct {
@@ -107,8 +141,9 @@ func (g *GitHub) commentJSONLocked(c *comment) *gh.IssueComment {
 	}
 	return &gh.IssueComment{
 		ID:                gh.Int64(c.ID),
+		NodeID:            gh.String(commentNodeID(c.ID)),
 		Body:              gh.String(c.Body),
-		User:              &gh.User{Login: gh.String(c.Author), ID: gh.Int64(userID(c.Author)), Type: gh.String("User")},
+		User:              g.user(c.Author),
 		URL:               gh.String(fmt.Sprintf("%s/issues/comments/%d", api, c.ID)),
 		HTMLURL:           gh.String(fmt.Sprintf("%s/%s/%s/%d#issuecomment-%d", g.url, c.repo, kind, c.number, c.ID)),
 		IssueURL:          gh.String(fmt.Sprintf("%s/issues/%d", api, c.number)),

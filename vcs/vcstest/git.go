@@ -48,9 +48,19 @@ func (g *GitHub) gitHandler() http.Handler {
 			http.Error(w, "authentication required", http.StatusUnauthorized)
 			return
 		}
+		// Only the repositories CreateRepo made, as GitHub answers.
+		owner, rest, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/git/"), "/")
+		name, _, _ := strings.Cut(rest, ".git/")
 		g.mu.Lock()
-		g.gitRequests++
+		known := g.repos[owner+"/"+name] != nil
+		if known {
+			g.gitRequests++
+		}
 		g.mu.Unlock()
+		if !known {
+			http.Error(w, "Repository not found.", http.StatusNotFound)
+			return
+		}
 		backend.ServeHTTP(w, r)
 	})
 }
@@ -104,10 +114,10 @@ func (g *GitHub) revParse(ctx context.Context, bare, rev string) (string, error)
 }
 
 // changedFiles lists the files head changes against its merge base with
-// main, as GitHub's pulls/N/files does: renames detected, counts from
-// numstat (0 for binary files).
-func (g *GitHub) changedFiles(ctx context.Context, bare, head string) ([]*gh.CommitFile, error) {
-	base, err := g.git(ctx, bare, nil, "merge-base", "refs/heads/main", head)
+// base (usually main), as GitHub's pulls/N/files does: renames detected,
+// counts from numstat (0 for binary files).
+func (g *GitHub) changedFiles(ctx context.Context, bare, base, head string) ([]*gh.CommitFile, error) {
+	base, err := g.git(ctx, bare, nil, "merge-base", base, head)
 	if err != nil {
 		return nil, err
 	}

@@ -53,6 +53,13 @@ func TestGitOverHTTP(t *testing.T) {
 	}
 }
 
+// authConfig is a git -c setting that authenticates to g as a GitHub
+// App would.
+func authConfig(g *vcstest.GitHub) string {
+	return "http.extraHeader=Authorization: Basic " +
+		base64.StdEncoding.EncodeToString([]byte("x-access-token:"+g.Token()))
+}
+
 // git runs git with nothing from the user's environment but PATH.
 func git(t *testing.T, dir string, args ...string) (string, error) {
 	t.Helper()

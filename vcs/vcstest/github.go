@@ -33,6 +33,10 @@ type GitHubOptions struct {
 	// BotLogin is the login of the token's user (GET /user). Default
 	// "atoll-bot".
 	BotLogin string
+	// DefaultPermission is every user's permission on every repository
+	// unless SetPermission says otherwise: admin, maintain, write, triage,
+	// read or none. Default "write".
+	DefaultPermission string
 }
 
 // GitHub is a fake GitHub server. Its methods are safe for concurrent use.
@@ -46,15 +50,20 @@ type GitHub struct {
 	gitBin   string
 	fixtures map[string][]byte // testdata/github by file name
 
-	opMu    sync.Mutex // serialises the helpers that commit and push
+	defaultPerm string
+
+	opMu    sync.Mutex // serialises whatever commits and pushes
 	commits int        // commits made so far; dates each one; guarded by opMu
 
 	mu          sync.Mutex
 	repos       map[string]*repo
 	comments    []*comment // in creation order
-	lastID      int64      // last comment id handed out
+	lastID      int64      // last id handed out, to comments and the like
 	statuses    map[statusKey][]Status
+	perms       map[userKey]string // repository or team, and login
+	teams       map[userKey]bool   // "org/team-slug" and login
 	unhandled   []string
+	apiRequests []string // paths of authenticated API requests
 	gitRequests int
 }
 
@@ -63,9 +72,26 @@ type GitHub struct {
 type repo struct {
 	fullName string
 	id       int64
-	bare     string // served by git http-backend
-	work     string // clone the helpers commit in
-	pulls    []Pull // pulls[i].Number == i+1; guarded by GitHub.mu
+	bare     string  // served by git http-backend
+	work     string  // clone the helpers commit in
+	pulls    []*pull // pulls[i].Number == i+1; guarded by GitHub.mu
+}
+
+// pull is a pull request with the state only the API shows.
+type pull struct {
+	Pull
+	unmergeable bool
+	closedAt    time.Time // zero while open
+	reviews     []review
+	merge       *merge // nil unless merged
+}
+
+// merge records how a pull request was merged.
+type merge struct {
+	sha  string // the merge commit, or the squashed or last rebased one
+	base string // main before the merge, for pulls/N/files
+	by   string // login
+	at   time.Time
 }
 
 type comment struct {
@@ -78,6 +104,9 @@ type comment struct {
 
 type statusKey struct{ repo, sha string }
 
+// userKey is a login in some scope: a repository or a team.
+type userKey struct{ scope, login string }
+
 // Pull is a pull request as the fake holds it.
 type Pull struct {
 	Repo    string // "owner/name"
@@ -87,6 +116,10 @@ type Pull struct {
 	Author  string
 	Draft   bool
 	Open    bool
+	// Fork is the repository ("owner/name") the head branch is in when it
+	// is not Repo. Its commits live in Repo all the same, as they do on
+	// GitHub under refs/pull/N/head.
+	Fork string
 }
 
 // Comment is an issue or pull request comment posted through the API.
@@ -96,6 +129,10 @@ type Comment struct {
 	Body   string
 	// Edits counts the times the body was replaced.
 	Edits int
+	// Minimized is set by GraphQL's minimizeComment, with its classifier
+	// as GitHub reports it: "outdated", "resolved", "off-topic" and so on.
+	Minimized       bool
+	MinimizedReason string
 }
 
 // Status is one commit status as last set for its context.
@@ -120,6 +157,12 @@ func NewGitHub(t testing.TB, opts GitHubOptions) *GitHub {
 		fixtures: loadFixtures(t),
 		repos:    map[string]*repo{},
 		statuses: map[statusKey][]Status{},
+		perms:    map[userKey]string{},
+		teams:    map[userKey]bool{},
+	}
+	g.defaultPerm = cmp.Or(opts.DefaultPermission, "write")
+	if _, ok := roles[g.defaultPerm]; !ok {
+		t.Fatalf("fake github: unknown DefaultPermission %q", opts.DefaultPermission)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -169,11 +212,20 @@ func (g *GitHub) Pull(repo string, number int) Pull {
 }
 
 func (g *GitHub) pullLocked(repo string, number int) (Pull, bool) {
-	r := g.repos[repo]
-	if r == nil || number < 1 || number > len(r.pulls) {
+	p := g.statePullLocked(repo, number)
+	if p == nil {
 		return Pull{}, false
 	}
-	return r.pulls[number-1], true
+	return p.Pull, true
+}
+
+// statePullLocked is the fake's own record of a pull request, or nil.
+func (g *GitHub) statePullLocked(repo string, number int) *pull {
+	r := g.repos[repo]
+	if r == nil || number < 1 || number > len(r.pulls) {
+		return nil
+	}
+	return r.pulls[number-1]
 }
 
 // Comments returns the comments posted through the API on an issue or pull
@@ -192,36 +244,6 @@ func (g *GitHub) Comments(repo string, number int) []Comment {
 	return out
 }
 
-// Statuses returns the latest status of every context set on sha, sorted
-// by context.
-func (g *GitHub) Statuses(repo, sha string) []Status {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	latest := map[string]Status{}
-	for _, s := range g.statuses[statusKey{repo, sha}] {
-		latest[s.Context] = s
-	}
-	out := make([]Status, 0, len(latest))
-	for _, s := range latest {
-		out = append(out, s)
-	}
-	slices.SortFunc(out, func(a, b Status) int { return strings.Compare(a.Context, b.Context) })
-	return out
-}
-
-// StatusHistory returns every state set for context on sha, oldest first.
-func (g *GitHub) StatusHistory(repo, sha, context string) []string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	var out []string
-	for _, s := range g.statuses[statusKey{repo, sha}] {
-		if s.Context == context {
-			out = append(out, s.State)
-		}
-	}
-	return out
-}
-
 // Unhandled lists the API requests ("METHOD /path") the fake has no
 // handler for and answered 404, in arrival order.
 func (g *GitHub) Unhandled() []string {
@@ -235,6 +257,21 @@ func (g *GitHub) GitRequests() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.gitRequests
+}
+
+// GitHubRequests counts the authenticated API requests, REST and GraphQL,
+// whose path starts with pathPrefix: "/api/v3/repos/acme/infra/pulls/1/"
+// or "/api/graphql", say; "" counts them all.
+func (g *GitHub) GitHubRequests(pathPrefix string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := 0
+	for _, p := range g.apiRequests {
+		if strings.HasPrefix(p, pathPrefix) {
+			n++
+		}
+	}
+	return n
 }
 
 // WaitFor polls cond every 20ms until it holds, failing the test if it

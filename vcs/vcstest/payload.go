@@ -1,14 +1,9 @@
 package vcstest
 
 import (
-	"encoding/json"
-	"errors"
+	"cmp"
 	"fmt"
 	"hash/fnv"
-	"os"
-	"path/filepath"
-	"runtime"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -59,7 +54,7 @@ func (g *GitHub) build(t testing.TB, h hook) []byte {
 				"html_url":  fmt.Sprintf("%s/pull/%d", html, p.Number),
 				"diff_url":  fmt.Sprintf("%s/pull/%d.diff", html, p.Number),
 				"patch_url": fmt.Sprintf("%s/pull/%d.patch", html, p.Number),
-				"merged_at": nil,
+				"merged_at": g.mergedAt(p.Repo, p.Number),
 			}
 			issue["draft"] = p.Draft
 		} else {
@@ -77,6 +72,7 @@ func (g *GitHub) build(t testing.TB, h hook) []byte {
 		comment := object(doc, "comment")
 		id := g.nextCommentID()
 		comment["id"] = id
+		comment["node_id"] = commentNodeID(id)
 		comment["url"] = fmt.Sprintf("%s/issues/comments/%d", api, id)
 		comment["html_url"] = fmt.Sprintf("%s/%s/%d#issuecomment-%d", html, kind, p.Number, id)
 		comment["issue_url"] = issueURL
@@ -109,13 +105,7 @@ func (g *GitHub) fillPull(pr map[string]any, p Pull, baseSHA string) {
 	pr["number"] = p.Number
 	pr["state"] = state(p.Open)
 	pr["draft"] = p.Draft
-	pr["merged"] = false
-	pr["merged_at"] = nil
-	pr["merge_commit_sha"] = nil
-	pr["closed_at"] = nil
-	if !p.Open {
-		pr["closed_at"] = time.Now().UTC().Format(time.RFC3339)
-	}
+	g.fillPullState(pr, p)
 	g.setUser(object(pr, "user"), p.Author)
 
 	owner, _, _ := strings.Cut(p.Repo, "/")
@@ -123,6 +113,14 @@ func (g *GitHub) fillPull(pr map[string]any, p Pull, baseSHA string) {
 	head["label"], head["ref"], head["sha"] = owner+":"+p.Branch, p.Branch, p.HeadSHA
 	g.setUser(object(head, "user"), owner)
 	g.fillRepo(object(head, "repo"), p.Repo)
+	if p.Fork != "" {
+		forker, _, _ := strings.Cut(p.Fork, "/")
+		head["label"] = forker + ":" + p.Branch
+		g.setUser(object(head, "user"), forker)
+		fork := object(head, "repo")
+		g.fillRepo(fork, p.Fork)
+		fork["id"], fork["fork"] = userID(p.Fork), true
+	}
 
 	base := object(pr, "base")
 	base["label"], base["ref"], base["sha"] = owner+":main", "main", baseSHA
@@ -130,8 +128,42 @@ func (g *GitHub) fillPull(pr map[string]any, p Pull, baseSHA string) {
 	g.fillRepo(object(base, "repo"), p.Repo)
 }
 
+// fillPullState sets what the fake holds beyond p about the pull request:
+// mergeability, and when it was closed and merged.
+func (g *GitHub) fillPullState(pr map[string]any, p Pull) {
+	var st pull
+	g.mu.Lock()
+	if sp := g.statePullLocked(p.Repo, p.Number); sp != nil {
+		st = *sp
+	}
+	g.mu.Unlock()
+	pr["mergeable"], pr["rebaseable"], pr["mergeable_state"] = !st.unmergeable, !st.unmergeable, "clean"
+	if st.unmergeable {
+		pr["mergeable_state"] = "dirty"
+	}
+	pr["merged"], pr["merged_at"], pr["merge_commit_sha"], pr["merged_by"] = false, nil, nil, nil
+	if m := st.merge; m != nil {
+		by := map[string]any{}
+		g.setUser(by, m.by)
+		pr["merged"], pr["merged_at"], pr["merge_commit_sha"], pr["merged_by"] = true, m.at.Format(time.RFC3339), m.sha, by
+	}
+	pr["closed_at"] = nil
+	if !p.Open {
+		pr["closed_at"] = cmp.Or(st.closedAt, time.Now().UTC().Truncate(time.Second)).Format(time.RFC3339)
+	}
+}
+
 // fillRepo makes a repository object describe fullName.
 func (g *GitHub) fillRepo(r map[string]any, fullName string) {
+	if prev, ok := r["full_name"].(string); ok && prev != fullName {
+		rw := strings.NewReplacer( // the example's forks_url and the like
+			g.APIURL()+"repos/"+prev, g.APIURL()+"repos/"+fullName, g.url+"/"+prev, g.url+"/"+fullName)
+		for k, v := range r {
+			if s, ok := v.(string); ok {
+				r[k] = rw.Replace(s)
+			}
+		}
+	}
 	owner, name, _ := strings.Cut(fullName, "/")
 	r["name"] = name
 	r["full_name"] = fullName
@@ -143,6 +175,7 @@ func (g *GitHub) fillRepo(r map[string]any, fullName string) {
 	r["ssh_url"] = "git@" + host + ":" + fullName + ".git"
 	r["svn_url"] = g.url + "/" + fullName
 	r["default_branch"] = "main"
+	r["fork"] = false
 	g.setUser(object(r, "owner"), owner)
 	g.mu.Lock()
 	if known := g.repos[fullName]; known != nil {
@@ -215,83 +248,4 @@ func state(open bool) string {
 		return "open"
 	}
 	return "closed"
-}
-
-// fixture decodes an example payload, with the example repository's URLs
-// rewritten to the fake's repository fullName.
-func (g *GitHub) fixture(t testing.TB, name, fullName string) map[string]any {
-	t.Helper()
-	doc, err := g.fixtureDoc(name, fullName)
-	if err != nil {
-		t.Fatalf("fake github: %v", err)
-	}
-	return doc
-}
-
-func (g *GitHub) fixtureDoc(name, fullName string) (map[string]any, error) {
-	raw, ok := g.fixtures[name]
-	if !ok {
-		var have []string
-		for n := range g.fixtures {
-			have = append(have, n)
-		}
-		slices.Sort(have)
-		return nil, fmt.Errorf("no example payload %s; have %s", name, strings.Join(have, ", "))
-	}
-	rewrite := strings.NewReplacer(
-		"https://api.github.com/repos/Codertocat/Hello-World", g.APIURL()+"repos/"+fullName,
-		"https://github.com/Codertocat/Hello-World", g.url+"/"+fullName,
-		"https://api.github.com/", g.APIURL(),
-		"https://github.com/", g.url+"/",
-	)
-	var doc map[string]any
-	if err := json.Unmarshal([]byte(rewrite.Replace(string(raw))), &doc); err != nil {
-		return nil, fmt.Errorf("example payload %s: %w", name, err)
-	}
-	return doc, nil
-}
-
-// loadFixtures reads GitHub's example payloads from the module's
-// testdata/github, found beside this source file or, failing that (a
-// -trimpath build), above the working directory.
-func loadFixtures(t testing.TB) map[string][]byte {
-	t.Helper()
-	dir, err := fixtureDir()
-	if err != nil {
-		t.Fatalf("fake github: %v", err)
-	}
-	paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("fake github: no example payloads in %s", dir)
-	}
-	fixtures := map[string][]byte{}
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatalf("fake github: %v", err)
-		}
-		fixtures[filepath.Base(p)] = b
-	}
-	return fixtures
-}
-
-func fixtureDir() (string, error) {
-	if _, file, _, ok := runtime.Caller(0); ok {
-		dir := filepath.Join(filepath.Dir(file), "..", "..", "testdata", "github")
-		if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
-			return dir, nil
-		}
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "testdata", "github"), nil
-		}
-		if filepath.Dir(dir) == dir {
-			return "", errors.New("no go.mod above " + wd + " to find testdata/github")
-		}
-	}
 }

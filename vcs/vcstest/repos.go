@@ -71,6 +71,10 @@ type PullSpec struct {
 	// Delete lists paths the commit removes.
 	Delete []string
 	Draft  bool
+	// Fork, when set, is the repository ("owner/name") the pull request
+	// comes from: the API's and webhooks' head.repo. The fake does not
+	// serve it; the commits are fetched from the base repository.
+	Fork string
 }
 
 // OpenPull opens pull request N (numbered from 1 in each repository): a
@@ -92,9 +96,13 @@ func (g *GitHub) OpenPull(t testing.TB, repo string, spec PullSpec) Pull {
 		Author: cmp.Or(spec.Author, "octocat"),
 		Draft:  spec.Draft,
 		Open:   true,
+		Fork:   spec.Fork,
 	}
 	if p.Branch == "main" {
 		t.Fatalf("fake github: a pull request cannot come from main")
+	}
+	if p.Fork != "" && (!validName.MatchString(p.Fork) || p.Fork == repo) {
+		t.Fatalf("fake github: invalid fork %q of %s", p.Fork, repo)
 	}
 	g.mustGit(t, r.work, nil, "checkout", "-q", "-B", p.Branch, "main")
 	writeFiles(t, r.work, spec.Files)
@@ -106,7 +114,7 @@ func (g *GitHub) OpenPull(t testing.TB, repo string, spec PullSpec) Pull {
 
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	r.pulls = append(r.pulls, p)
+	r.pulls = append(r.pulls, &pull{Pull: p})
 	return p
 }
 
@@ -129,7 +137,21 @@ func (g *GitHub) PushToPull(t testing.TB, repo string, number int, files map[str
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	r.pulls[number-1].HeadSHA = p.HeadSHA
-	return r.pulls[number-1]
+	return r.pulls[number-1].Pull
+}
+
+// PushToMain commits files (written or replaced) to main and returns the
+// new tip, so that open pull requests fall behind it.
+func (g *GitHub) PushToMain(t testing.TB, repo string, files map[string]string) string {
+	t.Helper()
+	g.opMu.Lock()
+	defer g.opMu.Unlock()
+	r := g.repo(t, repo)
+	g.mustGit(t, r.work, nil, "checkout", "-q", "main")
+	writeFiles(t, r.work, files)
+	sha := g.commit(t, r.work, "octocat", "Update main")
+	g.mustGit(t, r.work, nil, "push", "-q", "origin", "main")
+	return sha
 }
 
 func (g *GitHub) repo(t testing.TB, fullName string) *repo {
@@ -153,17 +175,22 @@ func (g *GitHub) pushPull(t testing.TB, r *repo, p Pull) {
 // commit stages everything in work and commits it as author.
 func (g *GitHub) commit(t testing.TB, work, author, msg string) string {
 	t.Helper()
+	g.mustGit(t, work, nil, "add", "-A")
+	g.mustGit(t, work, g.commitEnv(author), "-c", "commit.gpgsign=false", "commit", "-q", "--allow-empty", "--no-verify", "-m", msg)
+	return g.mustGit(t, work, nil, "rev-parse", "HEAD")
+}
+
+// commitEnv is the environment of a git process that commits as author,
+// dated a second after the fake's previous commit. The caller holds opMu.
+func (g *GitHub) commitEnv(author string) []string {
 	g.commits++
 	date := fmt.Sprintf("@%d +0000", firstCommit+g.commits)
-	env := []string{
+	return []string{
 		"GIT_AUTHOR_NAME=" + author,
 		"GIT_AUTHOR_EMAIL=" + author + "@users.noreply.github.com",
 		"GIT_AUTHOR_DATE=" + date,
 		"GIT_COMMITTER_DATE=" + date,
 	}
-	g.mustGit(t, work, nil, "add", "-A")
-	g.mustGit(t, work, env, "-c", "commit.gpgsign=false", "commit", "-q", "--allow-empty", "--no-verify", "-m", msg)
-	return g.mustGit(t, work, nil, "rev-parse", "HEAD")
 }
 
 // writeFiles writes files under dir, in a stable order.

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -73,4 +75,34 @@ func (g *GitHub) createStatus(w http.ResponseWriter, r *http.Request) {
 		out.TargetURL = gh.String(s.TargetURL)
 	}
 	writeJSON(w, http.StatusCreated, out)
+}
+
+// Statuses returns the latest status of every context set on sha, sorted
+// by context.
+func (g *GitHub) Statuses(repo, sha string) []Status {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	latest := map[string]Status{}
+	for _, s := range g.statuses[statusKey{repo, sha}] {
+		latest[s.Context] = s
+	}
+	out := make([]Status, 0, len(latest))
+	for _, s := range latest {
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b Status) int { return strings.Compare(a.Context, b.Context) })
+	return out
+}
+
+// StatusHistory returns every state set for context on sha, oldest first.
+func (g *GitHub) StatusHistory(repo, sha, context string) []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []string
+	for _, s := range g.statuses[statusKey{repo, sha}] {
+		if s.Context == context {
+			out = append(out, s.State)
+		}
+	}
+	return out
 }

@@ -49,8 +49,9 @@ func (g *GitHub) SendPullRequest(t testing.TB, target, action string, p Pull) De
 	t.Helper()
 	p = afterAction(p, action)
 	g.mu.Lock()
-	if r := g.repos[p.Repo]; r != nil && p.Number >= 1 && p.Number <= len(r.pulls) {
-		r.pulls[p.Number-1].Open, r.pulls[p.Number-1].Draft = p.Open, p.Draft
+	if st := g.statePullLocked(p.Repo, p.Number); st != nil {
+		st.setOpen(p.Open)
+		st.Draft = p.Draft
 	}
 	g.mu.Unlock()
 	payload := g.Payload(t, "pull_request", action, p, p.Author, "")

@@ -1,0 +1,179 @@
+package vcstest
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	gh "github.com/google/go-github/v60/github"
+)
+
+// SetMergeable sets whether GitHub would let pull request number merge:
+// the API's mergeable (mergeable_state "clean" or "dirty") and whether
+// PUT pulls/N/merge succeeds. Pull requests start mergeable. It panics if
+// there is no such pull request.
+func (g *GitHub) SetMergeable(repo string, number int, mergeable bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.mustPullLocked(repo, number).unmergeable = !mergeable
+}
+
+// ClosePull closes a pull request without merging it, as its author
+// would, and returns it. No webhook is sent.
+func (g *GitHub) ClosePull(t testing.TB, repo string, number int) Pull {
+	t.Helper()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	p := g.statePullLocked(repo, number)
+	if p == nil {
+		t.Fatalf("fake github: no pull request %s#%d", repo, number)
+	}
+	p.setOpen(false)
+	return p.Pull
+}
+
+// Merged reports whether a pull request was merged through the API.
+func (g *GitHub) Merged(repo string, number int) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	p := g.statePullLocked(repo, number)
+	return p != nil && p.merge != nil
+}
+
+func (g *GitHub) mustPullLocked(repo string, number int) *pull {
+	p := g.statePullLocked(repo, number)
+	if p == nil {
+		panic(fmt.Sprintf("fake github: no pull request %s#%d", repo, number))
+	}
+	return p
+}
+
+// setOpen opens or closes p, noting when it closed.
+func (p *pull) setOpen(open bool) {
+	switch {
+	case open:
+		p.closedAt = time.Time{}
+	case p.Open || p.closedAt.IsZero():
+		p.closedAt = time.Now().UTC().Truncate(time.Second)
+	}
+	p.Open = open
+}
+
+// mergedAt is a pull request's merged_at: a timestamp, or nil (JSON null).
+func (g *GitHub) mergedAt(repo string, number int) any {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if p := g.statePullLocked(repo, number); p != nil && p.merge != nil {
+		return p.merge.at.Format(time.RFC3339)
+	}
+	return nil
+}
+
+// mergePull answers PUT pulls/N/merge: it refuses as GitHub does (405 for
+// a closed, draft or unmergeable pull request, 409 when sha is not the
+// head), or merges with real git and closes the pull request.
+func (g *GitHub) mergePull(w http.ResponseWriter, r *http.Request) {
+	rp, p, ok := g.pullFor(w, r)
+	if !ok {
+		return
+	}
+	var in struct {
+		SHA           string  `json:"sha"`
+		MergeMethod   string  `json:"merge_method"`
+		CommitTitle   string  `json:"commit_title"`
+		CommitMessage *string `json:"commit_message"`
+	}
+	if r.ContentLength != 0 && !decodeJSON(w, r, &in) {
+		return
+	}
+	method := cmp.Or(in.MergeMethod, "merge")
+	if method != "merge" && method != "squash" && method != "rebase" {
+		validationFailed(w, gh.Error{Resource: "PullRequest", Code: "invalid", Field: "merge_method"})
+		return
+	}
+
+	g.opMu.Lock() // one merge at a time, and none while a helper pushes
+	defer g.opMu.Unlock()
+	g.mu.Lock()
+	st := *g.statePullLocked(p.Repo, p.Number)
+	g.mu.Unlock()
+	switch {
+	case !st.Open || st.unmergeable:
+		apiError(w, http.StatusMethodNotAllowed, "Pull Request is not mergeable")
+		return
+	case st.Draft:
+		apiError(w, http.StatusMethodNotAllowed, "Pull Request is still a draft")
+		return
+	case in.SHA != "" && in.SHA != st.HeadSHA:
+		apiError(w, http.StatusConflict, "Head branch was modified. Review and try the merge again.")
+		return
+	}
+
+	headOwner, _, _ := strings.Cut(cmp.Or(st.Fork, p.Repo), "/")
+	title := cmp.Or(in.CommitTitle, fmt.Sprintf("Merge pull request #%d from %s/%s", p.Number, headOwner, st.Branch))
+	if method == "squash" && in.CommitTitle == "" {
+		title = fmt.Sprintf("Pull request #%d (#%d)", p.Number, p.Number)
+	}
+	if in.CommitMessage != nil && *in.CommitMessage != "" {
+		title += "\n\n" + *in.CommitMessage
+	}
+	base, sha, err := g.mergeInto(r.Context(), rp, st.HeadSHA, method, title)
+	if err != nil {
+		apiError(w, http.StatusMethodNotAllowed, "Pull Request is not mergeable")
+		return
+	}
+
+	g.mu.Lock()
+	sp := g.statePullLocked(p.Repo, p.Number)
+	sp.setOpen(false)
+	sp.merge = &merge{sha: sha, base: base, by: g.bot, at: time.Now().UTC().Truncate(time.Second)}
+	g.mu.Unlock()
+	writeJSON(w, http.StatusOK, &gh.PullRequestMergeResult{
+		SHA: gh.String(sha), Merged: gh.Bool(true), Message: gh.String("Pull Request successfully merged"),
+	})
+}
+
+// mergeInto merges head into main in r's work clone, by method, and
+// pushes main. It returns main before and after. A conflict leaves the
+// clone as it was. The caller holds opMu.
+func (g *GitHub) mergeInto(ctx context.Context, r *repo, head, method, msg string) (base, sha string, err error) {
+	ctx = context.WithoutCancel(ctx) // a client hanging up must not leave the clone mid-merge
+	env := g.commitEnv(g.bot)
+	run := func(args ...string) (string, error) {
+		out, err := g.git(ctx, r.work, env, args...)
+		return strings.TrimSpace(out), err
+	}
+	if _, err := run("checkout", "-q", "main"); err != nil {
+		return "", "", err
+	}
+	if base, err = run("rev-parse", "HEAD"); err != nil {
+		return "", "", err
+	}
+	switch method {
+	case "merge":
+		_, err = run("-c", "commit.gpgsign=false", "merge", "-q", "--no-ff", "--no-verify", "-m", msg, head)
+	case "squash":
+		if _, err = run("merge", "-q", "--squash", head); err == nil {
+			_, err = run("-c", "commit.gpgsign=false", "commit", "-q", "--allow-empty", "--no-verify", "-m", msg)
+		}
+	case "rebase":
+		_, err = run("-c", "commit.gpgsign=false", "cherry-pick", "--allow-empty", "--keep-redundant-commits", "main.."+head)
+	}
+	if err != nil {
+		_, _ = run("reset", "-q", "--hard", base) // also ends a failed merge or cherry-pick
+		_, _ = run("cherry-pick", "--abort")
+		return "", "", err
+	}
+	if sha, err = run("rev-parse", "HEAD"); err != nil {
+		return "", "", err
+	}
+	if _, err := run("push", "-q", "origin", "main"); err != nil {
+		_, _ = run("reset", "-q", "--hard", base)
+		return "", "", err
+	}
+	return base, sha, nil
+}

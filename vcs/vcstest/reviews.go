@@ -1,0 +1,87 @@
+package vcstest
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	gh "github.com/google/go-github/v60/github"
+)
+
+// review is one pull request review as the fake holds it.
+type review struct {
+	id        int64
+	user      string
+	state     string
+	commitID  string
+	submitted time.Time
+}
+
+// reviewStates are the states a submitted review can have.
+var reviewStates = []string{"APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED"}
+
+// Review records that user reviewed pull request number at its current
+// head, with state APPROVED, CHANGES_REQUESTED, COMMENTED or DISMISSED.
+// No webhook is sent.
+func (g *GitHub) Review(t testing.TB, repo string, number int, user, state string) {
+	t.Helper()
+	if !slices.Contains(reviewStates, state) {
+		t.Fatalf("fake github: review state %q is none of %s", state, strings.Join(reviewStates, ", "))
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	p := g.statePullLocked(repo, number)
+	if p == nil {
+		t.Fatalf("fake github: no pull request %s#%d", repo, number)
+	}
+	g.lastID++
+	p.reviews = append(p.reviews, review{
+		id: g.lastID, user: user, state: state, commitID: p.HeadSHA,
+		submitted: time.Now().UTC().Truncate(time.Second),
+	})
+}
+
+// listReviews answers pulls/N/reviews in submission order, a page at a
+// time.
+func (g *GitHub) listReviews(w http.ResponseWriter, r *http.Request) {
+	_, p, ok := g.pullFor(w, r)
+	if !ok {
+		return
+	}
+	g.mu.Lock()
+	reviews := append([]review(nil), g.statePullLocked(p.Repo, p.Number).reviews...)
+	g.mu.Unlock()
+
+	lo, hi := g.paginate(w, r, len(reviews))
+	api := fmt.Sprintf("%srepos/%s/pulls/%d", g.APIURL(), p.Repo, p.Number)
+	out := []*gh.PullRequestReview{}
+	for _, rv := range reviews[lo:hi] {
+		out = append(out, &gh.PullRequestReview{
+			ID:                gh.Int64(rv.id),
+			NodeID:            gh.String(fmt.Sprintf("PRR_kwDO%d", rv.id)),
+			User:              g.user(rv.user),
+			Body:              gh.String(""),
+			State:             gh.String(rv.state),
+			CommitID:          gh.String(rv.commitID),
+			SubmittedAt:       &gh.Timestamp{Time: rv.submitted},
+			HTMLURL:           gh.String(fmt.Sprintf("%s/%s/pull/%d#pullrequestreview-%d", g.url, p.Repo, p.Number, rv.id)),
+			PullRequestURL:    gh.String(api),
+			AuthorAssociation: gh.String(g.association(p.Repo, rv.user)),
+		})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// user is the API's short form of a user.
+func (g *GitHub) user(login string) *gh.User {
+	return &gh.User{
+		Login:   gh.String(login),
+		ID:      gh.Int64(userID(login)),
+		Type:    gh.String("User"),
+		URL:     gh.String(g.APIURL() + "users/" + login),
+		HTMLURL: gh.String(g.url + "/" + login),
+	}
+}
