@@ -1,8 +1,8 @@
 package runner
 
 import (
-	"cmp"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"os"

@@ -24,8 +24,8 @@ type PlanRecord struct {
 	// Tool planned, and must apply.
 	Tool Tool
 	// User asked for the plan.
-	User string
-	Time time.Time
+	User  string
+	Time  time.Time
 	State PlanState
 	// Summary is the tool's summary line of the last plan or apply.
 	Summary string

@@ -72,7 +72,7 @@ func (w *Workspace) PlanFile(dir string) string {
 	return filepath.Join(w.root, "plans", url.PathEscape(dir)+".tfplan")
 }
 
-// Home is the tool's private home directory for jobs in this workspace.
+// Home is the tool's home directory, emptied for each job.
 func (w *Workspace) Home() string { return filepath.Join(w.root, "home") }
 
 // Close lets the next job use the workspace.
@@ -99,6 +99,12 @@ func (ws *Workspaces) Checkout(ctx context.Context, spec CheckoutSpec) (*Workspa
 	if err := ws.checkout(ctx, w.Dir, spec); err != nil {
 		done()
 		return nil, fmt.Errorf("checking out %s#%d at %s: %w", spec.Repo, spec.Pull, spec.SHA, err)
+	}
+	// Each job starts the tool with an empty home: nothing one job's tool
+	// run leaves there reaches the next.
+	if err := os.RemoveAll(w.Home()); err != nil {
+		done()
+		return nil, fmt.Errorf("clearing the tool's home: %w", err)
 	}
 	return w, nil
 }
