@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -36,6 +37,9 @@ type Runner struct {
 	tool   Tool
 	env    []string
 	redact *Redactor
+
+	mu       sync.Mutex
+	versions map[toolFile]string
 }
 
 // New returns a Runner for cfg.
@@ -55,7 +59,7 @@ func New(cfg Config) *Runner {
 	if redact == nil {
 		redact = NewRedactor(secrets...)
 	}
-	return &Runner{tool: cfg.Tool, env: env, redact: redact}
+	return &Runner{tool: cfg.Tool, env: env, redact: redact, versions: map[toolFile]string{}}
 }
 
 // ScrubEnv returns env without atoll's own variables (ATOLL_*, in any

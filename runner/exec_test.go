@@ -3,7 +3,9 @@ package runner
 import (
 	"context"
 	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -103,5 +105,31 @@ func TestRedactor(t *testing.T) {
 		if got := r.Redact(tt.in); got != tt.want {
 			t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+func TestVersionFollowsTheBinary(t *testing.T) {
+	t.Parallel()
+	bin := filepath.Join(t.TempDir(), "tofu")
+	write := func(version string) {
+		script := "#!/bin/sh\necho 'warning on stderr' >&2\necho 'OpenTofu " + version + "'\necho 'on linux_amd64'\n"
+		if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("v1.10.7")
+	r := New(Config{Tool: Tool{Distribution: OpenTofu, Path: bin}, Env: []string{"PATH=/usr/bin:/bin"}})
+	for range 2 {
+		if v, err := r.Version(context.Background(), r.Tool()); err != nil || v != "OpenTofu v1.10.7" {
+			t.Fatalf("Version = %q, %v", v, err)
+		}
+	}
+	write("v1.11.0-beta1") // replaced in place: a different file
+	if v, err := r.Version(context.Background(), r.Tool()); err != nil || v != "OpenTofu v1.11.0-beta1" {
+		t.Errorf("after the binary changed: %q, %v", v, err)
+	}
+	os.Remove(bin)
+	if _, err := r.Version(context.Background(), r.Tool()); err == nil {
+		t.Error("a missing binary has a version")
 	}
 }

@@ -23,6 +23,8 @@ type PlanRecord struct {
 	SHA string
 	// Tool planned, and must apply.
 	Tool Tool
+	// ToolVersion is Tool's release when it planned.
+	ToolVersion string
 	// User asked for the plan.
 	User  string
 	Time  time.Time

@@ -120,8 +120,9 @@ func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.For
 		return res
 	}
 	res.Tool = rec.Tool
-	if _, err := os.Stat(rec.Tool.Path); err != nil {
-		res.Outcome, res.Summary = outcomeFailed, fmt.Sprintf("The %s binary that made this plan is gone from the server.", rec.Tool.Distribution)
+	if v, err := s.runner.Version(ctx, rec.Tool); err != nil || v != rec.ToolVersion {
+		log.Warn("the binary that planned is gone or changed", "tool", rec.Tool.Path, "planned_with", rec.ToolVersion, "now", v, "err", err)
+		res.Outcome, res.Summary = outcomeFailed, fmt.Sprintf("The binary that made this plan (%s) is gone or changed since.", rec.ToolVersion)
 		res.Hint = fmt.Sprintf("Plan again: `%s`", planCommand(p))
 		return res
 	}

@@ -374,3 +374,32 @@ func TestVersionAndUnknownProject(t *testing.T) {
 		t.Errorf("-p:\n%s", c.Body)
 	}
 }
+
+func TestApplyRefusesAChangedBinary(t *testing.T) {
+	t.Parallel()
+	real := testTool(t).Path
+	wrapper := filepath.Join(t.TempDir(), "tofu")
+	writeWrapper := func(fakeVersion string) {
+		script := "#!/bin/sh\nexec " + real + " \"$@\"\n"
+		if fakeVersion != "" {
+			script = "#!/bin/sh\nif [ \"$1\" = version ]; then echo 'OpenTofu " + fakeVersion + "'; exit 0; fi\nexec " + real + " \"$@\"\n"
+		}
+		if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeWrapper("")
+	e := newTestEnv(t, testOptions{configure: func(c *Config) {
+		c.Tool.Path = wrapper
+		c.ApplyRequirements = Requirements{}
+	}})
+	pr := e.planned(t, map[string]string{"main.tf": oneResource})
+	writeWrapper("v9.9.9") // upgraded in place after the plan
+	c := e.say(t, pr, "bob", "atoll apply")
+	if !strings.Contains(c.Body, "apply failed") || !strings.Contains(c.Body, "is gone or changed since") || !strings.Contains(c.Body, "Plan again: `atoll plan -d .`") {
+		t.Errorf("apply with a changed binary:\n%s", c.Body)
+	}
+	if strings.Contains(c.Body, "Apply complete!") {
+		t.Error("applied with a binary other than the one that planned")
+	}
+}

@@ -176,6 +176,10 @@ func (s *Server) planProject(ctx context.Context, jc *jobContext, req planReques
 		return res.internal(jc.id)
 	}
 	rec := runner.PlanRecord{Dir: p.Dir, Workspace: p.Workspace, SHA: req.pull.HeadSHA, Tool: s.runner.Tool(), User: req.user, Time: time.Now().UTC()}
+	if rec.ToolVersion, err = s.runner.Version(ctx, rec.Tool); err != nil {
+		log.Error("asking the tool for its version", "err", err)
+		return res.internal(jc.id)
+	}
 	res = s.runSteps(ctx, log, jc, ws, res, workflows.PlanSteps(p, planFile, req.extra))
 	switch res.Outcome {
 	case outcomeSucceeded:

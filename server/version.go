@@ -3,17 +3,12 @@ package server
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/atoll-iac/atoll/runner"
 	"github.com/atoll-iac/atoll/vcs"
 )
-
-// versionLine is the line of `version` output that names the release.
-var versionLine = regexp.MustCompile(`(?m)^(?:OpenTofu|Terraform) v\S+`)
 
 // version says which tool, and which version of it, each project of the
 // pull request runs with: the binary that made its plan, or the server's.
@@ -22,19 +17,12 @@ func (s *Server) version(ctx context.Context, jc *jobContext, forge vcs.Forge, p
 	if err != nil {
 		return err
 	}
-	versions := map[string]string{} // binary path → first line of `version`
 	versionOf := func(t runner.Tool) string {
-		if v, ok := versions[t.Path]; ok {
-			return v
+		v, err := s.runner.Version(ctx, t)
+		if err != nil {
+			jc.log.Error("asking the tool for its version", "tool", t.Path, "err", err)
+			return "unknown: `version` failed"
 		}
-		home := filepath.Join(s.dataDir, "tmp", "version-home")
-		out, err := s.runner.Run(ctx, runner.Step{Tool: t, Dir: os.TempDir(), Home: home, Args: []string{"version"}})
-		v := versionLine.FindString(out)
-		if err != nil || v == "" {
-			jc.log.Error("running version", "tool", t.Path, "err", err)
-			v = "unknown: `version` failed"
-		}
-		versions[t.Path] = v
 		return v
 	}
 	var b strings.Builder
