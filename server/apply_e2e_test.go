@@ -403,3 +403,19 @@ func TestApplyRefusesAChangedBinary(t *testing.T) {
 		t.Error("applied with a binary other than the one that planned")
 	}
 }
+
+func TestForgedCommenterIsNotBelieved(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, testOptions{configure: func(c *Config) { c.ApplyRequirements = Requirements{} }})
+	pr := e.planned(t, map[string]string{"main.tf": oneResource})
+	e.gh.SetPermission("acme/infra", "mallory", "read")
+	// mallory's comment, in a payload that names bob, a writer, as author.
+	payload := strings.ReplaceAll(string(e.gh.Payload(t, "issue_comment", "created", pr, "mallory", "atoll apply")), `"mallory"`, `"bob"`)
+	mustStatus(t, e.gh.Deliver(t, e.events, "issue_comment", []byte(payload), vcstest.DeliverOptions{}), http.StatusAccepted, "queued")
+	if got := e.barrier(t, pr); len(got) != 1 {
+		t.Errorf("a forged comment got answers: %+v", got[1:])
+	}
+	if h := e.gh.StatusHistory("acme/infra", pr.HeadSHA, "atoll/apply: ./default"); len(h) != 0 {
+		t.Errorf("a forged comment applied: %v", h)
+	}
+}

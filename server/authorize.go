@@ -9,7 +9,7 @@ import (
 
 // mayComment reports whether user may run commands on repo: a listed user
 // or member of a listed team, or, with no list, anyone with write access.
-func (s *Server) mayComment(ctx context.Context, forge vcs.Forge, repo vcs.Repo, user string) (bool, error) {
+func (s *Server) mayComment(ctx context.Context, jc *jobContext, forge vcs.Forge, repo vcs.Repo, user string) (bool, error) {
 	if len(s.commenters) == 0 {
 		return forge.CanWrite(ctx, repo, user)
 	}
@@ -26,7 +26,8 @@ func (s *Server) mayComment(ctx context.Context, forge vcs.Forge, repo vcs.Repo,
 		}
 		in, err := tc.InTeam(ctx, c, user)
 		if err != nil {
-			return false, err
+			jc.log.Warn("cannot check team membership; trying the next entry", "team", c, "err", err)
+			continue
 		}
 		if in {
 			return true, nil

@@ -24,12 +24,25 @@ func (s *Server) command(ctx context.Context, jc *jobContext, forge vcs.Forge, e
 		jc.log.Debug("ignoring atoll's own comment")
 		return nil
 	}
-	ok, err := s.mayComment(ctx, forge, ev.Repo, user)
+	// Who wrote what is taken from the forge, not from the payload, which
+	// is only as good as its signature.
+	held, err := forge.GetComment(ctx, ev.Repo, ev.Comment.ID)
+	if err != nil {
+		return err
+	}
+	if !strings.EqualFold(held.Author, user) || held.Body != ev.Comment.Body {
+		jc.log.Warn("comment in the webhook differs from the forge's; ignoring it", "comment", ev.Comment.ID, "forge_author", held.Author)
+		return nil
+	}
+	ok, err := s.mayComment(ctx, jc, forge, ev.Repo, user)
 	if err != nil {
 		return err
 	}
 	if !ok {
 		jc.log.Info("commenter may not run commands", "user", user)
+		if len(s.commenters) > 0 {
+			return userErrorf("@%s, you may not run atoll commands in this repository: only the users and teams this server allows may.", user)
+		}
 		return userErrorf("@%s, you may not run atoll commands in this repository: that takes write access to it.", user)
 	}
 	if parseErr != nil {

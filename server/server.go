@@ -68,7 +68,7 @@ func New(cfg Config) (*Server, error) {
 		log.Warn("no forge configured: every webhook will be refused; set --gh-token")
 	}
 	if cfg.GitHub.WebhookSecret == "" {
-		log.Warn("NO WEBHOOK SECRET: anyone who can reach this server can make it plan; set --gh-webhook-secret")
+		log.Warn("NO WEBHOOK SECRET: anyone who can reach this server can make it plan any open pull request; set --gh-webhook-secret")
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)

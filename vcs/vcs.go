@@ -37,6 +37,8 @@ type Forge interface {
 	ChangedFiles(ctx context.Context, repo Repo, number int) ([]string, error)
 	// Comment posts a new comment on a pull request and returns its id.
 	Comment(ctx context.Context, repo Repo, number int, body string) (int64, error)
+	// GetComment fetches a comment as the forge holds it now.
+	GetComment(ctx context.Context, repo Repo, id int64) (Comment, error)
 	// UpdateComment replaces the body of a comment atoll posted.
 	UpdateComment(ctx context.Context, repo Repo, id int64, body string) error
 	// SetStatus sets a commit status on sha.

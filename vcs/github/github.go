@@ -160,6 +160,16 @@ func (f *Forge) Comment(ctx context.Context, repo vcs.Repo, number int, body str
 	return c.GetID(), nil
 }
 
+// GetComment implements vcs.Forge.
+func (f *Forge) GetComment(ctx context.Context, repo vcs.Repo, id int64) (vcs.Comment, error) {
+	owner, name := splitRepo(repo.FullName)
+	c, _, err := f.client.Issues.GetComment(ctx, owner, name, id)
+	if err != nil {
+		return vcs.Comment{}, fmt.Errorf("fetching comment %d on %s: %w", id, repo.FullName, err)
+	}
+	return vcs.Comment{ID: c.GetID(), Author: c.GetUser().GetLogin(), Body: c.GetBody()}, nil
+}
+
 // UpdateComment implements vcs.Forge.
 func (f *Forge) UpdateComment(ctx context.Context, repo vcs.Repo, id int64, body string) error {
 	owner, name := splitRepo(repo.FullName)

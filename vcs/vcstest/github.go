@@ -100,6 +100,18 @@ type comment struct {
 	number  int
 	created time.Time
 	updated time.Time
+	// byUser marks a comment a webhook stood for: the API serves it, but
+	// Comments, which lists what atoll wrote, leaves it out.
+	byUser bool
+}
+
+// recordUserComment keeps a comment that a webhook payload describes, so
+// that the API can serve it as GitHub would.
+func (g *GitHub) recordUserComment(p Pull, id int64, author, body string) {
+	now := time.Now().UTC().Truncate(time.Second)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.comments = append(g.comments, &comment{Comment: Comment{ID: id, Author: author, Body: body}, repo: p.Repo, number: p.Number, created: now, updated: now, byUser: true})
 }
 
 type statusKey struct{ repo, sha string }
@@ -237,7 +249,7 @@ func (g *GitHub) Comments(repo string, number int) []Comment {
 	defer g.mu.Unlock()
 	var out []Comment
 	for _, c := range g.comments {
-		if c.repo == repo && c.number == number {
+		if c.repo == repo && c.number == number && !c.byUser {
 			out = append(out, c.Comment)
 		}
 	}

@@ -78,6 +78,7 @@ func (g *GitHub) build(t testing.TB, h hook) []byte {
 		comment["issue_url"] = issueURL
 		comment["body"] = h.body
 		g.setUser(object(comment, "user"), h.author)
+		g.recordUserComment(p, id, h.author, h.body)
 	}
 	return mustJSON(t, doc)
 }
