@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -74,7 +75,7 @@ func (s *Server) apply(ctx context.Context, jc *jobContext, forge vcs.Forge, pul
 	}
 	s.setAggregates(rctx, jc, forge, pull)
 	_, cerr := s.finish(rctx, r, renderResults(results, forge.MaxCommentLen())...)
-	if err == nil && cerr == nil {
+	if err == nil && cerr == nil && slices.ContainsFunc(results, func(r projectResult) bool { return r.Outcome == outcomeSucceeded }) {
 		s.automergeIfDone(rctx, jc, forge, pull)
 	}
 	return errors.Join(err, cerr)
@@ -174,10 +175,8 @@ func (s *Server) automergeIfDone(ctx context.Context, jc *jobContext, forge vcs.
 		jc.log.Error("reading plan records", "err", err)
 		return
 	}
-	for _, rec := range recs {
-		if rec.State != runner.Applied {
-			return
-		}
+	if len(recs) == 0 || slices.ContainsFunc(recs, func(rec runner.PlanRecord) bool { return rec.State != runner.Applied }) {
+		return
 	}
 	merger, ok := forge.(vcs.Merger)
 	if !ok {

@@ -52,6 +52,11 @@ func TestApproveThenApply(t *testing.T) {
 	if !strings.Contains(c.Body, "will not apply yet") || !strings.Contains(c.Body, "**approved**") {
 		t.Fatalf("apply before approval:\n%s", c.Body)
 	}
+	e.gh.SetPermission("acme/infra", "zed", "read")
+	e.gh.Review(t, "acme/infra", pr.Number, "zed", "APPROVED")
+	if c := e.say(t, pr, "bob", "atoll apply"); !strings.Contains(c.Body, "**approved**") {
+		t.Fatalf("apply approved by a reader only:\n%s", c.Body)
+	}
 	if st := e.status("acme/infra", pr.HeadSHA, "atoll/apply: ./default"); st.State != "" {
 		t.Errorf("a refused apply set a status: %+v", st)
 	}
@@ -89,6 +94,8 @@ func TestApplyRequirements(t *testing.T) {
 	}})
 	pr := e.planned(t, map[string]string{"main.tf": oneResource})
 	e.gh.Review(t, "acme/infra", pr.Number, "alice", "APPROVED") // the author's own
+	e.gh.SetPermission("acme/infra", "zed", "read")
+	e.gh.Review(t, "acme/infra", pr.Number, "zed", "APPROVED") // a reader's
 	e.gh.Review(t, "acme/infra", pr.Number, "bob", "APPROVED")
 	e.gh.Review(t, "acme/infra", pr.Number, "carol", "CHANGES_REQUESTED")
 	e.gh.SetMergeable("acme/infra", pr.Number, false)

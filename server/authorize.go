@@ -44,12 +44,16 @@ func (s *Server) unmet(ctx context.Context, forge vcs.Forge, pull vcs.PullReques
 		if err != nil {
 			return nil, err
 		}
-		if !approved(reviews, pull.Author) {
-			unmet = append(unmet, "**approved**: it needs an approving review by someone other than its author, and no outstanding request for changes")
+		ok, err := approved(ctx, forge, pull, reviews)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			unmet = append(unmet, "**approved**: it needs an approving review by someone with write access other than its author, and no such reviewer's latest review may request changes")
 		}
 	}
 	if s.requirements.Mergeable && !pull.Mergeable {
-		unmet = append(unmet, "**mergeable**: GitHub cannot merge it as it stands (conflicts, failing required checks or branch protection)")
+		unmet = append(unmet, "**mergeable**: the forge says it cannot be merged as it stands (conflicts, failing required checks or branch protection)")
 	}
 	if s.requirements.Undiverged {
 		behind, err := forge.BehindBase(ctx, pull)
@@ -63,9 +67,31 @@ func (s *Server) unmet(ctx context.Context, forge vcs.Forge, pull vcs.PullReques
 	return unmet, nil
 }
 
-// approved reports whether, taking each reviewer's latest verdict, someone
-// other than the author approved and nobody requests changes.
-func approved(reviews []vcs.Review, author string) bool {
+// approved reports whether, taking each reviewer's latest verdict and
+// counting only reviewers with write access other than the author,
+// someone approved and nobody requests changes.
+func approved(ctx context.Context, forge vcs.Forge, pull vcs.PullRequest, reviews []vcs.Review) (bool, error) {
+	latest := latestVerdicts(reviews, pull.Author)
+	ok := false
+	for user, st := range latest {
+		writer, err := forge.CanWrite(ctx, pull.Repo, user)
+		if err != nil {
+			return false, err
+		}
+		if !writer {
+			continue
+		}
+		if st == vcs.ChangesRequested {
+			return false, nil
+		}
+		ok = ok || st == vcs.Approved
+	}
+	return ok, nil
+}
+
+// latestVerdicts maps each reviewer but author to their latest approval or
+// request for changes; comments leave a verdict be, dismissal drops it.
+func latestVerdicts(reviews []vcs.Review, author string) map[string]vcs.ReviewState {
 	latest := map[string]vcs.ReviewState{}
 	for _, r := range reviews {
 		user := strings.ToLower(r.User)
@@ -79,12 +105,5 @@ func approved(reviews []vcs.Review, author string) bool {
 			delete(latest, user)
 		}
 	}
-	ok := false
-	for _, st := range latest {
-		if st == vcs.ChangesRequested {
-			return false
-		}
-		ok = ok || st == vcs.Approved
-	}
-	return ok
+	return latest
 }

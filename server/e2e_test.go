@@ -333,6 +333,9 @@ func TestLockConflictBetweenPulls(t *testing.T) {
 	if st := e.status("acme/infra", second.HeadSHA, "atoll/plan: infra/default"); st.State != "failure" || st.Description != "locked by #1" {
 		t.Errorf("second PR status = %+v", st)
 	}
+	if st := e.status("acme/infra", second.HeadSHA, "atoll/plan"); st.State != "failure" || st.Description != "0/1 projects planned" {
+		t.Errorf("second PR aggregate = %+v", st)
+	}
 	// The holder re-plans under the lock it keeps.
 	e.gh.SendPullComment(t, e.events, first, "alice", "atoll plan -d infra")
 	if c := e.waitComments(t, first, 2)[1]; !strings.Contains(c.Body, "plan succeeded") {

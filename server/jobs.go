@@ -69,8 +69,8 @@ var errForkRefused = userErrorf("atoll does not run pull requests from forks on 
 
 // autoplan plans the projects a pull request changes, as of its current
 // head: an event for a commit that is no longer the head is dropped, since
-// the event for the newer commit plans it. New commits first discard the
-// plans made before them; the locks stay.
+// the event for the newer commit plans it. Earlier plans are discarded
+// first; the locks stay.
 func (s *Server) autoplan(ctx context.Context, jc *jobContext, forge vcs.Forge, ev vcs.Event) error {
 	pull, err := forge.PullRequest(ctx, ev.Repo, ev.Pull.Number)
 	if err != nil {
@@ -93,13 +93,14 @@ func (s *Server) autoplan(ctx context.Context, jc *jobContext, forge vcs.Forge, 
 		}
 		return errForkRefused
 	}
-	if ev.Type == vcs.PullUpdated {
-		discarded, err := s.workspaces.DiscardPlans(ctx, pull.Repo.FullName, pull.Number)
-		if err != nil {
-			return err
-		}
-		jc.log.Info("discarded plans of earlier commits", "count", len(discarded))
+	// Every project is planned afresh: earlier plans, of this commit or
+	// older ones, go, so that none of a project the pull request no longer
+	// changes is left to count or to apply.
+	discarded, err := s.workspaces.DiscardPlans(ctx, pull.Repo.FullName, pull.Number)
+	if err != nil {
+		return fmt.Errorf("discarding earlier plans: %w", err)
 	}
+	jc.log.Info("discarded earlier plans", "count", len(discarded))
 	return s.plan(ctx, jc, planRequest{forge: forge, pull: pull, user: pull.Author, auto: true})
 }
 

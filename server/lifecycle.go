@@ -13,11 +13,13 @@ import (
 // unlock releases the pull request's locks and discards its plans, and
 // says which.
 func (s *Server) unlock(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest) error {
-	released, err := s.releaseLocks(ctx, pull)
-	if err != nil {
-		return err
-	}
+	// Plans go first: that waits for jobs using the workspaces to end, so
+	// no lock is released under a running apply.
 	discarded, err := s.workspaces.DiscardPlans(ctx, pull.Repo.FullName, pull.Number)
+	if err != nil {
+		return fmt.Errorf("discarding plans: %w", err)
+	}
+	released, err := s.releaseLocks(ctx, pull)
 	if err != nil {
 		return err
 	}
@@ -41,14 +43,17 @@ func (s *Server) closed(ctx context.Context, jc *jobContext, forge vcs.Forge, ev
 		jc.log.Warn("closed event for a pull request the forge says is open; keeping its locks")
 		return nil
 	}
+	// Workspaces go first: that waits for jobs using them to end, so no
+	// lock is released under a running apply.
+	discarded, err := s.workspaces.Remove(ctx, pull.Repo.FullName, pull.Number)
+	if err != nil {
+		return fmt.Errorf("removing workspaces: %w", err)
+	}
 	released, err := s.releaseLocks(ctx, pull)
 	if err != nil {
 		return err
 	}
-	discarded, err := s.workspaces.Remove(ctx, pull.Repo.FullName, pull.Number)
-	if err != nil {
-		return err
-	}
+	s.forgetPlanComments(jc, pull)
 	jc.log.Info("cleaned up a closed pull request", "locks", len(released), "plans", len(discarded))
 	if len(released) == 0 && len(discarded) == 0 {
 		return nil

@@ -45,12 +45,18 @@ func (s *Server) plan(ctx context.Context, jc *jobContext, req planRequest) erro
 		if len(workflows.ChangedDirs(changed)) == 0 {
 			if req.auto {
 				jc.log.Info("no projects changed; nothing to plan")
+				s.setAggregates(ctx, jc, req.forge, req.pull)
 				return nil
 			}
 			return userErrorf("This pull request changes no `.tf` or `.tofu` files, so there is nothing to plan. To plan a directory anyway, comment `atoll plan -d DIR`.")
 		}
 	}
-	r := s.start(ctx, jc, req.forge, req.pull, runningText("plan", req.targets))
+	// A command is answered at once; an autoplan speaks only when it has
+	// planned something.
+	r := &reply{forge: req.forge, pull: req.pull}
+	if !req.auto {
+		r = s.start(ctx, jc, req.forge, req.pull, runningText("plan", req.targets))
+	}
 	var results []projectResult
 	var err error
 	for _, wsName := range workspacesOf(req.targets) {
@@ -61,11 +67,15 @@ func (s *Server) plan(ctx context.Context, jc *jobContext, req planRequest) erro
 			break
 		}
 	}
-	if len(results) == 0 && err == nil {
-		err = userErrorf("None of the directories this pull request changes holds `.tf` or `.tofu` files any more, so there is nothing to plan.")
-	}
 	if len(results) == 0 {
-		return err
+		switch {
+		case err != nil:
+			return err
+		case req.auto:
+			jc.log.Info("the changed directories hold no configuration any more; nothing to plan")
+			return nil
+		}
+		return userErrorf("None of the directories this pull request changes holds `.tf` or `.tofu` files any more, so there is nothing to plan.")
 	}
 	// What was planned is reported even when the job was cancelled or a
 	// later workspace failed: no status is left pending.
@@ -150,9 +160,27 @@ func (s *Server) checkout(ctx context.Context, jc *jobContext, forge vcs.Forge, 
 	return ws, nil
 }
 
-// planProject locks one project for the pull request and plans it.
+// planProject locks one project for the pull request and plans it. Its
+// record then says how that went, whatever happened: a project that could
+// not be planned counts as not planned.
 func (s *Server) planProject(ctx context.Context, jc *jobContext, req planRequest, ws *runner.Workspace, p workflows.Project) projectResult {
 	log := jc.log.With("dir", p.Dir, "workspace", p.Workspace)
+	rec := runner.PlanRecord{Dir: p.Dir, Workspace: p.Workspace, SHA: req.pull.HeadSHA, Tool: s.runner.Tool(), User: req.user, Time: time.Now().UTC()}
+	res := s.runPlan(ctx, jc, log, req, ws, p, &rec)
+	rec.State, rec.Summary = runner.PlanFailed, res.statusDescription()
+	if res.Outcome == outcomeSucceeded {
+		rec.State, rec.Summary = runner.Planned, res.Summary
+	}
+	if err := ws.SaveRecord(rec); err != nil {
+		log.Error("saving plan record", "err", err)
+		return res.internal(jc.id)
+	}
+	log.Info("planned", "ok", res.Outcome == outcomeSucceeded, "summary", res.Summary)
+	return res
+}
+
+// runPlan takes the project's lock and runs the plan steps.
+func (s *Server) runPlan(ctx context.Context, jc *jobContext, log *slog.Logger, req planRequest, ws *runner.Workspace, p workflows.Project, rec *runner.PlanRecord) projectResult {
 	res := projectResult{Project: p, Command: "plan"}
 	key := locking.Key{Repo: req.pull.Repo.FullName, Dir: p.Dir, Workspace: p.Workspace}
 	holder, ok, err := s.locker.TryLock(ctx, locking.Lock{Key: key, Pull: req.pull.Number, User: req.user, Time: time.Now().UTC()})
@@ -175,27 +203,14 @@ func (s *Server) planProject(ctx context.Context, jc *jobContext, req planReques
 		log.Error("removing old plan", "err", err)
 		return res.internal(jc.id)
 	}
-	rec := runner.PlanRecord{Dir: p.Dir, Workspace: p.Workspace, SHA: req.pull.HeadSHA, Tool: s.runner.Tool(), User: req.user, Time: time.Now().UTC()}
 	if rec.ToolVersion, err = s.runner.Version(ctx, rec.Tool); err != nil {
 		log.Error("asking the tool for its version", "err", err)
 		return res.internal(jc.id)
 	}
 	res = s.runSteps(ctx, log, jc, ws, res, workflows.PlanSteps(p, planFile, req.extra))
-	switch res.Outcome {
-	case outcomeSucceeded:
+	if res.Outcome == outcomeSucceeded {
 		res.Summary = planSummary(res.Output)
-		rec.State = runner.Planned
-	case outcomeFailed:
-		rec.State = runner.PlanFailed
-	default:
-		return res
 	}
-	rec.Summary = res.Summary
-	if err := ws.SaveRecord(rec); err != nil {
-		log.Error("saving plan record", "err", err)
-		return res.internal(jc.id)
-	}
-	log.Info("planned", "summary", res.Summary)
 	return res
 }
 

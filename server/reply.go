@@ -31,8 +31,10 @@ func (s *Server) start(ctx context.Context, jc *jobContext, forge vcs.Forge, pul
 
 // finish turns the running comment into the first body and posts the rest
 // as new comments; it returns the ids of the comments now holding the
-// result. Bodies are redacted once more on the way out.
+// result. Bodies are redacted once more on the way out. The running
+// comment is used once: what is finished later goes to new comments.
 func (s *Server) finish(ctx context.Context, r *reply, bodies ...string) ([]int64, error) {
+	defer func() { r.id = 0 }()
 	var ids []int64
 	var errs []error
 	for i, body := range bodies {

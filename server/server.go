@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -78,7 +79,14 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	workers := max(cfg.Parallelism, 1)
-	redact := runner.NewRedactor(append(secrets(cfg), envValues(cfg.Env, cfg.RedactEnv)...)...)
+	redactValues := envValues(cfg.Env, cfg.RedactEnv)
+	for name, v := range redactValues {
+		if len(v) < minRedacted {
+			log.Warn("not redacting a value this short: it would garble every comment", "variable", name)
+			delete(redactValues, name)
+		}
+	}
+	redact := runner.NewRedactor(append(secrets(cfg), slices.Collect(maps.Values(redactValues))...)...)
 	return &Server{
 		log:        log,
 		allow:      cfg.RepoAllowlist,
@@ -103,13 +111,17 @@ func New(cfg Config) (*Server, error) {
 	}, nil
 }
 
-// envValues returns the values of the named variables in env.
-func envValues(env, names []string) []string {
-	var values []string
+// minRedacted is the length below which a --redact-env value is not
+// redacted: hiding "1" or "true" everywhere would make comments unreadable.
+const minRedacted = 6
+
+// envValues returns the values of the named variables in env, by name.
+func envValues(env, names []string) map[string]string {
+	values := map[string]string{}
 	for _, kv := range env {
 		name, value, _ := strings.Cut(kv, "=")
-		if slices.Contains(names, name) {
-			values = append(values, value)
+		if slices.Contains(names, name) && value != "" {
+			values[name] = value
 		}
 	}
 	return values

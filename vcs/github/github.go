@@ -116,15 +116,52 @@ func (f *Forge) CurrentUser(ctx context.Context) (string, error) {
 	return u.GetLogin(), nil
 }
 
-// PullRequest implements vcs.Forge.
+// PullRequest implements vcs.Forge. GitHub works out mergeability in the
+// background after a push; while it says it does not know yet, the
+// pull request is fetched again, a few times.
 func (f *Forge) PullRequest(ctx context.Context, repo vcs.Repo, number int) (vcs.PullRequest, error) {
 	owner, name := splitRepo(repo.FullName)
-	pr, _, err := f.client.PullRequests.Get(ctx, owner, name, number)
-	if err != nil {
-		return vcs.PullRequest{}, fmt.Errorf("fetching pull request %s#%d: %w", repo.FullName, number, err)
+	var pr *gh.PullRequest
+	for try := 0; ; try++ {
+		var err error
+		pr, _, err = f.client.PullRequests.Get(ctx, owner, name, number)
+		if err != nil {
+			return vcs.PullRequest{}, fmt.Errorf("fetching pull request %s#%d: %w", repo.FullName, number, err)
+		}
+		if pr.Mergeable != nil || pr.GetState() != "open" || try == 2 {
+			break
+		}
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			return vcs.PullRequest{}, ctx.Err()
+		}
 	}
 	repo.CloneURL = pr.GetBase().GetRepo().GetCloneURL()
-	return convertPull(repo, pr), nil
+	pull := convertPull(repo, pr)
+	if pr.GetMergeableState() == "blocked" && pr.GetMergeable() {
+		var err error
+		if pull.Mergeable, err = f.blockedOnlyByAtoll(ctx, owner, name, pull.HeadSHA); err != nil {
+			return vcs.PullRequest{}, err
+		}
+	}
+	return pull, nil
+}
+
+// blockedOnlyByAtoll reports whether every commit status of sha that is not
+// a success is atoll's own: branch protection that requires atoll/apply
+// blocks a merge until the apply that asks whether it may merge.
+func (f *Forge) blockedOnlyByAtoll(ctx context.Context, owner, name, sha string) (bool, error) {
+	cs, _, err := f.client.Repositories.GetCombinedStatus(ctx, owner, name, sha, &gh.ListOptions{PerPage: 100})
+	if err != nil {
+		return false, fmt.Errorf("fetching the statuses of %s/%s@%s: %w", owner, name, sha, err)
+	}
+	for _, st := range cs.Statuses {
+		if st.GetState() != "success" && !strings.HasPrefix(st.GetContext(), "atoll/") {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // ChangedFiles implements vcs.Forge.
@@ -207,9 +244,15 @@ func convertPull(repo vcs.Repo, pr *gh.PullRequest) vcs.PullRequest {
 		Open:    pr.GetState() == "open",
 		// A head repository that is gone was a fork that was deleted.
 		Fork:      pr.GetHead().GetRepo().GetFullName() != pr.GetBase().GetRepo().GetFullName(),
-		Mergeable: pr.GetMergeable(),
+		Mergeable: pr.GetMergeable() && mergeableStates[pr.GetMergeableState()],
 	}
 }
+
+// mergeableStates are the mergeable_state values in which GitHub would
+// merge: "unstable" has failing checks that are not required, and
+// "has_hooks" only pre-receive hooks to pass. A missing state counts as
+// clean. "blocked" is looked into further by PullRequest.
+var mergeableStates = map[string]bool{"": true, "clean": true, "unstable": true, "has_hooks": true, "blocked": true}
 
 func splitRepo(fullName string) (owner, name string) {
 	owner, name, _ = strings.Cut(fullName, "/")
