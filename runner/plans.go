@@ -19,6 +19,8 @@ import (
 type PlanRecord struct {
 	Dir       string
 	Workspace string
+	// Name is the project's name in the repository config, if any.
+	Name string
 	// SHA is the commit that was planned.
 	SHA string
 	// Tool planned, and must apply.

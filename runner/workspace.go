@@ -199,3 +199,21 @@ func (ws *Workspaces) git(ctx context.Context, dir, auth string, args ...string)
 	}
 	return nil
 }
+
+// ChangedFiles lists the files that differ between the checkout at
+// repoDir, uncommitted changes included, and its merge base with base: what
+// a pull request from it against base would change.
+func ChangedFiles(ctx context.Context, repoDir, base string) ([]string, error) {
+	if strings.HasPrefix(base, "-") {
+		return nil, fmt.Errorf("base %q is not a git revision", base)
+	}
+	cmd := exec.CommandContext(ctx, "git", "diff", "-z", "--name-only", "--no-renames", "--merge-base", base, "--")
+	cmd.Dir = repoDir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("git diff against %s: %w: %s", base, err, strings.TrimSpace(stderr.String()))
+	}
+	return strings.FieldsFunc(string(out), func(r rune) bool { return r == 0 }), nil
+}

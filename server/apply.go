@@ -27,18 +27,20 @@ func (s *Server) apply(ctx context.Context, jc *jobContext, forge vcs.Forge, pul
 	var selected []runner.PlanRecord
 	var stale []string
 	for _, rec := range recs {
-		if !rec.Unapplied() || cmd.Dir != "" && rec.Dir != cmd.Dir || cmd.Workspace != "" && rec.Workspace != cmd.Workspace {
+		if !rec.Unapplied() || cmd.Dir != "" && rec.Dir != cmd.Dir || cmd.Workspace != "" && rec.Workspace != cmd.Workspace || cmd.Project != "" && rec.Name != cmd.Project {
 			continue
 		}
 		selected = append(selected, rec)
 		if rec.SHA != pull.HeadSHA {
-			stale = append(stale, fmt.Sprintf("- `%s` in workspace `%s`, planned at %.7s: comment `%s`", rec.Dir, rec.Workspace, rec.SHA, planCommand(project(rec))))
+			stale = append(stale, fmt.Sprintf("- `%s` in workspace `%s`, planned at %.7s: comment `%s`", rec.Dir, rec.Workspace, rec.SHA, planCommand(rec.Name, project(rec))))
 		}
 	}
 	switch {
+	case len(selected) == 0 && cmd.Project != "":
+		return userErrorf("There is no plan of project `%s` waiting to be applied. Comment `atoll plan -p %s` first.", quote(cmd.Project), quote(cmd.Project))
 	case len(selected) == 0 && cmd.selects():
 		return userErrorf("There is no plan waiting to be applied for `%s` in workspace `%s`. Comment `%s` first.",
-			or(cmd.Dir, "."), or(cmd.Workspace, workflows.DefaultWorkspace), planCommand(workflows.Project{Dir: or(cmd.Dir, "."), Workspace: or(cmd.Workspace, workflows.DefaultWorkspace)}))
+			or(cmd.Dir, "."), or(cmd.Workspace, workflows.DefaultWorkspace), planCommand("", workflows.Project{Dir: or(cmd.Dir, "."), Workspace: or(cmd.Workspace, workflows.DefaultWorkspace)}))
 	case len(selected) == 0:
 		return userErrorf("This pull request has no plan waiting to be applied. Comment `atoll plan` first.")
 	case len(stale) > 0:
@@ -52,13 +54,15 @@ func (s *Server) apply(ctx context.Context, jc *jobContext, forge vcs.Forge, pul
 		return userErrorf("**atoll will not apply yet.** This pull request must be:\n\n- %s", strings.Join(unmet, "\n- "))
 	}
 
-	targets := make([]workflows.Project, len(selected))
-	for i, rec := range selected {
-		targets[i] = project(rec)
+	r := s.start(ctx, jc, forge, pull, runningText("apply", cmd))
+	var workspaces []string
+	for _, rec := range selected {
+		if !slices.Contains(workspaces, rec.Workspace) {
+			workspaces = append(workspaces, rec.Workspace)
+		}
 	}
-	r := s.start(ctx, jc, forge, pull, runningText("apply", targets))
 	var results []projectResult
-	for _, wsName := range workspacesOf(targets) {
+	for _, wsName := range workspaces {
 		var rs []projectResult
 		rs, err = s.applyWorkspace(ctx, jc, forge, pull, user, wsName, selected, cmd.Extra)
 		results = append(results, rs...)
@@ -109,6 +113,7 @@ func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.For
 	p := workflows.Project{Dir: dir, Workspace: ws.Name}
 	res := projectResult{Project: p, Command: "apply"}
 	rec, ok, err := ws.Record(dir)
+	res.Name = rec.Name
 	switch {
 	case err != nil:
 		log.Error("reading plan record", "err", err)
@@ -117,14 +122,14 @@ func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.For
 		res.Outcome, res.Summary = outcomeSkipped, "Nothing ran: another command applied or discarded this plan meanwhile."
 		return res
 	case rec.SHA != pull.HeadSHA:
-		res.Outcome, res.Summary = outcomeSkipped, fmt.Sprintf("Nothing ran: this plan is of %.7s, not the latest commit. Comment `%s`.", rec.SHA, planCommand(p))
+		res.Outcome, res.Summary = outcomeSkipped, fmt.Sprintf("Nothing ran: this plan is of %.7s, not the latest commit. Comment `%s`.", rec.SHA, planCommand(rec.Name, p))
 		return res
 	}
 	res.Tool = rec.Tool
 	if v, err := s.runner.Version(ctx, rec.Tool); err != nil || v != rec.ToolVersion {
 		log.Warn("the binary that planned is gone or changed", "tool", rec.Tool.Path, "planned_with", rec.ToolVersion, "now", v, "err", err)
 		res.Outcome, res.Summary = outcomeFailed, fmt.Sprintf("The binary that made this plan (%s) is gone or changed since.", rec.ToolVersion)
-		res.Hint = fmt.Sprintf("Plan again: `%s`", planCommand(p))
+		res.Hint = fmt.Sprintf("Plan again: `%s`", planCommand(rec.Name, p))
 		return res
 	}
 	key := locking.Key{Repo: pull.Repo.FullName, Dir: dir, Workspace: ws.Name}
@@ -150,7 +155,7 @@ func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.For
 			// The tool will never apply this plan: drop it.
 			rec.State = runner.PlanFailed
 			os.Remove(ws.PlanFile(dir))
-			res.Hint = fmt.Sprintf("The state changed after this plan was made, so the tool refused it. Plan again: `%s`", planCommand(p))
+			res.Hint = fmt.Sprintf("The state changed after this plan was made, so the tool refused it. Plan again: `%s`", planCommand(rec.Name, p))
 		}
 	default:
 		return res

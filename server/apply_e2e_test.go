@@ -377,8 +377,11 @@ func TestVersionAndUnknownProject(t *testing.T) {
 	if c := e.say(t, pr, "alice", "atoll version"); !strings.Contains(c.Body, "| `infra` | `default` | opentofu | OpenTofu v") {
 		t.Errorf("version:\n%s", c.Body)
 	}
-	if c := e.say(t, pr, "alice", "atoll apply -p network"); !strings.Contains(c.Body, "There is no project named `network`") {
-		t.Errorf("-p:\n%s", c.Body)
+	if c := e.say(t, pr, "alice", "atoll plan -p network"); !strings.Contains(c.Body, "There is no project named `network`. This repository's config names no projects") {
+		t.Errorf("plan -p:\n%s", c.Body)
+	}
+	if c := e.say(t, pr, "alice", "atoll apply -p network"); !strings.Contains(c.Body, "There is no plan of project `network` waiting to be applied") {
+		t.Errorf("apply -p:\n%s", c.Body)
 	}
 }
 

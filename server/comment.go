@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/atoll-iac/atoll/vcs"
-	"github.com/atoll-iac/atoll/workflows"
 )
 
 // command runs a comment command: parseErr is what ParseComment said of it.
@@ -53,9 +52,6 @@ func (s *Server) command(ctx context.Context, jc *jobContext, forge vcs.Forge, e
 		_, err := forge.Comment(ctx, ev.Repo, ev.Pull.Number, usage)
 		return err
 	}
-	if cmd.Project != "" {
-		return userErrorf("There is no project named `%s`: projects get names in repository configuration, which this server does not read yet. Use `-d DIR` and `-w WORKSPACE`.", quote(cmd.Project))
-	}
 	pull, err := forge.PullRequest(ctx, ev.Repo, ev.Pull.Number)
 	if err != nil {
 		return err
@@ -74,11 +70,7 @@ func (s *Server) command(ctx context.Context, jc *jobContext, forge vcs.Forge, e
 	}
 	switch cmd.Name {
 	case "plan":
-		var targets []workflows.Project
-		if cmd.selects() {
-			targets = []workflows.Project{{Dir: or(cmd.Dir, "."), Workspace: or(cmd.Workspace, workflows.DefaultWorkspace)}}
-		}
-		return s.plan(ctx, jc, planRequest{forge: forge, pull: pull, user: user, targets: targets, extra: cmd.Extra})
+		return s.plan(ctx, jc, planRequest{forge: forge, pull: pull, user: user, sel: cmd, extra: cmd.Extra})
 	case "apply":
 		return s.apply(ctx, jc, forge, pull, user, cmd)
 	}

@@ -208,7 +208,7 @@ func TestCommentPlanDirAndWorkspace(t *testing.T) {
 	// A plain `atoll plan` on a pull request that changes no configuration
 	// says so instead of planning nothing silently.
 	e.gh.SendPullComment(t, e.events, pr, "bob", "atoll plan")
-	if c := e.waitComments(t, pr, 2)[1]; !strings.Contains(c.Body, "changes no `.tf` or `.tofu` files") {
+	if c := e.waitComments(t, pr, 2)[1]; !strings.Contains(c.Body, "This pull request changes no project, so there is nothing to plan.") {
 		t.Errorf("plan without projects answered:\n%s", c.Body)
 	}
 	e.gh.SendPullComment(t, e.events, pr, "bob", "atoll plan -d nowhere")

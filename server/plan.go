@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/atoll-iac/atoll/locking"
@@ -22,9 +23,10 @@ type planRequest struct {
 	pull  vcs.PullRequest
 	// user asked for the plan; the locks taken are recorded as theirs.
 	user string
-	// targets are the projects to plan; nil plans every project the pull
-	// request changes.
-	targets []workflows.Project
+	// sel selects the projects to plan by name (Project) or by Dir and
+	// Workspace; when it selects nothing, every project the pull request
+	// changes is planned.
+	sel Command
 	// extra are tool arguments for the plan step.
 	extra []string
 	// auto is set for plans no one asked for, which stay silent when
@@ -32,114 +34,129 @@ type planRequest struct {
 	auto bool
 }
 
-// plan checks the pull request's head out, plans each project under its
-// lock, and reports: a commit status per project, aggregate statuses, and
-// one comment for all.
+// plan checks the pull request's head out, reads its repository config,
+// plans each selected project under its lock, and reports: a commit status
+// per project, aggregate statuses, and one comment for all.
 func (s *Server) plan(ctx context.Context, jc *jobContext, req planRequest) error {
-	var changed []string
-	if req.targets == nil {
-		var err error
-		if changed, err = req.forge.ChangedFiles(ctx, req.pull.Repo, req.pull.Number); err != nil {
-			return err
-		}
-		if len(workflows.ChangedDirs(changed)) == 0 {
-			if req.auto {
-				jc.log.Info("no projects changed; nothing to plan")
-				s.setAggregates(ctx, jc, req.forge, req.pull)
-				return nil
-			}
-			return userErrorf("This pull request changes no `.tf` or `.tofu` files, so there is nothing to plan. To plan a directory anyway, comment `atoll plan -d DIR`.")
-		}
-	}
 	// A command is answered at once; an autoplan speaks only when it has
 	// planned something.
 	r := &reply{forge: req.forge, pull: req.pull}
 	if !req.auto {
-		r = s.start(ctx, jc, req.forge, req.pull, runningText("plan", req.targets))
+		r = s.start(ctx, jc, req.forge, req.pull, runningText("plan", req.sel))
 	}
-	var results []projectResult
-	var err error
-	for _, wsName := range workspacesOf(req.targets) {
-		var rs []projectResult
-		rs, err = s.planWorkspace(ctx, jc, req, wsName, changed)
-		results = append(results, rs...)
-		if err != nil {
-			break
+	held := map[string]*runner.Workspace{}
+	defer func() {
+		for _, ws := range held {
+			ws.Close()
 		}
+	}()
+	ws0, err := s.checkout(ctx, jc, req.forge, req.pull, workflows.DefaultWorkspace)
+	if err != nil {
+		return err
 	}
-	if len(results) == 0 {
-		switch {
-		case err != nil:
-			return err
-		case req.auto:
-			jc.log.Info("the changed directories hold no configuration any more; nothing to plan")
+	held[workflows.DefaultWorkspace] = ws0
+	projects, err := s.selectProjects(ctx, jc, req, ws0.Dir)
+	if err != nil {
+		return err
+	}
+	if len(projects) == 0 {
+		if req.auto {
+			jc.log.Info("no projects changed; nothing to plan")
+			s.setAggregates(ctx, jc, req.forge, req.pull)
 			return nil
 		}
-		return userErrorf("None of the directories this pull request changes holds `.tf` or `.tofu` files any more, so there is nothing to plan.")
+		return userErrorf("This pull request changes no project, so there is nothing to plan. To plan a directory anyway, comment `atoll plan -d DIR`.")
+	}
+	for _, p := range projects {
+		s.setStatus(ctx, jc, req.forge, req.pull, "plan", p.Project, vcs.Pending, "planning…")
+	}
+	var results []projectResult
+	for _, p := range projects {
+		ws, ok := held[p.Workspace]
+		if !ok {
+			if ws, err = s.checkout(ctx, jc, req.forge, req.pull, p.Workspace); err != nil {
+				break
+			}
+			held[p.Workspace] = ws
+		}
+		results = append(results, s.planProject(ctx, jc, req, ws, p))
 	}
 	// What was planned is reported even when the job was cancelled or a
-	// later workspace failed: no status is left pending.
+	// checkout failed: no status is left pending.
 	rctx, cancel := reportContext(ctx)
 	defer cancel()
+	for _, p := range projects[len(results):] {
+		s.setStatus(rctx, jc, req.forge, req.pull, "plan", p.Project, vcs.Failure, "not planned: atoll hit an internal error")
+	}
 	for _, res := range results {
 		s.setStatus(rctx, jc, req.forge, req.pull, "plan", res.Project, res.state(), res.statusDescription())
 	}
 	s.setAggregates(rctx, jc, req.forge, req.pull)
+	if len(results) == 0 {
+		return err
+	}
 	ids, cerr := s.finish(rctx, r, renderResults(results, req.forge.MaxCommentLen())...)
 	s.hidePreviousPlans(rctx, jc, req.forge, req.pull, ids)
 	return errors.Join(err, cerr)
 }
 
-// workspacesOf lists the workspaces the targets are in, in order; for no
-// targets, the default workspace.
-func workspacesOf(targets []workflows.Project) []string {
-	if targets == nil {
-		return []string{workflows.DefaultWorkspace}
+// selectProjects reads the repository config in the checkout at repoDir
+// and returns the projects the request selects, in the order they run.
+func (s *Server) selectProjects(ctx context.Context, jc *jobContext, req planRequest, repoDir string) ([]workflows.ProjectConfig, error) {
+	cfg, err := workflows.LoadConfig(repoDir)
+	var ce *workflows.ConfigError
+	if errors.As(err, &ce) {
+		return nil, userErrorf("**atoll cannot read this repository's config**, so nothing ran:\n\n```\n%s\n```", ce.Error())
 	}
-	var names []string
-	seen := map[string]bool{}
-	for _, t := range targets {
-		if !seen[t.Workspace] {
-			seen[t.Workspace] = true
-			names = append(names, t.Workspace)
-		}
-	}
-	return names
-}
-
-// planWorkspace plans the projects of one workspace in its checkout.
-func (s *Server) planWorkspace(ctx context.Context, jc *jobContext, req planRequest, wsName string, changed []string) ([]projectResult, error) {
-	ws, err := s.checkout(ctx, jc, req.forge, req.pull, wsName)
 	if err != nil {
 		return nil, err
 	}
-	defer ws.Close()
-
-	var projects []workflows.Project
-	if req.targets == nil {
-		projects = workflows.ChangedProjects(ws.Dir, changed)
-	}
-	for _, t := range req.targets {
-		if t.Workspace != wsName {
-			continue
+	sel := req.sel
+	switch {
+	case sel.Project != "":
+		p, ok := cfg.Find(sel.Project)
+		if !ok {
+			return nil, userErrorf("There is no project named `%s`. %s", quote(sel.Project), knownProjects(cfg))
 		}
-		ok, err := workflows.HasConfig(ws.Dir, t.Dir)
+		return []workflows.ProjectConfig{p}, nil
+	case sel.selects():
+		p := cfg.ProjectAt(or(sel.Dir, "."), or(sel.Workspace, workflows.DefaultWorkspace))
+		ok, err := workflows.HasConfig(repoDir, p.Dir)
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
-			return nil, userErrorf("There are no `.tf` or `.tofu` files in `%s` at %s, so there is nothing to plan there.", t.Dir, req.pull.HeadSHA)
+			return nil, userErrorf("There are no `.tf` or `.tofu` files in `%s` at %.7s, so there is nothing to plan there.", p.Dir, req.pull.HeadSHA)
 		}
-		projects = append(projects, t)
+		return []workflows.ProjectConfig{p}, nil
 	}
-	for _, p := range projects {
-		s.setStatus(ctx, jc, req.forge, req.pull, "plan", p, vcs.Pending, "planning…")
+	changed, err := req.forge.ChangedFiles(ctx, req.pull.Repo, req.pull.Number)
+	if err != nil {
+		return nil, err
 	}
-	results := make([]projectResult, 0, len(projects))
-	for _, p := range projects {
-		results = append(results, s.planProject(ctx, jc, req, ws, p))
+	graph, err := workflows.LoadModuleGraph(repoDir, nil)
+	if err != nil {
+		return nil, err
 	}
-	return results, nil
+	matches, err := workflows.Discover(cfg, repoDir, changed, graph)
+	if err != nil {
+		return nil, userErrorf("**atoll cannot order this repository's projects**, so nothing ran: %s: %v", cfg.File, err)
+	}
+	projects := make([]workflows.ProjectConfig, len(matches))
+	for i, m := range matches {
+		projects[i] = m.ProjectConfig
+		jc.log.Debug("selected project", "dir", m.Dir, "workspace", m.Workspace, "name", m.Name, "why", m.Why)
+	}
+	return projects, nil
+}
+
+// knownProjects names the projects a config has, for a reply.
+func knownProjects(cfg workflows.RepoConfig) string {
+	names := cfg.Names()
+	if len(names) == 0 {
+		return "This repository's config names no projects: select one with `-d DIR` and `-w WORKSPACE`."
+	}
+	return "Projects: `" + strings.Join(names, "`, `") + "`."
 }
 
 // checkout holds the pull request's workspace wsName at its head.
@@ -163,9 +180,9 @@ func (s *Server) checkout(ctx context.Context, jc *jobContext, forge vcs.Forge, 
 // planProject locks one project for the pull request and plans it. Its
 // record then says how that went, whatever happened: a project that could
 // not be planned counts as not planned.
-func (s *Server) planProject(ctx context.Context, jc *jobContext, req planRequest, ws *runner.Workspace, p workflows.Project) projectResult {
+func (s *Server) planProject(ctx context.Context, jc *jobContext, req planRequest, ws *runner.Workspace, p workflows.ProjectConfig) projectResult {
 	log := jc.log.With("dir", p.Dir, "workspace", p.Workspace)
-	rec := runner.PlanRecord{Dir: p.Dir, Workspace: p.Workspace, SHA: req.pull.HeadSHA, Tool: s.runner.Tool(), User: req.user, Time: time.Now().UTC()}
+	rec := runner.PlanRecord{Dir: p.Dir, Workspace: p.Workspace, Name: p.Name, SHA: req.pull.HeadSHA, Tool: s.runner.Tool(), User: req.user, Time: time.Now().UTC()}
 	res := s.runPlan(ctx, jc, log, req, ws, p, &rec)
 	rec.State, rec.Summary = runner.PlanFailed, res.statusDescription()
 	if res.Outcome == outcomeSucceeded {
@@ -180,8 +197,12 @@ func (s *Server) planProject(ctx context.Context, jc *jobContext, req planReques
 }
 
 // runPlan takes the project's lock and runs the plan steps.
-func (s *Server) runPlan(ctx context.Context, jc *jobContext, log *slog.Logger, req planRequest, ws *runner.Workspace, p workflows.Project, rec *runner.PlanRecord) projectResult {
-	res := projectResult{Project: p, Command: "plan"}
+func (s *Server) runPlan(ctx context.Context, jc *jobContext, log *slog.Logger, req planRequest, ws *runner.Workspace, p workflows.ProjectConfig, rec *runner.PlanRecord) projectResult {
+	res := projectResult{Project: p.Project, Name: p.Name, Command: "plan"}
+	if p.Workflow != "" {
+		res.Outcome, res.Summary = outcomeFailed, fmt.Sprintf("This project asks for the workflow %q: custom workflows are not supported by this server yet, so nothing ran.", p.Workflow)
+		return res
+	}
 	key := locking.Key{Repo: req.pull.Repo.FullName, Dir: p.Dir, Workspace: p.Workspace}
 	holder, ok, err := s.locker.TryLock(ctx, locking.Lock{Key: key, Pull: req.pull.Number, User: req.user, Time: time.Now().UTC()})
 	if err != nil {
@@ -207,7 +228,7 @@ func (s *Server) runPlan(ctx context.Context, jc *jobContext, log *slog.Logger, 
 		log.Error("asking the tool for its version", "err", err)
 		return res.internal(jc.id)
 	}
-	res = s.runSteps(ctx, log, jc, ws, res, workflows.PlanSteps(p, planFile, req.extra))
+	res = s.runSteps(ctx, log, jc, ws, res, workflows.PlanSteps(p.Project, planFile, req.extra))
 	if res.Outcome == outcomeSucceeded {
 		res.Summary = planSummary(res.Output)
 	}

@@ -12,15 +12,14 @@ import (
 const chunkOverhead = 1024
 
 // runningText is the comment that stands while a command runs.
-func runningText(command string, targets []workflows.Project) string {
-	if len(targets) == 0 {
-		return fmt.Sprintf("⏳ Running %s for this pull request's projects…", command)
+func runningText(command string, sel Command) string {
+	switch {
+	case sel.Project != "":
+		return fmt.Sprintf("⏳ Running %s for project `%s`…", command, quote(sel.Project))
+	case sel.selects():
+		return fmt.Sprintf("⏳ Running %s for `%s` in workspace `%s`…", command, or(sel.Dir, "."), or(sel.Workspace, workflows.DefaultWorkspace))
 	}
-	names := make([]string, len(targets))
-	for i, t := range targets {
-		names[i] = fmt.Sprintf("`%s` in workspace `%s`", t.Dir, t.Workspace)
-	}
-	return fmt.Sprintf("⏳ Running %s for %s…", command, strings.Join(names, ", "))
+	return fmt.Sprintf("⏳ Running %s for this pull request's projects…", command)
 }
 
 // renderResults renders the results of one command as comment bodies of at
@@ -74,9 +73,17 @@ func renderTable(b *strings.Builder, results []projectResult) {
 	fmt.Fprintf(b, "### atoll %s: %d of %d projects succeeded\n\n", results[0].Command, ok, len(results))
 	b.WriteString("| project | workspace | result | changes |\n| --- | --- | --- | --- |\n")
 	for _, r := range results {
-		fmt.Fprintf(b, "| `%s` | `%s` | %s | %s |\n", r.Project.Dir, r.Project.Workspace, r.verdict(), r.counts())
+		fmt.Fprintf(b, "| %s | `%s` | %s | %s |\n", r.title(), r.Project.Workspace, r.verdict(), r.counts())
 	}
 	b.WriteString("\n")
+}
+
+// title names the project: its directory, and its name when it has one.
+func (r projectResult) title() string {
+	if r.Name != "" {
+		return fmt.Sprintf("`%s` (`%s`)", r.Name, r.Project.Dir)
+	}
+	return fmt.Sprintf("`%s`", r.Project.Dir)
 }
 
 // verdict is a result in a few words, with its mark.
@@ -95,7 +102,7 @@ func (r projectResult) verdict() string {
 }
 
 func renderResult(b *strings.Builder, r projectResult, withOutput bool) {
-	fmt.Fprintf(b, "#### %s: `%s` in workspace `%s`\n\n", r.verdict(), r.Project.Dir, r.Project.Workspace)
+	fmt.Fprintf(b, "#### %s: %s in workspace `%s`\n\n", r.verdict(), r.title(), r.Project.Workspace)
 	again := "`" + rerunCommand(r) + "`"
 	switch r.Outcome {
 	case outcomeLocked:
@@ -119,7 +126,7 @@ func renderResult(b *strings.Builder, r projectResult, withOutput bool) {
 	}
 	switch {
 	case r.Command == "plan" && r.Outcome == outcomeSucceeded:
-		fmt.Fprintf(b, "\nTo apply: `%s` · to plan again: %s\n", applyCommand(r.Project), again)
+		fmt.Fprintf(b, "\nTo apply: `%s` · to plan again: %s\n", applyCommand(r.Name, r.Project), again)
 	case r.Outcome == outcomeFailed && r.Hint == "":
 		fmt.Fprintf(b, "\nTo %s again: %s\n", r.Command, again)
 	}
@@ -127,14 +134,19 @@ func renderResult(b *strings.Builder, r projectResult, withOutput bool) {
 
 // rerunCommand is the comment that runs the same command on the project.
 func rerunCommand(r projectResult) string {
-	return projectCommand(r.Command, r.Project)
+	return projectCommand(r.Command, r.Name, r.Project)
 }
 
-func applyCommand(p workflows.Project) string { return projectCommand("apply", p) }
+func applyCommand(name string, p workflows.Project) string { return projectCommand("apply", name, p) }
 
-func planCommand(p workflows.Project) string { return projectCommand("plan", p) }
+func planCommand(name string, p workflows.Project) string { return projectCommand("plan", name, p) }
 
-func projectCommand(command string, p workflows.Project) string {
+// projectCommand is the comment that runs command on one project: by name
+// when it has one.
+func projectCommand(command, name string, p workflows.Project) string {
+	if name != "" {
+		return "atoll " + command + " -p " + name
+	}
 	cmd := "atoll " + command + " -d " + p.Dir
 	if p.Workspace != workflows.DefaultWorkspace {
 		cmd += " -w " + p.Workspace

@@ -29,6 +29,8 @@ const (
 // projectResult is what a command did to one project.
 type projectResult struct {
 	Project workflows.Project
+	// Name is the project's name in the repository config, if any.
+	Name    string
 	Command string
 	// Tool runs the command; the server's default when zero.
 	Tool    runner.Tool

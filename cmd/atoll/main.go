@@ -37,6 +37,8 @@ func run(args []string, getenv func(string) (string, bool), stdout, stderr io.Wr
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, topUsage)
 		return 0
+	case "projects":
+		return projects(context.Background(), args[1:], getenv, stdout, stderr)
 	case "server":
 		cfg, err := serverConfig(args[1:], getenv, stdout)
 		if errors.Is(err, errHelp) {
@@ -64,5 +66,6 @@ const topUsage = `atoll runs OpenTofu/Terraform plans for pull requests.
 
 Usage:
   atoll server [flags]   serve webhooks (atoll server -h lists the flags)
+  atoll projects         print which projects a pull request from this checkout would plan, and why
   atoll version          print the version
 `

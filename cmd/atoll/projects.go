@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/atoll-iac/atoll/runner"
+	"github.com/atoll-iac/atoll/workflows"
+)
+
+// projects prints which projects a pull request from the checkout at
+// --repo against --base would plan, and why. It needs no server.
+func projects(ctx context.Context, args []string, getenv func(string) (string, bool), stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("atoll projects", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	base := fs.String("base", "main", "the branch or commit the pull request would merge into")
+	repo := fs.String("repo", ".", "the repository checkout")
+	if err := parse(fs, args, getenv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, "Usage: atoll projects [--base REF] [--repo DIR]\n\nPrints which projects a pull request against REF would plan, and why.")
+			printFlags(stdout, fs)
+			return 0
+		}
+		fmt.Fprintf(stderr, "atoll projects: %v\n", err)
+		return 2
+	}
+	changed, err := runner.ChangedFiles(ctx, *repo, *base)
+	if err != nil {
+		fmt.Fprintf(stderr, "atoll projects: %v\n", err)
+		return 1
+	}
+	cfg, err := workflows.LoadConfig(*repo)
+	if err != nil {
+		fmt.Fprintf(stderr, "atoll projects: %v\n", err)
+		return 1
+	}
+	graph, err := workflows.LoadModuleGraph(*repo, nil)
+	if err != nil {
+		fmt.Fprintf(stderr, "atoll projects: %v\n", err)
+		return 1
+	}
+	matches, err := workflows.Discover(cfg, *repo, changed, graph)
+	if err != nil {
+		fmt.Fprintf(stderr, "atoll projects: %s: %v\n", cfg.File, err)
+		return 1
+	}
+	fmt.Fprint(stdout, workflows.Report(cfg, matches))
+	return 0
+}

@@ -1,0 +1,318 @@
+package workflows
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/bmatcuk/doublestar/v4"
+	"github.com/hashicorp/go-version"
+	"gopkg.in/yaml.v3"
+)
+
+// ConfigFiles are the repository config files atoll reads, in order: the
+// first that exists wins. atlantis.yaml (version 3) is read as is.
+var ConfigFiles = []string{"atoll.yaml", "atoll.yml", "atlantis.yaml", "atlantis.yml"}
+
+// DefaultWhenModified are the globs, relative to a project's directory,
+// whose changes plan it unless its config says otherwise.
+var DefaultWhenModified = []string{"**/*.tf*", "**/*.tofu", "**/*.tofu.json", "**/terragrunt.hcl", "**/.terraform.lock.hcl"}
+
+// RepoConfig is a repository's config, validated.
+type RepoConfig struct {
+	// File is the file it was read from; "" when the repository has none.
+	File     string
+	Projects []ProjectConfig
+	// Workflows are the repository's own workflows, by name.
+	Workflows     map[string]Workflow
+	Automerge     *bool
+	ParallelPlan  bool
+	ParallelApply bool
+	Autodiscover  Autodiscover
+}
+
+// Autodiscover says whether directories that no project names are
+// discovered as projects too.
+type Autodiscover struct {
+	// Mode is "auto" (discover only when no project is configured),
+	// "enabled" or "disabled".
+	Mode string
+	// IgnorePaths are globs of directories never discovered.
+	IgnorePaths []string
+}
+
+// ProjectConfig is one configured project.
+type ProjectConfig struct {
+	Project
+	// Name is "" for an unnamed project.
+	Name string
+	// TerraformVersion is a version constraint, "" for the server's default.
+	TerraformVersion string
+	// Distribution is "opentofu", "terraform", or "" for the server's.
+	Distribution string
+	Autoplan     bool
+	// WhenModified are globs relative to Dir.
+	WhenModified []string
+	// ApplyRequirements replace the server's when set (nil: not set).
+	ApplyRequirements []string
+	// Workflow names the workflow, "" for the default.
+	Workflow            string
+	DependsOn           []string
+	ExecutionOrderGroup int
+	// Line is where the project stands in File.
+	Line int
+}
+
+// Workflow is a named set of steps for each command.
+type Workflow struct {
+	Plan, Apply []ConfigStep
+}
+
+// ConfigStep is a step of a custom workflow.
+type ConfigStep struct {
+	// Name is a tool step ("init", "plan", "apply", "show"), "run" or "env".
+	Name      string
+	ExtraArgs []string
+	// Run is the command of a run step.
+	Run string
+	// EnvName, with EnvValue or EnvCommand, sets a variable for later steps.
+	EnvName, EnvValue, EnvCommand string
+}
+
+// ConfigError is a mistake in a repository config file; its text names the
+// file and line and can be shown to users as is.
+type ConfigError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *ConfigError) Error() string {
+	if e.Line == 0 {
+		return fmt.Sprintf("%s: %s", e.File, e.Msg)
+	}
+	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+}
+
+// LoadConfig reads the repository config in the checkout at repoDir. A
+// repository without one gets the zero RepoConfig, which discovers its
+// projects. Mistakes in the file are *ConfigError.
+func LoadConfig(repoDir string) (RepoConfig, error) {
+	for _, name := range ConfigFiles {
+		b, err := os.ReadFile(filepath.Join(repoDir, name))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return RepoConfig{}, err
+		}
+		return ParseConfig(name, b)
+	}
+	return RepoConfig{Autodiscover: Autodiscover{Mode: "auto"}}, nil
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: (?:unmarshal errors:\s*)?line (\d+): (.*)$`)
+
+// ParseConfig parses and validates the config file called file.
+func ParseConfig(file string, data []byte) (RepoConfig, error) {
+	fail := func(line int, format string, args ...any) (RepoConfig, error) {
+		return RepoConfig{}, &ConfigError{File: file, Line: line, Msg: fmt.Sprintf(format, args...)}
+	}
+	var raw rawConfig
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&raw); err != nil {
+		var le *lineError
+		if errors.As(err, &le) {
+			return fail(le.line, "%s", le.msg)
+		}
+		if m := yamlLine.FindStringSubmatch(strings.TrimSpace(err.Error())); m != nil {
+			var line int
+			fmt.Sscan(m[1], &line)
+			return fail(line, "%s", m[2])
+		}
+		if err.Error() == "EOF" {
+			return fail(0, "the file is empty")
+		}
+		return fail(0, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if raw.Version == nil || *raw.Version != 3 {
+		return fail(raw.line, "version: 3 is required (the Atlantis repo config format)")
+	}
+	cfg := RepoConfig{
+		File:          file,
+		Automerge:     raw.Automerge,
+		ParallelPlan:  raw.ParallelPlan != nil && *raw.ParallelPlan,
+		ParallelApply: raw.ParallelApply != nil && *raw.ParallelApply,
+		Autodiscover:  Autodiscover{Mode: "auto"},
+		Workflows:     map[string]Workflow{},
+	}
+	if a := raw.Autodiscover; a != nil {
+		if a.Mode != nil {
+			if !slices.Contains([]string{"auto", "enabled", "disabled"}, *a.Mode) {
+				return fail(a.line, "autodiscover mode %q: want auto, enabled or disabled", *a.Mode)
+			}
+			cfg.Autodiscover.Mode = *a.Mode
+		}
+		for _, g := range a.IgnorePaths {
+			if !doublestar.ValidatePattern(g) {
+				return fail(a.line, "autodiscover ignore_paths: bad glob %q", g)
+			}
+		}
+		cfg.Autodiscover.IgnorePaths = a.IgnorePaths
+	}
+	for name, w := range raw.Workflows {
+		wf, err := convertWorkflow(w)
+		if err != nil {
+			return fail(w.line, "workflow %q: %v", name, err)
+		}
+		cfg.Workflows[name] = wf
+	}
+	names := map[string]int{}
+	dirs := map[Project]int{}
+	for _, rp := range raw.Projects {
+		p, err := convertProject(rp)
+		if err != nil {
+			var le *lineError
+			if errors.As(err, &le) {
+				return fail(le.line, "%s", le.msg)
+			}
+			return fail(rp.line, "%v", err)
+		}
+		if p.Name != "" {
+			if prev, dup := names[p.Name]; dup {
+				return fail(p.Line, "project name %q is used twice (also at line %d)", p.Name, prev)
+			}
+			names[p.Name] = p.Line
+		} else if prev, dup := dirs[p.Project]; dup {
+			return fail(p.Line, "two unnamed projects in dir %q, workspace %q (also at line %d): give them names", p.Dir, p.Workspace, prev)
+		}
+		dirs[p.Project] = p.Line
+		cfg.Projects = append(cfg.Projects, p)
+	}
+	all := make([]Match, len(cfg.Projects))
+	for i, p := range cfg.Projects {
+		for _, dep := range p.DependsOn {
+			if _, ok := names[dep]; !ok {
+				return fail(p.Line, "depends_on names %q, which is no project's name", dep)
+			}
+		}
+		all[i] = Match{ProjectConfig: p}
+	}
+	if _, err := Order(all); err != nil {
+		var ce *cycleError
+		errors.As(err, &ce)
+		return fail(ce.line, "%v", err)
+	}
+	return cfg, nil
+}
+
+func convertProject(rp rawProject) (ProjectConfig, error) {
+	at := func(key string) int {
+		if l, ok := rp.keyLines[key]; ok {
+			return l
+		}
+		return rp.line
+	}
+	p := ProjectConfig{Project: Project{Workspace: DefaultWorkspace}, Autoplan: true, WhenModified: DefaultWhenModified, Line: rp.line}
+	if rp.Dir == nil {
+		return p, &lineError{rp.line, "a project needs a dir"}
+	}
+	dir, err := CleanDir(*rp.Dir)
+	if err != nil {
+		return p, &lineError{at("dir"), err.Error()}
+	}
+	p.Dir = dir
+	if rp.Workspace != nil {
+		if err := ValidateWorkspace(*rp.Workspace); err != nil {
+			return p, &lineError{at("workspace"), err.Error()}
+		}
+		p.Workspace = *rp.Workspace
+	}
+	if rp.Name != nil {
+		if *rp.Name == "" || strings.ContainsAny(*rp.Name, " \t\n/`") {
+			return p, &lineError{at("name"), fmt.Sprintf("project name %q: use no spaces, slashes or backticks", *rp.Name)}
+		}
+		p.Name = *rp.Name
+	}
+	if rp.TerraformVersion != nil {
+		if _, err := version.NewConstraint(*rp.TerraformVersion); err != nil {
+			return p, &lineError{at("terraform_version"), fmt.Sprintf("terraform_version %q is not a version constraint: %v", *rp.TerraformVersion, err)}
+		}
+		p.TerraformVersion = *rp.TerraformVersion
+	}
+	if rp.TerraformDistribution != nil {
+		switch *rp.TerraformDistribution {
+		case "opentofu", "terraform":
+			p.Distribution = *rp.TerraformDistribution
+		default:
+			return p, &lineError{at("terraform_distribution"), fmt.Sprintf("terraform_distribution %q: want opentofu or terraform", *rp.TerraformDistribution)}
+		}
+	}
+	if a := rp.Autoplan; a != nil {
+		if a.Enabled != nil {
+			p.Autoplan = *a.Enabled
+		}
+		if a.WhenModified != nil {
+			p.WhenModified = a.WhenModified
+		}
+		for _, g := range p.WhenModified {
+			if !doublestar.ValidatePattern(g) {
+				return p, &lineError{a.line, fmt.Sprintf("when_modified: bad glob %q", g)}
+			}
+		}
+	}
+	if rp.ApplyRequirements != nil {
+		for _, r := range rp.ApplyRequirements {
+			if !slices.Contains([]string{"approved", "mergeable", "undiverged"}, r) {
+				return p, &lineError{at("apply_requirements"), fmt.Sprintf("apply requirement %q: want approved, mergeable or undiverged", r)}
+			}
+		}
+		p.ApplyRequirements = slices.Clone(rp.ApplyRequirements)
+	}
+	if rp.Workflow != nil {
+		p.Workflow = *rp.Workflow
+	}
+	p.DependsOn = rp.DependsOn
+	if rp.ExecutionOrderGroup != nil {
+		p.ExecutionOrderGroup = *rp.ExecutionOrderGroup
+	}
+	return p, nil
+}
+
+func convertWorkflow(w rawWorkflow) (Workflow, error) {
+	var wf Workflow
+	for _, stage := range []struct {
+		raw  *rawStage
+		dst  *[]ConfigStep
+		name string
+	}{{w.Plan, &wf.Plan, "plan"}, {w.Apply, &wf.Apply, "apply"}} {
+		if stage.raw == nil {
+			continue
+		}
+		for _, s := range stage.raw.Steps {
+			cs := ConfigStep{Name: s.Name, ExtraArgs: s.ExtraArgs, Run: s.Run, EnvName: s.EnvName}
+			switch s.Name {
+			case "run":
+				if strings.TrimSpace(s.Run) == "" {
+					return wf, fmt.Errorf("%s: a run step needs a command", stage.name)
+				}
+			case "env":
+				if s.EnvName == "" || (s.EnvValue == nil) == (s.EnvCmd == nil) {
+					return wf, fmt.Errorf("%s: an env step needs a name and either a value or a command", stage.name)
+				}
+				if s.EnvValue != nil {
+					cs.EnvValue = *s.EnvValue
+				} else {
+					cs.EnvCommand = *s.EnvCmd
+				}
+			}
+			*stage.dst = append(*stage.dst, cs)
+		}
+	}
+	return wf, nil
+}

@@ -1,0 +1,245 @@
+package workflows
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// The raw layer mirrors the YAML of atoll.yaml (and atlantis.yaml, version
+// 3) and only checks its shape: keys, types and where each value stands.
+// Parse turns it into the values the rest of atoll trusts.
+
+type rawConfig struct {
+	Version                   *int                   `yaml:"version"`
+	Automerge                 *bool                  `yaml:"automerge"`
+	DeleteSourceBranchOnMerge *bool                  `yaml:"delete_source_branch_on_merge"`
+	ParallelPlan              *bool                  `yaml:"parallel_plan"`
+	ParallelApply             *bool                  `yaml:"parallel_apply"`
+	AbortOnExecutionOrderFail *bool                  `yaml:"abort_on_execution_order_fail"`
+	Autodiscover              *rawAutodiscover       `yaml:"autodiscover"`
+	Projects                  []rawProject           `yaml:"projects"`
+	Workflows                 map[string]rawWorkflow `yaml:"workflows"`
+	AllowedRegexpPrefixes     []string               `yaml:"allowed_regexp_prefixes"`
+	line                      int
+}
+
+type rawAutodiscover struct {
+	Mode        *string  `yaml:"mode"`
+	IgnorePaths []string `yaml:"ignore_paths"`
+	line        int
+}
+
+type rawProject struct {
+	Name                      *string      `yaml:"name"`
+	Branch                    *string      `yaml:"branch"`
+	Dir                       *string      `yaml:"dir"`
+	Workspace                 *string      `yaml:"workspace"`
+	TerraformVersion          *string      `yaml:"terraform_version"`
+	TerraformDistribution     *string      `yaml:"terraform_distribution"`
+	Autoplan                  *rawAutoplan `yaml:"autoplan"`
+	ApplyRequirements         []string     `yaml:"apply_requirements"`
+	PlanRequirements          []string     `yaml:"plan_requirements"`
+	ImportRequirements        []string     `yaml:"import_requirements"`
+	Workflow                  *string      `yaml:"workflow"`
+	DependsOn                 []string     `yaml:"depends_on"`
+	ExecutionOrderGroup       *int         `yaml:"execution_order_group"`
+	DeleteSourceBranchOnMerge *bool        `yaml:"delete_source_branch_on_merge"`
+	RepoLocking               *bool        `yaml:"repo_locking"`
+	RepoLocks                 *struct {
+		Mode string `yaml:"mode"`
+	} `yaml:"repo_locks"`
+	CustomPolicyCheck *bool     `yaml:"custom_policy_check"`
+	SilencePRComments []string  `yaml:"silence_pr_comments"`
+	PolicyCheck       *bool     `yaml:"policy_check"`
+	line              int
+	keyLines          map[string]int
+}
+
+type rawAutoplan struct {
+	Enabled      *bool    `yaml:"enabled"`
+	WhenModified []string `yaml:"when_modified"`
+	line         int
+}
+
+type rawWorkflow struct {
+	Plan        *rawStage `yaml:"plan"`
+	Apply       *rawStage `yaml:"apply"`
+	Import      *rawStage `yaml:"import"`
+	StateRm     *rawStage `yaml:"state_rm"`
+	PolicyCheck *rawStage `yaml:"policy_check"`
+	line        int
+}
+
+type rawStage struct {
+	Steps []rawStep `yaml:"steps"`
+	line  int
+}
+
+// rawStep is one step: a bare name ("init"), or a one-key map of a name to
+// its settings ({init: {extra_args: [...]}}, {run: CMD}, {env: {...}}).
+type rawStep struct {
+	Name      string
+	ExtraArgs []string
+	Run       string
+	EnvName   string
+	EnvValue  *string
+	EnvCmd    *string
+	line      int
+}
+
+var (
+	configKeys       = []string{"version", "automerge", "delete_source_branch_on_merge", "parallel_plan", "parallel_apply", "abort_on_execution_order_fail", "autodiscover", "projects", "workflows", "allowed_regexp_prefixes"}
+	autodiscoverKeys = []string{"mode", "ignore_paths"}
+	projectKeys      = []string{"name", "branch", "dir", "workspace", "terraform_version", "terraform_distribution", "autoplan", "apply_requirements", "plan_requirements", "import_requirements", "workflow", "depends_on", "execution_order_group", "delete_source_branch_on_merge", "repo_locking", "repo_locks", "custom_policy_check", "silence_pr_comments", "policy_check"}
+	autoplanKeys     = []string{"enabled", "when_modified"}
+	workflowKeys     = []string{"plan", "apply", "import", "state_rm", "policy_check"}
+	stageKeys        = []string{"steps"}
+	toolSteps        = []string{"init", "plan", "apply", "show", "policy_check", "import", "state_rm"}
+)
+
+// checkKeys refuses a mapping with keys outside known, naming where.
+func checkKeys(n *yaml.Node, what string, known []string) error {
+	if n.Kind != yaml.MappingNode {
+		return &lineError{n.Line, fmt.Sprintf("%s must be a map", what)}
+	}
+	for i := 0; i < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if !slices.Contains(known, k.Value) {
+			return &lineError{k.Line, fmt.Sprintf("unknown key %q in %s (known keys: %s)", k.Value, what, strings.Join(known, ", "))}
+		}
+	}
+	return nil
+}
+
+// lineError is a problem at a line of the file being read.
+type lineError struct {
+	line int
+	msg  string
+}
+
+func (e *lineError) Error() string { return e.msg }
+
+func (c *rawConfig) UnmarshalYAML(n *yaml.Node) error {
+	if err := checkKeys(n, "the config", configKeys); err != nil {
+		return err
+	}
+	type plain rawConfig
+	c.line = n.Line
+	return n.Decode((*plain)(c))
+}
+
+func (a *rawAutodiscover) UnmarshalYAML(n *yaml.Node) error {
+	if err := checkKeys(n, "autodiscover", autodiscoverKeys); err != nil {
+		return err
+	}
+	type plain rawAutodiscover
+	a.line = n.Line
+	return n.Decode((*plain)(a))
+}
+
+func (p *rawProject) UnmarshalYAML(n *yaml.Node) error {
+	if err := checkKeys(n, "a project", projectKeys); err != nil {
+		return err
+	}
+	type plain rawProject
+	p.line = n.Line
+	p.keyLines = map[string]int{}
+	for i := 0; i < len(n.Content); i += 2 {
+		p.keyLines[n.Content[i].Value] = n.Content[i].Line
+	}
+	return n.Decode((*plain)(p))
+}
+
+func (a *rawAutoplan) UnmarshalYAML(n *yaml.Node) error {
+	if err := checkKeys(n, "autoplan", autoplanKeys); err != nil {
+		return err
+	}
+	type plain rawAutoplan
+	a.line = n.Line
+	return n.Decode((*plain)(a))
+}
+
+func (w *rawWorkflow) UnmarshalYAML(n *yaml.Node) error {
+	if err := checkKeys(n, "a workflow", workflowKeys); err != nil {
+		return err
+	}
+	type plain rawWorkflow
+	w.line = n.Line
+	return n.Decode((*plain)(w))
+}
+
+func (s *rawStage) UnmarshalYAML(n *yaml.Node) error {
+	if err := checkKeys(n, "a workflow stage", stageKeys); err != nil {
+		return err
+	}
+	type plain rawStage
+	s.line = n.Line
+	return n.Decode((*plain)(s))
+}
+
+func (s *rawStep) UnmarshalYAML(n *yaml.Node) error {
+	s.line = n.Line
+	switch n.Kind {
+	case yaml.ScalarNode:
+		s.Name = n.Value
+		if !slices.Contains(toolSteps, s.Name) {
+			return &lineError{n.Line, fmt.Sprintf("unknown step %q (steps: %s, run, env)", s.Name, strings.Join(toolSteps, ", "))}
+		}
+		return nil
+	case yaml.MappingNode:
+	default:
+		return &lineError{n.Line, "a step must be a name or a map of one name to its settings"}
+	}
+	if len(n.Content) != 2 {
+		return &lineError{n.Line, "a step map must have exactly one key"}
+	}
+	key, val := n.Content[0], n.Content[1]
+	s.Name = key.Value
+	switch {
+	case slices.Contains(toolSteps, s.Name):
+		if err := checkKeys(val, "step "+s.Name, []string{"extra_args"}); err != nil {
+			return err
+		}
+		var v struct {
+			ExtraArgs []string `yaml:"extra_args"`
+		}
+		if err := val.Decode(&v); err != nil {
+			return err
+		}
+		s.ExtraArgs = v.ExtraArgs
+	case s.Name == "run":
+		if val.Kind == yaml.ScalarNode {
+			s.Run = val.Value
+			break
+		}
+		if err := checkKeys(val, "step run", []string{"command", "output", "shell", "shellArgs"}); err != nil {
+			return err
+		}
+		var v struct {
+			Command string `yaml:"command"`
+		}
+		if err := val.Decode(&v); err != nil {
+			return err
+		}
+		s.Run = v.Command
+	case s.Name == "env":
+		if err := checkKeys(val, "step env", []string{"name", "value", "command"}); err != nil {
+			return err
+		}
+		var v struct {
+			Name    string  `yaml:"name"`
+			Value   *string `yaml:"value"`
+			Command *string `yaml:"command"`
+		}
+		if err := val.Decode(&v); err != nil {
+			return err
+		}
+		s.EnvName, s.EnvValue, s.EnvCmd = v.Name, v.Value, v.Command
+	default:
+		return &lineError{key.Line, fmt.Sprintf("unknown step %q (steps: %s, run, env)", s.Name, strings.Join(toolSteps, ", "))}
+	}
+	return nil
+}

@@ -1,0 +1,206 @@
+package workflows
+
+import (
+	"cmp"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/bmatcuk/doublestar/v4"
+)
+
+// Match is a project a change plans, and why.
+type Match struct {
+	ProjectConfig
+	// Why says which changed file matched which rule, for people.
+	Why []string
+}
+
+// Discover decides which projects a change to the files changed (relative
+// to the repository root) plans, in the order they run: configured
+// projects whose when_modified globs match a changed file, and, as
+// cfg.Autodiscover says, the directories holding changed configuration
+// that no project names. A changed directory that other directories use as
+// a module (graph, which may be nil) plans those directories instead.
+func Discover(cfg RepoConfig, repoDir string, changed []string, graph *ModuleGraph) ([]Match, error) {
+	var matches []Match
+	for _, p := range cfg.Projects {
+		if !p.Autoplan {
+			continue
+		}
+		var why []string
+		for _, f := range changed {
+			if glob, ok := matchWhenModified(p, f); ok {
+				why = append(why, fmt.Sprintf("%s matches %s", f, glob))
+			}
+		}
+		if len(why) > 0 {
+			matches = append(matches, Match{ProjectConfig: p, Why: why})
+		}
+	}
+	if cfg.Autodiscover.Mode == "enabled" || cfg.Autodiscover.Mode != "disabled" && len(cfg.Projects) == 0 {
+		matches = append(matches, discoverDirs(cfg, repoDir, changed, graph)...)
+	}
+	return Order(matches)
+}
+
+// matchWhenModified reports the first of p's globs that f matches; globs
+// are relative to p's directory and may reach out of it with "../".
+func matchWhenModified(p ProjectConfig, f string) (string, bool) {
+	for _, g := range p.WhenModified {
+		full := path.Clean(path.Join(p.Dir, g))
+		if ok, _ := doublestar.Match(full, f); ok {
+			return g, true
+		}
+	}
+	return "", false
+}
+
+// discoverDirs finds projects no config names: directories holding changed
+// configuration, or the roots using them as modules.
+func discoverDirs(cfg RepoConfig, repoDir string, changed []string, graph *ModuleGraph) []Match {
+	configured := map[string]bool{}
+	for _, p := range cfg.Projects {
+		configured[p.Dir] = true
+	}
+	why := map[string][]string{}
+	var order []string
+	add := func(dir, reason string) {
+		if configured[dir] || ignored(cfg.Autodiscover.IgnorePaths, dir) {
+			return
+		}
+		if _, seen := why[dir]; !seen {
+			order = append(order, dir)
+		}
+		why[dir] = append(why[dir], reason)
+	}
+	for _, f := range changed {
+		if !isConfigFile(f) {
+			continue
+		}
+		dir := path.Dir(path.Clean(f))
+		if graph != nil && graph.IsModule(dir) {
+			for _, root := range graph.Roots(dir) {
+				add(root, fmt.Sprintf("%s changes module %s, which it uses", f, dir))
+			}
+			continue
+		}
+		if ok, _ := HasConfig(repoDir, dir); ok {
+			add(dir, fmt.Sprintf("%s is configuration in it", f))
+		}
+	}
+	matches := make([]Match, 0, len(order))
+	for _, dir := range order {
+		p := ProjectConfig{Project: Project{Dir: dir, Workspace: DefaultWorkspace}, Autoplan: true, WhenModified: DefaultWhenModified}
+		matches = append(matches, Match{ProjectConfig: p, Why: why[dir]})
+	}
+	return matches
+}
+
+func ignored(globs []string, dir string) bool {
+	for _, g := range globs {
+		if ok, _ := doublestar.Match(strings.TrimSuffix(g, "/"), dir); ok {
+			return true
+		}
+		if ok, _ := doublestar.Match(strings.TrimSuffix(g, "/")+"/**", dir); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Order sorts matches into the order they run: by execution_order_group,
+// then so that every project comes after those it depends on, then by
+// directory and workspace. A dependency cycle is an error.
+func Order(matches []Match) ([]Match, error) {
+	slices.SortStableFunc(matches, func(a, b Match) int {
+		return cmp.Or(
+			cmp.Compare(a.ExecutionOrderGroup, b.ExecutionOrderGroup),
+			strings.Compare(a.Dir, b.Dir),
+			strings.Compare(a.Workspace, b.Workspace),
+			strings.Compare(a.Name, b.Name),
+		)
+	})
+	byName := map[string]int{}
+	for i, m := range matches {
+		if m.Name != "" {
+			byName[m.Name] = i
+		}
+	}
+	// Depth-first, in the sorted order, placing dependencies first.
+	const (
+		unvisited = iota
+		visiting
+		done
+	)
+	state := make([]int, len(matches))
+	ordered := make([]Match, 0, len(matches))
+	var visit func(i int) error
+	visit = func(i int) error {
+		switch state[i] {
+		case done:
+			return nil
+		case visiting:
+			return &cycleError{name: matches[i].Name, line: matches[i].Line}
+		}
+		state[i] = visiting
+		for _, dep := range matches[i].DependsOn {
+			if j, ok := byName[dep]; ok {
+				if err := visit(j); err != nil {
+					return err
+				}
+			}
+		}
+		state[i] = done
+		ordered = append(ordered, matches[i])
+		return nil
+	}
+	for i := range matches {
+		if err := visit(i); err != nil {
+			return nil, err
+		}
+	}
+	return ordered, nil
+}
+
+// cycleError is a depends_on cycle.
+type cycleError struct {
+	name string
+	line int
+}
+
+func (e *cycleError) Error() string {
+	return fmt.Sprintf("projects depend on each other in a cycle through %q", e.name)
+}
+
+// Find returns the configured project called name.
+func (c RepoConfig) Find(name string) (ProjectConfig, bool) {
+	i := slices.IndexFunc(c.Projects, func(p ProjectConfig) bool { return p.Name == name })
+	if i < 0 {
+		return ProjectConfig{}, false
+	}
+	return c.Projects[i], true
+}
+
+// Names lists the configured projects' names, for messages.
+func (c RepoConfig) Names() []string {
+	var names []string
+	for _, p := range c.Projects {
+		if p.Name != "" {
+			names = append(names, p.Name)
+		}
+	}
+	return names
+}
+
+// ProjectAt returns the configured project in dir and workspace, or an
+// unconfigured one there.
+func (c RepoConfig) ProjectAt(dir, workspace string) ProjectConfig {
+	for _, p := range c.Projects {
+		if p.Dir == dir && p.Workspace == workspace {
+			return p
+		}
+	}
+	return ProjectConfig{Project: Project{Dir: dir, Workspace: workspace}, Autoplan: true, WhenModified: DefaultWhenModified}
+}

@@ -1,0 +1,89 @@
+package workflows
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/tools/txtar"
+)
+
+var update = flag.Bool("update", false, "rewrite the want sections of testdata/discover/*.txtar")
+
+// TestDiscoverGolden runs each testdata/discover/*.txtar case: its files
+// are a repository (config included), its "changed" section the files a
+// pull request changes, and its "want" section the projects planned, in
+// order, with why, or the config error.
+func TestDiscoverGolden(t *testing.T) {
+	t.Parallel()
+	cases, err := filepath.Glob("testdata/discover/*.txtar")
+	if err != nil || len(cases) == 0 {
+		t.Fatalf("no cases: %v", err)
+	}
+	for _, file := range cases {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".txtar"), func(t *testing.T) {
+			t.Parallel()
+			ar, err := txtar.ParseFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			repo := t.TempDir()
+			var changed []string
+			wantAt := -1
+			for i, f := range ar.Files {
+				switch f.Name {
+				case "changed":
+					changed = strings.Fields(string(f.Data))
+				case "want":
+					wantAt = i
+				default:
+					p := filepath.Join(repo, filepath.FromSlash(f.Name))
+					if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(p, f.Data, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			got := discoverReport(repo, changed)
+			if *update {
+				if wantAt < 0 {
+					ar.Files = append(ar.Files, txtar.File{Name: "want"})
+					wantAt = len(ar.Files) - 1
+				}
+				ar.Files[wantAt].Data = []byte(got)
+				if err := os.WriteFile(file, txtar.Format(ar), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if wantAt < 0 {
+				t.Fatalf("%s has no want section; run go test ./workflows -run TestDiscoverGolden -update", file)
+			}
+			if want := string(ar.Files[wantAt].Data); got != want {
+				t.Errorf("got:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}
+
+// discoverReport loads the config and discovers, as text.
+func discoverReport(repo string, changed []string) string {
+	cfg, err := LoadConfig(repo)
+	if err != nil {
+		return "error: " + err.Error() + "\n"
+	}
+	graph, err := LoadModuleGraph(repo, nil)
+	if err != nil {
+		return "error: " + err.Error() + "\n"
+	}
+	matches, err := Discover(cfg, repo, changed, graph)
+	if err != nil {
+		return "error: " + err.Error() + "\n"
+	}
+	return Report(cfg, matches)
+}
+

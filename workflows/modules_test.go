@@ -1,0 +1,340 @@
+package workflows
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// writeRepoFiles writes files (slash-separated name → content) under a new
+// temporary directory and returns it.
+func writeRepoFiles(t testing.TB, files map[string]string) string {
+	t.Helper()
+	root := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(root, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+// moduleCall returns a module block named name with the given source.
+func moduleCall(name, source string) string {
+	return fmt.Sprintf("module %q {\n  source = %q\n}\n", name, source)
+}
+
+const resourceOnly = "resource \"terraform_data\" \"x\" {}\n"
+
+func TestModuleGraph(t *testing.T) {
+	t.Parallel()
+	// want holds, for a directory, what Dependents and Roots return; IsModule
+	// must hold exactly when dependents is not empty.
+	type want struct{ dependents, roots []string }
+	tests := []struct {
+		name  string
+		files map[string]string
+		skip  func(dir string) bool
+		want  map[string]want
+	}{
+		{
+			name: "direct and transitive",
+			files: map[string]string{
+				"modules/net/main.tf":  resourceOnly,
+				"modules/vpc/main.tf":  moduleCall("net", "../net"),
+				"envs/prod/main.tf":    moduleCall("vpc", "../../modules/vpc"),
+				"envs/stage/main.tf":   moduleCall("vpc", "../../modules/vpc"),
+				"envs/dev/main.tf":     moduleCall("net", "../../modules/net"),
+				"envs/dev/vpc.tf":      moduleCall("vpc", "../../modules/vpc") + moduleCall("vpc2", "../../modules/vpc"),
+				"envs/solo/main.tofu":  resourceOnly,
+				"modules/unused/x.tf":  resourceOnly,
+				"modules/net/README":   "module \"x\" { source = \"../vpc\" }",
+				"envs/prod/terraform":  "not a configuration file",
+				"envs/prod/vars.tfvar": "x = 1",
+			},
+			want: map[string]want{
+				"modules/net":    {[]string{"envs/dev", "envs/prod", "envs/stage", "modules/vpc"}, []string{"envs/dev", "envs/prod", "envs/stage"}},
+				"modules/vpc":    {[]string{"envs/dev", "envs/prod", "envs/stage"}, []string{"envs/dev", "envs/prod", "envs/stage"}},
+				"modules/vpc/":   {[]string{"envs/dev", "envs/prod", "envs/stage"}, []string{"envs/dev", "envs/prod", "envs/stage"}},
+				"envs/prod":      {nil, []string{"envs/prod"}},
+				"envs/solo":      {nil, []string{"envs/solo"}},
+				"modules/unused": {nil, []string{"modules/unused"}},
+				"not/there":      {nil, []string{"not/there"}},
+			},
+		},
+		{
+			name: "parent sources from nested directories",
+			files: map[string]string{
+				"shared/tags/main.tf":       resourceOnly,
+				"teams/a/svc/eu/main.tf":    moduleCall("tags", "../../../../shared/tags") + moduleCall("base", "../base"),
+				"teams/a/svc/base/main.tf":  moduleCall("tags", "../../../../shared/tags/."),
+				"teams/a/svc/us/main.tf":    moduleCall("base", "../eu/../base"),
+				"main.tf":                   moduleCall("tags", "./shared/tags"),
+				"teams/b/main.tf":           moduleCall("tags", `..\..\shared\tags`),
+				"teams/a/svc/base/extra.tf": resourceOnly,
+			},
+			want: map[string]want{
+				"shared/tags":      {[]string{".", "teams/a/svc/base", "teams/a/svc/eu", "teams/a/svc/us", "teams/b"}, []string{".", "teams/a/svc/eu", "teams/a/svc/us", "teams/b"}},
+				"teams/a/svc/base": {[]string{"teams/a/svc/eu", "teams/a/svc/us"}, []string{"teams/a/svc/eu", "teams/a/svc/us"}},
+				".":                {nil, []string{"."}},
+				"":                 {nil, []string{"."}},
+			},
+		},
+		{
+			name: "trailing slash and ./ prefix",
+			files: map[string]string{
+				"main.tf":          moduleCall("a", "./modules/a/") + moduleCall("b", "./modules/./b") + moduleCall("c", "./modules//c//"),
+				"modules/a/a.tf":   resourceOnly,
+				"modules/b/b.tf":   resourceOnly,
+				"modules/c/c.tf":   resourceOnly,
+				"modules/d/d.tf":   moduleCall("self", "./") + moduleCall("self2", "."),
+				"modules/e/e.tofu": moduleCall("a", "./../a"),
+			},
+			want: map[string]want{
+				"modules/a": {[]string{".", "modules/e"}, []string{".", "modules/e"}},
+				"modules/b": {[]string{"."}, []string{"."}},
+				"modules/c": {[]string{"."}, []string{"."}},
+				"modules/d": {nil, []string{"modules/d"}},
+			},
+		},
+		{
+			name: "remote and computed sources ignored",
+			files: map[string]string{
+				"main.tf": moduleCall("consul", "hashicorp/consul/aws") +
+					moduleCall("git", "git::https://example.com/modules/x.git") +
+					moduleCall("http", "https://example.com/modules/x.zip") +
+					moduleCall("github", "github.com/hashicorp/example") +
+					moduleCall("s3", "s3::https://s3.amazonaws.com/bucket/x.zip") +
+					moduleCall("bare", "modules/x") +
+					"module \"var\" {\n  source = \"./${var.dir}\"\n}\n" +
+					"module \"local\" {\n  source = local.dir\n}\n" +
+					"module \"number\" {\n  source = 5\n}\n" +
+					"module \"nosource\" {\n  version = \"1.0\"\n}\n" +
+					"module {\n}\n" +
+					"locals {\n  source = \"./modules/y\"\n}\n" +
+					"resource \"terraform_data\" \"module\" {\n  input = { source = \"./modules/y\" }\n}\n",
+				"hashicorp/consul/aws/main.tf": resourceOnly,
+				"modules/x/main.tf":            resourceOnly,
+				"modules/y/main.tf":            resourceOnly,
+			},
+			want: map[string]want{
+				"hashicorp/consul/aws": {nil, []string{"hashicorp/consul/aws"}},
+				"modules/x":            {nil, []string{"modules/x"}},
+				"modules/y":            {nil, []string{"modules/y"}},
+			},
+		},
+		{
+			name: "sources leaving the repository or without configuration ignored",
+			files: map[string]string{
+				"main.tf":          moduleCall("up", "../outside") + moduleCall("docs", "./docs") + moduleCall("gone", "./gone"),
+				"a/main.tf":        moduleCall("up", "../../outside") + moduleCall("back", "../../repo/b"),
+				"b/main.tf":        resourceOnly,
+				"docs/README.md":   "module \"x\" {}",
+				"docs/nested/x.tf": resourceOnly,
+			},
+			want: map[string]want{
+				"b":    {nil, []string{"b"}},
+				"docs": {nil, []string{"docs"}},
+			},
+		},
+		{
+			name: "cycle terminates",
+			files: map[string]string{
+				"a/main.tf":    moduleCall("b", "../b"),
+				"b/main.tf":    moduleCall("a", "../a") + moduleCall("c", "../c"),
+				"c/main.tf":    moduleCall("b", "../b"),
+				"root/main.tf": moduleCall("a", "../a"),
+			},
+			want: map[string]want{
+				"a":    {[]string{"b", "c", "root"}, []string{"root"}},
+				"b":    {[]string{"a", "c", "root"}, []string{"root"}},
+				"root": {nil, []string{"root"}},
+			},
+		},
+		{
+			name: "syntax errors keep readable module blocks",
+			files: map[string]string{
+				"envs/prod/main.tf": moduleCall("net", "../../modules/net") +
+					"resource \"terraform_data\" \"x\" {\n  input = \n}\n" +
+					moduleCall("vpc", "../../modules/vpc"),
+				"envs/stage/main.tf": moduleCall("net", "../../modules/net") + "this is { not hcl\n",
+				"envs/json/main.tf.json": `{"module": {"net": {"source": "../../modules/net"}}, "oops": [}`,
+				"envs/dev/main.tf":       moduleCall("vpc", "../../modules/vpc"),
+				"modules/net/main.tf":    resourceOnly,
+				"modules/vpc/main.tf":    "}}}",
+			},
+			want: map[string]want{
+				"modules/net": {[]string{"envs/prod", "envs/stage"}, []string{"envs/prod", "envs/stage"}},
+				"modules/vpc": {[]string{"envs/dev", "envs/prod"}, []string{"envs/dev", "envs/prod"}},
+			},
+		},
+		{
+			name: "skipped directories, .git and .terraform are invisible",
+			files: map[string]string{
+				"modules/m/main.tf":                              resourceOnly,
+				"modules/skipped/main.tf":                        resourceOnly,
+				"vendor/x/main.tf":                               moduleCall("m", "../../modules/m"),
+				"vendor/x/nested/main.tf":                        moduleCall("m", "../../../modules/m"),
+				"envs/prod/main.tf":                              moduleCall("skipped", "../../modules/skipped"),
+				"envs/prod/.terraform/modules/m/main.tf":         moduleCall("m", "../../../../../modules/m"),
+				".git/main.tf":                                   moduleCall("m", "../modules/m"),
+				"envs/prod/.terraform/modules/modules.json.tf":   moduleCall("m", "../../../../modules/m"),
+				"envs/dev/main.tf":                               moduleCall("m", "../../modules/m"),
+				"envs/dev/.git/hooks/x.tf":                       moduleCall("m", "../../../../modules/m"),
+				"envs/dev/not.terraform/main.tf":                 moduleCall("m", "../../../modules/m"),
+				"envs/dev/.terraformrc.d/main.tf":                moduleCall("m", "../../../modules/m"),
+				"envs/dev/.terraform.lock.hcl":                   "",
+				"envs/prod/.terraform/terraform.tfstate":         "",
+				"envs/prod/.terraform/modules/m/deeper/x.tf.json": `{"module": {"m": {"source": "../../../../../../modules/m"}}}`,
+			},
+			skip: func(dir string) bool { return dir == "vendor" || strings.HasSuffix(dir, "/skipped") },
+			want: map[string]want{
+				"modules/m":       {[]string{"envs/dev", "envs/dev/.terraformrc.d", "envs/dev/not.terraform"}, []string{"envs/dev", "envs/dev/.terraformrc.d", "envs/dev/not.terraform"}},
+				"modules/skipped": {nil, []string{"modules/skipped"}},
+			},
+		},
+		{
+			name: "JSON and tofu files",
+			files: map[string]string{
+				"envs/a/main.tf.json":   `{"module": {"net": {"source": "../../modules/net"}, "vpc": {"source": "../../modules/vpc/"}}}`,
+				"envs/b/main.tofu.json": `{"module": [{"net": {"source": "../../modules/net", "count": 2}}, {"remote": {"source": "hashicorp/consul/aws"}}]}`,
+				"envs/c/main.tofu":      moduleCall("vpc", "../../modules/vpc"),
+				"envs/d/main.tf.json":   `{"module": {"net": {"source": 5}, "vpc": {"source": ["../../modules/vpc"]}}}`,
+				"modules/net/main.tf":   resourceOnly,
+				"modules/vpc/main.tf.json": `{"module": {"net": {"source": "../net"}}}`,
+			},
+			want: map[string]want{
+				"modules/net": {[]string{"envs/a", "envs/b", "envs/c", "modules/vpc"}, []string{"envs/a", "envs/b", "envs/c"}},
+				"modules/vpc": {[]string{"envs/a", "envs/c"}, []string{"envs/a", "envs/c"}},
+				"envs/d":      {nil, []string{"envs/d"}},
+			},
+		},
+		{
+			name:  "skip the root",
+			files: map[string]string{"main.tf": moduleCall("m", "./m"), "m/main.tf": resourceOnly},
+			skip:  func(dir string) bool { return dir == "." },
+			want:  map[string]want{"m": {nil, []string{"m"}}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			repo := writeRepoFiles(t, tt.files)
+			g, err := LoadModuleGraph(repo, tt.skip)
+			if err != nil {
+				t.Fatalf("LoadModuleGraph: %v", err)
+			}
+			for dir, w := range tt.want {
+				if got := g.Dependents(dir); !slices.Equal(got, w.dependents) {
+					t.Errorf("Dependents(%q) = %q, want %q", dir, got, w.dependents)
+				}
+				if got := g.Roots(dir); !slices.Equal(got, w.roots) {
+					t.Errorf("Roots(%q) = %q, want %q", dir, got, w.roots)
+				}
+				if got, want := g.IsModule(dir), len(w.dependents) > 0; got != want {
+					t.Errorf("IsModule(%q) = %v, want %v", dir, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadModuleGraphMissingRepo(t *testing.T) {
+	t.Parallel()
+	if _, err := LoadModuleGraph(filepath.Join(t.TempDir(), "missing"), nil); err == nil {
+		t.Error("LoadModuleGraph of a missing directory: nil error")
+	}
+}
+
+// TestModuleGraphConcurrentQueries lets the race detector check that
+// memoised queries are safe from several goroutines.
+func TestModuleGraphConcurrentQueries(t *testing.T) {
+	t.Parallel()
+	files := map[string]string{"modules/base/main.tf": resourceOnly}
+	for i := range 20 {
+		files[fmt.Sprintf("modules/m%d/main.tf", i)] = moduleCall("base", "../base")
+		files[fmt.Sprintf("envs/e%d/main.tf", i)] = moduleCall("m", fmt.Sprintf("../../modules/m%d", i))
+	}
+	g, err := LoadModuleGraph(writeRepoFiles(t, files), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for i := range 20 {
+				if got := g.Roots(fmt.Sprintf("modules/m%d", i)); !slices.Equal(got, []string{fmt.Sprintf("envs/e%d", i)}) {
+					t.Errorf("Roots(modules/m%d) = %q", i, got)
+				}
+				if got := g.Roots("modules/base"); len(got) != 20 {
+					t.Errorf("Roots(modules/base) has %d roots, want 20", len(got))
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestRequiredVersion(t *testing.T) {
+	t.Parallel()
+	repo := writeRepoFiles(t, map[string]string{
+		"one/main.tf":      "terraform {\n  required_version = \">= 1.6\"\n}\n" + resourceOnly,
+		"one/other.tf":     resourceOnly,
+		"two/b.tf":         "terraform {\n  required_version = \"< 2.0\"\n}\n",
+		"two/a.tofu":       "terraform {\n  required_version = \">= 1.6\"\n  backend \"local\" {}\n}\n",
+		"two/notes.md":     "terraform {\n  required_version = \"9\"\n}\n",
+		"none/main.tf":     "terraform {\n  backend \"local\" {}\n}\n" + resourceOnly,
+		"none/vars.tf":     "variable \"required_version\" {\n  default = \"1.0\"\n}\n",
+		"json/main.tf.json": `{"terraform": {"required_version": "~> 1.8.0"}, "resource": {}}`,
+		"computed/main.tf": "terraform {\n  required_version = var.v\n}\n",
+		"broken/main.tf":   "terraform {\n  required_version = \"1.9.0\"\n}\nresource {{{\n",
+		"nested/main.tf":   "module \"m\" {\n  source = \"./m\"\n  terraform {\n    required_version = \"1\"\n  }\n}\n",
+		"empty/README.md":  "",
+	})
+	tests := []struct {
+		dir, want string
+	}{
+		{"one", ">= 1.6"},
+		{"two", ">= 1.6, < 2.0"},
+		{"none", ""},
+		{"json", "~> 1.8.0"},
+		{"computed", ""},
+		{"broken", "1.9.0"},
+		{"nested", ""},
+		{"empty", ""},
+	}
+	for _, tt := range tests {
+		got, err := RequiredVersion(repo, tt.dir)
+		if err != nil || got != tt.want {
+			t.Errorf("RequiredVersion(%q) = %q, %v; want %q", tt.dir, got, err, tt.want)
+		}
+	}
+	if _, err := RequiredVersion(repo, "missing"); err == nil {
+		t.Error("RequiredVersion of a missing directory: nil error")
+	}
+}
+
+// FuzzModuleSources checks that hostile configuration never panics the
+// module reader, in either syntax.
+func FuzzModuleSources(f *testing.F) {
+	f.Add([]byte(moduleCall("a", "./a")))
+	f.Add([]byte("module \"a\" {\n  source = \"./${var.x}\"\n}\nresource {{{"))
+	f.Add([]byte(`{"module": {"a": {"source": "../a"}}}`))
+	f.Add([]byte(`{"module": [{"a": {"source": "../a"}}, 1, null]}`))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		for _, name := range []string{"main.tf", "main.tf.json"} {
+			for _, s := range moduleSources(name, src) {
+				resolveLocalSource("a/b", s)
+			}
+			blockStrings(parseConfig(name, src), terraformBlock, "required_version")
+		}
+	})
+}
