@@ -51,9 +51,9 @@ type rawProject struct {
 	RepoLocks                 *struct {
 		Mode string `yaml:"mode"`
 	} `yaml:"repo_locks"`
-	CustomPolicyCheck *bool     `yaml:"custom_policy_check"`
-	SilencePRComments []string  `yaml:"silence_pr_comments"`
-	PolicyCheck       *bool     `yaml:"policy_check"`
+	CustomPolicyCheck *bool    `yaml:"custom_policy_check"`
+	SilencePRComments []string `yaml:"silence_pr_comments"`
+	PolicyCheck       *bool    `yaml:"policy_check"`
 	line              int
 	keyLines          map[string]int
 }

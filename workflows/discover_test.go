@@ -86,4 +86,3 @@ func discoverReport(repo string, changed []string) string {
 	}
 	return Report(cfg, matches)
 }
-
