@@ -124,7 +124,7 @@ func (t *Tools) Resolve(ctx context.Context, distribution, constraint string) (T
 	}
 	if !t.cfg.Download {
 		return Tool{}, versionErrorf("%s%s is not installed (installed: %s), and downloading releases is off (--tf-download)",
-			pub.name, satisfying(constraint), listVersions(local, func(l localTool) *version.Version { return l.version }))
+			pub.name, satisfying(constraint), listInstalled(local))
 	}
 	if t.cfg.BinDir == "" {
 		return Tool{}, fmt.Errorf("downloading %s: no bin directory to install into", pub.name)
@@ -143,7 +143,7 @@ func (t *Tools) Resolve(ctx context.Context, distribution, constraint string) (T
 			latest = releases[j].id
 		}
 		return Tool{}, versionErrorf("no %s release for %s%s (installed: %s; latest release: %s)",
-			pub.name, platform(), satisfying(constraint), listVersions(local, func(l localTool) *version.Version { return l.version }), latest)
+			pub.name, platform(), satisfying(constraint), listInstalled(local), latest)
 	}
 	r := releases[i]
 	return shared(ctx, &t.flights, "install "+distribution+" "+r.id, func(ctx context.Context) (Tool, error) {
@@ -232,12 +232,12 @@ func satisfying(constraint string) string {
 	return " satisfying " + strconv.Quote(constraint)
 }
 
-// listVersions lists the versions of items, lowest first and each once,
+// listInstalled lists the versions of local, lowest first and each once,
 // for a message.
-func listVersions[T any](items []T, versionOf func(T) *version.Version) string {
+func listInstalled(local []localTool) string {
 	var vs []string
-	for _, it := range slices.Backward(items) {
-		vs = append(vs, versionOf(it).Original())
+	for _, l := range slices.Backward(local) {
+		vs = append(vs, l.version.Original())
 	}
 	vs = slices.Compact(vs)
 	if len(vs) == 0 {
