@@ -5,7 +5,7 @@ FROM golang:1.26-bookworm AS tofu
 ARG TOFU_VERSION=1.10.7
 ENV GOFLAGS=-mod=mod
 RUN dir="$(cd /tmp && go mod download -json "github.com/opentofu/opentofu@v${TOFU_VERSION}" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')" \
- && cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/tofu ./cmd/tofu
+ && cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/opentofu/opentofu/version.dev=no" -o /out/tofu ./cmd/tofu
 
 FROM golang:1.26-bookworm AS atoll
 WORKDIR /src
