@@ -173,9 +173,9 @@ func (t *Tools) releases(ctx context.Context, distribution string, pub publisher
 
 // install downloads release r of distribution, checks the zip against the
 // release's SHA256SUMS, and unpacks its binary to
-// BinDir/<distribution>/<version>/<binary>. Nothing is run.
+// BinDir/<binary>/<version>/<binary>. Nothing is run.
 func (t *Tools) install(ctx context.Context, distribution string, pub publisher, r release) (Tool, error) {
-	dest := filepath.Join(t.cfg.BinDir, distribution, r.id, pub.binary)
+	dest := filepath.Join(t.cfg.BinDir, pub.binary, r.id, pub.binary)
 	tool := Tool{Distribution: distribution, Path: dest}
 	if fi, err := os.Stat(dest); err == nil && fi.Mode().IsRegular() {
 		return tool, nil // installed since the caller looked
@@ -195,7 +195,7 @@ func (t *Tools) install(ctx context.Context, distribution string, pub publisher,
 
 	// Unpack beside the destination, so that the final rename stays on
 	// one file system and the binary appears whole or not at all.
-	parent := filepath.Join(t.cfg.BinDir, distribution)
+	parent := filepath.Join(t.cfg.BinDir, pub.binary)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return Tool{}, fmt.Errorf("installing %s %s: %w", pub.name, r.id, err)
 	}

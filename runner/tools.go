@@ -29,8 +29,8 @@ type ToolsConfig struct {
 	// Default is the binary used when a project sets no version (from
 	// --tf-bin / PATH).
 	Default Tool
-	// BinDir holds installed releases as BinDir/<distribution>/<version>/<binary>
-	// (BinDir/opentofu/1.10.7/tofu, BinDir/terraform/1.11.4/terraform);
+	// BinDir holds installed releases as BinDir/<binary>/<version>/<binary>
+	// (BinDir/tofu/1.10.7/tofu, BinDir/terraform/1.11.4/terraform);
 	// downloads go there too.
 	BinDir string
 	// Download allows fetching releases that are not installed.
@@ -174,7 +174,7 @@ func (t *Tools) local(ctx context.Context, distribution string, pub publisher) (
 		local = append(local, localTool{v, def})
 	}
 	if t.cfg.BinDir != "" {
-		dir := filepath.Join(t.cfg.BinDir, distribution)
+		dir := filepath.Join(t.cfg.BinDir, pub.binary)
 		entries, err := os.ReadDir(dir)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("listing installed %s releases: %w", pub.name, err)

@@ -25,10 +25,10 @@ func TestResolveInstalled(t *testing.T) {
 	t.Parallel()
 	binDir := t.TempDir()
 	for _, v := range []string{"1.6.2", "1.9.0", "1.11.2", "1.12.0-beta1"} {
-		writeTool(t, filepath.Join(binDir, "opentofu", v, "tofu"), OpenTofu, v)
+		writeTool(t, filepath.Join(binDir, "tofu", v, "tofu"), OpenTofu, v)
 	}
-	writeTool(t, filepath.Join(binDir, "opentofu", "latest", "tofu"), OpenTofu, "9.9.9")
-	if err := os.MkdirAll(filepath.Join(binDir, "opentofu", "1.13.0"), 0o755); err != nil {
+	writeTool(t, filepath.Join(binDir, "tofu", "latest", "tofu"), OpenTofu, "9.9.9")
+	if err := os.MkdirAll(filepath.Join(binDir, "tofu", "1.13.0"), 0o755); err != nil {
 		t.Fatal(err) // a release directory without its binary
 	}
 	writeTool(t, filepath.Join(binDir, "terraform", "1.5.7", "terraform"), Terraform, "1.5.7")
@@ -43,12 +43,12 @@ func TestResolveInstalled(t *testing.T) {
 	}{
 		{name: "no constraint", distribution: OpenTofu, want: "default"},
 		{name: "no distribution", want: "default"},
-		{name: "highest installed", distribution: OpenTofu, constraint: ">= 1.6", want: "opentofu/1.11.2/tofu"},
+		{name: "highest installed", distribution: OpenTofu, constraint: ">= 1.6", want: "tofu/1.11.2/tofu"},
 		{name: "default over lower installed", distribution: OpenTofu, constraint: ">= 1.6, < 1.11", want: "default"},
-		{name: "installed over lower installed", distribution: OpenTofu, constraint: "< 1.10", want: "opentofu/1.9.0/tofu"},
-		{name: "exact", distribution: OpenTofu, constraint: " 1.6.2 ", want: "opentofu/1.6.2/tofu"},
-		{name: "pessimistic", distribution: OpenTofu, constraint: "~> 1.9.0", want: "opentofu/1.9.0/tofu"},
-		{name: "pre-release named", distribution: OpenTofu, constraint: "= 1.12.0-beta1", want: "opentofu/1.12.0-beta1/tofu"},
+		{name: "installed over lower installed", distribution: OpenTofu, constraint: "< 1.10", want: "tofu/1.9.0/tofu"},
+		{name: "exact", distribution: OpenTofu, constraint: " 1.6.2 ", want: "tofu/1.6.2/tofu"},
+		{name: "pessimistic", distribution: OpenTofu, constraint: "~> 1.9.0", want: "tofu/1.9.0/tofu"},
+		{name: "pre-release named", distribution: OpenTofu, constraint: "= 1.12.0-beta1", want: "tofu/1.12.0-beta1/tofu"},
 		{name: "terraform", distribution: Terraform, constraint: "~> 1.5", want: "terraform/1.5.7/terraform"},
 		{name: "terraform, no constraint", distribution: Terraform, want: "terraform/1.5.7/terraform"},
 		{
@@ -96,7 +96,7 @@ func TestResolveDownloads(t *testing.T) {
 	rel := newFakeReleases(t, OpenTofu, "1.9.1", "1.10.7", "1.10.8", "1.11.0-beta1")
 	rel.remove(rel.zipPath("1.10.8")) // no build for this platform
 	binDir := t.TempDir()
-	writeTool(t, filepath.Join(binDir, "opentofu", "1.9.0", "tofu"), OpenTofu, "1.9.0")
+	writeTool(t, filepath.Join(binDir, "tofu", "1.9.0", "tofu"), OpenTofu, "1.9.0")
 	tools := newTestTools(ToolsConfig{BinDir: binDir, Download: true, DownloadURL: map[string]string{OpenTofu: rel.url}})
 	ctx := t.Context()
 
@@ -104,7 +104,7 @@ func TestResolveDownloads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Tool{Distribution: OpenTofu, Path: filepath.Join(binDir, "opentofu", "1.10.7", "tofu")}
+	want := Tool{Distribution: OpenTofu, Path: filepath.Join(binDir, "tofu", "1.10.7", "tofu")}
 	if got != want {
 		t.Fatalf("Resolve = %+v, want %+v", got, want)
 	}
@@ -118,7 +118,7 @@ func TestResolveDownloads(t *testing.T) {
 		t.Errorf("1.10.7 downloaded %d times, want once", n)
 	}
 
-	if got, err := tools.Resolve(ctx, OpenTofu, "~> 1.9.0"); err != nil || got.Path != filepath.Join(binDir, "opentofu", "1.9.0", "tofu") {
+	if got, err := tools.Resolve(ctx, OpenTofu, "~> 1.9.0"); err != nil || got.Path != filepath.Join(binDir, "tofu", "1.9.0", "tofu") {
 		t.Errorf("Resolve(~> 1.9.0) = %+v, %v; want the installed 1.9.0", got, err)
 	}
 	if n := rel.gets(rel.zipPath("1.9.1")); n != 0 {
@@ -136,7 +136,7 @@ func TestResolveDownloads(t *testing.T) {
 	if !errors.Is(err, ErrToolVersion) || err.Error() != wantErr {
 		t.Errorf("Resolve(>= 2) error = %v, want an ErrToolVersion %q", err, wantErr)
 	}
-	assertNoScratch(t, filepath.Join(binDir, "opentofu"))
+	assertNoScratch(t, filepath.Join(binDir, "tofu"))
 }
 
 func TestResolveDownloadsOnce(t *testing.T) {
@@ -230,7 +230,7 @@ func TestResolveRefusesBadReleases(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || errors.Is(err, ErrToolVersion) != tt.userly {
 				t.Fatalf("Resolve = %+v, %v; want an error containing %q (ErrToolVersion: %t)", got, err, tt.wantErr, tt.userly)
 			}
-			if entries, _ := os.ReadDir(filepath.Join(binDir, "opentofu")); len(entries) != 0 {
+			if entries, _ := os.ReadDir(filepath.Join(binDir, "tofu")); len(entries) != 0 {
 				t.Errorf("a refused release left %v in the bin directory", entries)
 			}
 		})

@@ -250,8 +250,14 @@ func moduleSources(name string, src []byte) []string {
 	// Native syntax cannot escape a block type, so a file that never spells
 	// "module" has no module block; most files don't, and looking is much
 	// cheaper than parsing.
-	if !isJSON(name) && !bytes.Contains(src, []byte("module")) {
+	if isJSON(name) {
+		return blockStrings(parseConfig(name, src), moduleBlock, "source")
+	}
+	if !bytes.Contains(src, []byte("module")) {
 		return nil
+	}
+	if sources, ok := skimModuleSources(src); ok {
+		return sources
 	}
 	return blockStrings(parseConfig(name, src), moduleBlock, "source")
 }
@@ -323,8 +329,8 @@ func blockStrings(f *hcl.File, block hcl.BlockHeaderSchema, attr string) []strin
 	}
 	var values []string
 	add := func(expr hcl.Expression) {
-		if v, diags := expr.Value(nil); !diags.HasErrors() && v.IsKnown() && !v.IsNull() && v.Type() == cty.String {
-			values = append(values, v.AsString())
+		if v, ok := literalString(expr); ok {
+			values = append(values, v)
 		}
 	}
 	// Native syntax: walk the syntax tree, far cheaper than decoding it.
@@ -346,4 +352,14 @@ func blockStrings(f *hcl.File, block hcl.BlockHeaderSchema, attr string) []strin
 		}
 	}
 	return values
+}
+
+// literalString returns the value of expr if it is a string that needs no
+// evaluation context: no variables, no function calls.
+func literalString(expr hcl.Expression) (string, bool) {
+	v, diags := expr.Value(nil)
+	if diags.HasErrors() || !v.IsKnown() || v.IsNull() || v.Type() != cty.String {
+		return "", false
+	}
+	return v.AsString(), true
 }
