@@ -81,8 +81,7 @@ func TestResolveInstalled(t *testing.T) {
 			}
 			want := def
 			if tt.want != "default" {
-				dist, _, _ := strings.Cut(tt.want, "/")
-				want = Tool{Distribution: dist, Path: filepath.Join(binDir, tt.want)}
+				want = Tool{Distribution: tt.distribution, Path: filepath.Join(binDir, tt.want)}
 			}
 			if got != want {
 				t.Errorf("Resolve = %+v, want %+v", got, want)
