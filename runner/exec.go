@@ -30,6 +30,9 @@ type Config struct {
 	// Redactor hides secrets in the captured output; when nil, one for
 	// Secrets.
 	Redactor *Redactor
+	// PluginCacheDir, when set, is a provider cache shared by every run
+	// (TF_PLUGIN_CACHE_DIR). Inits, which fill it, then run one at a time.
+	PluginCacheDir string
 }
 
 // Runner runs tool steps.
@@ -40,6 +43,10 @@ type Runner struct {
 
 	mu       sync.Mutex
 	versions map[toolFile]string
+
+	// initMu keeps inits from writing the shared plugin cache at once.
+	initMu      sync.Mutex
+	pluginCache string
 }
 
 // New returns a Runner for cfg.
@@ -49,17 +56,20 @@ func New(cfg Config) *Runner {
 	env = slices.DeleteFunc(env, func(kv string) bool {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
-		case "HOME", "TF_IN_AUTOMATION", "TF_INPUT", "CHECKPOINT_DISABLE", "TF_WORKSPACE", "TF_CLI_ARGS":
+		case "HOME", "TF_IN_AUTOMATION", "TF_INPUT", "CHECKPOINT_DISABLE", "TF_WORKSPACE", "TF_CLI_ARGS", "TF_PLUGIN_CACHE_DIR":
 			return true
 		}
 		return false
 	})
 	env = append(env, "TF_IN_AUTOMATION=1", "TF_INPUT=0", "CHECKPOINT_DISABLE=1")
+	if cfg.PluginCacheDir != "" {
+		env = append(env, "TF_PLUGIN_CACHE_DIR="+cfg.PluginCacheDir)
+	}
 	redact := cfg.Redactor
 	if redact == nil {
 		redact = NewRedactor(secrets...)
 	}
-	return &Runner{tool: cfg.Tool, env: env, redact: redact, versions: map[toolFile]string{}}
+	return &Runner{tool: cfg.Tool, env: env, redact: redact, versions: map[toolFile]string{}, pluginCache: cfg.PluginCacheDir}
 }
 
 // ScrubEnv returns env without atoll's own variables (ATOLL_*, in any
@@ -100,6 +110,13 @@ func (r *Runner) Run(ctx context.Context, s Step) (string, error) {
 	cmd.Stderr = &out
 	if err := os.MkdirAll(s.Home, 0o700); err != nil {
 		return "", fmt.Errorf("creating tool home: %w", err)
+	}
+	if r.pluginCache != "" && len(s.Args) > 0 && s.Args[0] == "init" {
+		if err := os.MkdirAll(r.pluginCache, 0o755); err != nil {
+			return "", fmt.Errorf("creating the plugin cache: %w", err)
+		}
+		r.initMu.Lock()
+		defer r.initMu.Unlock()
 	}
 	err := cmd.Run()
 	return r.redact.Redact(out.String()), err

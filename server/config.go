@@ -28,8 +28,18 @@ type Config struct {
 	// GitHub configures the GitHub forge; it is enabled when its Token or
 	// WebhookSecret is set.
 	GitHub github.Config
-	// Tool is the tofu or terraform binary that plans.
+	// Tool is the tofu or terraform binary that plans projects that ask
+	// for no version.
 	Tool runner.Tool
+	// TFBinDir holds other releases, as TFBinDir/tofu/1.10.7/tofu; ""
+	// for DataDir/bin.
+	TFBinDir string
+	// TFDownload fetches releases that a project asks for and TFBinDir
+	// lacks, verified against their SHA256SUMS.
+	TFDownload bool
+	// TFDownloadURL is, per distribution, the base URL releases come
+	// from; the publishers' sites when unset.
+	TFDownloadURL map[string]string
 	// Env is the environment git and the tool inherit, once atoll's own
 	// variables and secrets are removed from it.
 	Env []string

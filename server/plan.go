@@ -224,6 +224,15 @@ func (s *Server) runPlan(ctx context.Context, jc *jobContext, log *slog.Logger, 
 		log.Error("removing old plan", "err", err)
 		return res.internal(jc.id)
 	}
+	if rec.Tool, err = s.projectTool(ctx, ws.Dir, p); err != nil {
+		if errors.Is(err, runner.ErrToolVersion) {
+			res.Outcome, res.Summary = outcomeFailed, err.Error()
+			return res
+		}
+		log.Error("finding the project's tool", "err", err)
+		return res.internal(jc.id)
+	}
+	res.Tool = rec.Tool
 	if rec.ToolVersion, err = s.runner.Version(ctx, rec.Tool); err != nil {
 		log.Error("asking the tool for its version", "err", err)
 		return res.internal(jc.id)
@@ -257,6 +266,19 @@ func (s *Server) runSteps(ctx context.Context, log *slog.Logger, jc *jobContext,
 	}
 	res.Outcome = outcomeSucceeded
 	return res
+}
+
+// projectTool is the binary that runs p: of the distribution its config
+// names, at the version its config or its required_version asks for.
+func (s *Server) projectTool(ctx context.Context, repoDir string, p workflows.ProjectConfig) (runner.Tool, error) {
+	constraint := p.TerraformVersion
+	if constraint == "" {
+		var err error
+		if constraint, err = workflows.RequiredVersion(repoDir, p.Dir); err != nil {
+			return runner.Tool{}, err
+		}
+	}
+	return s.tools.Resolve(ctx, p.Distribution, constraint)
 }
 
 // setStatus sets a project's commit status, logging a failure: a status

@@ -30,6 +30,7 @@ type Server struct {
 	closeStore func() error
 	workspaces *runner.Workspaces
 	runner     *runner.Runner
+	tools      *runner.Tools
 	queue      *runner.Queue
 	deliveries *deliveries
 	jobTimeout time.Duration
@@ -79,6 +80,10 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	workers := max(cfg.Parallelism, 1)
+	binDir := cmp.Or(cfg.TFBinDir, filepath.Join(cfg.DataDir, "bin"))
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating the tool directory: %w", err)
+	}
 	redactValues := envValues(cfg.Env, cfg.RedactEnv)
 	for name, v := range redactValues {
 		if len(v) < minRedacted {
@@ -87,6 +92,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	redact := runner.NewRedactor(append(secrets(cfg), slices.Collect(maps.Values(redactValues))...)...)
+	run := runner.New(runner.Config{Tool: cfg.Tool, Env: cfg.Env, Secrets: secrets(cfg), Redactor: redact, PluginCacheDir: filepath.Join(cfg.DataDir, "plugin-cache")})
 	return &Server{
 		log:        log,
 		allow:      cfg.RepoAllowlist,
@@ -94,7 +100,8 @@ func New(cfg Config) (*Server, error) {
 		locker:     store,
 		closeStore: store.Close,
 		workspaces: runner.NewWorkspaces(cfg.DataDir, runner.ScrubEnv(cfg.Env, secrets(cfg))),
-		runner:     runner.New(runner.Config{Tool: cfg.Tool, Env: cfg.Env, Secrets: secrets(cfg), Redactor: redact}),
+		runner:     run,
+		tools:      runner.NewTools(runner.ToolsConfig{Default: cfg.Tool, BinDir: binDir, Download: cfg.TFDownload, DownloadURL: cfg.TFDownloadURL, Runner: run}),
 		queue:      runner.NewQueue(log, workers, 10_000),
 		deliveries: newDeliveries(24*time.Hour, 100_000),
 		jobTimeout: cmp.Or(cfg.JobTimeout, time.Hour),

@@ -8,6 +8,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
 // writeRepoFiles writes files (slash-separated name → content) under a new
@@ -323,19 +327,46 @@ func TestRequiredVersion(t *testing.T) {
 	}
 }
 
-// FuzzModuleSources checks that hostile configuration never panics the
-// module reader, in either syntax.
+// FuzzModuleSources checks the skimmer that finds module sources against
+// hclsyntax's parser: on every file that parses cleanly they must find the
+// same sources. On any input, neither syntax may panic.
 func FuzzModuleSources(f *testing.F) {
-	f.Add([]byte(moduleCall("a", "./a")))
-	f.Add([]byte("module \"a\" {\n  source = \"./${var.x}\"\n}\nresource {{{"))
+	for _, seed := range []string{
+		moduleCall("a", "./a"),
+		"module \"a\" { source = \"./a\" }\nmodule \"b\" {}\nmodule {\n}\n",
+		"module \"a\" {\n  source = \"./${var.x}\"\n}\nresource {{{",
+		"module \"a\" {\n  source = \"./a\" # why\n  count = 2\n}\n",
+		"module \"a\" {\n  source = <<-EOT\n    ./a\n  EOT\n}\n",
+		"module \"a\" {\r\n  source = \"./a\"\r\n}\r\n",
+		"\xef\xbb\xbfmodule \"a\" {\n  source = \"./a\"\n}\n",
+		"module /* c */ \"a\" b /* d */ {\n  /* e */ source /* f */ = /* g */ \"./a\" /* h */\n}\n",
+		"module \"a\\\"b\" {\n  source = \"./a$${x}%%{y}\\\\\"\n}\n",
+		"module \"a\" {\n  source = (\n    \"./a\"\n  )\n  providers = { source = \"./b\" }\n  dynamic \"x\" {\n    source = \"./c\"\n  }\n}\n",
+		"locals {\n  a = \"${\"}\"}\n  module \"x\" {\n    source = \"./x\"\n  }\n  b = <<EOT\n}\nmodule \"y\" {\n  source = \"./y\"\n}\n${ \"EOT\" }\nEOT\n}\nmodule \"z\" {\n  source = \"./z\"\n}\n",
+		"x = \"%{ if true }{%{ endif }\"\nmodule = { source = \"./m\" }\nmodule \"a\" {\n  source = \"${\"./\"}a\"\n}\n",
+		"# module \"a\" {\n// module \"b\" {\n/* module \"c\" { */\nmodule \"d\" {\n  source = \"./d\"\n}\n",
+		"resource \"x\" \"module\" {\n  module = 1\n  source = \"./x\"\n}\nmodule.x = 1\n",
+	} {
+		f.Add([]byte(seed))
+	}
 	f.Add([]byte(`{"module": {"a": {"source": "../a"}}}`))
-	f.Add([]byte(`{"module": [{"a": {"source": "../a"}}, 1, null]}`))
+	f.Add([]byte(`{"module": [{"a": {"source": "../a"}}, 1, null], "terraform": [{"required_version": "1"}]}`))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		for _, name := range []string{"main.tf", "main.tf.json"} {
 			for _, s := range moduleSources(name, src) {
 				resolveLocalSource("a/b", s)
 			}
 			blockStrings(parseConfig(name, src), terraformBlock, "required_version")
+		}
+		got, ok := skimModuleSources(src)
+		file, diags := hclsyntax.ParseConfig(src, "main.tf", hcl.InitialPos)
+		if diags.HasErrors() || !utf8.Valid(src) {
+			// Where hclsyntax recovers, or lets broken UTF-8 pass, the two
+			// may read differently.
+			return
+		}
+		if want := blockStrings(file, moduleBlock, "source"); !ok || !slices.Equal(got, want) {
+			t.Errorf("skimModuleSources(%q) = %q, %v; hclsyntax finds %q", src, got, ok, want)
 		}
 	})
 }

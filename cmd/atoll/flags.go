@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -34,6 +35,9 @@ func serverConfig(args []string, getenv func(string) (string, bool), stdout io.W
 	ghAPI := fs.String("gh-api-url", github.DefaultAPIURL, "GitHub REST API root; for GitHub Enterprise https://HOST/api/v3/")
 	dist := fs.String("tf-distribution", runner.OpenTofu, "opentofu or terraform")
 	bin := fs.String("tf-bin", "", "tofu or terraform binary to run (default: tofu or terraform on PATH)")
+	binDir := fs.String("tf-bin-dir", "", "other releases, as DIR/tofu/1.10.7/tofu and DIR/terraform/1.11.4/terraform (default: DATA_DIR/bin)")
+	download := fs.Bool("tf-download", true, "download, verify and install releases that projects ask for and --tf-bin-dir lacks")
+	downloadURL := fs.String("tf-download-url", "", "base URL of releases: URL for --tf-distribution, or opentofu=URL,terraform=URL (default: the publishers' sites)")
 	parallelism := fs.Int("parallelism", runtime.NumCPU(), "how many jobs run at once")
 	requirements := fs.String("apply-requirements", "approved", "what a pull request needs before apply: comma-separated approved, mergeable, undiverged, or none")
 	commenters := fs.String("allowed-commenters", "", "comma-separated users and org/team names who may run commands (default: everyone with write access)")
@@ -71,6 +75,10 @@ func serverConfig(args []string, getenv func(string) (string, bool), stdout io.W
 	if err != nil {
 		return server.Config{}, fmt.Errorf("--apply-requirements: %v", err)
 	}
+	urls, err := downloadURLs(*downloadURL, *dist)
+	if err != nil {
+		return server.Config{}, fmt.Errorf("--tf-download-url: %v", err)
+	}
 	if *ghToken == "" {
 		return server.Config{}, errors.New("--gh-token is required: atoll needs a forge to read pull requests from and comment on")
 	}
@@ -84,6 +92,9 @@ func serverConfig(args []string, getenv func(string) (string, bool), stdout io.W
 		RepoAllowlist: allow,
 		GitHub:        github.Config{Token: *ghToken, WebhookSecret: *ghSecret, APIURL: *ghAPI},
 		Tool:          tool,
+		TFBinDir:      *binDir,
+		TFDownload:    *download,
+		TFDownloadURL: urls,
 		Parallelism:   *parallelism,
 
 		ApplyRequirements:    reqs,
@@ -94,6 +105,26 @@ func serverConfig(args []string, getenv func(string) (string, bool), stdout io.W
 		HidePrevPlanComments: *hidePrev,
 		RedactEnv:            list(*redactEnv),
 	}, nil
+}
+
+// downloadURLs reads --tf-download-url: a bare URL is for the default
+// distribution; "opentofu=URL,terraform=URL" names each.
+func downloadURLs(s, defaultDist string) (map[string]string, error) {
+	urls := map[string]string{}
+	for _, item := range list(s) {
+		dist, u, named := strings.Cut(item, "=")
+		if !named {
+			dist, u = defaultDist, item
+		}
+		if dist != runner.OpenTofu && dist != runner.Terraform {
+			return nil, fmt.Errorf("unknown distribution %q", dist)
+		}
+		if parsed, err := url.Parse(u); err != nil || (parsed.Scheme != "https" && parsed.Scheme != "http") || parsed.Host == "" {
+			return nil, fmt.Errorf("%q is not an http(s) URL", u)
+		}
+		urls[dist] = u
+	}
+	return urls, nil
 }
 
 // list splits a comma-separated flag value, dropping empty items.
