@@ -92,6 +92,13 @@ type Step struct {
 	Home string
 	// Args follow the binary name.
 	Args []string
+	// Env is added to the runner's environment for this step.
+	Env []string
+	// StdoutFile, when set, receives the step's standard output instead
+	// of the captured output.
+	StdoutFile string
+	// PathPrefix, when set, comes first on the step's PATH.
+	PathPrefix string
 }
 
 // Run runs one step and returns its combined output with secrets redacted.
@@ -102,12 +109,23 @@ func (r *Runner) Run(ctx context.Context, s Step) (string, error) {
 	tool := cmp.Or(s.Tool, r.tool)
 	cmd := exec.CommandContext(ctx, tool.Path, s.Args...)
 	cmd.Dir = s.Dir
-	cmd.Env = append(r.env[:len(r.env):len(r.env)], "HOME="+s.Home)
+	cmd.Env = append(slices.Concat(r.env, s.Env), "HOME="+s.Home)
+	if s.PathPrefix != "" {
+		cmd.Env = append(cmd.Env, "PATH="+s.PathPrefix+string(os.PathListSeparator)+lookupEnv(r.env, "PATH"))
+	}
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 30 * time.Second
 	var out capped
 	cmd.Stdout = &out
 	cmd.Stderr = &out
+	if s.StdoutFile != "" {
+		f, err := os.Create(s.StdoutFile)
+		if err != nil {
+			return "", fmt.Errorf("creating %s: %w", s.StdoutFile, err)
+		}
+		defer f.Close()
+		cmd.Stdout = f
+	}
 	if err := os.MkdirAll(s.Home, 0o700); err != nil {
 		return "", fmt.Errorf("creating tool home: %w", err)
 	}
@@ -120,6 +138,16 @@ func (r *Runner) Run(ctx context.Context, s Step) (string, error) {
 	}
 	err := cmd.Run()
 	return r.redact.Redact(out.String()), err
+}
+
+// lookupEnv returns the value of name in env, the last one set.
+func lookupEnv(env []string, name string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if k, v, _ := strings.Cut(env[i], "="); k == name {
+			return v
+		}
+	}
+	return ""
 }
 
 // Tool is the runner's default binary.

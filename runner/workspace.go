@@ -72,6 +72,11 @@ func (w *Workspace) PlanFile(dir string) string {
 	return filepath.Join(w.root, "plans", url.PathEscape(dir)+".tfplan")
 }
 
+// ShowFile is where the show step writes the JSON of dir's plan.
+func (w *Workspace) ShowFile(dir string) string {
+	return filepath.Join(w.root, "plans", url.PathEscape(dir)+".json.show")
+}
+
 // Home is the tool's home directory, emptied for each job.
 func (w *Workspace) Home() string { return filepath.Join(w.root, "home") }
 

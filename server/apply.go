@@ -46,7 +46,18 @@ func (s *Server) apply(ctx context.Context, jc *jobContext, forge vcs.Forge, pul
 	case len(stale) > 0:
 		return userErrorf("**atoll will not apply plans made before this pull request's latest commit** (%.7s). Plan again:\n\n%s", pull.HeadSHA, strings.Join(stale, "\n"))
 	}
-	unmet, err := s.unmet(ctx, forge, pull)
+	rc, err := s.repoConfigAtHead(ctx, jc, forge, pull)
+	if err != nil {
+		return err
+	}
+	var need Requirements
+	for _, rec := range selected {
+		r := rc.requirements(rc.project(rec), s.requirements)
+		need.Approved = need.Approved || r.Approved
+		need.Mergeable = need.Mergeable || r.Mergeable
+		need.Undiverged = need.Undiverged || r.Undiverged
+	}
+	unmet, err := s.unmet(ctx, forge, pull, need)
 	if err != nil {
 		return err
 	}
@@ -64,7 +75,7 @@ func (s *Server) apply(ctx context.Context, jc *jobContext, forge vcs.Forge, pul
 	var results []projectResult
 	for _, wsName := range workspaces {
 		var rs []projectResult
-		rs, err = s.applyWorkspace(ctx, jc, forge, pull, user, wsName, selected, cmd.Extra)
+		rs, err = s.applyWorkspace(ctx, jc, forge, pull, user, wsName, selected, rc, cmd.Extra)
 		results = append(results, rs...)
 		if err != nil {
 			break
@@ -89,9 +100,20 @@ func project(rec runner.PlanRecord) workflows.Project {
 	return workflows.Project{Dir: rec.Dir, Workspace: rec.Workspace}
 }
 
+// repoConfigAtHead reads the repository config at the pull request's head,
+// holding the default workspace only while it does.
+func (s *Server) repoConfigAtHead(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest) (repoConfig, error) {
+	ws, err := s.checkout(ctx, jc, forge, pull, workflows.DefaultWorkspace)
+	if err != nil {
+		return repoConfig{}, err
+	}
+	defer ws.Close()
+	return s.repoConfig(pull, ws.Dir)
+}
+
 // applyWorkspace applies the selected plans of one workspace in its
 // checkout. While it holds the workspace no other command can apply there.
-func (s *Server) applyWorkspace(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, user, wsName string, selected []runner.PlanRecord, extra []string) ([]projectResult, error) {
+func (s *Server) applyWorkspace(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, user, wsName string, selected []runner.PlanRecord, rc repoConfig, extra []string) ([]projectResult, error) {
 	ws, err := s.checkout(ctx, jc, forge, pull, wsName)
 	if err != nil {
 		return nil, err
@@ -100,7 +122,7 @@ func (s *Server) applyWorkspace(ctx context.Context, jc *jobContext, forge vcs.F
 	var results []projectResult
 	for _, rec := range selected {
 		if rec.Workspace == wsName {
-			results = append(results, s.applyProject(ctx, jc, forge, pull, user, ws, rec.Dir, extra))
+			results = append(results, s.applyProject(ctx, jc, forge, pull, user, ws, rec.Dir, rc, extra))
 		}
 	}
 	return results, nil
@@ -108,7 +130,7 @@ func (s *Server) applyWorkspace(ctx context.Context, jc *jobContext, forge vcs.F
 
 // applyProject applies one saved plan, as its record stands now that the
 // workspace is held.
-func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, user string, ws *runner.Workspace, dir string, extra []string) projectResult {
+func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, user string, ws *runner.Workspace, dir string, rc repoConfig, extra []string) projectResult {
 	log := jc.log.With("dir", dir, "workspace", ws.Name)
 	p := workflows.Project{Dir: dir, Workspace: ws.Name}
 	res := projectResult{Project: p, Command: "apply"}
@@ -143,7 +165,8 @@ func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.For
 		return res
 	}
 	s.setStatus(ctx, jc, forge, pull, "apply", p, vcs.Pending, "applying…")
-	res = s.runSteps(ctx, log, jc, ws, res, workflows.ApplySteps(p, ws.PlanFile(dir), extra))
+	sc := stepContext{ws: ws, pull: pull, user: user, extra: extra, planFile: ws.PlanFile(dir), showFile: ws.ShowFile(dir)}
+	res = s.runSteps(ctx, log, jc, sc, res, rc.workflow(rc.project(rec)).ApplySteps(p, sc.planFile, extra))
 	switch res.Outcome {
 	case outcomeSucceeded:
 		res.Summary = applySummary(res.Output)

@@ -37,9 +37,9 @@ func (s *Server) mayComment(ctx context.Context, jc *jobContext, forge vcs.Forge
 }
 
 // unmet names the apply requirements the pull request does not meet.
-func (s *Server) unmet(ctx context.Context, forge vcs.Forge, pull vcs.PullRequest) ([]string, error) {
+func (s *Server) unmet(ctx context.Context, forge vcs.Forge, pull vcs.PullRequest, need Requirements) ([]string, error) {
 	var unmet []string
-	if s.requirements.Approved {
+	if need.Approved {
 		reviews, err := forge.Reviews(ctx, pull.Repo, pull.Number)
 		if err != nil {
 			return nil, err
@@ -52,10 +52,10 @@ func (s *Server) unmet(ctx context.Context, forge vcs.Forge, pull vcs.PullReques
 			unmet = append(unmet, "**approved**: it needs an approving review by someone with write access other than its author, and no such reviewer's latest review may request changes")
 		}
 	}
-	if s.requirements.Mergeable && !pull.Mergeable {
+	if need.Mergeable && !pull.Mergeable {
 		unmet = append(unmet, "**mergeable**: the forge says it cannot be merged as it stands (conflicts, failing required checks or branch protection)")
 	}
-	if s.requirements.Undiverged {
+	if need.Undiverged {
 		behind, err := forge.BehindBase(ctx, pull)
 		if err != nil {
 			return nil, err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/atoll-iac/atoll/runner"
 	"github.com/atoll-iac/atoll/vcs/github"
+	"github.com/atoll-iac/atoll/workflows"
 )
 
 // Config is everything the server needs to run. DataDir and Tool are
@@ -48,8 +49,13 @@ type Config struct {
 	// JobTimeout bounds one job, tool runs included; one hour when zero.
 	JobTimeout time.Duration
 
-	// ApplyRequirements must hold before an apply runs.
+	// ApplyRequirements must hold before an apply runs, unless the server
+	// config (RepoConfig) sets others for a repository.
 	ApplyRequirements Requirements
+	// RepoConfig is the server-side repo config: what each repository gets
+	// and may set in its own config. The zero value allows no overrides
+	// and no custom workflows.
+	RepoConfig workflows.ServerConfig
 	// AllowedCommenters are the users and teams ("org/team") who may run
 	// commands; when empty, everyone with write access to the repository.
 	AllowedCommenters []string

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/atoll-iac/atoll/vcs/vcstest"
+	"github.com/atoll-iac/atoll/workflows"
 )
 
 func TestBadRepoConfigIsReported(t *testing.T) {
@@ -17,7 +18,7 @@ func TestBadRepoConfigIsReported(t *testing.T) {
 	}})
 	e.gh.SendPullRequest(t, e.events, "opened", pr)
 	c := e.waitComments(t, pr, 1)[0]
-	if !strings.Contains(c.Body, "cannot read this repository's config") || !strings.Contains(c.Body, `atlantis.yaml:4: unknown key "wokspace" in a project`) {
+	if !strings.Contains(c.Body, "cannot use this repository's config") || !strings.Contains(c.Body, `atlantis.yaml:4: unknown key "wokspace" in a project`) {
 		t.Errorf("bad config comment:\n%s", c.Body)
 	}
 	if st := e.gh.Statuses("acme/infra", pr.HeadSHA); len(st) != 0 {
@@ -92,14 +93,56 @@ func TestSharedModuleChangePlansItsUsers(t *testing.T) {
 	}
 }
 
-func TestCustomWorkflowNotRunYet(t *testing.T) {
+func TestCustomWorkflows(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, testOptions{})
-	e.gh.CreateRepo(t, "acme/infra", map[string]string{"atoll.yaml": "version: 3\nprojects:\n- dir: .\n  workflow: custom\nworkflows:\n  custom:\n    plan:\n      steps: [init, plan]\n"})
-	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+	atollYAML := `version: 3
+projects:
+- dir: .
+  workflow: custom
+  apply_requirements: []
+workflows:
+  custom:
+    plan:
+      steps:
+      - env:
+          name: GREETING
+          command: echo hello from $PULL_AUTHOR
+      - run: echo "$GREETING in $REPO_REL_DIR, workspace $WORKSPACE, with $(tofu version | head -n 1)"
+      - init
+      - plan:
+          extra_args: ["-refresh=false"]
+      - show
+      - run: test -s "$SHOWFILE" && echo "show wrote JSON"
+`
+	refused := newTestEnv(t, testOptions{})
+	refused.gh.CreateRepo(t, "acme/infra", map[string]string{"atoll.yaml": atollYAML})
+	pr := refused.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Author: "alice", Files: map[string]string{"main.tf": oneResource}})
+	refused.gh.SendPullRequest(t, refused.events, "opened", pr)
+	if c := refused.waitComments(t, pr, 1)[0]; !strings.Contains(c.Body, "atoll.yaml:6: workflows: this server does not let repositories define their own workflows") {
+		t.Errorf("custom workflow on a server that does not allow them:\n%s", c.Body)
+	}
+
+	server, err := workflows.ParseServerConfig("repos.yaml", []byte(`repos:
+- id: /acme/.*/
+  allowed_overrides: [workflow, apply_requirements]
+  allow_custom_workflows: true
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEnv(t, testOptions{configure: func(c *Config) { c.RepoConfig = server }})
+	e.gh.CreateRepo(t, "acme/infra", map[string]string{"atoll.yaml": atollYAML})
+	pr = e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Author: "alice", Files: map[string]string{"main.tf": oneResource}})
 	e.gh.SendPullRequest(t, e.events, "opened", pr)
-	if c := e.waitComments(t, pr, 1)[0]; !strings.Contains(c.Body, `asks for the workflow "custom": custom workflows are not supported by this server yet`) {
-		t.Errorf("custom workflow:\n%s", c.Body)
+	c := e.waitComments(t, pr, 1)[0]
+	for _, want := range []string{"plan succeeded", "hello from alice in ., workspace default, with OpenTofu v", "Plan: 1 to add, 0 to change, 0 to destroy.", "show wrote JSON"} {
+		if !strings.Contains(c.Body, want) {
+			t.Errorf("custom workflow comment lacks %q:\n%s", want, c.Body)
+		}
+	}
+	// The project's own apply_requirements (none) beat the server's flag.
+	if c := e.say(t, pr, "bob", "atoll apply"); !strings.Contains(c.Body, "Apply complete!") {
+		t.Errorf("apply with the project's own requirements:\n%s", c.Body)
 	}
 }
 

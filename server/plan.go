@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -55,7 +54,11 @@ func (s *Server) plan(ctx context.Context, jc *jobContext, req planRequest) erro
 		return err
 	}
 	held[workflows.DefaultWorkspace] = ws0
-	projects, err := s.selectProjects(ctx, jc, req, ws0.Dir)
+	rc, err := s.repoConfig(req.pull, ws0.Dir)
+	if err != nil {
+		return err
+	}
+	projects, err := s.selectProjects(ctx, jc, req, rc, ws0.Dir)
 	if err != nil {
 		return err
 	}
@@ -79,7 +82,7 @@ func (s *Server) plan(ctx context.Context, jc *jobContext, req planRequest) erro
 			}
 			held[p.Workspace] = ws
 		}
-		results = append(results, s.planProject(ctx, jc, req, ws, p))
+		results = append(results, s.planProject(ctx, jc, req, ws, p, rc.workflow(p)))
 	}
 	// What was planned is reported even when the job was cancelled or a
 	// checkout failed: no status is left pending.
@@ -100,18 +103,10 @@ func (s *Server) plan(ctx context.Context, jc *jobContext, req planRequest) erro
 	return errors.Join(err, cerr)
 }
 
-// selectProjects reads the repository config in the checkout at repoDir
-// and returns the projects the request selects, in the order they run.
-func (s *Server) selectProjects(ctx context.Context, jc *jobContext, req planRequest, repoDir string) ([]workflows.ProjectConfig, error) {
-	cfg, err := workflows.LoadConfig(repoDir)
-	var ce *workflows.ConfigError
-	if errors.As(err, &ce) {
-		return nil, userErrorf("**atoll cannot read this repository's config**, so nothing ran:\n\n```\n%s\n```", ce.Error())
-	}
-	if err != nil {
-		return nil, err
-	}
-	sel := req.sel
+// selectProjects returns the projects the request selects, in the order
+// they run.
+func (s *Server) selectProjects(ctx context.Context, jc *jobContext, req planRequest, rc repoConfig, repoDir string) ([]workflows.ProjectConfig, error) {
+	cfg, sel := rc.cfg, req.sel
 	switch {
 	case sel.Project != "":
 		p, ok := cfg.Find(sel.Project)
@@ -180,10 +175,10 @@ func (s *Server) checkout(ctx context.Context, jc *jobContext, forge vcs.Forge, 
 // planProject locks one project for the pull request and plans it. Its
 // record then says how that went, whatever happened: a project that could
 // not be planned counts as not planned.
-func (s *Server) planProject(ctx context.Context, jc *jobContext, req planRequest, ws *runner.Workspace, p workflows.ProjectConfig) projectResult {
+func (s *Server) planProject(ctx context.Context, jc *jobContext, req planRequest, ws *runner.Workspace, p workflows.ProjectConfig, wf workflows.Workflow) projectResult {
 	log := jc.log.With("dir", p.Dir, "workspace", p.Workspace)
 	rec := runner.PlanRecord{Dir: p.Dir, Workspace: p.Workspace, Name: p.Name, SHA: req.pull.HeadSHA, Tool: s.runner.Tool(), User: req.user, Time: time.Now().UTC()}
-	res := s.runPlan(ctx, jc, log, req, ws, p, &rec)
+	res := s.runPlan(ctx, jc, log, req, ws, p, wf, &rec)
 	rec.State, rec.Summary = runner.PlanFailed, res.statusDescription()
 	if res.Outcome == outcomeSucceeded {
 		rec.State, rec.Summary = runner.Planned, res.Summary
@@ -197,12 +192,8 @@ func (s *Server) planProject(ctx context.Context, jc *jobContext, req planReques
 }
 
 // runPlan takes the project's lock and runs the plan steps.
-func (s *Server) runPlan(ctx context.Context, jc *jobContext, log *slog.Logger, req planRequest, ws *runner.Workspace, p workflows.ProjectConfig, rec *runner.PlanRecord) projectResult {
+func (s *Server) runPlan(ctx context.Context, jc *jobContext, log *slog.Logger, req planRequest, ws *runner.Workspace, p workflows.ProjectConfig, wf workflows.Workflow, rec *runner.PlanRecord) projectResult {
 	res := projectResult{Project: p.Project, Name: p.Name, Command: "plan"}
-	if p.Workflow != "" {
-		res.Outcome, res.Summary = outcomeFailed, fmt.Sprintf("This project asks for the workflow %q: custom workflows are not supported by this server yet, so nothing ran.", p.Workflow)
-		return res
-	}
 	key := locking.Key{Repo: req.pull.Repo.FullName, Dir: p.Dir, Workspace: p.Workspace}
 	holder, ok, err := s.locker.TryLock(ctx, locking.Lock{Key: key, Pull: req.pull.Number, User: req.user, Time: time.Now().UTC()})
 	if err != nil {
@@ -237,34 +228,11 @@ func (s *Server) runPlan(ctx context.Context, jc *jobContext, log *slog.Logger, 
 		log.Error("asking the tool for its version", "err", err)
 		return res.internal(jc.id)
 	}
-	res = s.runSteps(ctx, log, jc, ws, res, workflows.PlanSteps(p.Project, planFile, req.extra))
+	sc := stepContext{ws: ws, pull: req.pull, user: req.user, extra: req.extra, planFile: planFile, showFile: ws.ShowFile(p.Dir)}
+	res = s.runSteps(ctx, log, jc, sc, res, wf.PlanSteps(p.Project, sc.planFile, sc.showFile, req.extra))
 	if res.Outcome == outcomeSucceeded {
 		res.Summary = planSummary(res.Output)
 	}
-	return res
-}
-
-// runSteps runs steps in the project's directory, keeping the output of
-// the last one run, and says how they went in res.
-func (s *Server) runSteps(ctx context.Context, log *slog.Logger, jc *jobContext, ws *runner.Workspace, res projectResult, steps []workflows.Step) projectResult {
-	for _, step := range steps {
-		start := time.Now()
-		out, err := s.runner.Run(ctx, runner.Step{Tool: res.Tool, Dir: filepath.Join(ws.Dir, filepath.FromSlash(res.Project.Dir)), Home: ws.Home(), Args: step.Args})
-		log.Debug("ran step", "step", step.Name, "elapsed", time.Since(start))
-		res.Output = out
-		var exit *exec.ExitError
-		switch {
-		case errors.As(err, &exit):
-			log.Info("step failed", "step", step.Name, "exit", exit.ExitCode())
-			res.Outcome, res.Step = outcomeFailed, step.Name
-			res.Summary = errorLine(out, fmt.Sprintf("%s exited with status %d", step.Name, exit.ExitCode()))
-			return res
-		case err != nil:
-			log.Error("running step", "step", step.Name, "err", err)
-			return res.internal(jc.id)
-		}
-	}
-	res.Outcome = outcomeSucceeded
 	return res
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/atoll-iac/atoll/locking"
 	"github.com/atoll-iac/atoll/runner"
 	"github.com/atoll-iac/atoll/vcs"
+	"github.com/atoll-iac/atoll/workflows"
 )
 
 // Server receives forge events and runs what they ask for.
@@ -42,6 +43,7 @@ type Server struct {
 	historyMu sync.Mutex
 
 	requirements Requirements
+	serverConfig workflows.ServerConfig
 	commenters   []string
 	allowForks   bool
 	allowedExtra []string
@@ -110,6 +112,7 @@ func New(cfg Config) (*Server, error) {
 		dataDir:    cfg.DataDir,
 
 		requirements: cfg.ApplyRequirements,
+		serverConfig: cfg.RepoConfig,
 		commenters:   cfg.AllowedCommenters,
 		allowForks:   cfg.AllowForkPRs,
 		allowedExtra: cfg.AllowedExtraArgs,

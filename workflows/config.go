@@ -29,7 +29,9 @@ type RepoConfig struct {
 	File     string
 	Projects []ProjectConfig
 	// Workflows are the repository's own workflows, by name.
-	Workflows     map[string]Workflow
+	Workflows map[string]Workflow
+	// WorkflowsLine is where File defines them.
+	WorkflowsLine int
 	Automerge     *bool
 	ParallelPlan  bool
 	ParallelApply bool
@@ -172,6 +174,7 @@ func ParseConfig(file string, data []byte) (RepoConfig, error) {
 		}
 		cfg.Workflows[name] = wf
 	}
+	cfg.WorkflowsLine = raw.workflowsLine
 	names := map[string]int{}
 	dirs := map[Project]int{}
 	for _, rp := range raw.Projects {

@@ -24,6 +24,7 @@ type rawConfig struct {
 	Workflows                 map[string]rawWorkflow `yaml:"workflows"`
 	AllowedRegexpPrefixes     []string               `yaml:"allowed_regexp_prefixes"`
 	line                      int
+	workflowsLine             int
 }
 
 type rawAutodiscover struct {
@@ -128,6 +129,11 @@ func (c *rawConfig) UnmarshalYAML(n *yaml.Node) error {
 	}
 	type plain rawConfig
 	c.line = n.Line
+	for i := 0; i < len(n.Content); i += 2 {
+		if n.Content[i].Value == "workflows" {
+			c.workflowsLine = n.Content[i].Line
+		}
+	}
 	return n.Decode((*plain)(c))
 }
 

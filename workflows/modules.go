@@ -3,7 +3,6 @@ package workflows
 import (
 	"bytes"
 	"cmp"
-	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -12,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -32,12 +30,6 @@ type ModuleGraph struct {
 	dependents map[int32][]int32 // memoised transitive closures of usedBy, sorted
 }
 
-// configFile is a configuration file found in the repository.
-type configFile struct {
-	dir  string // relative to the repository root, slash-separated, "." for the root
-	path string // the file on disk
-}
-
 // LoadModuleGraph parses the configuration files (*.tf, *.tofu, *.tf.json,
 // *.tofu.json) in every directory under repoDir, skipping .git, .terraform
 // and any directory for which skip(dir) is true, together with everything
@@ -53,37 +45,30 @@ type configFile struct {
 // for a later plan to report. Only errors reading the repository are
 // returned.
 func LoadModuleGraph(repoDir string, skip func(dir string) bool) (*ModuleGraph, error) {
-	files, err := findConfigFiles(repoDir, skip)
-	if err != nil {
-		return nil, err
-	}
-	sources, err := readModuleSources(files)
+	found, err := readModuleDirs(repoDir, skip)
 	if err != nil {
 		return nil, err
 	}
 
 	g := &ModuleGraph{dependents: make(map[int32][]int32)}
-	for _, f := range files {
-		g.dirs = append(g.dirs, f.dir)
-	}
-	slices.Sort(g.dirs)
-	g.dirs = slices.Clip(slices.Compact(g.dirs))
-	g.index = make(map[string]int32, len(g.dirs))
-	for i, d := range g.dirs {
-		g.index[d] = int32(i)
+	slices.SortFunc(found, func(a, b moduleDir) int { return strings.Compare(a.dir, b.dir) })
+	g.dirs = make([]string, len(found))
+	g.index = make(map[string]int32, len(found))
+	for i, d := range found {
+		g.dirs[i] = d.dir
+		g.index[d.dir] = int32(i)
 	}
 
 	type edge struct{ module, caller int32 }
 	var edges []edge
-	for i, f := range files {
-		caller := g.index[f.dir]
-		for _, src := range sources[i] {
-			target, ok := resolveLocalSource(f.dir, src)
+	for caller, d := range found {
+		for _, src := range d.sources {
+			target, ok := resolveLocalSource(d.dir, src)
 			if !ok {
 				continue
 			}
-			if module, ok := g.index[target]; ok && module != caller {
-				edges = append(edges, edge{module, caller})
+			if module, ok := g.index[target]; ok && module != int32(caller) {
+				edges = append(edges, edge{module, int32(caller)})
 			}
 		}
 	}
@@ -182,64 +167,98 @@ func (g *ModuleGraph) dependentsOf(i int32) []int32 {
 	return deps
 }
 
-// findConfigFiles walks repoDir for configuration files, leaving out .git,
-// .terraform and the directories skip reports.
-func findConfigFiles(repoDir string, skip func(dir string) bool) ([]configFile, error) {
-	var files []configFile
-	var walk func(dir string) error
-	walk = func(dir string) error {
-		if skip != nil && skip(dir) {
-			return nil
-		}
-		abs := filepath.Join(repoDir, filepath.FromSlash(dir))
-		entries, err := os.ReadDir(abs)
-		if err != nil {
-			return fmt.Errorf("loading module graph: %w", err)
-		}
-		for _, e := range entries {
-			switch name := e.Name(); {
-			case e.IsDir() && name != ".git" && name != ".terraform":
-				if err := walk(path.Join(dir, name)); err != nil {
-					return err
-				}
-			case e.Type().IsRegular() && isConfigFile(name):
-				files = append(files, configFile{dir: dir, path: filepath.Join(abs, name)})
-			}
-		}
-		return nil
-	}
-	if err := walk("."); err != nil {
-		return nil, err
-	}
-	return files, nil
+// moduleDir is a directory holding configuration, with the literal sources
+// of its module blocks.
+type moduleDir struct {
+	dir     string // relative to the repository root, slash-separated, "." for the root
+	sources []string
 }
 
-// readModuleSources returns the literal sources of each file's module
-// blocks, in the order of files, reading and parsing on every CPU.
-func readModuleSources(files []configFile) ([][]string, error) {
-	sources := make([][]string, len(files))
-	workers := min(runtime.GOMAXPROCS(0), len(files))
-	errs := make([]error, workers)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(files) {
-					return
-				}
-				src, err := os.ReadFile(files[i].path)
-				if err != nil {
-					errs[w] = fmt.Errorf("loading module graph: %w", err)
-					return
-				}
-				sources[i] = moduleSources(files[i].path, src)
-			}
-		})
+// readModuleDirs walks repoDir, leaving out .git, .terraform and the
+// directories skip reports, and returns every directory holding
+// configuration. As many directories as there are CPUs are read at once,
+// but skip is called from one goroutine at a time.
+func readModuleDirs(repoDir string, skip func(dir string) bool) ([]moduleDir, error) {
+	if skip != nil && skip(".") {
+		return nil, nil
 	}
-	wg.Wait()
-	return sources, errors.Join(errs...)
+	w := &moduleWalker{repoDir: repoDir, skip: skip, helpers: make(chan struct{}, 4*runtime.GOMAXPROCS(0))}
+	w.visit(".")
+	w.wg.Wait()
+	return w.found, w.err
+}
+
+// moduleWalker is the state of readModuleDirs.
+type moduleWalker struct {
+	repoDir string
+	skip    func(dir string) bool
+	helpers chan struct{} // a slot for each goroutine helping the first
+	wg      sync.WaitGroup
+
+	mu    sync.Mutex // guards calls to skip and what follows
+	found []moduleDir
+	err   error // the first error, after which the walk winds down
+}
+
+// visit reads dir, then visits its subdirectories: on a new goroutine
+// while there is a free slot for one, else on this one.
+func (w *moduleWalker) visit(dir string) {
+	subdirs, found, err := w.read(dir)
+
+	w.mu.Lock()
+	switch {
+	case w.err != nil:
+		subdirs = nil
+	case err != nil:
+		w.err = fmt.Errorf("loading module graph: %w", err)
+		subdirs = nil
+	case found != nil:
+		w.found = append(w.found, *found)
+	}
+	if w.skip != nil {
+		subdirs = slices.DeleteFunc(subdirs, w.skip)
+	}
+	w.mu.Unlock()
+
+	for _, sub := range subdirs {
+		select {
+		case w.helpers <- struct{}{}:
+			w.wg.Go(func() {
+				defer func() { <-w.helpers }()
+				w.visit(sub)
+			})
+		default:
+			w.visit(sub)
+		}
+	}
+}
+
+// read lists dir and reads its configuration files. It returns dir's
+// subdirectories and, if it holds configuration, what its module blocks
+// say.
+func (w *moduleWalker) read(dir string) (subdirs []string, found *moduleDir, err error) {
+	abs := filepath.Join(w.repoDir, filepath.FromSlash(dir))
+	entries, err := os.ReadDir(abs)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, e := range entries {
+		switch name := e.Name(); {
+		case e.IsDir() && name != ".git" && name != ".terraform":
+			subdirs = append(subdirs, path.Join(dir, name))
+		case e.Type().IsRegular() && isConfigFile(name):
+			file := filepath.Join(abs, name)
+			src, err := os.ReadFile(file)
+			if err != nil {
+				return nil, nil, err
+			}
+			if found == nil {
+				found = &moduleDir{dir: dir}
+			}
+			found.sources = append(found.sources, moduleSources(file, src)...)
+		}
+	}
+	return subdirs, found, nil
 }
 
 var moduleBlock = hcl.BlockHeaderSchema{Type: "module", LabelNames: []string{"name"}}

@@ -91,8 +91,8 @@ func TestPlanSteps(t *testing.T) {
 	t.Parallel()
 	got := PlanSteps(Project{"infra", "default"}, "/p/plan", nil)
 	want := []Step{
-		{"init", []string{"init", "-input=false", "-no-color"}},
-		{"plan", []string{"plan", "-input=false", "-no-color", "-out=/p/plan"}},
+		{Name: "init", Args: []string{"init", "-input=false", "-no-color"}},
+		{Name: "plan", Args: []string{"plan", "-input=false", "-no-color", "-out=/p/plan"}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("default workspace: %v", got)
@@ -103,7 +103,23 @@ func TestPlanSteps(t *testing.T) {
 		t.Errorf("staging workspace with extra args: %v", got)
 	}
 	got = ApplySteps(Project{"infra", "staging"}, "/p/plan", nil)
-	if len(got) != 2 || !reflect.DeepEqual(got[1].Args, []string{"apply", "-input=false", "-no-color", "/p/plan"}) {
+	if len(got) != 2 || !reflect.DeepEqual(got[0].Args, []string{"workspace", "select", "-or-create", "-no-color", "staging"}) ||
+		!reflect.DeepEqual(got[1].Args, []string{"apply", "-input=false", "-no-color", "/p/plan"}) {
 		t.Errorf("apply steps: %v", got)
+	}
+	custom := Workflow{
+		Plan: []ConfigStep{{Name: "run", Run: "echo hi"}, {Name: "init", ExtraArgs: []string{"-upgrade"}}, {Name: "env", EnvName: "X", EnvValue: "1"}, {Name: "plan", ExtraArgs: []string{"-lock=false"}}, {Name: "show"}},
+	}
+	got = custom.PlanSteps(Project{"infra", "staging"}, "/p/plan", "/p/show.json", []string{"-target=a"})
+	want = []Step{
+		{Name: "run", Run: "echo hi"},
+		{Name: "init", Args: []string{"init", "-input=false", "-no-color", "-upgrade"}},
+		{Name: "env", EnvName: "X", EnvValue: "1"},
+		{Name: "workspace", Args: []string{"workspace", "select", "-or-create", "-no-color", "staging"}},
+		{Name: "plan", Args: []string{"plan", "-input=false", "-no-color", "-out=/p/plan", "-lock=false", "-target=a"}},
+		{Name: "show", Args: []string{"show", "-json", "/p/plan"}, StdoutFile: "/p/show.json"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("custom plan steps:\n got %+v\nwant %+v", got, want)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/atoll-iac/atoll/runner"
 	"github.com/atoll-iac/atoll/server"
 	"github.com/atoll-iac/atoll/vcs/github"
+	"github.com/atoll-iac/atoll/workflows"
 )
 
 // errHelp reports that -h was asked for and usage printed.
@@ -46,6 +47,7 @@ func serverConfig(args []string, getenv func(string) (string, bool), stdout io.W
 	automerge := fs.Bool("automerge", false, "merge a pull request once all its plans are applied")
 	hidePrev := fs.Bool("hide-prev-plan-comments", false, "collapse a pull request's earlier plan comments when it gets a new one")
 	redactEnv := fs.String("redact-env", "", "comma-separated environment variables whose values never appear in comments")
+	repoConfig := fs.String("repo-config", "", "server-side repo config file: what each repository gets and may set in its own config")
 
 	if err := parse(fs, args, getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -79,6 +81,12 @@ func serverConfig(args []string, getenv func(string) (string, bool), stdout io.W
 	if err != nil {
 		return server.Config{}, fmt.Errorf("--tf-download-url: %v", err)
 	}
+	var serverRepoConfig workflows.ServerConfig
+	if *repoConfig != "" {
+		if serverRepoConfig, err = workflows.LoadServerConfig(*repoConfig); err != nil {
+			return server.Config{}, fmt.Errorf("--repo-config: %v", err)
+		}
+	}
 	if *ghToken == "" {
 		return server.Config{}, errors.New("--gh-token is required: atoll needs a forge to read pull requests from and comment on")
 	}
@@ -104,6 +112,7 @@ func serverConfig(args []string, getenv func(string) (string, bool), stdout io.W
 		Automerge:            *automerge,
 		HidePrevPlanComments: *hidePrev,
 		RedactEnv:            list(*redactEnv),
+		RepoConfig:           serverRepoConfig,
 	}, nil
 }
 

@@ -1,0 +1,65 @@
+package server
+
+import (
+	"errors"
+	"slices"
+
+	"github.com/atoll-iac/atoll/runner"
+	"github.com/atoll-iac/atoll/vcs"
+	"github.com/atoll-iac/atoll/workflows"
+)
+
+// repoConfig is what a repository's config and the server's say of it.
+type repoConfig struct {
+	cfg     workflows.RepoConfig
+	rule    workflows.RepoRule
+	servers map[string]workflows.Workflow
+}
+
+// repoConfig reads the repository config in the checkout at repoDir and
+// checks it against what the server allows the repository.
+func (s *Server) repoConfig(pull vcs.PullRequest, repoDir string) (repoConfig, error) {
+	cfg, err := workflows.LoadConfig(repoDir)
+	if err == nil {
+		rule := s.serverConfig.For(pull.Repo.FullName)
+		if err = rule.Check(cfg, s.serverConfig.Workflows); err == nil {
+			return repoConfig{cfg: cfg, rule: rule, servers: s.serverConfig.Workflows}, nil
+		}
+	}
+	var ce *workflows.ConfigError
+	if errors.As(err, &ce) {
+		return repoConfig{}, userErrorf("**atoll cannot use this repository's config**, so nothing ran:\n\n```\n%s\n```", ce.Error())
+	}
+	return repoConfig{}, err
+}
+
+// project is the config of the project a plan record is of.
+func (rc repoConfig) project(rec runner.PlanRecord) workflows.ProjectConfig {
+	if p, ok := rc.cfg.Find(rec.Name); ok && rec.Name != "" {
+		return p
+	}
+	return rc.cfg.ProjectAt(rec.Dir, rec.Workspace)
+}
+
+// workflow is the workflow project p runs.
+func (rc repoConfig) workflow(p workflows.ProjectConfig) workflows.Workflow {
+	return workflows.WorkflowFor(p, rc.cfg, rc.rule, rc.servers)
+}
+
+// requirements are what project p needs before it is applied: its own
+// when the server lets it set them, else the server config's for the
+// repository, else the server's flag.
+func (rc repoConfig) requirements(p workflows.ProjectConfig, flag Requirements) Requirements {
+	names := rc.rule.ApplyRequirements
+	if p.ApplyRequirements != nil {
+		names = p.ApplyRequirements
+	}
+	if names == nil {
+		return flag
+	}
+	return Requirements{
+		Approved:   slices.Contains(names, "approved"),
+		Mergeable:  slices.Contains(names, "mergeable"),
+		Undiverged: slices.Contains(names, "undiverged"),
+	}
+}

@@ -1,0 +1,267 @@
+package workflows
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// ServerConfig is the server-side repo config (--repo-config): what each
+// repository gets and may change, and the server's own workflows. The zero
+// value allows no overrides and no custom workflows.
+type ServerConfig struct {
+	Repos     []RepoRule
+	Workflows map[string]Workflow
+}
+
+// RepoRule is what the server config says of the repositories it matches.
+type RepoRule struct {
+	// ID matches repositories: an exact "owner/name", a glob, or a
+	// regular expression between slashes.
+	ID    string
+	match func(string) bool
+	// ApplyRequirements replace the server's flag when set.
+	ApplyRequirements []string
+	// Workflow names the server workflow projects use by default.
+	Workflow string
+	// AllowedOverrides are the project keys a repository config may set:
+	// apply_requirements, workflow, delete_source_branch_on_merge.
+	AllowedOverrides []string
+	// AllowCustomWorkflows lets a repository define its own workflows,
+	// whose run steps execute commands of its choosing on the server.
+	AllowCustomWorkflows bool
+	// PreWorkflowHooks and PostWorkflowHooks run in the checkout's root
+	// before and after a plan.
+	PreWorkflowHooks, PostWorkflowHooks []string
+}
+
+type rawServerConfig struct {
+	Repos     []rawRepoRule          `yaml:"repos"`
+	Workflows map[string]rawWorkflow `yaml:"workflows"`
+}
+
+type rawRepoRule struct {
+	ID                   string    `yaml:"id"`
+	ApplyRequirements    []string  `yaml:"apply_requirements"`
+	Workflow             *string   `yaml:"workflow"`
+	AllowedOverrides     []string  `yaml:"allowed_overrides"`
+	AllowCustomWorkflows *bool     `yaml:"allow_custom_workflows"`
+	PreWorkflowHooks     []rawHook `yaml:"pre_workflow_hooks"`
+	PostWorkflowHooks    []rawHook `yaml:"post_workflow_hooks"`
+	line                 int
+}
+
+type rawHook struct {
+	Run string `yaml:"run"`
+}
+
+var (
+	serverConfigKeys = []string{"repos", "workflows"}
+	repoRuleKeys     = []string{"id", "apply_requirements", "workflow", "allowed_overrides", "allow_custom_workflows", "pre_workflow_hooks", "post_workflow_hooks", "branch", "repo_config_file", "plan_requirements", "import_requirements", "delete_source_branch_on_merge", "repo_locking", "repo_locks", "policy_check", "custom_policy_check", "autodiscover", "silence_pr_comments"}
+	overridable      = []string{"apply_requirements", "workflow", "delete_source_branch_on_merge", "plan_requirements", "import_requirements", "repo_locking", "repo_locks", "policy_check", "custom_policy_check", "autodiscover", "silence_pr_comments"}
+)
+
+func (r *rawRepoRule) UnmarshalYAML(n *yaml.Node) error {
+	if err := checkKeys(n, "a repos entry", repoRuleKeys); err != nil {
+		return err
+	}
+	type plain rawRepoRule
+	r.line = n.Line
+	return n.Decode((*plain)(r))
+}
+
+func (h *rawHook) UnmarshalYAML(n *yaml.Node) error {
+	if err := checkKeys(n, "a hook", []string{"run", "description", "shell", "shellArgs", "commands"}); err != nil {
+		return err
+	}
+	type plain rawHook
+	return n.Decode((*plain)(h))
+}
+
+// LoadServerConfig reads the server-side repo config file at path.
+func LoadServerConfig(file string) (ServerConfig, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return ServerConfig{}, err
+	}
+	return ParseServerConfig(filepath.Base(file), b)
+}
+
+// ParseServerConfig parses and validates server-side repo config.
+func ParseServerConfig(file string, data []byte) (ServerConfig, error) {
+	fail := func(line int, format string, args ...any) (ServerConfig, error) {
+		return ServerConfig{}, &ConfigError{File: file, Line: line, Msg: fmt.Sprintf(format, args...)}
+	}
+	var root yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&root); err != nil {
+		return fail(0, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if len(root.Content) == 0 {
+		return fail(0, "the file is empty")
+	}
+	if err := checkKeys(root.Content[0], "the server config", serverConfigKeys); err != nil {
+		var le *lineError
+		errors.As(err, &le)
+		return fail(le.line, "%s", le.msg)
+	}
+	var raw rawServerConfig
+	if err := root.Content[0].Decode(&raw); err != nil {
+		var le *lineError
+		if errors.As(err, &le) {
+			return fail(le.line, "%s", le.msg)
+		}
+		return fail(0, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	cfg := ServerConfig{Workflows: map[string]Workflow{}}
+	for name, w := range raw.Workflows {
+		wf, err := convertWorkflow(w)
+		if err != nil {
+			return fail(w.line, "workflow %q: %v", name, err)
+		}
+		cfg.Workflows[name] = wf
+	}
+	for _, r := range raw.Repos {
+		match, err := repoMatcher(r.ID)
+		if err != nil {
+			return fail(r.line, "%v", err)
+		}
+		rule := RepoRule{ID: r.ID, match: match, ApplyRequirements: r.ApplyRequirements, AllowedOverrides: r.AllowedOverrides}
+		for _, req := range r.ApplyRequirements {
+			if !slices.Contains([]string{"approved", "mergeable", "undiverged"}, req) {
+				return fail(r.line, "apply requirement %q: want approved, mergeable or undiverged", req)
+			}
+		}
+		for _, o := range r.AllowedOverrides {
+			if !slices.Contains(overridable, o) {
+				return fail(r.line, "allowed_overrides: %q is no key a repository can set (keys: %s)", o, strings.Join(overridable, ", "))
+			}
+		}
+		if r.Workflow != nil {
+			if _, ok := cfg.Workflows[*r.Workflow]; !ok {
+				return fail(r.line, "workflow %q is not defined under workflows", *r.Workflow)
+			}
+			rule.Workflow = *r.Workflow
+		}
+		rule.AllowCustomWorkflows = r.AllowCustomWorkflows != nil && *r.AllowCustomWorkflows
+		for _, h := range r.PreWorkflowHooks {
+			rule.PreWorkflowHooks = append(rule.PreWorkflowHooks, h.Run)
+		}
+		for _, h := range r.PostWorkflowHooks {
+			rule.PostWorkflowHooks = append(rule.PostWorkflowHooks, h.Run)
+		}
+		cfg.Repos = append(cfg.Repos, rule)
+	}
+	return cfg, nil
+}
+
+// repoMatcher reads a repos id: /regex/, a glob, or an exact name.
+func repoMatcher(id string) (func(string) bool, error) {
+	switch {
+	case id == "":
+		return nil, errors.New("a repos entry needs an id")
+	case len(id) > 1 && strings.HasPrefix(id, "/") && strings.HasSuffix(id, "/"):
+		re, err := regexp.Compile(id[1 : len(id)-1])
+		if err != nil {
+			return nil, fmt.Errorf("id %s is not a regular expression: %v", id, err)
+		}
+		return re.MatchString, nil
+	case strings.ContainsAny(id, "*?["):
+		if _, err := path.Match(id, ""); err != nil {
+			return nil, fmt.Errorf("id %q is not a glob: %v", id, err)
+		}
+		return func(repo string) bool { ok, _ := path.Match(id, repo); return ok }, nil
+	}
+	return func(repo string) bool { return repo == id }, nil
+}
+
+// For returns the rule for a repository ("owner/name"): the matching
+// entries merged, later ones overriding earlier ones key by key.
+func (c ServerConfig) For(repo string) RepoRule {
+	var rule RepoRule
+	for _, r := range c.Repos {
+		if !r.match(repo) {
+			continue
+		}
+		rule.ID = r.ID
+		if r.ApplyRequirements != nil {
+			rule.ApplyRequirements = r.ApplyRequirements
+		}
+		if r.Workflow != "" {
+			rule.Workflow = r.Workflow
+		}
+		if r.AllowedOverrides != nil {
+			rule.AllowedOverrides = r.AllowedOverrides
+		}
+		rule.AllowCustomWorkflows = rule.AllowCustomWorkflows || r.AllowCustomWorkflows
+		if r.PreWorkflowHooks != nil {
+			rule.PreWorkflowHooks = r.PreWorkflowHooks
+		}
+		if r.PostWorkflowHooks != nil {
+			rule.PostWorkflowHooks = r.PostWorkflowHooks
+		}
+	}
+	return rule
+}
+
+// Check refuses a repository config that sets what rule does not allow,
+// naming the key and where it is set.
+func (rule RepoRule) Check(cfg RepoConfig, serverWorkflows map[string]Workflow) error {
+	fail := func(line int, format string, args ...any) error {
+		return &ConfigError{File: cfg.File, Line: line, Msg: fmt.Sprintf(format, args...)}
+	}
+	if len(cfg.Workflows) > 0 && !rule.AllowCustomWorkflows {
+		return fail(cfg.WorkflowsLine, "workflows: this server does not let repositories define their own workflows (allow_custom_workflows)")
+	}
+	for _, p := range cfg.Projects {
+		if p.ApplyRequirements != nil && !slices.Contains(rule.AllowedOverrides, "apply_requirements") {
+			return fail(p.Line, "apply_requirements: this server does not let repositories set it (allowed_overrides)")
+		}
+		if p.Workflow == "" {
+			continue
+		}
+		if !slices.Contains(rule.AllowedOverrides, "workflow") {
+			return fail(p.Line, "workflow: this server does not let repositories choose a workflow (allowed_overrides)")
+		}
+		_, ours := cfg.Workflows[p.Workflow]
+		_, servers := serverWorkflows[p.Workflow]
+		if !ours && !servers {
+			return fail(p.Line, "workflow %q is defined neither in %s nor on the server", p.Workflow, cfg.File)
+		}
+	}
+	return nil
+}
+
+// WorkflowFor returns the workflow project p runs: its own, else the
+// server rule's, else the default one (init and plan; apply).
+func WorkflowFor(p ProjectConfig, cfg RepoConfig, rule RepoRule, serverWorkflows map[string]Workflow) Workflow {
+	name := p.Workflow
+	if name == "" {
+		name = rule.Workflow
+	}
+	if w, ok := cfg.Workflows[name]; ok && p.Workflow != "" {
+		return w.withDefaults()
+	}
+	if w, ok := serverWorkflows[name]; ok {
+		return w.withDefaults()
+	}
+	return Workflow{}.withDefaults()
+}
+
+// withDefaults fills the stages a workflow leaves out with atoll's own.
+func (w Workflow) withDefaults() Workflow {
+	if w.Plan == nil {
+		w.Plan = []ConfigStep{{Name: "init"}, {Name: "plan"}}
+	}
+	if w.Apply == nil {
+		w.Apply = []ConfigStep{{Name: "apply"}}
+	}
+	return w
+}
