@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/atoll-iac/atoll/workflows"
 )
 
 func TestParseComment(t *testing.T) {
@@ -170,5 +172,30 @@ func TestDeliveries(t *testing.T) {
 	later := now.Add(3 * time.Hour)
 	if !d.first("e", later) || d.first("e", later) {
 		t.Error("forgotten id not handled as new exactly once")
+	}
+}
+
+func TestWaves(t *testing.T) {
+	t.Parallel()
+	p := func(name string, group int, deps ...string) workflows.ProjectConfig {
+		return workflows.ProjectConfig{Project: workflows.Project{Dir: name, Workspace: "default"}, Name: name, ExecutionOrderGroup: group, DependsOn: deps}
+	}
+	projects := []workflows.ProjectConfig{p("a", 0), p("b", 0), p("c", 0, "a"), p("d", 0), p("e", 1), p("f", 1)}
+	names := func(ws [][]workflows.ProjectConfig) string {
+		var parts []string
+		for _, w := range ws {
+			var n []string
+			for _, q := range w {
+				n = append(n, q.Name)
+			}
+			parts = append(parts, strings.Join(n, ","))
+		}
+		return strings.Join(parts, " | ")
+	}
+	if got := names(waves(projects, true)); got != "a,b | c,d | e,f" {
+		t.Errorf("parallel waves = %s", got)
+	}
+	if got := names(waves(projects, false)); got != "a | b | c | d | e | f" {
+		t.Errorf("serial waves = %s", got)
 	}
 }

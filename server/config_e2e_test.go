@@ -172,3 +172,29 @@ func TestProjectToolVersions(t *testing.T) {
 		}
 	}
 }
+
+func TestParallelPlansAndHooks(t *testing.T) {
+	t.Parallel()
+	server, err := workflows.ParseServerConfig("repos.yaml", []byte(`repos:
+- id: acme/infra
+  pre_workflow_hooks:
+  - run: test ! -e STOP || { echo "the STOP file says no"; exit 3; }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEnv(t, testOptions{configure: func(c *Config) {
+		c.RepoConfig = server
+		c.Parallelism = 2
+	}})
+	e.gh.CreateRepo(t, "acme/infra", map[string]string{"atoll.yaml": "version: 3\nparallel_plan: true\nautodiscover:\n  mode: enabled\n"})
+	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"a/main.tf": oneResource, "b/main.tf": twoResources, "c/main.tf": oneResource}})
+	e.gh.SendPullRequest(t, e.events, "opened", pr)
+	if c := e.waitComments(t, pr, 1)[0]; !strings.Contains(c.Body, "3 of 3 projects succeeded") {
+		t.Errorf("parallel plan:\n%s", c.Body)
+	}
+	pr = e.gh.PushToPull(t, "acme/infra", pr.Number, map[string]string{"STOP": "x", "a/main.tf": twoResources})
+	if c := e.say(t, pr, "alice", "atoll plan"); !strings.Contains(c.Body, "pre-workflow hook of this server failed") || !strings.Contains(c.Body, "the STOP file says no") {
+		t.Errorf("failing pre hook:\n%s", c.Body)
+	}
+}

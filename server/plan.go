@@ -58,6 +58,10 @@ func (s *Server) plan(ctx context.Context, jc *jobContext, req planRequest) erro
 	if err != nil {
 		return err
 	}
+	if err := s.runHooks(ctx, jc, req, ws0, "pre", rc.rule.PreWorkflowHooks); err != nil {
+		return err
+	}
+	defer s.runHooks(context.WithoutCancel(ctx), jc, req, ws0, "post", rc.rule.PostWorkflowHooks)
 	projects, err := s.selectProjects(ctx, jc, req, rc, ws0.Dir)
 	if err != nil {
 		return err
@@ -74,15 +78,23 @@ func (s *Server) plan(ctx context.Context, jc *jobContext, req planRequest) erro
 		s.setStatus(ctx, jc, req.forge, req.pull, "plan", p.Project, vcs.Pending, "planning…")
 	}
 	var results []projectResult
-	for _, p := range projects {
-		ws, ok := held[p.Workspace]
-		if !ok {
-			if ws, err = s.checkout(ctx, jc, req.forge, req.pull, p.Workspace); err != nil {
-				break
+	for _, wave := range waves(projects, rc.cfg.ParallelPlan) {
+		for _, p := range wave {
+			if _, ok := held[p.Workspace]; !ok {
+				ws, cerr := s.checkout(ctx, jc, req.forge, req.pull, p.Workspace)
+				if cerr != nil {
+					err = cerr
+					break
+				}
+				held[p.Workspace] = ws
 			}
-			held[p.Workspace] = ws
 		}
-		results = append(results, s.planProject(ctx, jc, req, ws, p, rc.workflow(p)))
+		if err != nil {
+			break
+		}
+		results = append(results, s.runWave(wave, func(p workflows.ProjectConfig) projectResult {
+			return s.planProject(ctx, jc, req, held[p.Workspace], p, rc.workflow(p))
+		})...)
 	}
 	// What was planned is reported even when the job was cancelled or a
 	// checkout failed: no status is left pending.

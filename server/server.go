@@ -39,6 +39,8 @@ type Server struct {
 	reading chan struct{}
 	redact  *runner.Redactor
 	dataDir string
+	// slots bound the projects running at once across all jobs.
+	slots chan struct{}
 	// historyMu guards the files that remember plan comments.
 	historyMu sync.Mutex
 
@@ -110,6 +112,7 @@ func New(cfg Config) (*Server, error) {
 		reading:    make(chan struct{}, 64),
 		redact:     redact,
 		dataDir:    cfg.DataDir,
+		slots:      make(chan struct{}, workers),
 
 		requirements: cfg.ApplyRequirements,
 		serverConfig: cfg.RepoConfig,

@@ -174,15 +174,19 @@ type moduleDir struct {
 	sources []string
 }
 
+// readersPerCPU is how many goroutines per CPU read the repository: file
+// system calls spend more time waiting than computing.
+const readersPerCPU = 4
+
 // readModuleDirs walks repoDir, leaving out .git, .terraform and the
 // directories skip reports, and returns every directory holding
-// configuration. As many directories as there are CPUs are read at once,
-// but skip is called from one goroutine at a time.
+// configuration. Several directories are read at once, but skip is called
+// from one goroutine at a time.
 func readModuleDirs(repoDir string, skip func(dir string) bool) ([]moduleDir, error) {
 	if skip != nil && skip(".") {
 		return nil, nil
 	}
-	w := &moduleWalker{repoDir: repoDir, skip: skip, helpers: make(chan struct{}, 4*runtime.GOMAXPROCS(0))}
+	w := &moduleWalker{repoDir: repoDir, skip: skip, helpers: make(chan struct{}, readersPerCPU*runtime.GOMAXPROCS(0)-1)}
 	w.visit(".")
 	w.wg.Wait()
 	return w.found, w.err

@@ -1,0 +1,77 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/atoll-iac/atoll/runner"
+	"github.com/atoll-iac/atoll/workflows"
+)
+
+// waves cuts projects, in the order they run, into waves whose projects
+// may run at the same time: with parallel off, one project a wave; with it
+// on, a wave ends where the execution order group changes or a project
+// depends on one already in the wave.
+func waves(projects []workflows.ProjectConfig, parallel bool) [][]workflows.ProjectConfig {
+	var out [][]workflows.ProjectConfig
+	for _, p := range projects {
+		if n := len(out); parallel && n > 0 && joins(out[n-1], p) {
+			out[n-1] = append(out[n-1], p)
+			continue
+		}
+		out = append(out, []workflows.ProjectConfig{p})
+	}
+	return out
+}
+
+func joins(wave []workflows.ProjectConfig, p workflows.ProjectConfig) bool {
+	if wave[0].ExecutionOrderGroup != p.ExecutionOrderGroup {
+		return false
+	}
+	return !slices.ContainsFunc(wave, func(q workflows.ProjectConfig) bool {
+		return q.Name != "" && slices.Contains(p.DependsOn, q.Name)
+	})
+}
+
+// runWave runs one wave's projects at once, each taking one of the
+// server's slots, so that no more than --parallelism projects run across
+// all jobs. Results keep the wave's order.
+func (s *Server) runWave(wave []workflows.ProjectConfig, run func(workflows.ProjectConfig) projectResult) []projectResult {
+	results := make([]projectResult, len(wave))
+	var wg sync.WaitGroup
+	for i, p := range wave {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.slots <- struct{}{}
+			defer func() { <-s.slots }()
+			results[i] = run(p)
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+// runHooks runs the server's pre or post workflow hooks in the root of the
+// checkout. A pre hook that fails stops the plan, with its output on the
+// pull request; a post hook's failure is only logged.
+func (s *Server) runHooks(ctx context.Context, jc *jobContext, req planRequest, ws *runner.Workspace, when string, hooks []string) error {
+	for _, hook := range hooks {
+		out, err := s.runner.Run(ctx, runner.Step{Tool: shell, Dir: ws.Dir, Home: ws.Home(), Args: []string{"-c", hook},
+			Env: stepEnv(stepContext{ws: ws, pull: req.pull, user: req.user, extra: req.extra}, projectResult{Project: workflows.Project{Dir: ".", Workspace: ws.Name}}, ws.Dir)})
+		if err == nil {
+			continue
+		}
+		jc.log.Warn("workflow hook failed", "when", when, "err", err)
+		if when == "pre" {
+			var b strings.Builder
+			fmt.Fprintf(&b, "**A pre-workflow hook of this server failed**, so nothing was planned:\n\n")
+			codeBlock(&b, strings.TrimRight(out, "\n"))
+			return &userError{msg: b.String()}
+		}
+	}
+	return nil
+}
