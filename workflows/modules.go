@@ -26,7 +26,7 @@ type ModuleGraph struct {
 	index  map[string]int32 // dirs[index[d]] == d
 	usedBy [][]int32        // usedBy[i]: the directories with a module block sourcing dirs[i], sorted
 
-	mu         sync.Mutex
+	mu         sync.Mutex        // guards dependents
 	dependents map[int32][]int32 // memoised transitive closures of usedBy, sorted
 }
 
@@ -44,6 +44,9 @@ type ModuleGraph struct {
 // contribute the module blocks that could be read, and the error is left
 // for a later plan to report. Only errors reading the repository are
 // returned.
+//
+// Symbolic links are not followed. Directories are read concurrently, but
+// skip is called from one goroutine at a time.
 func LoadModuleGraph(repoDir string, skip func(dir string) bool) (*ModuleGraph, error) {
 	found, err := readModuleDirs(repoDir, skip)
 	if err != nil {
@@ -174,9 +177,9 @@ type moduleDir struct {
 	sources []string
 }
 
-// readersPerCPU is how many goroutines per CPU read the repository: file
+// moduleReadersPerCPU is how many goroutines per CPU read the repository: file
 // system calls spend more time waiting than computing.
-const readersPerCPU = 4
+const moduleReadersPerCPU = 4
 
 // readModuleDirs walks repoDir, leaving out .git, .terraform and the
 // directories skip reports, and returns every directory holding
@@ -186,7 +189,7 @@ func readModuleDirs(repoDir string, skip func(dir string) bool) ([]moduleDir, er
 	if skip != nil && skip(".") {
 		return nil, nil
 	}
-	w := &moduleWalker{repoDir: repoDir, skip: skip, helpers: make(chan struct{}, readersPerCPU*runtime.GOMAXPROCS(0)-1)}
+	w := &moduleWalker{repoDir: repoDir, skip: skip, helpers: make(chan struct{}, moduleReadersPerCPU*runtime.GOMAXPROCS(0)-1)}
 	w.visit(".")
 	w.wg.Wait()
 	return w.found, w.err
@@ -265,24 +268,24 @@ func (w *moduleWalker) read(dir string) (subdirs []string, found *moduleDir, err
 	return subdirs, found, nil
 }
 
-var moduleBlock = hcl.BlockHeaderSchema{Type: "module", LabelNames: []string{"name"}}
+var moduleBlockSchema = hcl.BlockHeaderSchema{Type: "module", LabelNames: []string{"name"}}
 
 // moduleSources returns the literal source of every top-level module block
 // in the configuration file name holding src.
 func moduleSources(name string, src []byte) []string {
+	if isJSONConfig(name) {
+		return hclBlockStrings(parseHCL(name, src), moduleBlockSchema, "source")
+	}
 	// Native syntax cannot escape a block type, so a file that never spells
 	// "module" has no module block; most files don't, and looking is much
-	// cheaper than parsing.
-	if isJSON(name) {
-		return blockStrings(parseConfig(name, src), moduleBlock, "source")
-	}
+	// cheaper than even skimming.
 	if !bytes.Contains(src, []byte("module")) {
 		return nil
 	}
 	if sources, ok := skimModuleSources(src); ok {
 		return sources
 	}
-	return blockStrings(parseConfig(name, src), moduleBlock, "source")
+	return hclBlockStrings(parseHCL(name, src), moduleBlockSchema, "source")
 }
 
 // resolveLocalSource resolves a module source found in dir to the
@@ -300,7 +303,7 @@ func resolveLocalSource(dir, source string) (string, bool) {
 	return target, true
 }
 
-var terraformBlock = hcl.BlockHeaderSchema{Type: "terraform"}
+var terraformBlockSchema = hcl.BlockHeaderSchema{Type: "terraform"}
 
 // RequiredVersion returns the required_version constraint from a
 // `terraform { required_version = "..." }` block in the configuration files
@@ -325,18 +328,18 @@ func RequiredVersion(repoDir, dir string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("reading required_version in %s: %w", dir, err)
 		}
-		constraints = append(constraints, blockStrings(parseConfig(name, src), terraformBlock, "required_version")...)
+		constraints = append(constraints, hclBlockStrings(parseHCL(name, src), terraformBlockSchema, "required_version")...)
 	}
 	return strings.Join(constraints, ", "), nil
 }
 
-func isJSON(name string) bool { return strings.HasSuffix(name, ".json") }
+func isJSONConfig(name string) bool { return strings.HasSuffix(name, ".json") }
 
-// parseConfig parses src as HCL's native syntax or, for a .json file, its
+// parseHCL parses src as HCL's native syntax or, for a .json file, its
 // JSON syntax. Diagnostics are dropped: the file holds what HCL could
 // recover, and a plan will report the errors.
-func parseConfig(name string, src []byte) *hcl.File {
-	if isJSON(name) {
+func parseHCL(name string, src []byte) *hcl.File {
+	if isJSONConfig(name) {
 		f, _ := hcljson.Parse(src, name)
 		return f
 	}
@@ -344,15 +347,15 @@ func parseConfig(name string, src []byte) *hcl.File {
 	return f
 }
 
-// blockStrings returns the values of attribute attr in the top-level
+// hclBlockStrings returns the values of attribute attr in the top-level
 // blocks of f that block describes, where those are literal strings.
-func blockStrings(f *hcl.File, block hcl.BlockHeaderSchema, attr string) []string {
+func hclBlockStrings(f *hcl.File, block hcl.BlockHeaderSchema, attr string) []string {
 	if f == nil {
 		return nil
 	}
 	var values []string
 	add := func(expr hcl.Expression) {
-		if v, ok := literalString(expr); ok {
+		if v, ok := hclLiteralString(expr); ok {
 			values = append(values, v)
 		}
 	}
@@ -377,9 +380,9 @@ func blockStrings(f *hcl.File, block hcl.BlockHeaderSchema, attr string) []strin
 	return values
 }
 
-// literalString returns the value of expr if it is a string that needs no
+// hclLiteralString returns the value of expr if it is a string that needs no
 // evaluation context: no variables, no function calls.
-func literalString(expr hcl.Expression) (string, bool) {
+func hclLiteralString(expr hcl.Expression) (string, bool) {
 	v, diags := expr.Value(nil)
 	if diags.HasErrors() || !v.IsKnown() || v.IsNull() || v.Type() != cty.String {
 		return "", false
@@ -462,9 +465,9 @@ func (s *skimmer) code() bool {
 		s.i++
 	case c == ' ' || c == '\t' || c == '\r':
 		s.i++
-	case c == '#' || c == '/' && at(src, i+1) == '/':
-		s.i = lineEnd(src, i) // the newline still ends the item
-	case c == '/' && at(src, i+1) == '*':
+	case c == '#' || c == '/' && s.at(i+1) == '/':
+		s.i = s.lineEnd(i) // the newline still ends the item
+	case c == '/' && s.at(i+1) == '*':
 		end := bytes.Index(src[i+2:], []byte("*/"))
 		if end < 0 {
 			return false
@@ -474,8 +477,8 @@ func (s *skimmer) code() bool {
 		s.push(skimFrame{kind: '"'})
 		s.i++
 		s.atItem = false
-	case c == '<' && at(src, i+1) == '<':
-		if marker, next, ok := heredocStart(src, i+2); ok {
+	case c == '<' && s.at(i+1) == '<':
+		if marker, next, ok := s.heredocStart(i + 2); ok {
 			s.push(skimFrame{kind: '<', marker: marker})
 			s.i = next
 			s.atLine = true
@@ -499,7 +502,7 @@ func (s *skimmer) code() bool {
 		s.i++
 		s.atItem = false
 		s.atLine = false // back in a heredoc, if any, mid-line
-	case isWordByte(c):
+	case isHCLWordByte(c):
 		s.word()
 	default:
 		s.i++
@@ -511,14 +514,14 @@ func (s *skimmer) code() bool {
 // word reads an identifier or number, noting where a module block's body
 // or its source expression begins.
 func (s *skimmer) word() {
-	end := wordEnd(s.src, s.i)
+	end := s.wordEnd(s.i)
 	w, atItem := s.src[s.i:end], s.atItem
 	s.i, s.atItem = end, false
 	switch {
 	case atItem && len(s.stack) == 0 && string(w) == "module":
 		s.moduleHeader()
 	case atItem && s.inModule() && string(w) == "source":
-		if j := s.skipBlank(end); at(s.src, j) == '=' && at(s.src, j+1) != '=' {
+		if j := s.skipBlank(end); s.at(j) == '=' && s.at(j+1) != '=' {
 			s.source = j + 1
 			s.i = j + 1
 		}
@@ -531,17 +534,17 @@ func (s *skimmer) word() {
 func (s *skimmer) moduleHeader() {
 	for j := s.i; ; {
 		j = s.skipBlank(j)
-		switch c := at(s.src, j); {
+		switch c := s.at(j); {
 		case c == '{':
 			s.push(skimFrame{kind: '{', module: true})
 			s.i, s.atItem = j+1, true
 			return
 		case c == '"':
-			if j = labelEnd(s.src, j+1); j < 0 {
+			if j = s.labelEnd(j + 1); j < 0 {
 				return
 			}
-		case isWordByte(c):
-			j = wordEnd(s.src, j)
+		case isHCLWordByte(c):
+			j = s.wordEnd(j)
 		default:
 			return
 		}
@@ -555,7 +558,7 @@ func (s *skimmer) quoted() bool {
 		s.pop()
 		s.i++
 	case '\\':
-		if c := at(s.src, s.i+1); c == '\n' || c == '\r' {
+		if c := s.at(s.i + 1); c == '\n' || c == '\r' {
 			return false
 		}
 		s.i += 2
@@ -572,7 +575,7 @@ func (s *skimmer) quoted() bool {
 // heredoc reads one character of a heredoc, or its closing marker.
 func (s *skimmer) heredoc() bool {
 	if s.atLine {
-		end := lineEnd(s.src, s.i)
+		end := s.lineEnd(s.i)
 		if end < len(s.src) && bytes.Equal(bytes.TrimSpace(s.src[s.i:end]), s.top().marker) {
 			s.pop()
 			s.i = end // the newline ends the item
@@ -597,9 +600,9 @@ func (s *skimmer) heredoc() bool {
 func (s *skimmer) template() {
 	c, i := s.src[s.i], s.i
 	switch {
-	case at(s.src, i+1) == c && at(s.src, i+2) == '{':
+	case s.at(i+1) == c && s.at(i+2) == '{':
 		s.i += 3
-	case at(s.src, i+1) == '{':
+	case s.at(i+1) == '{':
 		s.push(skimFrame{kind: '$'})
 		s.i += 2
 		s.atItem, s.atLine = false, false
@@ -613,7 +616,7 @@ func (s *skimmer) endSource(end int) {
 	if s.source < 0 {
 		return
 	}
-	if v, ok := sourceValue(s.src[s.source:end]); ok {
+	if v, ok := moduleSourceValue(s.src[s.source:end]); ok {
 		s.sources = append(s.sources, v)
 	}
 	s.source = -1
@@ -626,7 +629,7 @@ func (s *skimmer) skipBlank(j int) int {
 		switch {
 		case s.src[j] == ' ' || s.src[j] == '\t':
 			j++
-		case s.src[j] == '/' && at(s.src, j+1) == '*':
+		case s.src[j] == '/' && s.at(j+1) == '*':
 			end := bytes.Index(s.src[j+2:], []byte("*/"))
 			if end < 0 {
 				return len(s.src)
@@ -639,9 +642,9 @@ func (s *skimmer) skipBlank(j int) int {
 	return j
 }
 
-// sourceValue returns the value of a source expression if it is a literal
+// moduleSourceValue returns the value of a source expression if it is a literal
 // string.
-func sourceValue(expr []byte) (string, bool) {
+func moduleSourceValue(expr []byte) (string, bool) {
 	// Nearly every source is a plain quoted string, to be taken as it is.
 	if lit, ok := bytes.CutPrefix(bytes.TrimSpace(expr), []byte(`"`)); ok {
 		if lit, ok := bytes.CutSuffix(lit, []byte(`"`)); ok && !bytes.ContainsAny(lit, "\"\\$%\r\n") {
@@ -652,26 +655,26 @@ func sourceValue(expr []byte) (string, bool) {
 	if diags.HasErrors() {
 		return "", false
 	}
-	return literalString(e)
+	return hclLiteralString(e)
 }
 
 // heredocStart reads a heredoc's introducer after its "<<": an optional
 // '-', the marker and a newline. It returns the marker and where the
 // heredoc's first line begins.
-func heredocStart(src []byte, j int) (marker []byte, next int, ok bool) {
-	if at(src, j) == '-' {
+func (s *skimmer) heredocStart(j int) (marker []byte, next int, ok bool) {
+	if s.at(j) == '-' {
 		j++
 	}
 	start := j
-	if c := at(src, j); !isWordByte(c) || '0' <= c && c <= '9' || c == '-' {
+	if c := s.at(j); !isHCLWordByte(c) || '0' <= c && c <= '9' || c == '-' {
 		return nil, 0, false
 	}
-	j = wordEnd(src, j)
-	marker = src[start:j]
-	if at(src, j) == '\r' {
+	j = s.wordEnd(j)
+	marker = s.src[start:j]
+	if s.at(j) == '\r' {
 		j++
 	}
-	if at(src, j) != '\n' {
+	if s.at(j) != '\n' {
 		return nil, 0, false
 	}
 	return marker, j + 1, true
@@ -679,9 +682,9 @@ func heredocStart(src []byte, j int) (marker []byte, next int, ok bool) {
 
 // labelEnd returns the index after the closing quote of a block label
 // whose text begins at j, or -1 if the label does not close on its line.
-func labelEnd(src []byte, j int) int {
-	for ; j < len(src); j++ {
-		switch src[j] {
+func (s *skimmer) labelEnd(j int) int {
+	for ; j < len(s.src); j++ {
+		switch s.src[j] {
 		case '"':
 			return j + 1
 		case '\\':
@@ -693,33 +696,33 @@ func labelEnd(src []byte, j int) int {
 	return -1
 }
 
-// at returns src[i], or 0 past its end.
-func at(src []byte, i int) byte {
-	if i < len(src) {
-		return src[i]
+// at returns the byte at i, or 0 past the end.
+func (s *skimmer) at(i int) byte {
+	if i < len(s.src) {
+		return s.src[i]
 	}
 	return 0
 }
 
 // lineEnd returns the index of the newline that ends the line holding i,
-// or len(src).
-func lineEnd(src []byte, i int) int {
-	if n := bytes.IndexByte(src[i:], '\n'); n >= 0 {
+// or the end of the source.
+func (s *skimmer) lineEnd(i int) int {
+	if n := bytes.IndexByte(s.src[i:], '\n'); n >= 0 {
 		return i + n
 	}
-	return len(src)
+	return len(s.src)
 }
 
-// isWordByte reports whether c can be part of an identifier or a number.
+// isHCLWordByte reports whether c can be part of an identifier or a number.
 // Bytes of multi-byte characters count: outside strings and comments,
 // valid HCL holds them only in identifiers.
-func isWordByte(c byte) bool {
+func isHCLWordByte(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c >= 0x80
 }
 
 // wordEnd returns the index after the word that begins at j.
-func wordEnd(src []byte, j int) int {
-	for j < len(src) && isWordByte(src[j]) {
+func (s *skimmer) wordEnd(j int) int {
+	for j < len(s.src) && isHCLWordByte(s.src[j]) {
 		j++
 	}
 	return j

@@ -14,9 +14,9 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
-// writeRepoFiles writes files (slash-separated name → content) under a new
+// writeModuleRepo writes files (slash-separated name → content) under a new
 // temporary directory and returns it.
-func writeRepoFiles(t testing.TB, files map[string]string) string {
+func writeModuleRepo(t testing.TB, files map[string]string) string {
 	t.Helper()
 	root := t.TempDir()
 	for name, content := range files {
@@ -31,12 +31,12 @@ func writeRepoFiles(t testing.TB, files map[string]string) string {
 	return root
 }
 
-// moduleCall returns a module block named name with the given source.
-func moduleCall(name, source string) string {
+// hclModule returns a module block named name with the given source.
+func hclModule(name, source string) string {
 	return fmt.Sprintf("module %q {\n  source = %q\n}\n", name, source)
 }
 
-const resourceOnly = "resource \"terraform_data\" \"x\" {}\n"
+const hclResource = "resource \"terraform_data\" \"x\" {}\n"
 
 func TestModuleGraph(t *testing.T) {
 	t.Parallel()
@@ -52,14 +52,14 @@ func TestModuleGraph(t *testing.T) {
 		{
 			name: "direct and transitive",
 			files: map[string]string{
-				"modules/net/main.tf":  resourceOnly,
-				"modules/vpc/main.tf":  moduleCall("net", "../net"),
-				"envs/prod/main.tf":    moduleCall("vpc", "../../modules/vpc"),
-				"envs/stage/main.tf":   moduleCall("vpc", "../../modules/vpc"),
-				"envs/stage/more.tf":   moduleCall("vpc2", "./../../modules/vpc/") + moduleCall("vpc3", "../../modules/vpc"),
-				"envs/dev/main.tf":     moduleCall("net", "../../modules/net"),
-				"envs/solo/main.tofu":  resourceOnly,
-				"modules/unused/x.tf":  resourceOnly,
+				"modules/net/main.tf":  hclResource,
+				"modules/vpc/main.tf":  hclModule("net", "../net"),
+				"envs/prod/main.tf":    hclModule("vpc", "../../modules/vpc"),
+				"envs/stage/main.tf":   hclModule("vpc", "../../modules/vpc"),
+				"envs/stage/more.tf":   hclModule("vpc2", "./../../modules/vpc/") + hclModule("vpc3", "../../modules/vpc"),
+				"envs/dev/main.tf":     hclModule("net", "../../modules/net"),
+				"envs/solo/main.tofu":  hclResource,
+				"modules/unused/x.tf":  hclResource,
 				"modules/net/README":   "module \"x\" { source = \"../vpc\" }",
 				"envs/prod/terraform":  "not a configuration file",
 				"envs/prod/vars.tfvar": "x = 1",
@@ -78,13 +78,13 @@ func TestModuleGraph(t *testing.T) {
 		{
 			name: "parent sources from nested directories",
 			files: map[string]string{
-				"shared/tags/main.tf":       resourceOnly,
-				"teams/a/svc/eu/main.tf":    moduleCall("tags", "../../../../shared/tags") + moduleCall("base", "../base"),
-				"teams/a/svc/base/main.tf":  moduleCall("tags", "../../../../shared/tags/."),
-				"teams/a/svc/us/main.tf":    moduleCall("base", "../eu/../base"),
-				"main.tf":                   moduleCall("tags", "./shared/tags"),
-				"teams/b/main.tf":           moduleCall("tags", `..\..\shared\tags`),
-				"teams/a/svc/base/extra.tf": resourceOnly,
+				"shared/tags/main.tf":       hclResource,
+				"teams/a/svc/eu/main.tf":    hclModule("tags", "../../../../shared/tags") + hclModule("base", "../base"),
+				"teams/a/svc/base/main.tf":  hclModule("tags", "../../../../shared/tags/."),
+				"teams/a/svc/us/main.tf":    hclModule("base", "../eu/../base"),
+				"main.tf":                   hclModule("tags", "./shared/tags"),
+				"teams/b/main.tf":           hclModule("tags", `..\..\shared\tags`),
+				"teams/a/svc/base/extra.tf": hclResource,
 			},
 			want: map[string]want{
 				"shared/tags":      {[]string{".", "teams/a/svc/base", "teams/a/svc/eu", "teams/a/svc/us", "teams/b"}, []string{".", "teams/a/svc/eu", "teams/a/svc/us", "teams/b"}},
@@ -96,12 +96,12 @@ func TestModuleGraph(t *testing.T) {
 		{
 			name: "trailing slash and ./ prefix",
 			files: map[string]string{
-				"main.tf":          moduleCall("a", "./modules/a/") + moduleCall("b", "./modules/./b") + moduleCall("c", "./modules//c//"),
-				"modules/a/a.tf":   resourceOnly,
-				"modules/b/b.tf":   resourceOnly,
-				"modules/c/c.tf":   resourceOnly,
-				"modules/d/d.tf":   moduleCall("self", "./") + moduleCall("self2", "."),
-				"modules/e/e.tofu": moduleCall("a", "./../a"),
+				"main.tf":          hclModule("a", "./modules/a/") + hclModule("b", "./modules/./b") + hclModule("c", "./modules//c//"),
+				"modules/a/a.tf":   hclResource,
+				"modules/b/b.tf":   hclResource,
+				"modules/c/c.tf":   hclResource,
+				"modules/d/d.tf":   hclModule("self", "./") + hclModule("self2", "."),
+				"modules/e/e.tofu": hclModule("a", "./../a"),
 			},
 			want: map[string]want{
 				"modules/a": {[]string{".", "modules/e"}, []string{".", "modules/e"}},
@@ -113,12 +113,12 @@ func TestModuleGraph(t *testing.T) {
 		{
 			name: "remote and computed sources ignored",
 			files: map[string]string{
-				"main.tf": moduleCall("consul", "hashicorp/consul/aws") +
-					moduleCall("git", "git::https://example.com/modules/x.git") +
-					moduleCall("http", "https://example.com/modules/x.zip") +
-					moduleCall("github", "github.com/hashicorp/example") +
-					moduleCall("s3", "s3::https://s3.amazonaws.com/bucket/x.zip") +
-					moduleCall("bare", "modules/x") +
+				"main.tf": hclModule("consul", "hashicorp/consul/aws") +
+					hclModule("git", "git::https://example.com/modules/x.git") +
+					hclModule("http", "https://example.com/modules/x.zip") +
+					hclModule("github", "github.com/hashicorp/example") +
+					hclModule("s3", "s3::https://s3.amazonaws.com/bucket/x.zip") +
+					hclModule("bare", "modules/x") +
 					"module \"var\" {\n  source = \"./${var.dir}\"\n}\n" +
 					"module \"local\" {\n  source = local.dir\n}\n" +
 					"module \"number\" {\n  source = 5\n}\n" +
@@ -126,9 +126,9 @@ func TestModuleGraph(t *testing.T) {
 					"module {\n}\n" +
 					"locals {\n  source = \"./modules/y\"\n}\n" +
 					"resource \"terraform_data\" \"module\" {\n  input = { source = \"./modules/y\" }\n}\n",
-				"hashicorp/consul/aws/main.tf": resourceOnly,
-				"modules/x/main.tf":            resourceOnly,
-				"modules/y/main.tf":            resourceOnly,
+				"hashicorp/consul/aws/main.tf": hclResource,
+				"modules/x/main.tf":            hclResource,
+				"modules/y/main.tf":            hclResource,
 			},
 			want: map[string]want{
 				"hashicorp/consul/aws": {nil, []string{"hashicorp/consul/aws"}},
@@ -139,11 +139,11 @@ func TestModuleGraph(t *testing.T) {
 		{
 			name: "sources leaving the repository or without configuration ignored",
 			files: map[string]string{
-				"main.tf":          moduleCall("up", "../outside") + moduleCall("docs", "./docs") + moduleCall("gone", "./gone"),
-				"a/main.tf":        moduleCall("up", "../../outside") + moduleCall("back", "../../repo/b"),
-				"b/main.tf":        resourceOnly,
+				"main.tf":          hclModule("up", "../outside") + hclModule("docs", "./docs") + hclModule("gone", "./gone"),
+				"a/main.tf":        hclModule("up", "../../outside") + hclModule("back", "../../repo/b"),
+				"b/main.tf":        hclResource,
 				"docs/README.md":   "module \"x\" {}",
-				"docs/nested/x.tf": resourceOnly,
+				"docs/nested/x.tf": hclResource,
 			},
 			want: map[string]want{
 				"b":    {nil, []string{"b"}},
@@ -153,10 +153,10 @@ func TestModuleGraph(t *testing.T) {
 		{
 			name: "cycle terminates",
 			files: map[string]string{
-				"a/main.tf":    moduleCall("b", "../b"),
-				"b/main.tf":    moduleCall("a", "../a") + moduleCall("c", "../c"),
-				"c/main.tf":    moduleCall("b", "../b"),
-				"root/main.tf": moduleCall("a", "../a"),
+				"a/main.tf":    hclModule("b", "../b"),
+				"b/main.tf":    hclModule("a", "../a") + hclModule("c", "../c"),
+				"c/main.tf":    hclModule("b", "../b"),
+				"root/main.tf": hclModule("a", "../a"),
 			},
 			want: map[string]want{
 				"a":    {[]string{"b", "c", "root"}, []string{"root"}},
@@ -167,13 +167,13 @@ func TestModuleGraph(t *testing.T) {
 		{
 			name: "syntax errors keep readable module blocks",
 			files: map[string]string{
-				"envs/prod/main.tf": moduleCall("net", "../../modules/net") +
+				"envs/prod/main.tf": hclModule("net", "../../modules/net") +
 					"resource \"terraform_data\" \"x\" {\n  input = \n}\n" +
-					moduleCall("vpc", "../../modules/vpc"),
-				"envs/stage/main.tf":     moduleCall("net", "../../modules/net") + "this is { not hcl\n",
+					hclModule("vpc", "../../modules/vpc"),
+				"envs/stage/main.tf":     hclModule("net", "../../modules/net") + "this is { not hcl\n",
 				"envs/json/main.tf.json": `{"module": {"net": {"source": "../../modules/net"}}, "oops": [}`,
-				"envs/dev/main.tf":       moduleCall("vpc", "../../modules/vpc"),
-				"modules/net/main.tf":    resourceOnly,
+				"envs/dev/main.tf":       hclModule("vpc", "../../modules/vpc"),
+				"modules/net/main.tf":    hclResource,
 				"modules/vpc/main.tf":    "}}}",
 			},
 			want: map[string]want{
@@ -184,18 +184,18 @@ func TestModuleGraph(t *testing.T) {
 		{
 			name: "skipped directories, .git and .terraform are invisible",
 			files: map[string]string{
-				"modules/m/main.tf":                               resourceOnly,
-				"modules/skipped/main.tf":                         resourceOnly,
-				"vendor/x/main.tf":                                moduleCall("m", "../../modules/m"),
-				"vendor/x/nested/main.tf":                         moduleCall("m", "../../../modules/m"),
-				"envs/prod/main.tf":                               moduleCall("skipped", "../../modules/skipped"),
-				"envs/prod/.terraform/modules/m/main.tf":          moduleCall("m", "../../../../../modules/m"),
-				".git/main.tf":                                    moduleCall("m", "../modules/m"),
-				"envs/prod/.terraform/modules/modules.json.tf":    moduleCall("m", "../../../../modules/m"),
-				"envs/dev/main.tf":                                moduleCall("m", "../../modules/m"),
-				"envs/dev/.git/hooks/x.tf":                        moduleCall("m", "../../../../modules/m"),
-				"envs/dev/not.terraform/main.tf":                  moduleCall("m", "../../../modules/m"),
-				"envs/dev/.terraformrc.d/main.tf":                 moduleCall("m", "../../../modules/m"),
+				"modules/m/main.tf":                               hclResource,
+				"modules/skipped/main.tf":                         hclResource,
+				"vendor/x/main.tf":                                hclModule("m", "../../modules/m"),
+				"vendor/x/nested/main.tf":                         hclModule("m", "../../../modules/m"),
+				"envs/prod/main.tf":                               hclModule("skipped", "../../modules/skipped"),
+				"envs/prod/.terraform/modules/m/main.tf":          hclModule("m", "../../../../../modules/m"),
+				".git/main.tf":                                    hclModule("m", "../modules/m"),
+				"envs/prod/.terraform/modules/modules.json.tf":    hclModule("m", "../../../../modules/m"),
+				"envs/dev/main.tf":                                hclModule("m", "../../modules/m"),
+				"envs/dev/.git/hooks/x.tf":                        hclModule("m", "../../../../modules/m"),
+				"envs/dev/not.terraform/main.tf":                  hclModule("m", "../../../modules/m"),
+				"envs/dev/.terraformrc.d/main.tf":                 hclModule("m", "../../../modules/m"),
 				"envs/dev/.terraform.lock.hcl":                    "",
 				"envs/prod/.terraform/terraform.tfstate":          "",
 				"envs/prod/.terraform/modules/m/deeper/x.tf.json": `{"module": {"m": {"source": "../../../../../../modules/m"}}}`,
@@ -211,9 +211,9 @@ func TestModuleGraph(t *testing.T) {
 			files: map[string]string{
 				"envs/a/main.tf.json":      `{"module": {"net": {"source": "../../modules/net"}, "vpc": {"source": "../../modules/vpc/"}}}`,
 				"envs/b/main.tofu.json":    `{"module": [{"net": {"source": "../../modules/net", "count": 2}}, {"remote": {"source": "hashicorp/consul/aws"}}]}`,
-				"envs/c/main.tofu":         moduleCall("vpc", "../../modules/vpc"),
+				"envs/c/main.tofu":         hclModule("vpc", "../../modules/vpc"),
 				"envs/d/main.tf.json":      `{"module": {"net": {"source": 5}, "vpc": {"source": ["../../modules/vpc"]}}}`,
-				"modules/net/main.tf":      resourceOnly,
+				"modules/net/main.tf":      hclResource,
 				"modules/vpc/main.tf.json": `{"module": {"net": {"source": "../net"}}}`,
 			},
 			want: map[string]want{
@@ -224,7 +224,7 @@ func TestModuleGraph(t *testing.T) {
 		},
 		{
 			name:  "skip the root",
-			files: map[string]string{"main.tf": moduleCall("m", "./m"), "m/main.tf": resourceOnly},
+			files: map[string]string{"main.tf": hclModule("m", "./m"), "m/main.tf": hclResource},
 			skip:  func(dir string) bool { return dir == "." },
 			want:  map[string]want{"m": {nil, []string{"m"}}},
 		},
@@ -232,7 +232,7 @@ func TestModuleGraph(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			repo := writeRepoFiles(t, tt.files)
+			repo := writeModuleRepo(t, tt.files)
 			g, err := LoadModuleGraph(repo, tt.skip)
 			if err != nil {
 				t.Fatalf("LoadModuleGraph: %v", err)
@@ -263,12 +263,12 @@ func TestLoadModuleGraphMissingRepo(t *testing.T) {
 // memoised queries are safe from several goroutines.
 func TestModuleGraphConcurrentQueries(t *testing.T) {
 	t.Parallel()
-	files := map[string]string{"modules/base/main.tf": resourceOnly}
+	files := map[string]string{"modules/base/main.tf": hclResource}
 	for i := range 20 {
-		files[fmt.Sprintf("modules/m%d/main.tf", i)] = moduleCall("base", "../base")
-		files[fmt.Sprintf("envs/e%d/main.tf", i)] = moduleCall("m", fmt.Sprintf("../../modules/m%d", i))
+		files[fmt.Sprintf("modules/m%d/main.tf", i)] = hclModule("base", "../base")
+		files[fmt.Sprintf("envs/e%d/main.tf", i)] = hclModule("m", fmt.Sprintf("../../modules/m%d", i))
 	}
-	g, err := LoadModuleGraph(writeRepoFiles(t, files), nil)
+	g, err := LoadModuleGraph(writeModuleRepo(t, files), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,13 +290,13 @@ func TestModuleGraphConcurrentQueries(t *testing.T) {
 
 func TestRequiredVersion(t *testing.T) {
 	t.Parallel()
-	repo := writeRepoFiles(t, map[string]string{
-		"one/main.tf":       "terraform {\n  required_version = \">= 1.6\"\n}\n" + resourceOnly,
-		"one/other.tf":      resourceOnly,
+	repo := writeModuleRepo(t, map[string]string{
+		"one/main.tf":       "terraform {\n  required_version = \">= 1.6\"\n}\n" + hclResource,
+		"one/other.tf":      hclResource,
 		"two/b.tf":          "terraform {\n  required_version = \"< 2.0\"\n}\n",
 		"two/a.tofu":        "terraform {\n  required_version = \">= 1.6\"\n  backend \"local\" {}\n}\n",
 		"two/notes.md":      "terraform {\n  required_version = \"9\"\n}\n",
-		"none/main.tf":      "terraform {\n  backend \"local\" {}\n}\n" + resourceOnly,
+		"none/main.tf":      "terraform {\n  backend \"local\" {}\n}\n" + hclResource,
 		"none/vars.tf":      "variable \"required_version\" {\n  default = \"1.0\"\n}\n",
 		"json/main.tf.json": `{"terraform": {"required_version": "~> 1.8.0"}, "resource": {}}`,
 		"computed/main.tf":  "terraform {\n  required_version = var.v\n}\n",
@@ -332,7 +332,7 @@ func TestRequiredVersion(t *testing.T) {
 // same sources. On any input, neither syntax may panic.
 func FuzzModuleSources(f *testing.F) {
 	for _, seed := range []string{
-		moduleCall("a", "./a"),
+		hclModule("a", "./a"),
 		"module \"a\" { source = \"./a\" }\nmodule \"b\" {}\nmodule {\n}\n",
 		"module \"a\" {\n  source = \"./${var.x}\"\n}\nresource {{{",
 		"module \"a\" {\n  source = \"./a\" # why\n  count = 2\n}\n",
@@ -356,7 +356,7 @@ func FuzzModuleSources(f *testing.F) {
 			for _, s := range moduleSources(name, src) {
 				resolveLocalSource("a/b", s)
 			}
-			blockStrings(parseConfig(name, src), terraformBlock, "required_version")
+			hclBlockStrings(parseHCL(name, src), terraformBlockSchema, "required_version")
 		}
 		got, ok := skimModuleSources(src)
 		file, diags := hclsyntax.ParseConfig(src, "main.tf", hcl.InitialPos)
@@ -365,7 +365,7 @@ func FuzzModuleSources(f *testing.F) {
 			// may read differently.
 			return
 		}
-		if want := blockStrings(file, moduleBlock, "source"); !ok || !slices.Equal(got, want) {
+		if want := hclBlockStrings(file, moduleBlockSchema, "source"); !ok || !slices.Equal(got, want) {
 			t.Errorf("skimModuleSources(%q) = %q, %v; hclsyntax finds %q", src, got, ok, want)
 		}
 	})

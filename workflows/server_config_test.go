@@ -1,0 +1,86 @@
+package workflows
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestServerConfigFor(t *testing.T) {
+	t.Parallel()
+	cfg, err := ParseServerConfig("repos.yaml", []byte(`repos:
+- id: /.*/
+  apply_requirements: [approved]
+- id: acme/*
+  allowed_overrides: [workflow]
+  workflow: safe
+- id: acme/sandbox
+  apply_requirements: []
+  allow_custom_workflows: true
+  pre_workflow_hooks:
+  - run: ./check.sh
+workflows:
+  safe:
+    plan:
+      steps: [init, plan]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		repo string
+		want RepoRule
+	}{
+		{"other/x", RepoRule{ID: "/.*/", ApplyRequirements: []string{"approved"}}},
+		{"acme/infra", RepoRule{ID: "acme/*", ApplyRequirements: []string{"approved"}, Workflow: "safe", AllowedOverrides: []string{"workflow"}}},
+		{"acme/sandbox", RepoRule{ID: "acme/sandbox", ApplyRequirements: []string{}, Workflow: "safe", AllowedOverrides: []string{"workflow"}, AllowCustomWorkflows: true, PreWorkflowHooks: []string{"./check.sh"}}},
+	}
+	for _, tt := range tests {
+		got := cfg.For(tt.repo)
+		got.match = nil
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("For(%q) =\n %+v\nwant\n %+v", tt.repo, got, tt.want)
+		}
+	}
+}
+
+func TestServerConfigErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ yaml, want string }{
+		{"repos:\n- id: acme/x\n  alow_custom_workflows: true\n", `repos.yaml:3: unknown key "alow_custom_workflows" in a repos entry`},
+		{"repos:\n- id: /acme[/\n", "repos.yaml:2: id /acme[/ is not a regular expression"},
+		{"repos:\n- id: acme/x\n  workflow: nope\n", `repos.yaml:2: workflow "nope" is not defined under workflows`},
+		{"repos:\n- id: acme/x\n  allowed_overrides: [terraform_version]\n", `allowed_overrides: "terraform_version" is no key a repository can set`},
+		{"repos:\n- apply_requirements: [approved]\n", "repos.yaml:2: a repos entry needs an id"},
+		{"repo:\n- id: x\n", `repos.yaml:1: unknown key "repo" in the server config`},
+	}
+	for _, tt := range tests {
+		_, err := ParseServerConfig("repos.yaml", []byte(tt.yaml))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("ParseServerConfig(%q) = %v, want %q", tt.yaml, err, tt.want)
+		}
+	}
+}
+
+func TestRepoRuleCheck(t *testing.T) {
+	t.Parallel()
+	repo, err := ParseConfig("atoll.yaml", []byte("version: 3\nprojects:\n- dir: a\n  apply_requirements: []\n- dir: b\n  workflow: mine\nworkflows:\n  mine:\n    plan:\n      steps: [init, plan]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		rule RepoRule
+		want string
+	}{
+		{RepoRule{}, "atoll.yaml:7: workflows: this server does not let repositories define their own workflows"},
+		{RepoRule{AllowCustomWorkflows: true}, "atoll.yaml:3: apply_requirements: this server does not let repositories set it"},
+		{RepoRule{AllowCustomWorkflows: true, AllowedOverrides: []string{"apply_requirements"}}, "atoll.yaml:5: workflow: this server does not let repositories choose a workflow"},
+		{RepoRule{AllowCustomWorkflows: true, AllowedOverrides: []string{"apply_requirements", "workflow"}}, ""},
+	}
+	for _, tt := range tests {
+		err := tt.rule.Check(repo, nil)
+		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("Check with %+v = %v, want %q", tt.rule, err, tt.want)
+		}
+	}
+}
