@@ -278,9 +278,11 @@ func TestModuleGraphConcurrentQueries(t *testing.T) {
 			for i := range 20 {
 				if got := g.Roots(fmt.Sprintf("modules/m%d", i)); !slices.Equal(got, []string{fmt.Sprintf("envs/e%d", i)}) {
 					t.Errorf("Roots(modules/m%d) = %q", i, got)
+					return
 				}
 				if got := g.Roots("modules/base"); len(got) != 20 {
 					t.Errorf("Roots(modules/base) has %d roots, want 20", len(got))
+					return
 				}
 			}
 		})
@@ -327,27 +329,49 @@ func TestRequiredVersion(t *testing.T) {
 	}
 }
 
+// moduleSourcesTests are files in native syntax and the sources of their
+// module blocks; FuzzModuleSources starts from them.
+var moduleSourcesTests = []struct {
+	name, src string
+	want      []string
+}{
+	{"plain", hclModule("a", "./a") + hclModule("b", "hashicorp/consul/aws"), []string{"./a", "hashicorp/consul/aws"}},
+	{"one-line and empty blocks", "module \"a\" { source = \"./a\" }\nmodule \"b\" {}\nmodule {\n}\n", []string{"./a"}},
+	{"comment after the source", "module \"a\" {\n  source = \"./a\" # why\n  count  = 2\n}\n", []string{"./a"}},
+	{"comments everywhere", "module /* c */ \"a\" b /* d */ {\n  /* e */ source /* f */ = /* g */ \"./a\" /* h */\n}\n", []string{"./a"}},
+	{"heredoc source", "module \"a\" {\n  source = <<-EOT\n    ./a\n  EOT\n}\n", []string{"./a\n"}},
+	{"interpolated source", "module \"a\" {\n  source = \"./${var.x}\"\n}\nmodule \"b\" {\n  source = \"${\"./\"}b\"\n}\n", []string{"./b"}},
+	{"escapes", "module \"a\\\"b\" {\n  source = \"./a$${x}%%{y}\\\\\"\n}\n", []string{`./a${x}%{y}\`}},
+	{"CRLF and byte order mark", "\xef\xbb\xbfmodule \"a\" {\r\n  source = \"./a\"\r\n}\r\n", []string{"./a"}},
+	{
+		"nested source attributes",
+		"module \"a\" {\n  source = (\n    \"./a\"\n  )\n  providers = { source = \"./b\" }\n  dynamic \"x\" {\n    source = \"./c\"\n  }\n}\n",
+		[]string{"./a"},
+	},
+	{
+		"module blocks in strings, heredocs, comments and other blocks",
+		"# module \"a\" {\n/* module \"b\" { */\nlocals {\n  a = \"${\"}\"}\"\n  module \"x\" {\n    source = \"./x\"\n  }\n  b = <<EOT\n}\nmodule \"y\" {\n  source = \"./y\"\n}\n${\"EOT\"}\nEOT\n}\nmodule \"z\" {\n  source = \"./z\"\n}\n",
+		[]string{"./z"},
+	},
+	{"not module blocks", "module = { source = \"./m\" }\nresource \"x\" \"module\" {\n  module = 1\n  source = \"./x\"\n}\n", nil},
+	{"unterminated string", hclModule("a", "./a") + "locals {\n  x = \"oops\n}\n" + hclModule("b", "./b"), []string{"./a"}},
+}
+
+func TestModuleSources(t *testing.T) {
+	t.Parallel()
+	for _, tt := range moduleSourcesTests {
+		if got := moduleSources("main.tf", []byte(tt.src)); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: moduleSources(%q) = %q, want %q", tt.name, tt.src, got, tt.want)
+		}
+	}
+}
+
 // FuzzModuleSources checks the skimmer that finds module sources against
 // hclsyntax's parser: on every file that parses cleanly they must find the
 // same sources. On any input, neither syntax may panic.
 func FuzzModuleSources(f *testing.F) {
-	for _, seed := range []string{
-		hclModule("a", "./a"),
-		"module \"a\" { source = \"./a\" }\nmodule \"b\" {}\nmodule {\n}\n",
-		"module \"a\" {\n  source = \"./${var.x}\"\n}\nresource {{{",
-		"module \"a\" {\n  source = \"./a\" # why\n  count = 2\n}\n",
-		"module \"a\" {\n  source = <<-EOT\n    ./a\n  EOT\n}\n",
-		"module \"a\" {\r\n  source = \"./a\"\r\n}\r\n",
-		"\xef\xbb\xbfmodule \"a\" {\n  source = \"./a\"\n}\n",
-		"module /* c */ \"a\" b /* d */ {\n  /* e */ source /* f */ = /* g */ \"./a\" /* h */\n}\n",
-		"module \"a\\\"b\" {\n  source = \"./a$${x}%%{y}\\\\\"\n}\n",
-		"module \"a\" {\n  source = (\n    \"./a\"\n  )\n  providers = { source = \"./b\" }\n  dynamic \"x\" {\n    source = \"./c\"\n  }\n}\n",
-		"locals {\n  a = \"${\"}\"}\n  module \"x\" {\n    source = \"./x\"\n  }\n  b = <<EOT\n}\nmodule \"y\" {\n  source = \"./y\"\n}\n${ \"EOT\" }\nEOT\n}\nmodule \"z\" {\n  source = \"./z\"\n}\n",
-		"x = \"%{ if true }{%{ endif }\"\nmodule = { source = \"./m\" }\nmodule \"a\" {\n  source = \"${\"./\"}a\"\n}\n",
-		"# module \"a\" {\n// module \"b\" {\n/* module \"c\" { */\nmodule \"d\" {\n  source = \"./d\"\n}\n",
-		"resource \"x\" \"module\" {\n  module = 1\n  source = \"./x\"\n}\nmodule.x = 1\n",
-	} {
-		f.Add([]byte(seed))
+	for _, tt := range moduleSourcesTests {
+		f.Add([]byte(tt.src))
 	}
 	f.Add([]byte(`{"module": {"a": {"source": "../a"}}}`))
 	f.Add([]byte(`{"module": [{"a": {"source": "../a"}}, 1, null], "terraform": [{"required_version": "1"}]}`))
