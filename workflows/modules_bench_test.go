@@ -3,9 +3,7 @@ package workflows
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -19,9 +17,8 @@ func BenchmarkDiscovery(b *testing.B) {
 		{2000, 200, 500},
 		{1000, 100, 250},
 	} {
-		repo := b.TempDir()
-		changed := generateMonorepo(b, repo, size.projects, size.modules, size.changed)
-		name := fmt.Sprintf("projects=%d/modules=%d/changed=%d", size.projects, size.modules, size.changed)
+		repo, changed := generateMonorepo(b, size.projects, size.modules, size.changed)
+		name := fmt.Sprintf("projects=%d,modules=%d,changed=%d", size.projects, size.modules, size.changed)
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			var affected int
@@ -43,23 +40,14 @@ func BenchmarkDiscovery(b *testing.B) {
 	}
 }
 
-// generateMonorepo writes under root a repository of projects root
-// projects (envs/pNNNN) each using three of modules shared modules
-// (modules/mNNN), a tenth of which use another module, and returns
+// generateMonorepo writes a repository of projects root projects
+// (envs/pNNNN) each using three of modules shared modules (modules/mNNN),
+// a tenth of which use another module. It returns the repository and
 // changed files spread evenly over modules and projects, one in five in a
 // module.
-func generateMonorepo(tb testing.TB, root string, projects, modules, changed int) []string {
+func generateMonorepo(tb testing.TB, projects, modules, changed int) (repo string, changedFiles []string) {
 	tb.Helper()
-	rng := rand.New(rand.NewPCG(1, 2))
-	write := func(name, content string) {
-		p := filepath.Join(root, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			tb.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			tb.Fatal(err)
-		}
-	}
+	files := make(map[string]string, projects+modules)
 	for m := range modules {
 		var body strings.Builder
 		fmt.Fprintf(&body, "variable \"name\" {\n  type = string\n}\n\n")
@@ -69,8 +57,9 @@ func generateMonorepo(tb testing.TB, root string, projects, modules, changed int
 		}
 		fmt.Fprintf(&body, "resource \"terraform_data\" \"this\" {\n  input = {\n    name  = var.name\n    index = %d\n  }\n}\n\n", m)
 		fmt.Fprintf(&body, "output \"id\" {\n  value = terraform_data.this.id\n}\n")
-		write(fmt.Sprintf("modules/m%03d/main.tf", m), body.String())
+		files[fmt.Sprintf("modules/m%03d/main.tf", m)] = body.String()
 	}
+	rng := rand.New(rand.NewPCG(1, 2))
 	for p := range projects {
 		var body strings.Builder
 		fmt.Fprintf(&body, "terraform {\n  required_version = \">= 1.6\"\n}\n\n")
@@ -78,15 +67,15 @@ func generateMonorepo(tb testing.TB, root string, projects, modules, changed int
 			fmt.Fprintf(&body, "module \"m%d\" {\n  source = \"../../modules/m%03d\"\n  name   = \"p%04d-%d\"\n}\n\n", k, m, p, k)
 		}
 		fmt.Fprintf(&body, "output \"ids\" {\n  value = [module.m0.id, module.m1.id, module.m2.id]\n}\n")
-		write(fmt.Sprintf("envs/p%04d/main.tf", p), body.String())
+		files[fmt.Sprintf("envs/p%04d/main.tf", p)] = body.String()
 	}
-	files := make([]string, changed)
-	for i := range files {
+	changedFiles = make([]string, changed)
+	for i := range changedFiles {
 		if i%5 == 0 {
-			files[i] = fmt.Sprintf("modules/m%03d/main.tf", (i/5)*modules*5/changed)
+			changedFiles[i] = fmt.Sprintf("modules/m%03d/main.tf", (i/5)*modules*5/changed)
 		} else {
-			files[i] = fmt.Sprintf("envs/p%04d/main.tf", i*projects/changed)
+			changedFiles[i] = fmt.Sprintf("envs/p%04d/main.tf", i*projects/changed)
 		}
 	}
-	return files
+	return writeModuleRepo(tb, files), changedFiles
 }
