@@ -46,13 +46,30 @@ func (s *Server) apply(ctx context.Context, jc *jobContext, forge vcs.Forge, pul
 	case len(stale) > 0:
 		return userErrorf("**atoll will not apply plans made before this pull request's latest commit** (%.7s). Plan again:\n\n%s", pull.HeadSHA, strings.Join(stale, "\n"))
 	}
-	rc, err := s.repoConfigAtHead(ctx, jc, forge, pull)
+	// A job that holds several workspaces takes the default one first, as
+	// plans do, so that no two jobs wait for each other.
+	held := map[string]*runner.Workspace{}
+	defer func() {
+		for _, ws := range held {
+			ws.Close()
+		}
+	}()
+	ws0, err := s.checkout(ctx, jc, forge, pull, workflows.DefaultWorkspace)
+	if err != nil {
+		return err
+	}
+	held[workflows.DefaultWorkspace] = ws0
+	rc, err := s.repoConfig(pull, ws0.Dir)
+	if err != nil {
+		return err
+	}
+	projects, err := rc.ordered(selected)
 	if err != nil {
 		return err
 	}
 	var need Requirements
-	for _, rec := range selected {
-		r := rc.requirements(rc.project(rec), s.requirements)
+	for _, p := range projects {
+		r := rc.requirements(p, s.requirements)
 		need.Approved = need.Approved || r.Approved
 		need.Mergeable = need.Mergeable || r.Mergeable
 		need.Undiverged = need.Undiverged || r.Undiverged
@@ -66,20 +83,24 @@ func (s *Server) apply(ctx context.Context, jc *jobContext, forge vcs.Forge, pul
 	}
 
 	r := s.start(ctx, jc, forge, pull, runningText("apply", cmd))
-	var workspaces []string
-	for _, rec := range selected {
-		if !slices.Contains(workspaces, rec.Workspace) {
-			workspaces = append(workspaces, rec.Workspace)
-		}
-	}
 	var results []projectResult
-	for _, wsName := range workspaces {
-		var rs []projectResult
-		rs, err = s.applyWorkspace(ctx, jc, forge, pull, user, wsName, selected, rc, cmd.Extra)
-		results = append(results, rs...)
+	for _, wave := range waves(projects, rc.cfg.ParallelApply) {
+		for _, p := range wave {
+			if _, ok := held[p.Workspace]; !ok {
+				ws, cerr := s.checkout(ctx, jc, forge, pull, p.Workspace)
+				if cerr != nil {
+					err = cerr
+					break
+				}
+				held[p.Workspace] = ws
+			}
+		}
 		if err != nil {
 			break
 		}
+		results = append(results, s.runWave(wave, func(p workflows.ProjectConfig) projectResult {
+			return s.applyProject(ctx, jc, forge, pull, user, held[p.Workspace], p.Dir, rc, cmd.Extra)
+		})...)
 	}
 	rctx, cancel := reportContext(ctx)
 	defer cancel()
@@ -91,41 +112,19 @@ func (s *Server) apply(ctx context.Context, jc *jobContext, forge vcs.Forge, pul
 	s.setAggregates(rctx, jc, forge, pull)
 	_, cerr := s.finish(rctx, r, renderResults(results, forge.MaxCommentLen())...)
 	if err == nil && cerr == nil && slices.ContainsFunc(results, func(r projectResult) bool { return r.Outcome == outcomeSucceeded }) {
-		s.automergeIfDone(rctx, jc, forge, pull)
+		automerge := s.automerge
+		if rc.cfg.Automerge != nil {
+			automerge = *rc.cfg.Automerge
+		}
+		if automerge {
+			s.automergeIfDone(rctx, jc, forge, pull)
+		}
 	}
 	return errors.Join(err, cerr)
 }
 
 func project(rec runner.PlanRecord) workflows.Project {
 	return workflows.Project{Dir: rec.Dir, Workspace: rec.Workspace}
-}
-
-// repoConfigAtHead reads the repository config at the pull request's head,
-// holding the default workspace only while it does.
-func (s *Server) repoConfigAtHead(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest) (repoConfig, error) {
-	ws, err := s.checkout(ctx, jc, forge, pull, workflows.DefaultWorkspace)
-	if err != nil {
-		return repoConfig{}, err
-	}
-	defer ws.Close()
-	return s.repoConfig(pull, ws.Dir)
-}
-
-// applyWorkspace applies the selected plans of one workspace in its
-// checkout. While it holds the workspace no other command can apply there.
-func (s *Server) applyWorkspace(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, user, wsName string, selected []runner.PlanRecord, rc repoConfig, extra []string) ([]projectResult, error) {
-	ws, err := s.checkout(ctx, jc, forge, pull, wsName)
-	if err != nil {
-		return nil, err
-	}
-	defer ws.Close()
-	var results []projectResult
-	for _, rec := range selected {
-		if rec.Workspace == wsName {
-			results = append(results, s.applyProject(ctx, jc, forge, pull, user, ws, rec.Dir, rc, extra))
-		}
-	}
-	return results, nil
 }
 
 // applyProject applies one saved plan, as its record stands now that the
@@ -193,11 +192,8 @@ func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.For
 }
 
 // automergeIfDone merges the pull request once every plan of it is
-// applied, when the server is told to.
+// applied.
 func (s *Server) automergeIfDone(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest) {
-	if !s.automerge {
-		return
-	}
 	recs, err := s.workspaces.Records(pull.Repo.FullName, pull.Number)
 	if err != nil {
 		jc.log.Error("reading plan records", "err", err)

@@ -65,7 +65,8 @@ type Config struct {
 	// AllowedExtraArgs are prefixes of the tool arguments a comment may add
 	// after "--" (as "-target="); none when empty.
 	AllowedExtraArgs []string
-	// Automerge merges a pull request once all its plans are applied.
+	// Automerge merges a pull request once all its plans are applied,
+	// unless the repository config's automerge says otherwise.
 	Automerge bool
 	// HidePrevPlanComments collapses a pull request's earlier plan comments
 	// when a new plan is commented, where the forge can.

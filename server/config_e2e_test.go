@@ -198,3 +198,35 @@ func TestParallelPlansAndHooks(t *testing.T) {
 		t.Errorf("failing pre hook:\n%s", c.Body)
 	}
 }
+
+func TestApplyFollowsDependencies(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, testOptions{configure: func(c *Config) {
+		c.ApplyRequirements = Requirements{}
+		c.Parallelism = 2
+	}})
+	e.gh.CreateRepo(t, "acme/infra", map[string]string{"atoll.yaml": `version: 3
+automerge: true
+parallel_plan: true
+parallel_apply: true
+projects:
+- name: app
+  dir: a
+  depends_on: [network]
+- name: network
+  dir: z
+- name: dns
+  dir: m
+`})
+	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"a/main.tf": oneResource, "z/main.tf": oneResource, "m/main.tf": oneResource}})
+	e.gh.SendPullRequest(t, e.events, "opened", pr)
+	e.waitComments(t, pr, 1)
+	c := e.say(t, pr, "bob", "atoll apply")
+	network := strings.Index(c.Body, "| `network` (`z`) |")
+	app := strings.Index(c.Body, "| `app` (`a`) |")
+	if !strings.Contains(c.Body, "3 of 3 projects succeeded") || network < 0 || app < network {
+		t.Errorf("apply did not run network before app:\n%s", c.Body)
+	}
+	// The repository's automerge: true merges without the server's flag.
+	e.gh.WaitFor(t, waitLong, "the automerge", func() bool { return e.gh.Merged("acme/infra", pr.Number) })
+}

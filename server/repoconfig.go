@@ -41,6 +41,25 @@ func (rc repoConfig) project(rec runner.PlanRecord) workflows.ProjectConfig {
 	return rc.cfg.ProjectAt(rec.Dir, rec.Workspace)
 }
 
+// ordered returns the projects of the plan records in the order they run.
+func (rc repoConfig) ordered(recs []runner.PlanRecord) ([]workflows.ProjectConfig, error) {
+	matches := make([]workflows.Match, len(recs))
+	for i, rec := range recs {
+		p := rc.project(rec)
+		p.Project = workflows.Project{Dir: rec.Dir, Workspace: rec.Workspace}
+		matches[i] = workflows.Match{ProjectConfig: p}
+	}
+	matches, err := workflows.Order(matches)
+	if err != nil {
+		return nil, userErrorf("**atoll cannot order this repository's projects**, so nothing ran: %v", err)
+	}
+	projects := make([]workflows.ProjectConfig, len(matches))
+	for i, m := range matches {
+		projects[i] = m.ProjectConfig
+	}
+	return projects, nil
+}
+
 // workflow is the workflow project p runs.
 func (rc repoConfig) workflow(p workflows.ProjectConfig) workflows.Workflow {
 	return workflows.WorkflowFor(p, rc.cfg, rc.rule, rc.servers)
