@@ -83,25 +83,10 @@ func (s *Server) apply(ctx context.Context, jc *jobContext, forge vcs.Forge, pul
 	}
 
 	r := s.start(ctx, jc, forge, pull, runningText("apply", cmd))
-	var results []projectResult
-	for _, wave := range waves(projects, rc.cfg.ParallelApply) {
-		for _, p := range wave {
-			if _, ok := held[p.Workspace]; !ok {
-				ws, cerr := s.checkout(ctx, jc, forge, pull, p.Workspace)
-				if cerr != nil {
-					err = cerr
-					break
-				}
-				held[p.Workspace] = ws
-			}
-		}
-		if err != nil {
-			break
-		}
-		results = append(results, s.runWave(wave, func(p workflows.ProjectConfig) projectResult {
-			return s.applyProject(ctx, jc, forge, pull, user, held[p.Workspace], p.Dir, rc, cmd.Extra)
-		})...)
-	}
+	results, err := s.runProjects(ctx, jc, forge, pull, held, waves(projects, rc.cfg.ParallelApply),
+		func(ws *runner.Workspace, p workflows.ProjectConfig) projectResult {
+			return s.applyProject(ctx, jc, forge, pull, user, ws, p.Dir, rc, cmd.Extra)
+		})
 	rctx, cancel := reportContext(ctx)
 	defer cancel()
 	for _, res := range results {

@@ -77,25 +77,10 @@ func (s *Server) plan(ctx context.Context, jc *jobContext, req planRequest) erro
 	for _, p := range projects {
 		s.setStatus(ctx, jc, req.forge, req.pull, "plan", p.Project, vcs.Pending, "planning…")
 	}
-	var results []projectResult
-	for _, wave := range waves(projects, rc.cfg.ParallelPlan) {
-		for _, p := range wave {
-			if _, ok := held[p.Workspace]; !ok {
-				ws, cerr := s.checkout(ctx, jc, req.forge, req.pull, p.Workspace)
-				if cerr != nil {
-					err = cerr
-					break
-				}
-				held[p.Workspace] = ws
-			}
-		}
-		if err != nil {
-			break
-		}
-		results = append(results, s.runWave(wave, func(p workflows.ProjectConfig) projectResult {
-			return s.planProject(ctx, jc, req, held[p.Workspace], p, rc.workflow(p))
-		})...)
-	}
+	results, err := s.runProjects(ctx, jc, req.forge, req.pull, held, waves(projects, rc.cfg.ParallelPlan),
+		func(ws *runner.Workspace, p workflows.ProjectConfig) projectResult {
+			return s.planProject(ctx, jc, req, ws, p, rc.workflow(p))
+		})
 	// What was planned is reported even when the job was cancelled or a
 	// checkout failed: no status is left pending.
 	rctx, cancel := reportContext(ctx)

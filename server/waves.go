@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/atoll-iac/atoll/runner"
+	"github.com/atoll-iac/atoll/vcs"
 	"github.com/atoll-iac/atoll/workflows"
 )
 
@@ -36,23 +37,40 @@ func joins(wave []workflows.ProjectConfig, p workflows.ProjectConfig) bool {
 	})
 }
 
-// runWave runs one wave's projects at once, each taking one of the
-// server's slots, so that no more than --parallelism projects run across
-// all jobs. Results keep the wave's order.
-func (s *Server) runWave(wave []workflows.ProjectConfig, run func(workflows.ProjectConfig) projectResult) []projectResult {
-	results := make([]projectResult, len(wave))
-	var wg sync.WaitGroup
-	for i, p := range wave {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.slots <- struct{}{}
-			defer func() { <-s.slots }()
-			results[i] = run(p)
-		}()
+// runProjects runs waves of projects one after the other, checking out
+// each wave's workspaces into held first. A wave's projects run at once,
+// each taking one of the server's slots, so that no more than
+// --parallelism projects run across all jobs. Results keep the projects'
+// order; a checkout that fails ends the run with what ran so far.
+func (s *Server) runProjects(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, held map[string]*runner.Workspace,
+	waves [][]workflows.ProjectConfig, run func(*runner.Workspace, workflows.ProjectConfig) projectResult) ([]projectResult, error) {
+	var results []projectResult
+	for _, wave := range waves {
+		for _, p := range wave {
+			if _, ok := held[p.Workspace]; ok {
+				continue
+			}
+			ws, err := s.checkout(ctx, jc, forge, pull, p.Workspace)
+			if err != nil {
+				return results, err
+			}
+			held[p.Workspace] = ws
+		}
+		ran := make([]projectResult, len(wave))
+		var wg sync.WaitGroup
+		for i, p := range wave {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.slots <- struct{}{}
+				defer func() { <-s.slots }()
+				ran[i] = run(held[p.Workspace], p)
+			}()
+		}
+		wg.Wait()
+		results = append(results, ran...)
 	}
-	wg.Wait()
-	return results
+	return results, nil
 }
 
 // runHooks runs the server's pre or post workflow hooks in the root of the
