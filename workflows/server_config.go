@@ -28,6 +28,9 @@ type RepoRule struct {
 	// regular expression between slashes.
 	ID    string
 	match func(string) bool
+	// setsCustom records that the entry says allow_custom_workflows, so
+	// that a later entry's false overrides an earlier true.
+	setsCustom bool
 	// ApplyRequirements replace the server's flag when set.
 	ApplyRequirements []string
 	// Workflow names the server workflow projects use by default.
@@ -151,6 +154,7 @@ func ParseServerConfig(file string, data []byte) (ServerConfig, error) {
 			rule.Workflow = *r.Workflow
 		}
 		rule.AllowCustomWorkflows = r.AllowCustomWorkflows != nil && *r.AllowCustomWorkflows
+		rule.setsCustom = r.AllowCustomWorkflows != nil
 		for _, h := range r.PreWorkflowHooks {
 			rule.PreWorkflowHooks = append(rule.PreWorkflowHooks, h.Run)
 		}
@@ -200,7 +204,9 @@ func (c ServerConfig) For(repo string) RepoRule {
 		if r.AllowedOverrides != nil {
 			rule.AllowedOverrides = r.AllowedOverrides
 		}
-		rule.AllowCustomWorkflows = rule.AllowCustomWorkflows || r.AllowCustomWorkflows
+		if r.setsCustom {
+			rule.AllowCustomWorkflows = r.AllowCustomWorkflows
+		}
 		if r.PreWorkflowHooks != nil {
 			rule.PreWorkflowHooks = r.PreWorkflowHooks
 		}

@@ -37,7 +37,7 @@ workflows:
 	}
 	for _, tt := range tests {
 		got := cfg.For(tt.repo)
-		got.match = nil
+		got.match, got.setsCustom = nil, false
 		if !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("For(%q) =\n %+v\nwant\n %+v", tt.repo, got, tt.want)
 		}
