@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -40,7 +41,7 @@ func (s *Server) apply(ctx context.Context, jc *jobContext, forge vcs.Forge, pul
 		return userErrorf("There is no plan of project `%s` waiting to be applied. Comment `atoll plan -p %s` first.", quote(cmd.Project), quote(cmd.Project))
 	case len(selected) == 0 && cmd.selects():
 		return userErrorf("There is no plan waiting to be applied for `%s` in workspace `%s`. Comment `%s` first.",
-			or(cmd.Dir, "."), or(cmd.Workspace, workflows.DefaultWorkspace), planCommand("", workflows.Project{Dir: or(cmd.Dir, "."), Workspace: or(cmd.Workspace, workflows.DefaultWorkspace)}))
+			cmp.Or(cmd.Dir, "."), cmp.Or(cmd.Workspace, workflows.DefaultWorkspace), planCommand("", workflows.Project{Dir: cmp.Or(cmd.Dir, "."), Workspace: cmp.Or(cmd.Workspace, workflows.DefaultWorkspace)}))
 	case len(selected) == 0:
 		return userErrorf("This pull request has no plan waiting to be applied. Comment `atoll plan` first.")
 	case len(stale) > 0:

@@ -76,10 +76,3 @@ func (s *Server) command(ctx context.Context, jc *jobContext, forge vcs.Forge, e
 	}
 	return fmt.Errorf("command %q parsed but not handled", cmd.Name)
 }
-
-func or(s, fallback string) string {
-	if s == "" {
-		return fallback
-	}
-	return s
-}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -56,7 +57,7 @@ type testOptions struct {
 func newTestEnv(t testing.TB, opts testOptions) *testEnv {
 	t.Helper()
 	gh := vcstest.NewGitHub(t, vcstest.GitHubOptions{Token: testToken, WebhookSecret: testSecret})
-	allow, err := ParseAllowlist(or(opts.allowlist, "*"))
+	allow, err := ParseAllowlist(cmp.Or(opts.allowlist, "*"))
 	if err != nil {
 		t.Fatal(err)
 	}

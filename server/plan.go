@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -112,7 +113,7 @@ func (s *Server) selectProjects(ctx context.Context, jc *jobContext, req planReq
 		}
 		return []workflows.ProjectConfig{p}, nil
 	case sel.selects():
-		p := cfg.ProjectAt(or(sel.Dir, "."), or(sel.Workspace, workflows.DefaultWorkspace))
+		p := cfg.ProjectAt(cmp.Or(sel.Dir, "."), cmp.Or(sel.Workspace, workflows.DefaultWorkspace))
 		ok, err := workflows.HasConfig(repoDir, p.Dir)
 		if err != nil {
 			return nil, err

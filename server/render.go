@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -17,7 +18,7 @@ func runningText(command string, sel Command) string {
 	case sel.Project != "":
 		return fmt.Sprintf("⏳ Running %s for project `%s`…", command, quote(sel.Project))
 	case sel.selects():
-		return fmt.Sprintf("⏳ Running %s for `%s` in workspace `%s`…", command, or(sel.Dir, "."), or(sel.Workspace, workflows.DefaultWorkspace))
+		return fmt.Sprintf("⏳ Running %s for `%s` in workspace `%s`…", command, cmp.Or(sel.Dir, "."), cmp.Or(sel.Workspace, workflows.DefaultWorkspace))
 	}
 	return fmt.Sprintf("⏳ Running %s for this pull request's projects…", command)
 }

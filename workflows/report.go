@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,7 +12,7 @@ import (
 // indented line a reason.
 func Report(cfg RepoConfig, matches []Match) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "config: %s\n", cmpOr(cfg.File, "(none)"))
+	fmt.Fprintf(&b, "config: %s\n", cmp.Or(cfg.File, "(none)"))
 	if len(matches) == 0 {
 		b.WriteString("no projects to plan\n")
 	}
@@ -35,11 +36,4 @@ func Report(cfg RepoConfig, matches []Match) string {
 		}
 	}
 	return b.String()
-}
-
-func cmpOr(s, fallback string) string {
-	if s == "" {
-		return fallback
-	}
-	return s
 }
