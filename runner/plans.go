@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -54,17 +53,20 @@ const (
 // applied.
 func (r PlanRecord) Unapplied() bool { return r.State == Planned || r.State == ApplyFailed }
 
-func (w *Workspace) recordFile(dir string) string {
-	return filepath.Join(w.root, "plans", url.PathEscape(dir)+".json")
+// Key names the plan the record is of.
+func (r PlanRecord) Key() PlanKey { return PlanKey{Dir: r.Dir, Name: r.Name} }
+
+func (w *Workspace) recordFile(k PlanKey) string {
+	return filepath.Join(w.root, "plans", k.path()+".json")
 }
 
-// SaveRecord writes the record of rec.Dir's plan in this workspace.
+// SaveRecord writes the record of a plan in this workspace.
 func (w *Workspace) SaveRecord(rec PlanRecord) error {
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
-	path := w.recordFile(rec.Dir)
+	path := w.recordFile(rec.Key())
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
@@ -75,9 +77,9 @@ func (w *Workspace) SaveRecord(rec PlanRecord) error {
 	return os.Rename(tmp, path)
 }
 
-// Record reads the record of dir's plan in this workspace.
-func (w *Workspace) Record(dir string) (PlanRecord, bool, error) {
-	return readRecord(w.recordFile(dir))
+// Record reads the record of k's plan in this workspace.
+func (w *Workspace) Record(k PlanKey) (PlanRecord, bool, error) {
+	return readRecord(w.recordFile(k))
 }
 
 func readRecord(path string) (PlanRecord, bool, error) {
@@ -104,14 +106,14 @@ func (ws *Workspaces) pullDir(repo string, pull int) (string, error) {
 	return filepath.Join(ws.root, "repos", owner, name, strconv.Itoa(pull)), nil
 }
 
-// Records lists the plan records of a pull request, ordered by workspace
-// and directory. It takes no workspace: what it reads may change at once.
+// Records lists the plan records of a pull request, ordered by workspace,
+// directory and name. It takes no workspace: what it reads may change at once.
 func (ws *Workspaces) Records(repo string, pull int) ([]PlanRecord, error) {
 	dir, err := ws.pullDir(repo, pull)
 	if err != nil {
 		return nil, err
 	}
-	paths, err := filepath.Glob(filepath.Join(dir, "*", "plans", "*.json"))
+	paths, err := filepath.Glob(filepath.Join(dir, "*", "plans", "*", "*.json"))
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +131,10 @@ func (ws *Workspaces) Records(repo string, pull int) ([]PlanRecord, error) {
 		if c := strings.Compare(a.Workspace, b.Workspace); c != 0 {
 			return c
 		}
-		return strings.Compare(a.Dir, b.Dir)
+		if c := strings.Compare(a.Dir, b.Dir); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
 	})
 	return recs, nil
 }

@@ -65,16 +65,32 @@ type Workspace struct {
 	done func()
 }
 
-// PlanFile is where the plan of the project in dir (relative to the
-// repository root) is kept, outside the checkout so that a new checkout
-// leaves it be.
-func (w *Workspace) PlanFile(dir string) string {
-	return filepath.Join(w.root, "plans", url.PathEscape(dir)+".tfplan")
+// PlanKey names a project's plan in a workspace: by the project's name
+// when it has one (two named projects may share a directory), else by its
+// directory relative to the repository root.
+type PlanKey struct {
+	Dir, Name string
 }
 
-// ShowFile is where the show step writes the JSON of dir's plan.
-func (w *Workspace) ShowFile(dir string) string {
-	return filepath.Join(w.root, "plans", url.PathEscape(dir)+".json.show")
+// path is where the files of k's plan start, under the plans directory.
+func (k PlanKey) path() string {
+	// Escaped, a name or directory is one path element; the suffix that
+	// follows keeps "." from being cleaned away.
+	if k.Name != "" {
+		return "by-name" + string(filepath.Separator) + url.PathEscape(k.Name)
+	}
+	return "by-dir" + string(filepath.Separator) + url.PathEscape(k.Dir)
+}
+
+// PlanFile is where k's plan is kept, outside the checkout so that a new
+// checkout leaves it be.
+func (w *Workspace) PlanFile(k PlanKey) string {
+	return filepath.Join(w.root, "plans", k.path()+".tfplan")
+}
+
+// ShowFile is where the show step writes the JSON of k's plan.
+func (w *Workspace) ShowFile(k PlanKey) string {
+	return filepath.Join(w.root, "plans", k.path()+".json.show")
 }
 
 // Home is the tool's home directory, emptied for each job.

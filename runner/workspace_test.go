@@ -67,7 +67,7 @@ func TestCheckoutIsolatesAndRefetches(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w3.Close()
-	if w3.Dir == w2.Dir || w3.PlanFile("infra") == w2.PlanFile("infra") {
+	if w3.Dir == w2.Dir || w3.PlanFile(PlanKey{Dir: "infra"}) == w2.PlanFile(PlanKey{Dir: "infra"}) {
 		t.Error("two pull requests share a directory")
 	}
 }

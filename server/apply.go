@@ -84,15 +84,18 @@ func (s *Server) apply(ctx context.Context, jc *jobContext, forge vcs.Forge, pul
 	}
 
 	r := s.start(ctx, jc, forge, pull, runningText("apply", cmd))
-	results, err := s.runProjects(ctx, jc, forge, pull, held, waves(projects, rc.cfg.ParallelApply),
-		func(ws *runner.Workspace, p workflows.ProjectConfig) projectResult {
-			return s.applyProject(ctx, jc, forge, pull, user, ws, p.Dir, rc, cmd.Extra)
+	results, err := s.runProjects(ctx, jc, forge, pull, held, waves(projects, rc.cfg.ParallelApply), rc.cfg.AbortOnExecutionOrderFail,
+		func(ws *runner.Workspace, p workflows.ProjectConfig, blocked string) projectResult {
+			if blocked != "" {
+				return projectResult{Project: p.Project, Name: p.Name, Command: "apply", Outcome: outcomeSkipped, Summary: "Nothing ran: " + blocked + "."}
+			}
+			return s.applyProject(ctx, jc, forge, pull, user, ws, p, rc, cmd.Extra)
 		})
 	rctx, cancel := reportContext(ctx)
 	defer cancel()
 	for _, res := range results {
 		if res.Outcome != outcomeSkipped {
-			s.setStatus(rctx, jc, forge, pull, "apply", res.Project, res.state(), res.statusDescription())
+			s.setStatus(rctx, jc, forge, pull, "apply", rc.statusTarget(res.Name, res.Project), res.state(), res.statusDescription())
 		}
 	}
 	s.setAggregates(rctx, jc, forge, pull)
@@ -115,12 +118,11 @@ func project(rec runner.PlanRecord) workflows.Project {
 
 // applyProject applies one saved plan, as its record stands now that the
 // workspace is held.
-func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, user string, ws *runner.Workspace, dir string, rc repoConfig, extra []string) projectResult {
-	log := jc.log.With("dir", dir, "workspace", ws.Name)
-	p := workflows.Project{Dir: dir, Workspace: ws.Name}
-	res := projectResult{Project: p, Command: "apply"}
-	rec, ok, err := ws.Record(dir)
-	res.Name = rec.Name
+func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, user string, ws *runner.Workspace, pc workflows.ProjectConfig, rc repoConfig, extra []string) projectResult {
+	dir, p, key := pc.Dir, pc.Project, runner.PlanKey{Dir: pc.Dir, Name: pc.Name}
+	log := jc.log.With("dir", dir, "workspace", p.Workspace, "project", pc.Name)
+	res := projectResult{Project: p, Name: pc.Name, Command: "apply"}
+	rec, ok, err := ws.Record(key)
 	switch {
 	case err != nil:
 		log.Error("reading plan record", "err", err)
@@ -132,6 +134,14 @@ func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.For
 		res.Outcome, res.Summary = outcomeSkipped, fmt.Sprintf("Nothing ran: this plan is of %.7s, not the latest commit. Comment `%s`.", rec.SHA, planCommand(rec.Name, p))
 		return res
 	}
+	if dep, err := s.unappliedDependency(pull, pc); err != nil {
+		log.Error("reading plan records", "err", err)
+		return res.internal(jc.id)
+	} else if dep != "" {
+		res.Outcome = outcomeSkipped
+		res.Summary = fmt.Sprintf("Nothing ran: this project depends on `%s`, whose plan is not applied. Apply it first: `atoll apply -p %s`.", dep, dep)
+		return res
+	}
 	res.Tool = rec.Tool
 	if v, err := s.runner.Version(ctx, rec.Tool); err != nil || v != rec.ToolVersion {
 		log.Warn("the binary that planned is gone or changed", "tool", rec.Tool.Path, "planned_with", rec.ToolVersion, "now", v, "err", err)
@@ -139,8 +149,8 @@ func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.For
 		res.Hint = fmt.Sprintf("Plan again: `%s`", planCommand(rec.Name, p))
 		return res
 	}
-	key := locking.Key{Repo: pull.Repo.FullName, Dir: dir, Workspace: ws.Name}
-	holder, ok, err := s.locker.TryLock(ctx, locking.Lock{Key: key, Pull: pull.Number, User: user, Time: time.Now().UTC()})
+	lock := locking.Key{Repo: pull.Repo.FullName, Dir: dir, Workspace: ws.Name}
+	holder, ok, err := s.locker.TryLock(ctx, locking.Lock{Key: lock, Pull: pull.Number, User: user, Time: time.Now().UTC()})
 	if err != nil {
 		log.Error("checking project lock", "err", err)
 		return res.internal(jc.id)
@@ -149,20 +159,20 @@ func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.For
 		res.Outcome, res.Holder = outcomeLocked, holder
 		return res
 	}
-	s.setStatus(ctx, jc, forge, pull, "apply", p, vcs.Pending, "applying…")
-	sc := stepContext{ws: ws, pull: pull, user: user, extra: extra, planFile: ws.PlanFile(dir), showFile: ws.ShowFile(dir)}
-	res = s.runSteps(ctx, log, jc, sc, res, rc.workflow(rc.project(rec)).ApplySteps(p, sc.planFile, extra))
+	s.setStatus(ctx, jc, forge, pull, "apply", rc.statusTarget(pc.Name, p), vcs.Pending, "applying…")
+	sc := stepContext{ws: ws, pull: pull, user: user, extra: extra, planFile: ws.PlanFile(key), showFile: ws.ShowFile(key)}
+	res = s.runSteps(ctx, log, jc, sc, res, rc.workflow(pc).ApplySteps(p, sc.planFile, extra))
 	switch res.Outcome {
 	case outcomeSucceeded:
 		res.Summary = applySummary(res.Output)
 		rec.State = runner.Applied
-		os.Remove(ws.PlanFile(dir))
+		os.Remove(sc.planFile)
 	case outcomeFailed:
 		rec.State = runner.ApplyFailed
 		if strings.Contains(res.Output, "Saved plan is stale") {
 			// The tool will never apply this plan: drop it.
 			rec.State = runner.PlanFailed
-			os.Remove(ws.PlanFile(dir))
+			os.Remove(sc.planFile)
 			res.Hint = fmt.Sprintf("The state changed after this plan was made, so the tool refused it. Plan again: `%s`", planCommand(rec.Name, p))
 		}
 	default:
@@ -175,6 +185,25 @@ func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.For
 	}
 	log.Info("applied", "summary", res.Summary, "ok", res.Outcome == outcomeSucceeded)
 	return res
+}
+
+// unappliedDependency names a project that p depends on whose plan in the
+// pull request is not applied; "" when there is none. A dependency the
+// pull request does not change has no plan and is no obstacle.
+func (s *Server) unappliedDependency(pull vcs.PullRequest, p workflows.ProjectConfig) (string, error) {
+	if len(p.DependsOn) == 0 {
+		return "", nil
+	}
+	recs, err := s.workspaces.Records(pull.Repo.FullName, pull.Number)
+	if err != nil {
+		return "", err
+	}
+	for _, rec := range recs {
+		if rec.Name != "" && rec.State != runner.Applied && slices.Contains(p.DependsOn, rec.Name) {
+			return rec.Name, nil
+		}
+	}
+	return "", nil
 }
 
 // automergeIfDone merges the pull request once every plan of it is

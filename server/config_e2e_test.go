@@ -221,6 +221,9 @@ projects:
 	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"a/main.tf": oneResource, "z/main.tf": oneResource, "m/main.tf": oneResource}})
 	e.gh.SendPullRequest(t, e.events, "opened", pr)
 	e.waitComments(t, pr, 1)
+	if c := e.say(t, pr, "bob", "atoll apply -p app"); !strings.Contains(c.Body, "this project depends on `network`, whose plan is not applied. Apply it first: `atoll apply -p network`.") {
+		t.Errorf("apply -p app before its dependency:\n%s", c.Body)
+	}
 	c := e.say(t, pr, "bob", "atoll apply")
 	network := strings.Index(c.Body, "| `network` (`z`) |")
 	app := strings.Index(c.Body, "| `app` (`a`) |")

@@ -76,21 +76,21 @@ func (s *Server) plan(ctx context.Context, jc *jobContext, req planRequest) erro
 		return userErrorf("This pull request changes no project, so there is nothing to plan. To plan a directory anyway, comment `atoll plan -d DIR`.")
 	}
 	for _, p := range projects {
-		s.setStatus(ctx, jc, req.forge, req.pull, "plan", p.Project, vcs.Pending, "planning…")
+		s.setStatus(ctx, jc, req.forge, req.pull, "plan", rc.statusTarget(p.Name, p.Project), vcs.Pending, "planning…")
 	}
-	results, err := s.runProjects(ctx, jc, req.forge, req.pull, held, waves(projects, rc.cfg.ParallelPlan),
-		func(ws *runner.Workspace, p workflows.ProjectConfig) projectResult {
-			return s.planProject(ctx, jc, req, ws, p, rc.workflow(p))
+	results, err := s.runProjects(ctx, jc, req.forge, req.pull, held, waves(projects, rc.cfg.ParallelPlan), rc.cfg.AbortOnExecutionOrderFail,
+		func(ws *runner.Workspace, p workflows.ProjectConfig, blocked string) projectResult {
+			return s.planProject(ctx, jc, req, ws, p, rc.workflow(p), blocked)
 		})
 	// What was planned is reported even when the job was cancelled or a
 	// checkout failed: no status is left pending.
 	rctx, cancel := reportContext(ctx)
 	defer cancel()
 	for _, p := range projects[len(results):] {
-		s.setStatus(rctx, jc, req.forge, req.pull, "plan", p.Project, vcs.Failure, "not planned: atoll hit an internal error")
+		s.setStatus(rctx, jc, req.forge, req.pull, "plan", rc.statusTarget(p.Name, p.Project), vcs.Failure, "not planned: atoll hit an internal error")
 	}
 	for _, res := range results {
-		s.setStatus(rctx, jc, req.forge, req.pull, "plan", res.Project, res.state(), res.statusDescription())
+		s.setStatus(rctx, jc, req.forge, req.pull, "plan", rc.statusTarget(res.Name, res.Project), res.state(), res.statusDescription())
 	}
 	s.setAggregates(rctx, jc, req.forge, req.pull)
 	if len(results) == 0 {
@@ -113,6 +113,8 @@ func (s *Server) selectProjects(ctx context.Context, jc *jobContext, req planReq
 		}
 		return []workflows.ProjectConfig{p}, nil
 	case sel.selects():
+		// Named projects may share a directory and workspace: all of
+		// them are planned, one after the other.
 		p := cfg.ProjectAt(cmp.Or(sel.Dir, "."), cmp.Or(sel.Workspace, workflows.DefaultWorkspace))
 		ok, err := workflows.HasConfig(repoDir, p.Dir)
 		if err != nil {
@@ -120,6 +122,9 @@ func (s *Server) selectProjects(ctx context.Context, jc *jobContext, req planReq
 		}
 		if !ok {
 			return nil, userErrorf("There are no `.tf` or `.tofu` files in `%s` at %.7s, so there is nothing to plan there.", p.Dir, req.pull.HeadSHA)
+		}
+		if at := cfg.At(p.Project); len(at) > 1 {
+			return at, nil
 		}
 		return []workflows.ProjectConfig{p}, nil
 	}
@@ -170,13 +175,17 @@ func (s *Server) checkout(ctx context.Context, jc *jobContext, forge vcs.Forge, 
 	return ws, nil
 }
 
-// planProject locks one project for the pull request and plans it. Its
-// record then says how that went, whatever happened: a project that could
-// not be planned counts as not planned.
-func (s *Server) planProject(ctx context.Context, jc *jobContext, req planRequest, ws *runner.Workspace, p workflows.ProjectConfig, wf workflows.Workflow) projectResult {
-	log := jc.log.With("dir", p.Dir, "workspace", p.Workspace)
+// planProject locks one project for the pull request and plans it, unless
+// it is blocked (blocked says why). Its record then says how that went,
+// whatever happened: a project that could not be planned counts as not
+// planned.
+func (s *Server) planProject(ctx context.Context, jc *jobContext, req planRequest, ws *runner.Workspace, p workflows.ProjectConfig, wf workflows.Workflow, blocked string) projectResult {
+	log := jc.log.With("dir", p.Dir, "workspace", p.Workspace, "project", p.Name)
 	rec := runner.PlanRecord{Dir: p.Dir, Workspace: p.Workspace, Name: p.Name, SHA: req.pull.HeadSHA, Tool: s.runner.Tool(), User: req.user, Time: time.Now().UTC()}
-	res := s.runPlan(ctx, jc, log, req, ws, p, wf, &rec)
+	res := projectResult{Project: p.Project, Name: p.Name, Command: "plan", Outcome: outcomeSkipped, Summary: "Nothing ran: " + blocked + "."}
+	if blocked == "" {
+		res = s.runPlan(ctx, jc, log, req, ws, p, wf, &rec)
+	}
 	rec.State, rec.Summary = runner.PlanFailed, res.statusDescription()
 	if res.Outcome == outcomeSucceeded {
 		rec.State, rec.Summary = runner.Planned, res.Summary
@@ -203,7 +212,7 @@ func (s *Server) runPlan(ctx context.Context, jc *jobContext, log *slog.Logger, 
 		return res
 	}
 
-	planFile := ws.PlanFile(p.Dir)
+	planFile := ws.PlanFile(runner.PlanKey{Dir: p.Dir, Name: p.Name})
 	if err := os.MkdirAll(filepath.Dir(planFile), 0o700); err != nil {
 		log.Error("creating plan directory", "err", err)
 		return res.internal(jc.id)
@@ -226,7 +235,7 @@ func (s *Server) runPlan(ctx context.Context, jc *jobContext, log *slog.Logger, 
 		log.Error("asking the tool for its version", "err", err)
 		return res.internal(jc.id)
 	}
-	sc := stepContext{ws: ws, pull: req.pull, user: req.user, extra: req.extra, planFile: planFile, showFile: ws.ShowFile(p.Dir)}
+	sc := stepContext{ws: ws, pull: req.pull, user: req.user, extra: req.extra, planFile: planFile, showFile: ws.ShowFile(runner.PlanKey{Dir: p.Dir, Name: p.Name})}
 	res = s.runSteps(ctx, log, jc, sc, res, wf.PlanSteps(p.Project, sc.planFile, sc.showFile, req.extra))
 	if res.Outcome == outcomeSucceeded {
 		res.Summary = planSummary(res.Output)
@@ -247,10 +256,11 @@ func (s *Server) projectTool(ctx context.Context, repoDir string, p workflows.Pr
 	return s.tools.Resolve(ctx, p.Distribution, constraint)
 }
 
-// setStatus sets a project's commit status, logging a failure: a status
-// that cannot be set must not stop the command.
-func (s *Server) setStatus(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, command string, p workflows.Project, state vcs.State, desc string) {
-	st := vcs.Status{Context: fmt.Sprintf("atoll/%s: %s/%s", command, p.Dir, p.Workspace), State: state, Description: desc}
+// setStatus sets the commit status of a command on a project (target, as
+// repoConfig.statusTarget names it), logging a failure: a status that
+// cannot be set must not stop the command.
+func (s *Server) setStatus(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, command, target string, state vcs.State, desc string) {
+	st := vcs.Status{Context: fmt.Sprintf("atoll/%s: %s", command, target), State: state, Description: desc}
 	if err := forge.SetStatus(ctx, pull.Repo, pull.HeadSHA, st); err != nil {
 		jc.log.Error("setting commit status", "context", st.Context, "err", err)
 	}

@@ -46,7 +46,7 @@ func (rc repoConfig) ordered(recs []runner.PlanRecord) ([]workflows.ProjectConfi
 	matches := make([]workflows.Match, len(recs))
 	for i, rec := range recs {
 		p := rc.project(rec)
-		p.Project = workflows.Project{Dir: rec.Dir, Workspace: rec.Workspace}
+		p.Project, p.Name = workflows.Project{Dir: rec.Dir, Workspace: rec.Workspace}, rec.Name
 		matches[i] = workflows.Match{ProjectConfig: p}
 	}
 	matches, err := workflows.Order(matches)
@@ -58,6 +58,16 @@ func (rc repoConfig) ordered(recs []runner.PlanRecord) ([]workflows.ProjectConfi
 		projects[i] = m.ProjectConfig
 	}
 	return projects, nil
+}
+
+// statusTarget is how commit statuses name a project: DIR/WORKSPACE, with
+// its name after when another configured project shares them.
+func (rc repoConfig) statusTarget(name string, p workflows.Project) string {
+	target := p.Dir + "/" + p.Workspace
+	if name != "" && len(rc.cfg.At(p)) > 1 {
+		target += " (" + name + ")"
+	}
+	return target
 }
 
 // workflow is the workflow project p runs.

@@ -69,6 +69,8 @@ func (r projectResult) statusDescription() string {
 		return fmt.Sprintf("locked by #%d", r.Holder.Pull)
 	case outcomeFailed:
 		return r.Command + " failed: " + r.Summary
+	case outcomeSkipped:
+		return "not run: " + strings.TrimPrefix(r.Summary, "Nothing ran: ")
 	}
 	return "internal error"
 }

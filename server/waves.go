@@ -15,7 +15,8 @@ import (
 // waves cuts projects, in the order they run, into waves whose projects
 // may run at the same time: with parallel off, one project a wave; with it
 // on, a wave ends where the execution order group changes or a project
-// depends on one already in the wave.
+// depends on, or shares a directory and workspace with, one already in the
+// wave.
 func waves(projects []workflows.ProjectConfig, parallel bool) [][]workflows.ProjectConfig {
 	var out [][]workflows.ProjectConfig
 	for _, p := range projects {
@@ -32,19 +33,24 @@ func joins(wave []workflows.ProjectConfig, p workflows.ProjectConfig) bool {
 	if wave[0].ExecutionOrderGroup != p.ExecutionOrderGroup {
 		return false
 	}
+	// Projects sharing a directory and workspace share its .terraform
+	// too, so they never run at the same time.
 	return !slices.ContainsFunc(wave, func(q workflows.ProjectConfig) bool {
-		return q.Name != "" && slices.Contains(p.DependsOn, q.Name)
+		return q.Project == p.Project || q.Name != "" && slices.Contains(p.DependsOn, q.Name)
 	})
 }
 
 // runProjects runs waves of projects one after the other, checking out
 // each wave's workspaces into held first. A wave's projects run at once,
 // each taking one of the server's slots, so that no more than
-// --parallelism projects run across all jobs. Results keep the projects'
-// order; a checkout that fails ends the run with what ran so far.
+// --parallelism projects run across all jobs. When abort is set and a
+// project does not succeed, the later waves' projects are still passed to
+// run, but blocked, with the reason. Results keep the projects' order; a
+// checkout that fails ends the run with what ran so far.
 func (s *Server) runProjects(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, held map[string]*runner.Workspace,
-	waves [][]workflows.ProjectConfig, run func(*runner.Workspace, workflows.ProjectConfig) projectResult) ([]projectResult, error) {
+	waves [][]workflows.ProjectConfig, abort bool, run func(ws *runner.Workspace, p workflows.ProjectConfig, blocked string) projectResult) ([]projectResult, error) {
 	var results []projectResult
+	var blocked string
 	for _, wave := range waves {
 		for _, p := range wave {
 			if _, ok := held[p.Workspace]; ok {
@@ -59,19 +65,42 @@ func (s *Server) runProjects(ctx context.Context, jc *jobContext, forge vcs.Forg
 		ran := make([]projectResult, len(wave))
 		var wg sync.WaitGroup
 		for i, p := range wave {
+			if blocked != "" {
+				ran[i] = run(held[p.Workspace], p, blocked)
+				continue
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				s.slots <- struct{}{}
-				defer func() { <-s.slots }()
-				ran[i] = run(held[p.Workspace], p)
+				if err := s.takeSlot(ctx); err != nil {
+					ran[i] = run(held[p.Workspace], p, "the job was cancelled before this project's turn")
+					return
+				}
+				defer s.releaseSlot()
+				ran[i] = run(held[p.Workspace], p, "")
 			}()
 		}
 		wg.Wait()
 		results = append(results, ran...)
+		if i := slices.IndexFunc(ran, func(r projectResult) bool { return r.Outcome != outcomeSucceeded }); abort && blocked == "" && i >= 0 {
+			blocked = fmt.Sprintf("%s did not succeed, and this repository's config stops later projects after a failure (`abort_on_execution_order_fail`)", ran[i].title())
+		}
 	}
 	return results, nil
 }
+
+// takeSlot waits for one of the server's --parallelism slots, or for ctx
+// to end.
+func (s *Server) takeSlot(ctx context.Context) error {
+	select {
+	case s.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Server) releaseSlot() { <-s.slots }
 
 // runHooks runs the server's pre or post workflow hooks in the root of the
 // checkout. A pre hook that fails stops the plan, with its output on the

@@ -35,7 +35,10 @@ type RepoConfig struct {
 	Automerge     *bool
 	ParallelPlan  bool
 	ParallelApply bool
-	Autodiscover  Autodiscover
+	// AbortOnExecutionOrderFail stops the projects after one that fails,
+	// instead of running the rest.
+	AbortOnExecutionOrderFail bool
+	Autodiscover              Autodiscover
 }
 
 // Autodiscover says whether directories that no project names are
@@ -146,12 +149,13 @@ func ParseConfig(file string, data []byte) (RepoConfig, error) {
 		return fail(raw.line, "version: 3 is required (the Atlantis repo config format)")
 	}
 	cfg := RepoConfig{
-		File:          file,
-		Automerge:     raw.Automerge,
-		ParallelPlan:  raw.ParallelPlan != nil && *raw.ParallelPlan,
-		ParallelApply: raw.ParallelApply != nil && *raw.ParallelApply,
-		Autodiscover:  Autodiscover{Mode: "auto"},
-		Workflows:     map[string]Workflow{},
+		File:                      file,
+		Automerge:                 raw.Automerge,
+		ParallelPlan:              raw.ParallelPlan != nil && *raw.ParallelPlan,
+		ParallelApply:             raw.ParallelApply != nil && *raw.ParallelApply,
+		AbortOnExecutionOrderFail: raw.AbortOnExecutionOrderFail != nil && *raw.AbortOnExecutionOrderFail,
+		Autodiscover:              Autodiscover{Mode: "auto"},
+		Workflows:                 map[string]Workflow{},
 	}
 	if a := raw.Autodiscover; a != nil {
 		if a.Mode != nil {
@@ -230,15 +234,15 @@ func convertProject(rp rawProject) (ProjectConfig, error) {
 		return p, &lineError{at("dir"), err.Error()}
 	}
 	p.Dir = dir
-	if rp.Workspace != nil {
+	if rp.Workspace != nil && *rp.Workspace != "" {
 		if err := ValidateWorkspace(*rp.Workspace); err != nil {
 			return p, &lineError{at("workspace"), err.Error()}
 		}
 		p.Workspace = *rp.Workspace
 	}
 	if rp.Name != nil {
-		if *rp.Name == "" || strings.ContainsAny(*rp.Name, " \t\n/`") {
-			return p, &lineError{at("name"), fmt.Sprintf("project name %q: use no spaces, slashes or backticks", *rp.Name)}
+		if *rp.Name == "" || strings.ContainsAny(*rp.Name, " \t\r\n`") {
+			return p, &lineError{at("name"), fmt.Sprintf("project name %q: use no spaces or backticks", *rp.Name)}
 		}
 		p.Name = *rp.Name
 	}

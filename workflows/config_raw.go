@@ -206,6 +206,9 @@ func (s *rawStep) UnmarshalYAML(n *yaml.Node) error {
 	s.Name = key.Value
 	switch {
 	case slices.Contains(toolSteps, s.Name):
+		if val.Tag == "!!null" {
+			return nil // "- init:" with nothing after it
+		}
 		if err := checkKeys(val, "step "+s.Name, []string{"extra_args"}); err != nil {
 			return err
 		}

@@ -194,13 +194,23 @@ func (c RepoConfig) Names() []string {
 	return names
 }
 
-// ProjectAt returns the configured project in dir and workspace, or an
-// unconfigured one there.
-func (c RepoConfig) ProjectAt(dir, workspace string) ProjectConfig {
-	for _, p := range c.Projects {
-		if p.Dir == dir && p.Workspace == workspace {
-			return p
+// At returns the configured projects in p's directory and workspace: more
+// than one when they have names.
+func (c RepoConfig) At(p Project) []ProjectConfig {
+	var at []ProjectConfig
+	for _, q := range c.Projects {
+		if q.Project == p {
+			at = append(at, q)
 		}
+	}
+	return at
+}
+
+// ProjectAt returns the first configured project in dir and workspace, or
+// an unconfigured one there.
+func (c RepoConfig) ProjectAt(dir, workspace string) ProjectConfig {
+	if at := c.At(Project{Dir: dir, Workspace: workspace}); len(at) > 0 {
+		return at[0]
 	}
 	return ProjectConfig{Project: Project{Dir: dir, Workspace: workspace}, Autoplan: true, WhenModified: DefaultWhenModified}
 }

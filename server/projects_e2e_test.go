@@ -1,0 +1,103 @@
+package server
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/atoll-iac/atoll/vcs/vcstest"
+	"github.com/atoll-iac/atoll/workflows"
+)
+
+// colorStack is one configuration that two named projects plan with their
+// own state file and variable.
+const colorStack = `terraform {
+  backend "local" {}
+}
+variable "color" {
+  type = string
+}
+resource "terraform_data" "paint" {
+  input = var.color
+}
+`
+
+func TestNamedProjectsShareADirectory(t *testing.T) {
+	t.Parallel()
+	server, err := workflows.ParseServerConfig("repos.yaml", []byte("repos:\n- id: acme/infra\n  allowed_overrides: [workflow, apply_requirements]\n  allow_custom_workflows: true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEnv(t, testOptions{configure: func(c *Config) {
+		c.RepoConfig = server
+		c.ApplyRequirements = Requirements{}
+		c.Parallelism = 2
+	}})
+	var cfg strings.Builder
+	cfg.WriteString("version: 3\nparallel_plan: true\nparallel_apply: true\nprojects:\n")
+	for _, color := range []string{"blue", "green"} {
+		cfg.WriteString("- name: paint/" + color + "\n  dir: app\n  workflow: " + color + "\n")
+	}
+	cfg.WriteString("workflows:\n")
+	for _, color := range []string{"blue", "green"} {
+		cfg.WriteString("  " + color + ":\n    plan:\n      steps:\n" +
+			"      - init:\n          extra_args: [-reconfigure, -backend-config=path=" + color + ".tfstate]\n" +
+			"      - plan:\n          extra_args: [-var, color=" + color + "]\n")
+	}
+	e.gh.CreateRepo(t, "acme/infra", map[string]string{"atoll.yaml": cfg.String()})
+	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"app/main.tf": colorStack}})
+	e.gh.SendPullRequest(t, e.events, "opened", pr)
+	c := e.waitComments(t, pr, 1)[0]
+	for _, want := range []string{"2 of 2 projects succeeded", "`paint/blue` (`app`)", "`paint/green` (`app`)", `+ input  = "blue"`, `+ input  = "green"`} {
+		if !strings.Contains(c.Body, want) {
+			t.Errorf("plan of two projects in one directory lacks %q:\n%s", want, c.Body)
+		}
+	}
+	for _, color := range []string{"blue", "green"} {
+		ctx := "atoll/plan: app/default (paint/" + color + ")"
+		if st := e.status("acme/infra", pr.HeadSHA, ctx); st.State != "success" {
+			t.Errorf("status %q = %+v, want success", ctx, st)
+		}
+	}
+
+	// Each plan is kept apart, so each applies into its own state.
+	c = e.say(t, pr, "bob", "atoll apply")
+	if !strings.Contains(c.Body, "| `paint/blue` (`app`) | `default` | ✅ apply succeeded | +1 ~0 -0 |") || !strings.Contains(c.Body, "| `paint/green` (`app`) | `default` | ✅ apply succeeded | +1 ~0 -0 |") {
+		t.Errorf("apply of two projects in one directory:\n%s", c.Body)
+	}
+}
+
+func TestAbortOnExecutionOrderFail(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, testOptions{})
+	e.gh.CreateRepo(t, "acme/infra", map[string]string{"atoll.yaml": `version: 3
+abort_on_execution_order_fail: true
+projects:
+- name: first
+  dir: first
+  execution_order_group: 1
+- name: second
+  dir: second
+  execution_order_group: 2
+`})
+	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{
+		"first/main.tf":  "resource \"terraform_data\" \"x\" {\n  input = undefined_thing\n}\n",
+		"second/main.tf": oneResource,
+	}})
+	e.gh.SendPullRequest(t, e.events, "opened", pr)
+	c := e.waitComments(t, pr, 1)[0]
+	for _, want := range []string{
+		"| `first` (`first`) | `default` | ❌ plan failed |",
+		"| `second` (`second`) | `default` | ⏭️ skipped |",
+		"Nothing ran: `first` (`first`) did not succeed, and this repository's config stops later projects after a failure (`abort_on_execution_order_fail`).",
+	} {
+		if !strings.Contains(c.Body, want) {
+			t.Errorf("plan comment lacks %q:\n%s", want, c.Body)
+		}
+	}
+	if st := e.status("acme/infra", pr.HeadSHA, "atoll/plan: second/default"); st.State != "failure" || !strings.HasPrefix(st.Description, "not run:") {
+		t.Errorf("status of the skipped project: %+v", st)
+	}
+	if st := e.status("acme/infra", pr.HeadSHA, "atoll/plan"); st.State != "failure" || st.Description != "0/2 projects planned" {
+		t.Errorf("aggregate status: %+v", st)
+	}
+}
