@@ -268,7 +268,7 @@ func convertProject(rp rawProject) (ProjectConfig, error) {
 			p.WhenModified = a.WhenModified
 		}
 		for _, g := range p.WhenModified {
-			if !doublestar.ValidatePattern(g) {
+			if !doublestar.ValidatePattern(strings.TrimPrefix(g, "!")) {
 				return p, &lineError{a.line, fmt.Sprintf("when_modified: bad glob %q", g)}
 			}
 		}

@@ -2,8 +2,12 @@ package workflows
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -35,31 +39,62 @@ func Discover(cfg RepoConfig, repoDir string, changed []string, graph *ModuleGra
 				why = append(why, fmt.Sprintf("%s matches %s", f, glob))
 			}
 		}
-		if len(why) > 0 {
-			matches = append(matches, Match{ProjectConfig: p, Why: why})
+		if len(why) == 0 {
+			continue
 		}
+		// A change that deletes a project's directory leaves nothing to
+		// plan there.
+		if _, err := os.Stat(filepath.Join(repoDir, filepath.FromSlash(p.Dir))); errors.Is(err, fs.ErrNotExist) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		matches = append(matches, Match{ProjectConfig: p, Why: why})
 	}
 	if cfg.Autodiscover.Mode == "enabled" || cfg.Autodiscover.Mode != "disabled" && len(cfg.Projects) == 0 {
-		matches = append(matches, discoverDirs(cfg, repoDir, changed, graph)...)
+		found, err := discoverDirs(cfg, repoDir, changed, graph)
+		if err != nil {
+			return nil, err
+		}
+		matches = append(matches, found...)
 	}
 	return Order(matches)
 }
 
-// matchWhenModified reports the first of p's globs that f matches; globs
-// are relative to p's directory and may reach out of it with "../".
+// matchWhenModified reports the glob of p's that decides f is a change to
+// p. Globs are relative to p's directory, may reach out of it with "../",
+// and match a file or any directory above it. A glob starting with "!"
+// excludes what it matches; the last glob that matches decides.
 func matchWhenModified(p ProjectConfig, f string) (string, bool) {
+	decided, in := "", false
 	for _, g := range p.WhenModified {
-		full := path.Clean(path.Join(p.Dir, g))
-		if ok, _ := doublestar.Match(full, f); ok {
-			return g, true
+		pattern, exclude := strings.CutPrefix(g, "!")
+		full := path.Clean(path.Join(p.Dir, pattern))
+		if matchesOrParent(full, f) {
+			decided, in = g, !exclude
 		}
 	}
-	return "", false
+	return decided, in
+}
+
+// matchesOrParent reports whether pattern matches f or a directory that
+// holds it.
+func matchesOrParent(pattern, f string) bool {
+	for {
+		if ok, _ := doublestar.Match(pattern, f); ok {
+			return true
+		}
+		i := strings.LastIndexByte(f, '/')
+		if i < 0 {
+			return false
+		}
+		f = f[:i]
+	}
 }
 
 // discoverDirs finds projects no config names: directories holding changed
 // configuration, or the roots using them as modules.
-func discoverDirs(cfg RepoConfig, repoDir string, changed []string, graph *ModuleGraph) []Match {
+func discoverDirs(cfg RepoConfig, repoDir string, changed []string, graph *ModuleGraph) ([]Match, error) {
 	configured := map[string]bool{}
 	for _, p := range cfg.Projects {
 		configured[p.Dir] = true
@@ -76,18 +111,26 @@ func discoverDirs(cfg RepoConfig, repoDir string, changed []string, graph *Modul
 		why[dir] = append(why[dir], reason)
 	}
 	for _, f := range changed {
-		if !isConfigFile(f) {
+		dir, what := changedDir(f)
+		if what == "" {
 			continue
 		}
-		dir := path.Dir(path.Clean(f))
 		if graph != nil && graph.IsModule(dir) {
 			for _, root := range graph.Roots(dir) {
 				add(root, fmt.Sprintf("%s changes module %s, which it uses", f, dir))
 			}
-			continue
+			// A directory used as a module is a root too when it says
+			// where its own state lives.
+			if root, err := DeclaresBackend(repoDir, dir); err != nil || !root {
+				continue
+			}
 		}
-		if ok, _ := HasConfig(repoDir, dir); ok {
-			add(dir, fmt.Sprintf("%s is configuration in it", f))
+		ok, err := HasConfig(repoDir, dir)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			add(dir, fmt.Sprintf("%s is %s", f, what))
 		}
 	}
 	matches := make([]Match, 0, len(order))
@@ -95,7 +138,28 @@ func discoverDirs(cfg RepoConfig, repoDir string, changed []string, graph *Modul
 		p := ProjectConfig{Project: Project{Dir: dir, Workspace: DefaultWorkspace}, Autoplan: true, WhenModified: DefaultWhenModified}
 		matches = append(matches, Match{ProjectConfig: p, Why: why[dir]})
 	}
-	return matches
+	return matches, nil
+}
+
+// changedDir returns the directory whose plan a changed file can change,
+// if any, and what the file is to it: its configuration, its variables or
+// its dependency lock file. Variables files in an "env" directory are, by a
+// common convention, the parent directory's.
+func changedDir(f string) (dir, what string) {
+	f = path.Clean(f)
+	dir, base := path.Dir(f), path.Base(f)
+	switch {
+	case isConfigFile(base):
+		return dir, "configuration in it"
+	case base == ".terraform.lock.hcl":
+		return dir, "its dependency lock file"
+	case strings.HasSuffix(base, ".tfvars"), strings.HasSuffix(base, ".tfvars.json"):
+		if path.Base(dir) == "env" {
+			dir = path.Dir(dir)
+		}
+		return dir, "variables for it"
+	}
+	return "", ""
 }
 
 func ignored(globs []string, dir string) bool {

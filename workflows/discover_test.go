@@ -84,5 +84,9 @@ func discoverReport(repo string, changed []string) string {
 	if err != nil {
 		return "error: " + err.Error() + "\n"
 	}
-	return Report(cfg, matches)
+	report, err := Report(cfg, repo, matches)
+	if err != nil {
+		return "error: " + err.Error() + "\n"
+	}
+	return report
 }

@@ -313,12 +313,45 @@ var terraformBlockSchema = hcl.BlockHeaderSchema{Type: "terraform"}
 // are left for the plan to report and a constraint that is not a literal
 // string is ignored.
 func RequiredVersion(repoDir, dir string) (string, error) {
-	abs := filepath.Join(repoDir, filepath.FromSlash(dir))
-	entries, err := os.ReadDir(abs)
+	var constraints []string
+	err := eachConfigFile(repoDir, dir, func(f *hcl.File) {
+		constraints = append(constraints, hclBlockStrings(f, terraformBlockSchema, "required_version")...)
+	})
 	if err != nil {
 		return "", fmt.Errorf("reading required_version in %s: %w", dir, err)
 	}
-	var constraints []string
+	return strings.Join(constraints, ", "), nil
+}
+
+// DeclaresBackend reports whether the configuration in dir (relative to
+// repoDir) says where its state lives, with a backend or cloud block: the
+// mark of a root, even where other directories use it as a module.
+func DeclaresBackend(repoDir, dir string) (bool, error) {
+	found := false
+	err := eachConfigFile(repoDir, dir, func(f *hcl.File) {
+		if f == nil {
+			return
+		}
+		content, _, _ := f.Body.PartialContent(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{terraformBlockSchema}})
+		for _, b := range content.Blocks {
+			inner, _, _ := b.Body.PartialContent(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "backend", LabelNames: []string{"type"}}, {Type: "cloud"}}})
+			found = found || len(inner.Blocks) > 0
+		}
+	})
+	if err != nil {
+		return false, fmt.Errorf("looking for a backend in %s: %w", dir, err)
+	}
+	return found, nil
+}
+
+// eachConfigFile parses each configuration file of dir (relative to
+// repoDir), in file name order.
+func eachConfigFile(repoDir, dir string, fn func(*hcl.File)) error {
+	abs := filepath.Join(repoDir, filepath.FromSlash(dir))
+	entries, err := os.ReadDir(abs)
+	if err != nil {
+		return err
+	}
 	for _, e := range entries {
 		if !e.Type().IsRegular() || !isConfigFile(e.Name()) {
 			continue
@@ -326,11 +359,11 @@ func RequiredVersion(repoDir, dir string) (string, error) {
 		name := filepath.Join(abs, e.Name())
 		src, err := os.ReadFile(name)
 		if err != nil {
-			return "", fmt.Errorf("reading required_version in %s: %w", dir, err)
+			return err
 		}
-		constraints = append(constraints, hclBlockStrings(parseHCL(name, src), terraformBlockSchema, "required_version")...)
+		fn(parseHCL(name, src))
 	}
-	return strings.Join(constraints, ", "), nil
+	return nil
 }
 
 func isJSONConfig(name string) bool { return strings.HasSuffix(name, ".json") }

@@ -114,8 +114,9 @@ func TestPlanSteps(t *testing.T) {
 	want = []Step{
 		{Name: "run", Run: "echo hi"},
 		{Name: "init", Args: []string{"init", "-input=false", "-no-color", "-upgrade"}},
-		{Name: "env", EnvName: "X", EnvValue: "1"},
+		// Selected right after init, so that what follows works in it.
 		{Name: "workspace", Args: []string{"workspace", "select", "-or-create", "-no-color", "staging"}},
+		{Name: "env", EnvName: "X", EnvValue: "1"},
 		{Name: "plan", Args: []string{"plan", "-input=false", "-no-color", "-out=/p/plan", "-lock=false", "-target=a"}},
 		{Name: "show", Args: []string{"show", "-json", "/p/plan"}, StdoutFile: "/p/show.json"},
 	}

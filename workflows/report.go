@@ -7,10 +7,11 @@ import (
 	"strings"
 )
 
-// Report describes, for people, which projects a change plans and why:
-// one line a project, in the order they run, with its settings, and an
-// indented line a reason.
-func Report(cfg RepoConfig, matches []Match) string {
+// Report describes, for people, which projects a change to the checkout
+// at repoDir plans and why: a line a project, in the order they run, with
+// its settings; then an indented line a reason, and its plan and apply
+// steps as the repository's config gives them.
+func Report(cfg RepoConfig, repoDir string, matches []Match) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "config: %s\n", cmp.Or(cfg.File, "(none)"))
 	if len(matches) == 0 {
@@ -22,11 +23,22 @@ func Report(cfg RepoConfig, matches []Match) string {
 		if m.ExecutionOrderGroup != 0 {
 			order = strconv.Itoa(m.ExecutionOrderGroup)
 		}
+		required := ""
+		if m.TerraformVersion == "" {
+			var err error
+			if required, err = RequiredVersion(repoDir, m.Dir); err != nil {
+				return "", err
+			}
+		}
 		for _, kv := range [][2]string{
-			{"name", m.Name}, {"workflow", m.Workflow}, {"version", m.TerraformVersion},
+			{"name", m.Name}, {"workflow", m.Workflow}, {"version", m.TerraformVersion}, {"required_version", required},
 			{"distribution", m.Distribution}, {"order", order}, {"depends_on", strings.Join(m.DependsOn, ",")},
 		} {
-			if kv[1] != "" {
+			switch {
+			case kv[1] == "":
+			case strings.ContainsAny(kv[1], " \t\"="):
+				fmt.Fprintf(&b, " %s=%q", kv[0], kv[1])
+			default:
 				fmt.Fprintf(&b, " %s=%s", kv[0], kv[1])
 			}
 		}
@@ -34,6 +46,31 @@ func Report(cfg RepoConfig, matches []Match) string {
 		for _, w := range m.Why {
 			fmt.Fprintf(&b, "  because %s\n", w)
 		}
+		wf, tool := WorkflowFor(m.ProjectConfig, cfg, RepoRule{}, nil), "tofu"
+		if m.Distribution == "terraform" {
+			tool = "terraform"
+		}
+		fmt.Fprintf(&b, "  plan: %s\n", describeSteps(tool, wf.PlanSteps(m.Project, "PLANFILE", "SHOWFILE", nil)))
+		fmt.Fprintf(&b, "  apply: %s\n", describeSteps(tool, wf.ApplySteps(m.Project, "PLANFILE", nil)))
 	}
-	return b.String()
+	return b.String(), nil
+}
+
+// describeSteps writes steps as a user would type them, one after the
+// other, with tool for the tool's name.
+func describeSteps(tool string, steps []Step) string {
+	parts := make([]string, len(steps))
+	for i, s := range steps {
+		switch {
+		case s.Name == "run":
+			parts[i] = "run " + strconv.Quote(s.Run)
+		case s.Name == "env" && s.Run != "":
+			parts[i] = fmt.Sprintf("env %s=$(%s)", s.EnvName, s.Run)
+		case s.Name == "env":
+			parts[i] = fmt.Sprintf("env %s=%q", s.EnvName, s.EnvValue)
+		default:
+			parts[i] = tool + " " + strings.Join(s.Args, " ")
+		}
+	}
+	return strings.Join(parts, "; ")
 }

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -245,13 +246,11 @@ func (rule RepoRule) Check(cfg RepoConfig, serverWorkflows map[string]Workflow) 
 	return nil
 }
 
-// WorkflowFor returns the workflow project p runs: its own, else the
-// server rule's, else the default one (init and plan; apply).
+// WorkflowFor returns the workflow project p runs: the one it names (the
+// repository's own, or the server's), else the server rule's, else the
+// server's workflow called "default", else atoll's (init and plan; apply).
 func WorkflowFor(p ProjectConfig, cfg RepoConfig, rule RepoRule, serverWorkflows map[string]Workflow) Workflow {
-	name := p.Workflow
-	if name == "" {
-		name = rule.Workflow
-	}
+	name := cmp.Or(p.Workflow, rule.Workflow, "default")
 	if w, ok := cfg.Workflows[name]; ok && p.Workflow != "" {
 		return w.withDefaults()
 	}

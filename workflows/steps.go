@@ -1,5 +1,7 @@
 package workflows
 
+import "slices"
+
 // Step is one thing a workflow does in a project's directory: run the tool
 // (Args), run a command (Run), or set a variable for the steps after it
 // (EnvName, to EnvValue or to what the command Run prints).
@@ -68,12 +70,15 @@ func (w Workflow) ApplySteps(p Project, planFile string, extra []string) []Step 
 }
 
 // expand turns config steps into steps, tool steps through tool, and puts
-// the workspace selection in: before the first tool step that is not init.
+// the workspace selection in: right after the first init, so that the
+// steps after it, run steps too, work in the project's workspace; without
+// an init, before the first tool step.
 func expand(stage []ConfigStep, p Project, tool func(ConfigStep) Step) []Step {
 	var steps []Step
 	selected := p.Workspace == DefaultWorkspace
+	hasInit := slices.ContainsFunc(stage, func(s ConfigStep) bool { return s.Name == "init" })
 	for _, s := range stage {
-		if !selected && s.Name != "init" && s.Name != "run" && s.Name != "env" {
+		if !selected && !hasInit && s.Name != "run" && s.Name != "env" {
 			steps = append(steps, selectWorkspace(p.Workspace))
 			selected = true
 		}
@@ -84,6 +89,10 @@ func expand(stage []ConfigStep, p Project, tool func(ConfigStep) Step) []Step {
 			steps = append(steps, Step{Name: "env", EnvName: s.EnvName, EnvValue: s.EnvValue, Run: s.EnvCommand})
 		default:
 			steps = append(steps, tool(s))
+		}
+		if !selected && s.Name == "init" {
+			steps = append(steps, selectWorkspace(p.Workspace))
+			selected = true
 		}
 	}
 	if !selected {

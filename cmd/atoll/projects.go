@@ -47,6 +47,11 @@ func projects(ctx context.Context, args []string, getenv func(string) (string, b
 		fmt.Fprintf(stderr, "atoll projects: %s: %v\n", cfg.File, err)
 		return 1
 	}
-	fmt.Fprint(stdout, workflows.Report(cfg, matches))
+	report, err := workflows.Report(cfg, *repo, matches)
+	if err != nil {
+		fmt.Fprintf(stderr, "atoll projects: %v\n", err)
+		return 1
+	}
+	fmt.Fprint(stdout, report)
 	return 0
 }
