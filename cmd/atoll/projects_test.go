@@ -49,8 +49,12 @@ func TestProjectsCommand(t *testing.T) {
 	want := `config: atoll.yaml
 envs/prod/default
   because modules/tags/main.tf changes module modules/tags, which it uses
+  plan: tofu init -input=false -no-color; tofu plan -input=false -no-color -out=PLANFILE
+  apply: tofu apply -input=false -no-color PLANFILE
 net/default name=net
   because net/main.tf matches **/*.tf*
+  plan: tofu init -input=false -no-color; tofu plan -input=false -no-color -out=PLANFILE
+  apply: tofu apply -input=false -no-color PLANFILE
 `
 	if stdout.String() != want {
 		t.Errorf("got:\n%s\nwant:\n%s", stdout.String(), want)
