@@ -44,8 +44,8 @@ type Runner struct {
 	mu       sync.Mutex
 	versions map[toolFile]string
 
-	// initMu keeps inits from writing the shared plugin cache at once.
-	initMu      sync.Mutex
+	// initSem keeps inits from writing the shared plugin cache at once.
+	initSem     chan struct{}
 	pluginCache string
 }
 
@@ -69,7 +69,7 @@ func New(cfg Config) *Runner {
 	if redact == nil {
 		redact = NewRedactor(secrets...)
 	}
-	return &Runner{tool: cfg.Tool, env: env, redact: redact, versions: map[toolFile]string{}, pluginCache: cfg.PluginCacheDir}
+	return &Runner{tool: cfg.Tool, env: env, redact: redact, versions: map[toolFile]string{}, initSem: make(chan struct{}, 1), pluginCache: cfg.PluginCacheDir}
 }
 
 // ScrubEnv returns env without atoll's own variables (ATOLL_*, in any
@@ -133,8 +133,12 @@ func (r *Runner) Run(ctx context.Context, s Step) (string, error) {
 		if err := os.MkdirAll(r.pluginCache, 0o755); err != nil {
 			return "", fmt.Errorf("creating the plugin cache: %w", err)
 		}
-		r.initMu.Lock()
-		defer r.initMu.Unlock()
+		select {
+		case r.initSem <- struct{}{}:
+			defer func() { <-r.initSem }()
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
 	}
 	err := cmd.Run()
 	return r.redact.Redact(out.String()), err

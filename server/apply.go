@@ -60,10 +60,11 @@ func (s *Server) apply(ctx context.Context, jc *jobContext, forge vcs.Forge, pul
 		return err
 	}
 	held[workflows.DefaultWorkspace] = ws0
-	rc, err := s.repoConfig(pull, ws0.Dir)
+	rc, done, err := s.prepare(ctx, jc, stepContext{ws: ws0, pull: pull, user: user, extra: cmd.Extra}, "apply")
 	if err != nil {
 		return err
 	}
+	defer done()
 	projects, err := rc.ordered(selected)
 	if err != nil {
 		return err
@@ -87,7 +88,7 @@ func (s *Server) apply(ctx context.Context, jc *jobContext, forge vcs.Forge, pul
 	results, err := s.runProjects(ctx, jc, forge, pull, held, waves(projects, rc.cfg.ParallelApply), rc.cfg.AbortOnExecutionOrderFail,
 		func(ws *runner.Workspace, p workflows.ProjectConfig, blocked string) projectResult {
 			if blocked != "" {
-				return projectResult{Project: p.Project, Name: p.Name, Command: "apply", Outcome: outcomeSkipped, Summary: "Nothing ran: " + blocked + "."}
+				return projectResult{Project: p.Project, Name: p.Name, Command: "apply", Outcome: outcomeSkipped, Summary: "Nothing ran: " + blocked}
 			}
 			return s.applyProject(ctx, jc, forge, pull, user, ws, p, rc, cmd.Extra)
 		})
@@ -106,7 +107,7 @@ func (s *Server) apply(ctx context.Context, jc *jobContext, forge vcs.Forge, pul
 			automerge = *rc.cfg.Automerge
 		}
 		if automerge {
-			s.automergeIfDone(rctx, jc, forge, pull)
+			s.automergeIfDone(rctx, jc, forge, pull, vcs.MergeOptions{DeleteBranch: rc.deleteBranch(projects)})
 		}
 	}
 	return errors.Join(err, cerr)
@@ -208,7 +209,7 @@ func (s *Server) unappliedDependency(pull vcs.PullRequest, p workflows.ProjectCo
 
 // automergeIfDone merges the pull request once every plan of it is
 // applied.
-func (s *Server) automergeIfDone(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest) {
+func (s *Server) automergeIfDone(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, opts vcs.MergeOptions) {
 	recs, err := s.workspaces.Records(pull.Repo.FullName, pull.Number)
 	if err != nil {
 		jc.log.Error("reading plan records", "err", err)
@@ -223,7 +224,7 @@ func (s *Server) automergeIfDone(ctx context.Context, jc *jobContext, forge vcs.
 		return
 	}
 	body := "Every plan of this pull request is applied: **atoll merged it**."
-	if err := merger.Merge(ctx, pull); err != nil {
+	if err := merger.Merge(ctx, pull, opts); err != nil {
 		jc.log.Error("automerge", "err", err)
 		body = "Every plan of this pull request is applied, but atoll could not merge it: merge it by hand."
 	}

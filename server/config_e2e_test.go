@@ -230,6 +230,10 @@ projects:
 	if !strings.Contains(c.Body, "3 of 3 projects succeeded") || network < 0 || app < network {
 		t.Errorf("apply did not run network before app:\n%s", c.Body)
 	}
-	// The repository's automerge: true merges without the server's flag.
-	e.gh.WaitFor(t, waitLong, "the automerge", func() bool { return e.gh.Merged("acme/infra", pr.Number) })
+	// The repository's automerge: true merges without the server's flag,
+	// and keeps the branch.
+	e.gh.WaitFor(t, waitLong, "the automerge comment", func() bool { return len(e.commentsContaining(pr, "atoll merged it")) == 1 })
+	if !e.gh.Merged("acme/infra", pr.Number) || !e.gh.BranchExists("acme/infra", pr.Branch) {
+		t.Errorf("after automerge: merged %v, branch %s kept %v", e.gh.Merged("acme/infra", pr.Number), pr.Branch, e.gh.BranchExists("acme/infra", pr.Branch))
+	}
 }

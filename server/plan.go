@@ -55,14 +55,11 @@ func (s *Server) plan(ctx context.Context, jc *jobContext, req planRequest) erro
 		return err
 	}
 	held[workflows.DefaultWorkspace] = ws0
-	rc, err := s.repoConfig(req.pull, ws0.Dir)
+	rc, done, err := s.prepare(ctx, jc, stepContext{ws: ws0, pull: req.pull, user: req.user, extra: req.extra}, "plan")
 	if err != nil {
 		return err
 	}
-	if err := s.runHooks(ctx, jc, req, ws0, "pre", rc.rule.PreWorkflowHooks); err != nil {
-		return err
-	}
-	defer s.runHooks(context.WithoutCancel(ctx), jc, req, ws0, "post", rc.rule.PostWorkflowHooks)
+	defer done()
 	projects, err := s.selectProjects(ctx, jc, req, rc, ws0.Dir)
 	if err != nil {
 		return err
@@ -75,12 +72,16 @@ func (s *Server) plan(ctx context.Context, jc *jobContext, req planRequest) erro
 		}
 		return userErrorf("This pull request changes no project, so there is nothing to plan. To plan a directory anyway, comment `atoll plan -d DIR`.")
 	}
+	unmet, err := s.unmetPlanRequirements(ctx, req, rc, projects)
+	if err != nil {
+		return err
+	}
 	for _, p := range projects {
 		s.setStatus(ctx, jc, req.forge, req.pull, "plan", rc.statusTarget(p.Name, p.Project), vcs.Pending, "planning…")
 	}
 	results, err := s.runProjects(ctx, jc, req.forge, req.pull, held, waves(projects, rc.cfg.ParallelPlan), rc.cfg.AbortOnExecutionOrderFail,
 		func(ws *runner.Workspace, p workflows.ProjectConfig, blocked string) projectResult {
-			return s.planProject(ctx, jc, req, ws, p, rc.workflow(p), blocked)
+			return s.planProject(ctx, jc, req, ws, p, rc.workflow(p), cmp.Or(blocked, unmet[keyOf(p)]))
 		})
 	// What was planned is reported even when the job was cancelled or a
 	// checkout failed: no status is left pending.
@@ -148,6 +149,31 @@ func (s *Server) selectProjects(ctx context.Context, jc *jobContext, req planReq
 	return projects, nil
 }
 
+// unmetPlanRequirements says, for each project that has plan
+// requirements this pull request does not meet, what it must be first.
+func (s *Server) unmetPlanRequirements(ctx context.Context, req planRequest, rc repoConfig, projects []workflows.ProjectConfig) (map[projectKey]string, error) {
+	blocked := map[projectKey]string{}
+	seen := map[Requirements][]string{}
+	for _, p := range projects {
+		need := rc.planRequirements(p)
+		if need == (Requirements{}) {
+			continue
+		}
+		unmet, ok := seen[need]
+		if !ok {
+			var err error
+			if unmet, err = s.unmet(ctx, req.forge, req.pull, need); err != nil {
+				return nil, err
+			}
+			seen[need] = unmet
+		}
+		if len(unmet) > 0 {
+			blocked[keyOf(p)] = "before this project is planned, this pull request must be:\n\n- " + strings.Join(unmet, "\n- ")
+		}
+	}
+	return blocked, nil
+}
+
 // knownProjects names the projects a config has, for a reply.
 func knownProjects(cfg workflows.RepoConfig) string {
 	names := cfg.Names()
@@ -176,13 +202,13 @@ func (s *Server) checkout(ctx context.Context, jc *jobContext, forge vcs.Forge, 
 }
 
 // planProject locks one project for the pull request and plans it, unless
-// it is blocked (blocked says why). Its record then says how that went,
+// it is blocked (blocked says why, in sentences). Its record then says how that went,
 // whatever happened: a project that could not be planned counts as not
 // planned.
 func (s *Server) planProject(ctx context.Context, jc *jobContext, req planRequest, ws *runner.Workspace, p workflows.ProjectConfig, wf workflows.Workflow, blocked string) projectResult {
 	log := jc.log.With("dir", p.Dir, "workspace", p.Workspace, "project", p.Name)
 	rec := runner.PlanRecord{Dir: p.Dir, Workspace: p.Workspace, Name: p.Name, SHA: req.pull.HeadSHA, Tool: s.runner.Tool(), User: req.user, Time: time.Now().UTC()}
-	res := projectResult{Project: p.Project, Name: p.Name, Command: "plan", Outcome: outcomeSkipped, Summary: "Nothing ran: " + blocked + "."}
+	res := projectResult{Project: p.Project, Name: p.Name, Command: "plan", Outcome: outcomeSkipped, Summary: "Nothing ran: " + blocked}
 	if blocked == "" {
 		res = s.runPlan(ctx, jc, log, req, ws, p, wf, &rec)
 	}

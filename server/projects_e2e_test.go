@@ -101,3 +101,98 @@ projects:
 		t.Errorf("aggregate status: %+v", st)
 	}
 }
+
+func TestPreWorkflowHookWritesTheConfig(t *testing.T) {
+	t.Parallel()
+	// A hook that generates the repository config (as users of
+	// terragrunt-atlantis-config do) runs before the config is read.
+	server, err := workflows.ParseServerConfig("repos.yaml", []byte(`repos:
+- id: acme/infra
+  allowed_overrides: [workflow]
+  allow_custom_workflows: true
+  pre_workflow_hooks:
+  - run: |
+      printf 'version: 3\nprojects:\n- name: generated\n  dir: app\n  workspace: staging\n  workflow: show-ws\nworkflows:\n  show-ws:\n    plan:\n      steps:\n      - init\n      - run: echo "runs in $(tofu workspace show)"\n      - plan\n' > atoll.yaml
+    shell: bash
+    shellArgs: -eu -c
+    commands: plan
+  - run: exit 1
+    commands: apply
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEnv(t, testOptions{configure: func(c *Config) { c.RepoConfig = server }})
+	e.gh.CreateRepo(t, "acme/infra", nil)
+	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"app/main.tf": oneResource}})
+	e.gh.SendPullRequest(t, e.events, "opened", pr)
+	c := e.waitComments(t, pr, 1)[0]
+	// The run step after init works in the project's workspace.
+	for _, want := range []string{"plan succeeded: `generated` (`app`) in workspace `staging`", "runs in staging"} {
+		if !strings.Contains(c.Body, want) {
+			t.Errorf("plan with a generated config lacks %q:\n%s", want, c.Body)
+		}
+	}
+	// Hooks run around the commands they name: apply's fails, and stops it.
+	if c := e.say(t, pr, "bob", "atoll apply"); !strings.Contains(c.Body, "pre-workflow hook of this server failed") {
+		t.Errorf("apply with a failing apply hook:\n%s", c.Body)
+	}
+}
+
+func TestPlanRequirementsAndBranches(t *testing.T) {
+	t.Parallel()
+	server, err := workflows.ParseServerConfig("repos.yaml", []byte(`repos:
+- id: acme/infra
+  allowed_overrides: [plan_requirements, delete_source_branch_on_merge]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEnv(t, testOptions{configure: func(c *Config) {
+		c.RepoConfig = server
+		c.ApplyRequirements = Requirements{}
+		c.Automerge = true
+	}})
+	e.gh.CreateRepo(t, "acme/infra", map[string]string{"atoll.yaml": `version: 3
+projects:
+- name: guarded
+  dir: guarded
+  plan_requirements: [approved]
+  delete_source_branch_on_merge: true
+- name: open
+  dir: open
+- name: release-only
+  dir: release
+  branch: /^release-.*$/
+`})
+	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Author: "alice", Branch: "feature/x", Files: map[string]string{
+		"guarded/main.tf": oneResource, "open/main.tf": oneResource, "release/main.tf": oneResource,
+	}})
+	e.gh.SendPullRequest(t, e.events, "opened", pr)
+	c := e.waitComments(t, pr, 1)[0]
+	for _, want := range []string{
+		"| `open` (`open`) | `default` | ✅ plan succeeded |",
+		"| `guarded` (`guarded`) | `default` | ⏭️ skipped |",
+		"Nothing ran: before this project is planned, this pull request must be:",
+		"**approved**",
+	} {
+		if !strings.Contains(c.Body, want) {
+			t.Errorf("plan comment lacks %q:\n%s", want, c.Body)
+		}
+	}
+	if strings.Contains(c.Body, "release-only") {
+		t.Errorf("a project limited to release branches was planned for main:\n%s", c.Body)
+	}
+
+	e.gh.Review(t, "acme/infra", pr.Number, "bob", "APPROVED")
+	if c := e.say(t, pr, "bob", "atoll plan -p guarded"); !strings.Contains(c.Body, "plan succeeded: `guarded`") {
+		t.Errorf("plan after approval:\n%s", c.Body)
+	}
+	// Applying every plan merges (automerge), and the guarded project
+	// asks for the branch to go.
+	if c := e.say(t, pr, "bob", "atoll apply"); !strings.Contains(c.Body, "2 of 2 projects succeeded") {
+		t.Errorf("apply:\n%s", c.Body)
+	}
+	e.gh.WaitFor(t, waitLong, "the automerge", func() bool { return e.gh.Merged("acme/infra", pr.Number) })
+	e.gh.WaitFor(t, waitLong, "the merged branch deleted", func() bool { return !e.gh.BranchExists("acme/infra", "feature/x") })
+}

@@ -17,13 +17,13 @@ type repoConfig struct {
 }
 
 // repoConfig reads the repository config in the checkout at repoDir and
-// checks it against what the server allows the repository.
-func (s *Server) repoConfig(pull vcs.PullRequest, repoDir string) (repoConfig, error) {
+// checks it against what the server allows the repository (rule). Projects
+// the config limits to other base branches are left out.
+func (s *Server) repoConfig(pull vcs.PullRequest, repoDir string, rule workflows.RepoRule) (repoConfig, error) {
 	cfg, err := workflows.LoadConfig(repoDir)
 	if err == nil {
-		rule := s.serverConfig.For(pull.Repo.FullName)
 		if err = rule.Check(cfg, s.serverConfig.Workflows); err == nil {
-			return repoConfig{cfg: cfg, rule: rule, servers: s.serverConfig.Workflows}, nil
+			return repoConfig{cfg: cfg.ForBranch(pull.BaseRef), rule: rule, servers: s.serverConfig.Workflows}, nil
 		}
 	}
 	var ce *workflows.ConfigError
@@ -79,13 +79,45 @@ func (rc repoConfig) workflow(p workflows.ProjectConfig) workflows.Workflow {
 // when the server lets it set them, else the server config's for the
 // repository, else the server's flag.
 func (rc repoConfig) requirements(p workflows.ProjectConfig, flag Requirements) Requirements {
-	names := rc.rule.ApplyRequirements
-	if p.ApplyRequirements != nil {
-		names = p.ApplyRequirements
+	switch {
+	case p.ApplyRequirements != nil:
+		return requirementsOf(p.ApplyRequirements)
+	case rc.rule.ApplyRequirements != nil:
+		return requirementsOf(rc.rule.ApplyRequirements)
 	}
-	if names == nil {
-		return flag
+	return flag
+}
+
+// deleteBranch reports whether merging the pull request that changes
+// projects deletes its branch: as a project says, else as the repository
+// config says, else as the server config does.
+func (rc repoConfig) deleteBranch(projects []workflows.ProjectConfig) bool {
+	set, del := false, false
+	for _, p := range projects {
+		if p.DeleteSourceBranchOnMerge != nil {
+			set, del = true, del || *p.DeleteSourceBranchOnMerge
+		}
 	}
+	switch {
+	case set:
+		return del
+	case rc.cfg.DeleteSourceBranchOnMerge != nil:
+		return *rc.cfg.DeleteSourceBranchOnMerge
+	}
+	return rc.rule.DeleteSourceBranchOnMerge
+}
+
+// planRequirements are what project p needs before it is planned: its own
+// when the server lets it set them, else the server config's for the
+// repository; none unless set.
+func (rc repoConfig) planRequirements(p workflows.ProjectConfig) Requirements {
+	if p.PlanRequirements != nil {
+		return requirementsOf(p.PlanRequirements)
+	}
+	return requirementsOf(rc.rule.PlanRequirements)
+}
+
+func requirementsOf(names []string) Requirements {
 	return Requirements{
 		Approved:   slices.Contains(names, "approved"),
 		Mergeable:  slices.Contains(names, "mergeable"),

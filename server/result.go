@@ -26,6 +26,15 @@ const (
 	outcomeSkipped
 )
 
+// projectKey tells a repository's projects apart: two named projects
+// may share a directory and workspace.
+type projectKey struct {
+	workflows.Project
+	Name string
+}
+
+func keyOf(p workflows.ProjectConfig) projectKey { return projectKey{p.Project, p.Name} }
+
 // projectResult is what a command did to one project.
 type projectResult struct {
 	Project workflows.Project
@@ -70,7 +79,8 @@ func (r projectResult) statusDescription() string {
 	case outcomeFailed:
 		return r.Command + " failed: " + r.Summary
 	case outcomeSkipped:
-		return "not run: " + strings.TrimPrefix(r.Summary, "Nothing ran: ")
+		reason, _, _ := strings.Cut(strings.TrimPrefix(r.Summary, "Nothing ran: "), "\n")
+		return "not run: " + reason
 	}
 	return "internal error"
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/atoll-iac/atoll/runner"
 	"github.com/atoll-iac/atoll/vcs"
@@ -45,7 +46,7 @@ func joins(wave []workflows.ProjectConfig, p workflows.ProjectConfig) bool {
 // each taking one of the server's slots, so that no more than
 // --parallelism projects run across all jobs. When abort is set and a
 // project does not succeed, the later waves' projects are still passed to
-// run, but blocked, with the reason. Results keep the projects' order; a
+// run, but blocked, with the reason in sentences. Results keep the projects' order; a
 // checkout that fails ends the run with what ran so far.
 func (s *Server) runProjects(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, held map[string]*runner.Workspace,
 	waves [][]workflows.ProjectConfig, abort bool, run func(ws *runner.Workspace, p workflows.ProjectConfig, blocked string) projectResult) ([]projectResult, error) {
@@ -73,7 +74,7 @@ func (s *Server) runProjects(ctx context.Context, jc *jobContext, forge vcs.Forg
 			go func() {
 				defer wg.Done()
 				if err := s.takeSlot(ctx); err != nil {
-					ran[i] = run(held[p.Workspace], p, "the job was cancelled before this project's turn")
+					ran[i] = run(held[p.Workspace], p, "the job was cancelled before this project's turn.")
 					return
 				}
 				defer s.releaseSlot()
@@ -83,7 +84,7 @@ func (s *Server) runProjects(ctx context.Context, jc *jobContext, forge vcs.Forg
 		wg.Wait()
 		results = append(results, ran...)
 		if i := slices.IndexFunc(ran, func(r projectResult) bool { return r.Outcome != outcomeSucceeded }); abort && blocked == "" && i >= 0 {
-			blocked = fmt.Sprintf("%s did not succeed, and this repository's config stops later projects after a failure (`abort_on_execution_order_fail`)", ran[i].title())
+			blocked = fmt.Sprintf("%s did not succeed, and this repository's config stops later projects after a failure (`abort_on_execution_order_fail`).", ran[i].title())
 		}
 	}
 	return results, nil
@@ -102,20 +103,49 @@ func (s *Server) takeSlot(ctx context.Context) error {
 
 func (s *Server) releaseSlot() { <-s.slots }
 
-// runHooks runs the server's pre or post workflow hooks in the root of the
-// checkout. A pre hook that fails stops the plan, with its output on the
-// pull request; a post hook's failure is only logged.
-func (s *Server) runHooks(ctx context.Context, jc *jobContext, req planRequest, ws *runner.Workspace, when string, hooks []string) error {
+// postHookTimeout bounds the post-workflow hooks, which run even after
+// their job was cancelled or timed out.
+const postHookTimeout = 5 * time.Minute
+
+// prepare readies a checked-out pull request for command: it runs the
+// server's pre-workflow hooks in the checkout's root, which may write the
+// repository config, and then reads that config. done runs the
+// post-workflow hooks; call it when the command is over.
+func (s *Server) prepare(ctx context.Context, jc *jobContext, sc stepContext, command string) (rc repoConfig, done func(), err error) {
+	rule := s.serverConfig.For(sc.pull.Repo.FullName, sc.pull.BaseRef)
+	if err := s.runHooks(ctx, jc, sc, command, "pre", rule.PreWorkflowHooks); err != nil {
+		return repoConfig{}, nil, err
+	}
+	done = func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), postHookTimeout)
+		defer cancel()
+		s.runHooks(ctx, jc, sc, command, "post", rule.PostWorkflowHooks)
+	}
+	if rc, err = s.repoConfig(sc.pull, sc.ws.Dir, rule); err != nil {
+		done()
+		return repoConfig{}, nil, err
+	}
+	return rc, done, nil
+}
+
+// runHooks runs the server's pre or post workflow hooks for command in the
+// root of the checkout. A pre hook that fails stops the command, with its
+// output on the pull request; a post hook's failure is only logged.
+func (s *Server) runHooks(ctx context.Context, jc *jobContext, sc stepContext, command, when string, hooks []workflows.Hook) error {
+	env := append(stepEnv(sc, projectResult{Project: workflows.Project{Dir: ".", Workspace: sc.ws.Name}}, sc.ws.Dir), "COMMAND_NAME="+command)
 	for _, hook := range hooks {
-		out, err := s.runner.Run(ctx, runner.Step{Tool: shell, Dir: ws.Dir, Home: ws.Home(), Args: []string{"-c", hook},
-			Env: stepEnv(stepContext{ws: ws, pull: req.pull, user: req.user, extra: req.extra}, projectResult{Project: workflows.Project{Dir: ".", Workspace: ws.Name}}, ws.Dir)})
+		if !hook.For(command) {
+			continue
+		}
+		out, err := s.runner.Run(ctx, runner.Step{Tool: runner.Tool{Distribution: "shell", Path: hook.Shell}, Dir: sc.ws.Dir, Home: sc.ws.Home(),
+			Args: append(slices.Clone(hook.ShellArgs), hook.Run), Env: env})
 		if err == nil {
 			continue
 		}
-		jc.log.Warn("workflow hook failed", "when", when, "err", err)
+		jc.log.Warn("workflow hook failed", "when", when, "command", command, "err", err)
 		if when == "pre" {
 			var b strings.Builder
-			fmt.Fprintf(&b, "**A pre-workflow hook of this server failed**, so nothing was planned:\n\n")
+			fmt.Fprintf(&b, "**A pre-workflow hook of this server failed**, so nothing ran:\n\n")
 			codeBlock(&b, strings.TrimRight(out, "\n"))
 			return &userError{msg: b.String()}
 		}

@@ -72,6 +72,8 @@ type PullRequest struct {
 	HeadSHA string
 	// BaseRef is the branch the pull request merges into.
 	BaseRef string
+	// HeadRef is the pull request's branch.
+	HeadRef string
 	Author  string
 	Draft   bool
 	// Open is false once the pull request is closed or merged.
@@ -103,7 +105,14 @@ type Review struct {
 // Merger is a forge that can merge pull requests.
 type Merger interface {
 	// Merge merges the pull request if its head is still pull.HeadSHA.
-	Merge(ctx context.Context, pull PullRequest) error
+	Merge(ctx context.Context, pull PullRequest, opts MergeOptions) error
+}
+
+// MergeOptions say how to merge.
+type MergeOptions struct {
+	// DeleteBranch deletes the pull request's branch once merged, unless
+	// it lives in a fork.
+	DeleteBranch bool
 }
 
 // CommentHider is a forge that can collapse an outdated comment.

@@ -33,8 +33,11 @@ type RepoConfig struct {
 	// WorkflowsLine is where File defines them.
 	WorkflowsLine int
 	Automerge     *bool
-	ParallelPlan  bool
-	ParallelApply bool
+	// DeleteSourceBranchOnMerge deletes a pull request's branch when atoll
+	// merges it (nil: not set).
+	DeleteSourceBranchOnMerge *bool
+	ParallelPlan              bool
+	ParallelApply             bool
 	// AbortOnExecutionOrderFail stops the projects after one that fails,
 	// instead of running the rest.
 	AbortOnExecutionOrderFail bool
@@ -65,6 +68,14 @@ type ProjectConfig struct {
 	WhenModified []string
 	// ApplyRequirements replace the server's when set (nil: not set).
 	ApplyRequirements []string
+	// PlanRequirements replace the server's when set (nil: not set).
+	PlanRequirements []string
+	// Branch, when set, limits the project to pull requests into the
+	// branches it matches.
+	Branch *regexp.Regexp
+	// DeleteSourceBranchOnMerge overrides the repository's setting when
+	// set.
+	DeleteSourceBranchOnMerge *bool
 	// Workflow names the workflow, "" for the default.
 	Workflow            string
 	DependsOn           []string
@@ -76,6 +87,15 @@ type ProjectConfig struct {
 // Workflow is a named set of steps for each command.
 type Workflow struct {
 	Plan, Apply []ConfigStep
+}
+
+// ForBranch returns c without the projects it limits to other branches
+// than base, the branch a pull request merges into.
+func (c RepoConfig) ForBranch(base string) RepoConfig {
+	c.Projects = slices.DeleteFunc(slices.Clone(c.Projects), func(p ProjectConfig) bool {
+		return p.Branch != nil && !p.Branch.MatchString(base)
+	})
+	return c
 }
 
 // ConfigStep is a step of a custom workflow.
@@ -273,14 +293,22 @@ func convertProject(rp rawProject) (ProjectConfig, error) {
 			}
 		}
 	}
-	if rp.ApplyRequirements != nil {
-		for _, r := range rp.ApplyRequirements {
-			if !slices.Contains([]string{"approved", "mergeable", "undiverged"}, r) {
-				return p, &lineError{at("apply_requirements"), fmt.Sprintf("apply requirement %q: want approved, mergeable or undiverged", r)}
-			}
-		}
-		p.ApplyRequirements = slices.Clone(rp.ApplyRequirements)
+	if err := checkRequirements("apply", rp.ApplyRequirements); err != nil {
+		return p, &lineError{at("apply_requirements"), err.Error()}
 	}
+	if err := checkRequirements("plan", rp.PlanRequirements); err != nil {
+		return p, &lineError{at("plan_requirements"), err.Error()}
+	}
+	p.ApplyRequirements = slices.Clone(rp.ApplyRequirements)
+	p.PlanRequirements = slices.Clone(rp.PlanRequirements)
+	if rp.Branch != nil {
+		re, err := branchMatcher(*rp.Branch)
+		if err != nil {
+			return p, &lineError{at("branch"), err.Error()}
+		}
+		p.Branch = re
+	}
+	p.DeleteSourceBranchOnMerge = rp.DeleteSourceBranchOnMerge
 	if rp.Workflow != nil {
 		p.Workflow = *rp.Workflow
 	}

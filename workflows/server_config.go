@@ -42,9 +42,36 @@ type RepoRule struct {
 	// AllowCustomWorkflows lets a repository define its own workflows,
 	// whose run steps execute commands of its choosing on the server.
 	AllowCustomWorkflows bool
+	// PlanRequirements are what a pull request must be before its
+	// projects are planned; none unless set.
+	PlanRequirements []string
+	// DeleteSourceBranchOnMerge deletes a pull request's branch when atoll
+	// merges it.
+	DeleteSourceBranchOnMerge bool
+	setsDelete                bool
 	// PreWorkflowHooks and PostWorkflowHooks run in the checkout's root
-	// before and after a plan.
-	PreWorkflowHooks, PostWorkflowHooks []string
+	// before and after each command.
+	PreWorkflowHooks, PostWorkflowHooks []Hook
+	// branch, when set, limits the entry to pull requests into the
+	// branches it matches.
+	branch *regexp.Regexp
+}
+
+// Hook is a command the server runs in a pull request's checkout around
+// its commands.
+type Hook struct {
+	Run string
+	// Shell runs Run, after ShellArgs: "sh -c" unless set.
+	Shell     string
+	ShellArgs []string
+	// Commands are the commands ("plan", "apply") the hook runs around;
+	// all when empty.
+	Commands []string
+}
+
+// For reports whether h runs around command.
+func (h Hook) For(command string) bool {
+	return len(h.Commands) == 0 || slices.Contains(h.Commands, command)
 }
 
 type rawServerConfig struct {
@@ -54,7 +81,10 @@ type rawServerConfig struct {
 
 type rawRepoRule struct {
 	ID                   string    `yaml:"id"`
+	Branch               *string   `yaml:"branch"`
 	ApplyRequirements    []string  `yaml:"apply_requirements"`
+	PlanRequirements     []string  `yaml:"plan_requirements"`
+	DeleteBranch         *bool     `yaml:"delete_source_branch_on_merge"`
 	Workflow             *string   `yaml:"workflow"`
 	AllowedOverrides     []string  `yaml:"allowed_overrides"`
 	AllowCustomWorkflows *bool     `yaml:"allow_custom_workflows"`
@@ -64,7 +94,11 @@ type rawRepoRule struct {
 }
 
 type rawHook struct {
-	Run string `yaml:"run"`
+	Run       string  `yaml:"run"`
+	Shell     string  `yaml:"shell"`
+	ShellArgs *string `yaml:"shellArgs"`
+	Commands  string  `yaml:"commands"`
+	line      int
 }
 
 var (
@@ -87,6 +121,7 @@ func (h *rawHook) UnmarshalYAML(n *yaml.Node) error {
 		return err
 	}
 	type plain rawHook
+	h.line = n.Line
 	return n.Decode((*plain)(h))
 }
 
@@ -137,10 +172,16 @@ func ParseServerConfig(file string, data []byte) (ServerConfig, error) {
 		if err != nil {
 			return fail(r.line, "%v", err)
 		}
-		rule := RepoRule{ID: r.ID, match: match, ApplyRequirements: r.ApplyRequirements, AllowedOverrides: r.AllowedOverrides}
-		for _, req := range r.ApplyRequirements {
-			if !slices.Contains([]string{"approved", "mergeable", "undiverged"}, req) {
-				return fail(r.line, "apply requirement %q: want approved, mergeable or undiverged", req)
+		rule := RepoRule{ID: r.ID, match: match, ApplyRequirements: r.ApplyRequirements, PlanRequirements: r.PlanRequirements, AllowedOverrides: r.AllowedOverrides}
+		if err := checkRequirements("apply", r.ApplyRequirements); err != nil {
+			return fail(r.line, "%v", err)
+		}
+		if err := checkRequirements("plan", r.PlanRequirements); err != nil {
+			return fail(r.line, "%v", err)
+		}
+		if r.Branch != nil {
+			if rule.branch, err = branchMatcher(*r.Branch); err != nil {
+				return fail(r.line, "%v", err)
 			}
 		}
 		for _, o := range r.AllowedOverrides {
@@ -155,16 +196,63 @@ func ParseServerConfig(file string, data []byte) (ServerConfig, error) {
 			rule.Workflow = *r.Workflow
 		}
 		rule.AllowCustomWorkflows = r.AllowCustomWorkflows != nil && *r.AllowCustomWorkflows
+		rule.DeleteSourceBranchOnMerge, rule.setsDelete = r.DeleteBranch != nil && *r.DeleteBranch, r.DeleteBranch != nil
 		rule.setsCustom = r.AllowCustomWorkflows != nil
-		for _, h := range r.PreWorkflowHooks {
-			rule.PreWorkflowHooks = append(rule.PreWorkflowHooks, h.Run)
-		}
-		for _, h := range r.PostWorkflowHooks {
-			rule.PostWorkflowHooks = append(rule.PostWorkflowHooks, h.Run)
+		for _, hooks := range []struct {
+			raw []rawHook
+			dst *[]Hook
+		}{{r.PreWorkflowHooks, &rule.PreWorkflowHooks}, {r.PostWorkflowHooks, &rule.PostWorkflowHooks}} {
+			for _, h := range hooks.raw {
+				hook, err := convertHook(h)
+				if err != nil {
+					return fail(h.line, "%v", err)
+				}
+				*hooks.dst = append(*hooks.dst, hook)
+			}
 		}
 		cfg.Repos = append(cfg.Repos, rule)
 	}
 	return cfg, nil
+}
+
+func convertHook(h rawHook) (Hook, error) {
+	if strings.TrimSpace(h.Run) == "" {
+		return Hook{}, errors.New("a hook needs a run command")
+	}
+	hook := Hook{Run: h.Run, Shell: cmp.Or(h.Shell, "sh"), ShellArgs: []string{"-c"}}
+	if h.ShellArgs != nil {
+		hook.ShellArgs = strings.Fields(*h.ShellArgs)
+	}
+	for _, c := range strings.Split(h.Commands, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			hook.Commands = append(hook.Commands, c)
+		}
+	}
+	return hook, nil
+}
+
+// checkRequirements refuses requirements atoll does not know.
+func checkRequirements(command string, reqs []string) error {
+	for _, r := range reqs {
+		if !slices.Contains([]string{"approved", "mergeable", "undiverged"}, r) {
+			return fmt.Errorf("%s requirement %q: want approved, mergeable or undiverged", command, r)
+		}
+	}
+	return nil
+}
+
+// branchMatcher reads a branch setting: a regular expression between
+// slashes, as Atlantis writes it, or a branch's exact name.
+func branchMatcher(branch string) (*regexp.Regexp, error) {
+	expr := "^" + regexp.QuoteMeta(branch) + "$"
+	if len(branch) > 1 && strings.HasPrefix(branch, "/") && strings.HasSuffix(branch, "/") {
+		expr = branch[1 : len(branch)-1]
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, fmt.Errorf("branch %s is not a regular expression: %v", branch, err)
+	}
+	return re, nil
 }
 
 // repoMatcher reads a repos id: /regex/, a glob, or an exact name.
@@ -187,17 +275,21 @@ func repoMatcher(id string) (func(string) bool, error) {
 	return func(repo string) bool { return repo == id }, nil
 }
 
-// For returns the rule for a repository ("owner/name"): the matching
-// entries merged, later ones overriding earlier ones key by key.
-func (c ServerConfig) For(repo string) RepoRule {
+// For returns the rule for pull requests of a repository ("owner/name")
+// into branch base: the matching entries merged, later ones overriding
+// earlier ones key by key.
+func (c ServerConfig) For(repo, base string) RepoRule {
 	var rule RepoRule
 	for _, r := range c.Repos {
-		if !r.match(repo) {
+		if !r.match(repo) || r.branch != nil && !r.branch.MatchString(base) {
 			continue
 		}
 		rule.ID = r.ID
 		if r.ApplyRequirements != nil {
 			rule.ApplyRequirements = r.ApplyRequirements
+		}
+		if r.PlanRequirements != nil {
+			rule.PlanRequirements = r.PlanRequirements
 		}
 		if r.Workflow != "" {
 			rule.Workflow = r.Workflow
@@ -207,6 +299,9 @@ func (c ServerConfig) For(repo string) RepoRule {
 		}
 		if r.setsCustom {
 			rule.AllowCustomWorkflows = r.AllowCustomWorkflows
+		}
+		if r.setsDelete {
+			rule.DeleteSourceBranchOnMerge = r.DeleteSourceBranchOnMerge
 		}
 		if r.PreWorkflowHooks != nil {
 			rule.PreWorkflowHooks = r.PreWorkflowHooks
@@ -228,8 +323,17 @@ func (rule RepoRule) Check(cfg RepoConfig, serverWorkflows map[string]Workflow) 
 		return fail(cfg.WorkflowsLine, "workflows: this server does not let repositories define their own workflows (allow_custom_workflows)")
 	}
 	for _, p := range cfg.Projects {
-		if p.ApplyRequirements != nil && !slices.Contains(rule.AllowedOverrides, "apply_requirements") {
-			return fail(p.Line, "apply_requirements: this server does not let repositories set it (allowed_overrides)")
+		for _, key := range []struct {
+			name string
+			set  bool
+		}{
+			{"apply_requirements", p.ApplyRequirements != nil},
+			{"plan_requirements", p.PlanRequirements != nil},
+			{"delete_source_branch_on_merge", p.DeleteSourceBranchOnMerge != nil},
+		} {
+			if key.set && !slices.Contains(rule.AllowedOverrides, key.name) {
+				return fail(p.Line, "%s: this server does not let repositories set it (allowed_overrides)", key.name)
+			}
 		}
 		if p.Workflow == "" {
 			continue

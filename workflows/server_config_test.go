@@ -19,6 +19,13 @@ func TestServerConfigFor(t *testing.T) {
   allow_custom_workflows: true
   pre_workflow_hooks:
   - run: ./check.sh
+  - run: echo $X
+    shell: bash
+    shellArgs: -eu -c
+    commands: plan, apply
+- id: acme/sandbox
+  branch: /^release-.*/
+  plan_requirements: [approved]
 workflows:
   safe:
     plan:
@@ -27,17 +34,25 @@ workflows:
 	if err != nil {
 		t.Fatal(err)
 	}
+	hooks := []Hook{
+		{Run: "./check.sh", Shell: "sh", ShellArgs: []string{"-c"}},
+		{Run: "echo $X", Shell: "bash", ShellArgs: []string{"-eu", "-c"}, Commands: []string{"plan", "apply"}},
+	}
+	sandbox := RepoRule{ID: "acme/sandbox", ApplyRequirements: []string{}, Workflow: "safe", AllowedOverrides: []string{"workflow"}, AllowCustomWorkflows: true, PreWorkflowHooks: hooks}
+	release := sandbox
+	release.PlanRequirements = []string{"approved"}
 	tests := []struct {
-		repo string
-		want RepoRule
+		repo, base string
+		want       RepoRule
 	}{
-		{"other/x", RepoRule{ID: "/.*/", ApplyRequirements: []string{"approved"}}},
-		{"acme/infra", RepoRule{ID: "acme/*", ApplyRequirements: []string{"approved"}, Workflow: "safe", AllowedOverrides: []string{"workflow"}}},
-		{"acme/sandbox", RepoRule{ID: "acme/sandbox", ApplyRequirements: []string{}, Workflow: "safe", AllowedOverrides: []string{"workflow"}, AllowCustomWorkflows: true, PreWorkflowHooks: []string{"./check.sh"}}},
+		{"other/x", "main", RepoRule{ID: "/.*/", ApplyRequirements: []string{"approved"}}},
+		{"acme/infra", "main", RepoRule{ID: "acme/*", ApplyRequirements: []string{"approved"}, Workflow: "safe", AllowedOverrides: []string{"workflow"}}},
+		{"acme/sandbox", "main", sandbox},
+		{"acme/sandbox", "release-1.2", release},
 	}
 	for _, tt := range tests {
-		got := cfg.For(tt.repo)
-		got.match, got.setsCustom = nil, false
+		got := cfg.For(tt.repo, tt.base)
+		got.match, got.setsCustom, got.branch = nil, false, nil
 		if !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("For(%q) =\n %+v\nwant\n %+v", tt.repo, got, tt.want)
 		}
@@ -53,6 +68,9 @@ func TestServerConfigErrors(t *testing.T) {
 		{"repos:\n- id: acme/x\n  allowed_overrides: [terraform_version]\n", `allowed_overrides: "terraform_version" is no key a repository can set`},
 		{"repos:\n- apply_requirements: [approved]\n", "repos.yaml:2: a repos entry needs an id"},
 		{"repo:\n- id: x\n", `repos.yaml:1: unknown key "repo" in the server config`},
+		{"repos:\n- id: x\n  branch: /ma(in/\n", "repos.yaml:2: branch /ma(in/ is not a regular expression"},
+		{"repos:\n- id: x\n  plan_requirements: [approve]\n", `repos.yaml:2: plan requirement "approve": want approved, mergeable or undiverged`},
+		{"repos:\n- id: x\n  post_workflow_hooks:\n  - shell: bash\n", "repos.yaml:4: a hook needs a run command"},
 	}
 	for _, tt := range tests {
 		_, err := ParseServerConfig("repos.yaml", []byte(tt.yaml))

@@ -239,6 +239,7 @@ func convertPull(repo vcs.Repo, pr *gh.PullRequest) vcs.PullRequest {
 		Number:  pr.GetNumber(),
 		HeadSHA: pr.GetHead().GetSHA(),
 		BaseRef: pr.GetBase().GetRef(),
+		HeadRef: pr.GetHead().GetRef(),
 		Author:  pr.GetUser().GetLogin(),
 		Draft:   pr.GetDraft(),
 		Open:    pr.GetState() == "open",

@@ -88,11 +88,16 @@ func (f *Forge) InTeam(ctx context.Context, team, user string) (bool, error) {
 }
 
 // Merge implements vcs.Merger.
-func (f *Forge) Merge(ctx context.Context, pull vcs.PullRequest) error {
+func (f *Forge) Merge(ctx context.Context, pull vcs.PullRequest, opts vcs.MergeOptions) error {
 	owner, name := splitRepo(pull.Repo.FullName)
 	_, _, err := f.client.PullRequests.Merge(ctx, owner, name, pull.Number, "", &gh.PullRequestOptions{SHA: pull.HeadSHA})
 	if err != nil {
 		return fmt.Errorf("merging %s#%d: %w", pull.Repo.FullName, pull.Number, err)
+	}
+	if opts.DeleteBranch && !pull.Fork && pull.HeadRef != "" {
+		if _, err := f.client.Git.DeleteRef(ctx, owner, name, "heads/"+pull.HeadRef); err != nil {
+			return fmt.Errorf("deleting branch %s of merged %s#%d: %w", pull.HeadRef, pull.Repo.FullName, pull.Number, err)
+		}
 	}
 	return nil
 }

@@ -22,6 +22,7 @@ func (g *GitHub) routeAPI(mux *http.ServeMux) {
 	handle("GET /api/v3/repos/{owner}/{repo}/pulls/{n}/files", g.listFiles)
 	handle("GET /api/v3/repos/{owner}/{repo}/pulls/{n}/reviews", g.listReviews)
 	handle("PUT /api/v3/repos/{owner}/{repo}/pulls/{n}/merge", g.mergePull)
+	handle("DELETE /api/v3/repos/{owner}/{repo}/git/refs/{ref...}", g.deleteRef)
 	handle("GET /api/v3/repos/{owner}/{repo}/compare/{basehead}", g.compare)
 	handle("GET /api/v3/repos/{owner}/{repo}/collaborators/{user}/permission", g.getPermission)
 	handle("GET /api/v3/orgs/{org}/teams/{team}/memberships/{user}", g.getTeamMembership)

@@ -177,3 +177,36 @@ func (g *GitHub) mergeInto(ctx context.Context, r *repo, head, method, msg strin
 	}
 	return base, sha, nil
 }
+
+// BranchExists reports whether the repository has the branch.
+func (g *GitHub) BranchExists(repo, branch string) bool {
+	g.mu.Lock()
+	rp := g.repos[repo]
+	g.mu.Unlock()
+	if rp == nil {
+		return false
+	}
+	_, err := g.revParse(context.Background(), rp.bare, "refs/heads/"+branch)
+	return err == nil
+}
+
+// deleteRef answers DELETE git/refs/REF, as GitHub does: 204, or 422
+// when the reference does not exist.
+func (g *GitHub) deleteRef(w http.ResponseWriter, r *http.Request) {
+	rp := g.repoFor(w, r)
+	if rp == nil {
+		return
+	}
+	ref := "refs/" + r.PathValue("ref")
+	g.opMu.Lock()
+	defer g.opMu.Unlock()
+	if _, err := g.revParse(r.Context(), rp.bare, ref); err != nil || ref == "refs/heads/main" {
+		validationFailed(w, gh.Error{Resource: "Reference", Code: "invalid", Message: "Reference does not exist"})
+		return
+	}
+	if _, err := g.git(r.Context(), rp.bare, nil, "update-ref", "-d", ref); err != nil {
+		apiError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
