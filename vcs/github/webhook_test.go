@@ -99,6 +99,7 @@ func TestParseWebhookFixtures(t *testing.T) {
 				Number:    2,
 				HeadSHA:   "ec26c3e57ca3a959ca5aad62de7213c562f8c821",
 				BaseRef:   "master",
+				HeadRef:   "changes",
 				Author:    "Codertocat",
 				Open:      tt.want != vcs.PullClosed,
 				Mergeable: tt.mergeable,
