@@ -33,6 +33,10 @@ type ToolsConfig struct {
 	// (BinDir/tofu/1.10.7/tofu, BinDir/terraform/1.11.4/terraform);
 	// downloads go there too.
 	BinDir string
+	// SearchPath lists directories, as PATH does, whose binaries of each
+	// distribution count as installed: the plain name (tofu) in each, and
+	// names with a version (tofu1.6.2, tofu-1.6.2).
+	SearchPath string
 	// Download allows fetching releases that are not installed.
 	Download bool
 	// DownloadURL is, per distribution, the base URL of a mirror of its
@@ -159,7 +163,7 @@ type localTool struct {
 
 // local lists the binaries of distribution on this machine, highest
 // version first: the default binary when it is of distribution (first
-// among equals), and those installed under BinDir.
+// among equals), those installed under BinDir, and those on SearchPath.
 func (t *Tools) local(ctx context.Context, distribution string, pub publisher) ([]localTool, error) {
 	var local []localTool
 	if def := t.cfg.Default; def.Distribution == distribution && def.Path != "" && t.cfg.Runner != nil {
@@ -191,9 +195,61 @@ func (t *Tools) local(ctx context.Context, distribution string, pub publisher) (
 			local = append(local, localTool{v, Tool{Distribution: distribution, Path: path}})
 		}
 	}
+	onPath, err := t.onPath(ctx, distribution, pub)
+	if err != nil {
+		return nil, err
+	}
+	local = append(local, onPath...)
 	slices.SortStableFunc(local, func(a, b localTool) int { return b.version.Compare(a.version) })
 	return local, nil
 }
+
+// onPath lists the binaries of distribution in SearchPath's directories,
+// each asked for its version. The default binary is left out: local has
+// it already.
+func (t *Tools) onPath(ctx context.Context, distribution string, pub publisher) ([]localTool, error) {
+	if t.cfg.Runner == nil {
+		return nil, nil
+	}
+	var found []localTool
+	seen := map[string]bool{t.cfg.Default.Path: true}
+	for _, dir := range filepath.SplitList(t.cfg.SearchPath) {
+		if !filepath.IsAbs(dir) {
+			continue // a relative PATH entry would mean each project's directory
+		}
+		names, err := filepath.Glob(filepath.Join(dir, pub.binary+"*"))
+		if err != nil {
+			return nil, err
+		}
+		for _, path := range names {
+			rest := strings.TrimPrefix(strings.TrimPrefix(filepath.Base(path), pub.binary), "-")
+			if rest != "" && !startsWithDigit(rest) {
+				continue // tofu-ls, terraform-docs: other programs
+			}
+			real, err := filepath.EvalSymlinks(path)
+			if err != nil || seen[real] || seen[path] {
+				continue
+			}
+			seen[real], seen[path] = true, true
+			if fi, err := os.Stat(real); err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+				continue
+			}
+			tool := Tool{Distribution: distribution, Path: path}
+			out, err := t.cfg.Runner.Version(ctx, tool)
+			if err != nil {
+				continue // not a binary that answers as the tool does
+			}
+			v, err := parseToolVersion(out)
+			if err != nil || !strings.EqualFold(strings.Fields(out)[0], pub.name) {
+				continue
+			}
+			found = append(found, localTool{v, tool})
+		}
+	}
+	return found, nil
+}
+
+func startsWithDigit(s string) bool { return s != "" && s[0] >= '0' && s[0] <= '9' }
 
 // parseToolVersion reads the release from Runner.Version's answer:
 // "OpenTofu v1.10.7-dev" is 1.10.7-dev.

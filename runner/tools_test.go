@@ -311,6 +311,43 @@ func TestParseToolVersion(t *testing.T) {
 	}
 }
 
+func TestResolveSearchesPath(t *testing.T) {
+	t.Parallel()
+	first, second := t.TempDir(), t.TempDir()
+	def := Tool{Distribution: OpenTofu, Path: filepath.Join(first, "tofu")}
+	writeTool(t, def.Path, OpenTofu, "1.8.0")
+	writeTool(t, filepath.Join(second, "tofu"), OpenTofu, "1.7.1") // shadowed on PATH, still found
+	writeTool(t, filepath.Join(second, "tofu1.6.2"), OpenTofu, "1.6.2")
+	writeTool(t, filepath.Join(second, "tofu-1.5.0"), Terraform, "1.5.0") // says it is Terraform
+	if err := os.WriteFile(filepath.Join(second, "tofu-ls"), []byte("#!/bin/sh\necho 'OpenTofu v1.4.0'\n"), 0o755); err != nil {
+		t.Fatal(err) // another program, whatever it prints
+	}
+	if err := os.Symlink(filepath.Join(second, "tofu1.6.2"), filepath.Join(first, "tofu-1.6.2")); err != nil {
+		t.Fatal(err)
+	}
+	tools := newTestTools(ToolsConfig{Default: def, SearchPath: strings.Join([]string{first, "relative/bin", second}, string(os.PathListSeparator))})
+	tests := []struct {
+		constraint, want, wantErr string
+	}{
+		{constraint: ">= 1.6", want: def.Path},
+		{constraint: "~> 1.7.0", want: filepath.Join(second, "tofu")},
+		{constraint: "1.6.2", want: filepath.Join(first, "tofu-1.6.2")},
+		{constraint: "1.5.0", wantErr: "(installed: 1.6.2, 1.7.1, 1.8.0)"},
+		{constraint: "1.4.0", wantErr: "(installed: 1.6.2, 1.7.1, 1.8.0)"},
+	}
+	for _, tt := range tests {
+		got, err := tools.Resolve(t.Context(), OpenTofu, tt.constraint)
+		switch {
+		case tt.wantErr != "":
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Resolve(%q) = %v, %v; want an error containing %q", tt.constraint, got, err, tt.wantErr)
+			}
+		case err != nil || got.Path != tt.want:
+			t.Errorf("Resolve(%q) = %v, %v; want %s", tt.constraint, got, err, tt.want)
+		}
+	}
+}
+
 func newTestTools(cfg ToolsConfig) *Tools {
 	cfg.Runner = New(Config{Tool: cfg.Default, Env: os.Environ()})
 	return NewTools(cfg)

@@ -105,7 +105,7 @@ func New(cfg Config) (*Server, error) {
 		closeStore: store.Close,
 		workspaces: runner.NewWorkspaces(cfg.DataDir, runner.ScrubEnv(cfg.Env, secrets(cfg))),
 		runner:     run,
-		tools:      runner.NewTools(runner.ToolsConfig{Default: cfg.Tool, BinDir: binDir, Download: cfg.TFDownload, DownloadURL: cfg.TFDownloadURL, Runner: run}),
+		tools:      runner.NewTools(runner.ToolsConfig{Default: cfg.Tool, BinDir: binDir, SearchPath: envValues(cfg.Env, []string{"PATH"})["PATH"], Download: cfg.TFDownload, DownloadURL: cfg.TFDownloadURL, Runner: run}),
 		queue:      runner.NewQueue(log, workers, 10_000),
 		deliveries: newDeliveries(24*time.Hour, 100_000),
 		jobTimeout: cmp.Or(cfg.JobTimeout, time.Hour),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os/exec"
 	"path/filepath"
@@ -30,7 +31,18 @@ type stepContext struct {
 // in res: the output shown is that of every step worth showing, or of the
 // step that failed.
 func (s *Server) runSteps(ctx context.Context, log *slog.Logger, jc *jobContext, sc stepContext, res projectResult, steps []workflows.Step) projectResult {
-	dir := filepath.Join(sc.ws.Dir, filepath.FromSlash(res.Project.Dir))
+	dir, err := workflows.DirPath(sc.ws.Dir, res.Project.Dir)
+	switch {
+	case errors.Is(err, workflows.ErrOutsideRepo):
+		res.Outcome, res.Summary = outcomeFailed, fmt.Sprintf("Nothing ran: `%s` is a symbolic link out of the repository.", res.Project.Dir)
+		return res
+	case errors.Is(err, fs.ErrNotExist):
+		res.Outcome, res.Summary = outcomeFailed, fmt.Sprintf("Nothing ran: there is no directory `%s` at %.7s.", res.Project.Dir, sc.pull.HeadSHA)
+		return res
+	case err != nil:
+		log.Error("finding the project's directory", "err", err)
+		return res.internal(jc.id)
+	}
 	env := stepEnv(sc, res, dir)
 	var shown []string
 	for _, step := range steps {

@@ -3,6 +3,7 @@ package workflows
 import (
 	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -347,7 +348,13 @@ func DeclaresBackend(repoDir, dir string) (bool, error) {
 // eachConfigFile parses each configuration file of dir (relative to
 // repoDir), in file name order.
 func eachConfigFile(repoDir, dir string, fn func(*hcl.File)) error {
-	abs := filepath.Join(repoDir, filepath.FromSlash(dir))
+	abs, err := DirPath(repoDir, dir)
+	if errors.Is(err, ErrOutsideRepo) {
+		return nil // not the repository's files: the plan refuses it
+	}
+	if err != nil {
+		return err
+	}
 	entries, err := os.ReadDir(abs)
 	if err != nil {
 		return err

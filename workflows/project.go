@@ -4,6 +4,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -67,9 +68,17 @@ func ChangedProjects(repoDir string, changed []string) []Project {
 }
 
 // HasConfig reports whether dir, relative to repoDir, holds a configuration
-// file directly.
+// file directly. A directory that a symbolic link leads out of the
+// repository holds none.
 func HasConfig(repoDir, dir string) (bool, error) {
-	entries, err := os.ReadDir(filepath.Join(repoDir, filepath.FromSlash(dir)))
+	abs, err := DirPath(repoDir, dir)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrOutsideRepo) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading %s: %w", dir, err)
+	}
+	entries, err := os.ReadDir(abs)
 	if err != nil {
 		if os.IsNotExist(err) {
 			return false, nil
@@ -99,6 +108,29 @@ func CleanDir(dir string) (string, error) {
 		return "", fmt.Errorf("directory %q is outside the repository", dir)
 	}
 	return clean, nil
+}
+
+// ErrOutsideRepo is wrapped by DirPath's error for a directory that a
+// symbolic link leads out of the repository.
+var ErrOutsideRepo = errors.New("outside the repository")
+
+// DirPath returns the absolute path of dir (a cleaned project directory)
+// in the checkout at repoDir, refusing one that a symbolic link in the
+// checkout leads out of it: a pull request must not point a plan at the
+// server's other files.
+func DirPath(repoDir, dir string) (string, error) {
+	root, err := filepath.EvalSymlinks(repoDir)
+	if err != nil {
+		return "", err
+	}
+	real, err := filepath.EvalSymlinks(filepath.Join(root, filepath.FromSlash(dir)))
+	if err != nil {
+		return "", err
+	}
+	if rel, err := filepath.Rel(root, real); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", fmt.Errorf("directory %q: %w", dir, ErrOutsideRepo)
+	}
+	return filepath.Join(repoDir, filepath.FromSlash(dir)), nil
 }
 
 var workspaceRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)

@@ -1,6 +1,8 @@
 package workflows
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -122,5 +124,52 @@ func TestPlanSteps(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("custom plan steps:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestDirPathStaysInTheRepository(t *testing.T) {
+	t.Parallel()
+	repo, outside := t.TempDir(), t.TempDir()
+	for _, f := range []string{"app/main.tf", "modules/net/main.tf"} {
+		p := filepath.Join(repo, filepath.FromSlash(f))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(outside, "secret.tf"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{"out": outside, "up": "..", "net": "modules/net", "app/self": "."} {
+		if err := os.Symlink(target, filepath.Join(repo, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		dir       string
+		wantErr   error
+		hasConfig bool
+	}{
+		{dir: "app", hasConfig: true},
+		{dir: "net", hasConfig: true}, // a link within the repository
+		{dir: "app/self", hasConfig: true},
+		{dir: "out", wantErr: ErrOutsideRepo},
+		{dir: "up", wantErr: ErrOutsideRepo},
+		{dir: "gone", wantErr: fs.ErrNotExist},
+	}
+	for _, tt := range tests {
+		got, err := DirPath(repo, tt.dir)
+		if tt.wantErr != nil {
+			if !errors.Is(err, tt.wantErr) {
+				t.Errorf("DirPath(%q) = %q, %v; want %v", tt.dir, got, err, tt.wantErr)
+			}
+		} else if err != nil || got != filepath.Join(repo, tt.dir) {
+			t.Errorf("DirPath(%q) = %q, %v", tt.dir, got, err)
+		}
+		if ok, err := HasConfig(repo, tt.dir); ok != tt.hasConfig || err != nil {
+			t.Errorf("HasConfig(%q) = %v, %v; want %v", tt.dir, ok, err, tt.hasConfig)
+		}
 	}
 }

@@ -128,8 +128,14 @@ func downloadURLs(s, defaultDist string) (map[string]string, error) {
 		if dist != runner.OpenTofu && dist != runner.Terraform {
 			return nil, fmt.Errorf("unknown distribution %q", dist)
 		}
-		if parsed, err := url.Parse(u); err != nil || (parsed.Scheme != "https" && parsed.Scheme != "http") || parsed.Host == "" {
-			return nil, fmt.Errorf("%q is not an http(s) URL", u)
+		parsed, err := url.Parse(u)
+		if err != nil || parsed.Host == "" || parsed.Scheme != "https" && parsed.Scheme != "http" {
+			return nil, fmt.Errorf("%q is not an https URL", u)
+		}
+		// The checksums come from the same place as the binaries: over
+		// plain http, anyone on the way could swap both.
+		if ip := net.ParseIP(parsed.Hostname()); parsed.Scheme == "http" && parsed.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return nil, fmt.Errorf("%q: use https (plain http only to this machine)", u)
 		}
 		urls[dist] = u
 	}

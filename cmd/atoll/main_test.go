@@ -52,6 +52,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"bad requirement", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--apply-requirements", "approved,reviewed"}, nil, `--apply-requirements: unknown apply requirement "reviewed"`},
 		{"bad bool env", []string{"server", "--repo-allowlist=*", "--tf-bin", sh}, map[string]string{"ATOLL_AUTOMERGE": "sometimes"}, "ATOLL_AUTOMERGE: invalid value"},
 		{"stray argument", []string{"server", "--repo-allowlist=*", "now"}, nil, `unexpected argument "now"`},
+		{"plain http mirror", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--tf-download-url", "http://mirror.example.com/tofu"}, nil, `"http://mirror.example.com/tofu": use https (plain http only to this machine)`},
+		{"not a URL", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--tf-download-url", "ftp://mirror"}, nil, `"ftp://mirror" is not an https URL`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
