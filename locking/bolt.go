@@ -17,8 +17,12 @@ import (
 // opening the same store fails with an error instead of hanging.
 const openTimeout = time.Second
 
-// bucket holds one record per held lock: encodeKey(Key) → JSON of Lock.
-const bucket = "locks"
+// Buckets: locks holds one record per held lock, encodeKey(Key) → JSON
+// of Lock; leases one per lease, its name → JSON of lease.
+const (
+	bucket      = "locks"
+	leaseBucket = "leases"
+)
 
 // Bolt is a Locker kept in an embedded bbolt file. Only one process can have
 // the file open at a time; within it, Bolt is safe for concurrent use.
@@ -36,8 +40,12 @@ func OpenBolt(path string) (*Bolt, error) {
 		return nil, fmt.Errorf("opening lock store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists([]byte(bucket))
-		return err
+		for _, name := range []string{bucket, leaseBucket} {
+			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("creating bucket in lock store %s: %w", path, err), db.Close())
@@ -64,11 +72,20 @@ func (b *Bolt) TryLock(ctx context.Context, l Lock) (Lock, bool, error) {
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		bkt := tx.Bucket([]byte(bucket))
 		if v := bkt.Get(k); v != nil {
-			var err error
-			holder, err = decodeLock(v)
-			return err
+			held, err := decodeLock(v)
+			if err != nil {
+				return err
+			}
+			switch {
+			case held.Pull == l.Pull:
+				held.Expires = l.Expires
+				holder = held
+			case !held.Lapsed(time.Now()):
+				holder = held
+				return nil
+			}
 		}
-		v, err := json.Marshal(l)
+		v, err := json.Marshal(holder)
 		if err != nil {
 			return err
 		}
@@ -97,7 +114,7 @@ func (b *Bolt) Unlock(ctx context.Context, key Key, pull int) (bool, error) {
 		if err != nil {
 			return err
 		}
-		if held.Pull != pull {
+		if held.Pull != pull || held.Lapsed(time.Now()) {
 			return nil
 		}
 		deleted = true
@@ -115,27 +132,33 @@ func (b *Bolt) List(ctx context.Context) ([]Lock, error) {
 		return nil, err
 	}
 	var locks []Lock
+	now := time.Now()
 	err := b.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket([]byte(bucket)).ForEach(func(_, v []byte) error {
 			l, err := decodeLock(v)
 			if err != nil {
 				return err
 			}
-			locks = append(locks, l)
+			if !l.Lapsed(now) {
+				locks = append(locks, l)
+			}
 			return nil
 		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("listing locks: %w", err)
 	}
-	slices.SortFunc(locks, func(a, b Lock) int {
-		return cmp.Or(
-			cmp.Compare(a.Key.Repo, b.Key.Repo),
-			cmp.Compare(a.Key.Dir, b.Key.Dir),
-			cmp.Compare(a.Key.Workspace, b.Key.Workspace),
-		)
-	})
+	slices.SortFunc(locks, compareLocks)
 	return locks, nil
+}
+
+// compareLocks orders locks by key.
+func compareLocks(a, b Lock) int {
+	return cmp.Or(
+		cmp.Compare(a.Key.Repo, b.Key.Repo),
+		cmp.Compare(a.Key.Dir, b.Key.Dir),
+		cmp.Compare(a.Key.Workspace, b.Key.Workspace),
+	)
 }
 
 // encodeKey returns k's bucket key: each field as its length (uvarint)
@@ -157,4 +180,76 @@ func decodeLock(v []byte) (Lock, error) {
 		return Lock{}, fmt.Errorf("decoding lock record: %w", err)
 	}
 	return l, nil
+}
+
+// lease is a stored lease.
+type lease struct {
+	Owner   string
+	Expires time.Time
+}
+
+// Acquire implements Leaser.
+func (b *Bolt) Acquire(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+	return b.updateLease(ctx, name, func(held *lease, now time.Time) (*lease, bool) {
+		if held != nil && held.Owner != owner && now.Before(held.Expires) {
+			return held, false
+		}
+		return &lease{Owner: owner, Expires: now.Add(ttl)}, true
+	})
+}
+
+// Renew implements Leaser.
+func (b *Bolt) Renew(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+	return b.updateLease(ctx, name, func(held *lease, now time.Time) (*lease, bool) {
+		if held == nil || held.Owner != owner || !now.Before(held.Expires) {
+			return held, false
+		}
+		return &lease{Owner: owner, Expires: now.Add(ttl)}, true
+	})
+}
+
+// Release implements Leaser.
+func (b *Bolt) Release(ctx context.Context, name, owner string) (bool, error) {
+	return b.updateLease(ctx, name, func(held *lease, now time.Time) (*lease, bool) {
+		if held == nil || held.Owner != owner || !now.Before(held.Expires) {
+			return held, false
+		}
+		return nil, true
+	})
+}
+
+// updateLease reads lease name (nil when there is none), lets change
+// decide what it becomes (nil deletes it) and whether that is a success,
+// and writes it, in one transaction.
+func (b *Bolt) updateLease(ctx context.Context, name string, change func(held *lease, now time.Time) (*lease, bool)) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	var ok bool
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		bkt := tx.Bucket([]byte(leaseBucket))
+		var held *lease
+		if v := bkt.Get([]byte(name)); v != nil {
+			held = new(lease)
+			if err := json.Unmarshal(v, held); err != nil {
+				return fmt.Errorf("decoding lease record: %w", err)
+			}
+		}
+		var next *lease
+		if next, ok = change(held, time.Now()); !ok {
+			return nil
+		}
+		if next == nil {
+			return bkt.Delete([]byte(name))
+		}
+		v, err := json.Marshal(next)
+		if err != nil {
+			return err
+		}
+		return bkt.Put([]byte(name), v)
+	})
+	if err != nil {
+		return false, fmt.Errorf("lease %q: %w", name, err)
+	}
+	return ok, nil
 }

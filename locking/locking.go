@@ -1,8 +1,10 @@
-// Package locking owns project locks: the Locker interface, the typed Key a
-// lock is held on, and its backends (bbolt, embedded, in this package; Redis
-// later). A lock keeps other pull requests off a project between its plan
-// and its apply. Every backend passes the shared suite in
-// locking/lockingtest.
+// Package locking owns what keeps work apart: project locks, which keep
+// other pull requests off a project between its plan and its apply, and
+// leases, which keep one job at a time on a piece of work across processes
+// and lapse when their holder dies. It holds the Locker interface, the
+// typed Key a lock is held on, and its backends: bbolt (embedded, one
+// process) and Redis (shared by replicas). Every backend passes the shared
+// suite in locking/lockingtest.
 package locking
 
 import (
@@ -29,18 +31,42 @@ type Lock struct {
 	// User is who caused the lock to be taken.
 	User string
 	Time time.Time
+	// Expires is when the lock lapses unless its pull request takes it
+	// again first; zero for never. A lapsed lock is free.
+	Expires time.Time
 }
 
-// Locker takes and releases project locks. Implementations are safe for
-// concurrent use, and TryLock is atomic: of any number of callers racing for
-// a free key, exactly one wins.
+// Lapsed reports whether the lock has expired at now.
+func (l Lock) Lapsed(now time.Time) bool { return !l.Expires.IsZero() && !now.Before(l.Expires) }
+
+// Locker takes and releases project locks, and leases. Implementations
+// are safe for concurrent use, and TryLock and Acquire are atomic: of any
+// number of callers racing for a free key or lease, exactly one wins.
 type Locker interface {
-	// TryLock takes l.Key for l.Pull. It reports acquired when the key was
-	// free or already held by the same pull request (which then keeps its
-	// original record); otherwise it returns the holder's lock.
+	// TryLock takes l.Key for l.Pull until l.Expires. It reports acquired
+	// when the key was free (or its lock lapsed) or already held by the
+	// same pull request, which then keeps its original record but with
+	// l.Expires; otherwise it returns the holder's lock.
 	TryLock(ctx context.Context, l Lock) (holder Lock, acquired bool, err error)
 	// Unlock releases key if pull holds it, and reports whether it did.
 	Unlock(ctx context.Context, key Key, pull int) (bool, error)
-	// List returns every held lock, ordered by key.
+	// List returns every held lock that has not lapsed, ordered by key.
 	List(ctx context.Context) ([]Lock, error)
+
+	Leaser
+}
+
+// Leaser hands out leases: a named piece of work held by one owner (a
+// process, a job) for a while, renewed while the work goes on. A lease
+// whose owner stops renewing it lapses, and is free again.
+type Leaser interface {
+	// Acquire takes the lease name for owner for ttl, if it is free or
+	// lapsed, and reports whether it did.
+	Acquire(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
+	// Renew extends owner's lease name to ttl from now; false when owner
+	// does not hold it (it lapsed, perhaps to someone else).
+	Renew(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
+	// Release gives owner's lease name up; false when owner did not hold
+	// it.
+	Release(ctx context.Context, name, owner string) (bool, error)
 }

@@ -35,6 +35,11 @@ func Run(t *testing.T, newLocker func(t *testing.T) locking.Locker) {
 		{"Race", testRace},
 		{"OddCharacters", testOddCharacters},
 		{"CancelledContext", testCancelledContext},
+		{"LapsedLockIsFree", testLapsedLockIsFree},
+		{"SamePullExtends", testSamePullExtends},
+		{"LeaseOwnership", testLeaseOwnership},
+		{"LeaseRace", testLeaseRace},
+		{"AbandonedLeaseLapses", testAbandonedLeaseLapses},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -230,6 +235,152 @@ func testCancelledContext(t *testing.T, lk locking.Locker) {
 	}
 }
 
+// soon is a near future for expiries, in whole milliseconds (what Redis
+// keeps).
+func soon(d time.Duration) time.Time { return time.Now().Add(d).Truncate(time.Millisecond) }
+
+// waitUntil polls cond until it holds, failing after a generous bound.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func testLapsedLockIsFree(t *testing.T, lk locking.Locker) {
+	first := locking.Lock{Key: key, Pull: 1, User: "alice", Time: t0, Expires: soon(300 * time.Millisecond)}
+	if holder, ok := tryLock(t, lk, first); !ok {
+		t.Fatalf("TryLock on a free key: holder %s", formatLock(holder))
+	}
+	second := locking.Lock{Key: key, Pull: 2, User: "bob", Time: t0}
+	if holder, ok := tryLock(t, lk, second); ok || !equalLocks(holder, first) {
+		t.Fatalf("TryLock on a held key = %s, %v; want held by %s", formatLock(holder), ok, formatLock(first))
+	}
+	waitUntil(t, "the lock to lapse", func() bool {
+		got, err := lk.List(t.Context())
+		return err == nil && len(got) == 0
+	})
+	if unlock(t, lk, key, 1) {
+		t.Error("Unlock of a lapsed lock reported releasing it")
+	}
+	if holder, ok := tryLock(t, lk, second); !ok {
+		t.Fatalf("TryLock on a lapsed key: holder %s", formatLock(holder))
+	}
+	assertList(t, lk, second)
+}
+
+func testSamePullExtends(t *testing.T, lk locking.Locker) {
+	first := locking.Lock{Key: key, Pull: 1, User: "alice", Time: t0, Expires: soon(200 * time.Millisecond)}
+	tryLock(t, lk, first)
+	// Taken again by the same pull request, without expiry: the record is
+	// the first one's, the expiry the second's.
+	again := locking.Lock{Key: key, Pull: 1, User: "carol", Time: t0.Add(time.Hour)}
+	holder, ok := tryLock(t, lk, again)
+	want := first
+	want.Expires = time.Time{}
+	if !ok || !equalLocks(holder, want) {
+		t.Fatalf("TryLock by the holder = %s, %v; want %s", formatLock(holder), ok, formatLock(want))
+	}
+	time.Sleep(400 * time.Millisecond)
+	assertList(t, lk, want)
+	later := soon(time.Hour)
+	want.Expires = later
+	again.Expires = later
+	if holder, ok := tryLock(t, lk, again); !ok || !equalLocks(holder, want) {
+		t.Fatalf("TryLock by the holder = %s, %v; want %s", formatLock(holder), ok, formatLock(want))
+	}
+	assertList(t, lk, want)
+}
+
+func testLeaseOwnership(t *testing.T, lk locking.Locker) {
+	ctx := t.Context()
+	check := func(what string, got bool, err error, want bool) {
+		t.Helper()
+		if err != nil || got != want {
+			t.Fatalf("%s = %v, %v; want %v", what, got, err, want)
+		}
+	}
+	ok, err := lk.Acquire(ctx, "job", "a", time.Minute)
+	check("Acquire a free lease", ok, err, true)
+	ok, err = lk.Acquire(ctx, "job", "b", time.Minute)
+	check("Acquire a held lease", ok, err, false)
+	ok, err = lk.Acquire(ctx, "other", "b", time.Minute)
+	check("Acquire another lease", ok, err, true)
+	ok, err = lk.Renew(ctx, "job", "b", time.Minute)
+	check("Renew by another owner", ok, err, false)
+	ok, err = lk.Release(ctx, "job", "b")
+	check("Release by another owner", ok, err, false)
+	ok, err = lk.Renew(ctx, "job", "a", time.Minute)
+	check("Renew by the owner", ok, err, true)
+	ok, err = lk.Acquire(ctx, "job", "a", time.Minute)
+	check("Acquire by the owner", ok, err, true)
+	ok, err = lk.Release(ctx, "job", "a")
+	check("Release by the owner", ok, err, true)
+	ok, err = lk.Release(ctx, "job", "a")
+	check("Release again", ok, err, false)
+	ok, err = lk.Renew(ctx, "job", "a", time.Minute)
+	check("Renew after release", ok, err, false)
+	ok, err = lk.Acquire(ctx, "job", "b", time.Minute)
+	check("Acquire a released lease", ok, err, true)
+}
+
+func testLeaseRace(t *testing.T, lk locking.Locker) {
+	const n = 50
+	var (
+		won [n]bool
+		wg  sync.WaitGroup
+	)
+	for i := range n {
+		wg.Go(func() {
+			ok, err := lk.Acquire(t.Context(), "job", fmt.Sprint("owner", i), time.Minute)
+			if err != nil {
+				t.Errorf("Acquire for owner%d: %v", i, err)
+			}
+			won[i] = ok
+		})
+	}
+	wg.Wait()
+	var winners []int
+	for i, ok := range won {
+		if ok {
+			winners = append(winners, i)
+		}
+	}
+	if len(winners) != 1 {
+		t.Fatalf("owners %v acquired the lease, want exactly one", winners)
+	}
+	if ok, err := lk.Renew(t.Context(), "job", fmt.Sprint("owner", winners[0]), time.Minute); err != nil || !ok {
+		t.Errorf("the winner cannot renew: %v, %v", ok, err)
+	}
+}
+
+func testAbandonedLeaseLapses(t *testing.T, lk locking.Locker) {
+	ctx := t.Context()
+	if ok, err := lk.Acquire(ctx, "job", "dead", 200*time.Millisecond); err != nil || !ok {
+		t.Fatalf("Acquire = %v, %v", ok, err)
+	}
+	if ok, err := lk.Acquire(ctx, "job", "alive", time.Minute); err != nil || ok {
+		t.Fatalf("Acquire of a live lease = %v, %v; want false", ok, err)
+	}
+	waitUntil(t, "the abandoned lease to lapse", func() bool {
+		ok, err := lk.Acquire(ctx, "job", "alive", time.Minute)
+		return err == nil && ok
+	})
+	// Its old owner has lost it for good.
+	if ok, err := lk.Renew(ctx, "job", "dead", time.Minute); err != nil || ok {
+		t.Errorf("Renew by the old owner = %v, %v; want false", ok, err)
+	}
+	if ok, err := lk.Release(ctx, "job", "dead"); err != nil || ok {
+		t.Errorf("Release by the old owner = %v, %v; want false", ok, err)
+	}
+	if ok, err := lk.Renew(ctx, "job", "alive", time.Minute); err != nil || !ok {
+		t.Errorf("Renew by the new owner = %v, %v; want true", ok, err)
+	}
+}
+
 func tryLock(t *testing.T, lk locking.Locker, l locking.Lock) (locking.Lock, bool) {
 	t.Helper()
 	holder, ok, err := lk.TryLock(t.Context(), l)
@@ -270,7 +421,7 @@ func assertLock(t *testing.T, what string, got, want locking.Lock) {
 // equalLocks compares times with Equal, as a backend may not keep the
 // location or monotonic reading.
 func equalLocks(a, b locking.Lock) bool {
-	return a.Key == b.Key && a.Pull == b.Pull && a.User == b.User && a.Time.Equal(b.Time)
+	return a.Key == b.Key && a.Pull == b.Pull && a.User == b.User && a.Time.Equal(b.Time) && a.Expires.Equal(b.Expires)
 }
 
 // compareLocks orders locks by key, as List does.
@@ -284,7 +435,7 @@ func compareLocks(a, b locking.Lock) int {
 
 // formatLock quotes a lock's strings, which may hold any characters.
 func formatLock(l locking.Lock) string {
-	return fmt.Sprintf("{%+q Pull:%d User:%q Time:%s}", l.Key, l.Pull, l.User, l.Time.Format(time.RFC3339Nano))
+	return fmt.Sprintf("{%+q Pull:%d User:%q Time:%s Expires:%s}", l.Key, l.Pull, l.User, l.Time.Format(time.RFC3339Nano), l.Expires.Format(time.RFC3339Nano))
 }
 
 func formatLocks(ls []locking.Lock) string {
