@@ -152,17 +152,17 @@ func TestDeliveries(t *testing.T) {
 	t.Parallel()
 	d := newDeliveries(time.Hour, 3)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	if !d.first("a", now) || d.first("a", now) {
+	if !d.record("a", now) || d.record("a", now) {
 		t.Fatal("second delivery of a was not caught")
 	}
-	if !d.first("", now) || !d.first("", now) {
+	if !d.record("", now) || !d.record("", now) {
 		t.Error("empty ids must always run")
 	}
-	if !d.first("a", now.Add(2*time.Hour)) {
+	if !d.record("a", now.Add(2*time.Hour)) {
 		t.Error("id remembered past its ttl")
 	}
 	for _, id := range []string{"b", "c", "e"} {
-		d.first(id, now.Add(2*time.Hour))
+		d.record(id, now.Add(2*time.Hour))
 	}
 	if len(d.seen) > 3 {
 		t.Errorf("holds %d ids, max 3", len(d.seen))
@@ -170,7 +170,7 @@ func TestDeliveries(t *testing.T) {
 	// A forgotten id runs again and is then remembered as any other.
 	d.forget("e")
 	later := now.Add(3 * time.Hour)
-	if !d.first("e", later) || d.first("e", later) {
+	if !d.record("e", later) || d.record("e", later) {
 		t.Error("forgotten id not handled as new exactly once")
 	}
 }

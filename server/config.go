@@ -74,6 +74,10 @@ type Config struct {
 	// RedactEnv names environment variables (in Env) whose values are
 	// hidden in every comment.
 	RedactEnv []string
+	// Redis, when its Addr is set, holds locks and leases for every
+	// replica that uses it; else they live in a bbolt file in DataDir, for
+	// this process alone.
+	Redis RedisConfig
 	// Logger receives the server's logs; slog.Default() when nil.
 	Logger *slog.Logger
 }

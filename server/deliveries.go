@@ -1,13 +1,51 @@
 package server
 
 import (
+	"context"
+	"crypto/rand"
 	"sync"
 	"time"
+
+	"github.com/atoll-iac/atoll/locking"
 )
 
-// deliveries remembers webhook delivery ids for a while, so that a
-// redelivered event runs once. It holds at most max ids, forgetting the
-// oldest first.
+// deliveryLog remembers webhook delivery ids, so that an event the forge
+// delivers again, to this replica or another, runs once.
+type deliveryLog interface {
+	// first records id and reports whether it is new; an empty id is
+	// always new. forget undoes the record, so that the forge's retry
+	// runs.
+	first(ctx context.Context, id string) (forget func(), isNew bool, err error)
+}
+
+// sharedDeliveries remembers delivery ids as leases in the store that
+// replicas share: the first replica to take a delivery's lease runs it.
+type sharedDeliveries struct {
+	leases locking.Leaser
+	ttl    time.Duration
+}
+
+func (d sharedDeliveries) first(ctx context.Context, id string) (func(), bool, error) {
+	if id == "" {
+		return func() {}, true, nil
+	}
+	// An owner of its own, so that no other attempt counts as the holder.
+	owner := rand.Text()
+	name := "delivery:" + id
+	ok, err := d.leases.Acquire(ctx, name, owner, d.ttl)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	forget := func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		d.leases.Release(ctx, name, owner)
+	}
+	return forget, true, nil
+}
+
+// deliveries remembers webhook delivery ids for a while, in memory, for
+// one process. It holds at most max ids, forgetting the oldest first.
 type deliveries struct {
 	ttl time.Duration
 	max int
@@ -26,8 +64,16 @@ func newDeliveries(ttl time.Duration, max int) *deliveries {
 	return &deliveries{ttl: ttl, max: max, seen: map[string]time.Time{}}
 }
 
-// first records id and reports whether it is new. An empty id is always new.
-func (d *deliveries) first(id string, now time.Time) bool {
+func (d *deliveries) first(_ context.Context, id string) (func(), bool, error) {
+	if d.record(id, time.Now()) {
+		return func() { d.forget(id) }, true, nil
+	}
+	return nil, false, nil
+}
+
+// record records id and reports whether it is new. An empty id is always
+// new.
+func (d *deliveries) record(id string, now time.Time) bool {
 	if id == "" {
 		return true
 	}

@@ -22,5 +22,5 @@ func newForges(cfg Config) ([]vcs.Forge, error) {
 // secrets are the configured credentials, kept out of tool environments and
 // output.
 func secrets(cfg Config) []string {
-	return []string{cfg.GitHub.Token, cfg.GitHub.WebhookSecret}
+	return []string{cfg.GitHub.Token, cfg.GitHub.WebhookSecret, cfg.Redis.Password}
 }

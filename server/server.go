@@ -33,7 +33,7 @@ type Server struct {
 	runner     *runner.Runner
 	tools      *runner.Tools
 	queue      *runner.Queue
-	deliveries *deliveries
+	deliveries deliveryLog
 	jobTimeout time.Duration
 	// reading admits a bounded number of webhook bodies into memory at once.
 	reading chan struct{}
@@ -70,18 +70,22 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating data directory: %w", err)
+	}
+	store, shared, closeStore, err := openStore(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if len(forges) == 0 {
 		log.Warn("no forge configured: every webhook will be refused; set --gh-token")
 	}
 	if cfg.GitHub.WebhookSecret == "" {
 		log.Warn("NO WEBHOOK SECRET: anyone who can reach this server can make it plan any open pull request; set --gh-webhook-secret")
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating data directory: %w", err)
-	}
-	store, err := locking.OpenBolt(filepath.Join(cfg.DataDir, "locks.db"))
-	if err != nil {
-		return nil, err
+	var seen deliveryLog = newDeliveries(24*time.Hour, 100_000)
+	if shared {
+		seen = sharedDeliveries{leases: store, ttl: 24 * time.Hour}
 	}
 	workers := max(cfg.Parallelism, 1)
 	binDir := cmp.Or(cfg.TFBinDir, filepath.Join(cfg.DataDir, "bin"))
@@ -102,12 +106,12 @@ func New(cfg Config) (*Server, error) {
 		allow:      cfg.RepoAllowlist,
 		forges:     forges,
 		locker:     store,
-		closeStore: store.Close,
+		closeStore: closeStore,
 		workspaces: runner.NewWorkspaces(cfg.DataDir, runner.ScrubEnv(cfg.Env, secrets(cfg))),
 		runner:     run,
 		tools:      runner.NewTools(runner.ToolsConfig{Default: cfg.Tool, BinDir: binDir, SearchPath: envValues(cfg.Env, []string{"PATH"})["PATH"], Download: cfg.TFDownload, DownloadURL: cfg.TFDownloadURL, Runner: run}),
 		queue:      runner.NewQueue(log, workers, 10_000),
-		deliveries: newDeliveries(24*time.Hour, 100_000),
+		deliveries: seen,
 		jobTimeout: cmp.Or(cfg.JobTimeout, time.Hour),
 		reading:    make(chan struct{}, 64),
 		redact:     redact,

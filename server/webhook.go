@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"time"
 
 	"github.com/atoll-iac/atoll/runner"
 	"github.com/atoll-iac/atoll/vcs"
@@ -55,7 +54,13 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		respond(w, http.StatusOK, "ignored: "+why)
 		return
 	}
-	if !s.deliveries.first(ev.DeliveryID, time.Now()) {
+	forget, isNew, err := s.deliveries.first(r.Context(), ev.DeliveryID)
+	switch {
+	case err != nil:
+		log.Error("recording the delivery", "err", err)
+		http.Error(w, "cannot record the delivery now", http.StatusServiceUnavailable)
+		return
+	case !isNew:
 		respond(w, http.StatusOK, "ignored: delivery already received")
 		return
 	}
@@ -64,7 +69,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	run := func(ctx context.Context) { s.runJob(ctx, log, id, forge, ev.Pull, job) }
 	if err := s.queue.Submit(runner.Job{ID: id, Run: run}); err != nil {
 		log.Error("queueing job", "err", err)
-		s.deliveries.forget(ev.DeliveryID) // so that the forge's retry runs
+		forget() // so that the forge's retry runs
 		http.Error(w, "cannot queue work now", http.StatusServiceUnavailable)
 		return
 	}

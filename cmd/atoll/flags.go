@@ -48,6 +48,10 @@ func serverConfig(args []string, getenv func(string) (string, bool), stdout io.W
 	hidePrev := fs.Bool("hide-prev-plan-comments", false, "collapse a pull request's earlier plan comments when it gets a new one")
 	redactEnv := fs.String("redact-env", "", "comma-separated environment variables whose values never appear in comments")
 	repoConfig := fs.String("repo-config", "", "server-side repo config file: what each repository gets and may set in its own config")
+	redisAddr := fs.String("redis-addr", "", "host:port of the Redis that replicas share locks and deliveries through (default: an embedded store in --data-dir)")
+	redisPassword := fs.String("redis-password", "", "password for --redis-addr")
+	redisDB := fs.Int("redis-db", 0, "Redis database number")
+	redisTLS := fs.Bool("redis-tls", false, "connect to --redis-addr with TLS")
 
 	if err := parse(fs, args, getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -90,6 +94,14 @@ func serverConfig(args []string, getenv func(string) (string, bool), stdout io.W
 	if *ghToken == "" {
 		return server.Config{}, errors.New("--gh-token is required: atoll needs a forge to read pull requests from and comment on")
 	}
+	if *redisAddr != "" {
+		if _, _, err := net.SplitHostPort(*redisAddr); err != nil {
+			return server.Config{}, fmt.Errorf("--redis-addr %q: want host:port", *redisAddr)
+		}
+	}
+	if *redisDB < 0 {
+		return server.Config{}, fmt.Errorf("--redis-db %d: want 0 or more", *redisDB)
+	}
 	dir, err := expandHome(*dataDir)
 	if err != nil {
 		return server.Config{}, fmt.Errorf("--data-dir: %v", err)
@@ -113,6 +125,7 @@ func serverConfig(args []string, getenv func(string) (string, bool), stdout io.W
 		HidePrevPlanComments: *hidePrev,
 		RedactEnv:            list(*redactEnv),
 		RepoConfig:           serverRepoConfig,
+		Redis:                server.RedisConfig{Addr: *redisAddr, Password: *redisPassword, DB: *redisDB, TLS: *redisTLS},
 	}, nil
 }
 

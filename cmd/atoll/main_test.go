@@ -53,6 +53,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"bad bool env", []string{"server", "--repo-allowlist=*", "--tf-bin", sh}, map[string]string{"ATOLL_AUTOMERGE": "sometimes"}, "ATOLL_AUTOMERGE: invalid value"},
 		{"stray argument", []string{"server", "--repo-allowlist=*", "now"}, nil, `unexpected argument "now"`},
 		{"plain http mirror", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--tf-download-url", "http://mirror.example.com/tofu"}, nil, `"http://mirror.example.com/tofu": use https (plain http only to this machine)`},
+		{"bad redis addr", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--redis-addr", "localhost"}, nil, `--redis-addr "localhost": want host:port`},
 		{"not a URL", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--tf-download-url", "ftp://mirror"}, nil, `"ftp://mirror" is not an https URL`},
 	}
 	for _, tt := range tests {
@@ -90,6 +91,21 @@ func TestFlagBeatsEnv(t *testing.T) {
 	}
 	if !cfg.Automerge || !slices.Equal(cfg.AllowedExtraArgs, []string{"-target=", "-var="}) || cfg.ApplyRequirements != (server.Requirements{Approved: true}) {
 		t.Errorf("automerge %v, extra args %q, requirements %+v", cfg.Automerge, cfg.AllowedExtraArgs, cfg.ApplyRequirements)
+	}
+}
+
+func TestServerRedisUnreachable(t *testing.T) {
+	t.Parallel()
+	sh, _ := exec.LookPath("sh")
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t)) // nothing listens there
+	var stdout, stderr bytes.Buffer
+	args := []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--bind-addr=127.0.0.1", "--port=0", "--data-dir", t.TempDir(), "--redis-addr", addr}
+	if code := run(args, func(string) (string, bool) { return "", false }, &stdout, &stderr); code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	msg := strings.TrimSpace(stderr.String())
+	if !strings.HasPrefix(msg, "atoll server: redis at "+addr+" does not answer") || strings.Contains(msg, "\n") {
+		t.Errorf("stderr = %q, want one line saying Redis does not answer", msg)
 	}
 }
 
