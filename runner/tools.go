@@ -78,8 +78,20 @@ func NewTools(cfg ToolsConfig) *Tools {
 		}
 	}
 	cfg.DownloadURL = maps.Clone(cfg.DownloadURL)
-	client := cmp.Or(cfg.HTTPClient, &http.Client{Timeout: 5 * time.Minute})
+	client := cmp.Or(cfg.HTTPClient, &http.Client{Timeout: 5 * time.Minute, CheckRedirect: noDowngrade})
 	return &Tools{cfg: cfg, client: client}
+}
+
+// noDowngrade refuses a redirect from https to plain http, which would
+// let anyone on the way swap a release and its checksums.
+func noDowngrade(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if req.URL.Scheme != "https" && via[0].URL.Scheme == "https" {
+		return fmt.Errorf("refusing a redirect from https to %s", req.URL.Redacted())
+	}
+	return nil
 }
 
 // Resolve returns a binary of distribution whose version satisfies

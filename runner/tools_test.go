@@ -540,3 +540,24 @@ func (f *fakeReleases) listing() any {
 	}
 	return map[string]any{"name": "terraform", "versions": versions}
 }
+
+func TestNoDowngrade(t *testing.T) {
+	t.Parallel()
+	req := func(u string) *http.Request {
+		r, err := http.NewRequest(http.MethodGet, u, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	from := []*http.Request{req("https://get.opentofu.org/tofu/api.json")}
+	if err := noDowngrade(req("https://objects.example.com/tofu.zip"), from); err != nil {
+		t.Errorf("https to https: %v", err)
+	}
+	if err := noDowngrade(req("http://objects.example.com/tofu.zip"), from); err == nil {
+		t.Error("https to http was followed")
+	}
+	if err := noDowngrade(req("http://127.0.0.1:8080/b"), []*http.Request{req("http://127.0.0.1:8080/a")}); err != nil {
+		t.Errorf("http to http on a local mirror: %v", err)
+	}
+}

@@ -107,7 +107,7 @@ func (s *Server) apply(ctx context.Context, jc *jobContext, forge vcs.Forge, pul
 			automerge = *rc.cfg.Automerge
 		}
 		if automerge {
-			s.automergeIfDone(rctx, jc, forge, pull, vcs.MergeOptions{DeleteBranch: rc.deleteBranch(projects)})
+			s.automergeIfDone(rctx, jc, forge, pull, rc)
 		}
 	}
 	return errors.Join(err, cerr)
@@ -208,8 +208,8 @@ func (s *Server) unappliedDependency(pull vcs.PullRequest, p workflows.ProjectCo
 }
 
 // automergeIfDone merges the pull request once every plan of it is
-// applied.
-func (s *Server) automergeIfDone(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, opts vcs.MergeOptions) {
+// applied, and deletes its branch when its config says so.
+func (s *Server) automergeIfDone(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, rc repoConfig) {
 	recs, err := s.workspaces.Records(pull.Repo.FullName, pull.Number)
 	if err != nil {
 		jc.log.Error("reading plan records", "err", err)
@@ -224,11 +224,27 @@ func (s *Server) automergeIfDone(ctx context.Context, jc *jobContext, forge vcs.
 		return
 	}
 	body := "Every plan of this pull request is applied: **atoll merged it**."
-	if err := merger.Merge(ctx, pull, opts); err != nil {
+	if err := merger.Merge(ctx, pull); err != nil {
 		jc.log.Error("automerge", "err", err)
 		body = "Every plan of this pull request is applied, but atoll could not merge it: merge it by hand."
+	} else if rc.deleteBranch(recs) && !pull.Fork {
+		if err := deleteBranch(ctx, forge, pull); err != nil {
+			jc.log.Error("deleting the merged branch", "branch", pull.HeadRef, "err", err)
+			body += fmt.Sprintf(" It could not delete the branch `%s`, though.", pull.HeadRef)
+		} else {
+			body += fmt.Sprintf(" Its branch `%s` is deleted.", pull.HeadRef)
+		}
 	}
 	if _, err := forge.Comment(ctx, pull.Repo, pull.Number, body); err != nil {
 		jc.log.Error("commenting on automerge", "err", err)
 	}
+}
+
+// deleteBranch deletes a merged pull request's branch, where the forge can.
+func deleteBranch(ctx context.Context, forge vcs.Forge, pull vcs.PullRequest) error {
+	d, ok := forge.(vcs.BranchDeleter)
+	if !ok {
+		return errors.New("the forge cannot delete branches")
+	}
+	return d.DeleteBranch(ctx, pull)
 }

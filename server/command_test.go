@@ -198,4 +198,10 @@ func TestWaves(t *testing.T) {
 	if got := names(waves(projects, false)); got != "a | b | c | d | e | f" {
 		t.Errorf("serial waves = %s", got)
 	}
+	// Named projects sharing a directory and workspace never share a wave.
+	blue, green := p("blue", 0), p("green", 0)
+	blue.Dir, green.Dir = "app", "app"
+	if got := names(waves([]workflows.ProjectConfig{blue, green, p("x", 0)}, true)); got != "blue | green,x" {
+		t.Errorf("waves of projects sharing a directory = %s", got)
+	}
 }

@@ -168,7 +168,12 @@ func (s *Server) unmetPlanRequirements(ctx context.Context, req planRequest, rc 
 			seen[need] = unmet
 		}
 		if len(unmet) > 0 {
-			blocked[keyOf(p)] = "before this project is planned, this pull request must be:\n\n- " + strings.Join(unmet, "\n- ")
+			var names []string
+			for _, u := range unmet {
+				name, _, _ := strings.Cut(strings.TrimPrefix(u, "**"), "**")
+				names = append(names, name)
+			}
+			blocked[keyOf(p)] = fmt.Sprintf("this project's plan requirements are not met (%s):\n\n- %s", strings.Join(names, ", "), strings.Join(unmet, "\n- "))
 		}
 	}
 	return blocked, nil
@@ -248,6 +253,10 @@ func (s *Server) runPlan(ctx context.Context, jc *jobContext, log *slog.Logger, 
 		log.Error("removing old plan", "err", err)
 		return res.internal(jc.id)
 	}
+	sc := stepContext{ws: ws, pull: req.pull, user: req.user, extra: req.extra, planFile: planFile, showFile: ws.ShowFile(runner.PlanKey{Dir: p.Dir, Name: p.Name})}
+	if _, failed, ok := projectDir(log, jc, sc, res); !ok {
+		return failed
+	}
 	if rec.Tool, err = s.projectTool(ctx, ws.Dir, p); err != nil {
 		if errors.Is(err, runner.ErrToolVersion) {
 			res.Outcome, res.Summary = outcomeFailed, err.Error()
@@ -261,7 +270,6 @@ func (s *Server) runPlan(ctx context.Context, jc *jobContext, log *slog.Logger, 
 		log.Error("asking the tool for its version", "err", err)
 		return res.internal(jc.id)
 	}
-	sc := stepContext{ws: ws, pull: req.pull, user: req.user, extra: req.extra, planFile: planFile, showFile: ws.ShowFile(runner.PlanKey{Dir: p.Dir, Name: p.Name})}
 	res = s.runSteps(ctx, log, jc, sc, res, wf.PlanSteps(p.Project, sc.planFile, sc.showFile, req.extra))
 	if res.Outcome == outcomeSucceeded {
 		res.Summary = planSummary(res.Output)

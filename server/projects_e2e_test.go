@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -78,17 +79,23 @@ projects:
 - name: second
   dir: second
   execution_order_group: 2
+- name: sibling
+  dir: sibling
+  execution_order_group: 1
 `})
 	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{
-		"first/main.tf":  "resource \"terraform_data\" \"x\" {\n  input = undefined_thing\n}\n",
-		"second/main.tf": oneResource,
+		"first/main.tf":   "resource \"terraform_data\" \"x\" {\n  input = undefined_thing\n}\n",
+		"second/main.tf":  oneResource,
+		"sibling/main.tf": oneResource,
 	}})
 	e.gh.SendPullRequest(t, e.events, "opened", pr)
 	c := e.waitComments(t, pr, 1)[0]
 	for _, want := range []string{
 		"| `first` (`first`) | `default` | ❌ plan failed |",
 		"| `second` (`second`) | `default` | ⏭️ skipped |",
-		"Nothing ran: `first` (`first`) did not succeed, and this repository's config stops later projects after a failure (`abort_on_execution_order_fail`).",
+		// Its own group runs on: only later groups stop.
+		"| `sibling` (`sibling`) | `default` | ✅ plan succeeded |",
+		"Nothing ran: `first` (`first`) failed, and this repository's config stops the later execution order groups after a failure (`abort_on_execution_order_fail`).",
 	} {
 		if !strings.Contains(c.Body, want) {
 			t.Errorf("plan comment lacks %q:\n%s", want, c.Body)
@@ -97,7 +104,7 @@ projects:
 	if st := e.status("acme/infra", pr.HeadSHA, "atoll/plan: second/default"); st.State != "failure" || !strings.HasPrefix(st.Description, "not run:") {
 		t.Errorf("status of the skipped project: %+v", st)
 	}
-	if st := e.status("acme/infra", pr.HeadSHA, "atoll/plan"); st.State != "failure" || st.Description != "0/2 projects planned" {
+	if st := e.status("acme/infra", pr.HeadSHA, "atoll/plan"); st.State != "failure" || st.Description != "1/3 projects planned" {
 		t.Errorf("aggregate status: %+v", st)
 	}
 }
@@ -173,12 +180,15 @@ projects:
 	for _, want := range []string{
 		"| `open` (`open`) | `default` | ✅ plan succeeded |",
 		"| `guarded` (`guarded`) | `default` | ⏭️ skipped |",
-		"Nothing ran: before this project is planned, this pull request must be:",
-		"**approved**",
+		"Nothing ran: this project's plan requirements are not met (approved):",
+		"- **approved**: it needs an approving review",
 	} {
 		if !strings.Contains(c.Body, want) {
 			t.Errorf("plan comment lacks %q:\n%s", want, c.Body)
 		}
+	}
+	if st := e.status("acme/infra", pr.HeadSHA, "atoll/plan: guarded/default"); st.State != "failure" || st.Description != "not run: this project's plan requirements are not met (approved)" {
+		t.Errorf("status of the guarded project: %+v", st)
 	}
 	if strings.Contains(c.Body, "release-only") {
 		t.Errorf("a project limited to release branches was planned for main:\n%s", c.Body)
@@ -194,5 +204,20 @@ projects:
 		t.Errorf("apply:\n%s", c.Body)
 	}
 	e.gh.WaitFor(t, waitLong, "the automerge", func() bool { return e.gh.Merged("acme/infra", pr.Number) })
-	e.gh.WaitFor(t, waitLong, "the merged branch deleted", func() bool { return !e.gh.BranchExists("acme/infra", "feature/x") })
+	e.gh.WaitFor(t, waitLong, "the automerge comment", func() bool {
+		return len(e.commentsContaining(pr, "**atoll merged it**. Its branch `feature/x` is deleted.")) == 1
+	})
+	if e.gh.BranchExists("acme/infra", "feature/x") {
+		t.Error("the merged branch was not deleted")
+	}
+}
+
+func TestPlanOfAMissingDirectory(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, testOptions{})
+	e.gh.CreateRepo(t, "acme/infra", map[string]string{"atoll.yaml": "version: 3\nprojects:\n- name: gone\n  dir: gone\n"})
+	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"README.md": "x"}})
+	if c := e.say(t, pr, "alice", "atoll plan -p gone"); !strings.Contains(c.Body, fmt.Sprintf("Nothing ran: there is no directory `gone` at %.7s.", pr.HeadSHA)) {
+		t.Errorf("plan of a project whose directory is missing:\n%s", c.Body)
+	}
 }

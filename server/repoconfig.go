@@ -88,13 +88,14 @@ func (rc repoConfig) requirements(p workflows.ProjectConfig, flag Requirements) 
 	return flag
 }
 
-// deleteBranch reports whether merging the pull request that changes
-// projects deletes its branch: as a project says, else as the repository
-// config says, else as the server config does.
-func (rc repoConfig) deleteBranch(projects []workflows.ProjectConfig) bool {
+// deleteBranch reports whether merging a pull request with plans recs
+// deletes its branch: as one of their projects says (any that says true
+// wins), else as the repository config says, else as the server config
+// does.
+func (rc repoConfig) deleteBranch(recs []runner.PlanRecord) bool {
 	set, del := false, false
-	for _, p := range projects {
-		if p.DeleteSourceBranchOnMerge != nil {
+	for _, rec := range recs {
+		if p := rc.project(rec); p.DeleteSourceBranchOnMerge != nil {
 			set, del = true, del || *p.DeleteSourceBranchOnMerge
 		}
 	}

@@ -54,6 +54,15 @@ type projectResult struct {
 	Hint string
 	// Holder holds the lock when Outcome is outcomeLocked.
 	Holder locking.Lock
+	// group is the project's execution order group.
+	group int
+}
+
+// failed reports whether the command did not do what it should have:
+// the tool failed, atoll did, or another pull request held the lock. A
+// project skipped for want of anything to do did not fail.
+func (r projectResult) failed() bool {
+	return r.Outcome == outcomeFailed || r.Outcome == outcomeErrored || r.Outcome == outcomeLocked
 }
 
 func (r projectResult) internal(jobID string) projectResult {
@@ -80,7 +89,7 @@ func (r projectResult) statusDescription() string {
 		return r.Command + " failed: " + r.Summary
 	case outcomeSkipped:
 		reason, _, _ := strings.Cut(strings.TrimPrefix(r.Summary, "Nothing ran: "), "\n")
-		return "not run: " + reason
+		return "not run: " + strings.TrimSuffix(reason, ":")
 	}
 	return "internal error"
 }

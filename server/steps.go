@@ -31,17 +31,9 @@ type stepContext struct {
 // in res: the output shown is that of every step worth showing, or of the
 // step that failed.
 func (s *Server) runSteps(ctx context.Context, log *slog.Logger, jc *jobContext, sc stepContext, res projectResult, steps []workflows.Step) projectResult {
-	dir, err := workflows.DirPath(sc.ws.Dir, res.Project.Dir)
-	switch {
-	case errors.Is(err, workflows.ErrOutsideRepo):
-		res.Outcome, res.Summary = outcomeFailed, fmt.Sprintf("Nothing ran: `%s` is a symbolic link out of the repository.", res.Project.Dir)
-		return res
-	case errors.Is(err, fs.ErrNotExist):
-		res.Outcome, res.Summary = outcomeFailed, fmt.Sprintf("Nothing ran: there is no directory `%s` at %.7s.", res.Project.Dir, sc.pull.HeadSHA)
-		return res
-	case err != nil:
-		log.Error("finding the project's directory", "err", err)
-		return res.internal(jc.id)
+	dir, failed, ok := projectDir(log, jc, sc, res)
+	if !ok {
+		return failed
 	}
 	env := stepEnv(sc, res, dir)
 	var shown []string
@@ -67,6 +59,25 @@ func (s *Server) runSteps(ctx context.Context, log *slog.Logger, jc *jobContext,
 	res.Output = strings.Join(shown, "\n")
 	res.Outcome = outcomeSucceeded
 	return res
+}
+
+// projectDir finds the directory of res's project in the checkout. When
+// there is none, or a symbolic link leads it out of the checkout, it
+// returns res failed, saying so.
+func projectDir(log *slog.Logger, jc *jobContext, sc stepContext, res projectResult) (string, projectResult, bool) {
+	dir, err := workflows.DirPath(sc.ws.Dir, res.Project.Dir)
+	switch {
+	case errors.Is(err, workflows.ErrOutsideRepo):
+		res.Outcome, res.Summary = outcomeFailed, fmt.Sprintf("Nothing ran: `%s` is a symbolic link out of the repository.", res.Project.Dir)
+		return "", res, false
+	case errors.Is(err, fs.ErrNotExist):
+		res.Outcome, res.Summary = outcomeFailed, fmt.Sprintf("Nothing ran: there is no directory `%s` at %.7s.", res.Project.Dir, sc.pull.HeadSHA)
+		return "", res, false
+	case err != nil:
+		log.Error("finding the project's directory", "err", err)
+		return "", res.internal(jc.id), false
+	}
+	return dir, res, true
 }
 
 // runStep runs one step: the tool, a command through a shell, or an env

@@ -45,15 +45,24 @@ func joins(wave []workflows.ProjectConfig, p workflows.ProjectConfig) bool {
 // each wave's workspaces into held first. A wave's projects run at once,
 // each taking one of the server's slots, so that no more than
 // --parallelism projects run across all jobs. When abort is set and a
-// project does not succeed, the later waves' projects are still passed to
-// run, but blocked, with the reason in sentences. Results keep the projects' order; a
-// checkout that fails ends the run with what ran so far.
+// project fails, the projects of later execution order groups are still
+// passed to run, but blocked, with the reason in sentences. Results keep
+// the projects' order; a checkout that fails ends the run with what ran so
+// far.
 func (s *Server) runProjects(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, held map[string]*runner.Workspace,
 	waves [][]workflows.ProjectConfig, abort bool, run func(ws *runner.Workspace, p workflows.ProjectConfig, blocked string) projectResult) ([]projectResult, error) {
 	var results []projectResult
-	var blocked string
+	var failed *projectResult // the first failure, when abort is set
+	blocked := func(p workflows.ProjectConfig) string {
+		if failed == nil || p.ExecutionOrderGroup <= failed.group {
+			return ""
+		}
+		return fmt.Sprintf("%s failed, and this repository's config stops the later execution order groups after a failure (`abort_on_execution_order_fail`).", failed.title())
+	}
 	for _, wave := range waves {
 		for _, p := range wave {
+			// Even a blocked project's workspace is held: its record is
+			// written there.
 			if _, ok := held[p.Workspace]; ok {
 				continue
 			}
@@ -66,25 +75,24 @@ func (s *Server) runProjects(ctx context.Context, jc *jobContext, forge vcs.Forg
 		ran := make([]projectResult, len(wave))
 		var wg sync.WaitGroup
 		for i, p := range wave {
-			if blocked != "" {
-				ran[i] = run(held[p.Workspace], p, blocked)
+			if why := blocked(p); why != "" {
+				ran[i] = run(held[p.Workspace], p, why)
 				continue
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				if err := s.takeSlot(ctx); err != nil {
 					ran[i] = run(held[p.Workspace], p, "the job was cancelled before this project's turn.")
 					return
 				}
 				defer s.releaseSlot()
 				ran[i] = run(held[p.Workspace], p, "")
-			}()
+				ran[i].group = p.ExecutionOrderGroup
+			})
 		}
 		wg.Wait()
 		results = append(results, ran...)
-		if i := slices.IndexFunc(ran, func(r projectResult) bool { return r.Outcome != outcomeSucceeded }); abort && blocked == "" && i >= 0 {
-			blocked = fmt.Sprintf("%s did not succeed, and this repository's config stops later projects after a failure (`abort_on_execution_order_fail`).", ran[i].title())
+		if i := slices.IndexFunc(ran, projectResult.failed); abort && failed == nil && i >= 0 {
+			failed = &ran[i]
 		}
 	}
 	return results, nil

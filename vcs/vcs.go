@@ -105,14 +105,14 @@ type Review struct {
 // Merger is a forge that can merge pull requests.
 type Merger interface {
 	// Merge merges the pull request if its head is still pull.HeadSHA.
-	Merge(ctx context.Context, pull PullRequest, opts MergeOptions) error
+	Merge(ctx context.Context, pull PullRequest) error
 }
 
-// MergeOptions say how to merge.
-type MergeOptions struct {
-	// DeleteBranch deletes the pull request's branch once merged, unless
-	// it lives in a fork.
-	DeleteBranch bool
+// BranchDeleter is a forge that can delete a merged pull request's branch.
+type BranchDeleter interface {
+	// DeleteBranch deletes pull.HeadRef from the pull request's
+	// repository; a branch already gone is no error.
+	DeleteBranch(ctx context.Context, pull PullRequest) error
 }
 
 // CommentHider is a forge that can collapse an outdated comment.

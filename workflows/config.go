@@ -30,9 +30,9 @@ type RepoConfig struct {
 	Projects []ProjectConfig
 	// Workflows are the repository's own workflows, by name.
 	Workflows map[string]Workflow
-	// WorkflowsLine is where File defines them.
-	WorkflowsLine int
-	Automerge     *bool
+	// Lines says where File sets each top-level key, for messages.
+	Lines     map[string]int
+	Automerge *bool
 	// DeleteSourceBranchOnMerge deletes a pull request's branch when atoll
 	// merges it (nil: not set).
 	DeleteSourceBranchOnMerge *bool
@@ -76,6 +76,9 @@ type ProjectConfig struct {
 	// DeleteSourceBranchOnMerge overrides the repository's setting when
 	// set.
 	DeleteSourceBranchOnMerge *bool
+	// elsewhere is set, by RepoConfig.ForBranch, for a project limited to
+	// other branches than the pull request's.
+	elsewhere bool
 	// Workflow names the workflow, "" for the default.
 	Workflow            string
 	DependsOn           []string
@@ -89,12 +92,14 @@ type Workflow struct {
 	Plan, Apply []ConfigStep
 }
 
-// ForBranch returns c without the projects it limits to other branches
-// than base, the branch a pull request merges into.
+// ForBranch returns c for pull requests into base: the projects it limits
+// to other branches are not planned, not found by name, and keep their
+// directories from being discovered.
 func (c RepoConfig) ForBranch(base string) RepoConfig {
-	c.Projects = slices.DeleteFunc(slices.Clone(c.Projects), func(p ProjectConfig) bool {
-		return p.Branch != nil && !p.Branch.MatchString(base)
-	})
+	c.Projects = slices.Clone(c.Projects)
+	for i, p := range c.Projects {
+		c.Projects[i].elsewhere = p.Branch != nil && !p.Branch.MatchString(base)
+	}
 	return c
 }
 
@@ -171,6 +176,7 @@ func ParseConfig(file string, data []byte) (RepoConfig, error) {
 	cfg := RepoConfig{
 		File:                      file,
 		Automerge:                 raw.Automerge,
+		DeleteSourceBranchOnMerge: raw.DeleteSourceBranchOnMerge,
 		ParallelPlan:              raw.ParallelPlan != nil && *raw.ParallelPlan,
 		ParallelApply:             raw.ParallelApply != nil && *raw.ParallelApply,
 		AbortOnExecutionOrderFail: raw.AbortOnExecutionOrderFail != nil && *raw.AbortOnExecutionOrderFail,
@@ -198,9 +204,9 @@ func ParseConfig(file string, data []byte) (RepoConfig, error) {
 		}
 		cfg.Workflows[name] = wf
 	}
-	cfg.WorkflowsLine = raw.workflowsLine
+	cfg.Lines = raw.keyLines
 	names := map[string]int{}
-	dirs := map[Project]int{}
+	at := map[Project][]ProjectConfig{}
 	for _, rp := range raw.Projects {
 		p, err := convertProject(rp)
 		if err != nil {
@@ -215,11 +221,20 @@ func ParseConfig(file string, data []byte) (RepoConfig, error) {
 				return fail(p.Line, "project name %q is used twice (also at line %d)", p.Name, prev)
 			}
 			names[p.Name] = p.Line
-		} else if prev, dup := dirs[p.Project]; dup {
-			return fail(p.Line, "two unnamed projects in dir %q, workspace %q (also at line %d): give them names", p.Dir, p.Workspace, prev)
 		}
-		dirs[p.Project] = p.Line
+		at[p.Project] = append(at[p.Project], p)
 		cfg.Projects = append(cfg.Projects, p)
+	}
+	// Projects may share a directory and workspace when each has a name
+	// that tells them apart.
+	for _, p := range cfg.Projects {
+		if shared := at[p.Project]; len(shared) > 1 && p.Name == "" {
+			other := shared[0]
+			if other.Line == p.Line {
+				other = shared[1]
+			}
+			return fail(p.Line, "projects in dir %q, workspace %q (also at line %d) need names to tell them apart", p.Dir, p.Workspace, other.Line)
+		}
 	}
 	all := make([]Match, len(cfg.Projects))
 	for i, p := range cfg.Projects {

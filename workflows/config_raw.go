@@ -24,7 +24,7 @@ type rawConfig struct {
 	Workflows                 map[string]rawWorkflow `yaml:"workflows"`
 	AllowedRegexpPrefixes     []string               `yaml:"allowed_regexp_prefixes"`
 	line                      int
-	workflowsLine             int
+	keyLines                  map[string]int
 }
 
 type rawAutodiscover struct {
@@ -129,10 +129,9 @@ func (c *rawConfig) UnmarshalYAML(n *yaml.Node) error {
 	}
 	type plain rawConfig
 	c.line = n.Line
+	c.keyLines = map[string]int{}
 	for i := 0; i < len(n.Content); i += 2 {
-		if n.Content[i].Value == "workflows" {
-			c.workflowsLine = n.Content[i].Line
-		}
+		c.keyLines[n.Content[i].Value] = n.Content[i].Line
 	}
 	return n.Decode((*plain)(c))
 }

@@ -30,7 +30,7 @@ type Match struct {
 func Discover(cfg RepoConfig, repoDir string, changed []string, graph *ModuleGraph) ([]Match, error) {
 	var matches []Match
 	for _, p := range cfg.Projects {
-		if !p.Autoplan {
+		if !p.Autoplan || p.elsewhere {
 			continue
 		}
 		var why []string
@@ -110,18 +110,46 @@ func discoverDirs(cfg RepoConfig, repoDir string, changed []string, graph *Modul
 		}
 		why[dir] = append(why[dir], reason)
 	}
+	// Whether a directory used as a module declares a backend, which
+	// makes it a root too; asked once a directory.
+	backends := map[string]bool{}
+	rootToo := func(dir string) (bool, error) {
+		if b, ok := backends[dir]; ok {
+			return b, nil
+		}
+		b, err := DeclaresBackend(repoDir, dir)
+		backends[dir] = b
+		return b, err
+	}
 	for _, f := range changed {
 		dir, what := changedDir(f)
 		if what == "" {
 			continue
 		}
+		if path.Base(dir) == "env" && strings.HasPrefix(what, "variables") {
+			// Variables under env/ are the directory above's, unless env
+			// is a root itself.
+			if ok, err := HasConfig(repoDir, dir); err != nil {
+				return nil, err
+			} else if !ok {
+				dir = path.Dir(dir)
+			}
+		}
 		if graph != nil && graph.IsModule(dir) {
 			for _, root := range graph.Roots(dir) {
 				add(root, fmt.Sprintf("%s changes module %s, which it uses", f, dir))
 			}
-			// A directory used as a module is a root too when it says
-			// where its own state lives.
-			if root, err := DeclaresBackend(repoDir, dir); err != nil || !root {
+			for _, d := range graph.Dependents(dir) {
+				if !graph.IsModule(d) {
+					continue // a root, which Roots has
+				}
+				if ok, err := rootToo(d); err != nil {
+					return nil, err
+				} else if ok {
+					add(d, fmt.Sprintf("%s changes module %s, which it uses", f, dir))
+				}
+			}
+			if ok, err := rootToo(dir); err != nil || !ok {
 				continue
 			}
 		}
@@ -143,8 +171,7 @@ func discoverDirs(cfg RepoConfig, repoDir string, changed []string, graph *Modul
 
 // changedDir returns the directory whose plan a changed file can change,
 // if any, and what the file is to it: its configuration, its variables or
-// its dependency lock file. Variables files in an "env" directory are, by a
-// common convention, the parent directory's.
+// its dependency lock file.
 func changedDir(f string) (dir, what string) {
 	f = path.Clean(f)
 	dir, base := path.Dir(f), path.Base(f)
@@ -154,9 +181,6 @@ func changedDir(f string) (dir, what string) {
 	case base == ".terraform.lock.hcl":
 		return dir, "its dependency lock file"
 	case strings.HasSuffix(base, ".tfvars"), strings.HasSuffix(base, ".tfvars.json"):
-		if path.Base(dir) == "env" {
-			dir = path.Dir(dir)
-		}
 		return dir, "variables for it"
 	}
 	return "", ""
@@ -240,7 +264,7 @@ func (e *cycleError) Error() string {
 
 // Find returns the configured project called name.
 func (c RepoConfig) Find(name string) (ProjectConfig, bool) {
-	i := slices.IndexFunc(c.Projects, func(p ProjectConfig) bool { return p.Name == name })
+	i := slices.IndexFunc(c.Projects, func(p ProjectConfig) bool { return p.Name == name && !p.elsewhere })
 	if i < 0 {
 		return ProjectConfig{}, false
 	}
@@ -251,7 +275,7 @@ func (c RepoConfig) Find(name string) (ProjectConfig, bool) {
 func (c RepoConfig) Names() []string {
 	var names []string
 	for _, p := range c.Projects {
-		if p.Name != "" {
+		if p.Name != "" && !p.elsewhere {
 			names = append(names, p.Name)
 		}
 	}
@@ -263,7 +287,7 @@ func (c RepoConfig) Names() []string {
 func (c RepoConfig) At(p Project) []ProjectConfig {
 	var at []ProjectConfig
 	for _, q := range c.Projects {
-		if q.Project == p {
+		if q.Project == p && !q.elsewhere {
 			at = append(at, q)
 		}
 	}

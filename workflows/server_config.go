@@ -224,12 +224,21 @@ func convertHook(h rawHook) (Hook, error) {
 		hook.ShellArgs = strings.Fields(*h.ShellArgs)
 	}
 	for _, c := range strings.Split(h.Commands, ",") {
-		if c = strings.TrimSpace(c); c != "" {
+		c = strings.TrimSpace(c)
+		switch {
+		case c == "":
+		case !slices.Contains(hookCommands, c):
+			return Hook{}, fmt.Errorf("hook commands: %q is no command (commands: %s, separated by commas)", c, strings.Join(hookCommands, ", "))
+		default:
 			hook.Commands = append(hook.Commands, c)
 		}
 	}
 	return hook, nil
 }
+
+// hookCommands are the commands a hook may name: atoll's, and Atlantis'
+// others, so that its configs read as they are.
+var hookCommands = []string{"plan", "apply", "unlock", "version", "import", "state", "policy_check", "approve_policies"}
 
 // checkRequirements refuses requirements atoll does not know.
 func checkRequirements(command string, reqs []string) error {
@@ -319,8 +328,11 @@ func (rule RepoRule) Check(cfg RepoConfig, serverWorkflows map[string]Workflow) 
 	fail := func(line int, format string, args ...any) error {
 		return &ConfigError{File: cfg.File, Line: line, Msg: fmt.Sprintf(format, args...)}
 	}
+	if cfg.DeleteSourceBranchOnMerge != nil && !slices.Contains(rule.AllowedOverrides, "delete_source_branch_on_merge") {
+		return fail(cfg.Lines["delete_source_branch_on_merge"], "delete_source_branch_on_merge: this server does not let repositories set it (allowed_overrides)")
+	}
 	if len(cfg.Workflows) > 0 && !rule.AllowCustomWorkflows {
-		return fail(cfg.WorkflowsLine, "workflows: this server does not let repositories define their own workflows (allow_custom_workflows)")
+		return fail(cfg.Lines["workflows"], "workflows: this server does not let repositories define their own workflows (allow_custom_workflows)")
 	}
 	for _, p := range cfg.Projects {
 		for _, key := range []struct {

@@ -71,6 +71,7 @@ func TestServerConfigErrors(t *testing.T) {
 		{"repos:\n- id: x\n  branch: /ma(in/\n", "repos.yaml:2: branch /ma(in/ is not a regular expression"},
 		{"repos:\n- id: x\n  plan_requirements: [approve]\n", `repos.yaml:2: plan requirement "approve": want approved, mergeable or undiverged`},
 		{"repos:\n- id: x\n  post_workflow_hooks:\n  - shell: bash\n", "repos.yaml:4: a hook needs a run command"},
+		{"repos:\n- id: x\n  pre_workflow_hooks:\n  - run: x\n    commands: plan apply\n", `repos.yaml:4: hook commands: "plan apply" is no command`},
 	}
 	for _, tt := range tests {
 		_, err := ParseServerConfig("repos.yaml", []byte(tt.yaml))

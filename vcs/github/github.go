@@ -52,10 +52,11 @@ type Forge struct {
 }
 
 var (
-	_ vcs.Forge        = (*Forge)(nil)
-	_ vcs.Merger       = (*Forge)(nil)
-	_ vcs.CommentHider = (*Forge)(nil)
-	_ vcs.TeamChecker  = (*Forge)(nil)
+	_ vcs.Forge         = (*Forge)(nil)
+	_ vcs.Merger        = (*Forge)(nil)
+	_ vcs.BranchDeleter = (*Forge)(nil)
+	_ vcs.CommentHider  = (*Forge)(nil)
+	_ vcs.TeamChecker   = (*Forge)(nil)
 )
 
 // New returns a GitHub forge for cfg.

@@ -88,16 +88,30 @@ func (f *Forge) InTeam(ctx context.Context, team, user string) (bool, error) {
 }
 
 // Merge implements vcs.Merger.
-func (f *Forge) Merge(ctx context.Context, pull vcs.PullRequest, opts vcs.MergeOptions) error {
+func (f *Forge) Merge(ctx context.Context, pull vcs.PullRequest) error {
 	owner, name := splitRepo(pull.Repo.FullName)
 	_, _, err := f.client.PullRequests.Merge(ctx, owner, name, pull.Number, "", &gh.PullRequestOptions{SHA: pull.HeadSHA})
 	if err != nil {
 		return fmt.Errorf("merging %s#%d: %w", pull.Repo.FullName, pull.Number, err)
 	}
-	if opts.DeleteBranch && !pull.Fork && pull.HeadRef != "" {
-		if _, err := f.client.Git.DeleteRef(ctx, owner, name, "heads/"+pull.HeadRef); err != nil {
-			return fmt.Errorf("deleting branch %s of merged %s#%d: %w", pull.HeadRef, pull.Repo.FullName, pull.Number, err)
-		}
+	return nil
+}
+
+// DeleteBranch implements vcs.BranchDeleter. GitHub answers 422 for a
+// branch already deleted (as its "automatically delete head branches"
+// setting does on merge), which counts as done.
+func (f *Forge) DeleteBranch(ctx context.Context, pull vcs.PullRequest) error {
+	if pull.HeadRef == "" {
+		return fmt.Errorf("deleting the branch of %s#%d: no branch name", pull.Repo.FullName, pull.Number)
+	}
+	owner, name := splitRepo(pull.Repo.FullName)
+	_, err := f.client.Git.DeleteRef(ctx, owner, name, "heads/"+pull.HeadRef)
+	var er *gh.ErrorResponse
+	if errors.As(err, &er) && (er.Response.StatusCode == http.StatusUnprocessableEntity || er.Response.StatusCode == http.StatusNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("deleting branch %s of %s#%d: %w", pull.HeadRef, pull.Repo.FullName, pull.Number, err)
 	}
 	return nil
 }
