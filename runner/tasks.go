@@ -1,0 +1,47 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Task is a unit of work recorded in a TaskStore before anything runs it,
+// so that a restart or a dead replica loses nothing.
+type Task struct {
+	// ID is set by the store; tasks are claimed in the order of their ids.
+	ID string
+	// Body says what to run, for the caller to decode.
+	Body []byte
+	// Enqueued is when the task was recorded.
+	Enqueued time.Time
+	// Claims counts the times the task was handed out, this one included:
+	// more than one means a consumer took it before and did not finish.
+	Claims int
+}
+
+// TaskStore is a durable queue of tasks shared by consumers, each of
+// which holds the tasks it claimed for a while (a visibility timeout):
+// one whose holder stops extending it goes to another consumer.
+// Implementations are safe for concurrent use, and of any consumers
+// claiming at once, each task goes to one.
+type TaskStore interface {
+	// Enqueue records a task with body and returns it.
+	Enqueue(ctx context.Context, body []byte) (Task, error)
+	// Claim hands consumer, for ttl, a task: one whose holder let its
+	// claim lapse, else the oldest no one holds. It waits up to wait for
+	// one; ok is false when there was none.
+	Claim(ctx context.Context, consumer string, ttl, wait time.Duration) (t Task, ok bool, err error)
+	// Extend keeps consumer's claim on task id for ttl from now; false
+	// when consumer no longer holds it.
+	Extend(ctx context.Context, id, consumer string, ttl time.Duration) (bool, error)
+	// Done removes task id, which consumer holds; ErrNotHeld when it
+	// does not.
+	Done(ctx context.Context, id, consumer string) error
+	// Pending counts the tasks recorded and not done.
+	Pending(ctx context.Context) (int, error)
+}
+
+// ErrNotHeld is returned for a task the consumer does not hold (any
+// more).
+var ErrNotHeld = errors.New("task not held by this consumer")

@@ -1,0 +1,239 @@
+package runner
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// taskBucket holds one record a task: its sequence number (big-endian, so
+// that keys sort in order) → JSON of boltTask.
+const taskBucket = "tasks"
+
+// BoltTasks is a TaskStore in a bbolt file, for the consumers of one
+// process: bbolt lets one process open the file at a time.
+type BoltTasks struct {
+	db *bolt.DB
+	// queued wakes a waiting Claim when a task is enqueued.
+	queued chan struct{}
+}
+
+var _ TaskStore = (*BoltTasks)(nil)
+
+type boltTask struct {
+	Task
+	// Holder and Until say who holds the task until when; "" when no one.
+	Holder string
+	Until  time.Time
+}
+
+// OpenBoltTasks opens, or creates, the task store at path. Claims made
+// before are void: whoever held them was an earlier run of this process,
+// now gone, so their tasks are handed out again at once (their Claims
+// tell that they were started).
+func OpenBoltTasks(path string) (*BoltTasks, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("opening task store %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		bkt, err := tx.CreateBucketIfNotExists([]byte(taskBucket))
+		if err != nil {
+			return err
+		}
+		c := bkt.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			var t boltTask
+			if err := json.Unmarshal(v, &t); err != nil {
+				return fmt.Errorf("decoding task: %w", err)
+			}
+			if t.Holder == "" {
+				continue
+			}
+			t.Holder, t.Until = "", time.Time{}
+			if err := putTask(bkt, k, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("task store %s: %w", path, err), db.Close())
+	}
+	return &BoltTasks{db: db, queued: make(chan struct{}, 1)}, nil
+}
+
+// Close releases the file.
+func (b *BoltTasks) Close() error { return b.db.Close() }
+
+func putTask(bkt *bolt.Bucket, k []byte, t boltTask) error {
+	v, err := json.Marshal(t)
+	if err != nil {
+		return err
+	}
+	return bkt.Put(k, v)
+}
+
+func taskKey(id string) ([]byte, error) {
+	n, err := strconv.ParseUint(id, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("task id %q: %w", id, ErrNotHeld)
+	}
+	return binary.BigEndian.AppendUint64(nil, n), nil
+}
+
+// Enqueue implements TaskStore; the record is on disk when it returns.
+func (b *BoltTasks) Enqueue(ctx context.Context, body []byte) (Task, error) {
+	if err := ctx.Err(); err != nil {
+		return Task{}, err
+	}
+	var t boltTask
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		bkt := tx.Bucket([]byte(taskBucket))
+		seq, err := bkt.NextSequence()
+		if err != nil {
+			return err
+		}
+		t.Task = Task{ID: strconv.FormatUint(seq, 10), Body: body, Enqueued: time.Now().UTC()}
+		return putTask(bkt, binary.BigEndian.AppendUint64(nil, seq), t)
+	})
+	if err != nil {
+		return Task{}, fmt.Errorf("enqueueing a task: %w", err)
+	}
+	select {
+	case b.queued <- struct{}{}:
+	default:
+	}
+	return t.Task, nil
+}
+
+// Claim implements TaskStore.
+func (b *BoltTasks) Claim(ctx context.Context, consumer string, ttl, wait time.Duration) (Task, bool, error) {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		t, ok, err := b.claim(ctx, consumer, ttl)
+		if err != nil || ok {
+			return t, ok, err
+		}
+		// A lapsed claim comes back without a wake-up: look again now and
+		// then.
+		poll := time.NewTimer(250 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			poll.Stop()
+			return Task{}, false, ctx.Err()
+		case <-timer.C:
+			poll.Stop()
+			return Task{}, false, nil
+		case <-b.queued:
+		case <-poll.C:
+		}
+		poll.Stop()
+	}
+}
+
+// claim takes a lapsed task, else the oldest free one, in one transaction.
+func (b *BoltTasks) claim(ctx context.Context, consumer string, ttl time.Duration) (Task, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return Task{}, false, err
+	}
+	var got boltTask
+	var found bool
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		bkt := tx.Bucket([]byte(taskBucket))
+		now := time.Now()
+		var key []byte
+		c := bkt.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			var t boltTask
+			if err := json.Unmarshal(v, &t); err != nil {
+				return fmt.Errorf("decoding task: %w", err)
+			}
+			if t.Holder != "" && !now.Before(t.Until) {
+				got, key = t, k // lapsed: it goes first
+				break
+			}
+			if t.Holder == "" && key == nil {
+				got, key = t, k
+			}
+		}
+		if key == nil {
+			return nil
+		}
+		found = true
+		got.Holder, got.Until = consumer, now.Add(ttl)
+		got.Claims++
+		return putTask(bkt, append([]byte(nil), key...), got)
+	})
+	if err != nil {
+		return Task{}, false, fmt.Errorf("claiming a task: %w", err)
+	}
+	return got.Task, found, nil
+}
+
+// Extend implements TaskStore.
+func (b *BoltTasks) Extend(ctx context.Context, id, consumer string, ttl time.Duration) (bool, error) {
+	err := b.held(ctx, id, consumer, false, func(bkt *bolt.Bucket, k []byte, t boltTask) error {
+		t.Until = time.Now().Add(ttl)
+		return putTask(bkt, k, t)
+	})
+	if errors.Is(err, ErrNotHeld) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Done implements TaskStore. A claim that lapsed with no one taking the
+// task since is still the consumer's to finish.
+func (b *BoltTasks) Done(ctx context.Context, id, consumer string) error {
+	return b.held(ctx, id, consumer, true, func(bkt *bolt.Bucket, k []byte, _ boltTask) error {
+		return bkt.Delete(k)
+	})
+}
+
+// held runs fn on task id in a transaction if consumer holds it (or held
+// it last, when lapsed is allowed), and returns ErrNotHeld if not.
+func (b *BoltTasks) held(ctx context.Context, id, consumer string, lapsed bool, fn func(*bolt.Bucket, []byte, boltTask) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	k, err := taskKey(id)
+	if err != nil {
+		return err
+	}
+	return b.db.Update(func(tx *bolt.Tx) error {
+		bkt := tx.Bucket([]byte(taskBucket))
+		v := bkt.Get(k)
+		if v == nil {
+			return ErrNotHeld
+		}
+		var t boltTask
+		if err := json.Unmarshal(v, &t); err != nil {
+			return fmt.Errorf("decoding task: %w", err)
+		}
+		if t.Holder != consumer || !lapsed && !time.Now().Before(t.Until) {
+			return ErrNotHeld
+		}
+		return fn(bkt, k, t)
+	})
+}
+
+// Pending implements TaskStore.
+func (b *BoltTasks) Pending(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var n int
+	err := b.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket([]byte(taskBucket)).Stats().KeyN
+		return nil
+	})
+	return n, err
+}

@@ -1,0 +1,259 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/atoll-iac/atoll/locking/redistest"
+)
+
+// taskStores runs fn on each TaskStore backend, each subtest with an
+// empty store of its own.
+func taskStores(t *testing.T, fn func(t *testing.T, ts TaskStore)) {
+	srv := redistest.Start(t, redistest.Options{})
+	client := srv.Client(t)
+	backends := map[string]func(t *testing.T) TaskStore{
+		"bolt": func(t *testing.T) TaskStore {
+			b, err := OpenBoltTasks(filepath.Join(t.TempDir(), "tasks.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			return b
+		},
+		"redis": func(t *testing.T) TaskStore {
+			r, err := NewRedisTasks(t.Context(), client, t.Name()+":")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		},
+	}
+	for name, open := range backends {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, open(t))
+		})
+	}
+}
+
+func enqueue(t *testing.T, ts TaskStore, bodies ...string) []Task {
+	t.Helper()
+	var tasks []Task
+	for _, b := range bodies {
+		task, err := ts.Enqueue(t.Context(), []byte(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tasks = append(tasks, task)
+	}
+	return tasks
+}
+
+func claim(t *testing.T, ts TaskStore, consumer string, ttl, wait time.Duration) (Task, bool) {
+	t.Helper()
+	task, ok, err := ts.Claim(t.Context(), consumer, ttl, wait)
+	if err != nil {
+		t.Fatalf("Claim by %s: %v", consumer, err)
+	}
+	return task, ok
+}
+
+func TestTasksInOrder(t *testing.T) {
+	t.Parallel()
+	taskStores(t, func(t *testing.T, ts TaskStore) {
+		enqueue(t, ts, "a", "b", "c")
+		if n, err := ts.Pending(t.Context()); err != nil || n != 3 {
+			t.Errorf("Pending = %d, %v; want 3", n, err)
+		}
+		var got []string
+		for range 3 {
+			task, ok := claim(t, ts, "w1", time.Minute, 0)
+			if !ok || task.Claims != 1 || task.Enqueued.IsZero() {
+				t.Fatalf("Claim = %+v, %v", task, ok)
+			}
+			got = append(got, string(task.Body))
+			if err := ts.Done(t.Context(), task.ID, "w1"); err != nil {
+				t.Fatalf("Done: %v", err)
+			}
+		}
+		if !slices.Equal(got, []string{"a", "b", "c"}) {
+			t.Errorf("claimed %v, want a b c", got)
+		}
+		if _, ok := claim(t, ts, "w1", time.Minute, 50*time.Millisecond); ok {
+			t.Error("claimed a task from an empty queue")
+		}
+		if n, err := ts.Pending(t.Context()); err != nil || n != 0 {
+			t.Errorf("Pending = %d, %v; want 0", n, err)
+		}
+	})
+}
+
+func TestTasksClaimWaits(t *testing.T) {
+	t.Parallel()
+	taskStores(t, func(t *testing.T, ts TaskStore) {
+		go func() {
+			time.Sleep(100 * time.Millisecond)
+			enqueue(t, ts, "late")
+		}()
+		task, ok := claim(t, ts, "w1", time.Minute, 10*time.Second)
+		if !ok || string(task.Body) != "late" {
+			t.Errorf("Claim waiting for a task = %+v, %v", task, ok)
+		}
+	})
+}
+
+func TestTasksLapsedClaimGoesToAnother(t *testing.T) {
+	t.Parallel()
+	taskStores(t, func(t *testing.T, ts TaskStore) {
+		want := enqueue(t, ts, "job")[0]
+		const ttl = 300 * time.Millisecond
+		if task, ok := claim(t, ts, "dead", ttl, 0); !ok || task.ID != want.ID {
+			t.Fatalf("Claim = %+v, %v", task, ok)
+		}
+		// While the claim holds, no one else gets the task.
+		if task, ok := claim(t, ts, "alive", ttl, 0); ok {
+			t.Fatalf("a held task was claimed again: %+v", task)
+		}
+		var task Task
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+			var ok bool
+			if task, ok = claim(t, ts, "alive", ttl, 100*time.Millisecond); ok {
+				break
+			}
+		}
+		if task.ID != want.ID || task.Claims != 2 || string(task.Body) != "job" {
+			t.Fatalf("the lapsed task reclaimed as %+v, want %s claimed twice", task, want.ID)
+		}
+		if ok, err := ts.Extend(t.Context(), task.ID, "dead", time.Minute); err != nil || ok {
+			t.Errorf("Extend by the old holder = %v, %v; want false", ok, err)
+		}
+		if err := ts.Done(t.Context(), task.ID, "dead"); !errors.Is(err, ErrNotHeld) {
+			t.Errorf("Done by the old holder = %v, want ErrNotHeld", err)
+		}
+		if err := ts.Done(t.Context(), task.ID, "alive"); err != nil {
+			t.Errorf("Done by the new holder: %v", err)
+		}
+	})
+}
+
+func TestTasksExtendKeepsTheClaim(t *testing.T) {
+	t.Parallel()
+	taskStores(t, func(t *testing.T, ts TaskStore) {
+		enqueue(t, ts, "long job")
+		const ttl = 300 * time.Millisecond
+		task, ok := claim(t, ts, "w1", ttl, 0)
+		if !ok {
+			t.Fatal("no task")
+		}
+		for range 8 {
+			time.Sleep(ttl / 3)
+			if ok, err := ts.Extend(t.Context(), task.ID, "w1", ttl); err != nil || !ok {
+				t.Fatalf("Extend = %v, %v", ok, err)
+			}
+			if other, ok := claim(t, ts, "w2", ttl, 0); ok {
+				t.Fatalf("an extended claim was taken: %+v", other)
+			}
+		}
+		if err := ts.Done(t.Context(), task.ID, "w1"); err != nil {
+			t.Errorf("Done: %v", err)
+		}
+	})
+}
+
+func TestTasksRace(t *testing.T) {
+	t.Parallel()
+	taskStores(t, func(t *testing.T, ts TaskStore) {
+		const tasks, consumers = 20, 10
+		for i := range tasks {
+			enqueue(t, ts, fmt.Sprint(i))
+		}
+		var (
+			mu   sync.Mutex
+			seen = map[string]string{}
+			wg   sync.WaitGroup
+		)
+		for c := range consumers {
+			wg.Go(func() {
+				name := fmt.Sprint("w", c)
+				for {
+					task, ok, err := ts.Claim(t.Context(), name, time.Minute, 0)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if !ok {
+						return
+					}
+					mu.Lock()
+					if prev, dup := seen[task.ID]; dup {
+						t.Errorf("task %s claimed by %s and %s", task.ID, prev, name)
+					}
+					seen[task.ID] = name
+					mu.Unlock()
+					if err := ts.Done(t.Context(), task.ID, name); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if len(seen) != tasks {
+			t.Errorf("%d tasks claimed, want %d", len(seen), tasks)
+		}
+	})
+}
+
+func TestBoltTasksSurviveARestart(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "tasks.db")
+	b, err := OpenBoltTasks(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, b, "started", "waiting")
+	if _, ok := claim(t, b, "before", time.Hour, 0); !ok {
+		t.Fatal("no task")
+	}
+	b.Close()
+
+	// The process that held a claim is gone: its task comes back at once,
+	// marked as claimed before.
+	b, err = OpenBoltTasks(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, want := range []struct {
+		body   string
+		claims int
+	}{{"started", 2}, {"waiting", 1}} {
+		task, ok := claim(t, b, "after", time.Hour, 0)
+		if !ok || string(task.Body) != want.body || task.Claims != want.claims {
+			t.Errorf("after restart: Claim = %+v, %v; want %q claimed %d times", task, ok, want.body, want.claims)
+		}
+	}
+}
+
+func TestRedisTasksSurviveARedisRestart(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
+	ts, err := NewRedisTasks(t.Context(), srv.Client(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, ts, "queued before")
+	srv.Restart()
+	ts, err = NewRedisTasks(t.Context(), srv.Client(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if task, ok := claim(t, ts, "w1", time.Minute, 0); !ok || string(task.Body) != "queued before" {
+		t.Errorf("after Redis restarted: Claim = %+v, %v", task, ok)
+	}
+}
