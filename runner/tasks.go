@@ -11,6 +11,11 @@ import (
 type Task struct {
 	// ID is set by the store; tasks are claimed in the order of their ids.
 	ID string
+	// Group names tasks that must run one after the other, in the order
+	// they were enqueued (a pull request's); Turn is the task's place in
+	// its group, from 1.
+	Group string
+	Turn  int64
 	// Body says what to run, for the caller to decode.
 	Body []byte
 	// Enqueued is when the task was recorded.
@@ -22,12 +27,19 @@ type Task struct {
 
 // TaskStore is a durable queue of tasks shared by consumers, each of
 // which holds the tasks it claimed for a while (a visibility timeout):
-// one whose holder stops extending it goes to another consumer.
-// Implementations are safe for concurrent use, and of any consumers
+// one whose holder stops extending it goes to another consumer. Within a
+// group, tasks take turns: a consumer runs a task once Ready says its
+// turn has come, and hands it back with Requeue until then; Done ends the
+// turn. Implementations are safe for concurrent use, and of any consumers
 // claiming at once, each task goes to one.
 type TaskStore interface {
-	// Enqueue records a task with body and returns it.
-	Enqueue(ctx context.Context, body []byte) (Task, error)
+	// Enqueue records a task of group with body and returns it.
+	Enqueue(ctx context.Context, group string, body []byte) (Task, error)
+	// Ready reports whether the tasks of t's group before it are done.
+	Ready(ctx context.Context, t Task) (bool, error)
+	// Requeue hands task t, which consumer holds, back to the end of the
+	// queue, with its turn and without counting this claim.
+	Requeue(ctx context.Context, t Task, consumer string) error
 	// Claim hands consumer, for ttl, a task: one whose holder let its
 	// claim lapse, else the oldest no one holds. It waits up to wait for
 	// one; ok is false when there was none.
@@ -35,8 +47,8 @@ type TaskStore interface {
 	// Extend keeps consumer's claim on task id for ttl from now; false
 	// when consumer no longer holds it.
 	Extend(ctx context.Context, id, consumer string, ttl time.Duration) (bool, error)
-	// Done removes task id, which consumer holds; ErrNotHeld when it
-	// does not.
+	// Done removes task id, which consumer holds, and ends its turn;
+	// ErrNotHeld when consumer does not hold it.
 	Done(ctx context.Context, id, consumer string) error
 	// Pending counts the tasks recorded and not done.
 	Pending(ctx context.Context) (int, error)

@@ -13,8 +13,40 @@ import (
 )
 
 // taskBucket holds one record a task: its sequence number (big-endian, so
-// that keys sort in order) → JSON of boltTask.
-const taskBucket = "tasks"
+// that keys sort in order) → JSON of boltTask; turnBucket one a group with
+// tasks not done: its name → JSON of turns.
+const (
+	taskBucket = "tasks"
+	turnBucket = "turns"
+)
+
+// turns are where a group stands: the last turn handed out and the last
+// one done.
+type turns struct {
+	Last, Served int64
+}
+
+func getTurns(bkt *bolt.Bucket, group string) (turns, error) {
+	var tr turns
+	if v := bkt.Get([]byte(group)); v != nil {
+		if err := json.Unmarshal(v, &tr); err != nil {
+			return turns{}, fmt.Errorf("decoding turns: %w", err)
+		}
+	}
+	return tr, nil
+}
+
+// putTurns stores tr, or forgets a group whose turns are all done.
+func putTurns(bkt *bolt.Bucket, group string, tr turns) error {
+	if tr.Served >= tr.Last {
+		return bkt.Delete([]byte(group))
+	}
+	v, err := json.Marshal(tr)
+	if err != nil {
+		return err
+	}
+	return bkt.Put([]byte(group), v)
+}
 
 // BoltTasks is a TaskStore in a bbolt file, for the consumers of one
 // process: bbolt lets one process open the file at a time.
@@ -43,6 +75,9 @@ func OpenBoltTasks(path string) (*BoltTasks, error) {
 		return nil, fmt.Errorf("opening task store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists([]byte(turnBucket)); err != nil {
+			return err
+		}
 		bkt, err := tx.CreateBucketIfNotExists([]byte(taskBucket))
 		if err != nil {
 			return err
@@ -89,28 +124,76 @@ func taskKey(id string) ([]byte, error) {
 }
 
 // Enqueue implements TaskStore; the record is on disk when it returns.
-func (b *BoltTasks) Enqueue(ctx context.Context, body []byte) (Task, error) {
+func (b *BoltTasks) Enqueue(ctx context.Context, group string, body []byte) (Task, error) {
 	if err := ctx.Err(); err != nil {
 		return Task{}, err
 	}
 	var t boltTask
 	err := b.db.Update(func(tx *bolt.Tx) error {
-		bkt := tx.Bucket([]byte(taskBucket))
-		seq, err := bkt.NextSequence()
+		tbkt := tx.Bucket([]byte(turnBucket))
+		tr, err := getTurns(tbkt, group)
 		if err != nil {
 			return err
 		}
-		t.Task = Task{ID: strconv.FormatUint(seq, 10), Body: body, Enqueued: time.Now().UTC()}
-		return putTask(bkt, binary.BigEndian.AppendUint64(nil, seq), t)
+		tr.Last++
+		if err := putTurns(tbkt, group, tr); err != nil {
+			return err
+		}
+		t.Task = Task{Group: group, Turn: tr.Last, Body: body, Enqueued: time.Now().UTC()}
+		return b.append(tx.Bucket([]byte(taskBucket)), &t)
 	})
 	if err != nil {
 		return Task{}, fmt.Errorf("enqueueing a task: %w", err)
 	}
+	b.wake()
+	return t.Task, nil
+}
+
+// append stores t at the end of the queue, setting its id.
+func (b *BoltTasks) append(bkt *bolt.Bucket, t *boltTask) error {
+	seq, err := bkt.NextSequence()
+	if err != nil {
+		return err
+	}
+	t.ID = strconv.FormatUint(seq, 10)
+	return putTask(bkt, binary.BigEndian.AppendUint64(nil, seq), *t)
+}
+
+// Ready implements TaskStore.
+func (b *BoltTasks) Ready(ctx context.Context, t Task) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	var ready bool
+	err := b.db.View(func(tx *bolt.Tx) error {
+		tr, err := getTurns(tx.Bucket([]byte(turnBucket)), t.Group)
+		ready = tr.Served+1 >= t.Turn
+		return err
+	})
+	return ready, err
+}
+
+// Requeue implements TaskStore.
+func (b *BoltTasks) Requeue(ctx context.Context, t Task, consumer string) error {
+	err := b.held(ctx, t.ID, consumer, true, func(tx *bolt.Tx, bkt *bolt.Bucket, k []byte, held boltTask) error {
+		if err := bkt.Delete(k); err != nil {
+			return err
+		}
+		held.Holder, held.Until = "", time.Time{}
+		held.Claims--
+		return b.append(bkt, &held)
+	})
+	if err == nil {
+		b.wake()
+	}
+	return err
+}
+
+func (b *BoltTasks) wake() {
 	select {
 	case b.queued <- struct{}{}:
 	default:
 	}
-	return t.Task, nil
 }
 
 // Claim implements TaskStore.
@@ -180,7 +263,7 @@ func (b *BoltTasks) claim(ctx context.Context, consumer string, ttl time.Duratio
 
 // Extend implements TaskStore.
 func (b *BoltTasks) Extend(ctx context.Context, id, consumer string, ttl time.Duration) (bool, error) {
-	err := b.held(ctx, id, consumer, false, func(bkt *bolt.Bucket, k []byte, t boltTask) error {
+	err := b.held(ctx, id, consumer, false, func(_ *bolt.Tx, bkt *bolt.Bucket, k []byte, t boltTask) error {
 		t.Until = time.Now().Add(ttl)
 		return putTask(bkt, k, t)
 	})
@@ -193,14 +276,25 @@ func (b *BoltTasks) Extend(ctx context.Context, id, consumer string, ttl time.Du
 // Done implements TaskStore. A claim that lapsed with no one taking the
 // task since is still the consumer's to finish.
 func (b *BoltTasks) Done(ctx context.Context, id, consumer string) error {
-	return b.held(ctx, id, consumer, true, func(bkt *bolt.Bucket, k []byte, _ boltTask) error {
-		return bkt.Delete(k)
+	return b.held(ctx, id, consumer, true, func(tx *bolt.Tx, bkt *bolt.Bucket, k []byte, t boltTask) error {
+		if err := bkt.Delete(k); err != nil {
+			return err
+		}
+		tbkt := tx.Bucket([]byte(turnBucket))
+		tr, err := getTurns(tbkt, t.Group)
+		if err != nil {
+			return err
+		}
+		if tr.Served+1 == t.Turn {
+			tr.Served = t.Turn
+		}
+		return putTurns(tbkt, t.Group, tr)
 	})
 }
 
 // held runs fn on task id in a transaction if consumer holds it (or held
 // it last, when lapsed is allowed), and returns ErrNotHeld if not.
-func (b *BoltTasks) held(ctx context.Context, id, consumer string, lapsed bool, fn func(*bolt.Bucket, []byte, boltTask) error) error {
+func (b *BoltTasks) held(ctx context.Context, id, consumer string, lapsed bool, fn func(*bolt.Tx, *bolt.Bucket, []byte, boltTask) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -221,7 +315,7 @@ func (b *BoltTasks) held(ctx context.Context, id, consumer string, lapsed bool, 
 		if t.Holder != consumer || !lapsed && !time.Now().Before(t.Until) {
 			return ErrNotHeld
 		}
-		return fn(bkt, k, t)
+		return fn(tx, bkt, k, t)
 	})
 }
 

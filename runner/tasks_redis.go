@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,7 +21,9 @@ type RedisTasks struct {
 	client redis.UniversalClient
 	stream string
 	claims string // hash: entry id → times handed out
-	group  string
+	last   string // hash: task group → last turn handed out
+	served string // hash: task group → last turn done
+	group  string // the consumer group
 }
 
 var _ TaskStore = (*RedisTasks)(nil)
@@ -29,7 +32,8 @@ var _ TaskStore = (*RedisTasks)(nil)
 // empty), creating its stream and consumer group if need be.
 func NewRedisTasks(ctx context.Context, client redis.UniversalClient, prefix string) (*RedisTasks, error) {
 	prefix = cmp.Or(prefix, "atoll:")
-	r := &RedisTasks{client: client, stream: prefix + "tasks", claims: prefix + "task-claims", group: "atoll"}
+	r := &RedisTasks{client: client, stream: prefix + "tasks", claims: prefix + "task-claims",
+		last: prefix + "task-turns-last", served: prefix + "task-turns-served", group: "atoll"}
 	err := client.XGroupCreateMkStream(ctx, r.stream, r.group, "0").Err()
 	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
 		return nil, fmt.Errorf("creating the task stream: %w", err)
@@ -37,15 +41,34 @@ func NewRedisTasks(ctx context.Context, client redis.UniversalClient, prefix str
 	return r, nil
 }
 
+// enqueueScript gives the task its group's next turn and appends it to
+// the stream, at once.
+var enqueueScript = redis.NewScript(`
+local turn = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+local id = redis.call('XADD', KEYS[1], '*', 'group', ARGV[1], 'turn', turn, 'body', ARGV[2], 'enqueued', ARGV[3])
+return {id, turn}
+`)
+
 // Enqueue implements TaskStore with XADD. With Redis' append-only file
 // on, the task survives a restart of Redis too.
-func (r *RedisTasks) Enqueue(ctx context.Context, body []byte) (Task, error) {
+func (r *RedisTasks) Enqueue(ctx context.Context, group string, body []byte) (Task, error) {
 	now := time.Now().UTC()
-	id, err := r.client.XAdd(ctx, &redis.XAddArgs{Stream: r.stream, Values: []any{"body", body, "enqueued", now.Format(time.RFC3339Nano)}}).Result()
-	if err != nil {
-		return Task{}, fmt.Errorf("enqueueing a task: %w", err)
+	res, err := enqueueScript.Run(ctx, r.client, []string{r.stream, r.last}, group, body, now.Format(time.RFC3339Nano)).Slice()
+	if err != nil || len(res) != 2 {
+		return Task{}, fmt.Errorf("enqueueing a task: %w", cmp.Or(err, errors.New("unexpected reply")))
 	}
-	return Task{ID: id, Body: body, Enqueued: now}, nil
+	id, _ := res[0].(string)
+	turn, _ := res[1].(int64)
+	return Task{ID: id, Group: group, Turn: turn, Body: body, Enqueued: now}, nil
+}
+
+// Ready implements TaskStore.
+func (r *RedisTasks) Ready(ctx context.Context, t Task) (bool, error) {
+	served, err := r.client.HGet(ctx, r.served, t.Group).Int64()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return false, fmt.Errorf("reading the turn of task %s: %w", t.ID, err)
+	}
+	return served+1 >= t.Turn, nil
 }
 
 // Claim implements TaskStore: XAUTOCLAIM for a lapsed task, else
@@ -86,6 +109,10 @@ func (r *RedisTasks) Claim(ctx context.Context, consumer string, ttl, wait time.
 	t := Task{ID: m.ID, Claims: int(claims)}
 	body, _ := m.Values["body"].(string)
 	t.Body = []byte(body)
+	t.Group, _ = m.Values["group"].(string)
+	if s, ok := m.Values["turn"].(string); ok {
+		t.Turn, _ = strconv.ParseInt(s, 10, 64)
+	}
 	if s, ok := m.Values["enqueued"].(string); ok {
 		t.Enqueued, _ = time.Parse(time.RFC3339Nano, s)
 	}
@@ -94,25 +121,51 @@ func (r *RedisTasks) Claim(ctx context.Context, consumer string, ttl, wait time.
 
 // heldScript runs when consumer ARGV[2] holds entry ARGV[1] of stream
 // KEYS[1] for group ARGV[3], and its claim, of ARGV[4] ms, has not
-// lapsed: with ARGV[5] "extend" it resets the entry's idle time; with
-// "done" it acknowledges and deletes the entry and its claim count
-// (KEYS[2]). It returns 1 if it did, 0 if the consumer does not hold it.
+// lapsed. By ARGV[5]: "extend" resets the entry's idle time; "done"
+// acknowledges and deletes the entry and its claim count (in KEYS[2]) and
+// ends its turn (turns in KEYS[3], served, and KEYS[4], last); "requeue"
+// appends it again as a new entry, keeping its fields, and returns the new
+// id. It returns 0 if the consumer does not hold the entry.
 var heldScript = redis.NewScript(`
 local p = redis.call('XPENDING', KEYS[1], ARGV[3], ARGV[1], ARGV[1], 1)
 if #p == 0 or p[1][2] ~= ARGV[2] or p[1][3] >= tonumber(ARGV[4]) then return 0 end
 if ARGV[5] == 'extend' then
   redis.call('XCLAIM', KEYS[1], ARGV[3], ARGV[2], 0, ARGV[1], 'JUSTID')
-else
-  redis.call('XACK', KEYS[1], ARGV[3], ARGV[1])
-  redis.call('XDEL', KEYS[1], ARGV[1])
-  redis.call('HDEL', KEYS[2], ARGV[1])
+  return 1
+end
+local e = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
+local fields = e[1][2]
+local group, turn
+for i = 1, #fields, 2 do
+  if fields[i] == 'group' then group = fields[i+1] end
+  if fields[i] == 'turn' then turn = tonumber(fields[i+1]) end
+end
+redis.call('XACK', KEYS[1], ARGV[3], ARGV[1])
+redis.call('XDEL', KEYS[1], ARGV[1])
+local claims = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '1')
+redis.call('HDEL', KEYS[2], ARGV[1])
+if ARGV[5] == 'requeue' then
+  local id = redis.call('XADD', KEYS[1], '*', unpack(fields))
+  if claims > 1 then redis.call('HSET', KEYS[2], id, claims - 1) end
+  return id
+end
+local served = tonumber(redis.call('HGET', KEYS[3], group) or '0')
+if served + 1 == turn then
+  served = turn
+  redis.call('HSET', KEYS[3], group, served)
+end
+if served >= tonumber(redis.call('HGET', KEYS[4], group) or '0') then
+  redis.call('HDEL', KEYS[3], group)
+  redis.call('HDEL', KEYS[4], group)
 end
 return 1
 `)
 
+func (r *RedisTasks) keys() []string { return []string{r.stream, r.claims, r.served, r.last} }
+
 // Extend implements TaskStore.
 func (r *RedisTasks) Extend(ctx context.Context, id, consumer string, ttl time.Duration) (bool, error) {
-	n, err := heldScript.Run(ctx, r.client, []string{r.stream, r.claims}, id, consumer, r.group, ttl.Milliseconds(), "extend").Int()
+	n, err := heldScript.Run(ctx, r.client, r.keys(), id, consumer, r.group, ttl.Milliseconds(), "extend").Int()
 	if err != nil {
 		return false, fmt.Errorf("extending task %s: %w", id, err)
 	}
@@ -126,11 +179,23 @@ const maxClaim = 24 * time.Hour
 
 // Done implements TaskStore.
 func (r *RedisTasks) Done(ctx context.Context, id, consumer string) error {
-	n, err := heldScript.Run(ctx, r.client, []string{r.stream, r.claims}, id, consumer, r.group, maxClaim.Milliseconds(), "done").Int()
+	n, err := heldScript.Run(ctx, r.client, r.keys(), id, consumer, r.group, maxClaim.Milliseconds(), "done").Int()
 	if err != nil {
 		return fmt.Errorf("finishing task %s: %w", id, err)
 	}
 	if n == 0 {
+		return ErrNotHeld
+	}
+	return nil
+}
+
+// Requeue implements TaskStore.
+func (r *RedisTasks) Requeue(ctx context.Context, t Task, consumer string) error {
+	res, err := heldScript.Run(ctx, r.client, r.keys(), t.ID, consumer, r.group, maxClaim.Milliseconds(), "requeue").Result()
+	if err != nil {
+		return fmt.Errorf("requeueing task %s: %w", t.ID, err)
+	}
+	if n, ok := res.(int64); ok && n == 0 {
 		return ErrNotHeld
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -46,7 +47,8 @@ func enqueue(t *testing.T, ts TaskStore, bodies ...string) []Task {
 	t.Helper()
 	var tasks []Task
 	for _, b := range bodies {
-		task, err := ts.Enqueue(t.Context(), []byte(b))
+		group, _, _ := strings.Cut(b, "/")
+		task, err := ts.Enqueue(t.Context(), group, []byte(b))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +84,7 @@ func TestTasksInOrder(t *testing.T) {
 				t.Fatalf("Done: %v", err)
 			}
 		}
-		if !slices.Equal(got, []string{"a", "b", "c"}) {
+		if !slices.Equal(got, []string{"a", "b", "c"}) { // each its own group
 			t.Errorf("claimed %v, want a b c", got)
 		}
 		if _, ok := claim(t, ts, "w1", time.Minute, 50*time.Millisecond); ok {
@@ -90,6 +92,55 @@ func TestTasksInOrder(t *testing.T) {
 		}
 		if n, err := ts.Pending(t.Context()); err != nil || n != 0 {
 			t.Errorf("Pending = %d, %v; want 0", n, err)
+		}
+	})
+}
+
+func TestTasksTakeTurns(t *testing.T) {
+	t.Parallel()
+	taskStores(t, func(t *testing.T, ts TaskStore) {
+		enqueue(t, ts, "pr1/plan", "pr1/apply", "pr2/plan")
+		ready := func(task Task) bool {
+			t.Helper()
+			ok, err := ts.Ready(t.Context(), task)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ok
+		}
+		plan1, _ := claim(t, ts, "w1", time.Minute, 0)
+		apply1, _ := claim(t, ts, "w2", time.Minute, 0)
+		if string(plan1.Body) != "pr1/plan" || !ready(plan1) || string(apply1.Body) != "pr1/apply" || ready(apply1) {
+			t.Fatalf("first turns: %+v ready %v, %+v ready %v", plan1, ready(plan1), apply1, ready(apply1))
+		}
+		// Not its turn: back to the end of the queue, after pr2's task.
+		if err := ts.Requeue(t.Context(), apply1, "w2"); err != nil {
+			t.Fatal(err)
+		}
+		plan2, _ := claim(t, ts, "w2", time.Minute, 0)
+		if string(plan2.Body) != "pr2/plan" || !ready(plan2) {
+			t.Fatalf("another group's task: %+v", plan2)
+		}
+		if err := ts.Done(t.Context(), plan1.ID, "w1"); err != nil {
+			t.Fatal(err)
+		}
+		again, ok := claim(t, ts, "w1", time.Minute, 0)
+		if !ok || string(again.Body) != "pr1/apply" || again.Claims != 1 || again.Turn != apply1.Turn || !ready(again) {
+			t.Fatalf("the requeued task after its turn came: %+v, %v", again, ok)
+		}
+		if err := ts.Done(t.Context(), again.ID, "w1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := ts.Done(t.Context(), plan2.ID, "w2"); err != nil {
+			t.Fatal(err)
+		}
+		// A group whose tasks are all done starts afresh.
+		later := enqueue(t, ts, "pr1/plan again")[0]
+		if !ready(later) {
+			t.Errorf("a new task of an idle group is not ready: %+v", later)
+		}
+		if n, err := ts.Pending(t.Context()); err != nil || n != 1 {
+			t.Errorf("Pending = %d, %v; want 1", n, err)
 		}
 	})
 }
@@ -171,7 +222,7 @@ func TestTasksRace(t *testing.T) {
 	taskStores(t, func(t *testing.T, ts TaskStore) {
 		const tasks, consumers = 20, 10
 		for i := range tasks {
-			enqueue(t, ts, fmt.Sprint(i))
+			enqueue(t, ts, fmt.Sprint("g", i%3, "/", i))
 		}
 		var (
 			mu   sync.Mutex
