@@ -32,6 +32,8 @@ type PlanRecord struct {
 	State PlanState
 	// Summary is the tool's summary line of the last plan or apply.
 	Summary string
+	// Target is how commit statuses name the project ("DIR/WORKSPACE").
+	Target string
 }
 
 // PlanState is where a project's plan stands.
@@ -47,6 +49,11 @@ const (
 	ApplyFailed PlanState = "apply_failed"
 	// Applied: the plan was applied and its file deleted.
 	Applied PlanState = "applied"
+	// Applying: the plan is being applied.
+	Applying PlanState = "applying"
+	// ApplyUnknown: applying was interrupted (atoll stopped midway), so
+	// whether it went through is unknown; the plan is not applied again.
+	ApplyUnknown PlanState = "apply_unknown"
 )
 
 // Unapplied reports whether the record holds a plan file waiting to be
@@ -137,6 +144,53 @@ func (ws *Workspaces) Records(repo string, pull int) ([]PlanRecord, error) {
 		return strings.Compare(a.Name, b.Name)
 	})
 	return recs, nil
+}
+
+// UpdateRecords changes the plan records of a pull request, each
+// workspace's once no job uses it: change returns whether it changed the
+// record it is given. It returns the records changed, as they are now.
+func (ws *Workspaces) UpdateRecords(ctx context.Context, repo string, pull int, change func(*PlanRecord) bool) ([]PlanRecord, error) {
+	dir, err := ws.pullDir(repo, pull)
+	if err != nil {
+		return nil, err
+	}
+	roots, err := filepath.Glob(filepath.Join(dir, "*"))
+	if err != nil {
+		return nil, err
+	}
+	var changed []PlanRecord
+	for _, root := range roots {
+		done, err := ws.acquire(ctx, root)
+		if err != nil {
+			return nil, err
+		}
+		err = func() error {
+			defer done()
+			paths, err := filepath.Glob(filepath.Join(root, "plans", "*", "*.json"))
+			if err != nil {
+				return err
+			}
+			w := &Workspace{root: root}
+			for _, p := range paths {
+				rec, ok, err := readRecord(p)
+				if err != nil || !ok || !change(&rec) {
+					if err != nil {
+						return err
+					}
+					continue
+				}
+				if err := w.SaveRecord(rec); err != nil {
+					return err
+				}
+				changed = append(changed, rec)
+			}
+			return nil
+		}()
+		if err != nil {
+			return nil, fmt.Errorf("updating plan records in %s: %w", root, err)
+		}
+	}
+	return changed, nil
 }
 
 // DiscardPlans deletes the plan files and records of a pull request, each

@@ -160,6 +160,14 @@ func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.For
 		res.Outcome, res.Holder = outcomeLocked, holder
 		return res
 	}
+	// Marked as applying first: if atoll stops midway, the next run knows
+	// this plan may be half applied, and never applies it again.
+	before := rec.State
+	rec.State = runner.Applying
+	if err := ws.SaveRecord(rec); err != nil {
+		log.Error("saving plan record", "err", err)
+		return res.internal(jc.id)
+	}
 	s.setStatus(ctx, jc, forge, pull, "apply", rc.statusTarget(pc.Name, p), vcs.Pending, "applying…")
 	sc := stepContext{ws: ws, pull: pull, user: user, extra: extra, planFile: ws.PlanFile(key), showFile: ws.ShowFile(key)}
 	res = s.runSteps(ctx, log, jc, sc, res, rc.workflow(pc).ApplySteps(p, sc.planFile, extra))
@@ -177,7 +185,14 @@ func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.For
 			res.Hint = fmt.Sprintf("The state changed after this plan was made, so the tool refused it. Plan again: `%s`", planCommand(rec.Name, p))
 		}
 	default:
-		return res
+		switch cause := context.Cause(ctx); {
+		case errors.Is(cause, errShutdown), errors.Is(cause, errClaimLost):
+			return res // still applying: the task's next run says so
+		case ctx.Err() != nil:
+			rec.State, res.Summary = runner.ApplyUnknown, "interrupted: outcome unknown"
+		default:
+			rec.State = before // the tool did not run
+		}
 	}
 	rec.Summary = res.Summary
 	if err := ws.SaveRecord(rec); err != nil {

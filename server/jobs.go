@@ -118,7 +118,13 @@ func (s *Server) runJob(ctx context.Context, log *slog.Logger, id string, forge 
 			s.reportError(ctx, jc, forge, pull, errors.New("panic"))
 		}
 	}()
-	if err := j(ctx, jc); err != nil {
+	err := j(ctx, jc)
+	if cause := context.Cause(ctx); err != nil && (errors.Is(cause, errShutdown) || errors.Is(cause, errClaimLost)) {
+		// Not the job's failure: its task runs again, and reports then.
+		log.Info("job interrupted", "why", cause, "err", err)
+		return
+	}
+	if err != nil {
 		s.reportError(ctx, jc, forge, pull, err)
 	}
 	log.Debug("job done", "elapsed", time.Since(start))

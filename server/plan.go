@@ -81,7 +81,7 @@ func (s *Server) plan(ctx context.Context, jc *jobContext, req planRequest) erro
 	}
 	results, err := s.runProjects(ctx, jc, req.forge, req.pull, held, waves(projects, rc.cfg.ParallelPlan), rc.cfg.AbortOnExecutionOrderFail,
 		func(ws *runner.Workspace, p workflows.ProjectConfig, blocked string) projectResult {
-			return s.planProject(ctx, jc, req, ws, p, rc.workflow(p), cmp.Or(blocked, unmet[keyOf(p)]))
+			return s.planProject(ctx, jc, req, ws, p, rc.workflow(p), rc.statusTarget(p.Name, p.Project), cmp.Or(blocked, unmet[keyOf(p)]))
 		})
 	// What was planned is reported even when the job was cancelled or a
 	// checkout failed: no status is left pending.
@@ -210,9 +210,9 @@ func (s *Server) checkout(ctx context.Context, jc *jobContext, forge vcs.Forge, 
 // it is blocked (blocked says why, in sentences). Its record then says how that went,
 // whatever happened: a project that could not be planned counts as not
 // planned.
-func (s *Server) planProject(ctx context.Context, jc *jobContext, req planRequest, ws *runner.Workspace, p workflows.ProjectConfig, wf workflows.Workflow, blocked string) projectResult {
+func (s *Server) planProject(ctx context.Context, jc *jobContext, req planRequest, ws *runner.Workspace, p workflows.ProjectConfig, wf workflows.Workflow, target, blocked string) projectResult {
 	log := jc.log.With("dir", p.Dir, "workspace", p.Workspace, "project", p.Name)
-	rec := runner.PlanRecord{Dir: p.Dir, Workspace: p.Workspace, Name: p.Name, SHA: req.pull.HeadSHA, Tool: s.runner.Tool(), User: req.user, Time: time.Now().UTC()}
+	rec := runner.PlanRecord{Dir: p.Dir, Workspace: p.Workspace, Name: p.Name, SHA: req.pull.HeadSHA, Tool: s.runner.Tool(), User: req.user, Time: time.Now().UTC(), Target: target}
 	res := projectResult{Project: p.Project, Name: p.Name, Command: "plan", Outcome: outcomeSkipped, Summary: "Nothing ran: " + blocked}
 	if blocked == "" {
 		res = s.runPlan(ctx, jc, log, req, ws, p, wf, &rec)

@@ -29,10 +29,17 @@ type Server struct {
 	forges     []vcs.Forge
 	locker     locking.Locker
 	closeStore func() error
+	// tasks is the durable queue of jobs; pingStore checks that it and
+	// the locks answer.
+	tasks     runner.TaskStore
+	pingStore func(context.Context) error
+	// replica names this process among the consumers of tasks.
+	replica string
+	// workers run tasks; see startWorkers.
+	workers workers
 	workspaces *runner.Workspaces
 	runner     *runner.Runner
 	tools      *runner.Tools
-	queue      *runner.Queue
 	deliveries deliveryLog
 	jobTimeout time.Duration
 	// reading admits a bounded number of webhook bodies into memory at once.
@@ -73,7 +80,7 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)
 	}
-	store, shared, closeStore, err := openStore(cfg)
+	st, err := openStores(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -84,13 +91,13 @@ func New(cfg Config) (*Server, error) {
 		log.Warn("NO WEBHOOK SECRET: anyone who can reach this server can make it plan any open pull request; set --gh-webhook-secret")
 	}
 	var seen deliveryLog = newDeliveries(24*time.Hour, 100_000)
-	if shared {
-		seen = sharedDeliveries{leases: store, ttl: 24 * time.Hour}
+	if st.shared {
+		seen = sharedDeliveries{leases: st.locker, ttl: 24 * time.Hour}
 	}
 	workers := max(cfg.Parallelism, 1)
 	binDir := cmp.Or(cfg.TFBinDir, filepath.Join(cfg.DataDir, "bin"))
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
-		return nil, fmt.Errorf("creating the tool directory: %w", err)
+		return nil, errors.Join(fmt.Errorf("creating the tool directory: %w", err), st.close())
 	}
 	redactValues := envValues(cfg.Env, cfg.RedactEnv)
 	for name, v := range redactValues {
@@ -101,16 +108,18 @@ func New(cfg Config) (*Server, error) {
 	}
 	redact := runner.NewRedactor(append(secrets(cfg), slices.Collect(maps.Values(redactValues))...)...)
 	run := runner.New(runner.Config{Tool: cfg.Tool, Env: cfg.Env, Secrets: secrets(cfg), Redactor: redact, PluginCacheDir: filepath.Join(cfg.DataDir, "plugin-cache")})
-	return &Server{
+	s := &Server{
 		log:        log,
 		allow:      cfg.RepoAllowlist,
 		forges:     forges,
-		locker:     store,
-		closeStore: closeStore,
+		locker:     st.locker,
+		tasks:      st.tasks,
+		pingStore:  st.ping,
+		closeStore: st.close,
+		replica:    replicaName(),
 		workspaces: runner.NewWorkspaces(cfg.DataDir, runner.ScrubEnv(cfg.Env, secrets(cfg))),
 		runner:     run,
 		tools:      runner.NewTools(runner.ToolsConfig{Default: cfg.Tool, BinDir: binDir, SearchPath: envValues(cfg.Env, []string{"PATH"})["PATH"], Download: cfg.TFDownload, DownloadURL: cfg.TFDownloadURL, Runner: run}),
-		queue:      runner.NewQueue(log, workers, 10_000),
 		deliveries: seen,
 		jobTimeout: cmp.Or(cfg.JobTimeout, time.Hour),
 		reading:    make(chan struct{}, 64),
@@ -125,7 +134,9 @@ func New(cfg Config) (*Server, error) {
 		allowedExtra: cfg.AllowedExtraArgs,
 		automerge:    cfg.Automerge,
 		hidePrev:     cfg.HidePrevPlanComments,
-	}, nil
+	}
+	s.startWorkers(workers)
+	return s, nil
 }
 
 // minRedacted is the length below which a --redact-env value is not
@@ -158,7 +169,7 @@ func (s *Server) Handler() http.Handler {
 // Close stops taking jobs, waits until ctx is done for running ones to
 // finish, cancels the rest, and closes the lock store.
 func (s *Server) Close(ctx context.Context) error {
-	s.queue.Close(ctx)
+	s.stopWorkers(ctx)
 	return s.closeStore()
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/atoll-iac/atoll/locking"
+	"github.com/atoll-iac/atoll/runner"
 )
 
 // RedisConfig says how to reach the Redis that replicas share.
@@ -26,15 +27,36 @@ type RedisConfig struct {
 // redisPingTimeout bounds the check that Redis answers at start.
 const redisPingTimeout = 5 * time.Second
 
-// openStore opens where locks and leases live: Redis when cfg.Redis.Addr
-// is set, else a bbolt file under the data directory. close releases it.
-func openStore(cfg Config) (store locking.Locker, shared bool, close func() error, err error) {
+// stores are where the server keeps what must outlive a job or a
+// process: locks and leases, and the queue of tasks.
+type stores struct {
+	locker locking.Locker
+	tasks  runner.TaskStore
+	// shared is set when other replicas may use them too.
+	shared bool
+	// ping checks that they answer.
+	ping  func(context.Context) error
+	close func() error
+}
+
+// openStores opens them: in Redis when cfg.Redis.Addr is set, else in
+// bbolt files under the data directory.
+func openStores(cfg Config) (stores, error) {
 	if cfg.Redis.Addr == "" {
-		b, err := locking.OpenBolt(filepath.Join(cfg.DataDir, "locks.db"))
+		locks, err := locking.OpenBolt(filepath.Join(cfg.DataDir, "locks.db"))
 		if err != nil {
-			return nil, false, nil, err
+			return stores{}, err
 		}
-		return b, false, b.Close, nil
+		tasks, err := runner.OpenBoltTasks(filepath.Join(cfg.DataDir, "tasks.db"))
+		if err != nil {
+			return stores{}, errors.Join(err, locks.Close())
+		}
+		return stores{
+			locker: locks,
+			tasks:  tasks,
+			ping:   func(context.Context) error { return nil },
+			close:  func() error { return errors.Join(tasks.Close(), locks.Close()) },
+		}, nil
 	}
 	opts := &redis.Options{Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB}
 	if cfg.Redis.TLS {
@@ -44,7 +66,17 @@ func openStore(cfg Config) (store locking.Locker, shared bool, close func() erro
 	ctx, cancel := context.WithTimeout(context.Background(), redisPingTimeout)
 	defer cancel()
 	if err := client.Ping(ctx).Err(); err != nil {
-		return nil, false, nil, errors.Join(fmt.Errorf("redis at %s does not answer: %w", cfg.Redis.Addr, err), client.Close())
+		return stores{}, errors.Join(fmt.Errorf("redis at %s does not answer: %w", cfg.Redis.Addr, err), client.Close())
 	}
-	return locking.NewRedis(client, "atoll:"), true, client.Close, nil
+	tasks, err := runner.NewRedisTasks(ctx, client, "atoll:")
+	if err != nil {
+		return stores{}, errors.Join(err, client.Close())
+	}
+	return stores{
+		locker: locking.NewRedis(client, "atoll:"),
+		tasks:  tasks,
+		shared: true,
+		ping:   func(ctx context.Context) error { return client.Ping(ctx).Err() },
+		close:  client.Close,
+	}, nil
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/atoll-iac/atoll/runner"
 	"github.com/atoll-iac/atoll/vcs"
 )
 
@@ -66,8 +64,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	id := newJobID()
 	log = log.With("job", id)
-	run := func(ctx context.Context) { s.runJob(ctx, log, id, forge, ev.Pull, job) }
-	if err := s.queue.Submit(runner.Job{ID: id, Run: run}); err != nil {
+	if err := s.enqueue(r.Context(), forge, ev, id); err != nil {
 		log.Error("queueing job", "err", err)
 		forget() // so that the forge's retry runs
 		http.Error(w, "cannot queue work now", http.StatusServiceUnavailable)

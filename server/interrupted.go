@@ -1,0 +1,68 @@
+package server
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/atoll-iac/atoll/runner"
+	"github.com/atoll-iac/atoll/vcs"
+)
+
+// asksApply reports whether an event is an apply command.
+func asksApply(ev vcs.Event, allowedExtra []string) bool {
+	if ev.Type != vcs.CommentCreated {
+		return false
+	}
+	cmd, ok, err := ParseComment(ev.Comment.Body, allowedExtra)
+	return ok && err == nil && cmd.Name == "apply"
+}
+
+// interruptedApply answers an apply command whose first run stopped
+// midway (its replica died, or the server stopped before it finished). It
+// never applies again: what may have been half applied is marked as
+// unknown, its lock kept, and the pull request told how to find out.
+func (s *Server) interruptedApply(ctx context.Context, jc *jobContext, forge vcs.Forge, ev vcs.Event) error {
+	pull, err := forge.PullRequest(ctx, ev.Repo, ev.Pull.Number)
+	if err != nil {
+		return err
+	}
+	unknown, err := s.workspaces.UpdateRecords(ctx, pull.Repo.FullName, pull.Number, func(rec *runner.PlanRecord) bool {
+		if rec.State != runner.Applying {
+			return false
+		}
+		rec.State, rec.Summary = runner.ApplyUnknown, "interrupted: outcome unknown"
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	jc.log.Warn("apply was interrupted; not applying again", "unknown", len(unknown))
+	rctx, cancel := reportContext(ctx)
+	defer cancel()
+	var b strings.Builder
+	fmt.Fprintf(&b, "**atoll was interrupted while applying** (job `%s`): the server running it stopped before it finished, and atoll does not apply again on its own.\n\n", jc.id)
+	if len(unknown) == 0 {
+		b.WriteString("No project had started applying, so nothing changed. Comment the command again to apply.\n")
+	} else {
+		b.WriteString("These projects were being applied; whether that went through is **unknown**, and their locks stay with this pull request:\n\n")
+		for _, rec := range unknown {
+			fmt.Fprintf(&b, "- `%s` in workspace `%s`\n", titleOf(rec), rec.Workspace)
+			s.setStatus(rctx, jc, forge, pull, "apply", cmp.Or(rec.Target, rec.Dir+"/"+rec.Workspace), vcs.Failure, "interrupted: outcome unknown")
+		}
+		b.WriteString("\nTo find out, plan again (`atoll plan`): a plan with no changes means the apply went through. Then apply what is left.\n")
+	}
+	s.setAggregates(rctx, jc, forge, pull)
+	_, err = forge.Comment(rctx, pull.Repo, pull.Number, b.String())
+	return err
+}
+
+// titleOf names a plan record's project for people.
+func titleOf(rec runner.PlanRecord) string {
+	if rec.Name != "" {
+		return rec.Name + "` (`" + rec.Dir
+	}
+	return rec.Dir
+}
+

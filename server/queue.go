@@ -1,0 +1,248 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/atoll-iac/atoll/runner"
+	"github.com/atoll-iac/atoll/vcs"
+)
+
+// A webhook that asks for work is answered once the work is a task in the
+// store; workers, here or on another replica, claim tasks and run them.
+// A task stays claimed while its job runs (the worker extends the claim);
+// one whose replica died goes to another after taskTTL. A pull request's
+// tasks take turns, in the order their webhooks came.
+
+const (
+	// taskTTL is how long a claimed task stays its worker's without being
+	// extended: how soon another replica takes over the work of a dead one.
+	taskTTL = 30 * time.Second
+	// claimWait bounds one wait for a task, so that workers notice a
+	// shutdown.
+	claimWait = time.Second
+	// notYourTurn is how long a worker rests after handing back a task
+	// whose pull request is busy.
+	notYourTurn = 100 * time.Millisecond
+)
+
+// Causes of a job's cancellation that are no failure of the job: its
+// task goes on, on this replica later or on another.
+var (
+	errShutdown  = errors.New("the server is shutting down")
+	errClaimLost = errors.New("the task's claim lapsed to another worker")
+)
+
+// taskBody is a queued task: the event and the job id it was given.
+type taskBody struct {
+	JobID string
+	Forge string
+	Event vcs.Event
+}
+
+// taskGroup names the tasks of one pull request, which take turns.
+func taskGroup(forge string, ev vcs.Event) string {
+	return fmt.Sprintf("%s/%s#%d", forge, ev.Repo.FullName, ev.Pull.Number)
+}
+
+// enqueue records the job an event asks for as a task.
+func (s *Server) enqueue(ctx context.Context, forge vcs.Forge, ev vcs.Event, jobID string) error {
+	body, err := json.Marshal(taskBody{JobID: jobID, Forge: forge.Name(), Event: ev})
+	if err != nil {
+		return err
+	}
+	_, err = s.tasks.Enqueue(ctx, taskGroup(forge.Name(), ev), body)
+	return err
+}
+
+// workers are the goroutines that run tasks.
+type workers struct {
+	// stopClaiming ends the claim loops; cancelJobs the jobs running.
+	stopClaiming context.CancelFunc
+	cancelJobs   context.CancelCauseFunc
+	wg           sync.WaitGroup
+}
+
+// replicaName names this process among the consumers of tasks: unique,
+// and telling where it runs.
+func replicaName() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), rand.Text()[:8])
+}
+
+// startWorkers starts n workers.
+func (s *Server) startWorkers(n int) {
+	claimCtx, stopClaiming := context.WithCancel(context.Background())
+	jobCtx, cancelJobs := context.WithCancelCause(context.Background())
+	s.workers.stopClaiming, s.workers.cancelJobs = stopClaiming, cancelJobs
+	for i := range n {
+		consumer := fmt.Sprintf("%s/%d", s.replica, i)
+		s.workers.wg.Go(func() { s.work(claimCtx, jobCtx, consumer) })
+	}
+}
+
+// stopWorkers stops taking tasks, lets running jobs finish until ctx is
+// done, then cancels them (their tasks stay queued) and waits for them.
+func (s *Server) stopWorkers(ctx context.Context) {
+	s.workers.stopClaiming()
+	done := make(chan struct{})
+	go func() { s.workers.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.workers.cancelJobs(errShutdown)
+		<-done
+	}
+	s.workers.cancelJobs(errShutdown)
+}
+
+// work claims and runs tasks until claimCtx ends; jobs run under jobCtx.
+func (s *Server) work(claimCtx, jobCtx context.Context, consumer string) {
+	for claimCtx.Err() == nil {
+		t, ok, err := s.tasks.Claim(claimCtx, consumer, taskTTL, claimWait)
+		switch {
+		case claimCtx.Err() != nil:
+			return
+		case err != nil:
+			s.log.Error("claiming a task", "err", err)
+			sleep(claimCtx, time.Second)
+			continue
+		case !ok:
+			continue
+		}
+		s.runTask(jobCtx, consumer, t)
+	}
+}
+
+// runTask runs one claimed task, when its pull request's turn has come,
+// keeping it claimed meanwhile. The task is done once its job returns,
+// unless the job was cancelled by a shutdown or lost its claim: then the
+// task is left for whoever claims it next.
+func (s *Server) runTask(ctx context.Context, consumer string, t runner.Task) {
+	log := s.log.With("task", t.ID)
+	var body taskBody
+	if err := json.Unmarshal(t.Body, &body); err != nil {
+		log.Error("dropping a task that does not decode", "err", err)
+		s.finishTask(ctx, log, t, consumer)
+		return
+	}
+	ev := body.Event
+	log = s.log.With("forge", body.Forge, "repo", ev.Repo.FullName, "pr", ev.Pull.Number, "delivery", ev.DeliveryID, "job", body.JobID)
+	ready, err := s.tasks.Ready(ctx, t)
+	if err != nil {
+		log.Error("checking the task's turn", "err", err)
+		return // the claim lapses, and the task comes back
+	}
+	if !ready {
+		if err := s.tasks.Requeue(ctx, t, consumer); err != nil {
+			log.Error("handing back a task", "err", err)
+		}
+		sleep(ctx, notYourTurn)
+		return
+	}
+	forge := s.forgeNamed(body.Forge)
+	if forge == nil {
+		log.Error("dropping a task of a forge this server does not have")
+		s.finishTask(ctx, log, t, consumer)
+		return
+	}
+	j, why := s.decide(forge, ev)
+	if j == nil {
+		log.Info("dropping a task that needs no work", "why", why)
+		s.finishTask(ctx, log, t, consumer)
+		return
+	}
+	if t.Claims > 1 {
+		log.Warn("running a task again: the worker that took it first did not finish", "claims", t.Claims)
+		if asksApply(ev, s.allowedExtra) {
+			j = func(ctx context.Context, jc *jobContext) error {
+				return s.interruptedApply(ctx, jc, forge, ev)
+			}
+		}
+	}
+
+	jobCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stopBeat := s.keepClaimed(jobCtx, log, t, consumer, cancel)
+	s.runJob(jobCtx, log, body.JobID, forge, ev.Pull, j)
+	stopBeat()
+	if cause := context.Cause(jobCtx); errors.Is(cause, errShutdown) || errors.Is(cause, errClaimLost) {
+		log.Info("job stopped; its task stays queued", "why", cause)
+		return
+	}
+	s.finishTask(ctx, log, t, consumer)
+}
+
+// keepClaimed extends the claim on t while its job runs, and cancels the
+// job (cause errClaimLost) if the claim is lost: another worker may have
+// the task by then, and two must never apply at once. The returned func
+// stops it.
+func (s *Server) keepClaimed(ctx context.Context, log *slog.Logger, t runner.Task, consumer string, cancel context.CancelCauseFunc) func() {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(taskTTL / 3)
+		defer tick.Stop()
+		last := time.Now()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			ok, err := s.tasks.Extend(ctx, t.ID, consumer, taskTTL)
+			switch {
+			case err == nil && ok:
+				last = time.Now()
+			case err == nil || time.Since(last) > taskTTL*2/3:
+				// Lost, or about to lapse for want of the store.
+				log.Error("lost the task's claim; stopping its job", "err", err)
+				cancel(errClaimLost)
+				return
+			default:
+				log.Warn("extending the task's claim", "err", err)
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
+}
+
+// finishTask marks t done, logging a failure: the task then runs again
+// later, which each job is written to bear.
+func (s *Server) finishTask(ctx context.Context, log *slog.Logger, t runner.Task, consumer string) {
+	ctx, cancel := reportContext(ctx)
+	defer cancel()
+	if err := s.tasks.Done(ctx, t.ID, consumer); err != nil {
+		log.Error("marking the task done", "err", err)
+	}
+}
+
+// forgeNamed returns the configured forge called name, or nil.
+func (s *Server) forgeNamed(name string) vcs.Forge {
+	for _, f := range s.forges {
+		if f.Name() == name {
+			return f
+		}
+	}
+	return nil
+}
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
