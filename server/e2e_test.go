@@ -52,11 +52,22 @@ type testOptions struct {
 	allowlist string // "*" when empty
 	// configure changes the server's configuration before it starts.
 	configure func(*Config)
+	// gh is the fake GitHub to use, when a test shares one between
+	// servers; a new one when nil.
+	gh *vcstest.GitHub
+}
+
+// newTestGitHub returns a fake GitHub that test servers accept.
+func newTestGitHub(t testing.TB) *vcstest.GitHub {
+	return vcstest.NewGitHub(t, vcstest.GitHubOptions{Token: testToken, WebhookSecret: testSecret})
 }
 
 func newTestEnv(t testing.TB, opts testOptions) *testEnv {
 	t.Helper()
-	gh := vcstest.NewGitHub(t, vcstest.GitHubOptions{Token: testToken, WebhookSecret: testSecret})
+	gh := opts.gh
+	if gh == nil {
+		gh = newTestGitHub(t)
+	}
 	allow, err := ParseAllowlist(cmp.Or(opts.allowlist, "*"))
 	if err != nil {
 		t.Fatal(err)

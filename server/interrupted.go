@@ -65,4 +65,3 @@ func titleOf(rec runner.PlanRecord) string {
 	}
 	return rec.Dir
 }
-

@@ -36,7 +36,7 @@ type Server struct {
 	// replica names this process among the consumers of tasks.
 	replica string
 	// workers run tasks; see startWorkers.
-	workers workers
+	workers    workers
 	workspaces *runner.Workspaces
 	runner     *runner.Runner
 	tools      *runner.Tools
@@ -159,11 +159,24 @@ func envValues(env, names []string) map[string]string {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /events", s.handleEvents)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintln(w, `{"status":"ok"}`)
-	})
+	mux.HandleFunc("GET /healthz", s.healthz)
 	return mux
+}
+
+// healthz answers whether the server can work: 200 and "ok", or 503 and
+// "degraded" when its store (Redis) does not answer. It recovers by
+// itself when the store comes back.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "application/json")
+	if err := s.pingStore(ctx); err != nil {
+		s.log.Warn("health check: the store does not answer", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, `{"status":"degraded","reason":"the lock and job store does not answer"}`)
+		return
+	}
+	fmt.Fprintln(w, `{"status":"ok"}`)
 }
 
 // Close stops taking jobs, waits until ctx is done for running ones to

@@ -1,0 +1,164 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/atoll-iac/atoll/locking/redistest"
+	"github.com/atoll-iac/atoll/runner"
+	"github.com/atoll-iac/atoll/vcs"
+	"github.com/atoll-iac/atoll/vcs/github"
+	"github.com/atoll-iac/atoll/vcs/vcstest"
+)
+
+// captureEvent delivers payload, as GitHub would, to a stand-in server
+// that only parses it, and returns the event: what a server that received
+// it would queue.
+func captureEvent(t *testing.T, gh *vcstest.GitHub, event string, payload []byte) vcs.Event {
+	t.Helper()
+	f, err := github.New(github.Config{Token: testToken, WebhookSecret: testSecret, APIURL: gh.APIURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan vcs.Event, 1)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		ev, err := f.ParseWebhook(r.Header, body)
+		if err != nil {
+			t.Errorf("parsing the captured webhook: %v", err)
+		}
+		got <- ev
+	}))
+	defer hs.Close()
+	gh.Deliver(t, hs.URL, event, payload, vcstest.DeliverOptions{})
+	return <-got
+}
+
+// queueTask records ev as a task in the embedded store under dataDir, as
+// a server that received its webhook would. With claimed, a worker of
+// that server then took it, and died.
+func queueTask(t *testing.T, dataDir string, ev vcs.Event, claimed bool) {
+	t.Helper()
+	tasks, err := runner.OpenBoltTasks(filepath.Join(dataDir, "tasks.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tasks.Close()
+	body, err := json.Marshal(taskBody{JobID: "before", Forge: "github", Event: ev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tasks.Enqueue(t.Context(), taskGroup("github", ev), body); err != nil {
+		t.Fatal(err)
+	}
+	if claimed {
+		if _, ok, err := tasks.Claim(t.Context(), "dead replica", time.Hour, 0); err != nil || !ok {
+			t.Fatalf("Claim = %v, %v", ok, err)
+		}
+	}
+}
+
+func TestQueuedTasksRunAfterRestart(t *testing.T) {
+	t.Parallel()
+	gh := newTestGitHub(t)
+	gh.CreateRepo(t, "acme/infra", nil)
+	pr := gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+	dataDir := t.TempDir()
+	// The webhook was answered, and the server stopped before running
+	// the job.
+	queueTask(t, dataDir, captureEvent(t, gh, "pull_request", gh.Payload(t, "pull_request", "opened", pr, "", "")), false)
+
+	e := newTestEnv(t, testOptions{gh: gh, configure: func(c *Config) { c.DataDir = dataDir }})
+	if c := e.waitComments(t, pr, 1)[0]; !strings.Contains(c.Body, "Plan: 1 to add, 0 to change, 0 to destroy.") {
+		t.Errorf("the queued autoplan after a restart:\n%s", c.Body)
+	}
+	if n, err := e.server.tasks.Pending(t.Context()); err != nil || n != 0 {
+		t.Errorf("tasks pending after the job: %d, %v", n, err)
+	}
+}
+
+func TestInterruptedApplyIsNotRetried(t *testing.T) {
+	t.Parallel()
+	gh := newTestGitHub(t)
+	dataDir := t.TempDir()
+	noRequirements := func(c *Config) {
+		c.DataDir = dataDir
+		c.ApplyRequirements = Requirements{}
+	}
+	first := newTestEnv(t, testOptions{gh: gh, configure: noRequirements})
+	pr := first.planned(t, map[string]string{"main.tf": oneResource})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	first.server.Close(ctx)
+
+	// The first server took `atoll apply`, started applying, and died.
+	ws := runner.NewWorkspaces(dataDir, nil)
+	marked, err := ws.UpdateRecords(t.Context(), "acme/infra", pr.Number, func(rec *runner.PlanRecord) bool {
+		rec.State = runner.Applying
+		return true
+	})
+	if err != nil || len(marked) != 1 {
+		t.Fatalf("marking the plan as being applied: %d records, %v", len(marked), err)
+	}
+	queueTask(t, dataDir, captureEvent(t, gh, "issue_comment", gh.Payload(t, "issue_comment", "created", pr, "bob", "atoll apply")), true)
+
+	second := newTestEnv(t, testOptions{gh: gh, configure: noRequirements})
+	c := second.waitComments(t, pr, 2)[1]
+	for _, want := range []string{"**atoll was interrupted while applying** (job `before`)", "- `.` in workspace `default`", "whether that went through is **unknown**"} {
+		if !strings.Contains(c.Body, want) {
+			t.Errorf("the answer to an interrupted apply lacks %q:\n%s", want, c.Body)
+		}
+	}
+	if st := second.status("acme/infra", pr.HeadSHA, "atoll/apply: ./default"); st.State != "failure" || st.Description != "interrupted: outcome unknown" {
+		t.Errorf("apply status: %+v", st)
+	}
+	// The plan is not applied again, by the task or by a new command.
+	if c := second.say(t, pr, "bob", "atoll apply"); !strings.Contains(c.Body, "This pull request has no plan waiting to be applied.") {
+		t.Errorf("apply after an interrupted apply:\n%s", c.Body)
+	}
+	for _, c := range gh.Comments("acme/infra", pr.Number) {
+		if strings.Contains(c.Body, "Apply complete!") {
+			t.Errorf("an interrupted apply ran again:\n%s", c.Body)
+		}
+	}
+}
+
+func TestHealthzFollowsRedis(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
+	e := newTestEnv(t, testOptions{configure: func(c *Config) { c.Redis = RedisConfig{Addr: srv.Addr} }})
+	health := func() int {
+		resp, err := http.Get(strings.TrimSuffix(e.events, "/events") + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := health(); code != http.StatusOK {
+		t.Fatalf("healthz with Redis up: %d", code)
+	}
+	srv.Stop()
+	if code := health(); code != http.StatusServiceUnavailable {
+		t.Errorf("healthz with Redis down: %d, want 503", code)
+	}
+	// A webhook meanwhile is refused, so that GitHub redelivers it later.
+	e.gh.CreateRepo(t, "acme/infra", nil)
+	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+	if d := e.gh.SendPullRequest(t, e.events, "opened", pr); d.Status != http.StatusServiceUnavailable {
+		t.Errorf("webhook with Redis down: %d %s", d.Status, d.Body)
+	}
+	srv.Restart()
+	e.gh.WaitFor(t, waitLong, "healthz to recover", func() bool { return health() == http.StatusOK })
+	mustStatus(t, e.gh.SendPullRequest(t, e.events, "opened", pr), http.StatusAccepted, "queued")
+	if c := e.waitComments(t, pr, 1)[0]; !strings.Contains(c.Body, "Plan: 1 to add") {
+		t.Errorf("plan once Redis is back:\n%s", c.Body)
+	}
+}
