@@ -48,6 +48,10 @@ type Config struct {
 	Parallelism int
 	// JobTimeout bounds one job, tool runs included; one hour when zero.
 	JobTimeout time.Duration
+	// ShutdownTimeout is how long running jobs may go on once Run's
+	// context ends; one minute when zero. Jobs still running then are
+	// stopped, and their tasks stay queued.
+	ShutdownTimeout time.Duration
 
 	// ApplyRequirements must hold before an apply runs, unless the server
 	// config (RepoConfig) sets others for a repository.

@@ -215,7 +215,9 @@ func Run(ctx context.Context, cfg Config) error {
 	case <-ctx.Done():
 		s.log.Info("shutting down")
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), time.Minute)
+	// No new webhooks; running jobs get ShutdownTimeout to finish, and
+	// what is left stays queued for the next run or another replica.
+	shutdown, cancel := context.WithTimeout(context.Background(), cmp.Or(cfg.ShutdownTimeout, time.Minute))
 	defer cancel()
 	srv.Shutdown(shutdown)
 	if cerr := s.Close(shutdown); cerr != nil && err == nil {

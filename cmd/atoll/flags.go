@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/atoll-iac/atoll/runner"
 	"github.com/atoll-iac/atoll/server"
@@ -48,6 +49,7 @@ func serverConfig(args []string, getenv func(string) (string, bool), stdout io.W
 	hidePrev := fs.Bool("hide-prev-plan-comments", false, "collapse a pull request's earlier plan comments when it gets a new one")
 	redactEnv := fs.String("redact-env", "", "comma-separated environment variables whose values never appear in comments")
 	repoConfig := fs.String("repo-config", "", "server-side repo config file: what each repository gets and may set in its own config")
+	shutdownTimeout := fs.Duration("shutdown-timeout", time.Minute, "on SIGTERM, how long running jobs may finish; the rest stay queued")
 	redisAddr := fs.String("redis-addr", "", "host:port of the Redis that replicas share locks and deliveries through (default: an embedded store in --data-dir)")
 	redisPassword := fs.String("redis-password", "", "password for --redis-addr")
 	redisDB := fs.Int("redis-db", 0, "Redis database number")
@@ -99,6 +101,9 @@ func serverConfig(args []string, getenv func(string) (string, bool), stdout io.W
 			return server.Config{}, fmt.Errorf("--redis-addr %q: want host:port", *redisAddr)
 		}
 	}
+	if *shutdownTimeout <= 0 {
+		return server.Config{}, fmt.Errorf("--shutdown-timeout %v: want a positive duration", *shutdownTimeout)
+	}
 	if *redisDB < 0 {
 		return server.Config{}, fmt.Errorf("--redis-db %d: want 0 or more", *redisDB)
 	}
@@ -125,6 +130,7 @@ func serverConfig(args []string, getenv func(string) (string, bool), stdout io.W
 		HidePrevPlanComments: *hidePrev,
 		RedactEnv:            list(*redactEnv),
 		RepoConfig:           serverRepoConfig,
+		ShutdownTimeout:      *shutdownTimeout,
 		Redis:                server.RedisConfig{Addr: *redisAddr, Password: *redisPassword, DB: *redisDB, TLS: *redisTLS},
 	}, nil
 }

@@ -1,0 +1,64 @@
+package server
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/atoll-iac/atoll/locking/redistest"
+	"github.com/atoll-iac/atoll/vcs/vcstest"
+)
+
+// twoReplicas starts two servers sharing one fake GitHub and one Redis,
+// each with its own data directory, as replicas behind one webhook URL.
+func twoReplicas(t *testing.T) (a, b *testEnv) {
+	t.Helper()
+	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
+	gh := newTestGitHub(t)
+	shared := func(c *Config) { c.Redis = RedisConfig{Addr: srv.Addr} }
+	return newTestEnv(t, testOptions{gh: gh, configure: shared}), newTestEnv(t, testOptions{gh: gh, configure: shared})
+}
+
+func TestReplicasRunADeliveryOnce(t *testing.T) {
+	t.Parallel()
+	a, b := twoReplicas(t)
+	a.gh.CreateRepo(t, "acme/infra", nil)
+	pr := a.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+	// GitHub retries a delivery it thinks failed; a load balancer may
+	// hand each attempt to another replica.
+	payload := a.gh.Payload(t, "pull_request", "opened", pr, "", "")
+	var wg sync.WaitGroup
+	statuses := make([]int, 2)
+	for i, target := range []string{a.events, b.events} {
+		wg.Go(func() {
+			statuses[i] = a.gh.Deliver(t, target, "pull_request", payload, vcstest.DeliverOptions{DeliveryID: "11111111-2222-3333-4444-555555555555"}).Status
+		})
+	}
+	wg.Wait()
+	if slices.Sort(statuses); !slices.Equal(statuses, []int{http.StatusOK, http.StatusAccepted}) {
+		t.Errorf("answers %v: want one 202 (queued) and one 200 (a repeat)", statuses)
+	}
+	a.waitComments(t, pr, 1)
+	a.barrier(t, pr)
+	if n := len(a.commentsContaining(pr, "Plan: 1 to add")); n != 1 {
+		t.Errorf("%d plan comments for one delivery sent to two replicas, want 1", n)
+	}
+}
+
+func TestReplicasShareLocks(t *testing.T) {
+	t.Parallel()
+	a, b := twoReplicas(t)
+	a.gh.CreateRepo(t, "acme/infra", nil)
+	first := a.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+	second := a.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": twoResources}})
+	mustStatus(t, a.gh.SendPullRequest(t, a.events, "opened", first), http.StatusAccepted, "queued")
+	if c := a.waitComments(t, first, 1)[0]; !strings.Contains(c.Body, "plan succeeded") {
+		t.Fatalf("plan on replica a:\n%s", c.Body)
+	}
+	mustStatus(t, b.gh.SendPullRequest(t, b.events, "opened", second), http.StatusAccepted, "queued")
+	if c := b.waitComments(t, second, 1)[0]; !strings.Contains(c.Body, "locked by #1") {
+		t.Errorf("replica b planned a project replica a's pull request holds:\n%s", c.Body)
+	}
+}
