@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -68,7 +69,10 @@ func (w *Workspace) recordFile(k PlanKey) string {
 }
 
 // SaveRecord writes the record of a plan in this workspace.
-func (w *Workspace) SaveRecord(rec PlanRecord) error {
+func (w *Workspace) SaveRecord(ctx context.Context, rec PlanRecord) error {
+	if w.shared != nil {
+		return w.shared.SaveRecord(ctx, w.repo, w.pull, rec)
+	}
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return err
@@ -85,7 +89,18 @@ func (w *Workspace) SaveRecord(rec PlanRecord) error {
 }
 
 // Record reads the record of k's plan in this workspace.
-func (w *Workspace) Record(k PlanKey) (PlanRecord, bool, error) {
+func (w *Workspace) Record(ctx context.Context, k PlanKey) (PlanRecord, bool, error) {
+	if w.shared != nil {
+		recs, err := w.shared.Records(ctx, w.repo, w.pull)
+		if err != nil {
+			return PlanRecord{}, false, err
+		}
+		i := slices.IndexFunc(recs, func(r PlanRecord) bool { return r.Workspace == w.Name && r.Key() == k })
+		if i < 0 {
+			return PlanRecord{}, false, nil
+		}
+		return recs[i], true, nil
+	}
 	return readRecord(w.recordFile(k))
 }
 
@@ -115,10 +130,13 @@ func (ws *Workspaces) pullDir(repo string, pull int) (string, error) {
 
 // Records lists the plan records of a pull request, ordered by workspace,
 // directory and name. It takes no workspace: what it reads may change at once.
-func (ws *Workspaces) Records(repo string, pull int) ([]PlanRecord, error) {
+func (ws *Workspaces) Records(ctx context.Context, repo string, pull int) ([]PlanRecord, error) {
 	dir, err := ws.pullDir(repo, pull)
 	if err != nil {
 		return nil, err
+	}
+	if ws.shared != nil {
+		return ws.shared.Records(ctx, repo, pull)
 	}
 	paths, err := filepath.Glob(filepath.Join(dir, "*", "plans", "*", "*.json"))
 	if err != nil {
@@ -134,16 +152,15 @@ func (ws *Workspaces) Records(repo string, pull int) ([]PlanRecord, error) {
 			recs = append(recs, rec)
 		}
 	}
-	slices.SortFunc(recs, func(a, b PlanRecord) int {
-		if c := strings.Compare(a.Workspace, b.Workspace); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a.Dir, b.Dir); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Name, b.Name)
-	})
+	sortRecords(recs)
 	return recs, nil
+}
+
+// sortRecords orders records by workspace, directory and name.
+func sortRecords(recs []PlanRecord) {
+	slices.SortFunc(recs, func(a, b PlanRecord) int {
+		return cmp.Or(strings.Compare(a.Workspace, b.Workspace), strings.Compare(a.Dir, b.Dir), strings.Compare(a.Name, b.Name))
+	})
 }
 
 // UpdateRecords changes the plan records of a pull request, each
@@ -153,6 +170,25 @@ func (ws *Workspaces) UpdateRecords(ctx context.Context, repo string, pull int, 
 	dir, err := ws.pullDir(repo, pull)
 	if err != nil {
 		return nil, err
+	}
+	if ws.shared != nil {
+		// A pull request's jobs take turns, on any replica: no other job
+		// writes its records meanwhile.
+		recs, err := ws.shared.Records(ctx, repo, pull)
+		if err != nil {
+			return nil, err
+		}
+		var changed []PlanRecord
+		for _, rec := range recs {
+			if !change(&rec) {
+				continue
+			}
+			if err := ws.shared.SaveRecord(ctx, repo, pull, rec); err != nil {
+				return nil, err
+			}
+			changed = append(changed, rec)
+		}
+		return changed, nil
 	}
 	roots, err := filepath.Glob(filepath.Join(dir, "*"))
 	if err != nil {
@@ -179,7 +215,7 @@ func (ws *Workspaces) UpdateRecords(ctx context.Context, repo string, pull int, 
 					}
 					continue
 				}
-				if err := w.SaveRecord(rec); err != nil {
+				if err := w.SaveRecord(ctx, rec); err != nil {
 					return err
 				}
 				changed = append(changed, rec)
@@ -208,9 +244,14 @@ func (ws *Workspaces) Remove(ctx context.Context, repo string, pull int) ([]Plan
 // removeEach removes sub (or, when empty, all) of each workspace of a pull
 // request, holding the workspace while it does.
 func (ws *Workspaces) removeEach(ctx context.Context, repo string, pull int, sub string) ([]PlanRecord, error) {
-	recs, err := ws.Records(repo, pull)
+	recs, err := ws.Records(ctx, repo, pull)
 	if err != nil {
 		return nil, err
+	}
+	if ws.shared != nil {
+		if recs, err = ws.shared.DeleteRecords(ctx, repo, pull); err != nil {
+			return nil, err
+		}
 	}
 	dir, _ := ws.pullDir(repo, pull)
 	roots, err := filepath.Glob(filepath.Join(dir, "*"))

@@ -34,11 +34,11 @@ func TestPlanRecordsAreKeptApart(t *testing.T) {
 			}
 			files[f] = k
 		}
-		if err := w.SaveRecord(PlanRecord{Dir: k.Dir, Name: k.Name, Workspace: "default", State: Planned}); err != nil {
+		if err := w.SaveRecord(t.Context(), PlanRecord{Dir: k.Dir, Name: k.Name, Workspace: "default", State: Planned}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	recs, err := ws.Records("acme/infra", 1)
+	recs, err := ws.Records(t.Context(), "acme/infra", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func TestPlanRecordsAreKeptApart(t *testing.T) {
 		t.Fatalf("Records found %d records, want %d: %+v", len(recs), len(keys), recs)
 	}
 	for _, k := range keys {
-		rec, ok, err := w.Record(k)
+		rec, ok, err := w.Record(t.Context(), k)
 		if err != nil || !ok || rec.Key() != k {
 			t.Errorf("Record(%+v) = %+v, %v, %v", k, rec, ok, err)
 		}

@@ -21,6 +21,8 @@ import (
 type Workspaces struct {
 	root string
 	env  []string // git's environment
+	// shared, when set, keeps plan records and files for every replica.
+	shared PlanStore
 
 	mu   sync.Mutex
 	busy map[string]chan struct{} // directory → released when its job ends
@@ -39,6 +41,10 @@ func NewWorkspaces(root string, env []string) *Workspaces {
 	)
 	return &Workspaces{root: root, env: env, busy: map[string]chan struct{}{}}
 }
+
+// SharePlans makes the workspaces keep plan records and plan files in
+// store, where other replicas find them. Call it before any other method.
+func (ws *Workspaces) SharePlans(store PlanStore) { ws.shared = store }
 
 // CheckoutSpec says what to check out, and where from.
 type CheckoutSpec struct {
@@ -63,6 +69,10 @@ type Workspace struct {
 	Dir  string
 	root string
 	done func()
+	// repo and pull are the pull request's; shared is Workspaces.shared.
+	repo   string
+	pull   int
+	shared PlanStore
 }
 
 // PlanKey names a project's plan in a workspace: by the project's name
@@ -116,7 +126,7 @@ func (ws *Workspaces) Checkout(ctx context.Context, spec CheckoutSpec) (*Workspa
 	if err != nil {
 		return nil, err
 	}
-	w := &Workspace{Name: spec.Workspace, Dir: filepath.Join(root, "repo"), root: root, done: done}
+	w := &Workspace{Name: spec.Workspace, Dir: filepath.Join(root, "repo"), root: root, done: done, repo: spec.Repo, pull: spec.Pull, shared: ws.shared}
 	if err := ws.checkout(ctx, w.Dir, spec); err != nil {
 		done()
 		return nil, fmt.Errorf("checking out %s#%d at %s: %w", spec.Repo, spec.Pull, spec.SHA, err)

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -21,7 +23,7 @@ import (
 // commit is refused, and so is a pull request that does not meet the apply
 // requirements.
 func (s *Server) apply(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, user string, cmd Command) error {
-	recs, err := s.workspaces.Records(pull.Repo.FullName, pull.Number)
+	recs, err := s.workspaces.Records(ctx, pull.Repo.FullName, pull.Number)
 	if err != nil {
 		return err
 	}
@@ -123,7 +125,7 @@ func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.For
 	dir, p, key := pc.Dir, pc.Project, runner.PlanKey{Dir: pc.Dir, Name: pc.Name}
 	log := jc.log.With("dir", dir, "workspace", p.Workspace, "project", pc.Name)
 	res := projectResult{Project: p, Name: pc.Name, Command: "apply"}
-	rec, ok, err := ws.Record(key)
+	rec, ok, err := ws.Record(ctx, key)
 	switch {
 	case err != nil:
 		log.Error("reading plan record", "err", err)
@@ -135,7 +137,7 @@ func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.For
 		res.Outcome, res.Summary = outcomeSkipped, fmt.Sprintf("Nothing ran: this plan is of %.7s, not the latest commit. Comment `%s`.", rec.SHA, planCommand(rec.Name, p))
 		return res
 	}
-	if dep, err := s.unappliedDependency(pull, pc); err != nil {
+	if dep, err := s.unappliedDependency(ctx, pull, pc); err != nil {
 		log.Error("reading plan records", "err", err)
 		return res.internal(jc.id)
 	} else if dep != "" {
@@ -160,28 +162,51 @@ func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.For
 		res.Outcome, res.Holder = outcomeLocked, holder
 		return res
 	}
+	// The plan may have been made on another replica.
+	switch err := ws.FetchPlan(ctx, rec); {
+	case errors.Is(err, runner.ErrNoPlanFile):
+		res.Outcome, res.Summary = outcomeSkipped, fmt.Sprintf("Nothing ran: the plan file is gone. Plan again: `%s`.", planCommand(rec.Name, p))
+		return res
+	case err != nil:
+		log.Error("fetching the plan file", "err", err)
+		return res.internal(jc.id)
+	}
+	wf := rc.workflow(pc)
+	steps := wf.ApplySteps(p, ws.PlanFile(key), extra)
+	if inited, err := initialized(ws, dir); err != nil {
+		log.Error("looking for the project's .terraform", "err", err)
+		return res.internal(jc.id)
+	} else if !inited {
+		// Planned in another checkout (another replica's): init as the
+		// plan did, so that the tool has its providers and backend.
+		steps = append(initSteps(wf.PlanSteps(p, ws.PlanFile(key), ws.ShowFile(key), nil)), steps...)
+	}
 	// Marked as applying first: if atoll stops midway, the next run knows
 	// this plan may be half applied, and never applies it again.
 	before := rec.State
 	rec.State = runner.Applying
-	if err := ws.SaveRecord(rec); err != nil {
+	if err := ws.SaveRecord(ctx, rec); err != nil {
 		log.Error("saving plan record", "err", err)
 		return res.internal(jc.id)
 	}
 	s.setStatus(ctx, jc, forge, pull, "apply", rc.statusTarget(pc.Name, p), vcs.Pending, "applying…")
 	sc := stepContext{ws: ws, pull: pull, user: user, extra: extra, planFile: ws.PlanFile(key), showFile: ws.ShowFile(key)}
-	res = s.runSteps(ctx, log, jc, sc, res, rc.workflow(pc).ApplySteps(p, sc.planFile, extra))
+	res = s.runSteps(ctx, log, jc, sc, res, steps)
 	switch res.Outcome {
 	case outcomeSucceeded:
 		res.Summary = applySummary(res.Output)
 		rec.State = runner.Applied
-		os.Remove(sc.planFile)
+		if err := ws.DropPlan(ctx, rec); err != nil {
+			log.Warn("deleting the applied plan file", "err", err)
+		}
 	case outcomeFailed:
 		rec.State = runner.ApplyFailed
 		if strings.Contains(res.Output, "Saved plan is stale") {
 			// The tool will never apply this plan: drop it.
 			rec.State = runner.PlanFailed
-			os.Remove(sc.planFile)
+			if err := ws.DropPlan(ctx, rec); err != nil {
+				log.Warn("deleting the stale plan file", "err", err)
+			}
 			res.Hint = fmt.Sprintf("The state changed after this plan was made, so the tool refused it. Plan again: `%s`", planCommand(rec.Name, p))
 		}
 	default:
@@ -195,7 +220,7 @@ func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.For
 		}
 	}
 	rec.Summary = res.Summary
-	if err := ws.SaveRecord(rec); err != nil {
+	if err := ws.SaveRecord(ctx, rec); err != nil {
 		log.Error("saving plan record", "err", err)
 		return res.internal(jc.id)
 	}
@@ -203,14 +228,33 @@ func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.For
 	return res
 }
 
+// initialized reports whether the project in dir of the checkout has
+// been initialized there (it holds .terraform).
+func initialized(ws *runner.Workspace, dir string) (bool, error) {
+	path, err := workflows.DirPath(ws.Dir, dir)
+	if err != nil {
+		return false, err
+	}
+	_, err = os.Stat(filepath.Join(path, ".terraform"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// initSteps are the init steps among steps.
+func initSteps(steps []workflows.Step) []workflows.Step {
+	return slices.DeleteFunc(steps, func(s workflows.Step) bool { return s.Name != "init" })
+}
+
 // unappliedDependency names a project that p depends on whose plan in the
 // pull request is not applied; "" when there is none. A dependency the
 // pull request does not change has no plan and is no obstacle.
-func (s *Server) unappliedDependency(pull vcs.PullRequest, p workflows.ProjectConfig) (string, error) {
+func (s *Server) unappliedDependency(ctx context.Context, pull vcs.PullRequest, p workflows.ProjectConfig) (string, error) {
 	if len(p.DependsOn) == 0 {
 		return "", nil
 	}
-	recs, err := s.workspaces.Records(pull.Repo.FullName, pull.Number)
+	recs, err := s.workspaces.Records(ctx, pull.Repo.FullName, pull.Number)
 	if err != nil {
 		return "", err
 	}
@@ -225,7 +269,7 @@ func (s *Server) unappliedDependency(pull vcs.PullRequest, p workflows.ProjectCo
 // automergeIfDone merges the pull request once every plan of it is
 // applied, and deletes its branch when its config says so.
 func (s *Server) automergeIfDone(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, rc repoConfig) {
-	recs, err := s.workspaces.Records(pull.Repo.FullName, pull.Number)
+	recs, err := s.workspaces.Records(ctx, pull.Repo.FullName, pull.Number)
 	if err != nil {
 		jc.log.Error("reading plan records", "err", err)
 		return

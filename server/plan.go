@@ -217,11 +217,22 @@ func (s *Server) planProject(ctx context.Context, jc *jobContext, req planReques
 	if blocked == "" {
 		res = s.runPlan(ctx, jc, log, req, ws, p, wf, &rec)
 	}
+	if res.Outcome == outcomeSucceeded {
+		// Kept where any replica can apply it.
+		err := ws.KeepPlan(ctx, rec)
+		switch {
+		case errors.Is(err, runner.ErrPlanTooLarge):
+			res.Outcome, res.Summary = outcomeFailed, err.Error()
+		case err != nil:
+			log.Error("keeping the plan file", "err", err)
+			res = res.internal(jc.id)
+		}
+	}
 	rec.State, rec.Summary = runner.PlanFailed, res.statusDescription()
 	if res.Outcome == outcomeSucceeded {
 		rec.State, rec.Summary = runner.Planned, res.Summary
 	}
-	if err := ws.SaveRecord(rec); err != nil {
+	if err := ws.SaveRecord(ctx, rec); err != nil {
 		log.Error("saving plan record", "err", err)
 		return res.internal(jc.id)
 	}

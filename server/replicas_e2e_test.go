@@ -13,11 +13,16 @@ import (
 
 // twoReplicas starts two servers sharing one fake GitHub and one Redis,
 // each with its own data directory, as replicas behind one webhook URL.
-func twoReplicas(t *testing.T) (a, b *testEnv) {
+func twoReplicas(t *testing.T, configure ...func(*Config)) (a, b *testEnv) {
 	t.Helper()
 	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
 	gh := newTestGitHub(t)
-	shared := func(c *Config) { c.Redis = RedisConfig{Addr: srv.Addr} }
+	shared := func(c *Config) {
+		c.Redis = RedisConfig{Addr: srv.Addr}
+		for _, f := range configure {
+			f(c)
+		}
+	}
 	return newTestEnv(t, testOptions{gh: gh, configure: shared}), newTestEnv(t, testOptions{gh: gh, configure: shared})
 }
 
@@ -60,5 +65,30 @@ func TestReplicasShareLocks(t *testing.T) {
 	mustStatus(t, b.gh.SendPullRequest(t, b.events, "opened", second), http.StatusAccepted, "queued")
 	if c := b.waitComments(t, second, 1)[0]; !strings.Contains(c.Body, "locked by #1") {
 		t.Errorf("replica b planned a project replica a's pull request holds:\n%s", c.Body)
+	}
+}
+
+func TestPlanOnOneReplicaApplyOnAnother(t *testing.T) {
+	t.Parallel()
+	a, b := twoReplicas(t, func(c *Config) { c.ApplyRequirements = Requirements{} })
+	a.gh.CreateRepo(t, "acme/infra", map[string]string{"atoll.yaml": "version: 3\nprojects:\n- dir: app\n  workspace: staging\n"})
+	pr := a.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"app/main.tf": oneResource}})
+	// Replica a alone runs, and plans.
+	b.server.stopWorkers(t.Context())
+	mustStatus(t, a.gh.SendPullRequest(t, a.events, "opened", pr), http.StatusAccepted, "queued")
+	if c := a.waitComments(t, pr, 1)[0]; !strings.Contains(c.Body, "plan succeeded") {
+		t.Fatalf("plan on replica a:\\n%s", c.Body)
+	}
+	// Replica a goes away; b comes back, takes the apply and applies the
+	// plan a made, in a checkout of its own.
+	a.server.stopWorkers(t.Context())
+	b.server.startWorkers(1)
+	mustStatus(t, b.gh.SendPullComment(t, b.events, pr, "bob", "atoll apply"), http.StatusAccepted, "queued")
+	c := b.waitComments(t, pr, 2)[1]
+	if !strings.Contains(c.Body, "Apply complete! Resources: 1 added, 0 changed, 0 destroyed.") {
+		t.Errorf("apply on replica b of a plan made on a:\\n%s", c.Body)
+	}
+	if st := b.status("acme/infra", pr.HeadSHA, "atoll/apply"); st.State != "success" {
+		t.Errorf("aggregate apply status: %+v", st)
 	}
 }

@@ -108,6 +108,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	redact := runner.NewRedactor(append(secrets(cfg), slices.Collect(maps.Values(redactValues))...)...)
 	run := runner.New(runner.Config{Tool: cfg.Tool, Env: cfg.Env, Secrets: secrets(cfg), Redactor: redact, PluginCacheDir: filepath.Join(cfg.DataDir, "plugin-cache")})
+	workspaces := runner.NewWorkspaces(cfg.DataDir, runner.ScrubEnv(cfg.Env, secrets(cfg)))
+	if st.plans != nil {
+		workspaces.SharePlans(st.plans)
+	}
 	s := &Server{
 		log:        log,
 		allow:      cfg.RepoAllowlist,
@@ -117,7 +121,7 @@ func New(cfg Config) (*Server, error) {
 		pingStore:  st.ping,
 		closeStore: st.close,
 		replica:    replicaName(),
-		workspaces: runner.NewWorkspaces(cfg.DataDir, runner.ScrubEnv(cfg.Env, secrets(cfg))),
+		workspaces: workspaces,
 		runner:     run,
 		tools:      runner.NewTools(runner.ToolsConfig{Default: cfg.Tool, BinDir: binDir, SearchPath: envValues(cfg.Env, []string{"PATH"})["PATH"], Download: cfg.TFDownload, DownloadURL: cfg.TFDownloadURL, Runner: run}),
 		deliveries: seen,

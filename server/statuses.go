@@ -12,7 +12,7 @@ import (
 // request, for branch protection to require: atoll/plan succeeds when each
 // project has a plan, atoll/apply when each plan is applied.
 func (s *Server) setAggregates(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest) {
-	recs, err := s.workspaces.Records(pull.Repo.FullName, pull.Number)
+	recs, err := s.workspaces.Records(ctx, pull.Repo.FullName, pull.Number)
 	if err != nil {
 		jc.log.Error("reading plan records", "err", err)
 		return

@@ -32,6 +32,9 @@ const redisPingTimeout = 5 * time.Second
 type stores struct {
 	locker locking.Locker
 	tasks  runner.TaskStore
+	// plans, when set, keeps plan records and files for every replica;
+	// else each workspace keeps its own.
+	plans runner.PlanStore
 	// shared is set when other replicas may use them too.
 	shared bool
 	// ping checks that they answer.
@@ -75,6 +78,7 @@ func openStores(cfg Config) (stores, error) {
 	return stores{
 		locker: locking.NewRedis(client, "atoll:"),
 		tasks:  tasks,
+		plans:  runner.NewRedisPlans(client, "atoll:"),
 		shared: true,
 		ping:   func(ctx context.Context) error { return client.Ping(ctx).Err() },
 		close:  client.Close,

@@ -13,7 +13,7 @@ import (
 // version says which tool, and which version of it, each project of the
 // pull request runs with: the binary that made its plan, or the server's.
 func (s *Server) version(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest) error {
-	recs, err := s.workspaces.Records(pull.Repo.FullName, pull.Number)
+	recs, err := s.workspaces.Records(ctx, pull.Repo.FullName, pull.Number)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,193 @@
+package runner
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// PlanStore keeps what a plan leaves for its apply, the plan record and
+// the plan file, where every replica finds them: a plan made on one
+// replica can then be applied on another. Workspaces without one keep both
+// in their own directories.
+type PlanStore interface {
+	// SaveRecord stores rec, a record of the pull request's.
+	SaveRecord(ctx context.Context, repo string, pull int, rec PlanRecord) error
+	// Records lists the pull request's records.
+	Records(ctx context.Context, repo string, pull int) ([]PlanRecord, error)
+	// DeleteRecords deletes the pull request's records and plan files,
+	// and returns the records.
+	DeleteRecords(ctx context.Context, repo string, pull int) ([]PlanRecord, error)
+	// PutPlan stores the plan file of the pull request's plan rec.
+	PutPlan(ctx context.Context, repo string, pull int, rec PlanRecord, data []byte) error
+	// GetPlan returns the plan file of rec; ErrNoPlanFile when there is
+	// none.
+	GetPlan(ctx context.Context, repo string, pull int, rec PlanRecord) ([]byte, error)
+	// DeletePlan deletes the plan file of rec.
+	DeletePlan(ctx context.Context, repo string, pull int, rec PlanRecord) error
+}
+
+// ErrNoPlanFile says a plan file is not (any more) in the store.
+var ErrNoPlanFile = errors.New("no such plan file")
+
+// ErrPlanTooLarge is wrapped by the error for a plan file larger than a
+// PlanStore keeps; its text can be shown to users.
+var ErrPlanTooLarge = errors.New("plan file too large to share")
+
+// MaxSharedPlan is the largest plan file RedisPlans keeps. Plans of even
+// large projects are a few megabytes; past this, Redis would hold a value
+// it serves slowly to every replica.
+const MaxSharedPlan = 64 << 20
+
+// RedisPlans is a PlanStore in Redis: a hash per pull request of its
+// records, and a string per plan file.
+type RedisPlans struct {
+	client redis.UniversalClient
+	prefix string
+}
+
+var _ PlanStore = (*RedisPlans)(nil)
+
+// NewRedisPlans returns a PlanStore on client, its keys under prefix
+// ("atoll:" when empty).
+func NewRedisPlans(client redis.UniversalClient, prefix string) *RedisPlans {
+	return &RedisPlans{client: client, prefix: cmp.Or(prefix, "atoll:")}
+}
+
+func (r *RedisPlans) recordsKey(repo string, pull int) string {
+	return r.prefix + "plans:" + repo + "#" + strconv.Itoa(pull)
+}
+
+// field names a record in its pull request's hash: its workspace and key,
+// each escaped as in file names, which never hold a NUL.
+func field(rec PlanRecord) string { return rec.Workspace + "\x00" + rec.Key().path() }
+
+func (r *RedisPlans) planKey(repo string, pull int, rec PlanRecord) string {
+	return r.prefix + "planfile:" + repo + "#" + strconv.Itoa(pull) + "\x00" + field(rec)
+}
+
+// SaveRecord implements PlanStore.
+func (r *RedisPlans) SaveRecord(ctx context.Context, repo string, pull int, rec PlanRecord) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if err := r.client.HSet(ctx, r.recordsKey(repo, pull), field(rec), b).Err(); err != nil {
+		return fmt.Errorf("saving plan record: %w", err)
+	}
+	return nil
+}
+
+// Records implements PlanStore.
+func (r *RedisPlans) Records(ctx context.Context, repo string, pull int) ([]PlanRecord, error) {
+	all, err := r.client.HGetAll(ctx, r.recordsKey(repo, pull)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading plan records: %w", err)
+	}
+	recs := make([]PlanRecord, 0, len(all))
+	for _, v := range all {
+		var rec PlanRecord
+		if err := json.Unmarshal([]byte(v), &rec); err != nil {
+			return nil, fmt.Errorf("decoding a plan record: %w", err)
+		}
+		recs = append(recs, rec)
+	}
+	sortRecords(recs)
+	return recs, nil
+}
+
+// DeleteRecords implements PlanStore.
+func (r *RedisPlans) DeleteRecords(ctx context.Context, repo string, pull int) ([]PlanRecord, error) {
+	recs, err := r.Records(ctx, repo, pull)
+	if err != nil {
+		return nil, err
+	}
+	keys := []string{r.recordsKey(repo, pull)}
+	for _, rec := range recs {
+		keys = append(keys, r.planKey(repo, pull, rec))
+	}
+	if err := r.client.Del(ctx, keys...).Err(); err != nil {
+		return nil, fmt.Errorf("deleting plan records: %w", err)
+	}
+	return recs, nil
+}
+
+// PutPlan implements PlanStore.
+func (r *RedisPlans) PutPlan(ctx context.Context, repo string, pull int, rec PlanRecord, data []byte) error {
+	if len(data) > MaxSharedPlan {
+		return fmt.Errorf("%w: the plan file is %d MiB, more than the %d MiB that replicas share through Redis", ErrPlanTooLarge, len(data)>>20, MaxSharedPlan>>20)
+	}
+	if err := r.client.Set(ctx, r.planKey(repo, pull, rec), data, 0).Err(); err != nil {
+		return fmt.Errorf("storing the plan file: %w", err)
+	}
+	return nil
+}
+
+// GetPlan implements PlanStore.
+func (r *RedisPlans) GetPlan(ctx context.Context, repo string, pull int, rec PlanRecord) ([]byte, error) {
+	b, err := r.client.Get(ctx, r.planKey(repo, pull, rec)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNoPlanFile
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fetching the plan file: %w", err)
+	}
+	return b, nil
+}
+
+// DeletePlan implements PlanStore.
+func (r *RedisPlans) DeletePlan(ctx context.Context, repo string, pull int, rec PlanRecord) error {
+	if err := r.client.Del(ctx, r.planKey(repo, pull, rec)).Err(); err != nil {
+		return fmt.Errorf("deleting the plan file: %w", err)
+	}
+	return nil
+}
+
+// KeepPlan stores the plan file of rec, made in this workspace, where
+// other replicas find it; a no-op without a PlanStore.
+func (w *Workspace) KeepPlan(ctx context.Context, rec PlanRecord) error {
+	if w.shared == nil {
+		return nil
+	}
+	data, err := os.ReadFile(w.PlanFile(rec.Key()))
+	if err != nil {
+		return err
+	}
+	return w.shared.PutPlan(ctx, w.repo, w.pull, rec, data)
+}
+
+// FetchPlan puts the plan file of rec in place in this workspace, from
+// the PlanStore, in case another replica made it; a no-op without one.
+func (w *Workspace) FetchPlan(ctx context.Context, rec PlanRecord) error {
+	if w.shared == nil {
+		return nil
+	}
+	data, err := w.shared.GetPlan(ctx, w.repo, w.pull, rec)
+	if err != nil {
+		return err
+	}
+	path := w.PlanFile(rec.Key())
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o600)
+}
+
+// DropPlan deletes the plan file of rec, here and in the PlanStore.
+func (w *Workspace) DropPlan(ctx context.Context, rec PlanRecord) error {
+	err := os.Remove(w.PlanFile(rec.Key()))
+	if errors.Is(err, os.ErrNotExist) {
+		err = nil
+	}
+	if w.shared != nil {
+		err = errors.Join(err, w.shared.DeletePlan(ctx, w.repo, w.pull, rec))
+	}
+	return err
+}
