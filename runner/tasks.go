@@ -23,6 +23,9 @@ type Task struct {
 	// Claims counts the times the task was handed out, this one included:
 	// more than one means a consumer took it before and did not finish.
 	Claims int
+	// Note is what a consumer that held the task noted of its progress
+	// (Note), for the one that runs it again.
+	Note string
 }
 
 // TaskStore is a durable queue of tasks shared by consumers, each of
@@ -50,6 +53,10 @@ type TaskStore interface {
 	// Done removes task id, which consumer holds, and ends its turn;
 	// ErrNotHeld when consumer does not hold it.
 	Done(ctx context.Context, id, consumer string) error
+	// Note records note on task id, which consumer holds: Claim hands it
+	// out with the task, should the task run again. ErrNotHeld when
+	// consumer does not hold it.
+	Note(ctx context.Context, id, consumer, note string) error
 	// Pending counts the tasks recorded and not done.
 	Pending(ctx context.Context) (int, error)
 }

@@ -319,6 +319,14 @@ func (b *BoltTasks) held(ctx context.Context, id, consumer string, lapsed bool, 
 	})
 }
 
+// Note implements TaskStore.
+func (b *BoltTasks) Note(ctx context.Context, id, consumer, note string) error {
+	return b.held(ctx, id, consumer, true, func(_ *bolt.Tx, bkt *bolt.Bucket, k []byte, t boltTask) error {
+		t.Task.Note = note
+		return putTask(bkt, k, t)
+	})
+}
+
 // Pending implements TaskStore.
 func (b *BoltTasks) Pending(ctx context.Context) (int, error) {
 	if err := ctx.Err(); err != nil {

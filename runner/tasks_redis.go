@@ -21,6 +21,7 @@ type RedisTasks struct {
 	client redis.UniversalClient
 	stream string
 	claims string // hash: entry id → times handed out
+	notes  string // hash: entry id → its note
 	last   string // hash: task group → last turn handed out
 	served string // hash: task group → last turn done
 	group  string // the consumer group
@@ -32,7 +33,7 @@ var _ TaskStore = (*RedisTasks)(nil)
 // empty), creating its stream and consumer group if need be.
 func NewRedisTasks(ctx context.Context, client redis.UniversalClient, prefix string) (*RedisTasks, error) {
 	prefix = cmp.Or(prefix, "atoll:")
-	r := &RedisTasks{client: client, stream: prefix + "tasks", claims: prefix + "task-claims",
+	r := &RedisTasks{client: client, stream: prefix + "tasks", claims: prefix + "task-claims", notes: prefix + "task-notes",
 		last: prefix + "task-turns-last", served: prefix + "task-turns-served", group: "atoll"}
 	err := client.XGroupCreateMkStream(ctx, r.stream, r.group, "0").Err()
 	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
@@ -102,11 +103,13 @@ func (r *RedisTasks) Claim(ctx context.Context, consumer string, ttl, wait time.
 		}
 	}
 	m := msgs[0]
-	claims, err := r.client.HIncrBy(ctx, r.claims, m.ID, 1).Result()
-	if err != nil {
+	pipe := r.client.TxPipeline()
+	claims := pipe.HIncrBy(ctx, r.claims, m.ID, 1)
+	note := pipe.HGet(ctx, r.notes, m.ID)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return Task{}, false, fmt.Errorf("counting the claims of task %s: %w", m.ID, err)
 	}
-	t := Task{ID: m.ID, Claims: int(claims)}
+	t := Task{ID: m.ID, Claims: int(claims.Val()), Note: note.Val()}
 	body, _ := m.Values["body"].(string)
 	t.Body = []byte(body)
 	t.Group, _ = m.Values["group"].(string)
@@ -121,7 +124,8 @@ func (r *RedisTasks) Claim(ctx context.Context, consumer string, ttl, wait time.
 
 // heldScript runs when consumer ARGV[2] holds entry ARGV[1] of stream
 // KEYS[1] for group ARGV[3], and its claim, of ARGV[4] ms, has not
-// lapsed. By ARGV[5]: "extend" resets the entry's idle time; "done"
+// lapsed. By ARGV[5]: "extend" resets the entry's idle time; "note"
+// records ARGV[6] as its note (in KEYS[5]); "done"
 // acknowledges and deletes the entry and its claim count (in KEYS[2]) and
 // ends its turn (turns in KEYS[3], served, and KEYS[4], last); "requeue"
 // appends it again as a new entry, keeping its fields, and returns the new
@@ -131,6 +135,10 @@ local p = redis.call('XPENDING', KEYS[1], ARGV[3], ARGV[1], ARGV[1], 1)
 if #p == 0 or p[1][2] ~= ARGV[2] or p[1][3] >= tonumber(ARGV[4]) then return 0 end
 if ARGV[5] == 'extend' then
   redis.call('XCLAIM', KEYS[1], ARGV[3], ARGV[2], 0, ARGV[1], 'JUSTID')
+  return 1
+end
+if ARGV[5] == 'note' then
+  redis.call('HSET', KEYS[5], ARGV[1], ARGV[6])
   return 1
 end
 local e = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
@@ -144,9 +152,12 @@ redis.call('XACK', KEYS[1], ARGV[3], ARGV[1])
 redis.call('XDEL', KEYS[1], ARGV[1])
 local claims = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '1')
 redis.call('HDEL', KEYS[2], ARGV[1])
+local note = redis.call('HGET', KEYS[5], ARGV[1])
+redis.call('HDEL', KEYS[5], ARGV[1])
 if ARGV[5] == 'requeue' then
   local id = redis.call('XADD', KEYS[1], '*', unpack(fields))
   if claims > 1 then redis.call('HSET', KEYS[2], id, claims - 1) end
+  if note then redis.call('HSET', KEYS[5], id, note) end
   return id
 end
 local served = tonumber(redis.call('HGET', KEYS[3], group) or '0')
@@ -161,7 +172,7 @@ end
 return 1
 `)
 
-func (r *RedisTasks) keys() []string { return []string{r.stream, r.claims, r.served, r.last} }
+func (r *RedisTasks) keys() []string { return []string{r.stream, r.claims, r.served, r.last, r.notes} }
 
 // Extend implements TaskStore.
 func (r *RedisTasks) Extend(ctx context.Context, id, consumer string, ttl time.Duration) (bool, error) {
@@ -182,6 +193,18 @@ func (r *RedisTasks) Done(ctx context.Context, id, consumer string) error {
 	n, err := heldScript.Run(ctx, r.client, r.keys(), id, consumer, r.group, maxClaim.Milliseconds(), "done").Int()
 	if err != nil {
 		return fmt.Errorf("finishing task %s: %w", id, err)
+	}
+	if n == 0 {
+		return ErrNotHeld
+	}
+	return nil
+}
+
+// Note implements TaskStore.
+func (r *RedisTasks) Note(ctx context.Context, id, consumer, note string) error {
+	n, err := heldScript.Run(ctx, r.client, r.keys(), id, consumer, r.group, maxClaim.Milliseconds(), "note", note).Int()
+	if err != nil {
+		return fmt.Errorf("noting on task %s: %w", id, err)
 	}
 	if n == 0 {
 		return ErrNotHeld

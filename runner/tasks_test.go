@@ -113,7 +113,11 @@ func TestTasksTakeTurns(t *testing.T) {
 		if string(plan1.Body) != "pr1/plan" || !ready(plan1) || string(apply1.Body) != "pr1/apply" || ready(apply1) {
 			t.Fatalf("first turns: %+v ready %v, %+v ready %v", plan1, ready(plan1), apply1, ready(apply1))
 		}
-		// Not its turn: back to the end of the queue, after pr2's task.
+		// Not its turn: back to the end of the queue, after pr2's task,
+		// with its note.
+		if err := ts.Note(t.Context(), apply1.ID, "w2", "waited"); err != nil {
+			t.Fatal(err)
+		}
 		if err := ts.Requeue(t.Context(), apply1, "w2"); err != nil {
 			t.Fatal(err)
 		}
@@ -125,7 +129,7 @@ func TestTasksTakeTurns(t *testing.T) {
 			t.Fatal(err)
 		}
 		again, ok := claim(t, ts, "w1", time.Minute, 0)
-		if !ok || string(again.Body) != "pr1/apply" || again.Claims != 1 || again.Turn != apply1.Turn || !ready(again) {
+		if !ok || string(again.Body) != "pr1/apply" || again.Claims != 1 || again.Turn != apply1.Turn || again.Note != "waited" || !ready(again) {
 			t.Fatalf("the requeued task after its turn came: %+v, %v", again, ok)
 		}
 		if err := ts.Done(t.Context(), again.ID, "w1"); err != nil {
@@ -167,6 +171,12 @@ func TestTasksLapsedClaimGoesToAnother(t *testing.T) {
 		if task, ok := claim(t, ts, "dead", ttl, 0); !ok || task.ID != want.ID {
 			t.Fatalf("Claim = %+v, %v", task, ok)
 		}
+		if err := ts.Note(t.Context(), want.ID, "dead", "posted comment 42"); err != nil {
+			t.Fatalf("Note: %v", err)
+		}
+		if err := ts.Note(t.Context(), want.ID, "alive", "not mine"); !errors.Is(err, ErrNotHeld) {
+			t.Fatalf("Note by a consumer not holding the task = %v, want ErrNotHeld", err)
+		}
 		// While the claim holds, no one else gets the task.
 		if task, ok := claim(t, ts, "alive", ttl, 0); ok {
 			t.Fatalf("a held task was claimed again: %+v", task)
@@ -178,7 +188,7 @@ func TestTasksLapsedClaimGoesToAnother(t *testing.T) {
 				break
 			}
 		}
-		if task.ID != want.ID || task.Claims != 2 || string(task.Body) != "job" {
+		if task.ID != want.ID || task.Claims != 2 || string(task.Body) != "job" || task.Note != "posted comment 42" {
 			t.Fatalf("the lapsed task reclaimed as %+v, want %s claimed twice", task, want.ID)
 		}
 		if ok, err := ts.Extend(t.Context(), task.ID, "dead", time.Minute); err != nil || ok {

@@ -48,6 +48,10 @@ type Config struct {
 	Parallelism int
 	// JobTimeout bounds one job, tool runs included; one hour when zero.
 	JobTimeout time.Duration
+	// ClaimTTL is how long a job's task stays claimed by a replica that
+	// stops renewing the claim: how soon another replica takes over the
+	// work of one that died. 30 seconds when zero.
+	ClaimTTL time.Duration
 	// ShutdownTimeout is how long running jobs may go on once Run's
 	// context ends; one minute when zero. Jobs still running then are
 	// stopped, and their tasks stay queued.

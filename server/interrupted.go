@@ -54,7 +54,8 @@ func (s *Server) interruptedApply(ctx context.Context, jc *jobContext, forge vcs
 		b.WriteString("\nTo find out, plan again (`atoll plan`): a plan with no changes means the apply went through. Then apply what is left.\n")
 	}
 	s.setAggregates(rctx, jc, forge, pull)
-	_, err = forge.Comment(rctx, pull.Repo, pull.Number, b.String())
+	// In the running comment of the cut-short run, if it posted one.
+	_, err = s.finish(rctx, &reply{forge: forge, pull: pull, id: jc.earlier}, b.String())
 	return err
 }
 

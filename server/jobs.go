@@ -21,6 +21,13 @@ type jobContext struct {
 	// reply is the job's comment once it has posted one; a failure is
 	// reported there rather than in a new comment.
 	reply *reply
+	// earlier is the running comment an earlier run of the job posted
+	// before it was cut short; its next one is edited in instead of
+	// posting another. 0 when there is none.
+	earlier int64
+	// posted records the job's running comment, for a run after this one
+	// should this one be cut short; nil does nothing.
+	posted func(ctx context.Context, commentID int64)
 }
 
 // reportTimeout bounds the calls that report a job's end to the forge,
@@ -107,11 +114,11 @@ func (s *Server) autoplan(ctx context.Context, jc *jobContext, forge vcs.Forge, 
 // runJob runs j under the job timeout and reports what it could not: an
 // error meant for users becomes a comment as is; any other becomes a
 // comment naming the job id, with the detail in the log only.
-func (s *Server) runJob(ctx context.Context, log *slog.Logger, id string, forge vcs.Forge, pull vcs.PullRequest, j job) {
+func (s *Server) runJob(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, j job) {
 	ctx, cancel := context.WithTimeout(ctx, s.jobTimeout)
 	defer cancel()
 	start := time.Now()
-	jc := &jobContext{id: id, log: log}
+	log := jc.log
 	defer func() {
 		if r := recover(); r != nil {
 			log.Error("job panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
@@ -144,7 +151,7 @@ func (s *Server) reportError(ctx context.Context, jc *jobContext, forge vcs.Forg
 	defer cancel()
 	r := jc.reply
 	if r == nil {
-		r = &reply{forge: forge, pull: pull}
+		r = &reply{forge: forge, pull: pull, id: jc.earlier}
 	}
 	if _, cerr := s.finish(ctx, r, body); cerr != nil {
 		jc.log.Error("reporting job failure", "err", cerr)

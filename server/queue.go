@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -18,13 +19,15 @@ import (
 // A webhook that asks for work is answered once the work is a task in the
 // store; workers, here or on another replica, claim tasks and run them.
 // A task stays claimed while its job runs (the worker extends the claim);
-// one whose replica died goes to another after taskTTL. A pull request's
+// one whose replica died goes to another after the claim TTL
+// (Config.ClaimTTL). A pull request's
 // tasks take turns, in the order their webhooks came.
 
 const (
-	// taskTTL is how long a claimed task stays its worker's without being
-	// extended: how soon another replica takes over the work of a dead one.
-	taskTTL = 30 * time.Second
+	// defaultClaimTTL is how long a claimed task stays its worker's
+	// without being extended: how soon another replica takes over the
+	// work of a dead one.
+	defaultClaimTTL = 30 * time.Second
 	// claimWait bounds one wait for a task, so that workers notice a
 	// shutdown.
 	claimWait = time.Second
@@ -106,7 +109,7 @@ func (s *Server) stopWorkers(ctx context.Context) {
 // work claims and runs tasks until claimCtx ends; jobs run under jobCtx.
 func (s *Server) work(claimCtx, jobCtx context.Context, consumer string) {
 	for claimCtx.Err() == nil {
-		t, ok, err := s.tasks.Claim(claimCtx, consumer, taskTTL, claimWait)
+		t, ok, err := s.tasks.Claim(claimCtx, consumer, s.claimTTL, claimWait)
 		switch {
 		case claimCtx.Err() != nil:
 			return
@@ -168,10 +171,19 @@ func (s *Server) runTask(ctx context.Context, consumer string, t runner.Task) {
 		}
 	}
 
+	jc := &jobContext{id: body.JobID, log: log}
+	if id, err := strconv.ParseInt(t.Note, 10, 64); err == nil {
+		jc.earlier = id
+	}
+	jc.posted = func(ctx context.Context, commentID int64) {
+		if err := s.tasks.Note(ctx, t.ID, consumer, strconv.FormatInt(commentID, 10)); err != nil {
+			log.Warn("noting the running comment on the task", "err", err)
+		}
+	}
 	jobCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	stopBeat := s.keepClaimed(jobCtx, log, t, consumer, cancel)
-	s.runJob(jobCtx, log, body.JobID, forge, ev.Pull, j)
+	s.runJob(jobCtx, jc, forge, ev.Pull, j)
 	stopBeat()
 	if cause := context.Cause(jobCtx); errors.Is(cause, errShutdown) || errors.Is(cause, errClaimLost) {
 		log.Info("job stopped; its task stays queued", "why", cause)
@@ -189,7 +201,7 @@ func (s *Server) keepClaimed(ctx context.Context, log *slog.Logger, t runner.Tas
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		tick := time.NewTicker(taskTTL / 3)
+		tick := time.NewTicker(s.claimTTL / 3)
 		defer tick.Stop()
 		last := time.Now()
 		for {
@@ -200,11 +212,11 @@ func (s *Server) keepClaimed(ctx context.Context, log *slog.Logger, t runner.Tas
 				return
 			case <-tick.C:
 			}
-			ok, err := s.tasks.Extend(ctx, t.ID, consumer, taskTTL)
+			ok, err := s.tasks.Extend(ctx, t.ID, consumer, s.claimTTL)
 			switch {
 			case err == nil && ok:
 				last = time.Now()
-			case err == nil || time.Since(last) > taskTTL*2/3:
+			case err == nil || time.Since(last) > s.claimTTL*2/3:
 				// Lost, or about to lapse for want of the store.
 				log.Error("lost the task's claim; stopping its job", "err", err)
 				cancel(errClaimLost)

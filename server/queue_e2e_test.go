@@ -79,9 +79,10 @@ func TestQueuedTasksRunAfterRestart(t *testing.T) {
 	if c := e.waitComments(t, pr, 1)[0]; !strings.Contains(c.Body, "Plan: 1 to add, 0 to change, 0 to destroy.") {
 		t.Errorf("the queued autoplan after a restart:\n%s", c.Body)
 	}
-	if n, err := e.server.tasks.Pending(t.Context()); err != nil || n != 0 {
-		t.Errorf("tasks pending after the job: %d, %v", n, err)
-	}
+	e.gh.WaitFor(t, waitLong, "the task to be done", func() bool {
+		n, err := e.server.tasks.Pending(t.Context())
+		return err == nil && n == 0
+	})
 }
 
 func TestInterruptedApplyIsNotRetried(t *testing.T) {

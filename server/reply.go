@@ -19,13 +19,24 @@ type reply struct {
 // as a new comment at the end instead.
 func (s *Server) start(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, running string) *reply {
 	r := &reply{forge: forge, pull: pull}
-	id, err := forge.Comment(ctx, pull.Repo, pull.Number, s.redact.Redact(running))
+	jc.reply = r
+	running = s.redact.Redact(running)
+	if jc.earlier != 0 {
+		// An earlier run of this job posted it, and was cut short.
+		if err := forge.UpdateComment(ctx, pull.Repo, jc.earlier, running); err == nil {
+			r.id = jc.earlier
+			return r
+		}
+	}
+	id, err := forge.Comment(ctx, pull.Repo, pull.Number, running)
 	if err != nil {
 		jc.log.Error("posting the running comment", "err", err)
-	} else {
-		r.id = id
+		return r
 	}
-	jc.reply = r
+	r.id = id
+	if jc.posted != nil {
+		jc.posted(ctx, id)
+	}
 	return r
 }
 

@@ -35,6 +35,8 @@ type Server struct {
 	pingStore func(context.Context) error
 	// replica names this process among the consumers of tasks.
 	replica string
+	// claimTTL is how long a task stays claimed without being extended.
+	claimTTL time.Duration
 	// workers run tasks; see startWorkers.
 	workers    workers
 	workspaces *runner.Workspaces
@@ -121,6 +123,7 @@ func New(cfg Config) (*Server, error) {
 		pingStore:  st.ping,
 		closeStore: st.close,
 		replica:    replicaName(),
+		claimTTL:   cmp.Or(cfg.ClaimTTL, defaultClaimTTL),
 		workspaces: workspaces,
 		runner:     run,
 		tools:      runner.NewTools(runner.ToolsConfig{Default: cfg.Tool, BinDir: binDir, SearchPath: envValues(cfg.Env, []string{"PATH"})["PATH"], Download: cfg.TFDownload, DownloadURL: cfg.TFDownloadURL, Runner: run}),
