@@ -94,6 +94,10 @@ func (s *Server) apply(ctx context.Context, jc *jobContext, forge vcs.Forge, pul
 			}
 			return s.applyProject(ctx, jc, forge, pull, user, ws, p, rc, cmd.Extra)
 		})
+	if handedOver(ctx) {
+		// The next run of the job finds what was applied, and reports.
+		return context.Cause(ctx)
+	}
 	rctx, cancel := reportContext(ctx)
 	defer cancel()
 	for _, res := range results {
@@ -210,8 +214,8 @@ func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.For
 			res.Hint = fmt.Sprintf("The state changed after this plan was made, so the tool refused it. Plan again: `%s`", planCommand(rec.Name, p))
 		}
 	default:
-		switch cause := context.Cause(ctx); {
-		case errors.Is(cause, errShutdown), errors.Is(cause, errClaimLost):
+		switch {
+		case handedOver(ctx):
 			return res // still applying: the task's next run says so
 		case ctx.Err() != nil:
 			rec.State, res.Summary = runner.ApplyUnknown, "interrupted: outcome unknown"

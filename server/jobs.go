@@ -126,7 +126,7 @@ func (s *Server) runJob(ctx context.Context, jc *jobContext, forge vcs.Forge, pu
 		}
 	}()
 	err := j(ctx, jc)
-	if cause := context.Cause(ctx); err != nil && (errors.Is(cause, errShutdown) || errors.Is(cause, errClaimLost)) {
+	if cause := context.Cause(ctx); err != nil && handedOver(ctx) {
 		// Not the job's failure: its task runs again, and reports then.
 		log.Info("job interrupted", "why", cause, "err", err)
 		return
@@ -156,6 +156,15 @@ func (s *Server) reportError(ctx context.Context, jc *jobContext, forge vcs.Forg
 	if _, cerr := s.finish(ctx, r, body); cerr != nil {
 		jc.log.Error("reporting job failure", "err", cerr)
 	}
+}
+
+// handedOver reports whether the job of ctx was stopped for its task to
+// run again later, here or on another replica: the server shuts down, or
+// the claim on the task lapsed. Such a job reports nothing; the next run
+// does.
+func handedOver(ctx context.Context) bool {
+	cause := context.Cause(ctx)
+	return errors.Is(cause, errShutdown) || errors.Is(cause, errClaimLost)
 }
 
 // reportContext is for telling the forge how a job ended: it lives on for

@@ -83,6 +83,10 @@ func (s *Server) plan(ctx context.Context, jc *jobContext, req planRequest) erro
 		func(ws *runner.Workspace, p workflows.ProjectConfig, blocked string) projectResult {
 			return s.planProject(ctx, jc, req, ws, p, rc.workflow(p), rc.statusTarget(p.Name, p.Project), cmp.Or(blocked, unmet[keyOf(p)]))
 		})
+	if handedOver(ctx) {
+		// The next run of the job plans again, and reports.
+		return context.Cause(ctx)
+	}
 	// What was planned is reported even when the job was cancelled or a
 	// checkout failed: no status is left pending.
 	rctx, cancel := reportContext(ctx)

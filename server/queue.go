@@ -185,8 +185,8 @@ func (s *Server) runTask(ctx context.Context, consumer string, t runner.Task) {
 	stopBeat := s.keepClaimed(jobCtx, log, t, consumer, cancel)
 	s.runJob(jobCtx, jc, forge, ev.Pull, j)
 	stopBeat()
-	if cause := context.Cause(jobCtx); errors.Is(cause, errShutdown) || errors.Is(cause, errClaimLost) {
-		log.Info("job stopped; its task stays queued", "why", cause)
+	if handedOver(jobCtx) {
+		log.Info("job stopped; its task stays queued", "why", context.Cause(jobCtx))
 		return
 	}
 	s.finishTask(ctx, log, t, consumer)

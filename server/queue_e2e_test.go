@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"github.com/atoll-iac/atoll/vcs"
 	"github.com/atoll-iac/atoll/vcs/github"
 	"github.com/atoll-iac/atoll/vcs/vcstest"
+	"github.com/atoll-iac/atoll/workflows"
 )
 
 // captureEvent delivers payload, as GitHub would, to a stand-in server
@@ -162,4 +164,78 @@ func TestHealthzFollowsRedis(t *testing.T) {
 	if c := e.waitComments(t, pr, 1)[0]; !strings.Contains(c.Body, "Plan: 1 to add") {
 		t.Errorf("plan once Redis is back:\n%s", c.Body)
 	}
+}
+
+// slowHooks is a server config whose pre-workflow hook takes a while, so
+// that a test can act in the middle of a job.
+func slowHooks(t *testing.T, seconds int) workflows.ServerConfig {
+	t.Helper()
+	cfg, err := workflows.ParseServerConfig("repos.yaml", []byte(fmt.Sprintf("repos:\n- id: /.*/\n  pre_workflow_hooks:\n  - run: sleep %d\n", seconds)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// waitRunning waits until the pull request has a running comment.
+func waitRunning(t *testing.T, gh *vcstest.GitHub, pr vcstest.Pull) {
+	t.Helper()
+	gh.WaitFor(t, waitLong, "a running comment", func() bool {
+		cs := gh.Comments(pr.Repo, pr.Number)
+		return len(cs) > 0 && strings.HasPrefix(cs[0].Body, "⏳")
+	})
+}
+
+func TestShutdownHandsBackRunningJobs(t *testing.T) {
+	t.Parallel()
+	gh := newTestGitHub(t)
+	dataDir := t.TempDir()
+	first := newTestEnv(t, testOptions{gh: gh, configure: func(c *Config) {
+		c.DataDir = dataDir
+		c.RepoConfig = slowHooks(t, 5)
+	}})
+	first.gh.CreateRepo(t, "acme/infra", nil)
+	pr := gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+	mustStatus(t, gh.SendPullComment(t, first.events, pr, "alice", "atoll plan"), http.StatusAccepted, "queued")
+	waitRunning(t, gh, pr)
+	// The shutdown's grace ends before the job does: the job stops,
+	// reports nothing, and its task stays queued.
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	first.server.Close(ctx)
+	if cs := gh.Comments("acme/infra", pr.Number); len(cs) != 1 || !strings.HasPrefix(cs[0].Body, "⏳") {
+		t.Fatalf("after the shutdown: %+v", cs)
+	}
+
+	second := newTestEnv(t, testOptions{gh: gh, configure: func(c *Config) { c.DataDir = dataDir }})
+	cs := second.waitComments(t, pr, 1)
+	if len(cs) != 1 || !strings.Contains(cs[0].Body, "Plan: 1 to add, 0 to change, 0 to destroy.") {
+		t.Errorf("after the restart, want the running comment edited into the plan: %+v", cs)
+	}
+}
+
+func TestRedisRestartMidJob(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
+	e := newTestEnv(t, testOptions{configure: func(c *Config) {
+		c.Redis = RedisConfig{Addr: srv.Addr}
+		c.RepoConfig = slowHooks(t, 2)
+	}})
+	e.gh.CreateRepo(t, "acme/infra", nil)
+	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+	mustStatus(t, e.gh.SendPullComment(t, e.events, pr, "alice", "atoll plan"), http.StatusAccepted, "queued")
+	waitRunning(t, e.gh, pr)
+	srv.Restart()
+	cs := e.waitComments(t, pr, 1)
+	if len(cs) != 1 || !strings.Contains(cs[0].Body, "Plan: 1 to add") {
+		t.Errorf("a plan across a Redis restart: %+v", cs)
+	}
+	locks, err := e.server.locker.List(t.Context())
+	if err != nil || len(locks) != 1 || locks[0].Pull != pr.Number {
+		t.Errorf("locks after the Redis restart = %+v, %v; want the plan's", locks, err)
+	}
+	e.gh.WaitFor(t, waitLong, "the task to be done", func() bool {
+		n, err := e.server.tasks.Pending(t.Context())
+		return err == nil && n == 0
+	})
 }
