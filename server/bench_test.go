@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atoll-iac/atoll/locking/redistest"
 	"github.com/atoll-iac/atoll/vcs/vcstest"
 )
 
@@ -81,4 +82,50 @@ func BenchmarkPlanOverhead(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed())/float64(directTotal), "x-direct")
 	b.ReportMetric(float64(directTotal.Milliseconds())/float64(n), "direct-ms/op")
+}
+
+// BenchmarkReplicaThroughput measures jobs per second through one and two
+// replicas sharing Redis (one worker each), with 100 single-project plans
+// queued before the workers start. On a 2-core machine the replicas share
+// the CPU with the fake forge and tofu, so this bounds what a second
+// replica adds, rather than showing what a second machine would.
+func BenchmarkReplicaThroughput(b *testing.B) {
+	const plans = 100
+	for _, n := range []int{1, 2} {
+		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) {
+			srv := redistest.Start(b, redistest.Options{})
+			gh := newTestGitHub(b)
+			var envs []*testEnv
+			for range n {
+				envs = append(envs, newTestEnv(b, testOptions{gh: gh, configure: func(c *Config) { c.Redis = RedisConfig{Addr: srv.Addr} }}))
+			}
+			gh.CreateRepo(b, "acme/infra", nil)
+			for b.Loop() {
+				b.StopTimer()
+				for _, e := range envs {
+					e.server.stopWorkers(b.Context())
+				}
+				var prs []vcstest.Pull
+				for i := range plans {
+					pr := gh.OpenPull(b, "acme/infra", vcstest.PullSpec{Files: map[string]string{fmt.Sprintf("p%d/main.tf", i): oneResource}})
+					mustStatus(b, gh.SendPullRequest(b, envs[i%n].events, "opened", pr), http.StatusAccepted, "queued")
+					prs = append(prs, pr)
+				}
+				b.StartTimer()
+				start := time.Now()
+				for _, e := range envs {
+					e.server.startWorkers(1)
+				}
+				gh.WaitFor(b, 10*time.Minute, "every plan", func() bool {
+					for _, pr := range prs {
+						if len(gh.Comments(pr.Repo, pr.Number)) == 0 {
+							return false
+						}
+					}
+					return true
+				})
+				b.ReportMetric(plans/time.Since(start).Seconds(), "jobs/s")
+			}
+		})
+	}
 }
