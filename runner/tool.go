@@ -1,8 +1,10 @@
 // Package runner owns execution: per-pull-request workspaces checked out
 // with git, finding the tofu or terraform binary, running tool steps with a
-// clean environment and capturing their output, and the job queue that
-// runs work after a webhook is answered. It runs what it is told; deciding
-// what to run belongs to workflows and server.
+// clean environment and capturing their output, the durable queue of
+// tasks that runs work after a webhook is answered, and the plan records
+// and files an apply needs (kept locally, or in Redis for every replica).
+// It runs what it is told; deciding what to run belongs to workflows and
+// server.
 package runner
 
 import (
