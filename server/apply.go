@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/atoll-iac/atoll/locking"
 	"github.com/atoll-iac/atoll/runner"
@@ -157,7 +156,7 @@ func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.For
 		return res
 	}
 	lock := locking.Key{Repo: pull.Repo.FullName, Dir: dir, Workspace: ws.Name}
-	holder, ok, err := s.locker.TryLock(ctx, locking.Lock{Key: lock, Pull: pull.Number, User: user, Time: time.Now().UTC()})
+	holder, ok, err := s.locker.TryLock(ctx, s.projectLock(lock, pull.Number, user))
 	if err != nil {
 		log.Error("checking project lock", "err", err)
 		return res.internal(jc.id)

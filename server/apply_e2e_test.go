@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/atoll-iac/atoll/vcs/vcstest"
 )
@@ -427,5 +428,20 @@ func TestForgedCommenterIsNotBelieved(t *testing.T) {
 	}
 	if h := e.gh.StatusHistory("acme/infra", pr.HeadSHA, "atoll/apply: ./default"); len(h) != 0 {
 		t.Errorf("a forged comment applied: %v", h)
+	}
+}
+
+func TestLockTTLLetsAbandonedLocksLapse(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, testOptions{configure: func(c *Config) { c.LockTTL = 2 * time.Second }})
+	first := e.planned(t, map[string]string{"main.tf": oneResource})
+	second := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": twoResources}})
+	if c := e.say(t, second, "alice", "atoll plan"); !strings.Contains(c.Body, "locked by #1") {
+		t.Fatalf("plan while #%d holds the lock:\n%s", first.Number, c.Body)
+	}
+	// #1 is abandoned: no command, no close event. Its lock lapses.
+	time.Sleep(2 * time.Second)
+	if c := e.say(t, second, "alice", "atoll plan"); !strings.Contains(c.Body, "plan succeeded") {
+		t.Errorf("plan after the lock lapsed:\n%s", c.Body)
 	}
 }

@@ -48,6 +48,11 @@ type Config struct {
 	Parallelism int
 	// JobTimeout bounds one job, tool runs included; one hour when zero.
 	JobTimeout time.Duration
+	// LockTTL, when set, lets a project lock lapse that long after its
+	// pull request's last plan or apply of the project, so that a pull
+	// request abandoned without a close event does not hold it forever.
+	// Zero keeps locks until the pull request is closed or merged.
+	LockTTL time.Duration
 	// ClaimTTL is how long a job's task stays claimed by a replica that
 	// stops renewing the claim: how soon another replica takes over the
 	// work of one that died. 30 seconds when zero.

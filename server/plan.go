@@ -248,7 +248,7 @@ func (s *Server) planProject(ctx context.Context, jc *jobContext, req planReques
 func (s *Server) runPlan(ctx context.Context, jc *jobContext, log *slog.Logger, req planRequest, ws *runner.Workspace, p workflows.ProjectConfig, wf workflows.Workflow, rec *runner.PlanRecord) projectResult {
 	res := projectResult{Project: p.Project, Name: p.Name, Command: "plan"}
 	key := locking.Key{Repo: req.pull.Repo.FullName, Dir: p.Dir, Workspace: p.Workspace}
-	holder, ok, err := s.locker.TryLock(ctx, locking.Lock{Key: key, Pull: req.pull.Number, User: req.user, Time: time.Now().UTC()})
+	holder, ok, err := s.locker.TryLock(ctx, s.projectLock(key, req.pull.Number, req.user))
 	if err != nil {
 		log.Error("taking project lock", "err", err)
 		return res.internal(jc.id)
@@ -290,6 +290,18 @@ func (s *Server) runPlan(ctx context.Context, jc *jobContext, log *slog.Logger, 
 		res.Summary = planSummary(res.Output)
 	}
 	return res
+}
+
+// projectLock is the lock a pull request takes on a project: until it is
+// closed or merged, or, with a lock TTL, until that long after its last
+// plan or apply of the project.
+func (s *Server) projectLock(key locking.Key, pull int, user string) locking.Lock {
+	now := time.Now().UTC()
+	l := locking.Lock{Key: key, Pull: pull, User: user, Time: now}
+	if s.lockTTL > 0 {
+		l.Expires = now.Add(s.lockTTL)
+	}
+	return l
 }
 
 // projectTool is the binary that runs p: of the distribution its config

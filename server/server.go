@@ -37,6 +37,9 @@ type Server struct {
 	replica string
 	// claimTTL is how long a task stays claimed without being extended.
 	claimTTL time.Duration
+	// lockTTL, when set, bounds how long a project lock outlives its pull
+	// request's last command.
+	lockTTL time.Duration
 	// workers run tasks; see startWorkers.
 	workers    workers
 	workspaces *runner.Workspaces
@@ -124,6 +127,7 @@ func New(cfg Config) (*Server, error) {
 		closeStore: st.close,
 		replica:    replicaName(),
 		claimTTL:   cmp.Or(cfg.ClaimTTL, defaultClaimTTL),
+		lockTTL:    cfg.LockTTL,
 		workspaces: workspaces,
 		runner:     run,
 		tools:      runner.NewTools(runner.ToolsConfig{Default: cfg.Tool, BinDir: binDir, SearchPath: envValues(cfg.Env, []string{"PATH"})["PATH"], Download: cfg.TFDownload, DownloadURL: cfg.TFDownloadURL, Runner: run}),

@@ -49,6 +49,7 @@ func serverConfig(args []string, getenv func(string) (string, bool), stdout io.W
 	hidePrev := fs.Bool("hide-prev-plan-comments", false, "collapse a pull request's earlier plan comments when it gets a new one")
 	redactEnv := fs.String("redact-env", "", "comma-separated environment variables whose values never appear in comments")
 	repoConfig := fs.String("repo-config", "", "server-side repo config file: what each repository gets and may set in its own config")
+	lockTTL := fs.Duration("lock-ttl", 0, "let a project lock lapse this long after its pull request's last plan or apply (default: hold until closed or merged)")
 	claimTTL := fs.Duration("claim-ttl", 30*time.Second, "how soon another replica takes over the jobs of one that died")
 	shutdownTimeout := fs.Duration("shutdown-timeout", time.Minute, "on SIGTERM, how long running jobs may finish; the rest stay queued")
 	redisAddr := fs.String("redis-addr", "", "host:port of the Redis that replicas share locks and deliveries through (default: an embedded store in --data-dir)")
@@ -102,6 +103,9 @@ func serverConfig(args []string, getenv func(string) (string, bool), stdout io.W
 			return server.Config{}, fmt.Errorf("--redis-addr %q: want host:port", *redisAddr)
 		}
 	}
+	if *lockTTL < 0 {
+		return server.Config{}, fmt.Errorf("--lock-ttl %v: want 0 (never) or a positive duration", *lockTTL)
+	}
 	if *claimTTL < time.Second {
 		return server.Config{}, fmt.Errorf("--claim-ttl %v: want at least 1s", *claimTTL)
 	}
@@ -136,6 +140,7 @@ func serverConfig(args []string, getenv func(string) (string, bool), stdout io.W
 		RepoConfig:           serverRepoConfig,
 		ShutdownTimeout:      *shutdownTimeout,
 		ClaimTTL:             *claimTTL,
+		LockTTL:              *lockTTL,
 		Redis:                server.RedisConfig{Addr: *redisAddr, Password: *redisPassword, DB: *redisDB, TLS: *redisTLS},
 	}, nil
 }
