@@ -150,6 +150,10 @@ func (r *RedisPlans) DeletePlan(ctx context.Context, repo string, pull int, rec 
 	return nil
 }
 
+// SharesPlans reports whether the workspace's plans are kept for every
+// replica, so that one may have been made elsewhere.
+func (w *Workspace) SharesPlans() bool { return w.shared != nil }
+
 // KeepPlan stores the plan file of rec, made in this workspace, where
 // other replicas find it; a no-op without a PlanStore.
 func (w *Workspace) KeepPlan(ctx context.Context, rec PlanRecord) error {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -20,10 +21,25 @@ const (
 	turnBucket = "turns"
 )
 
-// turns are where a group stands: the last turn handed out and the last
-// one done.
+// turns are where a group stands: the last turn handed out, the last one
+// up to which all are done, and those done out of turn beyond it.
 type turns struct {
 	Last, Served int64
+	Ahead        []int64 `json:",omitempty"`
+}
+
+// done ends turn.
+func (tr *turns) done(turn int64) {
+	switch {
+	case turn == tr.Served+1:
+		tr.Served = turn
+		for i := slices.Index(tr.Ahead, tr.Served+1); i >= 0; i = slices.Index(tr.Ahead, tr.Served+1) {
+			tr.Ahead = slices.Delete(tr.Ahead, i, i+1)
+			tr.Served++
+		}
+	case turn > tr.Served+1 && !slices.Contains(tr.Ahead, turn):
+		tr.Ahead = append(tr.Ahead, turn)
+	}
 }
 
 func getTurns(bkt *bolt.Bucket, group string) (turns, error) {
@@ -222,38 +238,67 @@ func (b *BoltTasks) Claim(ctx context.Context, consumer string, ttl, wait time.D
 	}
 }
 
-// claim takes a lapsed task, else the oldest free one, in one transaction.
+// claim takes a lapsed task, else the oldest free one whose turn has
+// come. It looks in a read transaction first: most looks find nothing, and
+// a write transaction syncs the file.
 func (b *BoltTasks) claim(ctx context.Context, consumer string, ttl time.Duration) (Task, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return Task{}, false, err
 	}
-	var got boltTask
-	var found bool
-	err := b.db.Update(func(tx *bolt.Tx) error {
-		bkt := tx.Bucket([]byte(taskBucket))
+	var key []byte
+	err := b.db.View(func(tx *bolt.Tx) error {
 		now := time.Now()
-		var key []byte
-		c := bkt.Cursor()
+		tbkt := tx.Bucket([]byte(turnBucket))
+		served := map[string]int64{}
+		c := tx.Bucket([]byte(taskBucket)).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			var t boltTask
 			if err := json.Unmarshal(v, &t); err != nil {
 				return fmt.Errorf("decoding task: %w", err)
 			}
 			if t.Holder != "" && !now.Before(t.Until) {
-				got, key = t, k // lapsed: it goes first
-				break
+				key = slices.Clone(k) // lapsed: it goes first
+				return nil
 			}
-			if t.Holder == "" && key == nil {
-				got, key = t, k
+			if t.Holder != "" || key != nil {
+				continue
+			}
+			s, ok := served[t.Group]
+			if !ok {
+				tr, err := getTurns(tbkt, t.Group)
+				if err != nil {
+					return err
+				}
+				s, served[t.Group] = tr.Served, tr.Served
+			}
+			if s+1 >= t.Turn {
+				key = slices.Clone(k)
 			}
 		}
-		if key == nil {
-			return nil
+		return nil
+	})
+	if err != nil || key == nil {
+		return Task{}, false, err
+	}
+	var got boltTask
+	var found bool
+	err = b.db.Update(func(tx *bolt.Tx) error {
+		bkt := tx.Bucket([]byte(taskBucket))
+		v := bkt.Get(key)
+		if v == nil {
+			return nil // done meanwhile
+		}
+		if err := json.Unmarshal(v, &got); err != nil {
+			return fmt.Errorf("decoding task: %w", err)
+		}
+		now := time.Now()
+		if got.Holder != "" && now.Before(got.Until) {
+			return nil // claimed meanwhile
 		}
 		found = true
 		got.Holder, got.Until = consumer, now.Add(ttl)
 		got.Claims++
-		return putTask(bkt, append([]byte(nil), key...), got)
+		return putTask(bkt, key, got)
 	})
 	if err != nil {
 		return Task{}, false, fmt.Errorf("claiming a task: %w", err)
@@ -285,9 +330,7 @@ func (b *BoltTasks) Done(ctx context.Context, id, consumer string) error {
 		if err != nil {
 			return err
 		}
-		if tr.Served+1 == t.Turn {
-			tr.Served = t.Turn
-		}
+		tr.done(t.Turn)
 		return putTurns(tbkt, t.Group, tr)
 	})
 }

@@ -73,18 +73,22 @@ func (r *RedisTasks) Ready(ctx context.Context, t Task) (bool, error) {
 }
 
 // Claim implements TaskStore: XAUTOCLAIM for a lapsed task, else
-// XREADGROUP for a new one.
+// XREADGROUP for a new one. A consumer group lost with Redis' data (a
+// restart without its append-only file) is made again.
 func (r *RedisTasks) Claim(ctx context.Context, consumer string, ttl, wait time.Duration) (Task, bool, error) {
-	msgs, _, err := r.client.XAutoClaim(ctx, &redis.XAutoClaimArgs{
-		Stream: r.stream, Group: r.group, Consumer: consumer, MinIdle: ttl, Start: "0-0", Count: 1,
-	}).Result()
+	msgs, err := r.claimLapsed(ctx, consumer, ttl)
+	if isNoGroup(err) {
+		if err = r.client.XGroupCreateMkStream(ctx, r.stream, r.group, "0").Err(); err == nil || strings.HasPrefix(err.Error(), "BUSYGROUP") {
+			msgs, err = r.claimLapsed(ctx, consumer, ttl)
+		}
+	}
 	if err != nil {
 		return Task{}, false, fmt.Errorf("claiming a lapsed task: %w", err)
 	}
 	if len(msgs) == 0 {
 		block := wait
-		if block <= 0 {
-			block = -1 // do not wait
+		if block < time.Millisecond {
+			block = -1 // do not wait (BLOCK 0 would wait for ever)
 		}
 		streams, err := r.client.XReadGroup(ctx, &redis.XReadGroupArgs{
 			Group: r.group, Consumer: consumer, Streams: []string{r.stream, ">"}, Count: 1, Block: block,
@@ -121,6 +125,25 @@ func (r *RedisTasks) Claim(ctx context.Context, consumer string, ttl, wait time.
 	}
 	return t, true, nil
 }
+
+// claimLapsed takes one entry whose claim lapsed, if any: XAUTOCLAIM
+// looks at a few pending entries a call, so it goes on from its cursor
+// until it has looked at all of them.
+func (r *RedisTasks) claimLapsed(ctx context.Context, consumer string, ttl time.Duration) ([]redis.XMessage, error) {
+	start := "0-0"
+	for range 10_000 {
+		msgs, next, err := r.client.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+			Stream: r.stream, Group: r.group, Consumer: consumer, MinIdle: ttl, Start: start, Count: 1,
+		}).Result()
+		if err != nil || len(msgs) > 0 || next == "0-0" || next == "" {
+			return msgs, err
+		}
+		start = next
+	}
+	return nil, nil
+}
+
+func isNoGroup(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOGROUP") }
 
 // heldScript runs when consumer ARGV[2] holds entry ARGV[1] of stream
 // KEYS[1] for group ARGV[3], and its claim, of ARGV[4] ms, has not
@@ -161,9 +184,15 @@ if ARGV[5] == 'requeue' then
   return id
 end
 local served = tonumber(redis.call('HGET', KEYS[3], group) or '0')
-if served + 1 == turn then
+if turn == served + 1 then
   served = turn
+  -- turns done out of turn beyond it, as fields "GROUP\0TURN"
+  while redis.call('HDEL', KEYS[3], group .. '\0' .. tostring(served + 1)) == 1 do
+    served = served + 1
+  end
   redis.call('HSET', KEYS[3], group, served)
+elseif turn > served + 1 then
+  redis.call('HSET', KEYS[3], group .. '\0' .. tostring(turn), 1)
 end
 if served >= tonumber(redis.call('HGET', KEYS[4], group) or '0') then
   redis.call('HDEL', KEYS[3], group)

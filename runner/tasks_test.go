@@ -109,34 +109,39 @@ func TestTasksTakeTurns(t *testing.T) {
 			return ok
 		}
 		plan1, _ := claim(t, ts, "w1", time.Minute, 0)
-		apply1, _ := claim(t, ts, "w2", time.Minute, 0)
-		if string(plan1.Body) != "pr1/plan" || !ready(plan1) || string(apply1.Body) != "pr1/apply" || ready(apply1) {
-			t.Fatalf("first turns: %+v ready %v, %+v ready %v", plan1, ready(plan1), apply1, ready(apply1))
+		if string(plan1.Body) != "pr1/plan" || !ready(plan1) {
+			t.Fatalf("first claim: %+v", plan1)
 		}
-		// Not its turn: back to the end of the queue, after pr2's task,
-		// with its note.
-		if err := ts.Note(t.Context(), apply1.ID, "w2", "waited"); err != nil {
-			t.Fatal(err)
+		// A store may hand out a task whose turn has not come (Redis does):
+		// it goes back to the end of the queue, after pr2's task.
+		next, _ := claim(t, ts, "w2", time.Minute, 0)
+		requeued := string(next.Body) == "pr1/apply"
+		if requeued {
+			if ready(next) {
+				t.Fatal("pr1's apply is ready while its plan runs")
+			}
+			if err := ts.Note(t.Context(), next.ID, "w2", "waited"); err != nil {
+				t.Fatal(err)
+			}
+			if err := ts.Requeue(t.Context(), next, "w2"); err != nil {
+				t.Fatal(err)
+			}
+			next, _ = claim(t, ts, "w2", time.Minute, 0)
 		}
-		if err := ts.Requeue(t.Context(), apply1, "w2"); err != nil {
-			t.Fatal(err)
-		}
-		plan2, _ := claim(t, ts, "w2", time.Minute, 0)
-		if string(plan2.Body) != "pr2/plan" || !ready(plan2) {
-			t.Fatalf("another group's task: %+v", plan2)
+		if string(next.Body) != "pr2/plan" || !ready(next) {
+			t.Fatalf("another group's task: %+v", next)
 		}
 		if err := ts.Done(t.Context(), plan1.ID, "w1"); err != nil {
 			t.Fatal(err)
 		}
 		again, ok := claim(t, ts, "w1", time.Minute, 0)
-		if !ok || string(again.Body) != "pr1/apply" || again.Claims != 1 || again.Turn != apply1.Turn || again.Note != "waited" || !ready(again) {
-			t.Fatalf("the requeued task after its turn came: %+v, %v", again, ok)
+		if !ok || string(again.Body) != "pr1/apply" || again.Claims != 1 || !ready(again) || requeued && again.Note != "waited" {
+			t.Fatalf("pr1's apply once its plan is done: %+v, %v", again, ok)
 		}
-		if err := ts.Done(t.Context(), again.ID, "w1"); err != nil {
-			t.Fatal(err)
-		}
-		if err := ts.Done(t.Context(), plan2.ID, "w2"); err != nil {
-			t.Fatal(err)
+		for _, task := range []Task{again, next} {
+			if err := ts.Done(t.Context(), task.ID, map[string]string{"pr1": "w1", "pr2": "w2"}[task.Group]); err != nil {
+				t.Fatal(err)
+			}
 		}
 		// A group whose tasks are all done starts afresh.
 		later := enqueue(t, ts, "pr1/plan again")[0]
@@ -243,13 +248,26 @@ func TestTasksRace(t *testing.T) {
 			wg.Go(func() {
 				name := fmt.Sprint("w", c)
 				for {
-					task, ok, err := ts.Claim(t.Context(), name, time.Minute, 0)
+					task, ok, err := ts.Claim(t.Context(), name, time.Minute, 50*time.Millisecond)
 					if err != nil {
 						t.Error(err)
 						return
 					}
 					if !ok {
-						return
+						if n, _ := ts.Pending(t.Context()); n == 0 {
+							return
+						}
+						continue
+					}
+					mu.Lock()
+					_, again := seen[task.ID]
+					mu.Unlock()
+					if !again && !readyNow(t, ts, task) {
+						// Not its turn (Redis hands such tasks out): back.
+						if err := ts.Requeue(t.Context(), task, name); err != nil {
+							t.Error(err)
+						}
+						continue
 					}
 					mu.Lock()
 					if prev, dup := seen[task.ID]; dup {
@@ -267,7 +285,22 @@ func TestTasksRace(t *testing.T) {
 		if len(seen) != tasks {
 			t.Errorf("%d tasks claimed, want %d", len(seen), tasks)
 		}
+		// Whatever order they were done in, no group is left waiting.
+		for g := range 3 {
+			if task := enqueue(t, ts, fmt.Sprint("g", g, "/after"))[0]; !readyNow(t, ts, task) {
+				t.Errorf("group g%d is stuck: %+v", g, task)
+			}
+		}
 	})
+}
+
+func readyNow(t *testing.T, ts TaskStore, task Task) bool {
+	t.Helper()
+	ok, err := ts.Ready(t.Context(), task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
 }
 
 func TestBoltTasksSurviveARestart(t *testing.T) {
@@ -317,4 +350,109 @@ func TestRedisTasksSurviveARedisRestart(t *testing.T) {
 	if task, ok := claim(t, ts, "w1", time.Minute, 0); !ok || string(task.Body) != "queued before" {
 		t.Errorf("after Redis restarted: Claim = %+v, %v", task, ok)
 	}
+}
+
+func TestTurnsDoneOutOfTurn(t *testing.T) {
+	t.Parallel()
+	tr := turns{Last: 4}
+	for _, turn := range []int64{3, 2, 3} {
+		tr.done(turn)
+	}
+	if tr.Served != 0 || !slices.Equal(tr.Ahead, []int64{3, 2}) {
+		t.Fatalf("after 3, 2, 3 done: %+v", tr)
+	}
+	tr.done(1)
+	if tr.Served != 3 || len(tr.Ahead) != 0 {
+		t.Fatalf("after 1 done too: %+v, want served 3", tr)
+	}
+}
+
+func TestRedisTasksDoneOutOfTurn(t *testing.T) {
+	t.Parallel()
+	ts, err := NewRedisTasks(t.Context(), redistest.Start(t, redistest.Options{}).Client(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, ts, "g/1", "g/2", "g/3")
+	var tasks []Task
+	for range 3 {
+		task, ok := claim(t, ts, "w", time.Minute, 0)
+		if !ok {
+			t.Fatal("no task")
+		}
+		tasks = append(tasks, task)
+	}
+	// The second is dropped before its turn (it would not decode, say):
+	// the group must not wait on it for ever.
+	for _, i := range []int{1, 0} {
+		if err := ts.Done(t.Context(), tasks[i].ID, "w"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, err := ts.Ready(t.Context(), tasks[2]); err != nil || !ok {
+		t.Errorf("the third task after the first two are done: ready %v, %v", ok, err)
+	}
+}
+
+func TestRedisTasksRecoverALostGroup(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, redistest.Options{}) // no append-only file
+	ts, err := NewRedisTasks(t.Context(), srv.Client(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Restart() // and everything in it is gone, consumer group included
+	enqueue(t, ts, "after")
+	if task, ok, err := ts.Claim(t.Context(), "w", time.Minute, 0); err != nil || !ok || string(task.Body) != "after" {
+		t.Errorf("Claim after Redis lost its data = %+v, %v, %v", task, ok, err)
+	}
+}
+
+func TestTasksLapsedBehindManyLiveClaims(t *testing.T) {
+	t.Parallel()
+	taskStores(t, func(t *testing.T, ts TaskStore) {
+		const live, ttl = 15, time.Second
+		for i := range live {
+			enqueue(t, ts, fmt.Sprintf("live%d/x", i))
+		}
+		dead := enqueue(t, ts, "dead/x")[0]
+		var held []Task
+		for range live {
+			task, ok := claim(t, ts, "alive", ttl, 0)
+			if !ok {
+				t.Fatal("no task")
+			}
+			held = append(held, task)
+		}
+		if task, ok := claim(t, ts, "dead", ttl, 0); !ok || task.ID != dead.ID {
+			t.Fatalf("Claim = %+v, %v", task, ok)
+		}
+		// The live claims are kept; the dead one lapses behind them.
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for {
+				for _, task := range held {
+					ts.Extend(t.Context(), task.ID, "alive", ttl)
+				}
+				select {
+				case <-stop:
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		})
+		defer func() { close(stop); wg.Wait() }()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+			task, ok := claim(t, ts, "other", ttl, 100*time.Millisecond)
+			if !ok {
+				continue
+			}
+			if task.ID != dead.ID {
+				t.Fatalf("a live claim was taken: %+v", task)
+			}
+			return
+		}
+		t.Fatal("the lapsed task behind the live ones was never taken over")
+	})
 }

@@ -179,9 +179,10 @@ func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.For
 	if inited, err := initialized(ws, dir); err != nil {
 		log.Error("looking for the project's .terraform", "err", err)
 		return res.internal(jc.id)
-	} else if !inited {
-		// Planned in another checkout (another replica's): init as the
-		// plan did, so that the tool has its providers and backend.
+	} else if !inited || ws.SharesPlans() {
+		// Perhaps planned in another checkout (another replica's), or
+		// with other providers than this one last saw: init as the plan
+		// did, so that the tool has its providers and backend.
 		steps = append(initSteps(wf.PlanSteps(p, ws.PlanFile(key), ws.ShowFile(key), nil)), steps...)
 	}
 	// Marked as applying first: if atoll stops midway, the next run knows
@@ -195,14 +196,21 @@ func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.For
 	s.setStatus(ctx, jc, forge, pull, "apply", rc.statusTarget(pc.Name, p), vcs.Pending, "applying…")
 	sc := stepContext{ws: ws, pull: pull, user: user, extra: extra, planFile: ws.PlanFile(key), showFile: ws.ShowFile(key)}
 	res = s.runSteps(ctx, log, jc, sc, res, steps)
-	switch res.Outcome {
-	case outcomeSucceeded:
+	// Whatever the tool said, an apply the job was stopped in the middle
+	// of may be half done.
+	switch {
+	case handedOver(ctx):
+		return res // still applying: the task's next run says so
+	case ctx.Err() != nil:
+		rec.State, res.Outcome, res.Summary = runner.ApplyUnknown, outcomeFailed, "interrupted (the job timed out): outcome unknown"
+		res.Hint = fmt.Sprintf("Plan again to see where things stand: `%s`", planCommand(rec.Name, p))
+	case res.Outcome == outcomeSucceeded:
 		res.Summary = applySummary(res.Output)
 		rec.State = runner.Applied
 		if err := ws.DropPlan(ctx, rec); err != nil {
 			log.Warn("deleting the applied plan file", "err", err)
 		}
-	case outcomeFailed:
+	case res.Outcome == outcomeFailed:
 		rec.State = runner.ApplyFailed
 		if strings.Contains(res.Output, "Saved plan is stale") {
 			// The tool will never apply this plan: drop it.
@@ -213,17 +221,14 @@ func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.For
 			res.Hint = fmt.Sprintf("The state changed after this plan was made, so the tool refused it. Plan again: `%s`", planCommand(rec.Name, p))
 		}
 	default:
-		switch {
-		case handedOver(ctx):
-			return res // still applying: the task's next run says so
-		case ctx.Err() != nil:
-			rec.State, res.Summary = runner.ApplyUnknown, "interrupted: outcome unknown"
-		default:
-			rec.State = before // the tool did not run
-		}
+		rec.State = before // the tool did not run
 	}
 	rec.Summary = res.Summary
-	if err := ws.SaveRecord(ctx, rec); err != nil {
+	// Saved even when the job's time is up: the record must say what
+	// happened.
+	sctx, cancel := reportContext(ctx)
+	defer cancel()
+	if err := ws.SaveRecord(sctx, rec); err != nil {
 		log.Error("saving plan record", "err", err)
 		return res.internal(jc.id)
 	}

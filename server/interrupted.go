@@ -44,7 +44,15 @@ func (s *Server) interruptedApply(ctx context.Context, jc *jobContext, forge vcs
 	var b strings.Builder
 	fmt.Fprintf(&b, "**atoll was interrupted while applying** (job `%s`): the server running it stopped before it finished, and atoll does not apply again on its own.\n\n", jc.id)
 	if len(unknown) == 0 {
-		b.WriteString("No project had started applying, so nothing changed. Comment the command again to apply.\n")
+		if jc.earlier != 0 {
+			// The first run may have finished and reported, and only
+			// failed to say so to the queue: leave its report be.
+			if c, err := forge.GetComment(rctx, pull.Repo, jc.earlier); err == nil && !strings.HasPrefix(c.Body, "⏳") {
+				jc.log.Info("the interrupted apply had reported; leaving its comment")
+				return nil
+			}
+		}
+		b.WriteString("No project was left half applied. Comment `atoll apply` again to apply what is left.\n")
 	} else {
 		b.WriteString("These projects were being applied; whether that went through is **unknown**, and their locks stay with this pull request:\n\n")
 		for _, rec := range unknown {

@@ -114,7 +114,10 @@ func (s *Server) autoplan(ctx context.Context, jc *jobContext, forge vcs.Forge, 
 // runJob runs j under the job timeout and reports what it could not: an
 // error meant for users becomes a comment as is; any other becomes a
 // comment naming the job id, with the detail in the log only.
-func (s *Server) runJob(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, j job) {
+//
+// It reports whether the job was handed over: stopped midway for its task
+// to run again (see handedOver), rather than done.
+func (s *Server) runJob(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, j job) (handed bool) {
 	ctx, cancel := context.WithTimeout(ctx, s.jobTimeout)
 	defer cancel()
 	start := time.Now()
@@ -129,12 +132,13 @@ func (s *Server) runJob(ctx context.Context, jc *jobContext, forge vcs.Forge, pu
 	if cause := context.Cause(ctx); err != nil && handedOver(ctx) {
 		// Not the job's failure: its task runs again, and reports then.
 		log.Info("job interrupted", "why", cause, "err", err)
-		return
+		return true
 	}
 	if err != nil {
 		s.reportError(ctx, jc, forge, pull, err)
 	}
 	log.Debug("job done", "elapsed", time.Since(start))
+	return false
 }
 
 func (s *Server) reportError(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, err error) {

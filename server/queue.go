@@ -129,15 +129,9 @@ func (s *Server) work(claimCtx, jobCtx context.Context, consumer string) {
 // unless the job was cancelled by a shutdown or lost its claim: then the
 // task is left for whoever claims it next.
 func (s *Server) runTask(ctx context.Context, consumer string, t runner.Task) {
-	log := s.log.With("task", t.ID)
-	var body taskBody
-	if err := json.Unmarshal(t.Body, &body); err != nil {
-		log.Error("dropping a task that does not decode", "err", err)
-		s.finishTask(ctx, log, t, consumer)
-		return
-	}
-	ev := body.Event
-	log = s.log.With("forge", body.Forge, "repo", ev.Repo.FullName, "pr", ev.Pull.Number, "delivery", ev.DeliveryID, "job", body.JobID)
+	log := s.log.With("task", t.ID, "group", t.Group)
+	// Every task waits for its turn, even one to drop: its Done ends the
+	// turn, and the group's next task may then run.
 	ready, err := s.tasks.Ready(ctx, t)
 	if err != nil {
 		log.Error("checking the task's turn", "err", err)
@@ -150,6 +144,14 @@ func (s *Server) runTask(ctx context.Context, consumer string, t runner.Task) {
 		sleep(ctx, notYourTurn)
 		return
 	}
+	var body taskBody
+	if err := json.Unmarshal(t.Body, &body); err != nil {
+		log.Error("dropping a task that does not decode", "err", err)
+		s.finishTask(ctx, log, t, consumer)
+		return
+	}
+	ev := body.Event
+	log = s.log.With("forge", body.Forge, "repo", ev.Repo.FullName, "pr", ev.Pull.Number, "delivery", ev.DeliveryID, "job", body.JobID)
 	forge := s.forgeNamed(body.Forge)
 	if forge == nil {
 		log.Error("dropping a task of a forge this server does not have")
@@ -183,9 +185,9 @@ func (s *Server) runTask(ctx context.Context, consumer string, t runner.Task) {
 	jobCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	stopBeat := s.keepClaimed(jobCtx, log, t, consumer, cancel)
-	s.runJob(jobCtx, jc, forge, ev.Pull, j)
+	handed := s.runJob(jobCtx, jc, forge, ev.Pull, j)
 	stopBeat()
-	if handedOver(jobCtx) {
+	if handed {
 		log.Info("job stopped; its task stays queued", "why", context.Cause(jobCtx))
 		return
 	}
@@ -193,17 +195,17 @@ func (s *Server) runTask(ctx context.Context, consumer string, t runner.Task) {
 }
 
 // keepClaimed extends the claim on t while its job runs, and cancels the
-// job (cause errClaimLost) if the claim is lost: another worker may have
-// the task by then, and two must never apply at once. The returned func
-// stops it.
+// job (cause errClaimLost) if the claim is lost, or could be about to be:
+// another worker may take the task once it lapses, and two must never
+// apply at once. The returned func stops it.
 func (s *Server) keepClaimed(ctx context.Context, log *slog.Logger, t runner.Task, consumer string, cancel context.CancelCauseFunc) func() {
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		tick := time.NewTicker(s.claimTTL / 3)
+		tick := time.NewTicker(s.claimTTL / 4)
 		defer tick.Stop()
-		last := time.Now()
+		held := time.Now() // the claim is good until held + claimTTL
 		for {
 			select {
 			case <-done:
@@ -212,12 +214,16 @@ func (s *Server) keepClaimed(ctx context.Context, log *slog.Logger, t runner.Tas
 				return
 			case <-tick.C:
 			}
-			ok, err := s.tasks.Extend(ctx, t.ID, consumer, s.claimTTL)
+			sent := time.Now()
+			ectx, ecancel := context.WithTimeout(ctx, s.claimTTL/4)
+			ok, err := s.tasks.Extend(ectx, t.ID, consumer, s.claimTTL)
+			ecancel()
 			switch {
 			case err == nil && ok:
-				last = time.Now()
-			case err == nil || time.Since(last) > s.claimTTL*2/3:
-				// Lost, or about to lapse for want of the store.
+				held = sent
+			case err == nil || time.Since(held) > s.claimTTL/2:
+				// Lost, or half its time gone for want of the store:
+				// stop while there is time to stop the tool.
 				log.Error("lost the task's claim; stopping its job", "err", err)
 				cancel(errClaimLost)
 				return
@@ -229,13 +235,21 @@ func (s *Server) keepClaimed(ctx context.Context, log *slog.Logger, t runner.Tas
 	return func() { close(done); <-stopped }
 }
 
-// finishTask marks t done, logging a failure: the task then runs again
-// later, which each job is written to bear.
+// finishTask marks t done, trying a few times: a task not marked done
+// runs again later, which each job is written to bear, but had better not.
 func (s *Server) finishTask(ctx context.Context, log *slog.Logger, t runner.Task, consumer string) {
 	ctx, cancel := reportContext(ctx)
 	defer cancel()
-	if err := s.tasks.Done(ctx, t.ID, consumer); err != nil {
-		log.Error("marking the task done", "err", err)
+	for try := 1; ; try++ {
+		err := s.tasks.Done(ctx, t.ID, consumer)
+		if err == nil {
+			return
+		}
+		if errors.Is(err, runner.ErrNotHeld) || try == 5 || ctx.Err() != nil {
+			log.Error("marking the task done", "err", err, "tries", try)
+			return
+		}
+		sleep(ctx, time.Duration(try)*200*time.Millisecond)
 	}
 }
 

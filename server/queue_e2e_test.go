@@ -44,9 +44,8 @@ func captureEvent(t *testing.T, gh *vcstest.GitHub, event string, payload []byte
 }
 
 // queueTask records ev as a task in the embedded store under dataDir, as
-// a server that received its webhook would. With claimed, a worker of
-// that server then took it, and died.
-func queueTask(t *testing.T, dataDir string, ev vcs.Event, claimed bool) {
+// a server that received its webhook would.
+func queueTask(t *testing.T, dataDir string, ev vcs.Event) {
 	t.Helper()
 	tasks, err := runner.OpenBoltTasks(filepath.Join(dataDir, "tasks.db"))
 	if err != nil {
@@ -60,11 +59,6 @@ func queueTask(t *testing.T, dataDir string, ev vcs.Event, claimed bool) {
 	if _, err := tasks.Enqueue(t.Context(), taskGroup("github", ev), body); err != nil {
 		t.Fatal(err)
 	}
-	if claimed {
-		if _, ok, err := tasks.Claim(t.Context(), "dead replica", time.Hour, 0); err != nil || !ok {
-			t.Fatalf("Claim = %v, %v", ok, err)
-		}
-	}
 }
 
 func TestQueuedTasksRunAfterRestart(t *testing.T) {
@@ -75,7 +69,7 @@ func TestQueuedTasksRunAfterRestart(t *testing.T) {
 	dataDir := t.TempDir()
 	// The webhook was answered, and the server stopped before running
 	// the job.
-	queueTask(t, dataDir, captureEvent(t, gh, "pull_request", gh.Payload(t, "pull_request", "opened", pr, "", "")), false)
+	queueTask(t, dataDir, captureEvent(t, gh, "pull_request", gh.Payload(t, "pull_request", "opened", pr, "", "")))
 
 	e := newTestEnv(t, testOptions{gh: gh, configure: func(c *Config) { c.DataDir = dataDir }})
 	if c := e.waitComments(t, pr, 1)[0]; !strings.Contains(c.Body, "Plan: 1 to add, 0 to change, 0 to destroy.") {
@@ -87,6 +81,15 @@ func TestQueuedTasksRunAfterRestart(t *testing.T) {
 	})
 }
 
+// slowApply is a configuration whose apply takes a few seconds.
+const slowApply = `resource "terraform_data" "slow" {
+  input = 1
+  provisioner "local-exec" {
+    command = "sleep 4"
+  }
+}
+`
+
 func TestInterruptedApplyIsNotRetried(t *testing.T) {
 	t.Parallel()
 	gh := newTestGitHub(t)
@@ -96,25 +99,33 @@ func TestInterruptedApplyIsNotRetried(t *testing.T) {
 		c.ApplyRequirements = Requirements{}
 	}
 	first := newTestEnv(t, testOptions{gh: gh, configure: noRequirements})
-	pr := first.planned(t, map[string]string{"main.tf": oneResource})
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	pr := first.planned(t, map[string]string{"main.tf": slowApply})
+	mustStatus(t, gh.SendPullComment(t, first.events, pr, "bob", "atoll apply"), http.StatusAccepted, "queued")
+	gh.WaitFor(t, waitLong, "the apply to start", func() bool {
+		return first.status("acme/infra", pr.HeadSHA, "atoll/apply: ./default").State == "pending"
+	})
+	time.Sleep(500 * time.Millisecond) // into tofu's apply
+	// The server stops in the middle of the apply, with no time to wait.
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
 	first.server.Close(ctx)
-
-	// The first server took `atoll apply`, started applying, and died.
-	ws := runner.NewWorkspaces(dataDir, nil)
-	marked, err := ws.UpdateRecords(t.Context(), "acme/infra", pr.Number, func(rec *runner.PlanRecord) bool {
-		rec.State = runner.Applying
-		return true
-	})
-	if err != nil || len(marked) != 1 {
-		t.Fatalf("marking the plan as being applied: %d records, %v", len(marked), err)
+	cs := gh.Comments("acme/infra", pr.Number)
+	running := cs[len(cs)-1]
+	if !strings.HasPrefix(running.Body, "⏳") {
+		t.Fatalf("after the shutdown, the apply's comment: %+v", running)
 	}
-	queueTask(t, dataDir, captureEvent(t, gh, "issue_comment", gh.Payload(t, "issue_comment", "created", pr, "bob", "atoll apply")), true)
 
 	second := newTestEnv(t, testOptions{gh: gh, configure: noRequirements})
-	c := second.waitComments(t, pr, 2)[1]
-	for _, want := range []string{"**atoll was interrupted while applying** (job `before`)", "- `.` in workspace `default`", "whether that went through is **unknown**"} {
+	gh.WaitFor(t, waitLong, "the restarted job to answer", func() bool {
+		cs := gh.Comments("acme/infra", pr.Number)
+		return !strings.HasPrefix(cs[len(cs)-1].Body, "⏳")
+	})
+	cs = gh.Comments("acme/infra", pr.Number)
+	c := cs[len(cs)-1]
+	if c.ID != running.ID {
+		t.Errorf("the answer is a new comment, not the interrupted run's edited: %+v", cs)
+	}
+	for _, want := range []string{"**atoll was interrupted while applying**", "- `.` in workspace `default`", "whether that went through is **unknown**"} {
 		if !strings.Contains(c.Body, want) {
 			t.Errorf("the answer to an interrupted apply lacks %q:\n%s", want, c.Body)
 		}

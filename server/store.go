@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -71,6 +73,9 @@ func openStores(cfg Config) (stores, error) {
 	if err := client.Ping(ctx).Err(); err != nil {
 		return stores{}, errors.Join(fmt.Errorf("redis at %s does not answer: %w", cfg.Redis.Addr, err), client.Close())
 	}
+	if err := checkRedisVersion(ctx, client); err != nil {
+		return stores{}, errors.Join(err, client.Close())
+	}
 	tasks, err := runner.NewRedisTasks(ctx, client, "atoll:")
 	if err != nil {
 		return stores{}, errors.Join(err, client.Close())
@@ -83,4 +88,25 @@ func openStores(cfg Config) (stores, error) {
 		ping:   func(ctx context.Context) error { return client.Ping(ctx).Err() },
 		close:  client.Close,
 	}, nil
+}
+
+// checkRedisVersion refuses a Redis older than 7, which lacks commands
+// atoll uses (PEXPIRETIME, XAUTOCLAIM's current form).
+func checkRedisVersion(ctx context.Context, client *redis.Client) error {
+	info, err := client.Info(ctx, "server").Result()
+	if err != nil {
+		return fmt.Errorf("asking Redis its version: %w", err)
+	}
+	for line := range strings.Lines(info) {
+		v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:")
+		if !ok {
+			continue
+		}
+		major, _, _ := strings.Cut(v, ".")
+		if n, err := strconv.Atoi(major); err != nil || n < 7 {
+			return fmt.Errorf("redis at %s is version %s: atoll needs Redis 7 or later", client.Options().Addr, v)
+		}
+		return nil
+	}
+	return nil
 }

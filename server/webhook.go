@@ -1,12 +1,14 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/atoll-iac/atoll/vcs"
 )
@@ -64,7 +66,11 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	id := newJobID()
 	log = log.With("job", id)
-	if err := s.enqueue(r.Context(), forge, ev, id); err != nil {
+	// Not cut short by the client hanging up: a task half recorded would
+	// be one the forge's retry doubles.
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+	defer cancel()
+	if err := s.enqueue(ectx, forge, ev, id); err != nil {
 		log.Error("queueing job", "err", err)
 		forget() // so that the forge's retry runs
 		http.Error(w, "cannot queue work now", http.StatusServiceUnavailable)
