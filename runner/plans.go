@@ -35,6 +35,9 @@ type PlanRecord struct {
 	Summary string
 	// Target is how commit statuses name the project ("DIR/WORKSPACE").
 	Target string
+	// JobID is the job that made the plan: a run of the same job after an
+	// interruption finds what it already planned.
+	JobID string
 }
 
 // PlanState is where a project's plan stands.

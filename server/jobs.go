@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"time"
 
+	"github.com/atoll-iac/atoll/runner"
 	"github.com/atoll-iac/atoll/vcs"
 )
 
@@ -21,6 +23,9 @@ type jobContext struct {
 	// reply is the job's comment once it has posted one; a failure is
 	// reported there rather than in a new comment.
 	reply *reply
+	// rerun is set when an earlier run of the job was cut short: what it
+	// finished need not be done again.
+	rerun bool
 	// earlier is the running comment an earlier run of the job posted
 	// before it was cut short; its next one is edited in instead of
 	// posting another. 0 when there is none.
@@ -102,12 +107,19 @@ func (s *Server) autoplan(ctx context.Context, jc *jobContext, forge vcs.Forge, 
 	}
 	// Every project is planned afresh: earlier plans, of this commit or
 	// older ones, go, so that none of a project the pull request no longer
-	// changes is left to count or to apply.
-	discarded, err := s.workspaces.DiscardPlans(ctx, pull.Repo.FullName, pull.Number)
+	// changes is left to count or to apply. A run of this job that was cut
+	// short after it planned something had done so already.
+	recs, err := s.workspaces.Records(ctx, pull.Repo.FullName, pull.Number)
 	if err != nil {
-		return fmt.Errorf("discarding earlier plans: %w", err)
+		return err
 	}
-	jc.log.Info("discarded earlier plans", "count", len(discarded))
+	if !jc.rerun || !slices.ContainsFunc(recs, func(r runner.PlanRecord) bool { return r.JobID == jc.id }) {
+		discarded, err := s.workspaces.DiscardPlans(ctx, pull.Repo.FullName, pull.Number)
+		if err != nil {
+			return fmt.Errorf("discarding earlier plans: %w", err)
+		}
+		jc.log.Info("discarded earlier plans", "count", len(discarded))
+	}
 	return s.plan(ctx, jc, planRequest{forge: forge, pull: pull, user: pull.Author, auto: true})
 }
 

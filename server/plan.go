@@ -216,7 +216,10 @@ func (s *Server) checkout(ctx context.Context, jc *jobContext, forge vcs.Forge, 
 // planned.
 func (s *Server) planProject(ctx context.Context, jc *jobContext, req planRequest, ws *runner.Workspace, p workflows.ProjectConfig, wf workflows.Workflow, target, blocked string) projectResult {
 	log := jc.log.With("dir", p.Dir, "workspace", p.Workspace, "project", p.Name)
-	rec := runner.PlanRecord{Dir: p.Dir, Workspace: p.Workspace, Name: p.Name, SHA: req.pull.HeadSHA, Tool: s.runner.Tool(), User: req.user, Time: time.Now().UTC(), Target: target}
+	if res, ok := s.plannedBefore(ctx, jc, log, req, ws, p); ok {
+		return res
+	}
+	rec := runner.PlanRecord{Dir: p.Dir, Workspace: p.Workspace, Name: p.Name, SHA: req.pull.HeadSHA, Tool: s.runner.Tool(), User: req.user, Time: time.Now().UTC(), Target: target, JobID: jc.id}
 	res := projectResult{Project: p.Project, Name: p.Name, Command: "plan", Outcome: outcomeSkipped, Summary: "Nothing ran: " + blocked}
 	if blocked == "" {
 		res = s.runPlan(ctx, jc, log, req, ws, p, wf, &rec)
@@ -242,6 +245,30 @@ func (s *Server) planProject(ctx context.Context, jc *jobContext, req planReques
 	}
 	log.Info("planned", "ok", res.Outcome == outcomeSucceeded, "summary", res.Summary)
 	return res
+}
+
+// plannedBefore returns the result of p's plan when a run of this job
+// that was cut short had made it, at this head, and it is still there to
+// apply: the job does not plan it twice.
+func (s *Server) plannedBefore(ctx context.Context, jc *jobContext, log *slog.Logger, req planRequest, ws *runner.Workspace, p workflows.ProjectConfig) (projectResult, bool) {
+	if !jc.rerun {
+		return projectResult{}, false
+	}
+	rec, ok, err := ws.Record(ctx, runner.PlanKey{Dir: p.Dir, Name: p.Name})
+	if err != nil || !ok || rec.JobID != jc.id || rec.SHA != req.pull.HeadSHA || rec.State != runner.Planned {
+		return projectResult{}, false
+	}
+	if err := ws.FetchPlan(ctx, rec); err != nil {
+		return projectResult{}, false
+	}
+	if _, err := os.Stat(ws.PlanFile(rec.Key())); err != nil {
+		return projectResult{}, false
+	}
+	log.Info("planned before the job was interrupted; not planning again")
+	return projectResult{
+		Project: p.Project, Name: p.Name, Command: "plan", Tool: rec.Tool, Outcome: outcomeSucceeded, Summary: rec.Summary,
+		Hint: fmt.Sprintf("Planned before atoll was interrupted, so not planned again; its output was not kept. To see it, comment `%s`.", planCommand(p.Name, p.Project)),
+	}, true
 }
 
 // runPlan takes the project's lock and runs the plan steps.

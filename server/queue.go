@@ -173,7 +173,7 @@ func (s *Server) runTask(ctx context.Context, consumer string, t runner.Task) {
 		}
 	}
 
-	jc := &jobContext{id: body.JobID, log: log}
+	jc := &jobContext{id: body.JobID, log: log, rerun: t.Claims > 1}
 	if id, err := strconv.ParseInt(t.Note, 10, 64); err == nil {
 		jc.earlier = id
 	}

@@ -250,3 +250,58 @@ func TestRedisRestartMidJob(t *testing.T) {
 		return err == nil && n == 0
 	})
 }
+
+func TestRerunDoesNotPlanTwice(t *testing.T) {
+	t.Parallel()
+	gh := newTestGitHub(t)
+	dataDir := t.TempDir()
+	server, err := workflows.ParseServerConfig("repos.yaml", []byte("repos:\n- id: acme/infra\n  allowed_overrides: [workflow]\n  allow_custom_workflows: true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	configure := func(c *Config) {
+		c.DataDir = dataDir
+		c.RepoConfig = server
+	}
+	first := newTestEnv(t, testOptions{gh: gh, configure: configure})
+	gh.CreateRepo(t, "acme/infra", map[string]string{"atoll.yaml": `version: 3
+projects:
+- dir: a
+- dir: b
+  workflow: slow
+workflows:
+  slow:
+    plan:
+      steps: [{run: sleep 3}, init, plan]
+`})
+	pr := gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"a/main.tf": oneResource, "b/main.tf": twoResources}})
+	mustStatus(t, gh.SendPullComment(t, first.events, pr, "alice", "atoll plan"), http.StatusAccepted, "queued")
+	// a is planned; b is in its slow step when the server stops.
+	ws := runner.NewWorkspaces(dataDir, nil)
+	gh.WaitFor(t, waitLong, "a's plan", func() bool {
+		recs, err := ws.Records(t.Context(), "acme/infra", pr.Number)
+		return err == nil && len(recs) == 1 && recs[0].Dir == "a" && recs[0].State == runner.Planned
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	first.server.Close(ctx)
+
+	newTestEnv(t, testOptions{gh: gh, configure: configure})
+	cs := first.waitComments(t, pr, 1)
+	if len(cs) != 1 {
+		t.Fatalf("want the one running comment edited into the result: %+v", cs)
+	}
+	for _, want := range []string{
+		"2 of 2 projects succeeded",
+		"| `a` | `default` | ✅ plan succeeded | +1 ~0 -0 |",
+		"| `b` | `default` | ✅ plan succeeded | +2 ~0 -0 |",
+		"Planned before atoll was interrupted, so not planned again",
+	} {
+		if !strings.Contains(cs[0].Body, want) {
+			t.Errorf("the rerun's result lacks %q:\n%s", want, cs[0].Body)
+		}
+	}
+	if n := strings.Count(cs[0].Body, "Planned before atoll was interrupted"); n != 1 {
+		t.Errorf("%d projects reused, want a alone:\n%s", n, cs[0].Body)
+	}
+}
