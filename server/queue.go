@@ -189,9 +189,40 @@ func (s *Server) runTask(ctx context.Context, consumer string, t runner.Task) {
 	stopBeat()
 	if handed {
 		log.Info("job stopped; its task stays queued", "why", context.Cause(jobCtx))
+		if errors.Is(context.Cause(jobCtx), errClaimLost) {
+			s.sayPaused(ctx, jc, forge, ev.Pull)
+		}
 		return
 	}
 	s.finishTask(ctx, log, t, consumer)
+}
+
+// sayPaused tells the pull request that its job stopped because this
+// replica lost the job store, when that is what happened: the job runs
+// again once the store is back, and edits this comment into its result.
+func (s *Server) sayPaused(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest) {
+	ctx, cancel := reportContext(ctx)
+	defer cancel()
+	pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+	defer pcancel()
+	if s.pingStore(pctx) == nil {
+		return // another replica took the job over, and speaks for it
+	}
+	body := fmt.Sprintf("⏸️ **atoll lost its job store while running this** (job `%s`), and stopped it. It runs again by itself once the store is back.", jc.id)
+	r := jc.reply
+	if r == nil || r.id == 0 {
+		r = &reply{forge: forge, pull: pull, id: jc.earlier}
+	}
+	id := r.id
+	if id != 0 {
+		if err := forge.UpdateComment(ctx, pull.Repo, id, body); err != nil {
+			jc.log.Error("saying the job paused", "err", err)
+		}
+		return
+	}
+	if _, err := forge.Comment(ctx, pull.Repo, pull.Number, body); err != nil {
+		jc.log.Error("saying the job paused", "err", err)
+	}
 }
 
 // keepClaimed extends the claim on t while its job runs, and cancels the

@@ -305,3 +305,28 @@ workflows:
 		t.Errorf("%d projects reused, want a alone:\n%s", n, cs[0].Body)
 	}
 }
+
+func TestRedisLostMidJob(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
+	e := newTestEnv(t, testOptions{configure: func(c *Config) {
+		c.Redis = RedisConfig{Addr: srv.Addr}
+		c.RepoConfig = slowHooks(t, 4)
+		c.ClaimTTL = 2 * time.Second
+	}})
+	e.gh.CreateRepo(t, "acme/infra", nil)
+	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+	mustStatus(t, e.gh.SendPullComment(t, e.events, pr, "alice", "atoll plan"), http.StatusAccepted, "queued")
+	waitRunning(t, e.gh, pr)
+	srv.Stop()
+	// The job cannot keep its claim: it stops, and says why.
+	e.gh.WaitFor(t, waitLong, "the job to say it paused", func() bool {
+		cs := e.gh.Comments(pr.Repo, pr.Number)
+		return len(cs) == 1 && strings.HasPrefix(cs[0].Body, "⏸️ **atoll lost its job store while running this**")
+	})
+	srv.Restart()
+	e.gh.WaitFor(t, waitLong, "the plan once Redis is back", func() bool {
+		cs := e.gh.Comments(pr.Repo, pr.Number)
+		return len(cs) == 1 && strings.Contains(cs[0].Body, "Plan: 1 to add")
+	})
+}
