@@ -32,6 +32,9 @@ type PlanStore interface {
 	GetPlan(ctx context.Context, repo string, pull int, rec PlanRecord) ([]byte, error)
 	// DeletePlan deletes the plan file of rec.
 	DeletePlan(ctx context.Context, repo string, pull int, rec PlanRecord) error
+	// SwapComments records ids as the pull request's latest plan
+	// comments, and returns those recorded before; nil ids forgets them.
+	SwapComments(ctx context.Context, repo string, pull int, ids []int64) ([]int64, error)
 }
 
 // ErrNoPlanFile says a plan file is not (any more) in the store.
@@ -148,6 +151,64 @@ func (r *RedisPlans) DeletePlan(ctx context.Context, repo string, pull int, rec 
 		return fmt.Errorf("deleting the plan file: %w", err)
 	}
 	return nil
+}
+
+// SwapComments implements PlanStore.
+func (r *RedisPlans) SwapComments(ctx context.Context, repo string, pull int, ids []int64) ([]int64, error) {
+	key := r.prefix + "plancomments:" + repo + "#" + strconv.Itoa(pull)
+	var old string
+	var err error
+	if ids == nil {
+		old, err = r.client.GetDel(ctx, key).Result()
+	} else {
+		b, _ := json.Marshal(ids)
+		old, err = r.client.SetArgs(ctx, key, b, redis.SetArgs{Get: true}).Result()
+	}
+	if errors.Is(err, redis.Nil) || err == nil && old == "" {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("recording plan comments: %w", err)
+	}
+	var prev []int64
+	if err := json.Unmarshal([]byte(old), &prev); err != nil {
+		return nil, fmt.Errorf("decoding plan comments: %w", err)
+	}
+	return prev, nil
+}
+
+// SwapPlanComments records ids as the pull request's latest plan
+// comments, and returns those recorded before; nil ids forgets them.
+func (ws *Workspaces) SwapPlanComments(ctx context.Context, repo string, pull int, ids []int64) ([]int64, error) {
+	if ws.shared != nil {
+		return ws.shared.SwapComments(ctx, repo, pull, ids)
+	}
+	dir, err := ws.pullDir(repo, pull)
+	if err != nil {
+		return nil, err
+	}
+	ws.commentsMu.Lock()
+	defer ws.commentsMu.Unlock()
+	path := filepath.Join(dir, "plan-comments.json")
+	var prev []int64
+	if b, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(b, &prev); err != nil {
+			return nil, fmt.Errorf("decoding plan comments: %w", err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if ids == nil {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		return prev, nil
+	}
+	b, _ := json.Marshal(ids)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return prev, os.WriteFile(path, b, 0o600)
 }
 
 // SharesPlans reports whether the workspace's plans are kept for every

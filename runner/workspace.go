@@ -26,6 +26,8 @@ type Workspaces struct {
 
 	mu   sync.Mutex
 	busy map[string]chan struct{} // directory → released when its job ends
+	// commentsMu guards the files of plan comment ids.
+	commentsMu sync.Mutex
 }
 
 // NewWorkspaces returns workspaces kept under root. Git runs with env,

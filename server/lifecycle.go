@@ -53,7 +53,7 @@ func (s *Server) closed(ctx context.Context, jc *jobContext, forge vcs.Forge, ev
 	if err != nil {
 		return err
 	}
-	s.forgetPlanComments(jc, pull)
+	s.forgetPlanComments(ctx, jc, pull)
 	jc.log.Info("cleaned up a closed pull request", "locks", len(released), "plans", len(discarded))
 	if len(released) == 0 && len(discarded) == 0 {
 		return nil

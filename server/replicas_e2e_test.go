@@ -92,3 +92,22 @@ func TestPlanOnOneReplicaApplyOnAnother(t *testing.T) {
 		t.Errorf("aggregate apply status: %+v", st)
 	}
 }
+
+func TestReplicasHideEachOthersPlans(t *testing.T) {
+	t.Parallel()
+	a, b := twoReplicas(t, func(c *Config) { c.HidePrevPlanComments = true })
+	a.gh.CreateRepo(t, "acme/infra", nil)
+	pr := a.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+	// Each replica in turn takes the plans alone.
+	b.server.stopWorkers(t.Context())
+	a.say(t, pr, "alice", "atoll plan")
+	a.server.stopWorkers(t.Context())
+	b.server.startWorkers(1)
+	b.say(t, pr, "alice", "atoll plan")
+	a.gh.WaitFor(t, waitLong, "replica a's plan comment hidden by replica b", func() bool {
+		return a.gh.Comments(pr.Repo, pr.Number)[0].Minimized
+	})
+	if cs := a.gh.Comments(pr.Repo, pr.Number); cs[1].Minimized {
+		t.Error("the latest plan comment was hidden")
+	}
+}

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/atoll-iac/atoll/locking"
@@ -53,8 +52,6 @@ type Server struct {
 	dataDir string
 	// slots bound the projects running at once across all jobs.
 	slots chan struct{}
-	// historyMu guards the files that remember plan comments.
-	historyMu sync.Mutex
 
 	requirements Requirements
 	serverConfig workflows.ServerConfig
