@@ -183,13 +183,14 @@ func (ws *Workspaces) SwapPlanComments(ctx context.Context, repo string, pull in
 	if ws.shared != nil {
 		return ws.shared.SwapComments(ctx, repo, pull, ids)
 	}
-	dir, err := ws.pullDir(repo, pull)
-	if err != nil {
-		return nil, err
+	if _, err := ws.pullDir(repo, pull); err != nil {
+		return nil, err // an unsafe name
 	}
 	ws.commentsMu.Lock()
 	defer ws.commentsMu.Unlock()
-	path := filepath.Join(dir, "plan-comments.json")
+	// Beside the pull request's workspaces, not among them.
+	dir := filepath.Join(ws.root, "plan-comments", filepath.FromSlash(repo))
+	path := filepath.Join(dir, strconv.Itoa(pull)+".json")
 	var prev []int64
 	if b, err := os.ReadFile(path); err == nil {
 		if err := json.Unmarshal(b, &prev); err != nil {
