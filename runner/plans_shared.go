@@ -25,16 +25,23 @@ type PlanStore interface {
 	// DeleteRecords deletes the pull request's records and plan files,
 	// and returns the records.
 	DeleteRecords(ctx context.Context, repo string, pull int) ([]PlanRecord, error)
-	// PutPlan stores the plan file of the pull request's plan rec.
-	PutPlan(ctx context.Context, repo string, pull int, rec PlanRecord, data []byte) error
-	// GetPlan returns the plan file of rec; ErrNoPlanFile when there is
+	// PutPlan stores the files of the pull request's plan rec.
+	PutPlan(ctx context.Context, repo string, pull int, rec PlanRecord, files PlanFiles) error
+	// GetPlan returns the files of rec; ErrNoPlanFile when there are
 	// none.
-	GetPlan(ctx context.Context, repo string, pull int, rec PlanRecord) ([]byte, error)
-	// DeletePlan deletes the plan file of rec.
+	GetPlan(ctx context.Context, repo string, pull int, rec PlanRecord) (PlanFiles, error)
+	// DeletePlan deletes the files of rec.
 	DeletePlan(ctx context.Context, repo string, pull int, rec PlanRecord) error
 	// SwapComments records ids as the pull request's latest plan
 	// comments, and returns those recorded before; nil ids forgets them.
 	SwapComments(ctx context.Context, repo string, pull int, ids []int64) ([]int64, error)
+}
+
+// PlanFiles are what a plan leaves for its apply: the plan file, and the
+// dependency lock file (.terraform.lock.hcl) its init left in the project,
+// nil when there is none, so that the apply installs the same providers.
+type PlanFiles struct {
+	Plan, Lock []byte
 }
 
 // ErrNoPlanFile says a plan file is not (any more) in the store.
@@ -123,31 +130,46 @@ func (r *RedisPlans) DeleteRecords(ctx context.Context, repo string, pull int) (
 }
 
 // PutPlan implements PlanStore.
-func (r *RedisPlans) PutPlan(ctx context.Context, repo string, pull int, rec PlanRecord, data []byte) error {
-	if len(data) > MaxSharedPlan {
-		return fmt.Errorf("%w: the plan file is %d MiB, more than the %d MiB that replicas share through Redis", ErrPlanTooLarge, len(data)>>20, MaxSharedPlan>>20)
+func (r *RedisPlans) PutPlan(ctx context.Context, repo string, pull int, rec PlanRecord, files PlanFiles) error {
+	if n := len(files.Plan) + len(files.Lock); n > MaxSharedPlan {
+		return fmt.Errorf("%w: the plan file is %d MiB, more than the %d MiB that replicas share through Redis", ErrPlanTooLarge, n>>20, MaxSharedPlan>>20)
 	}
-	if err := r.client.Set(ctx, r.planKey(repo, pull, rec), data, 0).Err(); err != nil {
+	key := r.planKey(repo, pull, rec)
+	pipe := r.client.TxPipeline()
+	pipe.Set(ctx, key, files.Plan, 0)
+	if files.Lock != nil {
+		pipe.Set(ctx, key+"\x00lock", files.Lock, 0)
+	} else {
+		pipe.Del(ctx, key+"\x00lock")
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("storing the plan file: %w", err)
 	}
 	return nil
 }
 
 // GetPlan implements PlanStore.
-func (r *RedisPlans) GetPlan(ctx context.Context, repo string, pull int, rec PlanRecord) ([]byte, error) {
-	b, err := r.client.Get(ctx, r.planKey(repo, pull, rec)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, ErrNoPlanFile
-	}
+func (r *RedisPlans) GetPlan(ctx context.Context, repo string, pull int, rec PlanRecord) (PlanFiles, error) {
+	key := r.planKey(repo, pull, rec)
+	vals, err := r.client.MGet(ctx, key, key+"\x00lock").Result()
 	if err != nil {
-		return nil, fmt.Errorf("fetching the plan file: %w", err)
+		return PlanFiles{}, fmt.Errorf("fetching the plan file: %w", err)
 	}
-	return b, nil
+	plan, ok := vals[0].(string)
+	if !ok {
+		return PlanFiles{}, ErrNoPlanFile
+	}
+	files := PlanFiles{Plan: []byte(plan)}
+	if lock, ok := vals[1].(string); ok {
+		files.Lock = []byte(lock)
+	}
+	return files, nil
 }
 
 // DeletePlan implements PlanStore.
 func (r *RedisPlans) DeletePlan(ctx context.Context, repo string, pull int, rec PlanRecord) error {
-	if err := r.client.Del(ctx, r.planKey(repo, pull, rec)).Err(); err != nil {
+	key := r.planKey(repo, pull, rec)
+	if err := r.client.Del(ctx, key, key+"\x00lock").Err(); err != nil {
 		return fmt.Errorf("deleting the plan file: %w", err)
 	}
 	return nil
@@ -216,26 +238,31 @@ func (ws *Workspaces) SwapPlanComments(ctx context.Context, repo string, pull in
 // replica, so that one may have been made elsewhere.
 func (w *Workspace) SharesPlans() bool { return w.shared != nil }
 
-// KeepPlan stores the plan file of rec, made in this workspace, where
-// other replicas find it; a no-op without a PlanStore.
+// KeepPlan stores the files of rec, planned in this workspace, where
+// other replicas find them; a no-op without a PlanStore.
 func (w *Workspace) KeepPlan(ctx context.Context, rec PlanRecord) error {
 	if w.shared == nil {
 		return nil
 	}
-	data, err := os.ReadFile(w.PlanFile(rec.Key()))
-	if err != nil {
+	var files PlanFiles
+	var err error
+	if files.Plan, err = os.ReadFile(w.PlanFile(rec.Key())); err != nil {
 		return err
 	}
-	return w.shared.PutPlan(ctx, w.repo, w.pull, rec, data)
+	if files.Lock, err = os.ReadFile(w.lockFile(rec)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return w.shared.PutPlan(ctx, w.repo, w.pull, rec, files)
 }
 
-// FetchPlan puts the plan file of rec in place in this workspace, from
-// the PlanStore, in case another replica made it; a no-op without one.
+// FetchPlan puts the files of rec in place in this workspace, from the
+// PlanStore, in case another replica planned it: the plan file, and the
+// dependency lock file its init left; a no-op without a PlanStore.
 func (w *Workspace) FetchPlan(ctx context.Context, rec PlanRecord) error {
 	if w.shared == nil {
 		return nil
 	}
-	data, err := w.shared.GetPlan(ctx, w.repo, w.pull, rec)
+	files, err := w.shared.GetPlan(ctx, w.repo, w.pull, rec)
 	if err != nil {
 		return err
 	}
@@ -243,7 +270,28 @@ func (w *Workspace) FetchPlan(ctx context.Context, rec PlanRecord) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	return os.WriteFile(path, data, 0o600)
+	if err := os.WriteFile(path, files.Plan, 0o600); err != nil {
+		return err
+	}
+	if files.Lock == nil {
+		return nil
+	}
+	// Only into the checkout: the project's directory was checked when
+	// it was planned, at this commit, but a write deserves its own look.
+	root, err1 := filepath.EvalSymlinks(w.Dir)
+	dir, err2 := filepath.EvalSymlinks(filepath.Dir(w.lockFile(rec)))
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
+	if rel, err := filepath.Rel(root, dir); err != nil || !filepath.IsLocal(rel) && rel != "." {
+		return fmt.Errorf("project directory %q leads out of the checkout", rec.Dir)
+	}
+	return os.WriteFile(w.lockFile(rec), files.Lock, 0o644)
+}
+
+// lockFile is the dependency lock file of rec's project in the checkout.
+func (w *Workspace) lockFile(rec PlanRecord) string {
+	return filepath.Join(w.Dir, filepath.FromSlash(rec.Dir), ".terraform.lock.hcl")
 }
 
 // DropPlan deletes the plan file of rec, here and in the PlanStore.

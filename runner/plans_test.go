@@ -1,8 +1,12 @@
 package runner
 
 import (
+	"errors"
+	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/atoll-iac/atoll/locking/redistest"
 )
 
 func TestPlanRecordsAreKeptApart(t *testing.T) {
@@ -50,5 +54,48 @@ func TestPlanRecordsAreKeptApart(t *testing.T) {
 		if err != nil || !ok || rec.Key() != k {
 			t.Errorf("Record(%+v) = %+v, %v, %v", k, rec, ok, err)
 		}
+	}
+}
+
+func TestSharedPlansCarryTheLockFile(t *testing.T) {
+	t.Parallel()
+	store := NewRedisPlans(redistest.Start(t, redistest.Options{}).Client(t), "")
+	rec := PlanRecord{Dir: "app", Workspace: "default", State: Planned}
+	// Replica a planned: its init wrote a lock file beside the config.
+	a := &Workspace{Name: "default", Dir: t.TempDir(), root: t.TempDir(), repo: "acme/infra", pull: 1, shared: store}
+	for path, body := range map[string]string{a.PlanFile(rec.Key()): "plan", a.lockFile(rec): "# lock"} {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.KeepPlan(t.Context(), rec); err != nil {
+		t.Fatal(err)
+	}
+	// Replica b applies, in its own checkout.
+	b := &Workspace{Name: "default", Dir: t.TempDir(), root: t.TempDir(), repo: "acme/infra", pull: 1, shared: store}
+	if err := os.MkdirAll(filepath.Join(b.Dir, "app"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.FetchPlan(t.Context(), rec); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{b.PlanFile(rec.Key()): "plan", b.lockFile(rec): "# lock"} {
+		if got, err := os.ReadFile(path); err != nil || string(got) != want {
+			t.Errorf("%s = %q, %v; want %q", path, got, err, want)
+		}
+	}
+	if err := b.DropPlan(t.Context(), rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.FetchPlan(t.Context(), rec); !errors.Is(err, ErrNoPlanFile) {
+		t.Errorf("FetchPlan after DropPlan = %v, want ErrNoPlanFile", err)
+	}
+	// Past the cap, a clear error.
+	big := PlanRecord{Dir: "big", Workspace: "default"}
+	if err := store.PutPlan(t.Context(), "acme/infra", 1, big, PlanFiles{Plan: make([]byte, MaxSharedPlan+1)}); !errors.Is(err, ErrPlanTooLarge) {
+		t.Errorf("PutPlan past the cap = %v, want ErrPlanTooLarge", err)
 	}
 }

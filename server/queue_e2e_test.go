@@ -318,6 +318,7 @@ func TestRedisLostMidJob(t *testing.T) {
 	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
 	mustStatus(t, e.gh.SendPullComment(t, e.events, pr, "alice", "atoll plan"), http.StatusAccepted, "queued")
 	waitRunning(t, e.gh, pr)
+	time.Sleep(300 * time.Millisecond) // for the job to note its comment on the task
 	srv.Stop()
 	// The job cannot keep its claim: it stops, and says why.
 	e.gh.WaitFor(t, waitLong, "the job to say it paused", func() bool {
@@ -327,6 +328,9 @@ func TestRedisLostMidJob(t *testing.T) {
 	srv.Restart()
 	e.gh.WaitFor(t, waitLong, "the plan once Redis is back", func() bool {
 		cs := e.gh.Comments(pr.Repo, pr.Number)
-		return len(cs) == 1 && strings.Contains(cs[0].Body, "Plan: 1 to add")
+		return len(cs) > 0 && strings.Contains(cs[len(cs)-1].Body, "Plan: 1 to add")
 	})
+	if cs := e.gh.Comments(pr.Repo, pr.Number); len(cs) != 1 {
+		t.Errorf("want the paused comment edited into the result, got %d comments: %+v", len(cs), cs)
+	}
 }
