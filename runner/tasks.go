@@ -38,6 +38,10 @@ type Task struct {
 type TaskStore interface {
 	// Enqueue records a task of group with body and returns it.
 	Enqueue(ctx context.Context, group string, body []byte) (Task, error)
+	// EnqueueOnce is Enqueue unless a task was recorded with the same
+	// once key (a webhook's delivery id) within window, in which case it
+	// records nothing and reports false. Both happen at once, or neither.
+	EnqueueOnce(ctx context.Context, once string, window time.Duration, group string, body []byte) (Task, bool, error)
 	// Ready reports whether the tasks of t's group before it are done.
 	Ready(ctx context.Context, t Task) (bool, error)
 	// Requeue hands task t, which consumer holds, back to the end of the

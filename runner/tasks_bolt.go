@@ -19,6 +19,7 @@ import (
 const (
 	taskBucket = "tasks"
 	turnBucket = "turns"
+	onceBucket = "once" // once key → when it may be used again (RFC 3339)
 )
 
 // turns are where a group stands: the last turn handed out, the last one
@@ -94,6 +95,9 @@ func OpenBoltTasks(path string) (*BoltTasks, error) {
 		if _, err := tx.CreateBucketIfNotExists([]byte(turnBucket)); err != nil {
 			return err
 		}
+		if err := pruneOnce(tx); err != nil {
+			return err
+		}
 		bkt, err := tx.CreateBucketIfNotExists([]byte(taskBucket))
 		if err != nil {
 			return err
@@ -141,11 +145,32 @@ func taskKey(id string) ([]byte, error) {
 
 // Enqueue implements TaskStore; the record is on disk when it returns.
 func (b *BoltTasks) Enqueue(ctx context.Context, group string, body []byte) (Task, error) {
+	t, _, err := b.EnqueueOnce(ctx, "", 0, group, body)
+	return t, err
+}
+
+// EnqueueOnce implements TaskStore; once keys live in the same file, and
+// those past their window are pruned when the store opens.
+func (b *BoltTasks) EnqueueOnce(ctx context.Context, once string, window time.Duration, group string, body []byte) (Task, bool, error) {
 	if err := ctx.Err(); err != nil {
-		return Task{}, err
+		return Task{}, false, err
 	}
 	var t boltTask
+	isNew := true
 	err := b.db.Update(func(tx *bolt.Tx) error {
+		if once != "" {
+			obkt := tx.Bucket([]byte(onceBucket))
+			now := time.Now()
+			if v := obkt.Get([]byte(once)); v != nil {
+				if until, err := time.Parse(time.RFC3339Nano, string(v)); err == nil && now.Before(until) {
+					isNew = false
+					return nil
+				}
+			}
+			if err := obkt.Put([]byte(once), []byte(now.Add(window).UTC().Format(time.RFC3339Nano))); err != nil {
+				return err
+			}
+		}
 		tbkt := tx.Bucket([]byte(turnBucket))
 		tr, err := getTurns(tbkt, group)
 		if err != nil {
@@ -159,10 +184,32 @@ func (b *BoltTasks) Enqueue(ctx context.Context, group string, body []byte) (Tas
 		return b.append(tx.Bucket([]byte(taskBucket)), &t)
 	})
 	if err != nil {
-		return Task{}, fmt.Errorf("enqueueing a task: %w", err)
+		return Task{}, false, fmt.Errorf("enqueueing a task: %w", err)
 	}
-	b.wake()
-	return t.Task, nil
+	if isNew {
+		b.wake()
+	}
+	return t.Task, isNew, nil
+}
+
+// pruneOnce deletes the once keys past their window.
+func pruneOnce(tx *bolt.Tx) error {
+	bkt, err := tx.CreateBucketIfNotExists([]byte(onceBucket))
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	var old [][]byte
+	err = bkt.ForEach(func(k, v []byte) error {
+		if until, err := time.Parse(time.RFC3339Nano, string(v)); err != nil || !now.Before(until) {
+			old = append(old, slices.Clone(k))
+		}
+		return nil
+	})
+	for _, k := range old {
+		err = errors.Join(err, bkt.Delete(k))
+	}
+	return err
 }
 
 // append stores t at the end of the queue, setting its id.

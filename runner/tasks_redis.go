@@ -22,6 +22,7 @@ type RedisTasks struct {
 	stream string
 	claims string // hash: entry id → times handed out
 	notes  string // hash: entry id → its note
+	once   string // prefix of the once keys
 	last   string // hash: task group → last turn handed out
 	served string // hash: task group → last turn done
 	group  string // the consumer group
@@ -33,7 +34,7 @@ var _ TaskStore = (*RedisTasks)(nil)
 // empty), creating its stream and consumer group if need be.
 func NewRedisTasks(ctx context.Context, client redis.UniversalClient, prefix string) (*RedisTasks, error) {
 	prefix = cmp.Or(prefix, "atoll:")
-	r := &RedisTasks{client: client, stream: prefix + "tasks", claims: prefix + "task-claims", notes: prefix + "task-notes",
+	r := &RedisTasks{client: client, stream: prefix + "tasks", claims: prefix + "task-claims", notes: prefix + "task-notes", once: prefix + "once:",
 		last: prefix + "task-turns-last", served: prefix + "task-turns-served", group: "atoll"}
 	err := client.XGroupCreateMkStream(ctx, r.stream, r.group, "0").Err()
 	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
@@ -43,8 +44,10 @@ func NewRedisTasks(ctx context.Context, client redis.UniversalClient, prefix str
 }
 
 // enqueueScript gives the task its group's next turn and appends it to
-// the stream, at once.
+// the stream, at once; with a once key (KEYS[3]), only if that key was
+// not set within ARGV[4] ms, and it returns nothing if it was.
 var enqueueScript = redis.NewScript(`
+if KEYS[3] and not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[4]) then return {} end
 local turn = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 local id = redis.call('XADD', KEYS[1], '*', 'group', ARGV[1], 'turn', turn, 'body', ARGV[2], 'enqueued', ARGV[3])
 return {id, turn}
@@ -53,14 +56,31 @@ return {id, turn}
 // Enqueue implements TaskStore with XADD. With Redis' append-only file
 // on, the task survives a restart of Redis too.
 func (r *RedisTasks) Enqueue(ctx context.Context, group string, body []byte) (Task, error) {
+	t, _, err := r.EnqueueOnce(ctx, "", 0, group, body)
+	return t, err
+}
+
+// EnqueueOnce implements TaskStore in one script: the once key is a
+// string that Redis expires after the window.
+func (r *RedisTasks) EnqueueOnce(ctx context.Context, once string, window time.Duration, group string, body []byte) (Task, bool, error) {
 	now := time.Now().UTC()
-	res, err := enqueueScript.Run(ctx, r.client, []string{r.stream, r.last}, group, body, now.Format(time.RFC3339Nano)).Slice()
-	if err != nil || len(res) != 2 {
-		return Task{}, fmt.Errorf("enqueueing a task: %w", cmp.Or(err, errors.New("unexpected reply")))
+	keys := []string{r.stream, r.last}
+	if once != "" {
+		keys = append(keys, r.once+once)
+	}
+	res, err := enqueueScript.Run(ctx, r.client, keys, group, body, now.Format(time.RFC3339Nano), max(window.Milliseconds(), 1)).Slice()
+	if err != nil {
+		return Task{}, false, fmt.Errorf("enqueueing a task: %w", err)
+	}
+	if len(res) == 0 {
+		return Task{}, false, nil
+	}
+	if len(res) != 2 {
+		return Task{}, false, fmt.Errorf("enqueueing a task: unexpected reply %v", res)
 	}
 	id, _ := res[0].(string)
 	turn, _ := res[1].(int64)
-	return Task{ID: id, Group: group, Turn: turn, Body: body, Enqueued: now}, nil
+	return Task{ID: id, Group: group, Turn: turn, Body: body, Enqueued: now}, true, nil
 }
 
 // Ready implements TaskStore.

@@ -456,3 +456,43 @@ func TestTasksLapsedBehindManyLiveClaims(t *testing.T) {
 		t.Fatal("the lapsed task behind the live ones was never taken over")
 	})
 }
+
+func TestTasksEnqueueOnce(t *testing.T) {
+	t.Parallel()
+	taskStores(t, func(t *testing.T, ts TaskStore) {
+		// A delivery sent to several replicas at once: one records it.
+		var (
+			mu  sync.Mutex
+			new int
+			wg  sync.WaitGroup
+		)
+		for range 20 {
+			wg.Go(func() {
+				_, isNew, err := ts.EnqueueOnce(t.Context(), "delivery-1", 300*time.Millisecond, "pr1", []byte("plan"))
+				if err != nil {
+					t.Error(err)
+				}
+				if isNew {
+					mu.Lock()
+					new++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if new != 1 {
+			t.Fatalf("%d of 20 enqueues of one delivery recorded it, want 1", new)
+		}
+		if _, isNew, err := ts.EnqueueOnce(t.Context(), "delivery-2", time.Minute, "pr1", []byte("apply")); err != nil || !isNew {
+			t.Errorf("another delivery: new %v, %v", isNew, err)
+		}
+		if n, err := ts.Pending(t.Context()); err != nil || n != 2 {
+			t.Errorf("Pending = %d, %v; want 2", n, err)
+		}
+		// Past its window, the key is free again.
+		time.Sleep(400 * time.Millisecond)
+		if _, isNew, err := ts.EnqueueOnce(t.Context(), "delivery-1", time.Minute, "pr1", []byte("plan")); err != nil || !isNew {
+			t.Errorf("the delivery after its window: new %v, %v", isNew, err)
+		}
+	})
+}

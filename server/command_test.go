@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/atoll-iac/atoll/workflows"
 )
@@ -145,33 +144,6 @@ func TestAllowlist(t *testing.T) {
 		if _, err := ParseAllowlist(bad); err == nil {
 			t.Errorf("ParseAllowlist(%q) accepted", bad)
 		}
-	}
-}
-
-func TestDeliveries(t *testing.T) {
-	t.Parallel()
-	d := newDeliveries(time.Hour, 3)
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	if !d.record("a", now) || d.record("a", now) {
-		t.Fatal("second delivery of a was not caught")
-	}
-	if !d.record("", now) || !d.record("", now) {
-		t.Error("empty ids must always run")
-	}
-	if !d.record("a", now.Add(2*time.Hour)) {
-		t.Error("id remembered past its ttl")
-	}
-	for _, id := range []string{"b", "c", "e"} {
-		d.record(id, now.Add(2*time.Hour))
-	}
-	if len(d.seen) > 3 {
-		t.Errorf("holds %d ids, max 3", len(d.seen))
-	}
-	// A forgotten id runs again and is then remembered as any other.
-	d.forget("e")
-	later := now.Add(3 * time.Hour)
-	if !d.record("e", later) || d.record("e", later) {
-		t.Error("forgotten id not handled as new exactly once")
 	}
 }
 

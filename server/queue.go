@@ -55,14 +55,26 @@ func taskGroup(forge string, ev vcs.Event) string {
 	return fmt.Sprintf("%s/%s#%d", forge, ev.Repo.FullName, ev.Pull.Number)
 }
 
-// enqueue records the job an event asks for as a task.
-func (s *Server) enqueue(ctx context.Context, forge vcs.Forge, ev vcs.Event, jobID string) error {
+// deliveryWindow is how long a webhook delivery id is remembered: a
+// redelivery within it, to any replica, queues nothing.
+const deliveryWindow = 24 * time.Hour
+
+// enqueue records the job an event asks for as a task, unless its
+// delivery was queued before (the forge delivered it again), and reports
+// whether it did. The check and the record are one step: a delivery is
+// never half taken.
+func (s *Server) enqueue(ctx context.Context, forge vcs.Forge, ev vcs.Event, jobID string) (bool, error) {
 	body, err := json.Marshal(taskBody{JobID: jobID, Forge: forge.Name(), Event: ev})
 	if err != nil {
-		return err
+		return false, err
 	}
-	_, err = s.tasks.Enqueue(ctx, taskGroup(forge.Name(), ev), body)
-	return err
+	group := taskGroup(forge.Name(), ev)
+	if ev.DeliveryID == "" {
+		_, err := s.tasks.Enqueue(ctx, group, body)
+		return err == nil, err
+	}
+	_, isNew, err := s.tasks.EnqueueOnce(ctx, forge.Name()+":"+ev.DeliveryID, deliveryWindow, group, body)
+	return isNew, err
 }
 
 // workers are the goroutines that run tasks.

@@ -44,7 +44,6 @@ type Server struct {
 	workspaces *runner.Workspaces
 	runner     *runner.Runner
 	tools      *runner.Tools
-	deliveries deliveryLog
 	jobTimeout time.Duration
 	// reading admits a bounded number of webhook bodies into memory at once.
 	reading chan struct{}
@@ -92,10 +91,6 @@ func New(cfg Config) (*Server, error) {
 	if cfg.GitHub.WebhookSecret == "" {
 		log.Warn("NO WEBHOOK SECRET: anyone who can reach this server can make it plan any open pull request; set --gh-webhook-secret")
 	}
-	var seen deliveryLog = newDeliveries(24*time.Hour, 100_000)
-	if st.shared {
-		seen = sharedDeliveries{leases: st.locker, ttl: 24 * time.Hour}
-	}
 	workers := max(cfg.Parallelism, 1)
 	binDir := cmp.Or(cfg.TFBinDir, filepath.Join(cfg.DataDir, "bin"))
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
@@ -128,7 +123,6 @@ func New(cfg Config) (*Server, error) {
 		workspaces: workspaces,
 		runner:     run,
 		tools:      runner.NewTools(runner.ToolsConfig{Default: cfg.Tool, BinDir: binDir, SearchPath: envValues(cfg.Env, []string{"PATH"})["PATH"], Download: cfg.TFDownload, DownloadURL: cfg.TFDownloadURL, Runner: run}),
-		deliveries: seen,
 		jobTimeout: cmp.Or(cfg.JobTimeout, time.Hour),
 		reading:    make(chan struct{}, 64),
 		redact:     redact,

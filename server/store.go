@@ -37,8 +37,6 @@ type stores struct {
 	// plans, when set, keeps plan records and files for every replica;
 	// else each workspace keeps its own.
 	plans runner.PlanStore
-	// shared is set when other replicas may use them too.
-	shared bool
 	// ping checks that they answer.
 	ping  func(context.Context) error
 	close func() error
@@ -84,7 +82,6 @@ func openStores(cfg Config) (stores, error) {
 		locker: locking.NewRedis(client, "atoll:"),
 		tasks:  tasks,
 		plans:  runner.NewRedisPlans(client, "atoll:"),
-		shared: true,
 		ping:   func(ctx context.Context) error { return client.Ping(ctx).Err() },
 		close:  client.Close,
 	}, nil

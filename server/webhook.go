@@ -54,26 +54,20 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		respond(w, http.StatusOK, "ignored: "+why)
 		return
 	}
-	forget, isNew, err := s.deliveries.first(r.Context(), ev.DeliveryID)
+	id := newJobID()
+	log = log.With("job", id)
+	// Not cut short by the client hanging up: the forge would retry a
+	// delivery it thinks failed.
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+	defer cancel()
+	isNew, err := s.enqueue(ectx, forge, ev, id)
 	switch {
 	case err != nil:
-		log.Error("recording the delivery", "err", err)
-		http.Error(w, "cannot record the delivery now", http.StatusServiceUnavailable)
+		log.Error("queueing job", "err", err)
+		http.Error(w, "cannot queue work now", http.StatusServiceUnavailable)
 		return
 	case !isNew:
 		respond(w, http.StatusOK, "ignored: delivery already received")
-		return
-	}
-	id := newJobID()
-	log = log.With("job", id)
-	// Not cut short by the client hanging up: a task half recorded would
-	// be one the forge's retry doubles.
-	ectx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
-	defer cancel()
-	if err := s.enqueue(ectx, forge, ev, id); err != nil {
-		log.Error("queueing job", "err", err)
-		forget() // so that the forge's retry runs
-		http.Error(w, "cannot queue work now", http.StatusServiceUnavailable)
 		return
 	}
 	log.Info("queued", "event", ev.Type.String(), "work", why)
