@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -122,13 +123,7 @@ func TestVersion(t *testing.T) {
 // gets a plan comment and a green status back.
 func TestServerPlansSignedComment(t *testing.T) {
 	t.Parallel()
-	tofu := os.Getenv("ATOLL_TEST_TF_BIN")
-	if tofu == "" {
-		tofu = "tofu"
-	}
-	if _, err := exec.LookPath(tofu); err != nil {
-		t.Fatalf("this test needs OpenTofu: %v. Build it with scripts/install-tofu (see README)", err)
-	}
+	tofu := testTofu(t)
 	gh := vcstest.NewGitHub(t, vcstest.GitHubOptions{Token: "ghp_binarytest", WebhookSecret: "shh"})
 	gh.CreateRepo(t, "acme/infra", nil)
 	pr := gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": "resource \"terraform_data\" \"x\" {\n  input = 1\n}\n"}})
@@ -197,6 +192,17 @@ func TestServerPlansSignedComment(t *testing.T) {
 	if h := gh.StatusHistory("acme/infra", pr.HeadSHA, "atoll/plan: ./default"); strings.Join(h, ",") != "pending,success" {
 		t.Errorf("status history = %v", h)
 	}
+}
+
+// testTofu returns the tofu the tests run: ATOLL_TEST_TF_BIN, or tofu on
+// PATH. It fails the test, saying how to get one, when there is none.
+func testTofu(t *testing.T) string {
+	t.Helper()
+	tofu := cmp.Or(os.Getenv("ATOLL_TEST_TF_BIN"), "tofu")
+	if _, err := exec.LookPath(tofu); err != nil {
+		t.Fatalf("this test needs OpenTofu: %v. Build it with scripts/install-tofu (see README)", err)
+	}
+	return tofu
 }
 
 func freePort(t *testing.T) int {

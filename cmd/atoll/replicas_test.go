@@ -85,13 +85,7 @@ func (r *replica) kill() {
 // job once the dead one's claim lapses. The pull request gets one result.
 func TestReplicaKilledMidPlan(t *testing.T) {
 	t.Parallel()
-	tofu := os.Getenv("ATOLL_TEST_TF_BIN")
-	if tofu == "" {
-		tofu = "tofu"
-	}
-	if _, err := exec.LookPath(tofu); err != nil {
-		t.Fatalf("this test needs OpenTofu: %v. Build it with scripts/install-tofu (see README)", err)
-	}
+	tofu := testTofu(t)
 	redis := redistest.Start(t, redistest.Options{AppendOnly: true})
 	gh := vcstest.NewGitHub(t, vcstest.GitHubOptions{Token: "ghp_replicas", WebhookSecret: "shh"})
 	gh.CreateRepo(t, "acme/infra", nil)
