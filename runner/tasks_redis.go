@@ -40,8 +40,46 @@ func NewRedisTasks(ctx context.Context, client redis.UniversalClient, prefix str
 	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
 		return nil, fmt.Errorf("creating the task stream: %w", err)
 	}
+	if err := r.pruneConsumers(ctx, consumerIdle); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
+
+// consumerIdle is how long a consumer with no task may sit in the group
+// before a starting replica removes it: every replica process adds its
+// own consumers, and those of processes gone would pile up.
+const consumerIdle = time.Hour
+
+// pruneConsumers removes the group's consumers that hold no task and have
+// been idle for longer than idle. One that holds tasks stays: removing it
+// would drop its tasks from the group's pending list, where another
+// replica takes them over from.
+func (r *RedisTasks) pruneConsumers(ctx context.Context, idle time.Duration) error {
+	consumers, err := r.client.XInfoConsumers(ctx, r.stream, r.group).Result()
+	if err != nil {
+		return fmt.Errorf("listing task consumers: %w", err)
+	}
+	for _, c := range consumers {
+		if c.Pending > 0 || c.Idle < idle {
+			continue
+		}
+		// The script checks again, so that a consumer that took a task
+		// meanwhile keeps it.
+		if err := pruneScript.Run(ctx, r.client, []string{r.stream}, r.group, c.Name).Err(); err != nil {
+			return fmt.Errorf("removing task consumer %s: %w", c.Name, err)
+		}
+	}
+	return nil
+}
+
+// pruneScript deletes consumer ARGV[2] of group ARGV[1] if it holds no
+// entry.
+var pruneScript = redis.NewScript(`
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+if #p == 0 then redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2]) end
+return #p
+`)
 
 // enqueueScript gives the task its group's next turn and appends it to
 // the stream, at once; with a once key (KEYS[3]), only if that key was

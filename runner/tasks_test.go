@@ -496,3 +496,30 @@ func TestTasksEnqueueOnce(t *testing.T) {
 		}
 	})
 }
+
+func TestRedisTasksPruneIdleConsumers(t *testing.T) {
+	t.Parallel()
+	client := redistest.Start(t, redistest.Options{}).Client(t)
+	ts, err := NewRedisTasks(t.Context(), client, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, ts, "a/1", "b/1")
+	done, _ := claim(t, ts, "gone", time.Minute, 0)
+	if err := ts.Done(t.Context(), done.ID, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := claim(t, ts, "holding", time.Minute, 0); !ok {
+		t.Fatal("no task")
+	}
+	if err := ts.pruneConsumers(t.Context(), 0); err != nil {
+		t.Fatal(err)
+	}
+	consumers, err := client.XInfoConsumers(t.Context(), ts.stream, ts.group).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(consumers) != 1 || consumers[0].Name != "holding" {
+		t.Errorf("consumers after pruning: %+v; want only the one holding a task", consumers)
+	}
+}
