@@ -33,6 +33,10 @@ type Config struct {
 	// PluginCacheDir, when set, is a provider cache shared by every run
 	// (TF_PLUGIN_CACHE_DIR). Inits, which fill it, then run one at a time.
 	PluginCacheDir string
+	// StopGrace is how long a step interrupted by its context has to
+	// exit (the tool releasing its state lock) before it is killed; 30
+	// seconds when zero.
+	StopGrace time.Duration
 }
 
 // Runner runs tool steps.
@@ -43,6 +47,8 @@ type Runner struct {
 
 	mu       sync.Mutex
 	versions map[toolFile]string
+
+	stopGrace time.Duration
 
 	// initSem keeps inits from writing the shared plugin cache at once.
 	initSem     chan struct{}
@@ -69,7 +75,7 @@ func New(cfg Config) *Runner {
 	if redact == nil {
 		redact = NewRedactor(secrets...)
 	}
-	return &Runner{tool: cfg.Tool, env: env, redact: redact, versions: map[toolFile]string{}, initSem: make(chan struct{}, 1), pluginCache: cfg.PluginCacheDir}
+	return &Runner{tool: cfg.Tool, env: env, redact: redact, versions: map[toolFile]string{}, initSem: make(chan struct{}, 1), pluginCache: cfg.PluginCacheDir, stopGrace: cmp.Or(cfg.StopGrace, 30*time.Second)}
 }
 
 // ScrubEnv returns env without atoll's own variables (ATOLL_*, in any
@@ -114,7 +120,7 @@ func (r *Runner) Run(ctx context.Context, s Step) (string, error) {
 		cmd.Env = append(cmd.Env, "PATH="+s.PathPrefix+string(os.PathListSeparator)+lookupEnv(r.env, "PATH"))
 	}
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	cmd.WaitDelay = 30 * time.Second
+	cmd.WaitDelay = r.stopGrace
 	var out capped
 	cmd.Stdout = &out
 	cmd.Stderr = &out

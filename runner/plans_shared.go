@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 
@@ -249,7 +250,7 @@ func (w *Workspace) KeepPlan(ctx context.Context, rec PlanRecord) error {
 	if files.Plan, err = os.ReadFile(w.PlanFile(rec.Key())); err != nil {
 		return err
 	}
-	if files.Lock, err = os.ReadFile(w.lockFile(rec)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if files.Lock, err = w.readLockFile(rec); err != nil {
 		return err
 	}
 	return w.shared.PutPlan(ctx, w.repo, w.pull, rec, files)
@@ -276,22 +277,55 @@ func (w *Workspace) FetchPlan(ctx context.Context, rec PlanRecord) error {
 	if files.Lock == nil {
 		return nil
 	}
-	// Only into the checkout: the project's directory was checked when
-	// it was planned, at this commit, but a write deserves its own look.
-	root, err1 := filepath.EvalSymlinks(w.Dir)
-	dir, err2 := filepath.EvalSymlinks(filepath.Dir(w.lockFile(rec)))
-	if err := errors.Join(err1, err2); err != nil {
-		return err
-	}
-	if rel, err := filepath.Rel(root, dir); err != nil || !filepath.IsLocal(rel) && rel != "." {
-		return fmt.Errorf("project directory %q leads out of the checkout", rec.Dir)
-	}
-	return os.WriteFile(w.lockFile(rec), files.Lock, 0o644)
+	return w.writeLockFile(rec, files.Lock)
 }
 
-// lockFile is the dependency lock file of rec's project in the checkout.
-func (w *Workspace) lockFile(rec PlanRecord) string {
-	return filepath.Join(w.Dir, filepath.FromSlash(rec.Dir), ".terraform.lock.hcl")
+// lockFileName is the dependency lock file of rec's project, relative to
+// the checkout.
+func lockFileName(rec PlanRecord) string {
+	return path.Join(rec.Dir, ".terraform.lock.hcl")
+}
+
+// readLockFile reads the dependency lock file of rec's project, nil when
+// there is none. It reads within the checkout only, and only a regular
+// file: a pull request could make it a link to any file of the server.
+func (w *Workspace) readLockFile(rec PlanRecord) ([]byte, error) {
+	root, err := os.OpenRoot(w.Dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	fi, err := root.Lstat(lockFileName(rec))
+	if errors.Is(err, os.ErrNotExist) || err == nil && !fi.Mode().IsRegular() {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return root.ReadFile(lockFileName(rec))
+}
+
+// writeLockFile puts data as the dependency lock file of rec's project,
+// within the checkout only, replacing whatever the checkout had there
+// (a link included, not what it points to).
+func (w *Workspace) writeLockFile(rec PlanRecord, data []byte) error {
+	root, err := os.OpenRoot(w.Dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	name := lockFileName(rec)
+	tmp := name + ".atoll-tmp"
+	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err := errors.Join(err, f.Close()); err != nil {
+		root.Remove(tmp)
+		return err
+	}
+	return root.Rename(tmp, name)
 }
 
 // DropPlan deletes the plan file of rec, here and in the PlanStore.

@@ -63,7 +63,7 @@ func TestSharedPlansCarryTheLockFile(t *testing.T) {
 	rec := PlanRecord{Dir: "app", Workspace: "default", State: Planned}
 	// Replica a planned: its init wrote a lock file beside the config.
 	a := &Workspace{Name: "default", Dir: t.TempDir(), root: t.TempDir(), repo: "acme/infra", pull: 1, shared: store}
-	for path, body := range map[string]string{a.PlanFile(rec.Key()): "plan", a.lockFile(rec): "# lock"} {
+	for path, body := range map[string]string{a.PlanFile(rec.Key()): "plan", filepath.Join(a.Dir, "app", ".terraform.lock.hcl"): "# lock"} {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +82,7 @@ func TestSharedPlansCarryTheLockFile(t *testing.T) {
 	if err := b.FetchPlan(t.Context(), rec); err != nil {
 		t.Fatal(err)
 	}
-	for path, want := range map[string]string{b.PlanFile(rec.Key()): "plan", b.lockFile(rec): "# lock"} {
+	for path, want := range map[string]string{b.PlanFile(rec.Key()): "plan", filepath.Join(b.Dir, "app", ".terraform.lock.hcl"): "# lock"} {
 		if got, err := os.ReadFile(path); err != nil || string(got) != want {
 			t.Errorf("%s = %q, %v; want %q", path, got, err, want)
 		}
@@ -97,5 +97,53 @@ func TestSharedPlansCarryTheLockFile(t *testing.T) {
 	big := PlanRecord{Dir: "big", Workspace: "default"}
 	if err := store.PutPlan(t.Context(), "acme/infra", 1, big, PlanFiles{Plan: make([]byte, MaxSharedPlan+1)}); !errors.Is(err, ErrPlanTooLarge) {
 		t.Errorf("PutPlan past the cap = %v, want ErrPlanTooLarge", err)
+	}
+}
+
+func TestSharedPlansLockFileStaysInTheCheckout(t *testing.T) {
+	t.Parallel()
+	store := NewRedisPlans(redistest.Start(t, redistest.Options{}).Client(t), "")
+	rec := PlanRecord{Dir: "app", Workspace: "default", State: Planned}
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("do not read"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A pull request commits its lock file as a link to a file of the
+	// server, on both replicas.
+	newWorkspace := func() *Workspace {
+		w := &Workspace{Name: "default", Dir: t.TempDir(), root: t.TempDir(), repo: "acme/infra", pull: 1, shared: store}
+		if err := os.MkdirAll(filepath.Join(w.Dir, "app"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(secret, filepath.Join(w.Dir, "app", ".terraform.lock.hcl")); err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	a, b := newWorkspace(), newWorkspace()
+	if err := os.MkdirAll(filepath.Dir(a.PlanFile(rec.Key())), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(a.PlanFile(rec.Key()), []byte("plan"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.KeepPlan(t.Context(), rec); err != nil {
+		t.Fatal(err)
+	}
+	files, err := store.GetPlan(t.Context(), "acme/infra", 1, rec)
+	if err != nil || files.Lock != nil {
+		t.Errorf("the linked file was read into the store: %q, %v", files.Lock, err)
+	}
+	if err := store.PutPlan(t.Context(), "acme/infra", 1, rec, PlanFiles{Plan: []byte("plan"), Lock: []byte("# lock")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.FetchPlan(t.Context(), rec); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(secret); string(got) != "do not read" {
+		t.Errorf("the file the link pointed to was written: %q", got)
+	}
+	if got, err := os.ReadFile(filepath.Join(b.Dir, "app", ".terraform.lock.hcl")); err != nil || string(got) != "# lock" {
+		t.Errorf("the lock file in the checkout = %q, %v", got, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -71,6 +72,8 @@ type BoltTasks struct {
 	db *bolt.DB
 	// queued wakes a waiting Claim when a task is enqueued.
 	queued chan struct{}
+	// pruned is when once keys past their window were last deleted.
+	pruned atomic.Int64
 }
 
 var _ TaskStore = (*BoltTasks)(nil)
@@ -150,7 +153,7 @@ func (b *BoltTasks) Enqueue(ctx context.Context, group string, body []byte) (Tas
 }
 
 // EnqueueOnce implements TaskStore; once keys live in the same file, and
-// those past their window are pruned when the store opens.
+// those past their window are pruned when the store opens and hourly.
 func (b *BoltTasks) EnqueueOnce(ctx context.Context, once string, window time.Duration, group string, body []byte) (Task, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return Task{}, false, err
@@ -159,8 +162,13 @@ func (b *BoltTasks) EnqueueOnce(ctx context.Context, once string, window time.Du
 	isNew := true
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		if once != "" {
-			obkt := tx.Bucket([]byte(onceBucket))
 			now := time.Now()
+			if last := b.pruned.Load(); now.Unix()-last > 3600 && b.pruned.CompareAndSwap(last, now.Unix()) {
+				if err := pruneOnce(tx); err != nil {
+					return err
+				}
+			}
+			obkt := tx.Bucket([]byte(onceBucket))
 			if v := obkt.Get([]byte(once)); v != nil {
 				if until, err := time.Parse(time.RFC3339Nano, string(v)); err == nil && now.Before(until) {
 					isNew = false

@@ -22,11 +22,13 @@ func asksApply(ev vcs.Event, allowedExtra []string) bool {
 // interruptedApply answers an apply command whose first run stopped
 // midway (its replica died, or the server stopped before it finished). It
 // never applies again: what may have been half applied is marked as
-// unknown, its lock kept, and the pull request told how to find out.
-func (s *Server) interruptedApply(ctx context.Context, jc *jobContext, forge vcs.Forge, ev vcs.Event) error {
+// unknown, its lock kept, and the pull request told how to find out. It
+// reports false, and does nothing, when the first run had not begun: it
+// posts its running comment before it applies anything.
+func (s *Server) interruptedApply(ctx context.Context, jc *jobContext, forge vcs.Forge, ev vcs.Event) (answered bool, err error) {
 	pull, err := forge.PullRequest(ctx, ev.Repo, ev.Pull.Number)
 	if err != nil {
-		return err
+		return true, err
 	}
 	unknown, err := s.workspaces.UpdateRecords(ctx, pull.Repo.FullName, pull.Number, func(rec *runner.PlanRecord) bool {
 		if rec.State != runner.Applying {
@@ -36,7 +38,10 @@ func (s *Server) interruptedApply(ctx context.Context, jc *jobContext, forge vcs
 		return true
 	})
 	if err != nil {
-		return err
+		return true, err
+	}
+	if len(unknown) == 0 && jc.earlier == 0 {
+		return false, nil
 	}
 	jc.log.Warn("apply was interrupted; not applying again", "unknown", len(unknown))
 	rctx, cancel := reportContext(ctx)
@@ -49,7 +54,7 @@ func (s *Server) interruptedApply(ctx context.Context, jc *jobContext, forge vcs
 			// failed to say so to the queue: leave its report be.
 			if c, err := forge.GetComment(rctx, pull.Repo, jc.earlier); err == nil && !strings.HasPrefix(c.Body, "⏳") {
 				jc.log.Info("the interrupted apply had reported; leaving its comment")
-				return nil
+				return true, nil
 			}
 		}
 		b.WriteString("No project was left half applied. Comment `atoll apply` again to apply what is left.\n")
@@ -64,7 +69,7 @@ func (s *Server) interruptedApply(ctx context.Context, jc *jobContext, forge vcs
 	s.setAggregates(rctx, jc, forge, pull)
 	// In the running comment of the cut-short run, if it posted one.
 	_, err = s.finish(rctx, &reply{forge: forge, pull: pull, id: jc.earlier}, b.String())
-	return err
+	return true, err
 }
 
 // titleOf names a plan record's project for people.

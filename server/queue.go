@@ -121,6 +121,7 @@ func (s *Server) stopWorkers(ctx context.Context) {
 // work claims and runs tasks until claimCtx ends; jobs run under jobCtx.
 func (s *Server) work(claimCtx, jobCtx context.Context, consumer string) {
 	for claimCtx.Err() == nil {
+		claimed := time.Now() // the claim is good until then plus the TTL
 		t, ok, err := s.tasks.Claim(claimCtx, consumer, s.claimTTL, claimWait)
 		switch {
 		case claimCtx.Err() != nil:
@@ -132,7 +133,7 @@ func (s *Server) work(claimCtx, jobCtx context.Context, consumer string) {
 		case !ok:
 			continue
 		}
-		s.runTask(jobCtx, consumer, t)
+		s.runTask(jobCtx, consumer, t, claimed)
 	}
 }
 
@@ -140,7 +141,7 @@ func (s *Server) work(claimCtx, jobCtx context.Context, consumer string) {
 // keeping it claimed meanwhile. The task is done once its job returns,
 // unless the job was cancelled by a shutdown or lost its claim: then the
 // task is left for whoever claims it next.
-func (s *Server) runTask(ctx context.Context, consumer string, t runner.Task) {
+func (s *Server) runTask(ctx context.Context, consumer string, t runner.Task, claimed time.Time) {
 	log := s.log.With("task", t.ID, "group", t.Group)
 	// Every task waits for its turn, even one to drop: its Done ends the
 	// turn, and the group's next task may then run.
@@ -179,8 +180,12 @@ func (s *Server) runTask(ctx context.Context, consumer string, t runner.Task) {
 	if t.Claims > 1 {
 		log.Warn("running a task again: the worker that took it first did not finish", "claims", t.Claims)
 		if asksApply(ev, s.allowedExtra) {
+			apply := j
 			j = func(ctx context.Context, jc *jobContext) error {
-				return s.interruptedApply(ctx, jc, forge, ev)
+				if answered, err := s.interruptedApply(ctx, jc, forge, ev); answered {
+					return err
+				}
+				return apply(ctx, jc) // the first run never began to apply
 			}
 		}
 	}
@@ -196,7 +201,7 @@ func (s *Server) runTask(ctx context.Context, consumer string, t runner.Task) {
 	}
 	jobCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	stopBeat := s.keepClaimed(jobCtx, log, t, consumer, cancel)
+	stopBeat := s.keepClaimed(jobCtx, log, t, consumer, claimed, cancel)
 	handed := s.runJob(jobCtx, jc, forge, ev.Pull, j)
 	stopBeat()
 	if handed {
@@ -237,39 +242,53 @@ func (s *Server) sayPaused(ctx context.Context, jc *jobContext, forge vcs.Forge,
 	}
 }
 
-// keepClaimed extends the claim on t while its job runs, and cancels the
-// job (cause errClaimLost) if the claim is lost, or could be about to be:
-// another worker may take the task once it lapses, and two must never
-// apply at once. The returned func stops it.
-func (s *Server) keepClaimed(ctx context.Context, log *slog.Logger, t runner.Task, consumer string, cancel context.CancelCauseFunc) func() {
+// keepClaimed extends the claim on t, made at claimed, while its job
+// runs, and cancels the job (cause errClaimLost) if the claim is lost, or
+// half its time is gone without an extension: another worker may take the
+// task once it lapses, and two must never run it at once; the tool then
+// has a quarter of the TTL to stop (runner.Config.StopGrace). It goes on
+// extending while a cancelled job winds down, until the returned func is
+// called.
+func (s *Server) keepClaimed(ctx context.Context, log *slog.Logger, t runner.Task, consumer string, claimed time.Time, cancel context.CancelCauseFunc) func() {
+	ctx = context.WithoutCancel(ctx) // a shutdown stops the job, not its claim
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		tick := time.NewTicker(s.claimTTL / 4)
+		tick := time.NewTicker(s.claimTTL / 8)
 		defer tick.Stop()
-		held := time.Now() // the claim is good until held + claimTTL
+		held := claimed
+		lost := false
 		for {
 			select {
 			case <-done:
 				return
-			case <-ctx.Done():
-				return
 			case <-tick.C:
 			}
+			if lost {
+				continue
+			}
+			left := time.Until(held.Add(s.claimTTL / 2))
+			if left <= 0 {
+				log.Error("the task's claim could not be extended in time; stopping its job")
+				cancel(errClaimLost)
+				lost = true
+				continue
+			}
+			if time.Since(held) < s.claimTTL/4 {
+				continue // extended recently enough
+			}
 			sent := time.Now()
-			ectx, ecancel := context.WithTimeout(ctx, s.claimTTL/4)
+			ectx, ecancel := context.WithTimeout(ctx, min(s.claimTTL/4, left))
 			ok, err := s.tasks.Extend(ectx, t.ID, consumer, s.claimTTL)
 			ecancel()
 			switch {
 			case err == nil && ok:
 				held = sent
-			case err == nil || time.Since(held) > s.claimTTL/2:
-				// Lost, or half its time gone for want of the store:
-				// stop while there is time to stop the tool.
-				log.Error("lost the task's claim; stopping its job", "err", err)
+			case err == nil:
+				log.Error("lost the task's claim; stopping its job")
 				cancel(errClaimLost)
-				return
+				lost = true
 			default:
 				log.Warn("extending the task's claim", "err", err)
 			}

@@ -44,8 +44,9 @@ func captureEvent(t *testing.T, gh *vcstest.GitHub, event string, payload []byte
 }
 
 // queueTask records ev as a task in the embedded store under dataDir, as
-// a server that received its webhook would.
-func queueTask(t *testing.T, dataDir string, ev vcs.Event) {
+// a server that received its webhook would. With claimed, a worker of that
+// server then took it, and died before doing anything.
+func queueTask(t *testing.T, dataDir string, ev vcs.Event, claimed ...bool) {
 	t.Helper()
 	tasks, err := runner.OpenBoltTasks(filepath.Join(dataDir, "tasks.db"))
 	if err != nil {
@@ -58,6 +59,11 @@ func queueTask(t *testing.T, dataDir string, ev vcs.Event) {
 	}
 	if _, err := tasks.Enqueue(t.Context(), taskGroup("github", ev), body); err != nil {
 		t.Fatal(err)
+	}
+	if len(claimed) > 0 && claimed[0] {
+		if _, ok, err := tasks.Claim(t.Context(), "dead replica", time.Hour, 0); err != nil || !ok {
+			t.Fatalf("Claim = %v, %v", ok, err)
+		}
 	}
 }
 
@@ -332,5 +338,27 @@ func TestRedisLostMidJob(t *testing.T) {
 	})
 	if cs := e.gh.Comments(pr.Repo, pr.Number); len(cs) != 1 {
 		t.Errorf("want the paused comment edited into the result, got %d comments: %+v", len(cs), cs)
+	}
+}
+
+func TestApplyThatNeverBeganRunsAfterRestart(t *testing.T) {
+	t.Parallel()
+	gh := newTestGitHub(t)
+	dataDir := t.TempDir()
+	configure := func(c *Config) {
+		c.DataDir = dataDir
+		c.ApplyRequirements = Requirements{}
+	}
+	first := newTestEnv(t, testOptions{gh: gh, configure: configure})
+	pr := first.planned(t, map[string]string{"main.tf": oneResource})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	first.server.Close(ctx)
+	// A worker took `atoll apply` and died before it posted anything.
+	queueTask(t, dataDir, captureEvent(t, gh, "issue_comment", gh.Payload(t, "issue_comment", "created", pr, "bob", "atoll apply")), true)
+
+	second := newTestEnv(t, testOptions{gh: gh, configure: configure})
+	if c := second.waitComments(t, pr, 2)[1]; !strings.Contains(c.Body, "Apply complete! Resources: 1 added") {
+		t.Errorf("an apply that never began, after a restart:\n%s", c.Body)
 	}
 }

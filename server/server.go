@@ -104,7 +104,12 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	redact := runner.NewRedactor(append(secrets(cfg), slices.Collect(maps.Values(redactValues))...)...)
-	run := runner.New(runner.Config{Tool: cfg.Tool, Env: cfg.Env, Secrets: secrets(cfg), Redactor: redact, PluginCacheDir: filepath.Join(cfg.DataDir, "plugin-cache")})
+	claimTTL := cmp.Or(cfg.ClaimTTL, defaultClaimTTL)
+	// A tool stopped because its job lost the claim must be gone before
+	// the claim lapses to another replica: it is stopped at half the TTL
+	// at the latest, and gets a quarter to exit.
+	run := runner.New(runner.Config{Tool: cfg.Tool, Env: cfg.Env, Secrets: secrets(cfg), Redactor: redact,
+		PluginCacheDir: filepath.Join(cfg.DataDir, "plugin-cache"), StopGrace: claimTTL / 4})
 	workspaces := runner.NewWorkspaces(cfg.DataDir, runner.ScrubEnv(cfg.Env, secrets(cfg)))
 	if st.plans != nil {
 		workspaces.SharePlans(st.plans)
@@ -118,7 +123,7 @@ func New(cfg Config) (*Server, error) {
 		pingStore:  st.ping,
 		closeStore: st.close,
 		replica:    replicaName(),
-		claimTTL:   cmp.Or(cfg.ClaimTTL, defaultClaimTTL),
+		claimTTL:   claimTTL,
 		lockTTL:    cfg.LockTTL,
 		workspaces: workspaces,
 		runner:     run,
