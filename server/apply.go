@@ -82,7 +82,7 @@ func (s *Server) apply(ctx context.Context, jc *jobContext, forge vcs.Forge, pul
 		return err
 	}
 	if len(unmet) > 0 {
-		return userErrorf("**atoll will not apply yet.** This pull request must be:\n\n- %s", strings.Join(unmet, "\n- "))
+		return userErrorf("**atoll will not apply yet.** This pull request must be:\n\n%s", gapList(unmet))
 	}
 
 	r := s.start(ctx, jc, forge, pull, runningText("apply", cmd))
@@ -176,13 +176,19 @@ func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.For
 	}
 	wf := rc.workflow(pc)
 	steps := wf.ApplySteps(p, ws.PlanFile(key), extra)
-	if inited, err := initialized(ws, dir); err != nil {
-		log.Error("looking for the project's .terraform", "err", err)
-		return res.internal(jc.id)
-	} else if !inited || ws.SharesPlans() {
-		// Perhaps planned in another checkout (another replica's), or
-		// with other providers than this one last saw: init as the plan
-		// did, so that the tool has its providers and backend.
+	// Perhaps planned in another checkout (another replica's), or with
+	// other providers than this one last saw: init as the plan did, so
+	// that the tool has its providers and backend.
+	needsInit := ws.SharesPlans()
+	if !needsInit {
+		inited, err := initialized(ws, dir)
+		if err != nil {
+			log.Error("looking for the project's .terraform", "err", err)
+			return res.internal(jc.id)
+		}
+		needsInit = !inited
+	}
+	if needsInit {
 		steps = append(initSteps(wf.PlanSteps(p, ws.PlanFile(key), ws.ShowFile(key), nil)), steps...)
 	}
 	// Marked as applying first: if atoll stops midway, the next run knows

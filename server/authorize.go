@@ -36,9 +36,21 @@ func (s *Server) mayComment(ctx context.Context, jc *jobContext, forge vcs.Forge
 	return false, nil
 }
 
-// unmet names the apply requirements the pull request does not meet.
-func (s *Server) unmet(ctx context.Context, forge vcs.Forge, pull vcs.PullRequest, need Requirements) ([]string, error) {
-	var unmet []string
+// gap is a requirement the pull request does not meet, and why.
+type gap struct{ name, why string }
+
+// gapList is gaps as a Markdown list.
+func gapList(gaps []gap) string {
+	items := make([]string, len(gaps))
+	for i, g := range gaps {
+		items[i] = "- **" + g.name + "**: " + g.why
+	}
+	return strings.Join(items, "\n")
+}
+
+// unmet names the requirements the pull request does not meet.
+func (s *Server) unmet(ctx context.Context, forge vcs.Forge, pull vcs.PullRequest, need Requirements) ([]gap, error) {
+	var unmet []gap
 	if need.Approved {
 		reviews, err := forge.Reviews(ctx, pull.Repo, pull.Number)
 		if err != nil {
@@ -49,11 +61,11 @@ func (s *Server) unmet(ctx context.Context, forge vcs.Forge, pull vcs.PullReques
 			return nil, err
 		}
 		if !ok {
-			unmet = append(unmet, "**approved**: it needs an approving review by someone with write access other than its author, and no such reviewer's latest review may request changes")
+			unmet = append(unmet, gap{"approved", "it needs an approving review by someone with write access other than its author, and no such reviewer's latest review may request changes"})
 		}
 	}
 	if need.Mergeable && !pull.Mergeable {
-		unmet = append(unmet, "**mergeable**: the forge says it cannot be merged as it stands (conflicts, failing required checks or branch protection)")
+		unmet = append(unmet, gap{"mergeable", "the forge says it cannot be merged as it stands (conflicts, failing required checks or branch protection)"})
 	}
 	if need.Undiverged {
 		behind, err := forge.BehindBase(ctx, pull)
@@ -61,7 +73,7 @@ func (s *Server) unmet(ctx context.Context, forge vcs.Forge, pull vcs.PullReques
 			return nil, err
 		}
 		if behind {
-			unmet = append(unmet, "**undiverged**: `"+pull.BaseRef+"` has commits this branch lacks; merge or rebase it, then plan again")
+			unmet = append(unmet, gap{"undiverged", "`" + pull.BaseRef + "` has commits this branch lacks; merge or rebase it, then plan again"})
 		}
 	}
 	return unmet, nil

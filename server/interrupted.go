@@ -61,7 +61,7 @@ func (s *Server) interruptedApply(ctx context.Context, jc *jobContext, forge vcs
 	} else {
 		b.WriteString("These projects were being applied; whether that went through is **unknown**, and their locks stay with this pull request:\n\n")
 		for _, rec := range unknown {
-			fmt.Fprintf(&b, "- `%s` in workspace `%s`\n", titleOf(rec), rec.Workspace)
+			fmt.Fprintf(&b, "- %s in workspace `%s`\n", projectResult{Project: project(rec), Name: rec.Name}.title(), rec.Workspace)
 			s.setStatus(rctx, jc, forge, pull, "apply", cmp.Or(rec.Target, rec.Dir+"/"+rec.Workspace), vcs.Failure, "interrupted: outcome unknown")
 		}
 		b.WriteString("\nTo find out, plan again (`atoll plan`): a plan with no changes means the apply went through. Then apply what is left.\n")
@@ -70,12 +70,4 @@ func (s *Server) interruptedApply(ctx context.Context, jc *jobContext, forge vcs
 	// In the running comment of the cut-short run, if it posted one.
 	_, err = s.finish(rctx, &reply{forge: forge, pull: pull, id: jc.earlier}, b.String())
 	return true, err
-}
-
-// titleOf names a plan record's project for people.
-func titleOf(rec runner.PlanRecord) string {
-	if rec.Name != "" {
-		return rec.Name + "` (`" + rec.Dir
-	}
-	return rec.Dir
 }

@@ -109,11 +109,15 @@ func (s *Server) autoplan(ctx context.Context, jc *jobContext, forge vcs.Forge, 
 	// older ones, go, so that none of a project the pull request no longer
 	// changes is left to count or to apply. A run of this job that was cut
 	// short after it planned something had done so already.
-	recs, err := s.workspaces.Records(ctx, pull.Repo.FullName, pull.Number)
-	if err != nil {
-		return err
+	plannedBefore := false
+	if jc.rerun {
+		recs, err := s.workspaces.Records(ctx, pull.Repo.FullName, pull.Number)
+		if err != nil {
+			return err
+		}
+		plannedBefore = slices.ContainsFunc(recs, func(r runner.PlanRecord) bool { return r.JobID == jc.id })
 	}
-	if !jc.rerun || !slices.ContainsFunc(recs, func(r runner.PlanRecord) bool { return r.JobID == jc.id }) {
+	if !plannedBefore {
 		discarded, err := s.workspaces.DiscardPlans(ctx, pull.Repo.FullName, pull.Number)
 		if err != nil {
 			return fmt.Errorf("discarding earlier plans: %w", err)

@@ -157,7 +157,7 @@ func (s *Server) selectProjects(ctx context.Context, jc *jobContext, req planReq
 // requirements this pull request does not meet, what it must be first.
 func (s *Server) unmetPlanRequirements(ctx context.Context, req planRequest, rc repoConfig, projects []workflows.ProjectConfig) (map[projectKey]string, error) {
 	blocked := map[projectKey]string{}
-	seen := map[Requirements][]string{}
+	seen := map[Requirements][]gap{}
 	for _, p := range projects {
 		need := rc.planRequirements(p)
 		if need == (Requirements{}) {
@@ -172,12 +172,11 @@ func (s *Server) unmetPlanRequirements(ctx context.Context, req planRequest, rc 
 			seen[need] = unmet
 		}
 		if len(unmet) > 0 {
-			var names []string
-			for _, u := range unmet {
-				name, _, _ := strings.Cut(strings.TrimPrefix(u, "**"), "**")
-				names = append(names, name)
+			names := make([]string, len(unmet))
+			for i, g := range unmet {
+				names[i] = g.name
 			}
-			blocked[keyOf(p)] = fmt.Sprintf("this project's plan requirements are not met (%s):\n\n- %s", strings.Join(names, ", "), strings.Join(unmet, "\n- "))
+			blocked[keyOf(p)] = fmt.Sprintf("this project's plan requirements are not met (%s):\n\n%s", strings.Join(names, ", "), gapList(unmet))
 		}
 	}
 	return blocked, nil

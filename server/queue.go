@@ -258,22 +258,17 @@ func (s *Server) keepClaimed(ctx context.Context, log *slog.Logger, t runner.Tas
 		tick := time.NewTicker(s.claimTTL / 8)
 		defer tick.Stop()
 		held := claimed
-		lost := false
 		for {
 			select {
 			case <-done:
 				return
 			case <-tick.C:
 			}
-			if lost {
-				continue
-			}
 			left := time.Until(held.Add(s.claimTTL / 2))
 			if left <= 0 {
 				log.Error("the task's claim could not be extended in time; stopping its job")
 				cancel(errClaimLost)
-				lost = true
-				continue
+				return
 			}
 			if time.Since(held) < s.claimTTL/4 {
 				continue // extended recently enough
@@ -288,7 +283,7 @@ func (s *Server) keepClaimed(ctx context.Context, log *slog.Logger, t runner.Tas
 			case err == nil:
 				log.Error("lost the task's claim; stopping its job")
 				cancel(errClaimLost)
-				lost = true
+				return
 			default:
 				log.Warn("extending the task's claim", "err", err)
 			}

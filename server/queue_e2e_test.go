@@ -43,6 +43,15 @@ func captureEvent(t *testing.T, gh *vcstest.GitHub, event string, payload []byte
 	return <-got
 }
 
+// shutDown stops the server as a SIGTERM would, giving running jobs grace
+// to finish.
+func (e *testEnv) shutDown(t *testing.T, grace time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), grace)
+	defer cancel()
+	e.server.Close(ctx)
+}
+
 // queueTask records ev as a task in the embedded store under dataDir, as
 // a server that received its webhook would. With claimed, a worker of that
 // server then took it, and died before doing anything.
@@ -112,9 +121,7 @@ func TestInterruptedApplyIsNotRetried(t *testing.T) {
 	})
 	time.Sleep(500 * time.Millisecond) // into tofu's apply
 	// The server stops in the middle of the apply, with no time to wait.
-	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
-	defer cancel()
-	first.server.Close(ctx)
+	first.shutDown(t, 100*time.Millisecond)
 	cs := gh.Comments("acme/infra", pr.Number)
 	running := cs[len(cs)-1]
 	if !strings.HasPrefix(running.Body, "⏳") {
@@ -217,9 +224,7 @@ func TestShutdownHandsBackRunningJobs(t *testing.T) {
 	waitRunning(t, gh, pr)
 	// The shutdown's grace ends before the job does: the job stops,
 	// reports nothing, and its task stays queued.
-	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
-	defer cancel()
-	first.server.Close(ctx)
+	first.shutDown(t, 200*time.Millisecond)
 	if cs := gh.Comments("acme/infra", pr.Number); len(cs) != 1 || !strings.HasPrefix(cs[0].Body, "⏳") {
 		t.Fatalf("after the shutdown: %+v", cs)
 	}
@@ -288,9 +293,7 @@ workflows:
 		recs, err := ws.Records(t.Context(), "acme/infra", pr.Number)
 		return err == nil && len(recs) == 1 && recs[0].Dir == "a" && recs[0].State == runner.Planned
 	})
-	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
-	defer cancel()
-	first.server.Close(ctx)
+	first.shutDown(t, 100*time.Millisecond)
 
 	newTestEnv(t, testOptions{gh: gh, configure: configure})
 	cs := first.waitComments(t, pr, 1)
@@ -351,9 +354,7 @@ func TestApplyThatNeverBeganRunsAfterRestart(t *testing.T) {
 	}
 	first := newTestEnv(t, testOptions{gh: gh, configure: configure})
 	pr := first.planned(t, map[string]string{"main.tf": oneResource})
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	first.server.Close(ctx)
+	first.shutDown(t, 30*time.Second)
 	// A worker took `atoll apply` and died before it posted anything.
 	queueTask(t, dataDir, captureEvent(t, gh, "issue_comment", gh.Payload(t, "issue_comment", "created", pr, "bob", "atoll apply")), true)
 

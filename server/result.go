@@ -54,8 +54,6 @@ type projectResult struct {
 	Hint string
 	// Holder holds the lock when Outcome is outcomeLocked.
 	Holder locking.Lock
-	// group is the project's execution order group.
-	group int
 }
 
 // failed reports whether the command did not do what it should have:

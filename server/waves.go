@@ -52,9 +52,11 @@ func joins(wave []workflows.ProjectConfig, p workflows.ProjectConfig) bool {
 func (s *Server) runProjects(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, held map[string]*runner.Workspace,
 	waves [][]workflows.ProjectConfig, abort bool, run func(ws *runner.Workspace, p workflows.ProjectConfig, blocked string) projectResult) ([]projectResult, error) {
 	var results []projectResult
-	var failed *projectResult // the first failure, when abort is set
+	// The first failure, when abort is set: the project and its group.
+	var failed *projectResult
+	var failedGroup int
 	blocked := func(p workflows.ProjectConfig) string {
-		if failed == nil || p.ExecutionOrderGroup <= failed.group {
+		if failed == nil || p.ExecutionOrderGroup <= failedGroup {
 			return ""
 		}
 		return fmt.Sprintf("%s failed, and this repository's config stops the later execution order groups after a failure (`abort_on_execution_order_fail`).", failed.title())
@@ -86,13 +88,12 @@ func (s *Server) runProjects(ctx context.Context, jc *jobContext, forge vcs.Forg
 				}
 				defer s.releaseSlot()
 				ran[i] = run(held[p.Workspace], p, "")
-				ran[i].group = p.ExecutionOrderGroup
 			})
 		}
 		wg.Wait()
 		results = append(results, ran...)
 		if i := slices.IndexFunc(ran, projectResult.failed); abort && failed == nil && i >= 0 {
-			failed = &ran[i]
+			failed, failedGroup = &ran[i], wave[i].ExecutionOrderGroup
 		}
 	}
 	return results, nil
