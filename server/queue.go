@@ -28,9 +28,9 @@ const (
 	// without being extended: how soon another replica takes over the
 	// work of a dead one.
 	defaultClaimTTL = 30 * time.Second
-	// claimWait bounds one wait for a task, so that workers notice a
+	// maxClaimWait bounds one wait for a task, so that workers notice a
 	// shutdown.
-	claimWait = time.Second
+	maxClaimWait = time.Second
 	// notYourTurn is how long a worker rests after handing back a task
 	// whose pull request is busy.
 	notYourTurn = 100 * time.Millisecond
@@ -122,7 +122,7 @@ func (s *Server) stopWorkers(ctx context.Context) {
 func (s *Server) work(claimCtx, jobCtx context.Context, consumer string) {
 	for claimCtx.Err() == nil {
 		claimed := time.Now() // the claim is good until then plus the TTL
-		t, ok, err := s.tasks.Claim(claimCtx, consumer, s.claimTTL, claimWait)
+		t, ok, err := s.tasks.Claim(claimCtx, consumer, s.claimTTL, s.claimWait())
 		switch {
 		case claimCtx.Err() != nil:
 			return
@@ -135,6 +135,14 @@ func (s *Server) work(claimCtx, jobCtx context.Context, consumer string) {
 		}
 		s.runTask(jobCtx, consumer, t, claimed)
 	}
+}
+
+// claimWait is how long one Claim waits for a task. A claim is counted
+// from before the wait, since the store may make it at any point of it:
+// so that a task that comes at the end of a wait is not judged nearly
+// lapsed when it begins, a wait is an eighth of the claim's TTL at most.
+func (s *Server) claimWait() time.Duration {
+	return min(maxClaimWait, s.claimTTL/8)
 }
 
 // runTask runs one claimed task, when its pull request's turn has come,
@@ -249,6 +257,10 @@ func (s *Server) sayPaused(ctx context.Context, jc *jobContext, forge vcs.Forge,
 // has a quarter of the TTL to stop (runner.Config.StopGrace). It goes on
 // extending while a cancelled job winds down, until the returned func is
 // called.
+//
+// A claim is extended once an eighth of its TTL has gone by, checked at
+// once and then every eighth: one that waited for its task (see
+// claimWait) is extended before its job is far along.
 func (s *Server) keepClaimed(ctx context.Context, log *slog.Logger, t runner.Task, consumer string, claimed time.Time, cancel context.CancelCauseFunc) func() {
 	ctx = context.WithoutCancel(ctx) // a shutdown stops the job, not its claim
 	done := make(chan struct{})
@@ -259,33 +271,32 @@ func (s *Server) keepClaimed(ctx context.Context, log *slog.Logger, t runner.Tas
 		defer tick.Stop()
 		held := claimed
 		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
 			left := time.Until(held.Add(s.claimTTL / 2))
 			if left <= 0 {
 				log.Error("the task's claim could not be extended in time; stopping its job")
 				cancel(errClaimLost)
 				return
 			}
-			if time.Since(held) < s.claimTTL/4 {
-				continue // extended recently enough
+			if time.Since(held) >= s.claimTTL/8 {
+				sent := time.Now()
+				ectx, ecancel := context.WithTimeout(ctx, min(s.claimTTL/4, left))
+				ok, err := s.tasks.Extend(ectx, t.ID, consumer, s.claimTTL)
+				ecancel()
+				switch {
+				case err == nil && ok:
+					held = sent
+				case err == nil:
+					log.Error("lost the task's claim; stopping its job")
+					cancel(errClaimLost)
+					return
+				default:
+					log.Warn("extending the task's claim", "err", err)
+				}
 			}
-			sent := time.Now()
-			ectx, ecancel := context.WithTimeout(ctx, min(s.claimTTL/4, left))
-			ok, err := s.tasks.Extend(ectx, t.ID, consumer, s.claimTTL)
-			ecancel()
-			switch {
-			case err == nil && ok:
-				held = sent
-			case err == nil:
-				log.Error("lost the task's claim; stopping its job")
-				cancel(errClaimLost)
+			select {
+			case <-done:
 				return
-			default:
-				log.Warn("extending the task's claim", "err", err)
+			case <-tick.C:
 			}
 		}
 	}()

@@ -12,6 +12,7 @@ package vcstest
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"slices"
@@ -256,6 +257,27 @@ func (g *GitHub) Comments(repo string, number int) []Comment {
 	return out
 }
 
+// commentDump describes every comment atoll posted, for a test's failure.
+func (g *GitHub) commentDump() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var b strings.Builder
+	for _, c := range g.comments {
+		if c.byUser {
+			continue
+		}
+		body := c.Body
+		if len(body) > 300 {
+			body = body[:300] + "…"
+		}
+		fmt.Fprintf(&b, "%s#%d comment %d: %q\n", c.repo, c.number, c.ID, body)
+	}
+	if b.Len() == 0 {
+		return "(none)\n"
+	}
+	return b.String()
+}
+
 // Unhandled lists the API requests ("METHOD /path") the fake has no
 // handler for and answered 404, in arrival order.
 func (g *GitHub) Unhandled() []string {
@@ -293,7 +315,7 @@ func (g *GitHub) WaitFor(t testing.TB, timeout time.Duration, what string, cond 
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+			t.Fatalf("timed out after %s waiting for %s; the fake holds these comments:\n%s", timeout, what, g.commentDump())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
