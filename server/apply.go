@@ -156,7 +156,8 @@ func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.For
 		return res
 	}
 	lock := locking.Key{Repo: pull.Repo.FullName, Dir: dir, Workspace: ws.Name}
-	holder, ok, err := s.locker.TryLock(ctx, s.projectLock(lock, pull.Number, user))
+	l := s.projectLock(lock, pull.Number, user)
+	holder, ok, err := s.locker.TryLock(ctx, l)
 	if err != nil {
 		log.Error("checking project lock", "err", err)
 		return res.internal(jc.id)
@@ -165,6 +166,8 @@ func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.For
 		res.Outcome, res.Holder = outcomeLocked, holder
 		return res
 	}
+	kept := s.keepLock(log, l)
+	defer kept.release()
 	// The plan may have been made on another replica.
 	switch err := ws.FetchPlan(ctx, rec); {
 	case errors.Is(err, runner.ErrNoPlanFile):
@@ -200,7 +203,7 @@ func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.For
 		return res.internal(jc.id)
 	}
 	s.setStatus(ctx, jc, forge, pull, "apply", rc.statusTarget(pc.Name, p), vcs.Pending, "applying…")
-	sc := stepContext{ws: ws, pull: pull, user: user, extra: extra, planFile: ws.PlanFile(key), showFile: ws.ShowFile(key)}
+	sc := stepContext{ws: ws, pull: pull, user: user, extra: extra, planFile: ws.PlanFile(key), showFile: ws.ShowFile(key), lock: kept}
 	res = s.runSteps(ctx, log, jc, sc, res, steps)
 	// Whatever the tool said, an apply the job was stopped in the middle
 	// of may be half done.

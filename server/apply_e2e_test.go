@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/atoll-iac/atoll/vcs/vcstest"
+	"github.com/atoll-iac/atoll/workflows"
 )
 
 // commentsContaining returns the comments on p whose body contains s.
@@ -443,5 +444,46 @@ func TestLockTTLLetsAbandonedLocksLapse(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	if c := e.say(t, second, "alice", "atoll plan"); !strings.Contains(c.Body, "plan succeeded") {
 		t.Errorf("plan after the lock lapsed:\n%s", c.Body)
+	}
+}
+
+func TestLockTTLIsKeptWhileACommandRuns(t *testing.T) {
+	t.Parallel()
+	server, err := workflows.ParseServerConfig("repos.yaml", []byte("repos:\n- id: acme/infra\n  allowed_overrides: [workflow]\n  allow_custom_workflows: true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ttl = 2 * time.Second
+	e := newTestEnv(t, testOptions{configure: func(c *Config) {
+		c.LockTTL = ttl
+		c.RepoConfig = server
+		c.Parallelism = 2
+	}})
+	e.gh.CreateRepo(t, "acme/infra", map[string]string{"atoll.yaml": `version: 3
+projects:
+- dir: .
+  workflow: slow
+workflows:
+  slow:
+    plan:
+      steps: [{run: sleep 6}, init, plan]
+`})
+	first := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+	mustStatus(t, e.gh.SendPullComment(t, e.events, first, "alice", "atoll plan"), http.StatusAccepted, "queued")
+	e.gh.WaitFor(t, waitLong, "#1 to take the lock", func() bool {
+		locks, err := e.server.locker.List(t.Context())
+		return err == nil && len(locks) == 1
+	})
+	// #1's plan runs past the TTL it took the lock for.
+	time.Sleep(ttl + ttl/4)
+	if locks, err := e.server.locker.List(t.Context()); err != nil || len(locks) != 1 || locks[0].Pull != first.Number {
+		t.Errorf("locks once the TTL passed, while #1 plans: %+v, %v", locks, err)
+	}
+	second := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": twoResources}})
+	if c := e.say(t, second, "bob", "atoll plan"); !strings.Contains(c.Body, "locked by #1") {
+		t.Errorf("a plan while #1's long plan runs:\n%s", c.Body)
+	}
+	if c := e.waitComments(t, first, 1)[0]; !strings.Contains(c.Body, "Plan: 1 to add") {
+		t.Errorf("#1's plan:\n%s", c.Body)
 	}
 }

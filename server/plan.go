@@ -274,7 +274,8 @@ func (s *Server) plannedBefore(ctx context.Context, jc *jobContext, log *slog.Lo
 func (s *Server) runPlan(ctx context.Context, jc *jobContext, log *slog.Logger, req planRequest, ws *runner.Workspace, p workflows.ProjectConfig, wf workflows.Workflow, rec *runner.PlanRecord) projectResult {
 	res := projectResult{Project: p.Project, Name: p.Name, Command: "plan"}
 	key := locking.Key{Repo: req.pull.Repo.FullName, Dir: p.Dir, Workspace: p.Workspace}
-	holder, ok, err := s.locker.TryLock(ctx, s.projectLock(key, req.pull.Number, req.user))
+	lock := s.projectLock(key, req.pull.Number, req.user)
+	holder, ok, err := s.locker.TryLock(ctx, lock)
 	if err != nil {
 		log.Error("taking project lock", "err", err)
 		return res.internal(jc.id)
@@ -283,6 +284,8 @@ func (s *Server) runPlan(ctx context.Context, jc *jobContext, log *slog.Logger, 
 		res.Outcome, res.Holder = outcomeLocked, holder
 		return res
 	}
+	kept := s.keepLock(log, lock)
+	defer kept.release()
 
 	planFile := ws.PlanFile(runner.PlanKey{Dir: p.Dir, Name: p.Name})
 	if err := os.MkdirAll(filepath.Dir(planFile), 0o700); err != nil {
@@ -294,7 +297,7 @@ func (s *Server) runPlan(ctx context.Context, jc *jobContext, log *slog.Logger, 
 		log.Error("removing old plan", "err", err)
 		return res.internal(jc.id)
 	}
-	sc := stepContext{ws: ws, pull: req.pull, user: req.user, extra: req.extra, planFile: planFile, showFile: ws.ShowFile(runner.PlanKey{Dir: p.Dir, Name: p.Name})}
+	sc := stepContext{ws: ws, pull: req.pull, user: req.user, extra: req.extra, planFile: planFile, showFile: ws.ShowFile(runner.PlanKey{Dir: p.Dir, Name: p.Name}), lock: kept}
 	if _, failed, ok := projectDir(log, jc, sc, res); !ok {
 		return failed
 	}

@@ -25,6 +25,9 @@ type stepContext struct {
 	extra []string
 	// planFile and showFile are the project's plan and its JSON.
 	planFile, showFile string
+	// lock is the project's lock, when it needs keeping; each step runs
+	// only while the pull request holds it.
+	lock *keptLock
 }
 
 // runSteps runs a project's steps in its directory and says how they went
@@ -38,6 +41,15 @@ func (s *Server) runSteps(ctx context.Context, log *slog.Logger, jc *jobContext,
 	env := stepEnv(sc, res, dir)
 	var shown []string
 	for _, step := range steps {
+		switch holder, err := sc.lock.held(ctx); {
+		case err != nil:
+			log.Error("checking the project lock", "step", step.Name, "err", err)
+			return res.internal(jc.id)
+		case holder != nil:
+			log.Warn("the project lock lapsed while the command ran, and another pull request took it", "step", step.Name, "holder", holder.Pull)
+			res.Outcome, res.Holder = outcomeLocked, *holder
+			return res
+		}
 		start := time.Now()
 		out, err := s.runStep(ctx, sc, res, dir, &env, step)
 		log.Debug("ran step", "step", step.Name, "elapsed", time.Since(start))
