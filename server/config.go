@@ -51,11 +51,13 @@ type Config struct {
 	// LockTTL, when set, lets a project lock lapse that long after its
 	// pull request's last plan or apply of the project, so that a pull
 	// request abandoned without a close event does not hold it forever.
-	// Zero keeps locks until the pull request is closed or merged.
+	// Zero keeps locks until the pull request is closed or merged; else
+	// at least a second.
 	LockTTL time.Duration
 	// ClaimTTL is how long a job's task stays claimed by a replica that
 	// stops renewing the claim: how soon another replica takes over the
-	// work of one that died. 30 seconds when zero.
+	// work of one that died. 30 seconds when zero; else at least a
+	// second.
 	ClaimTTL time.Duration
 	// ShutdownTimeout is how long running jobs may go on once Run's
 	// context ends; one minute when zero. Jobs still running then are

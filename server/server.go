@@ -74,6 +74,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Tool.Path == "" {
 		return nil, errors.New("no tofu or terraform binary")
 	}
+	if cfg.ClaimTTL != 0 && cfg.ClaimTTL < time.Second {
+		return nil, fmt.Errorf("claim TTL %v: want at least 1s", cfg.ClaimTTL)
+	}
+	if cfg.LockTTL != 0 && cfg.LockTTL < time.Second {
+		return nil, fmt.Errorf("lock TTL %v: want 0 (never) or at least 1s", cfg.LockTTL)
+	}
 	forges, err := newForges(cfg)
 	if err != nil {
 		return nil, err

@@ -103,8 +103,8 @@ func serverConfig(args []string, getenv func(string) (string, bool), stdout io.W
 			return server.Config{}, fmt.Errorf("--redis-addr %q: want host:port", *redisAddr)
 		}
 	}
-	if *lockTTL < 0 {
-		return server.Config{}, fmt.Errorf("--lock-ttl %v: want 0 (never) or a positive duration", *lockTTL)
+	if *lockTTL != 0 && *lockTTL < time.Second {
+		return server.Config{}, fmt.Errorf("--lock-ttl %v: want 0 (never) or at least 1s", *lockTTL)
 	}
 	if *claimTTL < time.Second {
 		return server.Config{}, fmt.Errorf("--claim-ttl %v: want at least 1s", *claimTTL)

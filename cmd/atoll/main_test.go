@@ -55,6 +55,9 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"stray argument", []string{"server", "--repo-allowlist=*", "now"}, nil, `unexpected argument "now"`},
 		{"plain http mirror", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--tf-download-url", "http://mirror.example.com/tofu"}, nil, `"http://mirror.example.com/tofu": use https (plain http only to this machine)`},
 		{"bad redis addr", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--redis-addr", "localhost"}, nil, `--redis-addr "localhost": want host:port`},
+		{"negative lock TTL", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--lock-ttl", "-1h"}, nil, "--lock-ttl -1h0m0s: want 0 (never) or at least 1s"},
+		{"tiny lock TTL", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--lock-ttl", "1ns"}, nil, "--lock-ttl 1ns: want 0 (never) or at least 1s"},
+		{"tiny claim TTL", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--claim-ttl", "500ms"}, nil, "--claim-ttl 500ms: want at least 1s"},
 		{"not a URL", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--tf-download-url", "ftp://mirror"}, nil, `"ftp://mirror" is not an https URL`},
 	}
 	for _, tt := range tests {
