@@ -190,5 +190,34 @@ func (c *capped) String() string {
 	if c.dropped == 0 {
 		return c.head.String() + c.tail.String()
 	}
-	return fmt.Sprintf("%s\n… %d bytes of output omitted …\n%s", c.head.String(), c.dropped, c.tail.String())
+	// The redactor matches whole secrets: one cut in two where output was
+	// omitted would show its ends. The partial lines there go too.
+	head, tail := c.head.Bytes(), c.tail.Bytes()
+	head, tail = head[:keepBefore(head)], tail[keepAfter(tail):]
+	dropped := c.dropped + c.head.Len() - len(head) + c.tail.Len() - len(tail)
+	return fmt.Sprintf("%s\n… %d bytes of output omitted …\n%s", head, dropped, tail)
+}
+
+// cutMargin bounds what goes at a cut: the rest of a line, or as much of
+// a longer one, which is longer than secrets come.
+const cutMargin = 4 << 10
+
+// keepBefore is how much of b to keep before a cut: up to its last line
+// end within cutMargin of the cut.
+func keepBefore(b []byte) int {
+	from := max(len(b)-cutMargin, 0)
+	if i := bytes.LastIndexByte(b[from:], '\n'); i >= 0 {
+		return from + i + 1
+	}
+	return from
+}
+
+// keepAfter is where to resume in b after a cut: past its first line end
+// within cutMargin of the cut.
+func keepAfter(b []byte) int {
+	end := min(cutMargin, len(b))
+	if i := bytes.IndexByte(b[:end], '\n'); i >= 0 {
+		return i + 1
+	}
+	return end
 }

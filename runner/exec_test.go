@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -70,6 +71,57 @@ func TestCappedKeepsHeadAndTail(t *testing.T) {
 	}
 	if len(s) > maxOutput+100 {
 		t.Errorf("capped output is %d bytes", len(s))
+	}
+}
+
+func TestCappedCutsNoSecretInTwo(t *testing.T) {
+	t.Parallel()
+	const secret = "s3cr3t-QWERTYUIOPASDFGHJKLZXCVBNM"
+	tests := []struct {
+		name string
+		// before is how many bytes come before the secret; the head's
+		// cut is at maxOutput/2.
+		before int
+		// after is how many bytes come after it; the tail's cut is
+		// maxOutput/2 from the end.
+		after int
+		// newlines puts the filler in lines, rather than one long line.
+		newlines bool
+	}{
+		{name: "across the head's cut, in lines", before: maxOutput/2 - 10, after: maxOutput, newlines: true},
+		{name: "across the head's cut, one long line", before: maxOutput/2 - 10, after: maxOutput},
+		{name: "across the tail's cut, in lines", before: maxOutput, after: maxOutput/2 - 10, newlines: true},
+		{name: "across the tail's cut, one long line", before: maxOutput, after: maxOutput/2 - 10},
+	}
+	filler := func(n int, newlines bool) []byte {
+		b := bytes.Repeat([]byte("m"), n)
+		if newlines {
+			for i := 79; i < n; i += 80 {
+				b[i] = '\n'
+			}
+		}
+		return b
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var c capped
+			c.Write(filler(tt.before, tt.newlines))
+			c.Write([]byte(secret))
+			c.Write(filler(tt.after, tt.newlines))
+			s := c.String()
+			if !strings.Contains(s, "bytes of output omitted") {
+				t.Fatal("nothing was omitted")
+			}
+			for i := 0; i+6 <= len(secret); i++ {
+				if strings.Contains(s, secret[i:i+6]) {
+					t.Fatalf("the output shows %q, a part of the secret cut in two", secret[i:i+6])
+				}
+			}
+			if tt.newlines && len(s) < maxOutput-2*80-100 {
+				t.Errorf("kept %d bytes; only the partial lines at the cut should go", len(s))
+			}
+		})
 	}
 }
 
