@@ -251,7 +251,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 }
 
 func testLapsedLockIsFree(t *testing.T, lk locking.Locker) {
-	first := locking.Lock{Key: key, Pull: 1, User: "alice", Time: t0, Expires: soon(300 * time.Millisecond)}
+	first := locking.Lock{Key: key, Pull: 1, User: "alice", Time: t0, Expires: soon(time.Second)}
 	if holder, ok := tryLock(t, lk, first); !ok {
 		t.Fatalf("TryLock on a free key: holder %s", formatLock(holder))
 	}
@@ -273,7 +273,7 @@ func testLapsedLockIsFree(t *testing.T, lk locking.Locker) {
 }
 
 func testSamePullExtends(t *testing.T, lk locking.Locker) {
-	first := locking.Lock{Key: key, Pull: 1, User: "alice", Time: t0, Expires: soon(200 * time.Millisecond)}
+	first := locking.Lock{Key: key, Pull: 1, User: "alice", Time: t0, Expires: soon(time.Second)}
 	tryLock(t, lk, first)
 	// Taken again by the same pull request, without expiry: the record is
 	// the first one's, the expiry the second's.
@@ -284,7 +284,7 @@ func testSamePullExtends(t *testing.T, lk locking.Locker) {
 	if !ok || !equalLocks(holder, want) {
 		t.Fatalf("TryLock by the holder = %s, %v; want %s", formatLock(holder), ok, formatLock(want))
 	}
-	time.Sleep(400 * time.Millisecond)
+	time.Sleep(1200 * time.Millisecond)
 	assertList(t, lk, want)
 	later := soon(time.Hour)
 	want.Expires = later
@@ -359,7 +359,7 @@ func testLeaseRace(t *testing.T, lk locking.Locker) {
 
 func testAbandonedLeaseLapses(t *testing.T, lk locking.Locker) {
 	ctx := t.Context()
-	if ok, err := lk.Acquire(ctx, "job", "dead", 200*time.Millisecond); err != nil || !ok {
+	if ok, err := lk.Acquire(ctx, "job", "dead", time.Second); err != nil || !ok {
 		t.Fatalf("Acquire = %v, %v", ok, err)
 	}
 	if ok, err := lk.Acquire(ctx, "job", "alive", time.Minute); err != nil || ok {
