@@ -36,7 +36,7 @@ func testTool(t testing.TB) runner.Tool {
 	}
 	path, err := exec.LookPath(bin)
 	if err != nil {
-		t.Fatalf("end-to-end tests need OpenTofu: %v. Build it with .ci/install-tofu (see README) and put it on PATH or set ATOLL_TEST_TF_BIN", err)
+		t.Fatalf("end-to-end tests need OpenTofu: %v. Build it with scripts/install-tofu (see README), which prints its directory, and put that on PATH or set ATOLL_TEST_TF_BIN", err)
 	}
 	return runner.Tool{Distribution: runner.OpenTofu, Path: path}
 }
