@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 )
 
 // Workspaces hands out one checkout directory per repository, pull request
@@ -194,6 +196,8 @@ func (ws *Workspaces) checkout(ctx context.Context, dir string, spec CheckoutSpe
 		if err := ws.git(ctx, dir, "", "init", "--quiet"); err != nil {
 			return err
 		}
+	} else if err := removeStaleGitLocks(filepath.Join(dir, ".git")); err != nil {
+		return err
 	}
 	// A re-plan of a commit already fetched needs no network.
 	if ws.git(ctx, dir, "", "cat-file", "-e", spec.SHA+"^{commit}") != nil {
@@ -212,10 +216,32 @@ func (ws *Workspaces) checkout(ctx context.Context, dir string, spec CheckoutSpe
 		"--exclude=terraform.tfstate", "--exclude=terraform.tfstate.backup", "--exclude=terraform.tfstate.d")
 }
 
+// removeStaleGitLocks deletes the lock files a git killed mid-command
+// leaves behind (index.lock, HEAD.lock, a ref's lock …), which would fail
+// every later command in the clone. No git runs in a workspace but its
+// job's, and the caller holds it: any lock there is stale.
+func removeStaleGitLocks(gitDir string) error {
+	return filepath.WalkDir(gitDir, func(path string, d os.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir() && path != gitDir && !strings.HasPrefix(path, filepath.Join(gitDir, "refs")):
+			return filepath.SkipDir // objects, hooks, logs: no locks a checkout trips on
+		case !d.IsDir() && strings.HasSuffix(d.Name(), ".lock"):
+			return os.Remove(path)
+		}
+		return nil
+	})
+}
+
 // git runs one git command in dir. auth, when set, reaches git through its
 // environment as an extra HTTP header: not in a URL, a config file or argv.
 func (ws *Workspaces) git(ctx context.Context, dir, auth string, args ...string) error {
 	cmd := exec.CommandContext(ctx, "git", args...)
+	// Stopped with SIGTERM, git removes its lock files itself; a git that
+	// will not stop is killed a little later.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 5 * time.Second
 	cmd.Dir = dir
 	cmd.Env = ws.env
 	if auth != "" {

@@ -93,6 +93,38 @@ func TestCheckoutWaitsForBusyWorkspace(t *testing.T) {
 	w2.Close()
 }
 
+// A git killed mid-command (the server stopped, or killed) leaves its lock
+// files; the next job in the workspace must not trip on them.
+func TestCheckoutAfterAKilledGit(t *testing.T) {
+	t.Parallel()
+	spec, shas := servedRepo(t)
+	ws := NewWorkspaces(t.TempDir(), nil)
+	w, err := ws.Checkout(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	gitDir := filepath.Join(w.Dir, ".git")
+	for _, lock := range []string{"index.lock", "HEAD.lock", "shallow.lock", "refs/heads/main.lock"} {
+		path := filepath.Join(gitDir, lock)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec.SHA = shas[1]
+	w, err = ws.Checkout(t.Context(), spec)
+	if err != nil {
+		t.Fatalf("Checkout after a killed git: %v", err)
+	}
+	defer w.Close()
+	if b, _ := os.ReadFile(filepath.Join(w.Dir, "main.tf")); string(b) != "v2" {
+		t.Errorf("main.tf = %q, want v2", b)
+	}
+}
+
 func TestCheckoutRefusesUnsafeNames(t *testing.T) {
 	t.Parallel()
 	ws := NewWorkspaces(t.TempDir(), nil)
