@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/atoll-iac/atoll/locking"
 	"github.com/atoll-iac/atoll/runner"
 	"github.com/atoll-iac/atoll/vcs"
 )
@@ -61,7 +63,8 @@ func (s *Server) interruptedApply(ctx context.Context, jc *jobContext, forge vcs
 	} else {
 		b.WriteString("These projects were being applied; whether that went through is **unknown**, and their locks stay with this pull request:\n\n")
 		for _, rec := range unknown {
-			fmt.Fprintf(&b, "- %s in workspace `%s`\n", projectResult{Project: project(rec), Name: rec.Name}.title(), rec.Workspace)
+			fmt.Fprintf(&b, "- %s in workspace `%s`", projectResult{Project: project(rec), Name: rec.Name}.title(), rec.Workspace)
+			b.WriteString(s.keepUnknownLock(rctx, jc, pull, rec) + "\n")
 			s.setStatus(rctx, jc, forge, pull, "apply", cmp.Or(rec.Target, rec.Dir+"/"+rec.Workspace), vcs.Failure, "interrupted: outcome unknown")
 		}
 		b.WriteString("\nTo find out, plan again (`atoll plan`): a plan with no changes means the apply went through. Then apply what is left.\n")
@@ -70,4 +73,25 @@ func (s *Server) interruptedApply(ctx context.Context, jc *jobContext, forge vcs
 	// In the running comment of the cut-short run, if it posted one.
 	_, err = s.finish(rctx, &reply{forge: forge, pull: pull, id: jc.earlier}, b.String())
 	return true, err
+}
+
+// keepUnknownLock keeps the lock of a project whose apply is unknown until
+// someone unlocks it: with a lock TTL, a lock lapses unless kept, and no
+// other pull request should plan over a state that may be half applied.
+// When it cannot, it returns a note saying so for the comment.
+func (s *Server) keepUnknownLock(ctx context.Context, jc *jobContext, pull vcs.PullRequest, rec runner.PlanRecord) string {
+	if s.lockTTL == 0 {
+		return "" // taken without expiry: it stays
+	}
+	l := s.projectLock(locking.Key{Repo: pull.Repo.FullName, Dir: rec.Dir, Workspace: rec.Workspace}, pull.Number, rec.User)
+	l.Expires = time.Time{}
+	holder, ok, err := s.locker.TryLock(ctx, l)
+	switch {
+	case err != nil:
+		jc.log.Error("keeping the lock of an interrupted apply", "dir", rec.Dir, "workspace", rec.Workspace, "err", err)
+		return " (atoll could not keep its lock: it lapses with the lock TTL)"
+	case !ok:
+		return fmt.Sprintf(" (its lock lapsed meanwhile: #%d holds it now)", holder.Pull)
+	}
+	return ""
 }

@@ -109,9 +109,11 @@ func TestInterruptedApplyIsNotRetried(t *testing.T) {
 	t.Parallel()
 	gh := newTestGitHub(t)
 	dataDir := t.TempDir()
+	const lockTTL = 2 * time.Second
 	noRequirements := func(c *Config) {
 		c.DataDir = dataDir
 		c.ApplyRequirements = Requirements{}
+		c.LockTTL = lockTTL
 	}
 	first := newTestEnv(t, testOptions{gh: gh, configure: noRequirements})
 	pr := first.planned(t, map[string]string{"main.tf": slowApply})
@@ -145,6 +147,12 @@ func TestInterruptedApplyIsNotRetried(t *testing.T) {
 	}
 	if st := second.status("acme/infra", pr.HeadSHA, "atoll/apply: ./default"); st.State != "failure" || st.Description != "interrupted: outcome unknown" {
 		t.Errorf("apply status: %+v", st)
+	}
+	// What may be half applied stays locked, past the lock TTL, until
+	// someone unlocks it.
+	time.Sleep(lockTTL + lockTTL/2)
+	if locks, err := second.server.locker.List(t.Context()); err != nil || len(locks) != 1 || locks[0].Pull != pr.Number || !locks[0].Expires.IsZero() {
+		t.Errorf("locks after an interrupted apply = %+v, %v; want #%d's, without expiry", locks, err, pr.Number)
 	}
 	// The plan is not applied again, by the task or by a new command.
 	if c := second.say(t, pr, "bob", "atoll apply"); !strings.Contains(c.Body, "This pull request has no plan waiting to be applied.") {
