@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/atoll-iac/atoll/locking"
@@ -228,12 +229,17 @@ func Run(ctx context.Context, cfg Config) error {
 	case <-ctx.Done():
 		s.log.Info("shutting down")
 	}
-	// No new webhooks; running jobs get ShutdownTimeout to finish, and
-	// what is left stays queued for the next run or another replica.
+	// No new webhooks and no new tasks, at once; running jobs get
+	// ShutdownTimeout to finish, and what is left stays queued for the
+	// next run or another replica. The store stays open until the last
+	// webhook has queued its task.
 	shutdown, cancel := context.WithTimeout(context.Background(), cmp.Or(cfg.ShutdownTimeout, time.Minute))
 	defer cancel()
-	srv.Shutdown(shutdown)
-	if cerr := s.Close(shutdown); cerr != nil && err == nil {
+	var draining sync.WaitGroup
+	draining.Go(func() { srv.Shutdown(shutdown) })
+	s.stopWorkers(shutdown)
+	draining.Wait()
+	if cerr := s.closeStore(); cerr != nil && err == nil {
 		err = cerr
 	}
 	if errors.Is(err, http.ErrServerClosed) {
