@@ -211,11 +211,11 @@ func (s *Server) runTask(ctx context.Context, consumer string, t runner.Task, cl
 	defer cancel(nil)
 	stopBeat := s.keepClaimed(jobCtx, log, t, consumer, claimed, cancel)
 	handed := s.runJob(jobCtx, jc, forge, ev.Pull, j)
-	stopBeat()
+	lapses := stopBeat()
 	if handed {
 		log.Info("job stopped; its task stays queued", "why", context.Cause(jobCtx))
 		if errors.Is(context.Cause(jobCtx), errClaimLost) {
-			s.sayPaused(ctx, jc, forge, ev.Pull)
+			s.sayPaused(ctx, jc, forge, ev.Pull, lapses)
 		}
 		return
 	}
@@ -225,13 +225,23 @@ func (s *Server) runTask(ctx context.Context, consumer string, t runner.Task, cl
 // sayPaused tells the pull request that its job stopped because this
 // replica lost the job store, when that is what happened: the job runs
 // again once the store is back, and edits this comment into its result.
-func (s *Server) sayPaused(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest) {
+// It says nothing once the claim lapses: another replica may have run the
+// job by then, and its result must not be overwritten.
+func (s *Server) sayPaused(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, lapses time.Time) {
 	ctx, cancel := reportContext(ctx)
 	defer cancel()
-	pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+	ping := time.Now().Add(2 * time.Second)
+	if lapses.Before(ping) {
+		ping = lapses
+	}
+	pctx, pcancel := context.WithDeadline(ctx, ping)
 	defer pcancel()
 	if s.pingStore(pctx) == nil {
 		return // another replica took the job over, and speaks for it
+	}
+	if time.Now().After(lapses) {
+		jc.log.Warn("not saying the job paused: its claim has lapsed, and another replica may have run it")
+		return
 	}
 	body := fmt.Sprintf("⏸️ **atoll lost its job store while running this** (job `%s`), and stopped it. It runs again by itself once the store is back.", jc.id)
 	r := jc.reply
@@ -256,20 +266,20 @@ func (s *Server) sayPaused(ctx context.Context, jc *jobContext, forge vcs.Forge,
 // task once it lapses, and two must never run it at once; the tool then
 // has a quarter of the TTL to stop (runner.Config.StopGrace). It goes on
 // extending while a cancelled job winds down, until the returned func is
-// called.
+// called; that returns when the claim lapses unless extended again.
 //
 // A claim is extended once an eighth of its TTL has gone by, checked at
 // once and then every eighth: one that waited for its task (see
 // claimWait) is extended before its job is far along.
-func (s *Server) keepClaimed(ctx context.Context, log *slog.Logger, t runner.Task, consumer string, claimed time.Time, cancel context.CancelCauseFunc) func() {
+func (s *Server) keepClaimed(ctx context.Context, log *slog.Logger, t runner.Task, consumer string, claimed time.Time, cancel context.CancelCauseFunc) (stop func() (lapses time.Time)) {
 	ctx = context.WithoutCancel(ctx) // a shutdown stops the job, not its claim
 	done := make(chan struct{})
 	stopped := make(chan struct{})
+	held := claimed // written by the goroutine until stopped is closed
 	go func() {
 		defer close(stopped)
 		tick := time.NewTicker(s.claimTTL / 8)
 		defer tick.Stop()
-		held := claimed
 		for {
 			left := time.Until(held.Add(s.claimTTL / 2))
 			if left <= 0 {
@@ -300,7 +310,11 @@ func (s *Server) keepClaimed(ctx context.Context, log *slog.Logger, t runner.Tas
 			}
 		}
 	}()
-	return func() { close(done); <-stopped }
+	return func() time.Time {
+		close(done)
+		<-stopped
+		return held.Add(s.claimTTL)
+	}
 }
 
 // finishTask marks t done, trying a few times: a task not marked done

@@ -6,10 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/atoll-iac/atoll/runner"
+	"github.com/atoll-iac/atoll/vcs"
+	"github.com/atoll-iac/atoll/vcs/vcstest"
 )
 
 func TestKeepClaimed(t *testing.T) {
@@ -48,20 +51,51 @@ func TestKeepClaimed(t *testing.T) {
 
 			jobCtx, cancel := context.WithCancelCause(ctx)
 			defer cancel(nil)
-			stop := s.keepClaimed(jobCtx, slog.New(slog.NewTextHandler(io.Discard, nil)), task, tt.holder, time.Now().Add(-tt.waited), cancel)
+			claimed := time.Now().Add(-tt.waited)
+			stop := s.keepClaimed(jobCtx, slog.New(slog.NewTextHandler(io.Discard, nil)), task, tt.holder, claimed, cancel)
 			// Longer than the claim's TTL: it lapses unless extended.
 			sleep(jobCtx, ttl+ttl/4)
-			stop()
+			lapses := stop()
 
 			if got := context.Cause(jobCtx); !errors.Is(got, tt.wantCause) {
 				t.Fatalf("job stopped with %v, want %v", got, tt.wantCause)
 			}
 			if tt.wantCause != nil {
+				// Never extended: the claim lapses a TTL after it was made.
+				if !lapses.Equal(claimed.Add(ttl)) {
+					t.Errorf("a claim never extended lapses %v after it was made, want %v", lapses.Sub(claimed), ttl)
+				}
 				return
+			}
+			if left := time.Until(lapses); left < ttl/2 {
+				t.Errorf("a kept claim lapses in %v, want more than half its TTL", left)
 			}
 			if ok, err := tasks.Extend(ctx, task.ID, "w1", ttl); err != nil || !ok {
 				t.Errorf("the job ran past its claim's TTL and the claim lapsed: ok=%v err=%v", ok, err)
 			}
 		})
+	}
+}
+
+func TestSayPausedOnlyWhileTheClaimHolds(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, testOptions{})
+	e.gh.CreateRepo(t, "acme/infra", nil)
+	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+	// No job runs on this server: nothing else reads pingStore meanwhile.
+	e.server.pingStore = func(context.Context) error { return errors.New("store unreachable") }
+	forge := e.server.forgeNamed("github")
+	jc := &jobContext{id: "j1", log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	pull := vcs.PullRequest{Repo: vcs.Repo{FullName: pr.Repo}, Number: pr.Number}
+
+	// Once the claim has lapsed, another replica may have run the job and
+	// said its result: nothing is said over it.
+	e.server.sayPaused(t.Context(), jc, forge, pull, time.Now().Add(-time.Second))
+	if cs := e.gh.Comments(pr.Repo, pr.Number); len(cs) != 0 {
+		t.Fatalf("said the job paused after its claim lapsed: %+v", cs)
+	}
+	e.server.sayPaused(t.Context(), jc, forge, pull, time.Now().Add(time.Minute))
+	if cs := e.gh.Comments(pr.Repo, pr.Number); len(cs) != 1 || !strings.HasPrefix(cs[0].Body, "⏸️") {
+		t.Fatalf("while the claim holds, want one paused comment, got %+v", cs)
 	}
 }
