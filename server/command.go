@@ -156,8 +156,10 @@ const usage = `**atoll** runs OpenTofu/Terraform for this pull request. Comment:
 | ` + "`atoll plan`" + ` | plans every project this pull request changes |
 | ` + "`atoll plan -d DIR`" + ` | plans the project in DIR, relative to the repository root |
 | ` + "`atoll plan -d DIR -w WORKSPACE`" + ` | plans it in the workspace WORKSPACE (default: ` + "`default`" + `) |
+| ` + "`atoll plan -p PROJECT`" + ` | plans the project of that name in the repository's config |
 | ` + "`atoll apply`" + ` | applies every plan of this pull request not applied yet |
 | ` + "`atoll apply -d DIR -w WORKSPACE`" + ` | applies that project's plan |
+| ` + "`atoll apply -p PROJECT`" + ` | applies the named project's plan |
 | ` + "`atoll unlock`" + ` | releases this pull request's locks and discards its plans |
 | ` + "`atoll version`" + ` | shows the tool and version each project runs with |
 | ` + "`atoll help`" + ` | shows this message |

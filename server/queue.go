@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -225,30 +226,31 @@ func (s *Server) runTask(ctx context.Context, consumer string, t runner.Task, cl
 // sayPaused tells the pull request that its job stopped because this
 // replica lost the job store, when that is what happened: the job runs
 // again once the store is back, and edits this comment into its result.
-// It says nothing once the claim lapses: another replica may have run the
-// job by then, and its result must not be overwritten.
+// Once the claim has lapsed, another replica may have run the job and said
+// its result: then it speaks only over a comment still saying the job runs.
 func (s *Server) sayPaused(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, lapses time.Time) {
 	ctx, cancel := reportContext(ctx)
 	defer cancel()
-	ping := time.Now().Add(2 * time.Second)
-	if lapses.Before(ping) {
-		ping = lapses
+	// The client retries a store it cannot reach until the deadline: while
+	// the claim holds, half the time left goes to the ping, half to speaking.
+	wait := 2 * time.Second
+	if left := time.Until(lapses); left > 0 {
+		wait = min(wait, left/2)
 	}
-	pctx, pcancel := context.WithDeadline(ctx, ping)
+	pctx, pcancel := context.WithTimeout(ctx, wait)
 	defer pcancel()
 	if s.pingStore(pctx) == nil {
 		return // another replica took the job over, and speaks for it
 	}
-	if time.Now().After(lapses) {
-		jc.log.Warn("not saying the job paused: its claim has lapsed, and another replica may have run it")
+	body := fmt.Sprintf("⏸️ **atoll lost its job store while running this** (job `%s`), and stopped it. It runs again by itself once the store is back.", jc.id)
+	id := jc.earlier
+	if jc.reply != nil && jc.reply.id != 0 {
+		id = jc.reply.id
+	}
+	if time.Now().After(lapses) && !s.saysRunning(ctx, forge, pull, id) {
+		jc.log.Warn("not saying the job paused: its claim has lapsed, and another replica may have answered")
 		return
 	}
-	body := fmt.Sprintf("⏸️ **atoll lost its job store while running this** (job `%s`), and stopped it. It runs again by itself once the store is back.", jc.id)
-	r := jc.reply
-	if r == nil || r.id == 0 {
-		r = &reply{forge: forge, pull: pull, id: jc.earlier}
-	}
-	id := r.id
 	if id != 0 {
 		if err := forge.UpdateComment(ctx, pull.Repo, id, body); err != nil {
 			jc.log.Error("saying the job paused", "err", err)
@@ -258,6 +260,15 @@ func (s *Server) sayPaused(ctx context.Context, jc *jobContext, forge vcs.Forge,
 	if _, err := forge.Comment(ctx, pull.Repo, pull.Number, body); err != nil {
 		jc.log.Error("saying the job paused", "err", err)
 	}
+}
+
+// saysRunning reports whether comment id, if any, still says its job runs.
+func (s *Server) saysRunning(ctx context.Context, forge vcs.Forge, pull vcs.PullRequest, id int64) bool {
+	if id == 0 {
+		return false
+	}
+	c, err := forge.GetComment(ctx, pull.Repo, id)
+	return err == nil && strings.HasPrefix(c.Body, "⏳")
 }
 
 // keepClaimed extends the claim on t, made at claimed, while its job

@@ -85,17 +85,44 @@ func TestSayPausedOnlyWhileTheClaimHolds(t *testing.T) {
 	// No job runs on this server: nothing else reads pingStore meanwhile.
 	e.server.pingStore = func(context.Context) error { return errors.New("store unreachable") }
 	forge := e.server.forgeNamed("github")
-	jc := &jobContext{id: "j1", log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	pull := vcs.PullRequest{Repo: vcs.Repo{FullName: pr.Repo}, Number: pr.Number}
-
-	// Once the claim has lapsed, another replica may have run the job and
-	// said its result: nothing is said over it.
-	e.server.sayPaused(t.Context(), jc, forge, pull, time.Now().Add(-time.Second))
-	if cs := e.gh.Comments(pr.Repo, pr.Number); len(cs) != 0 {
-		t.Fatalf("said the job paused after its claim lapsed: %+v", cs)
+	jc := &jobContext{id: "j1", log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	lapsed, holds := time.Now().Add(-time.Second), time.Now().Add(time.Minute)
+	body := func(id int64) string {
+		c, err := forge.GetComment(t.Context(), pull.Repo, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Body
 	}
-	e.server.sayPaused(t.Context(), jc, forge, pull, time.Now().Add(time.Minute))
-	if cs := e.gh.Comments(pr.Repo, pr.Number); len(cs) != 1 || !strings.HasPrefix(cs[0].Body, "⏸️") {
-		t.Fatalf("while the claim holds, want one paused comment, got %+v", cs)
+
+	// Once the claim has lapsed, another replica may have run the job:
+	// no new comment, and none over its result.
+	e.server.sayPaused(t.Context(), jc, forge, pull, lapsed)
+	if cs := e.gh.Comments(pr.Repo, pr.Number); len(cs) != 0 {
+		t.Fatalf("a lapsed claim's job said it paused in a new comment: %+v", cs)
+	}
+	id, err := forge.Comment(t.Context(), pull.Repo, pull.Number, "**Plan** of the replica that took the job over")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jc.earlier = id
+	e.server.sayPaused(t.Context(), jc, forge, pull, lapsed)
+	if got := body(id); strings.HasPrefix(got, "⏸️") {
+		t.Fatalf("a lapsed claim's job said it paused over a result: %q", got)
+	}
+	// Over a comment that still says the job runs, it may speak.
+	if err := forge.UpdateComment(t.Context(), pull.Repo, id, "⏳ Running plan for this pull request's projects…"); err != nil {
+		t.Fatal(err)
+	}
+	e.server.sayPaused(t.Context(), jc, forge, pull, lapsed)
+	if got := body(id); !strings.HasPrefix(got, "⏸️") {
+		t.Fatalf("the running comment of a lapsed claim's job = %q, want it paused", got)
+	}
+	// While the claim holds, it says so, in a new comment if it has none.
+	jc.earlier = 0
+	e.server.sayPaused(t.Context(), jc, forge, pull, holds)
+	if cs := e.gh.Comments(pr.Repo, pr.Number); len(cs) != 2 || !strings.HasPrefix(cs[1].Body, "⏸️") {
+		t.Fatalf("while the claim holds, want a new paused comment, got %+v", cs)
 	}
 }
