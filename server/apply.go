@@ -197,6 +197,14 @@ func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.For
 	// Marked as applying first: if atoll stops midway, the next run knows
 	// this plan may be half applied, and never applies it again.
 	before := rec.State
+	// Nothing is applied while the job may lose its task midway: an apply
+	// cut short is left unknown, while one that never began runs again.
+	if jc.claimSound != nil {
+		if err := jc.claimSound(ctx); err != nil {
+			log.Info("not applying: the job stopped while its task's claim was in doubt", "err", err)
+			return res.internal(jc.id) // unless handed over, when nothing is reported
+		}
+	}
 	rec.State = runner.Applying
 	if err := ws.SaveRecord(ctx, rec); err != nil {
 		log.Error("saving plan record", "err", err)

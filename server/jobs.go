@@ -33,6 +33,9 @@ type jobContext struct {
 	// posted records the job's running comment, for a run after this one
 	// should this one be cut short; nil does nothing.
 	posted func(ctx context.Context, commentID int64)
+	// claimSound waits until the job's claim on its task is sound (see
+	// keptClaim.sound); nil when the job has no claim to keep.
+	claimSound func(ctx context.Context) error
 }
 
 // reportTimeout bounds the calls that report a job's end to the forge,

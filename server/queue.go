@@ -210,9 +210,10 @@ func (s *Server) runTask(ctx context.Context, consumer string, t runner.Task, cl
 	}
 	jobCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	stopBeat := s.keepClaimed(jobCtx, log, t, consumer, claimed, cancel)
+	claim := s.keepClaimed(jobCtx, log, t, consumer, claimed, cancel)
+	jc.claimSound = claim.sound
 	handed := s.runJob(jobCtx, jc, forge, ev.Pull, j)
-	lapses := stopBeat()
+	lapses := claim.stop()
 	if handed {
 		log.Info("job stopped; its task stays queued", "why", context.Cause(jobCtx))
 		if errors.Is(context.Cause(jobCtx), errClaimLost) {
@@ -271,27 +272,35 @@ func (s *Server) saysRunning(ctx context.Context, forge vcs.Forge, pull vcs.Pull
 	return err == nil && strings.HasPrefix(c.Body, "⏳")
 }
 
+// keptClaim is a task's claim, kept while its job runs (keepClaimed).
+type keptClaim struct {
+	ttl     time.Duration
+	done    chan struct{} // closed to stop keeping the claim
+	stopped chan struct{} // closed once it is no longer kept
+
+	mu   sync.Mutex
+	held time.Time // when the claim was last made or extended
+}
+
 // keepClaimed extends the claim on t, made at claimed, while its job
 // runs, and cancels the job (cause errClaimLost) if the claim is lost, or
 // half its time is gone without an extension: another worker may take the
 // task once it lapses, and two must never run it at once; the tool then
 // has a quarter of the TTL to stop (runner.Config.StopGrace). It goes on
-// extending while a cancelled job winds down, until the returned func is
-// called; that returns when the claim lapses unless extended again.
+// extending while a cancelled job winds down, until stop is called.
 //
 // A claim is extended once an eighth of its TTL has gone by, checked at
 // once and then every eighth: one that waited for its task (see
 // claimWait) is extended before its job is far along.
-func (s *Server) keepClaimed(ctx context.Context, log *slog.Logger, t runner.Task, consumer string, claimed time.Time, cancel context.CancelCauseFunc) (stop func() (lapses time.Time)) {
+func (s *Server) keepClaimed(ctx context.Context, log *slog.Logger, t runner.Task, consumer string, claimed time.Time, cancel context.CancelCauseFunc) *keptClaim {
 	ctx = context.WithoutCancel(ctx) // a shutdown stops the job, not its claim
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	held := claimed // written by the goroutine until stopped is closed
+	c := &keptClaim{ttl: s.claimTTL, done: make(chan struct{}), stopped: make(chan struct{}), held: claimed}
 	go func() {
-		defer close(stopped)
+		defer close(c.stopped)
 		tick := time.NewTicker(s.claimTTL / 8)
 		defer tick.Stop()
 		for {
+			held := c.heldSince()
 			left := time.Until(held.Add(s.claimTTL / 2))
 			if left <= 0 {
 				log.Error("the task's claim could not be extended in time; stopping its job")
@@ -305,7 +314,9 @@ func (s *Server) keepClaimed(ctx context.Context, log *slog.Logger, t runner.Tas
 				ecancel()
 				switch {
 				case err == nil && ok:
-					held = sent
+					c.mu.Lock()
+					c.held = sent
+					c.mu.Unlock()
 				case err == nil:
 					log.Error("lost the task's claim; stopping its job")
 					cancel(errClaimLost)
@@ -315,16 +326,43 @@ func (s *Server) keepClaimed(ctx context.Context, log *slog.Logger, t runner.Tas
 				}
 			}
 			select {
-			case <-done:
+			case <-c.done:
 				return
 			case <-tick.C:
 			}
 		}
 	}()
-	return func() time.Time {
-		close(done)
-		<-stopped
-		return held.Add(s.claimTTL)
+	return c
+}
+
+func (c *keptClaim) heldSince() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.held
+}
+
+// stop stops keeping the claim, and returns when it lapses unless
+// extended again.
+func (c *keptClaim) stop() (lapses time.Time) {
+	close(c.done)
+	<-c.stopped
+	return c.heldSince().Add(c.ttl)
+}
+
+// sound waits, before something that must not be cut short begins (an
+// apply), until the claim was extended lately: while extensions fail, it
+// may be lost at any moment, and the job with it. It returns ctx's error
+// if ctx ends first, as it does when the claim is lost.
+func (c *keptClaim) sound(ctx context.Context) error {
+	for {
+		if time.Since(c.heldSince()) < c.ttl/4 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(c.ttl / 16):
+		}
 	}
 }
 

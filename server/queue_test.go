@@ -25,11 +25,14 @@ func TestKeepClaimed(t *testing.T) {
 		// holder is whom keepClaimed extends the claim for.
 		holder    string
 		wantCause error
+		// wantSound is what the claim's sound says at once: nil, unless the
+		// claim is in doubt and the job stops.
+		wantSound error
 	}{
 		{name: "a fresh claim is kept", holder: "w1"},
 		{name: "a claim whose task came at the end of a wait is kept", waited: ttl / 8 * 3, holder: "w1"},
 		{name: "a claim held by another is given up", holder: "w2", wantCause: errClaimLost},
-		{name: "a claim already half gone is given up", waited: ttl / 2, holder: "w1", wantCause: errClaimLost},
+		{name: "a claim already half gone is given up", waited: ttl / 2, holder: "w1", wantCause: errClaimLost, wantSound: errClaimLost},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,10 +55,13 @@ func TestKeepClaimed(t *testing.T) {
 			jobCtx, cancel := context.WithCancelCause(ctx)
 			defer cancel(nil)
 			claimed := time.Now().Add(-tt.waited)
-			stop := s.keepClaimed(jobCtx, slog.New(slog.NewTextHandler(io.Discard, nil)), task, tt.holder, claimed, cancel)
+			claim := s.keepClaimed(jobCtx, slog.New(slog.NewTextHandler(io.Discard, nil)), task, tt.holder, claimed, cancel)
+			if err := claim.sound(jobCtx); !errors.Is(err, tt.wantSound) {
+				t.Errorf("sound = %v, want %v", err, tt.wantSound)
+			}
 			// Longer than the claim's TTL: it lapses unless extended.
 			sleep(jobCtx, ttl+ttl/4)
-			lapses := stop()
+			lapses := claim.stop()
 
 			if got := context.Cause(jobCtx); !errors.Is(got, tt.wantCause) {
 				t.Fatalf("job stopped with %v, want %v", got, tt.wantCause)
