@@ -334,16 +334,18 @@ func (s *Server) projectLock(key locking.Key, pull int, user string) locking.Loc
 }
 
 // projectTool is the binary that runs p: of the distribution its config
-// names, at the version its config or its required_version asks for.
+// names (else the server's), at the version its config or its
+// required_version, as that distribution reads the files, asks for.
 func (s *Server) projectTool(ctx context.Context, repoDir string, p workflows.ProjectConfig) (runner.Tool, error) {
+	distribution := cmp.Or(p.Distribution, s.runner.Tool().Distribution)
 	constraint := p.TerraformVersion
 	if constraint == "" {
 		var err error
-		if constraint, err = workflows.RequiredVersion(repoDir, p.Dir); err != nil {
+		if constraint, err = workflows.RequiredVersion(repoDir, p.Dir, distribution); err != nil {
 			return runner.Tool{}, err
 		}
 	}
-	return s.tools.Resolve(ctx, p.Distribution, constraint)
+	return s.tools.Resolve(ctx, distribution, constraint)
 }
 
 // setStatus sets the commit status of a command on a project (target, as

@@ -255,6 +255,10 @@ func (w *moduleWalker) read(dir string) (subdirs []string, found *moduleDir, err
 		case e.IsDir() && name != ".git" && name != ".terraform":
 			subdirs = append(subdirs, path.Join(dir, name))
 		case e.Type().IsRegular() && isConfigFile(name):
+			// Every file counts, x.tf beside x.tofu too, though OpenTofu
+			// reads only the second and Terraform only the first: the
+			// graph serves projects of either distribution, and a module
+			// source too many at worst plans a project more, never fewer.
 			file := filepath.Join(abs, name)
 			src, err := os.ReadFile(file)
 			if err != nil {
@@ -308,14 +312,20 @@ var terraformBlockSchema = hcl.BlockHeaderSchema{Type: "terraform"}
 
 // RequiredVersion returns the required_version constraint from a
 // `terraform { required_version = "..." }` block in the configuration files
-// of dir (relative to repoDir), "" when there is none. If several files set
-// it, the constraints are joined with ", " in file name order
-// (go-version reads that as "all of"). As in LoadModuleGraph, syntax errors
-// are left for the plan to report and a constraint that is not a literal
-// string is ignored.
-func RequiredVersion(repoDir, dir string) (string, error) {
+// of dir (relative to repoDir), "" when there is none. It reads the files
+// that distribution reads: Terraform ("terraform") ignores .tofu and
+// .tofu.json files; OpenTofu (any other value: it is atoll's default) reads
+// x.tofu instead of x.tf and x.tofu.json instead of x.tf.json when a
+// directory has both. If several files set it, the constraints are joined
+// with ", " in file name order (go-version reads that as "all of"). As in
+// LoadModuleGraph, syntax errors are left for the plan to report and a
+// constraint that is not a literal string is ignored.
+func RequiredVersion(repoDir, dir, distribution string) (string, error) {
+	if distribution != terraform {
+		distribution = openTofu
+	}
 	var constraints []string
-	err := eachConfigFile(repoDir, dir, func(f *hcl.File) {
+	err := eachConfigFile(repoDir, dir, distribution, func(f *hcl.File) {
 		constraints = append(constraints, hclBlockStrings(f, terraformBlockSchema, "required_version")...)
 	})
 	if err != nil {
@@ -326,10 +336,13 @@ func RequiredVersion(repoDir, dir string) (string, error) {
 
 // DeclaresBackend reports whether the configuration in dir (relative to
 // repoDir) says where its state lives, with a backend or cloud block: the
-// mark of a root, even where other directories use it as a module.
+// mark of a root, even where other directories use it as a module. It
+// looks in every file, .tf and .tofu alike: the project may be run by
+// either distribution, and a backend in a file one of them ignores still
+// marks the directory as meant to be a root.
 func DeclaresBackend(repoDir, dir string) (bool, error) {
 	found := false
-	err := eachConfigFile(repoDir, dir, func(f *hcl.File) {
+	err := eachConfigFile(repoDir, dir, "", func(f *hcl.File) {
 		if f == nil {
 			return
 		}
@@ -345,9 +358,16 @@ func DeclaresBackend(repoDir, dir string) (bool, error) {
 	return found, nil
 }
 
+// The distributions, as project configs name them.
+const (
+	openTofu  = "opentofu"
+	terraform = "terraform"
+)
+
 // eachConfigFile parses each configuration file of dir (relative to
-// repoDir), in file name order.
-func eachConfigFile(repoDir, dir string, fn func(*hcl.File)) error {
+// repoDir), in file name order: the files that distribution reads
+// ("opentofu" or "terraform"), or every one when it is "".
+func eachConfigFile(repoDir, dir, distribution string, fn func(*hcl.File)) error {
 	abs, err := DirPath(repoDir, dir)
 	if errors.Is(err, ErrOutsideRepo) {
 		return nil // not the repository's files: the plan refuses it
@@ -359,8 +379,14 @@ func eachConfigFile(repoDir, dir string, fn func(*hcl.File)) error {
 	if err != nil {
 		return err
 	}
+	present := map[string]bool{}
 	for _, e := range entries {
-		if !e.Type().IsRegular() || !isConfigFile(e.Name()) {
+		if e.Type().IsRegular() && isConfigFile(e.Name()) {
+			present[e.Name()] = true
+		}
+	}
+	for _, e := range entries {
+		if !present[e.Name()] || !readBy(distribution, e.Name(), present) {
 			continue
 		}
 		name := filepath.Join(abs, e.Name())
@@ -371,6 +397,27 @@ func eachConfigFile(repoDir, dir string, fn func(*hcl.File)) error {
 		fn(parseHCL(name, src))
 	}
 	return nil
+}
+
+// readBy reports whether distribution reads the configuration file name of
+// a directory holding the configuration files present: Terraform skips
+// OpenTofu's own files, and OpenTofu skips a .tf or .tf.json file that a
+// .tofu or .tofu.json file of the same name stands in for. Every file
+// counts when distribution is "".
+func readBy(distribution, name string, present map[string]bool) bool {
+	tofuFile := strings.HasSuffix(name, ".tofu") || strings.HasSuffix(name, ".tofu.json")
+	switch distribution {
+	case terraform:
+		return !tofuFile
+	case openTofu:
+		if base, ok := strings.CutSuffix(name, ".tf"); ok {
+			return !present[base+".tofu"]
+		}
+		if base, ok := strings.CutSuffix(name, ".tf.json"); ok {
+			return !present[base+".tofu.json"]
+		}
+	}
+	return true
 }
 
 func isJSONConfig(name string) bool { return strings.HasSuffix(name, ".json") }

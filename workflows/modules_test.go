@@ -293,38 +293,56 @@ func TestModuleGraphConcurrentQueries(t *testing.T) {
 func TestRequiredVersion(t *testing.T) {
 	t.Parallel()
 	repo := writeModuleRepo(t, map[string]string{
-		"one/main.tf":       "terraform {\n  required_version = \">= 1.6\"\n}\n" + hclResource,
-		"one/other.tf":      hclResource,
-		"two/b.tf":          "terraform {\n  required_version = \"< 2.0\"\n}\n",
-		"two/a.tofu":        "terraform {\n  required_version = \">= 1.6\"\n  backend \"local\" {}\n}\n",
-		"two/notes.md":      "terraform {\n  required_version = \"9\"\n}\n",
-		"none/main.tf":      "terraform {\n  backend \"local\" {}\n}\n" + hclResource,
-		"none/vars.tf":      "variable \"required_version\" {\n  default = \"1.0\"\n}\n",
-		"json/main.tf.json": `{"terraform": {"required_version": "~> 1.8.0"}, "resource": {}}`,
-		"computed/main.tf":  "terraform {\n  required_version = var.v\n}\n",
-		"broken/main.tf":    "terraform {\n  required_version = \"1.9.0\"\n}\nresource {{{\n",
-		"nested/main.tf":    "module \"m\" {\n  source = \"./m\"\n  terraform {\n    required_version = \"1\"\n  }\n}\n",
-		"empty/README.md":   "",
+		"one/main.tf":            "terraform {\n  required_version = \">= 1.6\"\n}\n" + hclResource,
+		"one/other.tf":           hclResource,
+		"two/b.tf":               "terraform {\n  required_version = \"< 2.0\"\n}\n",
+		"two/a.tofu":             "terraform {\n  required_version = \">= 1.6\"\n  backend \"local\" {}\n}\n",
+		"two/notes.md":           "terraform {\n  required_version = \"9\"\n}\n",
+		"none/main.tf":           "terraform {\n  backend \"local\" {}\n}\n" + hclResource,
+		"none/vars.tf":           "variable \"required_version\" {\n  default = \"1.0\"\n}\n",
+		"json/main.tf.json":      `{"terraform": {"required_version": "~> 1.8.0"}, "resource": {}}`,
+		"computed/main.tf":       "terraform {\n  required_version = var.v\n}\n",
+		"broken/main.tf":         "terraform {\n  required_version = \"1.9.0\"\n}\nresource {{{\n",
+		"nested/main.tf":         "module \"m\" {\n  source = \"./m\"\n  terraform {\n    required_version = \"1\"\n  }\n}\n",
+		"empty/README.md":        "",
+		"shadow/main.tf":         hclResource,
+		"shadow/versions.tf":     "terraform {\n  required_version = \"~> 1.5.0\"\n}\n",
+		"shadow/versions.tofu":   "terraform {\n  required_version = \">= 1.8\"\n}\n",
+		"jshadow/v.tf.json":      `{"terraform": {"required_version": "~> 1.5.0"}}`,
+		"jshadow/v.tofu.json":    `{"terraform": {"required_version": ">= 1.8"}}`,
+		"jshadow/v.tofu":         "terraform {\n  required_version = \"< 3\"\n}\n",
+		"tofuonly/versions.tofu": "terraform {\n  required_version = \">= 1.8\"\n}\n",
 	})
 	tests := []struct {
-		dir, want string
+		dir, distribution, want string
 	}{
-		{"one", ">= 1.6"},
-		{"two", ">= 1.6, < 2.0"},
-		{"none", ""},
-		{"json", "~> 1.8.0"},
-		{"computed", ""},
-		{"broken", "1.9.0"},
-		{"nested", ""},
-		{"empty", ""},
+		{"one", "opentofu", ">= 1.6"},
+		{"two", "opentofu", ">= 1.6, < 2.0"},
+		{"two", "terraform", "< 2.0"},
+		{"none", "opentofu", ""},
+		{"json", "opentofu", "~> 1.8.0"},
+		{"json", "terraform", "~> 1.8.0"},
+		{"computed", "opentofu", ""},
+		{"broken", "opentofu", "1.9.0"},
+		{"nested", "opentofu", ""},
+		{"empty", "opentofu", ""},
+		// OpenTofu reads x.tofu instead of x.tf, x.tofu.json instead of
+		// x.tf.json; Terraform never reads .tofu files.
+		{"shadow", "opentofu", ">= 1.8"},
+		{"shadow", "", ">= 1.8"},
+		{"shadow", "terraform", "~> 1.5.0"},
+		{"jshadow", "opentofu", "< 3, >= 1.8"},
+		{"jshadow", "terraform", "~> 1.5.0"},
+		{"tofuonly", "opentofu", ">= 1.8"},
+		{"tofuonly", "terraform", ""},
 	}
 	for _, tt := range tests {
-		got, err := RequiredVersion(repo, tt.dir)
+		got, err := RequiredVersion(repo, tt.dir, tt.distribution)
 		if err != nil || got != tt.want {
-			t.Errorf("RequiredVersion(%q) = %q, %v; want %q", tt.dir, got, err, tt.want)
+			t.Errorf("RequiredVersion(%q, %q) = %q, %v; want %q", tt.dir, tt.distribution, got, err, tt.want)
 		}
 	}
-	if _, err := RequiredVersion(repo, "missing"); err == nil {
+	if _, err := RequiredVersion(repo, "missing", "opentofu"); err == nil {
 		t.Error("RequiredVersion of a missing directory: nil error")
 	}
 }

@@ -26,7 +26,7 @@ func Report(cfg RepoConfig, repoDir string, matches []Match) (string, error) {
 		required := ""
 		if m.TerraformVersion == "" {
 			var err error
-			if required, err = RequiredVersion(repoDir, m.Dir); err != nil {
+			if required, err = RequiredVersion(repoDir, m.Dir, m.Distribution); err != nil {
 				return "", err
 			}
 		}
