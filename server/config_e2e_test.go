@@ -146,6 +146,89 @@ workflows:
 	}
 }
 
+// TestRunStepSettings runs the settings Atlantis documents for custom
+// steps: output hides a run step's output from the comment, when it
+// succeeds and when it fails, or strips the refreshing lines from it; shell
+// and shellArgs choose what runs the command; multienv sets variables that
+// later steps see, and shows their names only; and run steps see the pull
+// request, the head branch and the tool in their environment.
+func TestRunStepSettings(t *testing.T) {
+	t.Parallel()
+	server, err := workflows.ParseServerConfig("repos.yaml", []byte(`repos:
+- id: /acme/.*/
+  allowed_overrides: [workflow]
+  allow_custom_workflows: true
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEnv(t, testOptions{configure: func(c *Config) { c.RepoConfig = server }})
+	e.gh.CreateRepo(t, "acme/infra", map[string]string{"atlantis.yaml": `version: 3
+projects:
+- dir: ok
+  workflow: settings
+- dir: fails
+  workflow: failing
+- dir: noshell
+  workflow: noshell
+workflows:
+  settings:
+    plan:
+      steps:
+      - multienv: printf 'DB_PASSWORD=hunter2-from-multienv,REGION="eu, west"\n'
+      - run:
+          command: echo "hidden step saw $DB_PASSWORD"
+          output: hide
+      - run:
+          command: echo "shown step saw region $REGION"
+          output: show
+      - run:
+          command: echo "head $HEAD_BRANCH_NAME of $HEAD_REPO_OWNER/$HEAD_REPO_NAME, $PULL_URL, $ATLANTIS_TERRAFORM_DISTRIBUTION $ATLANTIS_TERRAFORM_VERSION, ${BASH_VERSION:+run by bash}"
+          shell: bash
+          shellArgs: [-e, -u, -c]
+      - init
+      - run:
+          command: |
+            printf 'terraform_data.x: Refreshing state... [id=1]\nafter the refreshing\n'
+          output: strip_refreshing
+      - plan
+  failing:
+    plan:
+      steps:
+      - run:
+          command: echo "failing step printed hunter2-on-failure"; exit 3
+          output: hide
+  noshell:
+    plan:
+      steps:
+      - run:
+          command: echo hi
+          shell: no-such-shell
+`})
+	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Branch: "feature/x", Files: map[string]string{"ok/main.tf": oneResource, "fails/main.tf": oneResource, "noshell/main.tf": oneResource}})
+	e.gh.SendPullRequest(t, e.events, "opened", pr)
+	c := e.waitComments(t, pr, 1)[0]
+	for _, want := range []string{
+		"multienv set DB_PASSWORD, REGION",
+		"shown step saw region eu, west",
+		"head feature/x of acme/infra, " + e.gh.URL() + "/acme/infra/pull/1, tofu 1.",
+		", run by bash",
+		"after the refreshing",
+		"Plan: 1 to add, 0 to change, 0 to destroy.",
+		"run exited with status 3; its output is hidden (output: hide)",
+		"run: the shell `no-such-shell` is not installed on this server.",
+	} {
+		if !strings.Contains(c.Body, want) {
+			t.Errorf("comment lacks %q:\n%s", want, c.Body)
+		}
+	}
+	for _, unwanted := range []string{"hunter2", "hidden step saw", "Refreshing state..."} {
+		if strings.Contains(c.Body, unwanted) {
+			t.Errorf("comment shows %q:\n%s", unwanted, c.Body)
+		}
+	}
+}
+
 func TestProjectToolVersions(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t, testOptions{})

@@ -74,8 +74,13 @@ type PullRequest struct {
 	BaseRef string
 	// HeadRef is the pull request's branch.
 	HeadRef string
-	Author  string
-	Draft   bool
+	// HeadRepo is the repository ("owner/name") HeadRef lives in: Repo's
+	// FullName, or a fork's; "" when the forge no longer knows it.
+	HeadRepo string
+	// URL is the pull request's web page.
+	URL    string
+	Author string
+	Draft  bool
 	// Open is false once the pull request is closed or merged.
 	Open bool
 	// Fork is set when the head branch lives in another repository.

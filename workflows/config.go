@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -105,14 +106,40 @@ func (c RepoConfig) ForBranch(base string) RepoConfig {
 
 // ConfigStep is a step of a custom workflow.
 type ConfigStep struct {
-	// Name is a tool step ("init", "plan", "apply", "show"), "run" or "env".
+	// Name is a tool step ("init", "plan", "apply", "show"), "run", "env"
+	// or "multienv".
 	Name      string
 	ExtraArgs []string
-	// Run is the command of a run step.
+	// Run is the command of a run or multienv step.
 	Run string
 	// EnvName, with EnvValue or EnvCommand, sets a variable for later steps.
 	EnvName, EnvValue, EnvCommand string
+	// Shell is the program, and its first arguments, that runs the
+	// command of a run, env or multienv step, given as the last argument;
+	// nil for DefaultShell.
+	Shell []string
+	// Output says what of a run or multienv step's output the result
+	// comment shows; "" for OutputShow.
+	Output Output
 }
+
+// DefaultShell runs the commands of steps that name no shell.
+var DefaultShell = []string{"sh", "-c"}
+
+// Output says what of the output of a step running a command goes in the
+// result comment, as Atlantis's output setting does.
+type Output string
+
+const (
+	// OutputShow shows all of it: for a multienv step, which variables
+	// it set, never their values.
+	OutputShow Output = "show"
+	// OutputHide shows nothing, whether the step succeeds or fails.
+	OutputHide Output = "hide"
+	// OutputStripRefreshing leaves out everything up to the last line
+	// saying "Refreshing state...", as the tool prints while planning.
+	OutputStripRefreshing Output = "strip_refreshing"
+)
 
 // ConfigError is a mistake in a repository config file; its text names the
 // file and line and can be shown to users as is.
@@ -345,17 +372,27 @@ func convertWorkflow(w rawWorkflow) (Workflow, error) {
 			continue
 		}
 		for _, s := range stage.raw.Steps {
-			cs := ConfigStep{Name: s.Name, ExtraArgs: s.ExtraArgs, Run: s.Run, EnvName: s.EnvName}
+			cs := ConfigStep{Name: s.Name, ExtraArgs: s.ExtraArgs, Run: s.Run, EnvName: s.EnvName, Output: Output(s.Output)}
+			if s.Shell != "" || s.ShellArgs != nil {
+				args := s.ShellArgs
+				if args == nil {
+					args = DefaultShell[1:]
+				}
+				cs.Shell = append([]string{cmp.Or(s.Shell, DefaultShell[0])}, args...)
+			}
 			switch s.Name {
-			case "run":
+			case "run", "multienv":
 				if strings.TrimSpace(s.Run) == "" {
-					return wf, fmt.Errorf("%s: a run step needs a command", stage.name)
+					return wf, fmt.Errorf("%s: a %s step needs a command", stage.name, s.Name)
 				}
 			case "env":
 				if s.EnvName == "" || (s.EnvValue == nil) == (s.EnvCmd == nil) {
 					return wf, fmt.Errorf("%s: an env step needs a name and either a value or a command", stage.name)
 				}
 				if s.EnvValue != nil {
+					if cs.Shell != nil {
+						return wf, fmt.Errorf("%s: env step %s sets a value: shell and shellArgs go with a command", stage.name, s.EnvName)
+					}
 					cs.EnvValue = *s.EnvValue
 				} else {
 					cs.EnvCommand = *s.EnvCmd

@@ -80,15 +80,80 @@ type rawStage struct {
 }
 
 // rawStep is one step: a bare name ("init"), or a one-key map of a name to
-// its settings ({init: {extra_args: [...]}}, {run: CMD}, {env: {...}}).
+// its settings ({init: {extra_args: [...]}}, {run: CMD}, {env: {...}},
+// {multienv: CMD}).
 type rawStep struct {
 	Name      string
 	ExtraArgs []string
-	Run       string
-	EnvName   string
-	EnvValue  *string
-	EnvCmd    *string
-	line      int
+	// Run is the command of a run or multienv step.
+	Run      string
+	EnvName  string
+	EnvValue *string
+	EnvCmd   *string
+	// Shell and ShellArgs run the command; "" and nil when not set.
+	Shell     string
+	ShellArgs []string
+	// Output is what a run or multienv step shows; "" when not set.
+	Output string
+	line   int
+}
+
+// rawShellArgs are a shell's arguments: a list of strings, or one string
+// of arguments separated by spaces, as Atlantis takes either.
+type rawShellArgs []string
+
+func (a *rawShellArgs) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*a = strings.Fields(n.Value)
+		return nil
+	}
+	var list []string
+	if n.Kind != yaml.SequenceNode || n.Decode(&list) != nil {
+		return &lineError{n.Line, "shellArgs must be a string or a list of strings"}
+	}
+	*a = list
+	return nil
+}
+
+// rawCommand is the map form of a step that runs a command.
+type rawCommand struct {
+	Command   string       `yaml:"command"`
+	Shell     string       `yaml:"shell"`
+	ShellArgs rawShellArgs `yaml:"shellArgs"`
+	Output    string       `yaml:"output"`
+}
+
+// decodeCommand decodes the settings of a run or multienv step, whose
+// output may be one of outputs.
+func (s *rawStep) decodeCommand(val *yaml.Node, outputs ...Output) error {
+	if val.Kind == yaml.ScalarNode {
+		s.Run = val.Value
+		return nil
+	}
+	if err := checkKeys(val, "step "+s.Name, []string{"command", "output", "shell", "shellArgs"}); err != nil {
+		return err
+	}
+	for i := 0; i < len(val.Content); i += 2 {
+		k, v := val.Content[i], val.Content[i+1]
+		if k.Value != "output" || v.Kind == yaml.ScalarNode && slices.Contains(outputs, Output(v.Value)) {
+			continue
+		}
+		names := make([]string, len(outputs))
+		for j, o := range outputs {
+			names[j] = string(o)
+		}
+		msg := fmt.Sprintf("step %s: output must be one of %s", s.Name, strings.Join(names, ", "))
+		if v.Kind != yaml.ScalarNode {
+			msg += " (atoll takes no list of output filters)"
+		}
+		return &lineError{k.Line, msg}
+	}
+	var v rawCommand
+	if err := val.Decode(&v); err != nil {
+		return err
+	}
+	s.Run, s.Shell, s.ShellArgs, s.Output = v.Command, v.Shell, v.ShellArgs, v.Output
+	return nil
 }
 
 var (
@@ -191,7 +256,7 @@ func (s *rawStep) UnmarshalYAML(n *yaml.Node) error {
 	case yaml.ScalarNode:
 		s.Name = n.Value
 		if !slices.Contains(toolSteps, s.Name) {
-			return &lineError{n.Line, fmt.Sprintf("unknown step %q (steps: %s, run, env)", s.Name, strings.Join(toolSteps, ", "))}
+			return &lineError{n.Line, fmt.Sprintf("unknown step %q (steps: %s, run, env, multienv)", s.Name, strings.Join(toolSteps, ", "))}
 		}
 		return nil
 	case yaml.MappingNode:
@@ -219,35 +284,26 @@ func (s *rawStep) UnmarshalYAML(n *yaml.Node) error {
 		}
 		s.ExtraArgs = v.ExtraArgs
 	case s.Name == "run":
-		if val.Kind == yaml.ScalarNode {
-			s.Run = val.Value
-			break
-		}
-		if err := checkKeys(val, "step run", []string{"command", "output", "shell", "shellArgs"}); err != nil {
-			return err
-		}
-		var v struct {
-			Command string `yaml:"command"`
-		}
-		if err := val.Decode(&v); err != nil {
-			return err
-		}
-		s.Run = v.Command
+		return s.decodeCommand(val, OutputShow, OutputHide, OutputStripRefreshing)
+	case s.Name == "multienv":
+		return s.decodeCommand(val, OutputShow, OutputHide)
 	case s.Name == "env":
-		if err := checkKeys(val, "step env", []string{"name", "value", "command"}); err != nil {
+		if err := checkKeys(val, "step env", []string{"name", "value", "command", "shell", "shellArgs"}); err != nil {
 			return err
 		}
 		var v struct {
-			Name    string  `yaml:"name"`
-			Value   *string `yaml:"value"`
-			Command *string `yaml:"command"`
+			Name      string       `yaml:"name"`
+			Value     *string      `yaml:"value"`
+			Command   *string      `yaml:"command"`
+			Shell     string       `yaml:"shell"`
+			ShellArgs rawShellArgs `yaml:"shellArgs"`
 		}
 		if err := val.Decode(&v); err != nil {
 			return err
 		}
-		s.EnvName, s.EnvValue, s.EnvCmd = v.Name, v.Value, v.Command
+		s.EnvName, s.EnvValue, s.EnvCmd, s.Shell, s.ShellArgs = v.Name, v.Value, v.Command, v.Shell, v.ShellArgs
 	default:
-		return &lineError{key.Line, fmt.Sprintf("unknown step %q (steps: %s, run, env)", s.Name, strings.Join(toolSteps, ", "))}
+		return &lineError{key.Line, fmt.Sprintf("unknown step %q (steps: %s, run, env, multienv)", s.Name, strings.Join(toolSteps, ", "))}
 	}
 	return nil
 }

@@ -30,6 +30,7 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	}
 	f.Add([]byte("version: 3\nprojects:\n- dir: .\n  workflow: w\nworkflows:\n  w:\n    plan:\n      steps:\n      - env: {name: A, command: echo}\n      - run: {command: x}\n"))
+	f.Add([]byte("version: 3\nworkflows:\n  w:\n    plan:\n      steps:\n      - multienv: {command: x, shell: bash, shellArgs: -c, output: hide}\n      - run: {command: x, shellArgs: [-e, -c], output: strip_refreshing}\n      - env: {name: A, command: echo, shell: zsh}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := ParseConfig("atoll.yaml", data)
 		if err != nil {

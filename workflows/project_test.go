@@ -110,17 +110,20 @@ func TestPlanSteps(t *testing.T) {
 		t.Errorf("apply steps: %v", got)
 	}
 	custom := Workflow{
-		Plan: []ConfigStep{{Name: "run", Run: "echo hi"}, {Name: "init", ExtraArgs: []string{"-upgrade"}}, {Name: "env", EnvName: "X", EnvValue: "1"}, {Name: "plan", ExtraArgs: []string{"-lock=false"}}, {Name: "show"}},
+		Plan: []ConfigStep{{Name: "run", Run: "echo hi"}, {Name: "init", ExtraArgs: []string{"-upgrade"}}, {Name: "env", EnvName: "X", EnvValue: "1"}, {Name: "plan", ExtraArgs: []string{"-lock=false"}}, {Name: "show"},
+			{Name: "multienv", Run: "./vars", Shell: []string{"bash", "-c"}, Output: OutputHide}, {Name: "env", EnvName: "Y", EnvCommand: "date"}},
 	}
 	got = custom.PlanSteps(Project{"infra", "staging"}, "/p/plan", "/p/show.json", []string{"-target=a"})
 	want = []Step{
-		{Name: "run", Run: "echo hi"},
+		{Name: "run", Run: "echo hi", Shell: []string{"sh", "-c"}, Output: OutputShow},
 		{Name: "init", Args: []string{"init", "-input=false", "-no-color", "-upgrade"}},
 		// Selected right after init, so that what follows works in it.
 		{Name: "workspace", Args: []string{"workspace", "select", "-or-create", "-no-color", "staging"}},
 		{Name: "env", EnvName: "X", EnvValue: "1"},
 		{Name: "plan", Args: []string{"plan", "-input=false", "-no-color", "-out=/p/plan", "-lock=false", "-target=a"}},
 		{Name: "show", Args: []string{"show", "-json", "/p/plan"}, StdoutFile: "/p/show.json"},
+		{Name: "multienv", Run: "./vars", Shell: []string{"bash", "-c"}, Output: OutputHide},
+		{Name: "env", EnvName: "Y", Run: "date", Shell: []string{"sh", "-c"}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("custom plan steps:\n got %+v\nwant %+v", got, want)

@@ -3,6 +3,7 @@ package workflows
 import (
 	"cmp"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -57,19 +58,27 @@ func Report(cfg RepoConfig, repoDir string, matches []Match) (string, error) {
 }
 
 // describeSteps writes steps as a user would type them, one after the
-// other, with tool for the tool's name.
+// other, with tool for the tool's name; a command's shell, when it is not
+// the default, and its output setting, when it is not to show it, follow
+// it.
 func describeSteps(tool string, steps []Step) string {
 	parts := make([]string, len(steps))
 	for i, s := range steps {
 		switch {
-		case s.Name == "run":
-			parts[i] = "run " + strconv.Quote(s.Run)
+		case s.Name == "run" || s.Name == "multienv":
+			parts[i] = s.Name + " " + strconv.Quote(s.Run)
 		case s.Name == "env" && s.Run != "":
 			parts[i] = fmt.Sprintf("env %s=$(%s)", s.EnvName, s.Run)
 		case s.Name == "env":
 			parts[i] = fmt.Sprintf("env %s=%q", s.EnvName, s.EnvValue)
 		default:
 			parts[i] = tool + " " + strings.Join(s.Args, " ")
+		}
+		if s.Shell != nil && !slices.Equal(s.Shell, DefaultShell) {
+			parts[i] += fmt.Sprintf(" shell=%q", strings.Join(s.Shell, " "))
+		}
+		if s.Output != "" && s.Output != OutputShow {
+			parts[i] += " output=" + string(s.Output)
 		}
 	}
 	return strings.Join(parts, "; ")

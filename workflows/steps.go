@@ -1,29 +1,66 @@
 package workflows
 
-import "slices"
+import (
+	"cmp"
+	"slices"
+	"strings"
+)
 
 // Step is one thing a workflow does in a project's directory: run the tool
-// (Args), run a command (Run), or set a variable for the steps after it
-// (EnvName, to EnvValue or to what the command Run prints).
+// (Args), run a command (Run), or set variables for the steps after it: an
+// env step EnvName, to EnvValue or to what Run prints; a multienv step
+// those that Run prints (see ParseMultienv).
 type Step struct {
 	// Name says what the step does, for logs and comments ("init", "plan",
-	// "run", "env").
+	// "run", "env", "multienv").
 	Name string
 	// Args follow the tool's name, for tool steps.
 	Args []string
-	// Run is a command line, run by a shell, for run and env steps.
+	// Run is a command line for Shell, for run, env and multienv steps.
 	Run string
+	// Shell runs Run, which follows it as its last argument: the command
+	// is [Shell..., Run]. It is set exactly when the step runs a command.
+	Shell []string
 	// EnvName and EnvValue are set by env steps.
 	EnvName, EnvValue string
+	// Output says what of a run or multienv step's output the comment
+	// shows; "" for tool steps, which show all of it.
+	Output Output
 	// StdoutFile receives the step's standard output instead of the
 	// comment (the show step's JSON).
 	StdoutFile string
 }
 
-// Shown reports whether the step's output belongs in the result comment:
-// init and workspace selection are noise unless they fail.
+// Shown reports whether the step's output belongs in the result comment
+// when it succeeds: init and workspace selection are noise unless they
+// fail. What part of it belongs there is Visible's to say.
 func (s Step) Shown() bool {
 	return s.Name != "init" && s.Name != "workspace" && s.Name != "env" && s.StdoutFile == ""
+}
+
+// Visible returns what of out, the step's output, its Output setting lets
+// the result comment show, whether the step succeeded or failed.
+func (s Step) Visible(out string) string {
+	switch s.Output {
+	case OutputHide:
+		return ""
+	case OutputStripRefreshing:
+		return stripRefreshing(out)
+	}
+	return out
+}
+
+// stripRefreshing drops out's lines up to the last that says "Refreshing
+// state...", as the tool does for each resource before it plans.
+func stripRefreshing(out string) string {
+	lines := strings.SplitAfter(out, "\n")
+	last := -1
+	for i, l := range lines {
+		if strings.Contains(l, "Refreshing state...") {
+			last = i
+		}
+	}
+	return strings.Join(lines[last+1:], "")
 }
 
 // PlanSteps returns the default steps that plan p into planFile: init,
@@ -78,15 +115,23 @@ func expand(stage []ConfigStep, p Project, tool func(ConfigStep) Step) []Step {
 	selected := p.Workspace == DefaultWorkspace
 	hasInit := slices.ContainsFunc(stage, func(s ConfigStep) bool { return s.Name == "init" })
 	for _, s := range stage {
-		if !selected && !hasInit && s.Name != "run" && s.Name != "env" {
+		if !selected && !hasInit && !slices.Contains([]string{"run", "env", "multienv"}, s.Name) {
 			steps = append(steps, selectWorkspace(p.Workspace))
 			selected = true
 		}
+		shell := s.Shell
+		if shell == nil {
+			shell = DefaultShell
+		}
 		switch s.Name {
-		case "run":
-			steps = append(steps, Step{Name: "run", Run: s.Run})
+		case "run", "multienv":
+			steps = append(steps, Step{Name: s.Name, Run: s.Run, Shell: slices.Clone(shell), Output: cmp.Or(s.Output, OutputShow)})
 		case "env":
-			steps = append(steps, Step{Name: "env", EnvName: s.EnvName, EnvValue: s.EnvValue, Run: s.EnvCommand})
+			step := Step{Name: "env", EnvName: s.EnvName, EnvValue: s.EnvValue}
+			if s.EnvCommand != "" {
+				step.Run, step.Shell = s.EnvCommand, slices.Clone(shell)
+			}
+			steps = append(steps, step)
 		default:
 			steps = append(steps, tool(s))
 		}

@@ -236,14 +236,16 @@ func (f *Forge) SetStatus(ctx context.Context, repo vcs.Repo, sha string, s vcs.
 
 func convertPull(repo vcs.Repo, pr *gh.PullRequest) vcs.PullRequest {
 	return vcs.PullRequest{
-		Repo:    repo,
-		Number:  pr.GetNumber(),
-		HeadSHA: pr.GetHead().GetSHA(),
-		BaseRef: pr.GetBase().GetRef(),
-		HeadRef: pr.GetHead().GetRef(),
-		Author:  pr.GetUser().GetLogin(),
-		Draft:   pr.GetDraft(),
-		Open:    pr.GetState() == "open",
+		Repo:     repo,
+		Number:   pr.GetNumber(),
+		HeadSHA:  pr.GetHead().GetSHA(),
+		BaseRef:  pr.GetBase().GetRef(),
+		HeadRef:  pr.GetHead().GetRef(),
+		HeadRepo: pr.GetHead().GetRepo().GetFullName(),
+		URL:      pr.GetHTMLURL(),
+		Author:   pr.GetUser().GetLogin(),
+		Draft:    pr.GetDraft(),
+		Open:     pr.GetState() == "open",
 		// A head repository that is gone was a fork that was deleted.
 		Fork:      pr.GetHead().GetRepo().GetFullName() != pr.GetBase().GetRepo().GetFullName(),
 		Mergeable: pr.GetMergeable() && mergeableStates[pr.GetMergeableState()],

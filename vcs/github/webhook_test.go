@@ -100,6 +100,8 @@ func TestParseWebhookFixtures(t *testing.T) {
 				HeadSHA:   "ec26c3e57ca3a959ca5aad62de7213c562f8c821",
 				BaseRef:   "master",
 				HeadRef:   "changes",
+				HeadRepo:  "Codertocat/Hello-World",
+				URL:       "https://github.com/Codertocat/Hello-World/pull/2",
 				Author:    "Codertocat",
 				Open:      tt.want != vcs.PullClosed,
 				Mergeable: tt.mergeable,
