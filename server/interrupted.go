@@ -51,14 +51,8 @@ func (s *Server) interruptedApply(ctx context.Context, jc *jobContext, forge vcs
 	var b strings.Builder
 	fmt.Fprintf(&b, "**atoll was interrupted while applying** (job `%s`): the server running it stopped before it finished, and atoll does not apply again on its own.\n\n", jc.id)
 	if len(unknown) == 0 {
-		if jc.earlier != 0 {
-			// The first run may have finished and reported, and only
-			// failed to say so to the queue: leave its report be.
-			if c, err := forge.GetComment(rctx, pull.Repo, jc.earlier); err == nil && !strings.HasPrefix(c.Body, "⏳") {
-				jc.log.Info("the interrupted apply had reported; leaving its comment")
-				return true, nil
-			}
-		}
+		// (Had the first run answered, its task would not have run again:
+		// see runTask.)
 		b.WriteString("No project was left half applied. Comment `atoll apply` again to apply what is left.\n")
 	} else {
 		b.WriteString("These projects were being applied; whether that went through is **unknown**, and their locks stay with this pull request:\n\n")
@@ -71,7 +65,7 @@ func (s *Server) interruptedApply(ctx context.Context, jc *jobContext, forge vcs
 	}
 	s.setAggregates(rctx, jc, forge, pull)
 	// In the running comment of the cut-short run, if it posted one.
-	_, err = s.finish(rctx, &reply{forge: forge, pull: pull, id: jc.earlier}, b.String())
+	_, err = s.finish(rctx, jc.resultReply(forge, pull), b.String())
 	return true, err
 }
 

@@ -168,13 +168,13 @@ func (s *Server) reportError(ctx context.Context, jc *jobContext, forge vcs.Forg
 		body = ue.msg
 	} else {
 		jc.log.Error("job failed", "err", err)
-		body = fmt.Sprintf("**atoll hit an internal error** and stopped (job `%s`). The server's log has the details.", jc.id)
+		body = fmt.Sprintf(internalErrorMark+" and stopped (job `%s`). The server's log has the details.", jc.id)
 	}
 	ctx, cancel := reportContext(ctx)
 	defer cancel()
 	r := jc.reply
 	if r == nil {
-		r = &reply{forge: forge, pull: pull, id: jc.earlier}
+		r = jc.resultReply(forge, pull)
 	}
 	if _, cerr := s.finish(ctx, r, body); cerr != nil {
 		jc.log.Error("reporting job failure", "err", cerr)

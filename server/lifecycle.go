@@ -27,7 +27,7 @@ func (s *Server) unlock(ctx context.Context, jc *jobContext, forge vcs.Forge, pu
 	if len(released) == 0 && len(discarded) == 0 {
 		return userErrorf("This pull request holds no locks and has no plans: there is nothing to release.")
 	}
-	_, err = forge.Comment(ctx, pull.Repo, pull.Number, "**atoll unlocked this pull request.**\n\n"+releasedText(released, discarded)+
+	_, err = s.finish(ctx, jc.resultReply(forge, pull), "**atoll unlocked this pull request.**\n\n"+releasedText(released, discarded)+
 		"\nOther pull requests can plan these projects now; comment `atoll plan` to plan here again.")
 	return err
 }

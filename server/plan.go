@@ -40,7 +40,7 @@ type planRequest struct {
 func (s *Server) plan(ctx context.Context, jc *jobContext, req planRequest) error {
 	// A command is answered at once; an autoplan speaks only when it has
 	// planned something.
-	r := &reply{forge: req.forge, pull: req.pull}
+	r := jc.resultReply(req.forge, req.pull)
 	if !req.auto {
 		r = s.start(ctx, jc, req.forge, req.pull, runningText("plan", req.sel))
 	}

@@ -205,8 +205,14 @@ func (s *Server) runTask(ctx context.Context, consumer string, t runner.Task, cl
 	}
 	jc.posted = func(ctx context.Context, commentID int64) {
 		if err := s.tasks.Note(ctx, t.ID, consumer, strconv.FormatInt(commentID, 10)); err != nil {
-			log.Warn("noting the running comment on the task", "err", err)
+			log.Warn("noting the job's comment on the task", "err", err)
 		}
+	}
+	if jc.rerun && s.answered(ctx, forge, ev.Pull, jc.earlier) {
+		// Cut short after it answered, before its task was marked done.
+		log.Info("not running a task again: its job had answered")
+		s.finishTask(ctx, log, t, consumer)
+		return
 	}
 	jobCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -243,7 +249,7 @@ func (s *Server) sayPaused(ctx context.Context, jc *jobContext, forge vcs.Forge,
 	if s.pingStore(pctx) == nil {
 		return // another replica took the job over, and speaks for it
 	}
-	body := fmt.Sprintf("⏸️ **atoll lost its job store while running this** (job `%s`), and stopped it. It runs again by itself once the store is back.", jc.id)
+	body := fmt.Sprintf(pausedMark+" **atoll lost its job store while running this** (job `%s`), and stopped it. It runs again by itself once the store is back.", jc.id)
 	id := jc.earlier
 	if jc.reply != nil && jc.reply.id != 0 {
 		id = jc.reply.id
@@ -263,13 +269,32 @@ func (s *Server) sayPaused(ctx context.Context, jc *jobContext, forge vcs.Forge,
 	}
 }
 
+// answered reports whether comment id, if any, holds its job's answer:
+// not a note that the job runs or paused, nor an internal error, which
+// running the job again may better.
+func (s *Server) answered(ctx context.Context, forge vcs.Forge, pull vcs.PullRequest, id int64) bool {
+	if id == 0 {
+		return false
+	}
+	c, err := forge.GetComment(ctx, pull.Repo, id)
+	if err != nil {
+		return false
+	}
+	for _, unanswered := range []string{runningMark, pausedMark, internalErrorMark} {
+		if strings.HasPrefix(c.Body, unanswered) {
+			return false
+		}
+	}
+	return true
+}
+
 // saysRunning reports whether comment id, if any, still says its job runs.
 func (s *Server) saysRunning(ctx context.Context, forge vcs.Forge, pull vcs.PullRequest, id int64) bool {
 	if id == 0 {
 		return false
 	}
 	c, err := forge.GetComment(ctx, pull.Repo, id)
-	return err == nil && strings.HasPrefix(c.Body, "⏳")
+	return err == nil && strings.HasPrefix(c.Body, runningMark)
 }
 
 // keptClaim is a task's claim, kept while its job runs (keepClaimed).

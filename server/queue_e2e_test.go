@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -53,9 +54,10 @@ func (e *testEnv) shutDown(t *testing.T, grace time.Duration) {
 }
 
 // queueTask records ev as a task in the embedded store under dataDir, as
-// a server that received its webhook would. With claimed, a worker of that
-// server then took it, and died before doing anything.
-func queueTask(t *testing.T, dataDir string, ev vcs.Event, claimed ...bool) {
+// a server that received its webhook would. With died, a worker of that
+// server then took it, noted the comment it posted if any, and died before
+// marking it done.
+func queueTask(t *testing.T, dataDir string, ev vcs.Event, died ...deadWorker) {
 	t.Helper()
 	tasks, err := runner.OpenBoltTasks(filepath.Join(dataDir, "tasks.db"))
 	if err != nil {
@@ -69,11 +71,23 @@ func queueTask(t *testing.T, dataDir string, ev vcs.Event, claimed ...bool) {
 	if _, err := tasks.Enqueue(t.Context(), taskGroup("github", ev), body); err != nil {
 		t.Fatal(err)
 	}
-	if len(claimed) > 0 && claimed[0] {
-		if _, ok, err := tasks.Claim(t.Context(), "dead replica", time.Hour, 0); err != nil || !ok {
+	for _, w := range died {
+		task, ok, err := tasks.Claim(t.Context(), "dead replica", time.Hour, 0)
+		if err != nil || !ok {
 			t.Fatalf("Claim = %v, %v", ok, err)
 		}
+		if w.answer != 0 {
+			if err := tasks.Note(t.Context(), task.ID, "dead replica", fmt.Sprint(w.answer)); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
+}
+
+// deadWorker is what a worker did with a task before it died.
+type deadWorker struct {
+	// answer is the comment it posted, or 0.
+	answer int64
 }
 
 func TestQueuedTasksRunAfterRestart(t *testing.T) {
@@ -352,6 +366,41 @@ func TestRedisLostMidJob(t *testing.T) {
 	}
 }
 
+// A job that answered and died before its task was marked done: run
+// again, it must not answer twice (a second comment, or its answer
+// overwritten by one that knows less).
+func TestAnsweredTaskIsNotRunAgain(t *testing.T) {
+	t.Parallel()
+	gh := newTestGitHub(t)
+	dataDir := t.TempDir()
+	configure := func(c *Config) { c.DataDir = dataDir }
+	first := newTestEnv(t, testOptions{gh: gh, configure: configure})
+	pr := first.planned(t, map[string]string{"main.tf": oneResource})
+	unlocked := first.say(t, pr, "bob", "atoll unlock")
+	first.shutDown(t, 30*time.Second)
+	answers := gh.Comments(pr.Repo, pr.Number)
+	// The autoplan and the unlock each answered, and their workers died
+	// before marking their tasks done.
+	for _, ev := range []struct {
+		event, action, body string
+		answer              int64
+	}{
+		{"pull_request", "opened", "", answers[0].ID},
+		{"issue_comment", "created", "atoll unlock", unlocked.ID},
+	} {
+		queueTask(t, dataDir, captureEvent(t, gh, ev.event, gh.Payload(t, ev.event, ev.action, pr, "bob", ev.body)), deadWorker{answer: ev.answer})
+		again := newTestEnv(t, testOptions{gh: gh, configure: configure})
+		gh.WaitFor(t, waitLong, "the task to be done", func() bool {
+			n, err := again.server.tasks.Pending(t.Context())
+			return err == nil && n == 0
+		})
+		again.shutDown(t, 30*time.Second)
+	}
+	if got := gh.Comments(pr.Repo, pr.Number); !reflect.DeepEqual(got, answers) {
+		t.Errorf("after answered tasks ran again, the comments are\n%+v\nwant them as they were:\n%+v", got, answers)
+	}
+}
+
 func TestApplyThatNeverBeganRunsAfterRestart(t *testing.T) {
 	t.Parallel()
 	gh := newTestGitHub(t)
@@ -364,7 +413,7 @@ func TestApplyThatNeverBeganRunsAfterRestart(t *testing.T) {
 	pr := first.planned(t, map[string]string{"main.tf": oneResource})
 	first.shutDown(t, 30*time.Second)
 	// A worker took `atoll apply` and died before it posted anything.
-	queueTask(t, dataDir, captureEvent(t, gh, "issue_comment", gh.Payload(t, "issue_comment", "created", pr, "bob", "atoll apply")), true)
+	queueTask(t, dataDir, captureEvent(t, gh, "issue_comment", gh.Payload(t, "issue_comment", "created", pr, "bob", "atoll apply")), deadWorker{})
 
 	second := newTestEnv(t, testOptions{gh: gh, configure: configure})
 	if c := second.waitComments(t, pr, 2)[1]; !strings.Contains(c.Body, "Apply complete! Resources: 1 added") {

@@ -16,11 +16,11 @@ const chunkOverhead = 1024
 func runningText(command string, sel Command) string {
 	switch {
 	case sel.Project != "":
-		return fmt.Sprintf("⏳ Running %s for project `%s`…", command, quote(sel.Project))
+		return fmt.Sprintf(runningMark+" Running %s for project `%s`…", command, quote(sel.Project))
 	case sel.selects():
-		return fmt.Sprintf("⏳ Running %s for `%s` in workspace `%s`…", command, cmp.Or(sel.Dir, "."), cmp.Or(sel.Workspace, workflows.DefaultWorkspace))
+		return fmt.Sprintf(runningMark+" Running %s for `%s` in workspace `%s`…", command, cmp.Or(sel.Dir, "."), cmp.Or(sel.Workspace, workflows.DefaultWorkspace))
 	}
-	return fmt.Sprintf("⏳ Running %s for this pull request's projects…", command)
+	return fmt.Sprintf(runningMark+" Running %s for this pull request's projects…", command)
 }
 
 // renderResults renders the results of one command as comment bodies of at

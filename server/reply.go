@@ -7,12 +7,29 @@ import (
 	"github.com/atoll-iac/atoll/vcs"
 )
 
+// How the comments that say a job has not answered (yet) begin.
+const (
+	runningMark       = "⏳"
+	pausedMark        = "⏸️"
+	internalErrorMark = "**atoll hit an internal error**"
+)
+
 // reply is a command's one comment: posted when the command starts, saying
 // what runs, and edited into the result when it ends.
 type reply struct {
 	forge vcs.Forge
 	pull  vcs.PullRequest
 	id    int64 // 0 until posted
+	// noted, when set, records a first comment finish posts, for a later
+	// run of the job should this one not get to mark its task done.
+	noted func(ctx context.Context, commentID int64)
+}
+
+// resultReply is the reply of a job that posts no running comment: it
+// goes into the comment an earlier, cut-short run of the job posted, if
+// any, and a comment it posts is noted for a later run.
+func (jc *jobContext) resultReply(forge vcs.Forge, pull vcs.PullRequest) *reply {
+	return &reply{forge: forge, pull: pull, id: jc.earlier, noted: jc.posted}
 }
 
 // start posts the "running" comment; failing that, the result is posted
@@ -62,6 +79,9 @@ func (s *Server) finish(ctx context.Context, r *reply, bodies ...string) ([]int6
 		if err != nil {
 			errs = append(errs, err)
 			continue
+		}
+		if i == 0 && r.noted != nil {
+			r.noted(ctx, id)
 		}
 		ids = append(ids, id)
 	}
