@@ -63,6 +63,10 @@ projects:
 	if c := e.say(t, pr, "alice", "atoll plan -p nope"); !strings.Contains(c.Body, "There is no project named `nope`. Projects: `network`, `quiet`.") {
 		t.Errorf("unknown project:\n%s", c.Body)
 	}
+	// A configured directory runs only in the workspaces its config names.
+	if c := e.say(t, pr, "alice", "atoll plan -d stacks/net"); !strings.Contains(c.Body, "`stacks/net` runs only in workspace `prod` (atlantis.yaml), not in `default`. Comment `atoll plan -d stacks/net -w prod`.") {
+		t.Errorf("plan -d of a directory configured for another workspace:\n%s", c.Body)
+	}
 	if c := e.say(t, pr, "bob", "atoll apply -p network"); !strings.Contains(c.Body, "Apply complete! Resources: 1 added") || strings.Contains(c.Body, "quiet") {
 		t.Errorf("apply -p network:\n%s", c.Body)
 	}

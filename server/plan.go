@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -121,6 +122,12 @@ func (s *Server) selectProjects(ctx context.Context, jc *jobContext, req planReq
 		// Named projects may share a directory and workspace: all of
 		// them are planned, one after the other.
 		p := cfg.ProjectAt(cmp.Or(sel.Dir, "."), cmp.Or(sel.Workspace, workflows.DefaultWorkspace))
+		if ws := cfg.Workspaces(p.Dir); len(ws) > 0 && !slices.Contains(ws, p.Workspace) {
+			// Not the configured project, with its workflow and version,
+			// in a workspace the config does not mean it to run in.
+			return nil, userErrorf("`%s` runs only in workspace `%s` (%s), not in `%s`. Comment `atoll plan -d %s -w %s`.",
+				quote(p.Dir), strings.Join(ws, "`, `"), cfg.File, quote(p.Workspace), quote(p.Dir), ws[0])
+		}
 		ok, err := workflows.HasConfig(repoDir, p.Dir)
 		if err != nil {
 			return nil, err

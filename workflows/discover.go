@@ -294,6 +294,18 @@ func (c RepoConfig) At(p Project) []ProjectConfig {
 	return at
 }
 
+// Workspaces lists the workspaces of the configured projects in dir, in
+// the config's order.
+func (c RepoConfig) Workspaces(dir string) []string {
+	var ws []string
+	for _, q := range c.Projects {
+		if q.Dir == dir && !q.elsewhere && !slices.Contains(ws, q.Workspace) {
+			ws = append(ws, q.Workspace)
+		}
+	}
+	return ws
+}
+
 // ProjectAt returns the first configured project in dir and workspace, or
 // an unconfigured one there.
 func (c RepoConfig) ProjectAt(dir, workspace string) ProjectConfig {

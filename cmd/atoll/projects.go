@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/atoll-iac/atoll/runner"
 	"github.com/atoll-iac/atoll/workflows"
@@ -37,6 +38,7 @@ func projects(ctx context.Context, args []string, getenv func(string) (string, b
 		fmt.Fprintf(stderr, "atoll projects: %v\n", err)
 		return 1
 	}
+	cfg = cfg.ForBranch(branchName(*base))
 	graph, err := workflows.LoadModuleGraph(*repo, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "atoll projects: %v\n", err)
@@ -54,4 +56,19 @@ func projects(ctx context.Context, args []string, getenv func(string) (string, b
 	}
 	fmt.Fprint(stdout, report)
 	return 0
+}
+
+// branchName is the branch a base ref names, as a pull request's base
+// branch is matched against a project's branch: without refs/heads/, and
+// without the remote of a remote-tracking branch (refs/remotes/origin/main
+// or origin/main is main).
+func branchName(ref string) string {
+	if b, ok := strings.CutPrefix(ref, "refs/heads/"); ok {
+		return b
+	}
+	if r, ok := strings.CutPrefix(ref, "refs/remotes/"); ok {
+		_, b, _ := strings.Cut(r, "/")
+		return b
+	}
+	return strings.TrimPrefix(ref, "origin/")
 }

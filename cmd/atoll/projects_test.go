@@ -30,7 +30,8 @@ func TestProjectsCommand(t *testing.T) {
 		}
 	}
 	git("init", "-q", "-b", "main")
-	write("atoll.yaml", "version: 3\nautodiscover:\n  mode: enabled\nprojects:\n- name: net\n  dir: net\n")
+	write("atoll.yaml", "version: 3\nautodiscover:\n  mode: enabled\nprojects:\n- name: net\n  dir: net\n- name: rel\n  dir: rel\n  branch: /^release/\n")
+	write("rel/main.tf", "")
 	write("net/main.tf", "")
 	write("modules/tags/main.tf", "")
 	write("envs/prod/main.tf", "module \"tags\" {\n  source = \"../../modules/tags\"\n}\n")
@@ -38,6 +39,7 @@ func TestProjectsCommand(t *testing.T) {
 	git("commit", "-q", "-m", "base")
 	git("checkout", "-q", "-b", "feature")
 	write("net/main.tf", "# changed\n")
+	write("rel/main.tf", "# changed, but not planned: only for pull requests into release branches\n")
 	git("commit", "-qam", "change net")
 	write("modules/tags/main.tf", "# uncommitted\n")
 
@@ -63,5 +65,19 @@ net/default name=net
 	stderr.Reset()
 	if code := run([]string{"projects", "--repo", repo, "--base", "no-such-branch"}, func(string) (string, bool) { return "", false }, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "no-such-branch") {
 		t.Errorf("bad base: exit %d, %q", code, stderr.String())
+	}
+}
+
+func TestBranchName(t *testing.T) {
+	for ref, want := range map[string]string{
+		"main":                       "main",
+		"release/1.2":                "release/1.2",
+		"refs/heads/release/1.2":     "release/1.2",
+		"origin/main":                "main",
+		"refs/remotes/upstream/main": "main",
+	} {
+		if got := branchName(ref); got != want {
+			t.Errorf("branchName(%q) = %q, want %q", ref, got, want)
+		}
 	}
 }
