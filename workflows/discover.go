@@ -152,6 +152,16 @@ func discoverDirs(cfg RepoConfig, repoDir string, changed []string, graph *Modul
 			if ok, err := rootToo(dir); err != nil || !ok {
 				continue
 			}
+		} else if underModules(dir) {
+			// As in Atlantis, a directory under modules/ is a module, used
+			// from elsewhere (a registry or git source) or not yet: planned
+			// alone, its required variables would fail the plan. Unless it
+			// declares a backend, which makes it a root.
+			if ok, err := rootToo(dir); err != nil {
+				return nil, err
+			} else if !ok {
+				continue
+			}
 		}
 		ok, err := HasConfig(repoDir, dir)
 		if err != nil {
@@ -167,6 +177,11 @@ func discoverDirs(cfg RepoConfig, repoDir string, changed []string, graph *Modul
 		matches = append(matches, Match{ProjectConfig: p, Why: why[dir]})
 	}
 	return matches, nil
+}
+
+// underModules reports whether dir is in a directory named modules.
+func underModules(dir string) bool {
+	return slices.Contains(strings.Split(path.Dir(dir), "/"), "modules")
 }
 
 // changedDir returns the directory whose plan a changed file can change,
