@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atoll-iac/atoll/locking"
 	"github.com/atoll-iac/atoll/locking/redistest"
 	"github.com/atoll-iac/atoll/runner"
 	"github.com/atoll-iac/atoll/vcs"
@@ -267,6 +268,11 @@ func TestRedisRestartMidJob(t *testing.T) {
 	}})
 	e.gh.CreateRepo(t, "acme/infra", nil)
 	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+	// Another pull request holds a project's lock from before the restart.
+	held := locking.Lock{Key: locking.Key{Repo: "acme/infra", Dir: "other", Workspace: "default"}, Pull: 99, User: "carol", Time: time.Now().UTC().Truncate(time.Second)}
+	if _, ok, err := e.server.locker.TryLock(t.Context(), held); err != nil || !ok {
+		t.Fatalf("TryLock = %v, %v", ok, err)
+	}
 	mustStatus(t, e.gh.SendPullComment(t, e.events, pr, "alice", "atoll plan"), http.StatusAccepted, "queued")
 	waitRunning(t, e.gh, pr)
 	srv.Restart()
@@ -275,8 +281,12 @@ func TestRedisRestartMidJob(t *testing.T) {
 		t.Errorf("a plan across a Redis restart: %+v", cs)
 	}
 	locks, err := e.server.locker.List(t.Context())
-	if err != nil || len(locks) != 1 || locks[0].Pull != pr.Number {
-		t.Errorf("locks after the Redis restart = %+v, %v; want the plan's", locks, err)
+	pulls := map[int]bool{}
+	for _, l := range locks {
+		pulls[l.Pull] = true
+	}
+	if err != nil || len(locks) != 2 || !pulls[pr.Number] || !pulls[held.Pull] {
+		t.Errorf("locks after the Redis restart = %+v, %v; want the plan's and #%d's from before", locks, err, held.Pull)
 	}
 	e.gh.WaitFor(t, waitLong, "the task to be done", func() bool {
 		n, err := e.server.tasks.Pending(t.Context())
