@@ -30,8 +30,10 @@ type Config struct {
 	// Redactor hides secrets in the captured output; when nil, one for
 	// Secrets.
 	Redactor *Redactor
-	// PluginCacheDir, when set, is a provider cache shared by every run
-	// (TF_PLUGIN_CACHE_DIR). Inits, which fill it, then run one at a time.
+	// PluginCacheDir, when set, is a provider cache (TF_PLUGIN_CACHE_DIR)
+	// shared by the tool's inits, which fill it and so run one at a time.
+	// Other steps do not see it: a command that inits by itself would
+	// write it alongside another init.
 	PluginCacheDir string
 	// StopGrace is how long a step interrupted by its context has to
 	// exit (the tool releasing its state lock) before it is killed; 30
@@ -68,9 +70,6 @@ func New(cfg Config) *Runner {
 		return false
 	})
 	env = append(env, "TF_IN_AUTOMATION=1", "TF_INPUT=0", "CHECKPOINT_DISABLE=1")
-	if cfg.PluginCacheDir != "" {
-		env = append(env, "TF_PLUGIN_CACHE_DIR="+cfg.PluginCacheDir)
-	}
 	redact := cfg.Redactor
 	if redact == nil {
 		redact = NewRedactor(secrets...)
@@ -145,6 +144,7 @@ func (r *Runner) Run(ctx context.Context, s Step) (string, error) {
 		case <-ctx.Done():
 			return "", ctx.Err()
 		}
+		cmd.Env = append(cmd.Env, "TF_PLUGIN_CACHE_DIR="+r.pluginCache)
 	}
 	err := cmd.Run()
 	return r.redact.Redact(out.String()), err

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -36,6 +37,42 @@ func TestRunScrubsEnvironment(t *testing.T) {
 		if strings.Contains(out, bad) {
 			t.Errorf("environment holds %s:\n%s", bad, out)
 		}
+	}
+}
+
+// Inits share the plugin cache one at a time; other steps, which might
+// init by themselves alongside, do not see it.
+func TestInitsTakeTurnsWithThePluginCache(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	// A tool whose init holds the cache for a while, and fails if another
+	// holds it too.
+	tool := filepath.Join(dir, "tool")
+	script := `#!/bin/sh
+if [ "$1" = init ]; then
+  mkdir "$TF_PLUGIN_CACHE_DIR/busy" || exit 9
+  sleep 0.1
+  rmdir "$TF_PLUGIN_CACHE_DIR/busy"
+fi
+echo "cache=${TF_PLUGIN_CACHE_DIR:-none}"
+`
+	if err := os.WriteFile(tool, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cache := filepath.Join(dir, "plugin-cache")
+	r := New(Config{Tool: Tool{Path: tool}, Env: []string{"PATH=/usr/bin:/bin", "TF_PLUGIN_CACHE_DIR=/elsewhere"}, PluginCacheDir: cache})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			out, err := r.Run(t.Context(), Step{Dir: t.TempDir(), Home: t.TempDir(), Args: []string{"init"}})
+			if err != nil || out != "cache="+cache+"\n" {
+				t.Errorf("an init alongside others = %q, %v; want it alone with the cache", out, err)
+			}
+		})
+	}
+	wg.Wait()
+	if out, err := r.Run(t.Context(), Step{Dir: t.TempDir(), Home: t.TempDir(), Args: []string{"plan"}}); err != nil || out != "cache=none\n" {
+		t.Errorf("a step that is not init = %q, %v; want it without the cache", out, err)
 	}
 }
 
