@@ -197,8 +197,9 @@ func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.For
 	// Marked as applying first: if atoll stops midway, the next run knows
 	// this plan may be half applied, and never applies it again.
 	before := rec.State
-	// Nothing is applied while the job may lose its task midway: an apply
-	// cut short is left unknown, while one that never began runs again.
+	// No apply begins while the job's claim on its task is in doubt: an
+	// apply cut short is left unknown, while one that never began runs
+	// again.
 	if jc.claimSound != nil {
 		if err := jc.claimSound(ctx); err != nil {
 			log.Info("not applying: the job stopped while its task's claim was in doubt", "err", err)
@@ -221,6 +222,11 @@ func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.For
 	case ctx.Err() != nil:
 		rec.State, res.Outcome, res.Summary = runner.ApplyUnknown, outcomeFailed, "interrupted (the job timed out): outcome unknown"
 		res.Hint = fmt.Sprintf("Plan again to see where things stand: `%s`", planCommand(rec.Name, p))
+		kctx, cancel := reportContext(ctx)
+		if note := s.keepUnknownLock(kctx, jc, pull, rec); note != "" {
+			log.Warn("the lock of an apply of unknown outcome is not kept", "why", note)
+		}
+		cancel()
 	case res.Outcome == outcomeSucceeded:
 		res.Summary = applySummary(res.Output)
 		rec.State = runner.Applied

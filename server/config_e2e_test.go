@@ -154,7 +154,8 @@ workflows:
 // steps: output hides a run step's output from the comment, when it
 // succeeds and when it fails, or strips the refreshing lines from it; shell
 // and shellArgs choose what runs the command; multienv sets variables that
-// later steps see, and shows their names only; and run steps see the pull
+// later steps see, and shows their names only (and nothing when it fails,
+// since values may be secrets); and run steps see the pull
 // request, the head branch and the tool in their environment.
 func TestRunStepSettings(t *testing.T) {
 	t.Parallel()
@@ -175,6 +176,8 @@ projects:
   workflow: failing
 - dir: noshell
   workflow: noshell
+- dir: badenv
+  workflow: badenv
 workflows:
   settings:
     plan:
@@ -208,8 +211,12 @@ workflows:
       - run:
           command: echo hi
           shell: no-such-shell
+  badenv:
+    plan:
+      steps:
+      - multienv: printf 'TOKEN=hunter2-before-failing\n'; exit 4
 `})
-	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Branch: "feature/x", Files: map[string]string{"ok/main.tf": oneResource, "fails/main.tf": oneResource, "noshell/main.tf": oneResource}})
+	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Branch: "feature/x", Files: map[string]string{"ok/main.tf": oneResource, "fails/main.tf": oneResource, "noshell/main.tf": oneResource, "badenv/main.tf": oneResource}})
 	e.gh.SendPullRequest(t, e.events, "opened", pr)
 	c := e.waitComments(t, pr, 1)[0]
 	for _, want := range []string{
@@ -221,6 +228,7 @@ workflows:
 		"Plan: 1 to add, 0 to change, 0 to destroy.",
 		"run exited with status 3; its output is hidden (output: hide)",
 		"run: the shell `no-such-shell` is not installed on this server.",
+		"multienv exited with status 4",
 	} {
 		if !strings.Contains(c.Body, want) {
 			t.Errorf("comment lacks %q:\n%s", want, c.Body)

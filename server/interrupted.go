@@ -25,8 +25,9 @@ func asksApply(ev vcs.Event, allowedExtra []string) bool {
 // midway (its replica died, or the server stopped before it finished). It
 // never applies again: what may have been half applied is marked as
 // unknown, its lock kept, and the pull request told how to find out. It
-// reports false, and does nothing, when the first run had not begun: it
-// posts its running comment before it applies anything.
+// reports false, and does nothing, when no project was being applied (an
+// apply records that before it begins): then the apply runs again, for
+// the plans still waiting.
 func (s *Server) interruptedApply(ctx context.Context, jc *jobContext, forge vcs.Forge, ev vcs.Event) (answered bool, err error) {
 	pull, err := forge.PullRequest(ctx, ev.Repo, ev.Pull.Number)
 	if err != nil {
@@ -42,7 +43,7 @@ func (s *Server) interruptedApply(ctx context.Context, jc *jobContext, forge vcs
 	if err != nil {
 		return true, err
 	}
-	if len(unknown) == 0 && jc.earlier == 0 {
+	if len(unknown) == 0 {
 		return false, nil
 	}
 	jc.log.Warn("apply was interrupted; not applying again", "unknown", len(unknown))
@@ -50,19 +51,13 @@ func (s *Server) interruptedApply(ctx context.Context, jc *jobContext, forge vcs
 	defer cancel()
 	var b strings.Builder
 	fmt.Fprintf(&b, "**atoll was interrupted while applying** (job `%s`): the server running it stopped before it finished, and atoll does not apply again on its own.\n\n", jc.id)
-	if len(unknown) == 0 {
-		// (Had the first run answered, its task would not have run again:
-		// see runTask.)
-		b.WriteString("No project was left half applied. Comment `atoll apply` again to apply what is left.\n")
-	} else {
-		b.WriteString("These projects were being applied; whether that went through is **unknown**, and their locks stay with this pull request:\n\n")
-		for _, rec := range unknown {
-			fmt.Fprintf(&b, "- %s in workspace `%s`", projectResult{Project: project(rec), Name: rec.Name}.title(), rec.Workspace)
-			b.WriteString(s.keepUnknownLock(rctx, jc, pull, rec) + "\n")
-			s.setStatus(rctx, jc, forge, pull, "apply", cmp.Or(rec.Target, rec.Dir+"/"+rec.Workspace), vcs.Failure, "interrupted: outcome unknown")
-		}
-		b.WriteString("\nTo find out, plan again (`atoll plan`): a plan with no changes means the apply went through. Then apply what is left.\n")
+	b.WriteString("These projects were being applied; whether that went through is **unknown**, and their locks stay with this pull request:\n\n")
+	for _, rec := range unknown {
+		fmt.Fprintf(&b, "- %s in workspace `%s`", projectResult{Project: project(rec), Name: rec.Name}.title(), rec.Workspace)
+		b.WriteString(s.keepUnknownLock(rctx, jc, pull, rec) + "\n")
+		s.setStatus(rctx, jc, forge, pull, "apply", cmp.Or(rec.Target, rec.Dir+"/"+rec.Workspace), vcs.Failure, "interrupted: outcome unknown")
 	}
+	b.WriteString("\nTo find out, plan again (`atoll plan`): a plan with no changes means the apply went through. Then apply what is left.\n")
 	s.setAggregates(rctx, jc, forge, pull)
 	// In the running comment of the cut-short run, if it posted one.
 	_, err = s.finish(rctx, jc.resultReply(forge, pull), b.String())

@@ -187,7 +187,7 @@ func (s *Server) reportError(ctx context.Context, jc *jobContext, forge vcs.Forg
 // does.
 func handedOver(ctx context.Context) bool {
 	cause := context.Cause(ctx)
-	return errors.Is(cause, errShutdown) || errors.Is(cause, errClaimLost)
+	return errors.Is(cause, errShutdown) || errors.Is(cause, errClaimLost) || errors.Is(cause, errClaimTaken)
 }
 
 // reportContext is for telling the forge how a job ended: it lives on for

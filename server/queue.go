@@ -40,8 +40,12 @@ const (
 // Causes of a job's cancellation that are no failure of the job: its
 // task goes on, on this replica later or on another.
 var (
-	errShutdown  = errors.New("the server is shutting down")
-	errClaimLost = errors.New("the task's claim lapsed to another worker")
+	errShutdown = errors.New("the server is shutting down")
+	// errClaimLost: the claim could not be extended in time, the store
+	// being out of reach or slow; errClaimTaken: the store says another
+	// worker holds the task now.
+	errClaimLost  = errors.New("the task's claim could not be extended in time")
+	errClaimTaken = errors.New("the task's claim went to another worker")
 )
 
 // taskBody is a queued task: the event and the job id it was given.
@@ -239,15 +243,16 @@ func (s *Server) sayPaused(ctx context.Context, jc *jobContext, forge vcs.Forge,
 	ctx, cancel := reportContext(ctx)
 	defer cancel()
 	// The client retries a store it cannot reach until the deadline: while
-	// the claim holds, half the time left goes to the ping, half to speaking.
+	// the claim holds, about half the time left goes to the ping (a quarter
+	// second at least), the rest to speaking.
 	wait := 2 * time.Second
 	if left := time.Until(lapses); left > 0 {
-		wait = min(wait, left/2)
+		wait = min(wait, max(left/2, 250*time.Millisecond))
 	}
 	pctx, pcancel := context.WithTimeout(ctx, wait)
 	defer pcancel()
 	if s.pingStore(pctx) == nil {
-		return // another replica took the job over, and speaks for it
+		return // only slow: the job runs again, here or elsewhere, and speaks then
 	}
 	body := fmt.Sprintf(pausedMark+" **atoll lost its job store while running this** (job `%s`), and stopped it. It runs again by itself once the store is back.", jc.id)
 	id := jc.earlier
@@ -276,6 +281,9 @@ func (s *Server) answered(ctx context.Context, forge vcs.Forge, pull vcs.PullReq
 	if id == 0 {
 		return false
 	}
+	// Before the claim is kept: well within it.
+	ctx, cancel := context.WithTimeout(ctx, s.claimTTL/4)
+	defer cancel()
 	c, err := forge.GetComment(ctx, pull.Repo, id)
 	if err != nil {
 		return false
@@ -308,8 +316,8 @@ type keptClaim struct {
 }
 
 // keepClaimed extends the claim on t, made at claimed, while its job
-// runs, and cancels the job (cause errClaimLost) if the claim is lost, or
-// half its time is gone without an extension: another worker may take the
+// runs, and cancels the job if the claim is lost (cause errClaimTaken), or
+// half its time is gone without an extension (errClaimLost): another worker may take the
 // task once it lapses, and two must never run it at once; the tool then
 // has a quarter of the TTL to stop (runner.Config.StopGrace). It goes on
 // extending while a cancelled job winds down, until stop is called.
@@ -344,7 +352,7 @@ func (s *Server) keepClaimed(ctx context.Context, log *slog.Logger, t runner.Tas
 					c.mu.Unlock()
 				case err == nil:
 					log.Error("lost the task's claim; stopping its job")
-					cancel(errClaimLost)
+					cancel(errClaimTaken)
 					return
 				default:
 					log.Warn("extending the task's claim", "err", err)

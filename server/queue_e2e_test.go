@@ -77,8 +77,8 @@ func queueTask(t *testing.T, dataDir string, ev vcs.Event, died ...deadWorker) {
 		if err != nil || !ok {
 			t.Fatalf("Claim = %v, %v", ok, err)
 		}
-		if w.answer != 0 {
-			if err := tasks.Note(t.Context(), task.ID, "dead replica", fmt.Sprint(w.answer)); err != nil {
+		if w.comment != 0 {
+			if err := tasks.Note(t.Context(), task.ID, "dead replica", fmt.Sprint(w.comment)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -87,8 +87,8 @@ func queueTask(t *testing.T, dataDir string, ev vcs.Event, died ...deadWorker) {
 
 // deadWorker is what a worker did with a task before it died.
 type deadWorker struct {
-	// answer is the comment it posted, or 0.
-	answer int64
+	// comment is the one it posted (running, or its answer), or 0.
+	comment int64
 }
 
 func TestQueuedTasksRunAfterRestart(t *testing.T) {
@@ -398,7 +398,7 @@ func TestAnsweredTaskIsNotRunAgain(t *testing.T) {
 		{"pull_request", "opened", "", answers[0].ID},
 		{"issue_comment", "created", "atoll unlock", unlocked.ID},
 	} {
-		queueTask(t, dataDir, captureEvent(t, gh, ev.event, gh.Payload(t, ev.event, ev.action, pr, "bob", ev.body)), deadWorker{answer: ev.answer})
+		queueTask(t, dataDir, captureEvent(t, gh, ev.event, gh.Payload(t, ev.event, ev.action, pr, "bob", ev.body)), deadWorker{comment: ev.answer})
 		again := newTestEnv(t, testOptions{gh: gh, configure: configure})
 		gh.WaitFor(t, waitLong, "the task to be done", func() bool {
 			n, err := again.server.tasks.Pending(t.Context())
@@ -413,20 +413,55 @@ func TestAnsweredTaskIsNotRunAgain(t *testing.T) {
 
 func TestApplyThatNeverBeganRunsAfterRestart(t *testing.T) {
 	t.Parallel()
-	gh := newTestGitHub(t)
-	dataDir := t.TempDir()
-	configure := func(c *Config) {
-		c.DataDir = dataDir
-		c.ApplyRequirements = Requirements{}
-	}
-	first := newTestEnv(t, testOptions{gh: gh, configure: configure})
-	pr := first.planned(t, map[string]string{"main.tf": oneResource})
-	first.shutDown(t, 30*time.Second)
-	// A worker took `atoll apply` and died before it posted anything.
-	queueTask(t, dataDir, captureEvent(t, gh, "issue_comment", gh.Payload(t, "issue_comment", "created", pr, "bob", "atoll apply")), deadWorker{})
+	for _, tc := range []struct {
+		name string
+		// running is set when the worker posted its running comment.
+		running bool
+	}{
+		{name: "before it posted anything"},
+		{name: "after it posted its running comment", running: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			gh := newTestGitHub(t)
+			dataDir := t.TempDir()
+			configure := func(c *Config) {
+				c.DataDir = dataDir
+				c.ApplyRequirements = Requirements{}
+			}
+			first := newTestEnv(t, testOptions{gh: gh, configure: configure})
+			pr := first.planned(t, map[string]string{"main.tf": oneResource})
+			// A worker took `atoll apply`, and died before it applied.
+			var died deadWorker
+			if tc.running {
+				id, err := first.server.forgeNamed("github").Comment(t.Context(), vcs.Repo{FullName: pr.Repo}, pr.Number, runningText("apply", Command{}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				died.comment = id
+			}
+			first.shutDown(t, 30*time.Second)
+			queueTask(t, dataDir, captureEvent(t, gh, "issue_comment", gh.Payload(t, "issue_comment", "created", pr, "bob", "atoll apply")), died)
 
-	second := newTestEnv(t, testOptions{gh: gh, configure: configure})
-	if c := second.waitComments(t, pr, 2)[1]; !strings.Contains(c.Body, "Apply complete! Resources: 1 added") {
-		t.Errorf("an apply that never began, after a restart:\n%s", c.Body)
+			second := newTestEnv(t, testOptions{gh: gh, configure: configure})
+			c := second.waitComments(t, pr, 2)[1]
+			if !strings.Contains(c.Body, "Apply complete! Resources: 1 added") {
+				t.Errorf("an apply that never began, after a restart:\n%s", c.Body)
+			}
+			if tc.running && c.ID != died.comment {
+				t.Errorf("the apply answered in comment %d, not in the running comment %d", c.ID, died.comment)
+			}
+		})
 	}
+}
+
+// Once the store is closed for a shutdown, a webhook that comes late is
+// told so, and can be delivered again to another replica.
+func TestWebhookAfterShutdownIsRefused(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, testOptions{})
+	e.gh.CreateRepo(t, "acme/infra", nil)
+	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+	e.shutDown(t, 10*time.Second)
+	mustStatus(t, e.gh.SendPullComment(t, e.events, pr, "alice", "atoll plan"), http.StatusServiceUnavailable, "shutting down")
 }

@@ -25,17 +25,18 @@ type reply struct {
 	noted func(ctx context.Context, commentID int64)
 }
 
-// resultReply is the reply of a job that posts no running comment: it
-// goes into the comment an earlier, cut-short run of the job posted, if
-// any, and a comment it posts is noted for a later run.
+// resultReply makes the reply of a job that posts no running comment, and
+// the job's reply: it goes into the comment an earlier, cut-short run of
+// the job posted, if any, and a comment it posts is noted for a later run.
 func (jc *jobContext) resultReply(forge vcs.Forge, pull vcs.PullRequest) *reply {
-	return &reply{forge: forge, pull: pull, id: jc.earlier, noted: jc.posted}
+	jc.reply = &reply{forge: forge, pull: pull, id: jc.earlier, noted: jc.posted}
+	return jc.reply
 }
 
 // start posts the "running" comment; failing that, the result is posted
 // as a new comment at the end instead.
 func (s *Server) start(ctx context.Context, jc *jobContext, forge vcs.Forge, pull vcs.PullRequest, running string) *reply {
-	r := &reply{forge: forge, pull: pull}
+	r := &reply{forge: forge, pull: pull, noted: jc.posted}
 	jc.reply = r
 	running = s.redact.Redact(running)
 	if jc.earlier != 0 {
@@ -60,7 +61,8 @@ func (s *Server) start(ctx context.Context, jc *jobContext, forge vcs.Forge, pul
 // finish turns the running comment into the first body and posts the rest
 // as new comments; it returns the ids of the comments now holding the
 // result. Bodies are redacted once more on the way out. The running
-// comment is used once: what is finished later goes to new comments.
+// comment is used once: what is finished later goes to new comments. It
+// fails only when a body could not be said at all.
 func (s *Server) finish(ctx context.Context, r *reply, bodies ...string) ([]int64, error) {
 	defer func() { r.id = 0 }()
 	var ids []int64
@@ -68,12 +70,12 @@ func (s *Server) finish(ctx context.Context, r *reply, bodies ...string) ([]int6
 	for i, body := range bodies {
 		body = s.redact.Redact(body)
 		if i == 0 && r.id != 0 {
-			if err := r.forge.UpdateComment(ctx, r.pull.Repo, r.id, body); err == nil {
+			err := r.forge.UpdateComment(ctx, r.pull.Repo, r.id, body)
+			if err == nil {
 				ids = append(ids, r.id)
 				continue
-			} else {
-				errs = append(errs, err)
 			}
+			s.log.Warn("editing the job's comment; posting the answer anew", "comment", r.id, "err", err)
 		}
 		id, err := r.forge.Comment(ctx, r.pull.Repo, r.pull.Number, body)
 		if err != nil {

@@ -29,6 +29,11 @@ type Server struct {
 	forges     []vcs.Forge
 	locker     locking.Locker
 	closeStore func() error
+	// queueing is held for reading by webhooks while they queue a task,
+	// and for writing to close the store: none is cut off midway. Once
+	// storeClosed, webhooks are refused.
+	queueing    sync.RWMutex
+	storeClosed bool
 	// tasks is the durable queue of jobs; pingStore checks that it and
 	// the locks answer.
 	tasks     runner.TaskStore
@@ -197,6 +202,17 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 // finish, cancels the rest, and closes the lock store.
 func (s *Server) Close(ctx context.Context) error {
 	s.stopWorkers(ctx)
+	return s.shutStore()
+}
+
+// shutStore closes the store once no webhook is queueing a task.
+func (s *Server) shutStore() error {
+	s.queueing.Lock()
+	defer s.queueing.Unlock()
+	if s.storeClosed {
+		return nil
+	}
+	s.storeClosed = true
 	return s.closeStore()
 }
 
@@ -232,14 +248,14 @@ func Run(ctx context.Context, cfg Config) error {
 	// No new webhooks and no new tasks, at once; running jobs get
 	// ShutdownTimeout to finish, and what is left stays queued for the
 	// next run or another replica. The store stays open until the last
-	// webhook has queued its task.
+	// webhook has queued its task (see queueing).
 	shutdown, cancel := context.WithTimeout(context.Background(), cmp.Or(cfg.ShutdownTimeout, time.Minute))
 	defer cancel()
 	var draining sync.WaitGroup
 	draining.Go(func() { srv.Shutdown(shutdown) })
 	s.stopWorkers(shutdown)
 	draining.Wait()
-	if cerr := s.closeStore(); cerr != nil && err == nil {
+	if cerr := s.shutStore(); cerr != nil && err == nil {
 		err = cerr
 	}
 	if errors.Is(err, http.ErrServerClosed) {

@@ -150,7 +150,8 @@ func (s *Server) runStep(ctx context.Context, sc stepContext, res projectResult,
 	case "multienv":
 		out, err := s.runner.Run(ctx, rs)
 		if err != nil {
-			return out, err
+			// What it printed before it failed may hold values: none shows.
+			return "", err
 		}
 		vars, err := workflows.ParseMultienv(out)
 		if err != nil {

@@ -60,7 +60,14 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	// delivery it thinks failed.
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 	defer cancel()
+	s.queueing.RLock()
+	if s.storeClosed {
+		s.queueing.RUnlock()
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
 	isNew, err := s.enqueue(ectx, forge, ev, id)
+	s.queueing.RUnlock()
 	switch {
 	case err != nil:
 		log.Error("queueing job", "err", err)
