@@ -225,7 +225,7 @@ func removeStaleGitLocks(gitDir string) error {
 		switch {
 		case err != nil:
 			return err
-		case d.IsDir() && path != gitDir && !strings.HasPrefix(path, filepath.Join(gitDir, "refs")):
+		case d.IsDir() && path != gitDir && !strings.HasPrefix(path+string(filepath.Separator), filepath.Join(gitDir, "refs")+string(filepath.Separator)):
 			return filepath.SkipDir // objects, hooks, logs: no locks a checkout trips on
 		case !d.IsDir() && strings.HasSuffix(d.Name(), ".lock"):
 			return os.Remove(path)

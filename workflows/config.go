@@ -123,8 +123,9 @@ type ConfigStep struct {
 	Output Output
 }
 
-// DefaultShell runs the commands of steps that name no shell.
-var DefaultShell = []string{"sh", "-c"}
+// DefaultShell returns the program, and its arguments, that runs the
+// commands of steps that name no shell.
+func DefaultShell() []string { return []string{"sh", "-c"} }
 
 // Output says what of the output of a step running a command goes in the
 // result comment, as Atlantis's output setting does.
@@ -374,11 +375,11 @@ func convertWorkflow(w rawWorkflow) (Workflow, error) {
 		for _, s := range stage.raw.Steps {
 			cs := ConfigStep{Name: s.Name, ExtraArgs: s.ExtraArgs, Run: s.Run, EnvName: s.EnvName, Output: Output(s.Output)}
 			if s.Shell != "" || s.ShellArgs != nil {
-				args := s.ShellArgs
-				if args == nil {
-					args = DefaultShell[1:]
+				sh, args := DefaultShell(), s.ShellArgs
+				if len(args) == 0 {
+					args = sh[1:] // shellArgs: "" is no setting, not no -c
 				}
-				cs.Shell = append([]string{cmp.Or(s.Shell, DefaultShell[0])}, args...)
+				cs.Shell = append([]string{cmp.Or(s.Shell, sh[0])}, args...)
 			}
 			switch s.Name {
 			case "run", "multienv":

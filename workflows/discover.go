@@ -149,7 +149,9 @@ func discoverDirs(cfg RepoConfig, repoDir string, changed []string, graph *Modul
 					add(d, fmt.Sprintf("%s changes module %s, which it uses", f, dir))
 				}
 			}
-			if ok, err := rootToo(dir); err != nil || !ok {
+			if ok, err := rootToo(dir); err != nil {
+				return nil, err
+			} else if !ok {
 				continue
 			}
 		} else if underModules(dir) {

@@ -74,7 +74,7 @@ func describeSteps(tool string, steps []Step) string {
 		default:
 			parts[i] = tool + " " + strings.Join(s.Args, " ")
 		}
-		if s.Shell != nil && !slices.Equal(s.Shell, DefaultShell) {
+		if s.Shell != nil && !slices.Equal(s.Shell, DefaultShell()) {
 			parts[i] += fmt.Sprintf(" shell=%q", strings.Join(s.Shell, " "))
 		}
 		if s.Output != "" && s.Output != OutputShow {

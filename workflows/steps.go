@@ -121,7 +121,7 @@ func expand(stage []ConfigStep, p Project, tool func(ConfigStep) Step) []Step {
 		}
 		shell := s.Shell
 		if shell == nil {
-			shell = DefaultShell
+			shell = DefaultShell()
 		}
 		switch s.Name {
 		case "run", "multienv":

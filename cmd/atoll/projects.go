@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os/exec"
 	"strings"
 
 	"github.com/atoll-iac/atoll/runner"
@@ -38,7 +39,9 @@ func projects(ctx context.Context, args []string, getenv func(string) (string, b
 		fmt.Fprintf(stderr, "atoll projects: %v\n", err)
 		return 1
 	}
-	cfg = cfg.ForBranch(branchName(*base))
+	if branch := baseBranch(ctx, *repo, *base); branch != "" {
+		cfg = cfg.ForBranch(branch)
+	}
 	graph, err := workflows.LoadModuleGraph(*repo, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "atoll projects: %v\n", err)
@@ -58,10 +61,19 @@ func projects(ctx context.Context, args []string, getenv func(string) (string, b
 	return 0
 }
 
-// branchName is the branch a base ref names, as a pull request's base
-// branch is matched against a project's branch: without refs/heads/, and
-// without the remote of a remote-tracking branch (refs/remotes/origin/main
-// or origin/main is main).
+// baseBranch is the branch base names in the checkout at repo, as a pull
+// request's base branch is matched against a project's branch, or "" when
+// base names no branch (a commit, a tag): then no project is left out.
+func baseBranch(ctx context.Context, repo, base string) string {
+	out, err := exec.CommandContext(ctx, "git", "-C", repo, "rev-parse", "--symbolic-full-name", base).Output()
+	if err != nil {
+		return ""
+	}
+	return branchName(strings.TrimSpace(string(out)))
+}
+
+// branchName is the branch a full ref names, without the remote of a
+// remote-tracking branch (refs/remotes/origin/main is main), or "".
 func branchName(ref string) string {
 	if b, ok := strings.CutPrefix(ref, "refs/heads/"); ok {
 		return b
@@ -70,5 +82,5 @@ func branchName(ref string) string {
 		_, b, _ := strings.Cut(r, "/")
 		return b
 	}
-	return strings.TrimPrefix(ref, "origin/")
+	return ""
 }

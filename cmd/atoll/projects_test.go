@@ -70,11 +70,11 @@ net/default name=net
 
 func TestBranchName(t *testing.T) {
 	for ref, want := range map[string]string{
-		"main":                       "main",
-		"release/1.2":                "release/1.2",
+		"refs/heads/main":            "main",
 		"refs/heads/release/1.2":     "release/1.2",
-		"origin/main":                "main",
 		"refs/remotes/upstream/main": "main",
+		"refs/tags/v1.0":             "",
+		"":                           "",
 	} {
 		if got := branchName(ref); got != want {
 			t.Errorf("branchName(%q) = %q, want %q", ref, got, want)
