@@ -47,6 +47,11 @@ type TaskStore interface {
 	// Requeue hands task t, which consumer holds, back to the end of the
 	// queue, with its turn and without counting this claim.
 	Requeue(ctx context.Context, t Task, consumer string) error
+	// Release lets go of task id, which consumer holds, for any consumer
+	// to claim at once, as if the claim had lapsed: its claims and note
+	// stay, for the run that takes it next. ErrNotHeld when consumer does
+	// not hold it.
+	Release(ctx context.Context, id, consumer string) error
 	// Claim hands consumer, for ttl, a task: one whose holder let its
 	// claim lapse, else the oldest no one holds. It waits up to wait for
 	// one; ok is false when there was none.

@@ -361,6 +361,18 @@ func (b *BoltTasks) claim(ctx context.Context, consumer string, ttl time.Duratio
 	return got.Task, found, nil
 }
 
+// Release implements TaskStore.
+func (b *BoltTasks) Release(ctx context.Context, id, consumer string) error {
+	err := b.held(ctx, id, consumer, false, func(_ *bolt.Tx, bkt *bolt.Bucket, k []byte, t boltTask) error {
+		t.Until = time.Time{} // lapsed: Claim hands it out
+		return putTask(bkt, k, t)
+	})
+	if err == nil {
+		b.wake()
+	}
+	return err
+}
+
 // Extend implements TaskStore.
 func (b *BoltTasks) Extend(ctx context.Context, id, consumer string, ttl time.Duration) (bool, error) {
 	err := b.held(ctx, id, consumer, false, func(_ *bolt.Tx, bkt *bolt.Bucket, k []byte, t boltTask) error {

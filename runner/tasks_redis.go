@@ -205,7 +205,8 @@ func isNoGroup(err error) bool { return err != nil && strings.HasPrefix(err.Erro
 
 // heldScript runs when consumer ARGV[2] holds entry ARGV[1] of stream
 // KEYS[1] for group ARGV[3], and its claim, of ARGV[4] ms, has not
-// lapsed. By ARGV[5]: "extend" resets the entry's idle time; "note"
+// lapsed. By ARGV[5]: "extend" resets the entry's idle time; "release"
+// sets it past ARGV[4], as if the claim had lapsed; "note"
 // records ARGV[6] as its note (in KEYS[5]); "done"
 // acknowledges and deletes the entry and its claim count (in KEYS[2]) and
 // ends its turn (turns in KEYS[3], served, and KEYS[4], last); "requeue"
@@ -216,6 +217,10 @@ local p = redis.call('XPENDING', KEYS[1], ARGV[3], ARGV[1], ARGV[1], 1)
 if #p == 0 or p[1][2] ~= ARGV[2] or p[1][3] >= tonumber(ARGV[4]) then return 0 end
 if ARGV[5] == 'extend' then
   redis.call('XCLAIM', KEYS[1], ARGV[3], ARGV[2], 0, ARGV[1], 'JUSTID')
+  return 1
+end
+if ARGV[5] == 'release' then
+  redis.call('XCLAIM', KEYS[1], ARGV[3], ARGV[2], 0, ARGV[1], 'IDLE', ARGV[4], 'JUSTID')
   return 1
 end
 if ARGV[5] == 'note' then
@@ -292,6 +297,19 @@ func (r *RedisTasks) Note(ctx context.Context, id, consumer, note string) error 
 	n, err := heldScript.Run(ctx, r.client, r.keys(), id, consumer, r.group, maxClaim.Milliseconds(), "note", note).Int()
 	if err != nil {
 		return fmt.Errorf("noting on task %s: %w", id, err)
+	}
+	if n == 0 {
+		return ErrNotHeld
+	}
+	return nil
+}
+
+// Release implements TaskStore: the entry's idle time becomes maxClaim,
+// past any claim's TTL, so the next Claim of any consumer takes it.
+func (r *RedisTasks) Release(ctx context.Context, id, consumer string) error {
+	n, err := heldScript.Run(ctx, r.client, r.keys(), id, consumer, r.group, maxClaim.Milliseconds(), "release").Int()
+	if err != nil {
+		return fmt.Errorf("releasing task %s: %w", id, err)
 	}
 	if n == 0 {
 		return ErrNotHeld

@@ -210,6 +210,37 @@ func TestTasksLapsedClaimGoesToAnother(t *testing.T) {
 	})
 }
 
+func TestTasksReleaseHandsBackAtOnce(t *testing.T) {
+	t.Parallel()
+	taskStores(t, func(t *testing.T, ts TaskStore) {
+		want := enqueue(t, ts, "job")[0]
+		task, ok := claim(t, ts, "stopping", time.Hour, 0)
+		if !ok {
+			t.Fatal("no task")
+		}
+		if err := ts.Note(t.Context(), task.ID, "stopping", "posted comment 7"); err != nil {
+			t.Fatal(err)
+		}
+		if err := ts.Release(t.Context(), task.ID, "other"); !errors.Is(err, ErrNotHeld) {
+			t.Errorf("Release by a consumer not holding the task = %v, want ErrNotHeld", err)
+		}
+		if err := ts.Release(t.Context(), task.ID, "stopping"); err != nil {
+			t.Fatalf("Release: %v", err)
+		}
+		// Long before its hour is up, another takes it, as a rerun.
+		got, ok := claim(t, ts, "other", time.Hour, 0)
+		if !ok || got.ID != want.ID || got.Claims != 2 || got.Note != "posted comment 7" {
+			t.Fatalf("Claim after Release = %+v, %v; want %s claimed twice, with its note", got, ok, want.ID)
+		}
+		if ok, err := ts.Extend(t.Context(), task.ID, "stopping", time.Hour); err != nil || ok {
+			t.Errorf("Extend by the releaser = %v, %v; want false", ok, err)
+		}
+		if err := ts.Done(t.Context(), task.ID, "other"); err != nil {
+			t.Errorf("Done by the new holder: %v", err)
+		}
+	})
+}
+
 func TestTasksExtendKeepsTheClaim(t *testing.T) {
 	t.Parallel()
 	taskStores(t, func(t *testing.T, ts TaskStore) {

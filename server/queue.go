@@ -152,8 +152,8 @@ func (s *Server) claimWait() time.Duration {
 
 // runTask runs one claimed task, when its pull request's turn has come,
 // keeping it claimed meanwhile. The task is done once its job returns,
-// unless the job was cancelled by a shutdown or lost its claim: then the
-// task is left for whoever claims it next.
+// unless the job was cancelled by a shutdown (then the task is released,
+// for whoever claims next) or lost its claim (then it is left to lapse).
 func (s *Server) runTask(ctx context.Context, consumer string, t runner.Task, claimed time.Time) {
 	log := s.log.With("task", t.ID, "group", t.Group)
 	// Every task waits for its turn, even one to drop: its Done ends the
@@ -226,8 +226,16 @@ func (s *Server) runTask(ctx context.Context, consumer string, t runner.Task, cl
 	lapses := claim.stop()
 	if handed {
 		log.Info("job stopped; its task stays queued", "why", context.Cause(jobCtx))
-		if errors.Is(context.Cause(jobCtx), errClaimLost) {
+		switch cause := context.Cause(jobCtx); {
+		case errors.Is(cause, errClaimLost):
 			s.sayPaused(ctx, jc, forge, ev.Pull, lapses)
+		case errors.Is(cause, errShutdown):
+			// Another replica takes it at once, not once the claim lapses.
+			rctx, cancel := reportContext(ctx)
+			defer cancel()
+			if err := s.tasks.Release(rctx, t.ID, consumer); err != nil {
+				log.Warn("handing the task back; it waits for its claim to lapse", "err", err)
+			}
 		}
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/atoll-iac/atoll/locking/redistest"
 	"github.com/atoll-iac/atoll/vcs/vcstest"
@@ -110,4 +111,28 @@ func TestReplicasHideEachOthersPlans(t *testing.T) {
 	if cs := a.gh.Comments(pr.Repo, pr.Number); cs[1].Minimized {
 		t.Error("the latest plan comment was hidden")
 	}
+}
+
+// A replica that shuts down hands its running job back at once: another
+// takes it over without waiting for the claim to lapse.
+func TestShutdownHandsJobsToAnotherReplica(t *testing.T) {
+	t.Parallel()
+	a, b := twoReplicas(t, func(c *Config) {
+		// Far longer than the test may wait: only a handed-back task is
+		// taken over within it.
+		c.ClaimTTL = time.Hour
+		c.RepoConfig = slowHooks(t, 4)
+	})
+	a.gh.CreateRepo(t, "acme/infra", nil)
+	pr := a.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+	b.server.stopWorkers(t.Context())
+	mustStatus(t, a.gh.SendPullComment(t, a.events, pr, "alice", "atoll plan"), http.StatusAccepted, "queued")
+	waitRunning(t, a.gh, pr)
+	b.server.startWorkers(1)
+	// Replica a stops, its grace shorter than the job.
+	a.shutDown(t, 200*time.Millisecond)
+	b.gh.WaitFor(t, waitLong, "replica b to finish the job", func() bool {
+		cs := b.gh.Comments(pr.Repo, pr.Number)
+		return len(cs) == 1 && strings.Contains(cs[0].Body, "Plan: 1 to add")
+	})
 }
