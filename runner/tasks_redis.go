@@ -282,34 +282,27 @@ const maxClaim = 24 * time.Hour
 
 // Done implements TaskStore.
 func (r *RedisTasks) Done(ctx context.Context, id, consumer string) error {
-	n, err := heldScript.Run(ctx, r.client, r.keys(), id, consumer, r.group, maxClaim.Milliseconds(), "done").Int()
-	if err != nil {
-		return fmt.Errorf("finishing task %s: %w", id, err)
-	}
-	if n == 0 {
-		return ErrNotHeld
-	}
-	return nil
+	return r.held(ctx, "finishing", id, consumer, "done")
 }
 
 // Note implements TaskStore.
 func (r *RedisTasks) Note(ctx context.Context, id, consumer, note string) error {
-	n, err := heldScript.Run(ctx, r.client, r.keys(), id, consumer, r.group, maxClaim.Milliseconds(), "note", note).Int()
-	if err != nil {
-		return fmt.Errorf("noting on task %s: %w", id, err)
-	}
-	if n == 0 {
-		return ErrNotHeld
-	}
-	return nil
+	return r.held(ctx, "noting on", id, consumer, "note", note)
 }
 
 // Release implements TaskStore: the entry's idle time becomes maxClaim,
 // past any claim's TTL, so the next Claim of any consumer takes it.
 func (r *RedisTasks) Release(ctx context.Context, id, consumer string) error {
-	n, err := heldScript.Run(ctx, r.client, r.keys(), id, consumer, r.group, maxClaim.Milliseconds(), "release").Int()
+	return r.held(ctx, "releasing", id, consumer, "release")
+}
+
+// held runs heldScript's op on task id for consumer, with a claim that
+// lapsed but was not taken by another still the consumer's; doing names
+// the op in errors. ErrNotHeld when consumer does not hold the task.
+func (r *RedisTasks) held(ctx context.Context, doing, id, consumer, op string, args ...any) error {
+	n, err := heldScript.Run(ctx, r.client, r.keys(), append([]any{id, consumer, r.group, maxClaim.Milliseconds(), op}, args...)...).Int()
 	if err != nil {
-		return fmt.Errorf("releasing task %s: %w", id, err)
+		return fmt.Errorf("%s task %s: %w", doing, id, err)
 	}
 	if n == 0 {
 		return ErrNotHeld
