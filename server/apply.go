@@ -222,6 +222,7 @@ func (s *Server) applyProject(ctx context.Context, jc *jobContext, forge vcs.For
 	case ctx.Err() != nil:
 		rec.State, res.Outcome, res.Summary = runner.ApplyUnknown, outcomeFailed, "interrupted (the job timed out): outcome unknown"
 		res.Hint = fmt.Sprintf("Plan again to see where things stand: `%s`", planCommand(rec.Name, p))
+		kept.release() // no renewal with a TTL after this
 		kctx, cancel := reportContext(ctx)
 		if note := s.keepUnknownLock(kctx, jc, pull, rec); note != "" {
 			log.Warn("the lock of an apply of unknown outcome is not kept", "why", note)

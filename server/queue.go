@@ -267,7 +267,7 @@ func (s *Server) sayPaused(ctx context.Context, jc *jobContext, forge vcs.Forge,
 	if jc.reply != nil && jc.reply.id != 0 {
 		id = jc.reply.id
 	}
-	if time.Now().After(lapses) && !s.saysRunning(ctx, forge, pull, id) {
+	if time.Now().After(lapses) && !saysRunning(ctx, forge, pull, id) {
 		jc.log.Warn("not saying the job paused: its claim has lapsed, and another replica may have answered")
 		return
 	}
@@ -286,18 +286,15 @@ func (s *Server) sayPaused(ctx context.Context, jc *jobContext, forge vcs.Forge,
 // not a note that the job runs or paused, nor an internal error, which
 // running the job again may better.
 func (s *Server) answered(ctx context.Context, forge vcs.Forge, pull vcs.PullRequest, id int64) bool {
-	if id == 0 {
-		return false
-	}
 	// Before the claim is kept: well within it.
 	ctx, cancel := context.WithTimeout(ctx, s.claimTTL/4)
 	defer cancel()
-	c, err := forge.GetComment(ctx, pull.Repo, id)
-	if err != nil {
+	body, ok := commentBody(ctx, forge, pull, id)
+	if !ok {
 		return false
 	}
 	for _, unanswered := range []string{runningMark, pausedMark, internalErrorMark} {
-		if strings.HasPrefix(c.Body, unanswered) {
+		if strings.HasPrefix(body, unanswered) {
 			return false
 		}
 	}
@@ -305,12 +302,19 @@ func (s *Server) answered(ctx context.Context, forge vcs.Forge, pull vcs.PullReq
 }
 
 // saysRunning reports whether comment id, if any, still says its job runs.
-func (s *Server) saysRunning(ctx context.Context, forge vcs.Forge, pull vcs.PullRequest, id int64) bool {
+func saysRunning(ctx context.Context, forge vcs.Forge, pull vcs.PullRequest, id int64) bool {
+	body, ok := commentBody(ctx, forge, pull, id)
+	return ok && strings.HasPrefix(body, runningMark)
+}
+
+// commentBody reads comment id; false when id is 0 or the forge does not
+// give it.
+func commentBody(ctx context.Context, forge vcs.Forge, pull vcs.PullRequest, id int64) (string, bool) {
 	if id == 0 {
-		return false
+		return "", false
 	}
 	c, err := forge.GetComment(ctx, pull.Repo, id)
-	return err == nil && strings.HasPrefix(c.Body, runningMark)
+	return c.Body, err == nil
 }
 
 // keptClaim is a task's claim, kept while its job runs (keepClaimed).

@@ -52,8 +52,8 @@ func (s *Server) start(ctx context.Context, jc *jobContext, forge vcs.Forge, pul
 		return r
 	}
 	r.id = id
-	if jc.posted != nil {
-		jc.posted(ctx, id)
+	if r.noted != nil {
+		r.noted(ctx, id)
 	}
 	return r
 }

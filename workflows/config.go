@@ -104,6 +104,12 @@ func (c RepoConfig) ForBranch(base string) RepoConfig {
 	return c
 }
 
+// The distributions, as project configs name them.
+const (
+	openTofu  = "opentofu"
+	terraform = "terraform"
+)
+
 // ConfigStep is a step of a custom workflow.
 type ConfigStep struct {
 	// Name is a tool step ("init", "plan", "apply", "show"), "run", "env"
@@ -317,7 +323,7 @@ func convertProject(rp rawProject) (ProjectConfig, error) {
 	}
 	if rp.TerraformDistribution != nil {
 		switch *rp.TerraformDistribution {
-		case "opentofu", "terraform":
+		case openTofu, terraform:
 			p.Distribution = *rp.TerraformDistribution
 		default:
 			return p, &lineError{at("terraform_distribution"), fmt.Sprintf("terraform_distribution %q: want opentofu or terraform", *rp.TerraformDistribution)}

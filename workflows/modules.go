@@ -358,12 +358,6 @@ func DeclaresBackend(repoDir, dir string) (bool, error) {
 	return found, nil
 }
 
-// The distributions, as project configs name them.
-const (
-	openTofu  = "opentofu"
-	terraform = "terraform"
-)
-
 // eachConfigFile parses each configuration file of dir (relative to
 // repoDir), in file name order: the files that distribution reads
 // ("opentofu" or "terraform"), or every one when it is "".

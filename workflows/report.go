@@ -48,7 +48,7 @@ func Report(cfg RepoConfig, repoDir string, matches []Match) (string, error) {
 			fmt.Fprintf(&b, "  because %s\n", w)
 		}
 		wf, tool := WorkflowFor(m.ProjectConfig, cfg, RepoRule{}, nil), "tofu"
-		if m.Distribution == "terraform" {
+		if m.Distribution == terraform {
 			tool = "terraform"
 		}
 		fmt.Fprintf(&b, "  plan: %s\n", describeSteps(tool, wf.PlanSteps(m.Project, "PLANFILE", "SHOWFILE", nil)))
