@@ -8,7 +8,11 @@
 package locking
 
 import (
+	"cmp"
 	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -69,4 +73,34 @@ type Leaser interface {
 	// Release gives owner's lease name up; false when owner did not hold
 	// it.
 	Release(ctx context.Context, name, owner string) (bool, error)
+}
+
+// compareLocks orders locks by key.
+func compareLocks(a, b Lock) int {
+	return cmp.Or(
+		cmp.Compare(a.Key.Repo, b.Key.Repo),
+		cmp.Compare(a.Key.Dir, b.Key.Dir),
+		cmp.Compare(a.Key.Workspace, b.Key.Workspace),
+	)
+}
+
+// encodeKey returns k's bucket key: each field as its length (uvarint)
+// followed by its bytes, so distinct keys never share an encoding whatever
+// characters they hold. The encoding is only ever looked up, never decoded.
+func encodeKey(k Key) []byte {
+	b := make([]byte, 0, len(k.Repo)+len(k.Dir)+len(k.Workspace)+3*binary.MaxVarintLen16)
+	for _, s := range [...]string{k.Repo, k.Dir, k.Workspace} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return b
+}
+
+// decodeLock decodes a stored lock record.
+func decodeLock(v []byte) (Lock, error) {
+	var l Lock
+	if err := json.Unmarshal(v, &l); err != nil {
+		return Lock{}, fmt.Errorf("decoding lock record: %w", err)
+	}
+	return l, nil
 }

@@ -28,10 +28,9 @@ type Redis struct {
 
 var _ Locker = (*Redis)(nil)
 
-// NewRedis returns a Locker on client, its keys under prefix ("atoll:"
-// when empty).
+// NewRedis returns a Locker on client whose keys start with prefix.
 func NewRedis(client redis.UniversalClient, prefix string) *Redis {
-	return &Redis{client: client, prefix: cmp.Or(prefix, "atoll:")}
+	return &Redis{client: client, prefix: prefix}
 }
 
 func (r *Redis) lockKey(k Key) string { return r.prefix + "lock:" + string(encodeKey(k)) }

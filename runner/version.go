@@ -3,50 +3,37 @@ package runner
 import (
 	"context"
 	"fmt"
-	"os"
-	"regexp"
-	"time"
+	"path/filepath"
+	"strings"
+
+	"github.com/atoll-iac/atoll/runner/tool"
 )
 
-// versionLine is the line of `version` output that names the release.
-var versionLine = regexp.MustCompile(`(?m)^(?:OpenTofu|Terraform) v\S+`)
-
-// toolFile identifies a binary as it is on disk, so that one replaced in
-// place is asked for its version again.
-type toolFile struct {
-	path  string
-	size  int64
-	mtime time.Time
-}
-
-// Version returns the release of t, as "OpenTofu v1.10.7", asking the
-// binary once for each state of its file.
-func (r *Runner) Version(ctx context.Context, t Tool) (string, error) {
-	fi, err := os.Stat(t.Path)
+// version says which tool, and which version of it, each project of the
+// pull request runs with: the binary that made its plan, or the server's.
+func (j *Job) version(ctx context.Context) error {
+	recs, err := j.r.plans.Records(ctx, j.plansPull())
 	if err != nil {
-		return "", err
+		return err
 	}
-	key := toolFile{t.Path, fi.Size(), fi.ModTime()}
-	r.mu.Lock()
-	v, ok := r.versions[key]
-	r.mu.Unlock()
-	if ok {
-		return v, nil
+	versionOf := func(t tool.Tool) string {
+		v, err := j.r.exec.Version(ctx, t)
+		if err != nil {
+			j.Log.Error("asking the tool for its version", "tool", t.Path, "err", err)
+			return "unknown: `version` failed"
+		}
+		return v
 	}
-	dir, err := os.MkdirTemp("", "atoll-version-")
-	if err != nil {
-		return "", err
+	var b strings.Builder
+	if len(recs) == 0 {
+		t := j.r.exec.Tool()
+		fmt.Fprintf(&b, "No project of this pull request is planned yet; plans will run with **%s** (`%s`).\n", versionOf(t), filepath.Base(t.Path))
+	} else {
+		b.WriteString("| project | workspace | tool | version |\n| --- | --- | --- | --- |\n")
+		for _, rec := range recs {
+			fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s |\n", rec.Dir, rec.Workspace, rec.Tool.Distribution, versionOf(rec.Tool))
+		}
 	}
-	defer os.RemoveAll(dir)
-	out, err := r.Run(ctx, Step{Tool: t, Dir: dir, Home: dir, Args: []string{"version"}})
-	if err != nil {
-		return "", fmt.Errorf("%s version: %w", t.Path, err)
-	}
-	if v = versionLine.FindString(out); v == "" {
-		return "", fmt.Errorf("%s version printed no release", t.Path)
-	}
-	r.mu.Lock()
-	r.versions[key] = v
-	r.mu.Unlock()
-	return v, nil
+	_, err = j.Forge.Comment(ctx, j.Pull.Repo, j.Pull.Number, b.String())
+	return err
 }

@@ -92,7 +92,7 @@ func TestApproveThenApply(t *testing.T) {
 func TestApplyRequirements(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t, testOptions{configure: func(c *Config) {
-		c.ApplyRequirements = Requirements{Approved: true, Mergeable: true, Undiverged: true}
+		c.ApplyRequirements = workflows.Requirements{Approved: true, Mergeable: true, Undiverged: true}
 	}})
 	pr := e.planned(t, map[string]string{"main.tf": oneResource})
 	e.gh.Review(t, "acme/infra", pr.Number, "alice", "APPROVED") // the author's own
@@ -122,7 +122,7 @@ func TestApplyRequirements(t *testing.T) {
 
 func TestApplyAfterNewCommitIsStale(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, testOptions{configure: func(c *Config) { c.ApplyRequirements = Requirements{} }})
+	e := newTestEnv(t, testOptions{configure: func(c *Config) { c.ApplyRequirements = workflows.Requirements{} }})
 	pr := e.planned(t, map[string]string{"main.tf": oneResource})
 	// A commit whose webhook never arrived.
 	head := e.gh.PushToPull(t, "acme/infra", pr.Number, map[string]string{"main.tf": twoResources})
@@ -150,7 +150,7 @@ func TestUnlockReleasesAndDiscards(t *testing.T) {
 			t.Errorf("unlock comment lacks %q:\n%s", want, c.Body)
 		}
 	}
-	if locks, _ := e.server.locker.List(context.Background()); len(locks) != 0 {
+	if locks, _ := e.server.Locks(context.Background()); len(locks) != 0 {
 		t.Errorf("locks after unlock: %+v", locks)
 	}
 	e.gh.Review(t, "acme/infra", pr.Number, "bob", "APPROVED")
@@ -168,7 +168,8 @@ func TestCloseDeletesWorkspaces(t *testing.T) {
 	e := newTestEnv(t, testOptions{configure: func(c *Config) { c.DataDir = dataDir }})
 	pr := e.planned(t, map[string]string{"main.tf": oneResource})
 	prDir := filepath.Join(dataDir, "repos", "acme", "infra", "1")
-	if _, err := os.Stat(filepath.Join(prDir, "default", "plans")); err != nil {
+	plansDir := filepath.Join(dataDir, "plans", "acme", "infra", "1")
+	if _, err := os.Stat(filepath.Join(plansDir, "plans", "default")); err != nil {
 		t.Fatalf("no plans kept after a plan: %v", err)
 	}
 	e.gh.ClosePull(t, "acme/infra", pr.Number)
@@ -177,10 +178,12 @@ func TestCloseDeletesWorkspaces(t *testing.T) {
 	if !strings.Contains(c.Body, "cleaned up after this pull request") || !strings.Contains(c.Body, "Locks released:") || !strings.Contains(c.Body, "Unapplied plans discarded:") {
 		t.Errorf("close comment:\n%s", c.Body)
 	}
-	if _, err := os.Stat(prDir); !os.IsNotExist(err) {
-		t.Errorf("workspace directory still there after close: %v", err)
+	for _, dir := range []string{prDir, plansDir} {
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("%s still there after close: %v", dir, err)
+		}
 	}
-	if locks, _ := e.server.locker.List(context.Background()); len(locks) != 0 {
+	if locks, _ := e.server.Locks(context.Background()); len(locks) != 0 {
 		t.Errorf("locks after close: %+v", locks)
 	}
 }
@@ -224,7 +227,7 @@ func TestCommenterWithoutAccessRefused(t *testing.T) {
 	if h := e.gh.StatusHistory("acme/infra", pr.HeadSHA, "atoll/apply: ./default"); len(h) != 0 {
 		t.Errorf("a reader's apply ran: %v", h)
 	}
-	if locks, _ := e.server.locker.List(context.Background()); len(locks) != 1 {
+	if locks, _ := e.server.Locks(context.Background()); len(locks) != 1 {
 		t.Errorf("a reader's unlock released locks: %+v", locks)
 	}
 }
@@ -294,7 +297,7 @@ func TestConcurrentAppliesRunOneAfterTheOther(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t, testOptions{configure: func(c *Config) {
 		c.Parallelism = 2
-		c.ApplyRequirements = Requirements{}
+		c.ApplyRequirements = workflows.Requirements{}
 	}})
 	pr := e.planned(t, map[string]string{"main.tf": oneResource})
 	for range 2 {
@@ -403,7 +406,7 @@ func TestApplyRefusesAChangedBinary(t *testing.T) {
 	writeWrapper("")
 	e := newTestEnv(t, testOptions{configure: func(c *Config) {
 		c.Tool.Path = wrapper
-		c.ApplyRequirements = Requirements{}
+		c.ApplyRequirements = workflows.Requirements{}
 	}})
 	pr := e.planned(t, map[string]string{"main.tf": oneResource})
 	writeWrapper("v9.9.9") // upgraded in place after the plan
@@ -418,7 +421,7 @@ func TestApplyRefusesAChangedBinary(t *testing.T) {
 
 func TestForgedCommenterIsNotBelieved(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, testOptions{configure: func(c *Config) { c.ApplyRequirements = Requirements{} }})
+	e := newTestEnv(t, testOptions{configure: func(c *Config) { c.ApplyRequirements = workflows.Requirements{} }})
 	pr := e.planned(t, map[string]string{"main.tf": oneResource})
 	e.gh.SetPermission("acme/infra", "mallory", "read")
 	// mallory's comment, in a payload that names bob, a writer, as author.
@@ -471,12 +474,12 @@ workflows:
 	first := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
 	mustStatus(t, e.gh.SendPullComment(t, e.events, first, "alice", "atoll plan"), http.StatusAccepted, "queued")
 	e.gh.WaitFor(t, waitLong, "#1 to take the lock", func() bool {
-		locks, err := e.server.locker.List(t.Context())
+		locks, err := e.server.Locks(t.Context())
 		return err == nil && len(locks) == 1
 	})
 	// #1's plan runs past the TTL it took the lock for.
 	time.Sleep(ttl + ttl/4)
-	if locks, err := e.server.locker.List(t.Context()); err != nil || len(locks) != 1 || locks[0].Pull != first.Number {
+	if locks, err := e.server.Locks(t.Context()); err != nil || len(locks) != 1 || locks[0].Pull != first.Number {
 		t.Errorf("locks once the TTL passed, while #1 plans: %+v, %v", locks, err)
 	}
 	second := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": twoResources}})

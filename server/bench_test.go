@@ -95,15 +95,13 @@ func BenchmarkReplicaThroughput(b *testing.B) {
 		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) {
 			srv := redistest.Start(b, redistest.Options{})
 			gh := newTestGitHub(b)
-			var envs []*testEnv
-			for range n {
-				envs = append(envs, newTestEnv(b, testOptions{gh: gh, configure: func(c *Config) { c.Redis = RedisConfig{Addr: srv.Addr} }}))
-			}
 			gh.CreateRepo(b, "acme/infra", nil)
 			for b.Loop() {
 				b.StopTimer()
-				for _, e := range envs {
-					e.server.stopWorkers(b.Context())
+				// Replicas that queue every job before any runs one.
+				var envs []*testEnv
+				for range n {
+					envs = append(envs, newTestEnv(b, testOptions{gh: gh, idle: true, configure: func(c *Config) { c.Redis = RedisConfig{Addr: srv.Addr} }}))
 				}
 				var prs []vcstest.Pull
 				for i := range plans {
@@ -114,7 +112,7 @@ func BenchmarkReplicaThroughput(b *testing.B) {
 				b.StartTimer()
 				start := time.Now()
 				for _, e := range envs {
-					e.server.startWorkers(1)
+					e.server.Start()
 				}
 				gh.WaitFor(b, 10*time.Minute, "every plan", func() bool {
 					for _, pr := range prs {
@@ -125,6 +123,11 @@ func BenchmarkReplicaThroughput(b *testing.B) {
 					return true
 				})
 				b.ReportMetric(plans/time.Since(start).Seconds(), "jobs/s")
+				b.StopTimer()
+				for _, e := range envs {
+					e.server.Close(b.Context())
+				}
+				b.StartTimer()
 			}
 		})
 	}

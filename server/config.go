@@ -1,17 +1,17 @@
-// Package server owns atoll's HTTP surface and what happens to an event:
-// receiving and verifying webhooks, parsing comment commands, deciding
-// which operation a pull request gets, running it through the job queue,
-// and reporting the result back to the forge.
+// Package server owns atoll's HTTP surface and the intake of events:
+// receiving and verifying webhooks, deciding whether an event asks for
+// work, and queueing it; and the wiring of what runs the work (runner,
+// runner/queue) and where it is kept (locking, runner/plans). It turns a
+// Config into a running server.
 package server
 
 import (
 	"fmt"
 	"log/slog"
-	"path"
-	"strings"
 	"time"
 
 	"github.com/atoll-iac/atoll/runner"
+	"github.com/atoll-iac/atoll/runner/tool"
 	"github.com/atoll-iac/atoll/vcs/github"
 	"github.com/atoll-iac/atoll/workflows"
 )
@@ -31,7 +31,7 @@ type Config struct {
 	GitHub github.Config
 	// Tool is the tofu or terraform binary that plans projects that ask
 	// for no version.
-	Tool runner.Tool
+	Tool tool.Tool
 	// TFBinDir holds other releases, as TFBinDir/tofu/1.10.7/tofu; ""
 	// for DataDir/bin.
 	TFBinDir string
@@ -40,20 +40,12 @@ type Config struct {
 	TFDownload bool
 	// TFDownloadURL is, per distribution, the base URL releases come
 	// from; the publishers' sites when unset.
-	TFDownloadURL map[string]string
+	TFDownloadURL map[workflows.Distribution]string
 	// Env is the environment git and the tool inherit, once atoll's own
 	// variables and secrets are removed from it.
 	Env []string
 	// Parallelism is how many jobs run at once; 1 when zero.
 	Parallelism int
-	// JobTimeout bounds one job, tool runs included; one hour when zero.
-	JobTimeout time.Duration
-	// LockTTL, when set, lets a project lock lapse that long after its
-	// pull request's last plan or apply of the project, so that a pull
-	// request abandoned without a close event does not hold it forever.
-	// Zero keeps locks until the pull request is closed or merged; else
-	// at least a second.
-	LockTTL time.Duration
 	// ClaimTTL is how long a job's task stays claimed by a replica that
 	// stops renewing the claim: how soon another replica takes over the
 	// work of one that died. 30 seconds when zero; else at least a
@@ -63,105 +55,54 @@ type Config struct {
 	// context ends; one minute when zero. Jobs still running then are
 	// stopped, and their tasks stay queued.
 	ShutdownTimeout time.Duration
-
-	// ApplyRequirements must hold before an apply runs, unless the server
-	// config (RepoConfig) sets others for a repository.
-	ApplyRequirements Requirements
-	// RepoConfig is the server-side repo config: what each repository gets
-	// and may set in its own config. The zero value allows no overrides
-	// and no custom workflows.
-	RepoConfig workflows.ServerConfig
-	// AllowedCommenters are the users and teams ("org/team") who may run
-	// commands; when empty, everyone with write access to the repository.
-	AllowedCommenters []string
-	// AllowForkPRs lets atoll plan pull requests whose head lives in a
-	// fork: their code then runs with the server's credentials.
-	AllowForkPRs bool
-	// AllowedExtraArgs are prefixes of the tool arguments a comment may add
-	// after "--" (as "-target="); none when empty.
-	AllowedExtraArgs []string
-	// Automerge merges a pull request once all its plans are applied,
-	// unless the repository config's automerge says otherwise.
-	Automerge bool
-	// HidePrevPlanComments collapses a pull request's earlier plan comments
-	// when a new plan is commented, where the forge can.
-	HidePrevPlanComments bool
+	// Policy is what jobs may do and what they ask of pull requests; its
+	// LockTTL, when set, is at least a second.
+	runner.Policy
 	// RedactEnv names environment variables (in Env) whose values are
 	// hidden in every comment.
 	RedactEnv []string
-	// Redis, when its Addr is set, holds locks and leases for every
-	// replica that uses it; else they live in a bbolt file in DataDir, for
+	// Redis, when its Addr is set, holds locks, the job queue and plans
+	// for every replica that uses it; else they live under DataDir, for
 	// this process alone.
 	Redis RedisConfig
 	// Logger receives the server's logs; slog.Default() when nil.
 	Logger *slog.Logger
 }
 
-// Requirements are the conditions a pull request must meet to be applied.
-type Requirements struct {
-	// Approved: an approving review by someone other than the author, and
-	// no reviewer's latest review requesting changes.
-	Approved bool
-	// Mergeable: the forge says it could merge the pull request.
-	Mergeable bool
-	// Undiverged: the head contains the base branch's tip.
-	Undiverged bool
-}
-
-// ParseRequirements reads a comma-separated list of "approved",
-// "mergeable" and "undiverged"; "" or "none" requires nothing.
-func ParseRequirements(s string) (Requirements, error) {
-	var r Requirements
-	for _, name := range strings.Split(s, ",") {
-		switch strings.TrimSpace(name) {
-		case "", "none":
-		case "approved":
-			r.Approved = true
-		case "mergeable":
-			r.Mergeable = true
-		case "undiverged":
-			r.Undiverged = true
-		default:
-			return Requirements{}, fmt.Errorf("unknown apply requirement %q (want approved, mergeable, undiverged)", strings.TrimSpace(name))
+// check refuses a Config that New cannot run.
+func (c Config) check() error {
+	switch {
+	case c.DataDir == "":
+		return fmt.Errorf("server: no data directory")
+	case c.Tool.Path == "":
+		return fmt.Errorf("server: no tofu or terraform binary")
+	}
+	if c.ClaimTTL != 0 {
+		if err := CheckClaimTTL(c.ClaimTTL); err != nil {
+			return fmt.Errorf("server: claim TTL %w", err)
 		}
 	}
-	return r, nil
+	if err := CheckLockTTL(c.LockTTL); err != nil {
+		return fmt.Errorf("server: lock TTL %w", err)
+	}
+	return nil
 }
 
-// Allowlist matches repository full names ("owner/name") against globs.
-type Allowlist struct {
-	globs []string
+// CheckClaimTTL refuses a claim TTL under a second: the claim is renewed
+// every eighth of it, and a tool stopped for a lost claim gets a quarter
+// of it to exit.
+func CheckClaimTTL(ttl time.Duration) error {
+	if ttl < time.Second {
+		return fmt.Errorf("%v: want at least 1s", ttl)
+	}
+	return nil
 }
 
-// ParseAllowlist parses a comma-separated list of globs as path.Match reads
-// them ("owner/*", "owner/infra-*"); "*" alone allows every repository.
-func ParseAllowlist(s string) (Allowlist, error) {
-	var a Allowlist
-	for _, g := range strings.Split(s, ",") {
-		g = strings.TrimSpace(g)
-		if g == "" {
-			continue
-		}
-		if _, err := path.Match(g, ""); err != nil {
-			return Allowlist{}, fmt.Errorf("repo allowlist: bad glob %q: %w", g, err)
-		}
-		a.globs = append(a.globs, g)
+// CheckLockTTL refuses a lock TTL that is neither 0 (locks never lapse)
+// nor at least a second: a kept lock is renewed every third of it.
+func CheckLockTTL(ttl time.Duration) error {
+	if ttl != 0 && ttl < time.Second {
+		return fmt.Errorf("%v: want 0 (never) or at least 1s", ttl)
 	}
-	if len(a.globs) == 0 {
-		return Allowlist{}, fmt.Errorf("repo allowlist is empty")
-	}
-	return a, nil
-}
-
-// Allows reports whether the repository fullName matches a glob.
-func (a Allowlist) Allows(fullName string) bool {
-	for _, g := range a.globs {
-		if g == "*" {
-			return true
-		}
-		if ok, _ := path.Match(strings.ToLower(g), strings.ToLower(fullName)); ok {
-			return true
-		}
-	}
-	return false
+	return nil
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 
@@ -26,9 +27,35 @@ func TestBadRepoConfigIsReported(t *testing.T) {
 	}
 }
 
+// An error in choosing the projects that is not the config's (here the
+// project's directory is a link that loops, which cannot be read) is
+// atoll's to look into: the pull request is told so, with the job's id,
+// and not what the error says, server paths included.
+func TestDiscoveryErrorIsNotQuoted(t *testing.T) {
+	t.Parallel()
+	dataDir := t.TempDir()
+	e := newTestEnv(t, testOptions{configure: func(c *Config) { c.DataDir = dataDir }})
+	e.gh.CreateRepo(t, "acme/infra", nil)
+	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{
+		"main.tf":    oneResource,
+		"atoll.yaml": "version: 3\nprojects:\n- dir: loop\n  autoplan:\n    when_modified: [../main.tf]\n",
+		"loop":       vcstest.Symlink("loop"),
+	}})
+	mustStatus(t, e.gh.SendPullRequest(t, e.events, "opened", pr), http.StatusAccepted, "queued")
+	c := e.waitComments(t, pr, 1)[0]
+	if !strings.HasPrefix(c.Body, "**atoll hit an internal error** and stopped (job `") {
+		t.Errorf("a discovery error's comment:\n%s", c.Body)
+	}
+	for _, secret := range []string{dataDir, "symbolic links", "loop"} {
+		if strings.Contains(c.Body, secret) {
+			t.Errorf("the comment quotes the error (%q):\n%s", secret, c.Body)
+		}
+	}
+}
+
 func TestAtlantisConfigNamesProjects(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, testOptions{configure: func(c *Config) { c.ApplyRequirements = Requirements{} }})
+	e := newTestEnv(t, testOptions{configure: func(c *Config) { c.ApplyRequirements = workflows.Requirements{} }})
 	e.gh.CreateRepo(t, "acme/infra", map[string]string{
 		"atlantis.yaml": `version: 3
 projects:
@@ -297,7 +324,7 @@ func TestParallelPlansAndHooks(t *testing.T) {
 func TestApplyFollowsDependencies(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t, testOptions{configure: func(c *Config) {
-		c.ApplyRequirements = Requirements{}
+		c.ApplyRequirements = workflows.Requirements{}
 		c.Parallelism = 2
 	}})
 	e.gh.CreateRepo(t, "acme/infra", map[string]string{"atoll.yaml": `version: 3

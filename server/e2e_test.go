@@ -16,8 +16,10 @@ import (
 	"time"
 
 	"github.com/atoll-iac/atoll/runner"
+	"github.com/atoll-iac/atoll/runner/tool"
 	"github.com/atoll-iac/atoll/vcs/github"
 	"github.com/atoll-iac/atoll/vcs/vcstest"
+	"github.com/atoll-iac/atoll/workflows"
 )
 
 const (
@@ -28,7 +30,7 @@ const (
 
 // testTool finds the tofu binary the end-to-end tests run: $ATOLL_TEST_TF_BIN,
 // else tofu on PATH. Without one the tests fail, saying how to get it.
-func testTool(t testing.TB) runner.Tool {
+func testTool(t testing.TB) tool.Tool {
 	t.Helper()
 	bin := os.Getenv("ATOLL_TEST_TF_BIN")
 	if bin == "" {
@@ -38,7 +40,7 @@ func testTool(t testing.TB) runner.Tool {
 	if err != nil {
 		t.Fatalf("end-to-end tests need OpenTofu: %v. Build it with scripts/install-tofu (see README), which prints its directory, and put that on PATH or set ATOLL_TEST_TF_BIN", err)
 	}
-	return runner.Tool{Distribution: runner.OpenTofu, Path: path}
+	return tool.Tool{Distribution: workflows.OpenTofu, Path: path}
 }
 
 // testEnv is a running atoll server wired to a fake GitHub.
@@ -55,6 +57,10 @@ type testOptions struct {
 	// gh is the fake GitHub to use, when a test shares one between
 	// servers; a new one when nil.
 	gh *vcstest.GitHub
+	// idle leaves the server's workers unstarted: it answers webhooks
+	// and queues their jobs, which another replica runs, or this one once
+	// the test calls Start.
+	idle bool
 }
 
 // newTestGitHub returns a fake GitHub that test servers accept.
@@ -83,7 +89,7 @@ func newTestEnv(t testing.TB, opts testOptions) *testEnv {
 		Parallelism: 1,
 		Logger:      slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		// The server's default.
-		ApplyRequirements: Requirements{Approved: true},
+		Policy: runner.Policy{ApplyRequirements: workflows.Requirements{Approved: true}},
 	}
 	if opts.configure != nil {
 		opts.configure(&cfg)
@@ -92,14 +98,28 @@ func newTestEnv(t testing.TB, opts testOptions) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !opts.idle {
+		s.Start()
+	}
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(func() {
 		hs.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		s.Close(ctx)
+		assertNoCommandsSaid(t, gh)
 	})
 	return &testEnv{gh: gh, events: hs.URL + "/events", server: s}
+}
+
+// assertNoCommandsSaid fails t if a comment atoll posted reads as a
+// command: atoll would answer itself.
+func assertNoCommandsSaid(t testing.TB, gh *vcstest.GitHub) {
+	for _, c := range gh.AllComments() {
+		if _, isCmd, _ := workflows.ParseComment(c.Body, nil); isCmd {
+			t.Errorf("atoll's comment %d reads as a command:\n%s", c.ID, c.Body)
+		}
+	}
 }
 
 // testWriter sends server logs to the test's log.
@@ -136,13 +156,14 @@ func (e *testEnv) status(repo, sha, context string) vcstest.Status {
 // before the answer.
 func (e *testEnv) barrier(t testing.TB, p vcstest.Pull) []vcstest.Comment {
 	t.Helper()
+	n := len(e.gh.Comments(p.Repo, p.Number))
 	d := e.gh.SendPullComment(t, e.events, p, "octocat", "atoll help")
 	if d.Status != http.StatusAccepted {
 		t.Fatalf("barrier not queued: %d %s", d.Status, d.Body)
 	}
 	e.gh.WaitFor(t, waitLong, "the answer to atoll help", func() bool {
 		cs := e.gh.Comments(p.Repo, p.Number)
-		return len(cs) > 0 && cs[len(cs)-1].Body == usage
+		return len(cs) > n && cs[len(cs)-1].Body == workflows.Usage
 	})
 	cs := e.gh.Comments(p.Repo, p.Number)
 	return cs[:len(cs)-1]
@@ -353,7 +374,7 @@ func TestLockConflictBetweenPulls(t *testing.T) {
 	if c := e.waitComments(t, first, 2)[1]; !strings.Contains(c.Body, "plan succeeded") {
 		t.Errorf("holder's re-plan:\n%s", c.Body)
 	}
-	locks, err := e.server.locker.List(context.Background())
+	locks, err := e.server.Locks(context.Background())
 	if err != nil || len(locks) != 1 || locks[0].Pull != first.Number || locks[0].User != "alice" {
 		t.Errorf("locks = %+v, %v; want one held by #1 for alice", locks, err)
 	}
@@ -383,7 +404,7 @@ func TestForgedCloseKeepsLocks(t *testing.T) {
 	if got := e.barrier(t, pr); len(got) != 1 {
 		t.Errorf("forged close commented: %+v", got[1:])
 	}
-	if locks, _ := e.server.locker.List(context.Background()); len(locks) != 1 {
+	if locks, _ := e.server.Locks(context.Background()); len(locks) != 1 {
 		t.Errorf("locks after a forged close: %+v", locks)
 	}
 }

@@ -30,7 +30,7 @@ func TestNamedProjectsShareADirectory(t *testing.T) {
 	}
 	e := newTestEnv(t, testOptions{configure: func(c *Config) {
 		c.RepoConfig = server
-		c.ApplyRequirements = Requirements{}
+		c.ApplyRequirements = workflows.Requirements{}
 		c.Parallelism = 2
 	}})
 	var cfg strings.Builder
@@ -157,7 +157,7 @@ func TestPlanRequirementsAndBranches(t *testing.T) {
 	}
 	e := newTestEnv(t, testOptions{configure: func(c *Config) {
 		c.RepoConfig = server
-		c.ApplyRequirements = Requirements{}
+		c.ApplyRequirements = workflows.Requirements{}
 		c.Automerge = true
 	}})
 	e.gh.CreateRepo(t, "acme/infra", map[string]string{"atoll.yaml": `version: 3

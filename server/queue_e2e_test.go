@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +15,9 @@ import (
 	"github.com/atoll-iac/atoll/locking"
 	"github.com/atoll-iac/atoll/locking/redistest"
 	"github.com/atoll-iac/atoll/runner"
+	"github.com/atoll-iac/atoll/runner/plans"
+	"github.com/atoll-iac/atoll/runner/queue"
+	"github.com/atoll-iac/atoll/runner/report"
 	"github.com/atoll-iac/atoll/vcs"
 	"github.com/atoll-iac/atoll/vcs/github"
 	"github.com/atoll-iac/atoll/vcs/vcstest"
@@ -60,17 +62,13 @@ func (e *testEnv) shutDown(t *testing.T, grace time.Duration) {
 // marking it done.
 func queueTask(t *testing.T, dataDir string, ev vcs.Event, died ...deadWorker) {
 	t.Helper()
-	tasks, err := runner.OpenBoltTasks(filepath.Join(dataDir, "tasks.db"))
+	tasks, err := queue.OpenBolt(filepath.Join(dataDir, "tasks.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tasks.Close()
-	body, err := json.Marshal(taskBody{JobID: "before", Forge: "github", Event: ev})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tasks.Enqueue(t.Context(), taskGroup("github", ev), body); err != nil {
-		t.Fatal(err)
+	if ok, err := runner.Enqueue(t.Context(), tasks, runner.Order{JobID: "before", Forge: "github", Event: ev}); err != nil || !ok {
+		t.Fatalf("Enqueue = %v, %v", ok, err)
 	}
 	for _, w := range died {
 		task, ok, err := tasks.Claim(t.Context(), "dead replica", time.Hour, 0)
@@ -83,6 +81,22 @@ func queueTask(t *testing.T, dataDir string, ev vcs.Event, died ...deadWorker) {
 			}
 		}
 	}
+}
+
+// pendingTasks counts the tasks not done in the embedded store under
+// dataDir, once its server is shut down.
+func pendingTasks(t *testing.T, dataDir string) int {
+	t.Helper()
+	tasks, err := queue.OpenBolt(filepath.Join(dataDir, "tasks.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tasks.Close()
+	n, err := tasks.Pending(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // deadWorker is what a worker did with a task before it died.
@@ -105,10 +119,11 @@ func TestQueuedTasksRunAfterRestart(t *testing.T) {
 	if c := e.waitComments(t, pr, 1)[0]; !strings.Contains(c.Body, "Plan: 1 to add, 0 to change, 0 to destroy.") {
 		t.Errorf("the queued autoplan after a restart:\n%s", c.Body)
 	}
-	e.gh.WaitFor(t, waitLong, "the task to be done", func() bool {
-		n, err := e.server.tasks.Pending(t.Context())
-		return err == nil && n == 0
-	})
+	// Once the server stops, letting its job finish, nothing is left.
+	e.shutDown(t, waitLong)
+	if n := pendingTasks(t, dataDir); n != 0 {
+		t.Errorf("%d tasks left after the queued autoplan ran, want 0", n)
+	}
 }
 
 // slowApply is a configuration whose apply takes a few seconds.
@@ -127,7 +142,7 @@ func TestInterruptedApplyIsNotRetried(t *testing.T) {
 	const lockTTL = 2 * time.Second
 	noRequirements := func(c *Config) {
 		c.DataDir = dataDir
-		c.ApplyRequirements = Requirements{}
+		c.ApplyRequirements = workflows.Requirements{}
 		c.LockTTL = lockTTL
 	}
 	first := newTestEnv(t, testOptions{gh: gh, configure: noRequirements})
@@ -166,7 +181,7 @@ func TestInterruptedApplyIsNotRetried(t *testing.T) {
 	// What may be half applied stays locked, past the lock TTL, until
 	// someone unlocks it.
 	time.Sleep(lockTTL + lockTTL/2)
-	if locks, err := second.server.locker.List(t.Context()); err != nil || len(locks) != 1 || locks[0].Pull != pr.Number || !locks[0].Expires.IsZero() {
+	if locks, err := second.server.Locks(t.Context()); err != nil || len(locks) != 1 || locks[0].Pull != pr.Number || !locks[0].Expires.IsZero() {
 		t.Errorf("locks after an interrupted apply = %+v, %v; want #%d's, without expiry", locks, err, pr.Number)
 	}
 	// The plan is not applied again, by the task or by a new command.
@@ -270,7 +285,7 @@ func TestRedisRestartMidJob(t *testing.T) {
 	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
 	// Another pull request holds a project's lock from before the restart.
 	held := locking.Lock{Key: locking.Key{Repo: "acme/infra", Dir: "other", Workspace: "default"}, Pull: 99, User: "carol", Time: time.Now().UTC().Truncate(time.Second)}
-	if _, ok, err := e.server.locker.TryLock(t.Context(), held); err != nil || !ok {
+	if _, ok, err := locking.NewRedis(srv.Client(t), redisPrefix).TryLock(t.Context(), held); err != nil || !ok {
 		t.Fatalf("TryLock = %v, %v", ok, err)
 	}
 	mustStatus(t, e.gh.SendPullComment(t, e.events, pr, "alice", "atoll plan"), http.StatusAccepted, "queued")
@@ -280,7 +295,7 @@ func TestRedisRestartMidJob(t *testing.T) {
 	if len(cs) != 1 || !strings.Contains(cs[0].Body, "Plan: 1 to add") {
 		t.Errorf("a plan across a Redis restart: %+v", cs)
 	}
-	locks, err := e.server.locker.List(t.Context())
+	locks, err := e.server.Locks(t.Context())
 	pulls := map[int]bool{}
 	for _, l := range locks {
 		pulls[l.Pull] = true
@@ -288,10 +303,14 @@ func TestRedisRestartMidJob(t *testing.T) {
 	if err != nil || len(locks) != 2 || !pulls[pr.Number] || !pulls[held.Pull] {
 		t.Errorf("locks after the Redis restart = %+v, %v; want the plan's and #%d's from before", locks, err, held.Pull)
 	}
-	e.gh.WaitFor(t, waitLong, "the task to be done", func() bool {
-		n, err := e.server.tasks.Pending(t.Context())
-		return err == nil && n == 0
-	})
+	e.shutDown(t, waitLong)
+	tasks, err := queue.NewRedis(t.Context(), srv.Client(t), redisPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := tasks.Pending(t.Context()); err != nil || n != 0 {
+		t.Errorf("%d tasks left (%v) after the plan ran across a Redis restart, want 0", n, err)
+	}
 }
 
 func TestRerunDoesNotPlanTwice(t *testing.T) {
@@ -320,10 +339,10 @@ workflows:
 	pr := gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"a/main.tf": oneResource, "b/main.tf": twoResources}})
 	mustStatus(t, gh.SendPullComment(t, first.events, pr, "alice", "atoll plan"), http.StatusAccepted, "queued")
 	// a is planned; b is in its slow step when the server stops.
-	ws := runner.NewWorkspaces(dataDir, nil)
+	store := plans.NewLocal(filepath.Join(dataDir, "plans"))
 	gh.WaitFor(t, waitLong, "a's plan", func() bool {
-		recs, err := ws.Records(t.Context(), "acme/infra", pr.Number)
-		return err == nil && len(recs) == 1 && recs[0].Dir == "a" && recs[0].State == runner.Planned
+		recs, err := store.Records(t.Context(), plans.Pull{Repo: "acme/infra", Number: pr.Number})
+		return err == nil && len(recs) == 1 && recs[0].Dir == "a" && recs[0].State == plans.Planned
 	})
 	first.shutDown(t, 100*time.Millisecond)
 
@@ -400,14 +419,16 @@ func TestAnsweredTaskIsNotRunAgain(t *testing.T) {
 	} {
 		queueTask(t, dataDir, captureEvent(t, gh, ev.event, gh.Payload(t, ev.event, ev.action, pr, "bob", ev.body)), deadWorker{comment: ev.answer})
 		again := newTestEnv(t, testOptions{gh: gh, configure: configure})
-		gh.WaitFor(t, waitLong, "the task to be done", func() bool {
-			n, err := again.server.tasks.Pending(t.Context())
-			return err == nil && n == 0
-		})
+		// The pull request's tasks take turns: once the barrier is
+		// answered, the task before it is done.
+		if got := again.barrier(t, pr); !reflect.DeepEqual(got, answers) {
+			t.Errorf("after an answered task ran again, the comments are\n%+v\nwant them as they were:\n%+v", got, answers)
+		}
 		again.shutDown(t, 30*time.Second)
-	}
-	if got := gh.Comments(pr.Repo, pr.Number); !reflect.DeepEqual(got, answers) {
-		t.Errorf("after answered tasks ran again, the comments are\n%+v\nwant them as they were:\n%+v", got, answers)
+		if n := pendingTasks(t, dataDir); n != 0 {
+			t.Errorf("%d tasks left after an answered task ran again, want 0", n)
+		}
+		answers = gh.Comments(pr.Repo, pr.Number) // the barrier's too
 	}
 }
 
@@ -427,18 +448,20 @@ func TestApplyThatNeverBeganRunsAfterRestart(t *testing.T) {
 			dataDir := t.TempDir()
 			configure := func(c *Config) {
 				c.DataDir = dataDir
-				c.ApplyRequirements = Requirements{}
+				c.ApplyRequirements = workflows.Requirements{}
 			}
 			first := newTestEnv(t, testOptions{gh: gh, configure: configure})
 			pr := first.planned(t, map[string]string{"main.tf": oneResource})
 			// A worker took `atoll apply`, and died before it applied.
 			var died deadWorker
 			if tc.running {
-				id, err := first.server.forgeNamed("github").Comment(t.Context(), vcs.Repo{FullName: pr.Repo}, pr.Number, runningText("apply", Command{}))
+				forge, err := github.New(github.Config{Token: testToken, APIURL: gh.APIURL()})
 				if err != nil {
 					t.Fatal(err)
 				}
-				died.comment = id
+				if died.comment, err = forge.Comment(t.Context(), vcs.Repo{FullName: pr.Repo}, pr.Number, report.Running("apply", workflows.Command{})); err != nil {
+					t.Fatal(err)
+				}
 			}
 			first.shutDown(t, 30*time.Second)
 			queueTask(t, dataDir, captureEvent(t, gh, "issue_comment", gh.Payload(t, "issue_comment", "created", pr, "bob", "atoll apply")), died)

@@ -10,11 +10,13 @@ import (
 
 	"github.com/atoll-iac/atoll/locking/redistest"
 	"github.com/atoll-iac/atoll/vcs/vcstest"
+	"github.com/atoll-iac/atoll/workflows"
 )
 
 // twoReplicas starts two servers sharing one fake GitHub and one Redis,
 // each with its own data directory, as replicas behind one webhook URL.
-func twoReplicas(t *testing.T, configure ...func(*Config)) (a, b *testEnv) {
+// With bIdle, b runs no jobs until the test starts it.
+func twoReplicas(t *testing.T, bIdle bool, configure ...func(*Config)) (a, b *testEnv) {
 	t.Helper()
 	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
 	gh := newTestGitHub(t)
@@ -24,12 +26,12 @@ func twoReplicas(t *testing.T, configure ...func(*Config)) (a, b *testEnv) {
 			f(c)
 		}
 	}
-	return newTestEnv(t, testOptions{gh: gh, configure: shared}), newTestEnv(t, testOptions{gh: gh, configure: shared})
+	return newTestEnv(t, testOptions{gh: gh, configure: shared}), newTestEnv(t, testOptions{gh: gh, configure: shared, idle: bIdle})
 }
 
 func TestReplicasRunADeliveryOnce(t *testing.T) {
 	t.Parallel()
-	a, b := twoReplicas(t)
+	a, b := twoReplicas(t, false)
 	a.gh.CreateRepo(t, "acme/infra", nil)
 	pr := a.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
 	// GitHub retries a delivery it thinks failed; a load balancer may
@@ -55,7 +57,7 @@ func TestReplicasRunADeliveryOnce(t *testing.T) {
 
 func TestReplicasShareLocks(t *testing.T) {
 	t.Parallel()
-	a, b := twoReplicas(t)
+	a, b := twoReplicas(t, false)
 	a.gh.CreateRepo(t, "acme/infra", nil)
 	first := a.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
 	second := a.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": twoResources}})
@@ -71,19 +73,18 @@ func TestReplicasShareLocks(t *testing.T) {
 
 func TestPlanOnOneReplicaApplyOnAnother(t *testing.T) {
 	t.Parallel()
-	a, b := twoReplicas(t, func(c *Config) { c.ApplyRequirements = Requirements{} })
+	a, b := twoReplicas(t, true, func(c *Config) { c.ApplyRequirements = workflows.Requirements{} })
 	a.gh.CreateRepo(t, "acme/infra", map[string]string{"atoll.yaml": "version: 3\nprojects:\n- dir: app\n  workspace: staging\n"})
 	pr := a.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"app/main.tf": oneResource}})
 	// Replica a alone runs, and plans.
-	b.server.stopWorkers(t.Context())
 	mustStatus(t, a.gh.SendPullRequest(t, a.events, "opened", pr), http.StatusAccepted, "queued")
 	if c := a.waitComments(t, pr, 1)[0]; !strings.Contains(c.Body, "plan succeeded") {
 		t.Fatalf("plan on replica a:\\n%s", c.Body)
 	}
 	// Replica a goes away; b comes back, takes the apply and applies the
 	// plan a made, in a checkout of its own.
-	a.server.stopWorkers(t.Context())
-	b.server.startWorkers(1)
+	a.shutDown(t, waitLong)
+	b.server.Start()
 	mustStatus(t, b.gh.SendPullComment(t, b.events, pr, "bob", "atoll apply"), http.StatusAccepted, "queued")
 	c := b.waitComments(t, pr, 2)[1]
 	if !strings.Contains(c.Body, "Apply complete! Resources: 1 added, 0 changed, 0 destroyed.") {
@@ -96,14 +97,13 @@ func TestPlanOnOneReplicaApplyOnAnother(t *testing.T) {
 
 func TestReplicasHideEachOthersPlans(t *testing.T) {
 	t.Parallel()
-	a, b := twoReplicas(t, func(c *Config) { c.HidePrevPlanComments = true })
+	a, b := twoReplicas(t, true, func(c *Config) { c.HidePrevPlanComments = true })
 	a.gh.CreateRepo(t, "acme/infra", nil)
 	pr := a.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
 	// Each replica in turn takes the plans alone.
-	b.server.stopWorkers(t.Context())
 	a.say(t, pr, "alice", "atoll plan")
-	a.server.stopWorkers(t.Context())
-	b.server.startWorkers(1)
+	a.shutDown(t, waitLong)
+	b.server.Start()
 	b.say(t, pr, "alice", "atoll plan")
 	a.gh.WaitFor(t, waitLong, "replica a's plan comment hidden by replica b", func() bool {
 		return a.gh.Comments(pr.Repo, pr.Number)[0].Minimized
@@ -117,7 +117,7 @@ func TestReplicasHideEachOthersPlans(t *testing.T) {
 // takes it over without waiting for the claim to lapse.
 func TestShutdownHandsJobsToAnotherReplica(t *testing.T) {
 	t.Parallel()
-	a, b := twoReplicas(t, func(c *Config) {
+	a, b := twoReplicas(t, true, func(c *Config) {
 		// Far longer than the test may wait: only a handed-back task is
 		// taken over within it.
 		c.ClaimTTL = time.Hour
@@ -125,10 +125,9 @@ func TestShutdownHandsJobsToAnotherReplica(t *testing.T) {
 	})
 	a.gh.CreateRepo(t, "acme/infra", nil)
 	pr := a.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
-	b.server.stopWorkers(t.Context())
 	mustStatus(t, a.gh.SendPullComment(t, a.events, pr, "alice", "atoll plan"), http.StatusAccepted, "queued")
 	waitRunning(t, a.gh, pr)
-	b.server.startWorkers(1)
+	b.server.Start()
 	// Replica a stops, its grace shorter than the job.
 	a.shutDown(t, 200*time.Millisecond)
 	b.gh.WaitFor(t, waitLong, "replica b to finish the job", func() bool {

@@ -18,80 +18,53 @@ import (
 
 	"github.com/atoll-iac/atoll/locking"
 	"github.com/atoll-iac/atoll/runner"
+	"github.com/atoll-iac/atoll/runner/queue"
+	"github.com/atoll-iac/atoll/runner/tool"
+	"github.com/atoll-iac/atoll/runner/workspace"
 	"github.com/atoll-iac/atoll/vcs"
-	"github.com/atoll-iac/atoll/workflows"
 )
 
-// Server receives forge events and runs what they ask for.
+// Server receives forge events and runs what they ask for. New builds
+// it; nothing runs until Start (or Run).
 type Server struct {
-	log        *slog.Logger
-	allow      Allowlist
-	forges     []vcs.Forge
-	locker     locking.Locker
+	log    *slog.Logger
+	allow  Allowlist
+	forges []vcs.Forge
+	// jobs decides what events ask for and runs it; pool runs the tasks
+	// in tasks, the durable queue, with jobs.Handle.
+	jobs   *runner.Runner
+	pool   *queue.Pool
+	tasks  queue.Store
+	locker locking.Locker
+	// pingStore checks that the store answers; closeStore closes it.
+	pingStore  func(context.Context) error
 	closeStore func() error
-	// queueing is held for reading by webhooks while they queue a task,
-	// and for writing to close the store: none is cut off midway. Once
-	// storeClosed, webhooks are refused.
+	// queueing is held for reading by intake while it queues a task, and
+	// for writing to close the store: none is cut off midway. Once
+	// storeClosed, intake refuses events.
 	queueing    sync.RWMutex
 	storeClosed bool
-	// tasks is the durable queue of jobs; pingStore checks that it and
-	// the locks answer.
-	tasks     runner.TaskStore
-	pingStore func(context.Context) error
-	// replica names this process among the consumers of tasks.
-	replica string
-	// claimTTL is how long a task stays claimed without being extended.
-	claimTTL time.Duration
-	// lockTTL, when set, bounds how long a project lock outlives its pull
-	// request's last command.
-	lockTTL time.Duration
-	// workers run tasks; see startWorkers.
-	workers    workers
-	workspaces *runner.Workspaces
-	runner     *runner.Runner
-	tools      *runner.Tools
-	jobTimeout time.Duration
 	// reading admits a bounded number of webhook bodies into memory at once.
 	reading chan struct{}
-	redact  *runner.Redactor
-	dataDir string
-	// slots bound the projects running at once across all jobs.
-	slots chan struct{}
-
-	requirements Requirements
-	serverConfig workflows.ServerConfig
-	commenters   []string
-	allowForks   bool
-	allowedExtra []string
-	automerge    bool
-	hidePrev     bool
 }
 
-// New builds a server from cfg: it opens the lock store under cfg.DataDir
-// and starts the job workers. Close releases them.
+// New builds a server from cfg: it opens the stores under cfg.DataDir (or
+// in Redis) and wires the job runner to them. Close releases them.
 func New(cfg Config) (*Server, error) {
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
-	if cfg.DataDir == "" {
-		return nil, errors.New("no data directory")
-	}
-	if cfg.Tool.Path == "" {
-		return nil, errors.New("no tofu or terraform binary")
-	}
-	if cfg.ClaimTTL != 0 && cfg.ClaimTTL < time.Second {
-		return nil, fmt.Errorf("claim TTL %v: want at least 1s", cfg.ClaimTTL)
-	}
-	if cfg.LockTTL != 0 && cfg.LockTTL < time.Second {
-		return nil, fmt.Errorf("lock TTL %v: want 0 (never) or at least 1s", cfg.LockTTL)
-	}
+	log := cmp.Or(cfg.Logger, slog.Default())
 	forges, err := newForges(cfg)
 	if err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating data directory: %w", err)
+		return nil, fmt.Errorf("server: creating the data directory: %w", err)
+	}
+	binDir := cmp.Or(cfg.TFBinDir, filepath.Join(cfg.DataDir, "bin"))
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		return nil, fmt.Errorf("server: creating the tool directory: %w", err)
 	}
 	st, err := openStores(cfg)
 	if err != nil {
@@ -103,64 +76,56 @@ func New(cfg Config) (*Server, error) {
 	if cfg.GitHub.WebhookSecret == "" {
 		log.Warn("NO WEBHOOK SECRET: anyone who can reach this server can make it plan any open pull request; set --gh-webhook-secret")
 	}
-	workers := max(cfg.Parallelism, 1)
-	binDir := cmp.Or(cfg.TFBinDir, filepath.Join(cfg.DataDir, "bin"))
-	if err := os.MkdirAll(binDir, 0o755); err != nil {
-		return nil, errors.Join(fmt.Errorf("creating the tool directory: %w", err), st.close())
-	}
-	redactValues := envValues(cfg.Env, cfg.RedactEnv)
-	for name, v := range redactValues {
-		if len(v) < minRedacted {
-			log.Warn("not redacting a value this short: it would garble every comment", "variable", name)
-			delete(redactValues, name)
-		}
-	}
-	redact := runner.NewRedactor(append(secrets(cfg), slices.Collect(maps.Values(redactValues))...)...)
-	claimTTL := cmp.Or(cfg.ClaimTTL, defaultClaimTTL)
+	claimTTL := cmp.Or(cfg.ClaimTTL, queue.DefaultClaimTTL)
+	redact := tool.NewRedactor(append(secrets(cfg), redactedValues(log, cfg)...)...)
 	// A tool stopped because its job lost the claim must be gone before
 	// the claim lapses to another replica: it is stopped at half the TTL
 	// at the latest, and gets a quarter to exit.
-	run := runner.New(runner.Config{Tool: cfg.Tool, Env: cfg.Env, Secrets: secrets(cfg), Redactor: redact,
+	exec := tool.New(tool.Config{Tool: cfg.Tool, Env: cfg.Env, Secrets: secrets(cfg), Redactor: redact,
 		PluginCacheDir: filepath.Join(cfg.DataDir, "plugin-cache"), StopGrace: claimTTL / 4})
-	workspaces := runner.NewWorkspaces(cfg.DataDir, runner.ScrubEnv(cfg.Env, secrets(cfg)))
-	if st.plans != nil {
-		workspaces.SharePlans(st.plans)
-	}
-	s := &Server{
+	jobs := runner.New(runner.Config{
+		Policy:      cfg.Policy,
+		Forges:      forges,
+		Locker:      st.locker,
+		Plans:       st.plans,
+		Workspaces:  workspace.NewWorkspaces(filepath.Join(cfg.DataDir, "repos"), tool.ScrubEnv(cfg.Env, secrets(cfg))),
+		Exec:        exec,
+		Tools:       tool.NewTools(tool.ToolsConfig{Default: cfg.Tool, BinDir: binDir, SearchPath: envValues(cfg.Env, []string{"PATH"})["PATH"], Download: cfg.TFDownload, DownloadURL: cfg.TFDownloadURL, Runner: exec}),
+		Redactor:    redact,
+		Ping:        st.ping,
+		Parallelism: cfg.Parallelism,
+		Logger:      log,
+	})
+	return &Server{
 		log:        log,
 		allow:      cfg.RepoAllowlist,
 		forges:     forges,
-		locker:     st.locker,
+		jobs:       jobs,
+		pool:       queue.NewPool(queue.PoolConfig{Store: st.tasks, Handler: jobs.Handle, Workers: cfg.Parallelism, ClaimTTL: claimTTL, Logger: log}),
 		tasks:      st.tasks,
+		locker:     st.locker,
 		pingStore:  st.ping,
 		closeStore: st.close,
-		replica:    replicaName(),
-		claimTTL:   claimTTL,
-		lockTTL:    cfg.LockTTL,
-		workspaces: workspaces,
-		runner:     run,
-		tools:      runner.NewTools(runner.ToolsConfig{Default: cfg.Tool, BinDir: binDir, SearchPath: envValues(cfg.Env, []string{"PATH"})["PATH"], Download: cfg.TFDownload, DownloadURL: cfg.TFDownloadURL, Runner: run}),
-		jobTimeout: cmp.Or(cfg.JobTimeout, time.Hour),
 		reading:    make(chan struct{}, 64),
-		redact:     redact,
-		dataDir:    cfg.DataDir,
-		slots:      make(chan struct{}, workers),
-
-		requirements: cfg.ApplyRequirements,
-		serverConfig: cfg.RepoConfig,
-		commenters:   cfg.AllowedCommenters,
-		allowForks:   cfg.AllowForkPRs,
-		allowedExtra: cfg.AllowedExtraArgs,
-		automerge:    cfg.Automerge,
-		hidePrev:     cfg.HidePrevPlanComments,
-	}
-	s.startWorkers(workers)
-	return s, nil
+	}, nil
 }
 
 // minRedacted is the length below which a --redact-env value is not
 // redacted: hiding "1" or "true" everywhere would make comments unreadable.
 const minRedacted = 6
+
+// redactedValues are the values of cfg.RedactEnv's variables long enough
+// to redact.
+func redactedValues(log *slog.Logger, cfg Config) []string {
+	values := envValues(cfg.Env, cfg.RedactEnv)
+	for name, v := range values {
+		if len(v) < minRedacted {
+			log.Warn("not redacting a value this short: it would garble every comment", "variable", name)
+			delete(values, name)
+		}
+	}
+	return slices.Collect(maps.Values(values))
+}
 
 // envValues returns the values of the named variables in env, by name.
 func envValues(env, names []string) map[string]string {
@@ -172,6 +137,21 @@ func envValues(env, names []string) map[string]string {
 		}
 	}
 	return values
+}
+
+// Start starts the workers that run queued jobs, those left from before
+// a restart first.
+func (s *Server) Start() {
+	if n, err := s.tasks.Pending(context.Background()); err == nil && n > 0 {
+		s.log.Info("jobs waiting in the queue", "count", n)
+	}
+	s.pool.Start()
+}
+
+// Locks returns the project locks held now, ordered by key: what the web
+// UI and the API show operators.
+func (s *Server) Locks(ctx context.Context) ([]locking.Lock, error) {
+	return s.locker.List(ctx)
 }
 
 // Handler serves atoll's HTTP endpoints.
@@ -199,13 +179,13 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 // Close stops taking jobs, waits until ctx is done for running ones to
-// finish, cancels the rest, and closes the lock store.
+// finish, hands the rest back to the queue, and closes the store.
 func (s *Server) Close(ctx context.Context) error {
-	s.stopWorkers(ctx)
+	s.pool.Stop(ctx)
 	return s.shutStore()
 }
 
-// shutStore closes the store once no webhook is queueing a task.
+// shutStore closes the store once no event is being queued.
 func (s *Server) shutStore() error {
 	s.queueing.Lock()
 	defer s.queueing.Unlock()
@@ -222,15 +202,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	addr := cfg.Addr
-	if addr == "" {
-		addr = ":4141"
-	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", cmp.Or(cfg.Addr, ":4141"))
 	if err != nil {
 		s.Close(context.Background())
 		return err
 	}
+	s.Start()
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -253,7 +230,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer cancel()
 	var draining sync.WaitGroup
 	draining.Go(func() { srv.Shutdown(shutdown) })
-	s.stopWorkers(shutdown)
+	s.pool.Stop(shutdown)
 	draining.Wait()
 	if cerr := s.shutStore(); cerr != nil && err == nil {
 		err = cerr

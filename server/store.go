@@ -13,7 +13,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/atoll-iac/atoll/locking"
-	"github.com/atoll-iac/atoll/runner"
+	"github.com/atoll-iac/atoll/runner/plans"
+	"github.com/atoll-iac/atoll/runner/queue"
 )
 
 // RedisConfig says how to reach the Redis that replicas share.
@@ -29,34 +30,36 @@ type RedisConfig struct {
 // redisPingTimeout bounds the check that Redis answers at start.
 const redisPingTimeout = 5 * time.Second
 
+// redisPrefix starts every key atoll keeps in Redis.
+const redisPrefix = "atoll:"
+
 // stores are where the server keeps what must outlive a job or a
-// process: locks and leases, and the queue of tasks.
+// process: locks, the queue of tasks, and plans.
 type stores struct {
 	locker locking.Locker
-	tasks  runner.TaskStore
-	// plans, when set, keeps plan records and files for every replica;
-	// else each workspace keeps its own.
-	plans runner.PlanStore
+	tasks  queue.Store
+	plans  plans.Store
 	// ping checks that they answer.
 	ping  func(context.Context) error
 	close func() error
 }
 
 // openStores opens them: in Redis when cfg.Redis.Addr is set, else in
-// bbolt files under the data directory.
+// bbolt files and directories under the data directory.
 func openStores(cfg Config) (stores, error) {
 	if cfg.Redis.Addr == "" {
 		locks, err := locking.OpenBolt(filepath.Join(cfg.DataDir, "locks.db"))
 		if err != nil {
 			return stores{}, err
 		}
-		tasks, err := runner.OpenBoltTasks(filepath.Join(cfg.DataDir, "tasks.db"))
+		tasks, err := queue.OpenBolt(filepath.Join(cfg.DataDir, "tasks.db"))
 		if err != nil {
 			return stores{}, errors.Join(err, locks.Close())
 		}
 		return stores{
 			locker: locks,
 			tasks:  tasks,
+			plans:  plans.NewLocal(filepath.Join(cfg.DataDir, "plans")),
 			ping:   func(context.Context) error { return nil },
 			close:  func() error { return errors.Join(tasks.Close(), locks.Close()) },
 		}, nil
@@ -74,14 +77,14 @@ func openStores(cfg Config) (stores, error) {
 	if err := checkRedisVersion(ctx, client); err != nil {
 		return stores{}, errors.Join(err, client.Close())
 	}
-	tasks, err := runner.NewRedisTasks(ctx, client, "atoll:")
+	tasks, err := queue.NewRedis(ctx, client, redisPrefix)
 	if err != nil {
 		return stores{}, errors.Join(err, client.Close())
 	}
 	return stores{
-		locker: locking.NewRedis(client, "atoll:"),
+		locker: locking.NewRedis(client, redisPrefix),
 		tasks:  tasks,
-		plans:  runner.NewRedisPlans(client, "atoll:"),
+		plans:  plans.NewRedis(client, redisPrefix, filepath.Join(cfg.DataDir, "plans")),
 		ping:   func(ctx context.Context) error { return client.Ping(ctx).Err() },
 		close:  client.Close,
 	}, nil

@@ -1,14 +1,10 @@
 package server
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"time"
 
 	"github.com/atoll-iac/atoll/vcs"
 )
@@ -43,42 +39,17 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	log := s.log.With("forge", forge.Name(), "repo", ev.Repo.FullName, "pr", ev.Pull.Number, "delivery", ev.DeliveryID)
-	if !s.allow.Allows(ev.Repo.FullName) {
-		log.Info("ignoring event from a repository outside the allowlist")
-		respond(w, http.StatusOK, "ignored: repository not in the allowlist")
-		return
-	}
-	job, why := s.decide(forge, ev)
-	if job == nil {
-		respond(w, http.StatusOK, "ignored: "+why)
-		return
-	}
-	id := newJobID()
-	log = log.With("job", id)
-	// Not cut short by the client hanging up: the forge would retry a
-	// delivery it thinks failed.
-	ectx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
-	defer cancel()
-	s.queueing.RLock()
-	if s.storeClosed {
-		s.queueing.RUnlock()
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
-		return
-	}
-	isNew, err := s.enqueue(ectx, forge, ev, id)
-	s.queueing.RUnlock()
+	adm, err := s.admit(r.Context(), forge, ev)
 	switch {
+	case errors.Is(err, errStoreClosed):
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 	case err != nil:
-		log.Error("queueing job", "err", err)
 		http.Error(w, "cannot queue work now", http.StatusServiceUnavailable)
-		return
-	case !isNew:
-		respond(w, http.StatusOK, "ignored: delivery already received")
-		return
+	case !adm.queued:
+		respond(w, http.StatusOK, "ignored: "+adm.why)
+	default:
+		respond(w, http.StatusAccepted, fmt.Sprintf("queued: %s (job %s)", adm.why, adm.job))
 	}
-	log.Info("queued", "event", ev.Type.String(), "work", why)
-	respond(w, http.StatusAccepted, fmt.Sprintf("queued: %s (job %s)", why, id))
 }
 
 // readBody reads a webhook body of at most maxWebhookBody bytes, with a
@@ -106,6 +77,8 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int) 
 	return body, 0
 }
 
+// forgeFor returns the configured forge a webhook with headers h comes
+// from, or nil.
 func (s *Server) forgeFor(h http.Header) vcs.Forge {
 	for _, f := range s.forges {
 		if f.Handles(h) {
@@ -115,14 +88,9 @@ func (s *Server) forgeFor(h http.Header) vcs.Forge {
 	return nil
 }
 
+// respond answers with a line of plain text.
 func respond(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(code)
 	fmt.Fprintln(w, msg)
-}
-
-func newJobID() string {
-	var b [6]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

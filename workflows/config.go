@@ -62,15 +62,15 @@ type ProjectConfig struct {
 	Name string
 	// TerraformVersion is a version constraint, "" for the server's default.
 	TerraformVersion string
-	// Distribution is "opentofu", "terraform", or "" for the server's.
-	Distribution string
+	// Distribution runs the project; "" for the server's.
+	Distribution Distribution
 	Autoplan     bool
 	// WhenModified are globs relative to Dir.
 	WhenModified []string
 	// ApplyRequirements replace the server's when set (nil: not set).
-	ApplyRequirements []string
+	ApplyRequirements *Requirements
 	// PlanRequirements replace the server's when set (nil: not set).
-	PlanRequirements []string
+	PlanRequirements *Requirements
 	// Branch, when set, limits the project to pull requests into the
 	// branches it matches.
 	Branch *regexp.Regexp
@@ -103,12 +103,6 @@ func (c RepoConfig) ForBranch(base string) RepoConfig {
 	}
 	return c
 }
-
-// The distributions, as project configs name them.
-const (
-	openTofu  = "opentofu"
-	terraform = "terraform"
-)
 
 // ConfigStep is a step of a custom workflow.
 type ConfigStep struct {
@@ -184,107 +178,144 @@ var yamlLine = regexp.MustCompile(`^yaml: (?:unmarshal errors:\s*)?line (\d+): (
 
 // ParseConfig parses and validates the config file called file.
 func ParseConfig(file string, data []byte) (RepoConfig, error) {
-	fail := func(line int, format string, args ...any) (RepoConfig, error) {
-		return RepoConfig{}, &ConfigError{File: file, Line: line, Msg: fmt.Sprintf(format, args...)}
+	cfg, err := parseConfig(data)
+	if err != nil {
+		if le := (*lineError)(nil); errors.As(err, &le) {
+			return RepoConfig{}, &ConfigError{File: file, Line: le.line, Msg: le.msg}
+		}
+		return RepoConfig{}, &ConfigError{File: file, Msg: err.Error()}
 	}
-	var raw rawConfig
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&raw); err != nil {
-		var le *lineError
-		if errors.As(err, &le) {
-			return fail(le.line, "%s", le.msg)
-		}
-		if m := yamlLine.FindStringSubmatch(strings.TrimSpace(err.Error())); m != nil {
-			var line int
-			fmt.Sscan(m[1], &line)
-			return fail(line, "%s", m[2])
-		}
-		if err.Error() == "EOF" {
-			return fail(0, "the file is empty")
-		}
-		return fail(0, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+	cfg.File = file
+	return cfg, nil
+}
+
+// parseConfig parses and validates a config file. Its errors are
+// *lineError where a line is to blame.
+func parseConfig(data []byte) (RepoConfig, error) {
+	raw, err := decodeConfig(data)
+	if err != nil {
+		return RepoConfig{}, err
 	}
 	if raw.Version == nil || *raw.Version != 3 {
-		return fail(raw.line, "version: 3 is required (the Atlantis repo config format)")
+		return RepoConfig{}, &lineError{raw.line, "version: 3 is required (the Atlantis repo config format)"}
 	}
 	cfg := RepoConfig{
-		File:                      file,
 		Automerge:                 raw.Automerge,
 		DeleteSourceBranchOnMerge: raw.DeleteSourceBranchOnMerge,
 		ParallelPlan:              raw.ParallelPlan != nil && *raw.ParallelPlan,
 		ParallelApply:             raw.ParallelApply != nil && *raw.ParallelApply,
 		AbortOnExecutionOrderFail: raw.AbortOnExecutionOrderFail != nil && *raw.AbortOnExecutionOrderFail,
-		Autodiscover:              Autodiscover{Mode: "auto"},
 		Workflows:                 map[string]Workflow{},
+		Lines:                     raw.keyLines,
 	}
-	if a := raw.Autodiscover; a != nil {
-		if a.Mode != nil {
-			if !slices.Contains([]string{"auto", "enabled", "disabled"}, *a.Mode) {
-				return fail(a.line, "autodiscover mode %q: want auto, enabled or disabled", *a.Mode)
-			}
-			cfg.Autodiscover.Mode = *a.Mode
-		}
-		for _, g := range a.IgnorePaths {
-			if !doublestar.ValidatePattern(g) {
-				return fail(a.line, "autodiscover ignore_paths: bad glob %q", g)
-			}
-		}
-		cfg.Autodiscover.IgnorePaths = a.IgnorePaths
+	if cfg.Autodiscover, err = convertAutodiscover(raw.Autodiscover); err != nil {
+		return RepoConfig{}, err
 	}
 	for name, w := range raw.Workflows {
 		wf, err := convertWorkflow(w)
 		if err != nil {
-			return fail(w.line, "workflow %q: %v", name, err)
+			return RepoConfig{}, &lineError{w.line, fmt.Sprintf("workflow %q: %v", name, err)}
 		}
 		cfg.Workflows[name] = wf
 	}
-	cfg.Lines = raw.keyLines
+	if cfg.Projects, err = convertProjects(raw.Projects); err != nil {
+		return RepoConfig{}, err
+	}
+	return cfg, nil
+}
+
+// decodeConfig decodes a config file into its raw form.
+func decodeConfig(data []byte) (rawConfig, error) {
+	var raw rawConfig
+	err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&raw)
+	if err == nil {
+		return raw, nil
+	}
+	if le := (*lineError)(nil); errors.As(err, &le) {
+		return raw, le
+	}
+	if m := yamlLine.FindStringSubmatch(strings.TrimSpace(err.Error())); m != nil {
+		var line int
+		fmt.Sscan(m[1], &line)
+		return raw, &lineError{line, m[2]}
+	}
+	if err.Error() == "EOF" {
+		return raw, errors.New("the file is empty")
+	}
+	return raw, errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
+}
+
+// convertAutodiscover checks the autodiscover settings; nil is the
+// default, "auto".
+func convertAutodiscover(a *rawAutodiscover) (Autodiscover, error) {
+	ad := Autodiscover{Mode: "auto"}
+	if a == nil {
+		return ad, nil
+	}
+	if a.Mode != nil {
+		if !slices.Contains([]string{"auto", "enabled", "disabled"}, *a.Mode) {
+			return ad, &lineError{a.line, fmt.Sprintf("autodiscover mode %q: want auto, enabled or disabled", *a.Mode)}
+		}
+		ad.Mode = *a.Mode
+	}
+	for _, g := range a.IgnorePaths {
+		if !doublestar.ValidatePattern(g) {
+			return ad, &lineError{a.line, fmt.Sprintf("autodiscover ignore_paths: bad glob %q", g)}
+		}
+	}
+	ad.IgnorePaths = a.IgnorePaths
+	return ad, nil
+}
+
+// convertProjects converts the projects of a config and checks them
+// together: names are unique, projects that share a directory and
+// workspace have names, dependencies name projects, without a cycle.
+func convertProjects(raws []rawProject) ([]ProjectConfig, error) {
+	var projects []ProjectConfig
 	names := map[string]int{}
 	at := map[Project][]ProjectConfig{}
-	for _, rp := range raw.Projects {
+	for _, rp := range raws {
 		p, err := convertProject(rp)
 		if err != nil {
-			var le *lineError
-			if errors.As(err, &le) {
-				return fail(le.line, "%s", le.msg)
+			if le := (*lineError)(nil); errors.As(err, &le) {
+				return nil, le
 			}
-			return fail(rp.line, "%v", err)
+			return nil, &lineError{rp.line, err.Error()}
 		}
 		if p.Name != "" {
 			if prev, dup := names[p.Name]; dup {
-				return fail(p.Line, "project name %q is used twice (also at line %d)", p.Name, prev)
+				return nil, &lineError{p.Line, fmt.Sprintf("project name %q is used twice (also at line %d)", p.Name, prev)}
 			}
 			names[p.Name] = p.Line
 		}
 		at[p.Project] = append(at[p.Project], p)
-		cfg.Projects = append(cfg.Projects, p)
+		projects = append(projects, p)
 	}
-	// Projects may share a directory and workspace when each has a name
-	// that tells them apart.
-	for _, p := range cfg.Projects {
+	for _, p := range projects {
 		if shared := at[p.Project]; len(shared) > 1 && p.Name == "" {
 			other := shared[0]
 			if other.Line == p.Line {
 				other = shared[1]
 			}
-			return fail(p.Line, "projects in dir %q, workspace %q (also at line %d) need names to tell them apart", p.Dir, p.Workspace, other.Line)
+			return nil, &lineError{p.Line, fmt.Sprintf("projects in dir %q, workspace %q (also at line %d) need names to tell them apart", p.Dir, p.Workspace, other.Line)}
 		}
 	}
-	all := make([]Match, len(cfg.Projects))
-	for i, p := range cfg.Projects {
+	all := make([]Match, len(projects))
+	for i, p := range projects {
 		for _, dep := range p.DependsOn {
 			if _, ok := names[dep]; !ok {
-				return fail(p.Line, "depends_on names %q, which is no project's name", dep)
+				return nil, &lineError{p.Line, fmt.Sprintf("depends_on names %q, which is no project's name", dep)}
 			}
 		}
 		all[i] = Match{ProjectConfig: p}
 	}
 	if _, err := Order(all); err != nil {
-		var ce *cycleError
-		errors.As(err, &ce)
-		return fail(ce.line, "%v", err)
+		if ce := (*CycleError)(nil); errors.As(err, &ce) {
+			return nil, &lineError{ce.Line, err.Error()}
+		}
+		return nil, err
 	}
-	return cfg, nil
+	return projects, nil
 }
 
 func convertProject(rp rawProject) (ProjectConfig, error) {
@@ -322,12 +353,11 @@ func convertProject(rp rawProject) (ProjectConfig, error) {
 		p.TerraformVersion = *rp.TerraformVersion
 	}
 	if rp.TerraformDistribution != nil {
-		switch *rp.TerraformDistribution {
-		case openTofu, terraform:
-			p.Distribution = *rp.TerraformDistribution
-		default:
-			return p, &lineError{at("terraform_distribution"), fmt.Sprintf("terraform_distribution %q: want opentofu or terraform", *rp.TerraformDistribution)}
+		d, err := ParseDistribution(*rp.TerraformDistribution)
+		if err != nil {
+			return p, &lineError{at("terraform_distribution"), fmt.Sprintf("terraform_distribution %q: want %s or %s", *rp.TerraformDistribution, OpenTofu, Terraform)}
 		}
+		p.Distribution = d
 	}
 	if a := rp.Autoplan; a != nil {
 		if a.Enabled != nil {
@@ -342,14 +372,12 @@ func convertProject(rp rawProject) (ProjectConfig, error) {
 			}
 		}
 	}
-	if err := checkRequirements("apply", rp.ApplyRequirements); err != nil {
+	if p.ApplyRequirements, err = optionalRequirements("apply", rp.ApplyRequirements); err != nil {
 		return p, &lineError{at("apply_requirements"), err.Error()}
 	}
-	if err := checkRequirements("plan", rp.PlanRequirements); err != nil {
+	if p.PlanRequirements, err = optionalRequirements("plan", rp.PlanRequirements); err != nil {
 		return p, &lineError{at("plan_requirements"), err.Error()}
 	}
-	p.ApplyRequirements = slices.Clone(rp.ApplyRequirements)
-	p.PlanRequirements = slices.Clone(rp.PlanRequirements)
 	if rp.Branch != nil {
 		re, err := branchMatcher(*rp.Branch)
 		if err != nil {

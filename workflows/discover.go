@@ -21,6 +21,18 @@ type Match struct {
 	Why []string
 }
 
+// Select returns the projects a change to the files changed (relative to
+// the repository root) plans, in the order they run: Discover, with the
+// module graph of the checkout at repoDir. It is what the server plans,
+// and what atoll projects prints.
+func Select(cfg RepoConfig, repoDir string, changed []string) ([]Match, error) {
+	graph, err := LoadModuleGraph(repoDir, nil)
+	if err != nil {
+		return nil, err
+	}
+	return Discover(cfg, repoDir, changed, graph)
+}
+
 // Discover decides which projects a change to the files changed (relative
 // to the repository root) plans, in the order they run: configured
 // projects whose when_modified globs match a changed file, and, as
@@ -95,90 +107,120 @@ func matchesOrParent(pattern, f string) bool {
 // discoverDirs finds projects no config names: directories holding changed
 // configuration, or the roots using them as modules.
 func discoverDirs(cfg RepoConfig, repoDir string, changed []string, graph *ModuleGraph) ([]Match, error) {
-	configured := map[string]bool{}
+	d := &discovery{cfg: cfg, repoDir: repoDir, graph: graph, configured: map[string]bool{}, why: map[string][]string{}, backends: map[string]bool{}}
 	for _, p := range cfg.Projects {
-		configured[p.Dir] = true
-	}
-	why := map[string][]string{}
-	var order []string
-	add := func(dir, reason string) {
-		if configured[dir] || ignored(cfg.Autodiscover.IgnorePaths, dir) {
-			return
-		}
-		if _, seen := why[dir]; !seen {
-			order = append(order, dir)
-		}
-		why[dir] = append(why[dir], reason)
-	}
-	// Whether a directory used as a module declares a backend, which
-	// makes it a root too; asked once a directory.
-	backends := map[string]bool{}
-	rootToo := func(dir string) (bool, error) {
-		if b, ok := backends[dir]; ok {
-			return b, nil
-		}
-		b, err := DeclaresBackend(repoDir, dir)
-		backends[dir] = b
-		return b, err
+		d.configured[p.Dir] = true
 	}
 	for _, f := range changed {
-		dir, what := changedDir(f)
-		if what == "" {
-			continue
-		}
-		if path.Base(dir) == "env" && strings.HasPrefix(what, "variables") {
-			// Variables under env/ are the directory above's, unless env
-			// is a root itself.
-			if ok, err := HasConfig(repoDir, dir); err != nil {
-				return nil, err
-			} else if !ok {
-				dir = path.Dir(dir)
-			}
-		}
-		if graph != nil && graph.IsModule(dir) {
-			for _, root := range graph.Roots(dir) {
-				add(root, fmt.Sprintf("%s changes module %s, which it uses", f, dir))
-			}
-			for _, d := range graph.Dependents(dir) {
-				if !graph.IsModule(d) {
-					continue // a root, which Roots has
-				}
-				if ok, err := rootToo(d); err != nil {
-					return nil, err
-				} else if ok {
-					add(d, fmt.Sprintf("%s changes module %s, which it uses", f, dir))
-				}
-			}
-			if ok, err := rootToo(dir); err != nil {
-				return nil, err
-			} else if !ok {
-				continue
-			}
-		} else if underModules(dir) {
-			// As in Atlantis, a directory under modules/ is a module, used
-			// from elsewhere (a registry or git source) or not yet: planned
-			// alone, its required variables would fail the plan. Unless it
-			// declares a backend, which makes it a root.
-			if ok, err := rootToo(dir); err != nil {
-				return nil, err
-			} else if !ok {
-				continue
-			}
-		}
-		ok, err := HasConfig(repoDir, dir)
-		if err != nil {
+		if err := d.changed(f); err != nil {
 			return nil, err
 		}
-		if ok {
-			add(dir, fmt.Sprintf("%s is %s", f, what))
-		}
 	}
-	matches := make([]Match, 0, len(order))
-	for _, dir := range order {
+	matches := make([]Match, 0, len(d.order))
+	for _, dir := range d.order {
 		p := ProjectConfig{Project: Project{Dir: dir, Workspace: DefaultWorkspace}, Autoplan: true, WhenModified: DefaultWhenModified}
-		matches = append(matches, Match{ProjectConfig: p, Why: why[dir]})
+		matches = append(matches, Match{ProjectConfig: p, Why: d.why[dir]})
 	}
 	return matches, nil
+}
+
+// discovery is discoverDirs at work.
+type discovery struct {
+	cfg     RepoConfig
+	repoDir string
+	graph   *ModuleGraph
+	// configured are the directories the config's projects are in.
+	configured map[string]bool
+	// why says why each directory found is planned; order is the order
+	// they were found in.
+	why   map[string][]string
+	order []string
+	// backends says, of a directory used as a module, whether it declares
+	// a backend, which makes it a root too; asked once a directory.
+	backends map[string]bool
+}
+
+// add plans dir, for reason, unless the config names it or ignores it.
+func (d *discovery) add(dir, reason string) {
+	if d.configured[dir] || ignored(d.cfg.Autodiscover.IgnorePaths, dir) {
+		return
+	}
+	if _, seen := d.why[dir]; !seen {
+		d.order = append(d.order, dir)
+	}
+	d.why[dir] = append(d.why[dir], reason)
+}
+
+// rootToo reports whether dir, used as a module, declares a backend.
+func (d *discovery) rootToo(dir string) (bool, error) {
+	if b, ok := d.backends[dir]; ok {
+		return b, nil
+	}
+	b, err := DeclaresBackend(d.repoDir, dir)
+	d.backends[dir] = b
+	return b, err
+}
+
+// changed plans what the change of file f plans: its directory, or the
+// roots that use that directory as a module.
+func (d *discovery) changed(f string) error {
+	dir, what := changedDir(f)
+	if what == "" {
+		return nil
+	}
+	if path.Base(dir) == "env" && strings.HasPrefix(what, "variables") {
+		// Variables under env/ are the directory above's, unless env is a
+		// root itself.
+		if ok, err := HasConfig(d.repoDir, dir); err != nil {
+			return err
+		} else if !ok {
+			dir = path.Dir(dir)
+		}
+	}
+	if d.graph != nil && d.graph.IsModule(dir) {
+		if err := d.users(f, dir); err != nil {
+			return err
+		}
+		if ok, err := d.rootToo(dir); !ok || err != nil {
+			return err
+		}
+	} else if underModules(dir) {
+		// As in Atlantis, a directory under modules/ is a module, used
+		// from elsewhere (a registry or git source) or not yet: planned
+		// alone, its required variables would fail the plan. Unless it
+		// declares a backend, which makes it a root.
+		if ok, err := d.rootToo(dir); !ok || err != nil {
+			return err
+		}
+	}
+	ok, err := HasConfig(d.repoDir, dir)
+	if err != nil {
+		return err
+	}
+	if ok {
+		d.add(dir, fmt.Sprintf("%s is %s", f, what))
+	}
+	return nil
+}
+
+// users plans the directories that use module dir, which f changes: the
+// roots, and the modules among them that declare a backend.
+func (d *discovery) users(f, dir string) error {
+	why := fmt.Sprintf("%s changes module %s, which it uses", f, dir)
+	for _, root := range d.graph.Roots(dir) {
+		d.add(root, why)
+	}
+	for _, dep := range d.graph.Dependents(dir) {
+		if !d.graph.IsModule(dep) {
+			continue // a root, which Roots has
+		}
+		if ok, err := d.rootToo(dep); err != nil {
+			return err
+		} else if ok {
+			d.add(dep, why)
+		}
+	}
+	return nil
 }
 
 // underModules reports whether dir is in a directory named modules.
@@ -247,7 +289,7 @@ func Order(matches []Match) ([]Match, error) {
 		case done:
 			return nil
 		case visiting:
-			return &cycleError{name: matches[i].Name, line: matches[i].Line}
+			return &CycleError{Name: matches[i].Name, Line: matches[i].Line}
 		}
 		state[i] = visiting
 		for _, dep := range matches[i].DependsOn {
@@ -269,14 +311,16 @@ func Order(matches []Match) ([]Match, error) {
 	return ordered, nil
 }
 
-// cycleError is a depends_on cycle.
-type cycleError struct {
-	name string
-	line int
+// CycleError is a depends_on cycle, which a repository config names
+// from the line of one of its projects.
+type CycleError struct {
+	// Name is a project in the cycle, and Line where it stands.
+	Name string
+	Line int
 }
 
-func (e *cycleError) Error() string {
-	return fmt.Sprintf("projects depend on each other in a cycle through %q", e.name)
+func (e *CycleError) Error() string {
+	return fmt.Sprintf("projects depend on each other in a cycle through %q", e.Name)
 }
 
 // Find returns the configured project called name.

@@ -76,11 +76,7 @@ func discoverReport(repo string, changed []string) string {
 	if err != nil {
 		return "error: " + err.Error() + "\n"
 	}
-	graph, err := LoadModuleGraph(repo, nil)
-	if err != nil {
-		return "error: " + err.Error() + "\n"
-	}
-	matches, err := Discover(cfg, repo, changed, graph)
+	matches, err := Select(cfg, repo, changed)
 	if err != nil {
 		return "error: " + err.Error() + "\n"
 	}

@@ -313,16 +313,16 @@ var terraformBlockSchema = hcl.BlockHeaderSchema{Type: "terraform"}
 // RequiredVersion returns the required_version constraint from a
 // `terraform { required_version = "..." }` block in the configuration files
 // of dir (relative to repoDir), "" when there is none. It reads the files
-// that distribution reads: Terraform ("terraform") ignores .tofu and
-// .tofu.json files; OpenTofu (any other value: it is atoll's default) reads
+// that distribution reads: Terraform ignores .tofu and .tofu.json files;
+// OpenTofu (also for the zero Distribution: it is atoll's default) reads
 // x.tofu instead of x.tf and x.tofu.json instead of x.tf.json when a
 // directory has both. If several files set it, the constraints are joined
 // with ", " in file name order (go-version reads that as "all of"). As in
 // LoadModuleGraph, syntax errors are left for the plan to report and a
 // constraint that is not a literal string is ignored.
-func RequiredVersion(repoDir, dir, distribution string) (string, error) {
-	if distribution != terraform {
-		distribution = openTofu
+func RequiredVersion(repoDir, dir string, distribution Distribution) (string, error) {
+	if distribution != Terraform {
+		distribution = OpenTofu
 	}
 	var constraints []string
 	err := eachConfigFile(repoDir, dir, distribution, func(f *hcl.File) {
@@ -359,9 +359,9 @@ func DeclaresBackend(repoDir, dir string) (bool, error) {
 }
 
 // eachConfigFile parses each configuration file of dir (relative to
-// repoDir), in file name order: the files that distribution reads
-// ("opentofu" or "terraform"), or every one when it is "".
-func eachConfigFile(repoDir, dir, distribution string, fn func(*hcl.File)) error {
+// repoDir), in file name order: the files that distribution reads, or
+// every one for the zero Distribution.
+func eachConfigFile(repoDir, dir string, distribution Distribution, fn func(*hcl.File)) error {
 	abs, err := DirPath(repoDir, dir)
 	if errors.Is(err, ErrOutsideRepo) {
 		return nil // not the repository's files: the plan refuses it
@@ -380,7 +380,7 @@ func eachConfigFile(repoDir, dir, distribution string, fn func(*hcl.File)) error
 		}
 	}
 	for _, e := range entries {
-		if !present[e.Name()] || !readBy(distribution, e.Name(), present) {
+		if !present[e.Name()] || !distribution.reads(e.Name(), present) {
 			continue
 		}
 		name := filepath.Join(abs, e.Name())
@@ -391,27 +391,6 @@ func eachConfigFile(repoDir, dir, distribution string, fn func(*hcl.File)) error
 		fn(parseHCL(name, src))
 	}
 	return nil
-}
-
-// readBy reports whether distribution reads the configuration file name of
-// a directory holding the configuration files present: Terraform skips
-// OpenTofu's own files, and OpenTofu skips a .tf or .tf.json file that a
-// .tofu or .tofu.json file of the same name stands in for. Every file
-// counts when distribution is "".
-func readBy(distribution, name string, present map[string]bool) bool {
-	tofuFile := strings.HasSuffix(name, ".tofu") || strings.HasSuffix(name, ".tofu.json")
-	switch distribution {
-	case terraform:
-		return !tofuFile
-	case openTofu:
-		if base, ok := strings.CutSuffix(name, ".tf"); ok {
-			return !present[base+".tofu"]
-		}
-		if base, ok := strings.CutSuffix(name, ".tf.json"); ok {
-			return !present[base+".tofu.json"]
-		}
-	}
-	return true
 }
 
 func isJSONConfig(name string) bool { return strings.HasSuffix(name, ".json") }

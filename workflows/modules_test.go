@@ -337,7 +337,7 @@ func TestRequiredVersion(t *testing.T) {
 		{"tofuonly", "terraform", ""},
 	}
 	for _, tt := range tests {
-		got, err := RequiredVersion(repo, tt.dir, tt.distribution)
+		got, err := RequiredVersion(repo, tt.dir, Distribution(tt.distribution))
 		if err != nil || got != tt.want {
 			t.Errorf("RequiredVersion(%q, %q) = %q, %v; want %q", tt.dir, tt.distribution, got, err, tt.want)
 		}

@@ -39,34 +39,6 @@ func isConfigFile(name string) bool {
 	return false
 }
 
-// ChangedDirs returns the directories, sorted, that hold a changed
-// configuration file: the projects a change touches, before a checkout
-// shows which of them still exist.
-func ChangedDirs(changed []string) []string {
-	var dirs []string
-	for _, f := range changed {
-		if isConfigFile(f) {
-			dirs = append(dirs, path.Dir(path.Clean(f)))
-		}
-	}
-	slices.Sort(dirs)
-	return slices.Compact(dirs)
-}
-
-// ChangedProjects returns, sorted by directory, a project in the default
-// workspace for every directory that holds a changed configuration file and
-// still holds one in the checkout at repoDir (a directory whose files were
-// all deleted has nothing left to plan).
-func ChangedProjects(repoDir string, changed []string) []Project {
-	var projects []Project
-	for _, dir := range ChangedDirs(changed) {
-		if ok, _ := HasConfig(repoDir, dir); ok {
-			projects = append(projects, Project{Dir: dir, Workspace: DefaultWorkspace})
-		}
-	}
-	return projects
-}
-
 // HasConfig reports whether dir, relative to repoDir, holds a configuration
 // file directly. A directory that a symbolic link leads out of the
 // repository holds none.

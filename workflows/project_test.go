@@ -22,33 +22,6 @@ func writeFiles(t *testing.T, root string, files ...string) {
 	}
 }
 
-func TestChangedProjects(t *testing.T) {
-	t.Parallel()
-	repo := t.TempDir()
-	writeFiles(t, repo, "main.tf", "infra/main.tf", "infra/vars.tf", "net/x.tofu", "json/a.tf.json", "docs/README.md", "modules/m/main.tf")
-	tests := []struct {
-		name    string
-		changed []string
-		want    []Project
-	}{
-		{"none", nil, nil},
-		{"non-config only", []string{"docs/README.md", "infra/terraform.tfvars"}, nil},
-		{"root", []string{"main.tf"}, []Project{{".", "default"}}},
-		{"one dir twice", []string{"infra/main.tf", "infra/vars.tf"}, []Project{{"infra", "default"}}},
-		{"sorted, all kinds", []string{"net/x.tofu", "json/a.tf.json", "infra/main.tf"}, []Project{{"infra", "default"}, {"json", "default"}, {"net", "default"}}},
-		{"deleted dir", []string{"gone/main.tf"}, nil},
-		{"unclean path", []string{"./infra/../infra/main.tf"}, []Project{{"infra", "default"}}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := ChangedProjects(repo, tt.changed)
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("ChangedProjects(%q) = %v, want %v", tt.changed, got, tt.want)
-			}
-		})
-	}
-}
-
 func TestCleanDir(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

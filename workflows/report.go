@@ -33,7 +33,7 @@ func Report(cfg RepoConfig, repoDir string, matches []Match) (string, error) {
 		}
 		for _, kv := range [][2]string{
 			{"name", m.Name}, {"workflow", m.Workflow}, {"version", m.TerraformVersion}, {"required_version", required},
-			{"distribution", m.Distribution}, {"order", order}, {"depends_on", strings.Join(m.DependsOn, ",")},
+			{"distribution", string(m.Distribution)}, {"order", order}, {"depends_on", strings.Join(m.DependsOn, ",")},
 		} {
 			switch {
 			case kv[1] == "":
@@ -47,10 +47,7 @@ func Report(cfg RepoConfig, repoDir string, matches []Match) (string, error) {
 		for _, w := range m.Why {
 			fmt.Fprintf(&b, "  because %s\n", w)
 		}
-		wf, tool := WorkflowFor(m.ProjectConfig, cfg, RepoRule{}, nil), "tofu"
-		if m.Distribution == terraform {
-			tool = "terraform"
-		}
+		wf, tool := WorkflowFor(m.ProjectConfig, cfg, RepoRule{}, nil), m.Distribution.Binary()
 		fmt.Fprintf(&b, "  plan: %s\n", describeSteps(tool, wf.PlanSteps(m.Project, "PLANFILE", "SHOWFILE", nil)))
 		fmt.Fprintf(&b, "  apply: %s\n", describeSteps(tool, wf.ApplySteps(m.Project, "PLANFILE", nil)))
 	}

@@ -33,7 +33,7 @@ type RepoRule struct {
 	// that a later entry's false overrides an earlier true.
 	setsCustom bool
 	// ApplyRequirements replace the server's flag when set.
-	ApplyRequirements []string
+	ApplyRequirements *Requirements
 	// Workflow names the server workflow projects use by default.
 	Workflow string
 	// AllowedOverrides are the project keys a repository config may set:
@@ -44,7 +44,7 @@ type RepoRule struct {
 	AllowCustomWorkflows bool
 	// PlanRequirements are what a pull request must be before its
 	// projects are planned; none unless set.
-	PlanRequirements []string
+	PlanRequirements *Requirements
 	// DeleteSourceBranchOnMerge deletes a pull request's branch when atoll
 	// merges it.
 	DeleteSourceBranchOnMerge bool
@@ -147,9 +147,10 @@ func ParseServerConfig(file string, data []byte) (ServerConfig, error) {
 		return fail(0, "the file is empty")
 	}
 	if err := checkKeys(root.Content[0], "the server config", serverConfigKeys); err != nil {
-		var le *lineError
-		errors.As(err, &le)
-		return fail(le.line, "%s", le.msg)
+		if le := (*lineError)(nil); errors.As(err, &le) {
+			return fail(le.line, "%s", le.msg)
+		}
+		return fail(0, "%v", err)
 	}
 	var raw rawServerConfig
 	if err := root.Content[0].Decode(&raw); err != nil {
@@ -172,11 +173,11 @@ func ParseServerConfig(file string, data []byte) (ServerConfig, error) {
 		if err != nil {
 			return fail(r.line, "%v", err)
 		}
-		rule := RepoRule{ID: r.ID, match: match, ApplyRequirements: r.ApplyRequirements, PlanRequirements: r.PlanRequirements, AllowedOverrides: r.AllowedOverrides}
-		if err := checkRequirements("apply", r.ApplyRequirements); err != nil {
+		rule := RepoRule{ID: r.ID, match: match, AllowedOverrides: r.AllowedOverrides}
+		if rule.ApplyRequirements, err = optionalRequirements("apply", r.ApplyRequirements); err != nil {
 			return fail(r.line, "%v", err)
 		}
-		if err := checkRequirements("plan", r.PlanRequirements); err != nil {
+		if rule.PlanRequirements, err = optionalRequirements("plan", r.PlanRequirements); err != nil {
 			return fail(r.line, "%v", err)
 		}
 		if r.Branch != nil {
@@ -239,16 +240,6 @@ func convertHook(h rawHook) (Hook, error) {
 // hookCommands are the commands a hook may name: atoll's, and Atlantis'
 // others, so that its configs read as they are.
 var hookCommands = []string{"plan", "apply", "unlock", "version", "import", "state", "policy_check", "approve_policies"}
-
-// checkRequirements refuses requirements atoll does not know.
-func checkRequirements(command string, reqs []string) error {
-	for _, r := range reqs {
-		if !slices.Contains([]string{"approved", "mergeable", "undiverged"}, r) {
-			return fmt.Errorf("%s requirement %q: want approved, mergeable or undiverged", command, r)
-		}
-	}
-	return nil
-}
 
 // branchMatcher reads a branch setting: a regular expression between
 // slashes, as Atlantis writes it, or a branch's exact name.

@@ -38,15 +38,16 @@ workflows:
 		{Run: "./check.sh", Shell: "sh", ShellArgs: []string{"-c"}},
 		{Run: "echo $X", Shell: "bash", ShellArgs: []string{"-eu", "-c"}, Commands: []string{"plan", "apply"}},
 	}
-	sandbox := RepoRule{ID: "acme/sandbox", ApplyRequirements: []string{}, Workflow: "safe", AllowedOverrides: []string{"workflow"}, AllowCustomWorkflows: true, PreWorkflowHooks: hooks}
+	approved := &Requirements{Approved: true}
+	sandbox := RepoRule{ID: "acme/sandbox", ApplyRequirements: &Requirements{}, Workflow: "safe", AllowedOverrides: []string{"workflow"}, AllowCustomWorkflows: true, PreWorkflowHooks: hooks}
 	release := sandbox
-	release.PlanRequirements = []string{"approved"}
+	release.PlanRequirements = approved
 	tests := []struct {
 		repo, base string
 		want       RepoRule
 	}{
-		{"other/x", "main", RepoRule{ID: "/.*/", ApplyRequirements: []string{"approved"}}},
-		{"acme/infra", "main", RepoRule{ID: "acme/*", ApplyRequirements: []string{"approved"}, Workflow: "safe", AllowedOverrides: []string{"workflow"}}},
+		{"other/x", "main", RepoRule{ID: "/.*/", ApplyRequirements: approved}},
+		{"acme/infra", "main", RepoRule{ID: "acme/*", ApplyRequirements: approved, Workflow: "safe", AllowedOverrides: []string{"workflow"}}},
 		{"acme/sandbox", "main", sandbox},
 		{"acme/sandbox", "release-1.2", release},
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/atoll-iac/atoll/runner"
+	"github.com/atoll-iac/atoll/runner/tool"
 	"github.com/atoll-iac/atoll/server"
 	"github.com/atoll-iac/atoll/vcs/github"
 	"github.com/atoll-iac/atoll/workflows"
@@ -23,40 +24,57 @@ import (
 // errHelp reports that -h was asked for and usage printed.
 var errHelp = errors.New("help requested")
 
+// serverFlags are the flags of atoll server, as parsed.
+type serverFlags struct {
+	port, parallelism, redisDB                                 int
+	bind, dataDir, allowlist                                   string
+	ghToken, ghSecret, ghAPI                                   string
+	dist, bin, binDir, downloadURL                             string
+	requirements, commenters, extraArgs, redactEnv, repoConfig string
+	redisAddr, redisPassword                                   string
+	download, allowForks, automerge, hidePrev, redisTLS        bool
+	lockTTL, claimTTL, shutdownTimeout                         time.Duration
+}
+
+// define defines the flags on fs.
+func (f *serverFlags) define(fs *flag.FlagSet) {
+	fs.IntVar(&f.port, "port", 4141, "port to listen on")
+	fs.StringVar(&f.bind, "bind-addr", "", "address to listen on (default: all interfaces)")
+	fs.StringVar(&f.dataDir, "data-dir", "~/.atoll", "where locks, workspaces and plan files are kept")
+	fs.StringVar(&f.allowlist, "repo-allowlist", "", "comma-separated globs on owner/repo that atoll acts for, * for all (required)")
+	fs.StringVar(&f.ghToken, "gh-token", "", "GitHub token atoll comments and fetches with")
+	fs.StringVar(&f.ghSecret, "gh-webhook-secret", "", "secret the GitHub webhook is signed with")
+	fs.StringVar(&f.ghAPI, "gh-api-url", github.DefaultAPIURL, "GitHub REST API root; for GitHub Enterprise https://HOST/api/v3/")
+	fs.StringVar(&f.dist, "tf-distribution", string(workflows.OpenTofu), "opentofu or terraform")
+	fs.StringVar(&f.bin, "tf-bin", "", "tofu or terraform binary to run (default: tofu or terraform on PATH)")
+	fs.StringVar(&f.binDir, "tf-bin-dir", "", "other releases, as DIR/tofu/1.10.7/tofu and DIR/terraform/1.11.4/terraform (default: DATA_DIR/bin)")
+	fs.BoolVar(&f.download, "tf-download", true, "download, verify and install releases that projects ask for and --tf-bin-dir lacks")
+	fs.StringVar(&f.downloadURL, "tf-download-url", "", "base URL of releases: URL for --tf-distribution, or opentofu=URL,terraform=URL (default: the publishers' sites)")
+	fs.IntVar(&f.parallelism, "parallelism", runtime.NumCPU(), "how many jobs run at once")
+	fs.StringVar(&f.requirements, "apply-requirements", "approved", "what a pull request needs before apply: comma-separated approved, mergeable, undiverged, or none")
+	fs.StringVar(&f.commenters, "allowed-commenters", "", "comma-separated users and org/team names who may run commands (default: everyone with write access)")
+	fs.BoolVar(&f.allowForks, "allow-fork-prs", false, "plan and apply pull requests from forks, whose code then runs with the server's credentials")
+	fs.StringVar(&f.extraArgs, "allowed-extra-args", "", "comma-separated prefixes of tool arguments comments may add after --, e.g. -target=,-var=")
+	fs.BoolVar(&f.automerge, "automerge", false, "merge a pull request once all its plans are applied")
+	fs.BoolVar(&f.hidePrev, "hide-prev-plan-comments", false, "collapse a pull request's earlier plan comments when it gets a new one")
+	fs.StringVar(&f.redactEnv, "redact-env", "", "comma-separated environment variables whose values never appear in comments")
+	fs.StringVar(&f.repoConfig, "repo-config", "", "server-side repo config file: what each repository gets and may set in its own config")
+	fs.DurationVar(&f.lockTTL, "lock-ttl", 0, "let a project lock lapse this long after its pull request's last plan or apply (default: hold until closed or merged)")
+	fs.DurationVar(&f.claimTTL, "claim-ttl", 30*time.Second, "how soon another replica takes over the jobs of one that died")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", time.Minute, "on SIGTERM, how long running jobs may finish; the rest stay queued")
+	fs.StringVar(&f.redisAddr, "redis-addr", "", "host:port of the Redis that replicas share locks and deliveries through (default: an embedded store in --data-dir)")
+	fs.StringVar(&f.redisPassword, "redis-password", "", "password for --redis-addr")
+	fs.IntVar(&f.redisDB, "redis-db", 0, "Redis database number")
+	fs.BoolVar(&f.redisTLS, "redis-tls", false, "connect to --redis-addr with TLS")
+}
+
 // serverConfig reads the server's flags, each of which may also come from
 // its environment variable, into a server.Config. Errors name the flag.
 func serverConfig(args []string, getenv func(string) (string, bool), stdout io.Writer) (server.Config, error) {
 	fs := flag.NewFlagSet("atoll server", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	port := fs.Int("port", 4141, "port to listen on")
-	bind := fs.String("bind-addr", "", "address to listen on (default: all interfaces)")
-	dataDir := fs.String("data-dir", "~/.atoll", "where locks, workspaces and plan files are kept")
-	allowlist := fs.String("repo-allowlist", "", "comma-separated globs on owner/repo that atoll acts for, * for all (required)")
-	ghToken := fs.String("gh-token", "", "GitHub token atoll comments and fetches with")
-	ghSecret := fs.String("gh-webhook-secret", "", "secret the GitHub webhook is signed with")
-	ghAPI := fs.String("gh-api-url", github.DefaultAPIURL, "GitHub REST API root; for GitHub Enterprise https://HOST/api/v3/")
-	dist := fs.String("tf-distribution", runner.OpenTofu, "opentofu or terraform")
-	bin := fs.String("tf-bin", "", "tofu or terraform binary to run (default: tofu or terraform on PATH)")
-	binDir := fs.String("tf-bin-dir", "", "other releases, as DIR/tofu/1.10.7/tofu and DIR/terraform/1.11.4/terraform (default: DATA_DIR/bin)")
-	download := fs.Bool("tf-download", true, "download, verify and install releases that projects ask for and --tf-bin-dir lacks")
-	downloadURL := fs.String("tf-download-url", "", "base URL of releases: URL for --tf-distribution, or opentofu=URL,terraform=URL (default: the publishers' sites)")
-	parallelism := fs.Int("parallelism", runtime.NumCPU(), "how many jobs run at once")
-	requirements := fs.String("apply-requirements", "approved", "what a pull request needs before apply: comma-separated approved, mergeable, undiverged, or none")
-	commenters := fs.String("allowed-commenters", "", "comma-separated users and org/team names who may run commands (default: everyone with write access)")
-	allowForks := fs.Bool("allow-fork-prs", false, "plan and apply pull requests from forks, whose code then runs with the server's credentials")
-	extraArgs := fs.String("allowed-extra-args", "", "comma-separated prefixes of tool arguments comments may add after --, e.g. -target=,-var=")
-	automerge := fs.Bool("automerge", false, "merge a pull request once all its plans are applied")
-	hidePrev := fs.Bool("hide-prev-plan-comments", false, "collapse a pull request's earlier plan comments when it gets a new one")
-	redactEnv := fs.String("redact-env", "", "comma-separated environment variables whose values never appear in comments")
-	repoConfig := fs.String("repo-config", "", "server-side repo config file: what each repository gets and may set in its own config")
-	lockTTL := fs.Duration("lock-ttl", 0, "let a project lock lapse this long after its pull request's last plan or apply (default: hold until closed or merged)")
-	claimTTL := fs.Duration("claim-ttl", 30*time.Second, "how soon another replica takes over the jobs of one that died")
-	shutdownTimeout := fs.Duration("shutdown-timeout", time.Minute, "on SIGTERM, how long running jobs may finish; the rest stay queued")
-	redisAddr := fs.String("redis-addr", "", "host:port of the Redis that replicas share locks and deliveries through (default: an embedded store in --data-dir)")
-	redisPassword := fs.String("redis-password", "", "password for --redis-addr")
-	redisDB := fs.Int("redis-db", 0, "Redis database number")
-	redisTLS := fs.Bool("redis-tls", false, "connect to --redis-addr with TLS")
-
+	var f serverFlags
+	f.define(fs)
 	if err := parse(fs, args, getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printFlags(stdout, fs)
@@ -64,98 +82,119 @@ func serverConfig(args []string, getenv func(string) (string, bool), stdout io.W
 		}
 		return server.Config{}, err
 	}
-	if *allowlist == "" {
+	return f.config()
+}
+
+// check refuses the values of the flags that need no reading of what
+// they name, naming the flag.
+func (f *serverFlags) check() error {
+	switch {
+	case f.ghToken == "":
+		return errors.New("--gh-token is required: atoll needs a forge to read pull requests from and comment on")
+	case f.shutdownTimeout <= 0:
+		return fmt.Errorf("--shutdown-timeout %v: want a positive duration", f.shutdownTimeout)
+	case f.redisDB < 0:
+		return fmt.Errorf("--redis-db %d: want 0 or more", f.redisDB)
+	}
+	if f.redisAddr != "" {
+		if _, _, err := net.SplitHostPort(f.redisAddr); err != nil {
+			return fmt.Errorf("--redis-addr %q: want host:port", f.redisAddr)
+		}
+	}
+	if err := server.CheckLockTTL(f.lockTTL); err != nil {
+		return fmt.Errorf("--lock-ttl %v", err)
+	}
+	if err := server.CheckClaimTTL(f.claimTTL); err != nil {
+		return fmt.Errorf("--claim-ttl %v", err)
+	}
+	return nil
+}
+
+// config builds the server's Config from the flags, reading what they
+// name.
+func (f *serverFlags) config() (server.Config, error) {
+	if f.allowlist == "" {
 		return server.Config{}, errors.New("--repo-allowlist is required (comma-separated owner/repo globs, * for all)")
 	}
-	allow, err := server.ParseAllowlist(*allowlist)
-	if err != nil {
+	allow, err := server.ParseAllowlist(f.allowlist)
+	switch {
+	case err != nil:
 		return server.Config{}, fmt.Errorf("--repo-allowlist: %v", err)
-	}
-	if *port < 0 || *port > 65535 {
-		return server.Config{}, fmt.Errorf("--port %d is not a TCP port", *port)
-	}
-	if *parallelism < 1 {
+	case f.port < 0 || f.port > 65535:
+		return server.Config{}, fmt.Errorf("--port %d is not a TCP port", f.port)
+	case f.parallelism < 1:
 		return server.Config{}, fmt.Errorf("--parallelism must be at least 1")
 	}
-	tool, err := runner.FindTool(*dist, *bin)
+	dist, err := workflows.ParseDistribution(f.dist)
+	if err != nil {
+		return server.Config{}, fmt.Errorf("--tf-distribution: %v", err)
+	}
+	tool, err := tool.FindTool(dist, f.bin)
 	if err != nil {
 		return server.Config{}, fmt.Errorf("--tf-distribution/--tf-bin: %v", err)
 	}
-	reqs, err := server.ParseRequirements(*requirements)
+	reqs, err := workflows.ParseRequirements("apply", f.requirements)
 	if err != nil {
 		return server.Config{}, fmt.Errorf("--apply-requirements: %v", err)
 	}
-	urls, err := downloadURLs(*downloadURL, *dist)
+	urls, err := downloadURLs(f.downloadURL, dist)
 	if err != nil {
 		return server.Config{}, fmt.Errorf("--tf-download-url: %v", err)
 	}
-	var serverRepoConfig workflows.ServerConfig
-	if *repoConfig != "" {
-		if serverRepoConfig, err = workflows.LoadServerConfig(*repoConfig); err != nil {
+	var repoConfig workflows.ServerConfig
+	if f.repoConfig != "" {
+		if repoConfig, err = workflows.LoadServerConfig(f.repoConfig); err != nil {
 			return server.Config{}, fmt.Errorf("--repo-config: %v", err)
 		}
 	}
-	if *ghToken == "" {
-		return server.Config{}, errors.New("--gh-token is required: atoll needs a forge to read pull requests from and comment on")
+	if err := f.check(); err != nil {
+		return server.Config{}, err
 	}
-	if *redisAddr != "" {
-		if _, _, err := net.SplitHostPort(*redisAddr); err != nil {
-			return server.Config{}, fmt.Errorf("--redis-addr %q: want host:port", *redisAddr)
-		}
-	}
-	if *lockTTL != 0 && *lockTTL < time.Second {
-		return server.Config{}, fmt.Errorf("--lock-ttl %v: want 0 (never) or at least 1s", *lockTTL)
-	}
-	if *claimTTL < time.Second {
-		return server.Config{}, fmt.Errorf("--claim-ttl %v: want at least 1s", *claimTTL)
-	}
-	if *shutdownTimeout <= 0 {
-		return server.Config{}, fmt.Errorf("--shutdown-timeout %v: want a positive duration", *shutdownTimeout)
-	}
-	if *redisDB < 0 {
-		return server.Config{}, fmt.Errorf("--redis-db %d: want 0 or more", *redisDB)
-	}
-	dir, err := expandHome(*dataDir)
+	dir, err := expandHome(f.dataDir)
 	if err != nil {
 		return server.Config{}, fmt.Errorf("--data-dir: %v", err)
 	}
 	return server.Config{
-		Addr:          net.JoinHostPort(*bind, strconv.Itoa(*port)),
-		DataDir:       dir,
-		RepoAllowlist: allow,
-		GitHub:        github.Config{Token: *ghToken, WebhookSecret: *ghSecret, APIURL: *ghAPI},
-		Tool:          tool,
-		TFBinDir:      *binDir,
-		TFDownload:    *download,
-		TFDownloadURL: urls,
-		Parallelism:   *parallelism,
-
-		ApplyRequirements:    reqs,
-		AllowedCommenters:    list(*commenters),
-		AllowForkPRs:         *allowForks,
-		AllowedExtraArgs:     list(*extraArgs),
-		Automerge:            *automerge,
-		HidePrevPlanComments: *hidePrev,
-		RedactEnv:            list(*redactEnv),
-		RepoConfig:           serverRepoConfig,
-		ShutdownTimeout:      *shutdownTimeout,
-		ClaimTTL:             *claimTTL,
-		LockTTL:              *lockTTL,
-		Redis:                server.RedisConfig{Addr: *redisAddr, Password: *redisPassword, DB: *redisDB, TLS: *redisTLS},
+		Addr:            net.JoinHostPort(f.bind, strconv.Itoa(f.port)),
+		DataDir:         dir,
+		RepoAllowlist:   allow,
+		GitHub:          github.Config{Token: f.ghToken, WebhookSecret: f.ghSecret, APIURL: f.ghAPI},
+		Tool:            tool,
+		TFBinDir:        f.binDir,
+		TFDownload:      f.download,
+		TFDownloadURL:   urls,
+		Parallelism:     f.parallelism,
+		ShutdownTimeout: f.shutdownTimeout,
+		ClaimTTL:        f.claimTTL,
+		RedactEnv:       list(f.redactEnv),
+		Redis:           server.RedisConfig{Addr: f.redisAddr, Password: f.redisPassword, DB: f.redisDB, TLS: f.redisTLS},
+		Policy: runner.Policy{
+			ApplyRequirements:    reqs,
+			RepoConfig:           repoConfig,
+			AllowedCommenters:    list(f.commenters),
+			AllowForkPRs:         f.allowForks,
+			AllowedExtraArgs:     list(f.extraArgs),
+			Automerge:            f.automerge,
+			HidePrevPlanComments: f.hidePrev,
+			LockTTL:              f.lockTTL,
+		},
 	}, nil
 }
 
 // downloadURLs reads --tf-download-url: a bare URL is for the default
 // distribution; "opentofu=URL,terraform=URL" names each.
-func downloadURLs(s, defaultDist string) (map[string]string, error) {
-	urls := map[string]string{}
+func downloadURLs(s string, defaultDist workflows.Distribution) (map[workflows.Distribution]string, error) {
+	urls := map[workflows.Distribution]string{}
 	for _, item := range list(s) {
-		dist, u, named := strings.Cut(item, "=")
-		if !named {
-			dist, u = defaultDist, item
-		}
-		if dist != runner.OpenTofu && dist != runner.Terraform {
-			return nil, fmt.Errorf("unknown distribution %q", dist)
+		name, u, named := strings.Cut(item, "=")
+		dist := defaultDist
+		if named {
+			var err error
+			if dist, err = workflows.ParseDistribution(name); err != nil {
+				return nil, err
+			}
+		} else {
+			u = item
 		}
 		parsed, err := url.Parse(u)
 		if err != nil || parsed.Host == "" || parsed.Scheme != "https" && parsed.Scheme != "http" {

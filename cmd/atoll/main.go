@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/atoll-iac/atoll/server"
@@ -20,12 +21,14 @@ import (
 var version = "dev"
 
 func main() {
-	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
 }
 
-// run is main without the process: it returns the exit code, 2 for a
-// usage error.
-func run(args []string, getenv func(string) (string, bool), stdout, stderr io.Writer) int {
+// run is main without the process: it runs args in the environment
+// environ (KEY=value entries) and returns the exit code, 2 for a usage
+// error.
+func run(args, environ []string, stdout, stderr io.Writer) int {
+	getenv := lookup(environ)
 	if len(args) == 0 {
 		fmt.Fprint(stderr, topUsage)
 		return 2
@@ -49,7 +52,7 @@ func run(args []string, getenv func(string) (string, bool), stdout, stderr io.Wr
 			return 2
 		}
 		cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
-		cfg.Env = os.Environ()
+		cfg.Env = environ
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		if err := server.Run(ctx, cfg); err != nil {
@@ -60,6 +63,19 @@ func run(args []string, getenv func(string) (string, bool), stdout, stderr io.Wr
 	}
 	fmt.Fprintf(stderr, "atoll: unknown command %q; run 'atoll help'\n", args[0])
 	return 2
+}
+
+// lookup returns a function that looks a variable up in environ, the
+// last entry for it winning, as in a process's environment.
+func lookup(environ []string) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		for i := len(environ) - 1; i >= 0; i-- {
+			if k, v, ok := strings.Cut(environ[i], "="); ok && k == name {
+				return v, true
+			}
+		}
+		return "", false
+	}
 }
 
 const topUsage = `atoll runs OpenTofu/Terraform plans for pull requests.

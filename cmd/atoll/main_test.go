@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/atoll-iac/atoll/server"
 	"github.com/atoll-iac/atoll/vcs/vcstest"
+	"github.com/atoll-iac/atoll/workflows"
 )
 
 // buildAtoll builds the atoll binary once per test into a temp dir.
@@ -34,7 +34,6 @@ func buildAtoll(t *testing.T) string {
 func TestUsageErrorsExit2(t *testing.T) {
 	t.Parallel()
 	sh, _ := exec.LookPath("sh") // a binary that exists, standing in for tofu
-	noEnv := func(string) (string, bool) { return "", false }
 	tests := []struct {
 		name   string
 		args   []string
@@ -62,12 +61,12 @@ func TestUsageErrorsExit2(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			getenv := noEnv
-			if tt.env != nil {
-				getenv = func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok }
+			var environ []string
+			for k, v := range tt.env {
+				environ = append(environ, k+"="+v)
 			}
 			var stdout, stderr bytes.Buffer
-			if code := run(tt.args, getenv, &stdout, &stderr); code != 2 {
+			if code := run(tt.args, environ, &stdout, &stderr); code != 2 {
 				t.Errorf("exit code %d, want 2", code)
 			}
 			if !strings.Contains(stderr.String(), tt.stderr) {
@@ -93,7 +92,7 @@ func TestFlagBeatsEnv(t *testing.T) {
 	if cfg.Addr != ":6000" || cfg.GitHub.Token != "from-env" || !cfg.RepoAllowlist.Allows("acme/x") || cfg.Tool.Path != sh {
 		t.Errorf("config = %+v", cfg)
 	}
-	if !cfg.Automerge || !slices.Equal(cfg.AllowedExtraArgs, []string{"-target=", "-var="}) || cfg.ApplyRequirements != (server.Requirements{Approved: true}) {
+	if !cfg.Automerge || !slices.Equal(cfg.AllowedExtraArgs, []string{"-target=", "-var="}) || cfg.ApplyRequirements != (workflows.Requirements{Approved: true}) {
 		t.Errorf("automerge %v, extra args %q, requirements %+v", cfg.Automerge, cfg.AllowedExtraArgs, cfg.ApplyRequirements)
 	}
 }
@@ -104,7 +103,7 @@ func TestServerRedisUnreachable(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t)) // nothing listens there
 	var stdout, stderr bytes.Buffer
 	args := []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--bind-addr=127.0.0.1", "--port=0", "--data-dir", t.TempDir(), "--redis-addr", addr}
-	if code := run(args, func(string) (string, bool) { return "", false }, &stdout, &stderr); code != 1 {
+	if code := run(args, nil, &stdout, &stderr); code != 1 {
 		t.Errorf("exit code %d, want 1", code)
 	}
 	msg := strings.TrimSpace(stderr.String())

@@ -9,7 +9,7 @@ import (
 	"os/exec"
 	"strings"
 
-	"github.com/atoll-iac/atoll/runner"
+	"github.com/atoll-iac/atoll/runner/workspace"
 	"github.com/atoll-iac/atoll/workflows"
 )
 
@@ -29,7 +29,7 @@ func projects(ctx context.Context, args []string, getenv func(string) (string, b
 		fmt.Fprintf(stderr, "atoll projects: %v\n", err)
 		return 2
 	}
-	changed, err := runner.ChangedFiles(ctx, *repo, *base)
+	changed, err := workspace.ChangedFiles(ctx, *repo, *base)
 	if err != nil {
 		fmt.Fprintf(stderr, "atoll projects: %v\n", err)
 		return 1
@@ -42,12 +42,7 @@ func projects(ctx context.Context, args []string, getenv func(string) (string, b
 	if branch := baseBranch(ctx, *repo, *base); branch != "" {
 		cfg = cfg.ForBranch(branch)
 	}
-	graph, err := workflows.LoadModuleGraph(*repo, nil)
-	if err != nil {
-		fmt.Fprintf(stderr, "atoll projects: %v\n", err)
-		return 1
-	}
-	matches, err := workflows.Discover(cfg, *repo, changed, graph)
+	matches, err := workflows.Select(cfg, *repo, changed)
 	if err != nil {
 		fmt.Fprintf(stderr, "atoll projects: %s: %v\n", cfg.File, err)
 		return 1

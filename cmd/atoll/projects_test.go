@@ -44,7 +44,7 @@ func TestProjectsCommand(t *testing.T) {
 	write("modules/tags/main.tf", "# uncommitted\n")
 
 	var stdout, stderr bytes.Buffer
-	code := run([]string{"projects", "--repo", repo, "--base", "main"}, func(string) (string, bool) { return "", false }, &stdout, &stderr)
+	code := run([]string{"projects", "--repo", repo, "--base", "main"}, nil, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
@@ -63,7 +63,7 @@ net/default name=net
 	}
 
 	stderr.Reset()
-	if code := run([]string{"projects", "--repo", repo, "--base", "no-such-branch"}, func(string) (string, bool) { return "", false }, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "no-such-branch") {
+	if code := run([]string{"projects", "--repo", repo, "--base", "no-such-branch"}, nil, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "no-such-branch") {
 		t.Errorf("bad base: exit %d, %q", code, stderr.String())
 	}
 }

@@ -40,6 +40,7 @@ func Run(t *testing.T, newLocker func(t *testing.T) locking.Locker) {
 		{"LeaseOwnership", testLeaseOwnership},
 		{"LeaseRace", testLeaseRace},
 		{"AbandonedLeaseLapses", testAbandonedLeaseLapses},
+		{"LeaseElectsOnePoller", testLeaseElectsOnePoller},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -379,6 +380,97 @@ func testAbandonedLeaseLapses(t *testing.T, lk locking.Locker) {
 	if ok, err := lk.Renew(ctx, "job", "alive", time.Minute); err != nil || !ok {
 		t.Errorf("Renew by the new owner = %v, %v; want true", ok, err)
 	}
+}
+
+// testLeaseElectsOnePoller plays what leases are for: replicas that each
+// want to be the one that polls the forge take a lease and renew it while
+// they poll. One polls at a time; when it dies, another takes over within
+// the lease's TTL or two.
+func testLeaseElectsOnePoller(t *testing.T, lk locking.Locker) {
+	const ttl = time.Second
+	type replica struct {
+		name string
+		stop context.CancelFunc
+		done chan struct{}
+	}
+	var mu sync.Mutex
+	leaders := map[string]bool{} // who believes it polls
+	overlap := ""
+	run := func(name string) replica {
+		ctx, stop := context.WithCancel(t.Context())
+		r := replica{name: name, stop: stop, done: make(chan struct{})}
+		go func() {
+			defer close(r.done)
+			leading := false
+			for ctx.Err() == nil {
+				var ok bool
+				var err error
+				if leading {
+					ok, err = lk.Renew(ctx, "poller", name, ttl)
+				} else {
+					ok, err = lk.Acquire(ctx, "poller", name, ttl)
+				}
+				leading = err == nil && ok
+				mu.Lock()
+				leaders[name] = leading
+				if n := countTrue(leaders); n > 1 && overlap == "" {
+					overlap = fmt.Sprintf("%v", leaders)
+				}
+				mu.Unlock()
+				select {
+				case <-ctx.Done():
+				case <-time.After(ttl / 4):
+				}
+			}
+		}()
+		return r
+	}
+	leader := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		for name, ok := range leaders {
+			if ok {
+				return name
+			}
+		}
+		return ""
+	}
+	replicas := map[string]replica{}
+	for _, name := range []string{"a", "b", "c"} {
+		replicas[name] = run(name)
+	}
+	waitUntil(t, "a replica to poll", func() bool { return leader() != "" })
+	first := leader()
+	// It dies without letting the lease go.
+	replicas[first].stop()
+	<-replicas[first].done
+	mu.Lock()
+	delete(leaders, first)
+	mu.Unlock()
+	died := time.Now()
+	waitUntil(t, "another replica to take over", func() bool { return leader() != "" })
+	if took := time.Since(died); took > 2*ttl+ttl/2 {
+		t.Errorf("another replica took over %v after the poller died, want within about two TTLs (%v)", took, 2*ttl)
+	}
+	for name, r := range replicas {
+		if name != first {
+			r.stop()
+			<-r.done
+		}
+	}
+	if overlap != "" {
+		t.Errorf("two replicas polled at once: %s", overlap)
+	}
+}
+
+func countTrue(m map[string]bool) int {
+	n := 0
+	for _, v := range m {
+		if v {
+			n++
+		}
+	}
+	return n
 }
 
 func tryLock(t *testing.T, lk locking.Locker, l locking.Lock) (locking.Lock, bool) {

@@ -69,3 +69,27 @@ func git(t *testing.T, dir string, args ...string) (string, error) {
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
+
+// A pull request can commit a symbolic link, to anywhere: Symlink files
+// reach a clone as links.
+func TestSymlinksReachTheClone(t *testing.T) {
+	t.Parallel()
+	g := vcstest.NewGitHub(t, vcstest.GitHubOptions{})
+	g.CreateRepo(t, repoName, nil)
+	p := g.OpenPull(t, repoName, vcstest.PullSpec{Files: map[string]string{"main.tf": "# x\n", "atoll.yaml": vcstest.Symlink("/dev/zero"), "loop": vcstest.Symlink("loop")}})
+	dir := filepath.Join(t.TempDir(), "clone")
+	if out, err := git(t, "", "-c", authConfig(g), "clone", "-q", g.CloneURL(repoName), dir); err != nil {
+		t.Fatalf("clone: %v\n%s", err, out)
+	}
+	if out, err := git(t, dir, "-c", authConfig(g), "fetch", "-q", "origin", p.HeadSHA); err != nil {
+		t.Fatalf("fetch: %v\n%s", err, out)
+	}
+	if out, err := git(t, dir, "checkout", "-q", p.HeadSHA); err != nil {
+		t.Fatalf("checkout: %v\n%s", err, out)
+	}
+	for name, want := range map[string]string{"atoll.yaml": "/dev/zero", "loop": "loop"} {
+		if got, err := os.Readlink(filepath.Join(dir, name)); err != nil || got != want {
+			t.Errorf("%s links to %q, %v; want %q", name, got, err, want)
+		}
+	}
+}

@@ -257,6 +257,20 @@ func (g *GitHub) Comments(repo string, number int) []Comment {
 	return out
 }
 
+// AllComments returns every comment posted through the API, on any issue
+// or pull request, in creation order.
+func (g *GitHub) AllComments() []Comment {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []Comment
+	for _, c := range g.comments {
+		if !c.byUser {
+			out = append(out, c.Comment)
+		}
+	}
+	return out
+}
+
 // commentDump describes every comment atoll posted, for a test's failure.
 func (g *GitHub) commentDump() string {
 	g.mu.Lock()

@@ -193,7 +193,16 @@ func (g *GitHub) commitEnv(author string) []string {
 	}
 }
 
-// writeFiles writes files under dir, in a stable order.
+// symlinkMark starts a file's content that stands for a symbolic link.
+const symlinkMark = "\x00symlink\x00"
+
+// Symlink is the content of a file that is committed as a symbolic link
+// to target, as a pull request may commit one: a file of the server, or
+// the link itself.
+func Symlink(target string) string { return symlinkMark + target }
+
+// writeFiles writes files under dir, in a stable order; those whose
+// content Symlink made are links.
 func writeFiles(t testing.TB, dir string, files map[string]string) {
 	t.Helper()
 	names := make([]string, 0, len(files))
@@ -208,6 +217,13 @@ func writeFiles(t testing.TB, dir string, files map[string]string) {
 		p := filepath.Join(dir, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatalf("fake github: %v", err)
+		}
+		if target, ok := strings.CutPrefix(files[name], symlinkMark); ok {
+			os.Remove(p) // a link replaces whatever the path was
+			if err := os.Symlink(target, p); err != nil {
+				t.Fatalf("fake github: %v", err)
+			}
+			continue
 		}
 		if err := os.WriteFile(p, []byte(files[name]), 0o644); err != nil {
 			t.Fatalf("fake github: %v", err)

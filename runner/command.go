@@ -1,0 +1,90 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/atoll-iac/atoll/workflows"
+)
+
+// command runs a comment command: parseErr is what ParseComment said of
+// it. Nothing runs for atoll's own comments, for commenters without the
+// right to run commands, or for pull requests atoll must not run.
+func (j *Job) command(ctx context.Context, cmd workflows.Command, parseErr error) error {
+	if ok, err := j.trustedCommenter(ctx); !ok {
+		return err
+	}
+	if parseErr != nil {
+		return userErrorf("**atoll could not read that command:** %v.\n\n%s", parseErr, workflows.Usage)
+	}
+	j.Log = j.Log.With("command", cmd.Name, "user", j.User)
+	j.reply.Log = j.Log
+	if cmd.Name == "help" {
+		_, err := j.Forge.Comment(ctx, j.Event.Repo, j.Event.Pull.Number, workflows.Usage)
+		return err
+	}
+	pull, err := j.Forge.PullRequest(ctx, j.Event.Repo, j.Event.Pull.Number)
+	if err != nil {
+		return err
+	}
+	j.setPull(pull)
+	switch cmd.Name {
+	case "unlock":
+		return j.unlock(ctx)
+	case "version":
+		return j.version(ctx)
+	}
+	if !pull.Open {
+		return userErrorf("This pull request is closed: atoll runs nothing on it.")
+	}
+	if pull.Fork && !j.r.policy.AllowForkPRs {
+		return errForkRefused
+	}
+	switch cmd.Name {
+	case "plan":
+		return j.plan(ctx, planRequest{sel: cmd, extra: cmd.Extra})
+	case "apply":
+		return j.apply(ctx, cmd)
+	}
+	return fmt.Errorf("runner: command %q parsed but not handled", cmd.Name)
+}
+
+// trustedCommenter reports whether the job's comment may run: it is not
+// atoll's own, the forge holds it as the webhook says, and its author may
+// run commands. When it may not, the error, if any, is the answer.
+func (j *Job) trustedCommenter(ctx context.Context) (bool, error) {
+	// No comment of atoll's starts with the command word, so a forge that
+	// cannot say who atoll is (a GitHub App token cannot) is no loop risk.
+	self, err := j.Forge.CurrentUser(ctx)
+	if err != nil {
+		j.Log.Warn("cannot tell atoll's own comments apart", "err", err)
+	}
+	ev := j.Event
+	if self != "" && strings.EqualFold(j.User, self) {
+		j.Log.Debug("ignoring atoll's own comment")
+		return false, nil
+	}
+	// Who wrote what is taken from the forge, not from the payload, which
+	// is only as good as its signature.
+	held, err := j.Forge.GetComment(ctx, ev.Repo, ev.Comment.ID)
+	if err != nil {
+		return false, err
+	}
+	if !strings.EqualFold(held.Author, j.User) || held.Body != ev.Comment.Body {
+		j.Log.Warn("comment in the webhook differs from the forge's; ignoring it", "comment", ev.Comment.ID, "forge_author", held.Author)
+		return false, nil
+	}
+	ok, err := j.mayComment(ctx)
+	switch {
+	case err != nil:
+		return false, err
+	case ok:
+		return true, nil
+	}
+	j.Log.Info("commenter may not run commands", "user", j.User)
+	if len(j.r.policy.AllowedCommenters) > 0 {
+		return false, userErrorf("@%s, you may not run atoll commands in this repository: only the users and teams this server allows may.", j.User)
+	}
+	return false, userErrorf("@%s, you may not run atoll commands in this repository: that takes write access to it.", j.User)
+}

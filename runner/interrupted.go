@@ -1,0 +1,81 @@
+package runner
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/atoll-iac/atoll/locking"
+	"github.com/atoll-iac/atoll/runner/plans"
+	"github.com/atoll-iac/atoll/runner/report"
+	"github.com/atoll-iac/atoll/vcs"
+	"github.com/atoll-iac/atoll/workflows"
+)
+
+// interruptedApply answers an apply command whose first run stopped
+// midway (its replica died, or the server stopped before it finished). It
+// never applies again: what may have been half applied is marked as
+// unknown, its lock kept, and the pull request told how to find out. It
+// reports false, and does nothing, when no project was being applied (an
+// apply records that before it begins): then the apply runs again, for
+// the plans still waiting.
+func (j *Job) interruptedApply(ctx context.Context) (answered bool, err error) {
+	pull, err := j.Forge.PullRequest(ctx, j.Event.Repo, j.Event.Pull.Number)
+	if err != nil {
+		return true, err
+	}
+	j.setPull(pull)
+	unknown, err := j.r.plans.UpdateRecords(ctx, j.plansPull(), func(rec *plans.Record) bool {
+		if rec.State != plans.Applying {
+			return false
+		}
+		rec.State, rec.Summary = plans.ApplyUnknown, "interrupted: outcome unknown"
+		return true
+	})
+	if err != nil {
+		return true, err
+	}
+	if len(unknown) == 0 {
+		return false, nil
+	}
+	j.Log.Warn("apply was interrupted; not applying again", "unknown", len(unknown))
+	rctx, cancel := reportContext(ctx)
+	defer cancel()
+	var b strings.Builder
+	fmt.Fprintf(&b, "**atoll was interrupted while applying** (job `%s`): the server running it stopped before it finished, and atoll does not apply again on its own.\n\n", j.ID)
+	b.WriteString("These projects were being applied; whether that went through is **unknown**, and their locks stay with this pull request:\n\n")
+	for _, rec := range unknown {
+		title := report.Result{Project: workflows.Project{Dir: rec.Dir, Workspace: rec.Workspace}, Name: rec.Name}.Title()
+		fmt.Fprintf(&b, "- %s in workspace `%s`", title, rec.Workspace)
+		b.WriteString(j.keepUnknownLock(rctx, rec) + "\n")
+		j.setStatus(rctx, "apply", cmp.Or(rec.Target, rec.Dir+"/"+rec.Workspace), vcs.Failure, "interrupted: outcome unknown")
+	}
+	b.WriteString("\nTo find out, plan again (`atoll plan`): a plan with no changes means the apply went through. Then apply what is left.\n")
+	j.setAggregates(rctx)
+	// In the running comment of the cut-short run, if it posted one.
+	_, err = j.reply.Finish(rctx, b.String())
+	return true, err
+}
+
+// keepUnknownLock keeps the lock of a project whose apply is unknown
+// until someone unlocks it: with a lock TTL, a lock lapses unless kept,
+// and no other pull request should plan over a state that may be half
+// applied. When it cannot, it returns a note saying so for the comment.
+func (j *Job) keepUnknownLock(ctx context.Context, rec plans.Record) string {
+	if j.r.policy.LockTTL == 0 {
+		return "" // taken without expiry: it stays
+	}
+	l := j.r.projectLock(locking.Key{Repo: j.Pull.Repo.FullName, Dir: rec.Dir, Workspace: rec.Workspace}, j.Pull.Number, rec.User)
+	l.Expires = time.Time{}
+	holder, ok, err := j.r.locker.TryLock(ctx, l)
+	switch {
+	case err != nil:
+		j.Log.Error("keeping the lock of an interrupted apply", "dir", rec.Dir, "workspace", rec.Workspace, "err", err)
+		return " (atoll could not keep its lock: it lapses with the lock TTL)"
+	case !ok:
+		return fmt.Sprintf(" (its lock lapsed meanwhile: #%d holds it now)", holder.Pull)
+	}
+	return ""
+}

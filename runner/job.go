@@ -1,0 +1,174 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/atoll-iac/atoll/runner/queue"
+	"github.com/atoll-iac/atoll/runner/report"
+	"github.com/atoll-iac/atoll/vcs"
+	"github.com/atoll-iac/atoll/workflows"
+)
+
+// Job is one run of the work an event asks for.
+type Job struct {
+	// ID names the job in logs and in what it says on the pull request;
+	// every run of one task's job has the same.
+	ID string
+	// Log carries the forge, repository, pull request, delivery and job.
+	Log   *slog.Logger
+	Forge vcs.Forge
+	Event vcs.Event
+	// Pull is the pull request: as the event has it until the job fetches
+	// it from the forge, whose word it then is.
+	Pull vcs.PullRequest
+	// User asked for the work: the commenter, or the pull request's
+	// author for an autoplan.
+	User string
+
+	r *Runner
+	// reply is the job's comment; a failure is reported there rather than
+	// in a new comment.
+	reply *report.Reply
+	// rerun is set when an earlier run of the job was cut short: what it
+	// finished need not be done again.
+	rerun bool
+	// claim keeps the job's task claimed; nil for a job run outside the
+	// queue.
+	claim *queue.Claim
+}
+
+// reportTimeout bounds the calls that report a job's end to the forge,
+// which run even when the job itself was cancelled.
+const reportTimeout = 30 * time.Second
+
+// reportContext is for telling the forge how a job ended: it lives on for
+// a while after ctx is cancelled, so that a job stopped by a timeout or a
+// shutdown still says so.
+func reportContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), reportTimeout)
+}
+
+// newJob returns the job id for an event from forge; claim keeps its
+// task claimed, nil for a job run outside the queue.
+func (r *Runner) newJob(id string, log *slog.Logger, forge vcs.Forge, ev vcs.Event, claim *queue.Claim) *Job {
+	j := &Job{ID: id, Log: log, Forge: forge, Event: ev, Pull: ev.Pull, r: r, claim: claim}
+	j.reply = j.newReply()
+	return j
+}
+
+// newReply is a reply on the job's pull request whose new comments are
+// noted on the job's task, for a later run should this one be cut short.
+func (j *Job) newReply() *report.Reply {
+	r := &report.Reply{Forge: j.Forge, Pull: j.Pull, Redact: j.r.redact, Log: j.Log}
+	if j.claim != nil {
+		r.Noted = func(ctx context.Context, commentID int64) {
+			if err := j.claim.Note(ctx, fmt.Sprint(commentID)); err != nil {
+				j.Log.Warn("noting the job's comment on the task", "err", err)
+			}
+		}
+	}
+	return r
+}
+
+// setPull makes pull, fetched from the forge, the job's pull request.
+func (j *Job) setPull(pull vcs.PullRequest) {
+	j.Pull = pull
+	j.reply.Pull = pull
+}
+
+// run runs the job under the job timeout and reports what it could not:
+// an error for the pull request becomes a comment as is; any other
+// becomes a comment naming the job id, with the detail in the log only.
+//
+// It reports whether the job was handed over: stopped midway for its task
+// to run again (queue.HandedOver), rather than done.
+func (j *Job) run(ctx context.Context) (handed bool) {
+	ctx, cancel := context.WithTimeout(ctx, j.r.policy.JobTimeout)
+	defer cancel()
+	start := time.Now()
+	defer func() {
+		if p := recover(); p != nil {
+			j.Log.Error("job panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			j.reportError(ctx, errors.New("panic"))
+		}
+	}()
+	err := j.do(ctx)
+	if err != nil && queue.HandedOver(ctx) {
+		// Not the job's failure: its task runs again, and reports then.
+		j.Log.Info("job interrupted", "why", context.Cause(ctx), "err", err)
+		return true
+	}
+	if err != nil {
+		j.reportError(ctx, err)
+	}
+	j.Log.Debug("job done", "elapsed", time.Since(start))
+	return false
+}
+
+// do does the work the job's event asks for.
+func (j *Job) do(ctx context.Context) error {
+	ev := j.Event
+	switch ev.Type {
+	case vcs.PullOpened, vcs.PullUpdated, vcs.PullReady:
+		return j.autoplan(ctx)
+	case vcs.PullClosed:
+		return j.close(ctx)
+	case vcs.CommentCreated:
+		j.User = ev.Comment.Author
+		cmd, _, err := workflows.ParseComment(ev.Comment.Body, j.r.policy.AllowedExtraArgs)
+		if j.rerun && err == nil && cmd.Name == "apply" {
+			if answered, err := j.interruptedApply(ctx); answered {
+				return err
+			}
+			// The first run never began to apply.
+		}
+		return j.command(ctx, cmd, err)
+	}
+	return fmt.Errorf("runner: no work for a %s event", ev.Type)
+}
+
+// reportError says on the pull request that the job failed: as err says
+// when it is a *userError, else in a generic message naming the job.
+func (j *Job) reportError(ctx context.Context, err error) {
+	var ue *userError
+	var body string
+	if errors.As(err, &ue) {
+		j.Log.Info("job refused", "reason", ue.msg, "err", ue.err)
+		body = ue.msg
+	} else {
+		j.Log.Error("job failed", "err", err)
+		body = fmt.Sprintf(report.InternalErrorMark+" and stopped (job `%s`). The server's log has the details.", j.ID)
+	}
+	ctx, cancel := reportContext(ctx)
+	defer cancel()
+	if _, cerr := j.reply.Finish(ctx, body); cerr != nil {
+		j.Log.Error("reporting job failure", "err", cerr)
+	}
+}
+
+// userError is an error whose message is written for the people on the
+// pull request and shown to them as is: a refusal, or a mistake in what
+// the pull request holds. err, when set, is its cause, for the log only.
+type userError struct {
+	msg string
+	err error
+}
+
+func (e *userError) Error() string {
+	if e.err != nil {
+		return e.msg + ": " + e.err.Error()
+	}
+	return e.msg
+}
+
+func (e *userError) Unwrap() error { return e.err }
+
+// userErrorf returns a userError whose message is formatted.
+func userErrorf(format string, args ...any) error {
+	return &userError{msg: fmt.Sprintf(format, args...)}
+}

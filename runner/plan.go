@@ -1,0 +1,204 @@
+package runner
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/atoll-iac/atoll/runner/plans"
+	"github.com/atoll-iac/atoll/runner/queue"
+	"github.com/atoll-iac/atoll/runner/report"
+	"github.com/atoll-iac/atoll/runner/tool"
+	"github.com/atoll-iac/atoll/runner/workspace"
+	"github.com/atoll-iac/atoll/vcs"
+	"github.com/atoll-iac/atoll/workflows"
+)
+
+// planRequest asks for the job's projects to be planned.
+type planRequest struct {
+	// sel selects the projects to plan by name (Project) or by Dir and
+	// Workspace; when it selects nothing, every project the pull request
+	// changes is planned.
+	sel workflows.Command
+	// extra are tool arguments for the plan step.
+	extra []string
+	// auto is set for plans no one asked for, which stay silent when
+	// there is nothing to plan.
+	auto bool
+}
+
+// plan checks the pull request's head out, reads its repository config,
+// plans each selected project under its lock, and reports: a commit status
+// per project, aggregate statuses, and one comment for all.
+func (j *Job) plan(ctx context.Context, req planRequest) error {
+	// A command is answered at once; an autoplan speaks only when it has
+	// planned something.
+	if !req.auto {
+		j.reply.Start(ctx, report.Running("plan", req.sel))
+	}
+	held := heldWorkspaces{}
+	defer held.close()
+	rc, done, err := j.prepare(ctx, held, req.extra, "plan")
+	if err != nil {
+		return err
+	}
+	defer done()
+	projects, err := j.selectProjects(ctx, req.sel, rc, held[workflows.DefaultWorkspace].Dir)
+	if err != nil {
+		return err
+	}
+	if len(projects) == 0 {
+		if req.auto {
+			j.Log.Info("no projects changed; nothing to plan")
+			j.setAggregates(ctx)
+			return nil
+		}
+		return userErrorf("This pull request changes no project, so there is nothing to plan. To plan a directory anyway, comment `atoll plan -d DIR`.")
+	}
+	unmet, err := j.unmetPlanRequirements(ctx, rc, projects)
+	if err != nil {
+		return err
+	}
+	for _, p := range projects {
+		j.setStatus(ctx, "plan", rc.statusTarget(p.Name, p.Project), vcs.Pending, "planning…")
+	}
+	results, err := j.runProjects(ctx, held, waves(projects, rc.cfg.ParallelPlan), rc.cfg.AbortOnExecutionOrderFail,
+		func(ws *workspace.Workspace, p workflows.ProjectConfig, blocked string) report.Result {
+			return j.project(ws, p, rc, req.extra).plan(ctx, cmp.Or(blocked, unmet[keyOf(p)]))
+		})
+	if queue.HandedOver(ctx) {
+		// The next run of the job plans again, and reports.
+		return context.Cause(ctx)
+	}
+	return errors.Join(err, j.reportPlans(ctx, rc, projects, results))
+}
+
+// reportPlans reports the results of a plan, even when the job was
+// cancelled or a checkout failed: no status is left pending.
+func (j *Job) reportPlans(ctx context.Context, rc repoConfig, projects []workflows.ProjectConfig, results []report.Result) error {
+	ctx, cancel := reportContext(ctx)
+	defer cancel()
+	for _, p := range projects[len(results):] {
+		j.setStatus(ctx, "plan", rc.statusTarget(p.Name, p.Project), vcs.Failure, "not planned: atoll hit an internal error")
+	}
+	for _, res := range results {
+		j.setStatus(ctx, "plan", rc.statusTarget(res.Name, res.Project), res.State(), res.StatusDescription())
+	}
+	j.setAggregates(ctx)
+	if len(results) == 0 {
+		return nil
+	}
+	ids, err := j.reply.Finish(ctx, report.Results(results, j.Forge.MaxCommentLen())...)
+	j.hidePreviousPlans(ctx, ids)
+	return err
+}
+
+// plan plans the project under its lock, unless it is blocked (blocked
+// says why, in sentences). Its record then says how that went, whatever
+// happened: a project that could not be planned counts as not planned.
+func (p *projectJob) plan(ctx context.Context, blocked string) report.Result {
+	if res, ok := p.plannedBefore(ctx); ok {
+		return res
+	}
+	rec := plans.Record{Dir: p.cfg.Dir, Workspace: p.cfg.Workspace, Name: p.cfg.Name, SHA: p.Pull.HeadSHA, Tool: p.r.exec.Tool(),
+		User: p.User, Time: time.Now().UTC(), Target: p.target(), JobID: p.ID}
+	res := p.result("plan").Skip(blocked)
+	if blocked == "" {
+		res = p.runPlan(ctx, &rec)
+	}
+	if res.Outcome == report.Succeeded {
+		// Kept where any replica can apply it.
+		err := p.keepPlan(ctx, rec)
+		switch {
+		case errors.Is(err, plans.ErrPlanTooLarge):
+			res.Outcome, res.Summary = report.Failed, err.Error()
+		case err != nil:
+			p.log.Error("keeping the plan file", "err", err)
+			res = res.Internal(p.ID)
+		}
+	}
+	rec.State, rec.Summary = plans.PlanFailed, res.StatusDescription()
+	if res.Outcome == report.Succeeded {
+		rec.State, rec.Summary = plans.Planned, res.Summary
+	}
+	if err := p.r.plans.SaveRecord(ctx, p.plansPull(), rec); err != nil {
+		p.log.Error("saving plan record", "err", err)
+		return res.Internal(p.ID)
+	}
+	p.log.Info("planned", "ok", res.Outcome == report.Succeeded, "summary", res.Summary)
+	return res
+}
+
+// plannedBefore returns the result of the project's plan when a run of
+// this job that was cut short had made it, at this head, and it is still
+// there to apply: the job does not plan it twice.
+func (p *projectJob) plannedBefore(ctx context.Context) (report.Result, bool) {
+	if !p.rerun {
+		return report.Result{}, false
+	}
+	rec, ok, err := plans.Find(ctx, p.r.plans, p.plansPull(), p.ws.Name, p.planKey())
+	if err != nil || !ok || rec.JobID != p.ID || rec.SHA != p.Pull.HeadSHA || rec.State != plans.Planned {
+		return report.Result{}, false
+	}
+	if err := p.fetchPlan(ctx, rec); err != nil {
+		return report.Result{}, false
+	}
+	p.log.Info("planned before the job was interrupted; not planning again")
+	res := p.result("plan")
+	res.Outcome, res.Summary = report.Succeeded, rec.Summary
+	res.Hint = fmt.Sprintf("Planned before atoll was interrupted, so not planned again; its output was not kept. To see it, comment `%s`.",
+		report.ProjectCommand("plan", p.cfg.Name, p.cfg.Project))
+	return res, true
+}
+
+// runPlan takes the project's lock and runs the plan steps, noting in rec
+// the tool that ran them.
+func (p *projectJob) runPlan(ctx context.Context, rec *plans.Record) report.Result {
+	res, ok := p.takeLock(ctx, p.result("plan"))
+	if !ok {
+		return res
+	}
+	defer p.lock.release()
+	var err error
+	if p.files, err = p.r.plans.Files(p.plansPull(), *rec); err != nil {
+		p.log.Error("placing the plan file", "err", err)
+		return res.Internal(p.ID)
+	}
+	if err := os.MkdirAll(filepath.Dir(p.files.Plan), 0o700); err != nil {
+		p.log.Error("creating plan directory", "err", err)
+		return res.Internal(p.ID)
+	}
+	// A plan that fails must not leave an older plan behind to be applied.
+	if err := os.Remove(p.files.Plan); err != nil && !errors.Is(err, os.ErrNotExist) {
+		p.log.Error("removing old plan", "err", err)
+		return res.Internal(p.ID)
+	}
+	if _, failed, ok := p.dir(res); !ok {
+		return failed
+	}
+	if p.tool, err = p.findTool(ctx); err != nil {
+		if errors.Is(err, tool.ErrToolVersion) {
+			res.Outcome, res.Summary = report.Failed, err.Error()
+			return res
+		}
+		p.log.Error("finding the project's tool", "err", err)
+		return res.Internal(p.ID)
+	}
+	rec.Tool = p.tool
+	if rec.ToolVersion, err = p.r.exec.Version(ctx, p.tool); err != nil {
+		p.log.Error("asking the tool for its version", "err", err)
+		return res.Internal(p.ID)
+	}
+	res = p.runSteps(ctx, res, p.workflow().PlanSteps(p.cfg.Project, p.files.Plan, p.files.Show, p.extra))
+	if res.Outcome == report.Succeeded {
+		res.Summary = report.PlanSummary(res.Output)
+	}
+	return res
+}
+
+// workflow is the workflow the project runs.
+func (p *projectJob) workflow() workflows.Workflow { return p.rc.workflow(p.cfg) }

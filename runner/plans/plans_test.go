@@ -1,0 +1,201 @@
+package plans
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/atoll-iac/atoll/locking/redistest"
+)
+
+// stores runs fn against each Store: Local, and Redis on a real
+// redis-server.
+func stores(t *testing.T, fn func(t *testing.T, s Store)) {
+	t.Run("local", func(t *testing.T) {
+		t.Parallel()
+		fn(t, NewLocal(t.TempDir()))
+	})
+	t.Run("redis", func(t *testing.T) {
+		t.Parallel()
+		fn(t, NewRedis(redistest.Start(t, redistest.Options{}).Client(t), "atoll:", t.TempDir()))
+	})
+}
+
+func TestPlanRecordsAreKeptApart(t *testing.T) {
+	t.Parallel()
+	stores(t, func(t *testing.T, s Store) {
+		pull := Pull{Repo: "acme/infra", Number: 1}
+		// Each key is a project that must not share files with another: the
+		// root directory, a directory and a name spelled alike, names with
+		// slashes, and two names in one directory. (Names are unique in a
+		// repository's config: a name is one project wherever its directory.)
+		keys := []Key{
+			{Dir: "."},
+			{Dir: ".."},
+			{Dir: "app"},
+			{Dir: "app", Name: "app"},
+			{Dir: "app", Name: "blue"},
+			{Dir: "app", Name: "paint/blue"},
+			{Dir: "paint/blue"},
+		}
+		files := map[string]Key{}
+		for _, k := range keys {
+			rec := Record{Dir: k.Dir, Name: k.Name, Workspace: "default", State: Planned}
+			for _, other := range []Pull{pull, {Repo: "acme/infra", Number: 2}, {Repo: "acme/other", Number: 1}} {
+				f, err := s.Files(other, rec)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, path := range []string{f.Plan, f.Show} {
+					if prev, dup := files[path]; dup {
+						t.Errorf("%+v and %+v share %s", prev, k, path)
+					}
+					files[path] = k
+				}
+			}
+			if err := s.SaveRecord(t.Context(), pull, rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+		recs, err := s.Records(t.Context(), pull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != len(keys) {
+			t.Fatalf("Records found %d records, want %d: %+v", len(recs), len(keys), recs)
+		}
+		for _, k := range keys {
+			rec, ok, err := Find(t.Context(), s, pull, "default", k)
+			if err != nil || !ok || rec.Key() != k {
+				t.Errorf("Find(%+v) = %+v, %v, %v", k, rec, ok, err)
+			}
+		}
+		if _, ok, err := Find(t.Context(), s, pull, "staging", keys[0]); err != nil || ok {
+			t.Errorf("Find in another workspace = %v, %v; want none", ok, err)
+		}
+	})
+}
+
+func TestPlansRefuseUnsafeNames(t *testing.T) {
+	t.Parallel()
+	stores(t, func(t *testing.T, s Store) {
+		for _, tt := range []struct {
+			pull Pull
+			ws   string
+		}{
+			{Pull{Repo: "../etc", Number: 1}, "default"},
+			{Pull{Repo: "acme/..", Number: 1}, "default"},
+			{Pull{Repo: "acme/infra", Number: 1}, "../x"},
+			{Pull{Repo: "acme/infra", Number: 1}, ".."},
+		} {
+			if f, err := s.Files(tt.pull, Record{Dir: ".", Workspace: tt.ws}); err == nil {
+				t.Errorf("Files(%+v, %q) = %+v, want an error", tt.pull, tt.ws, f)
+			}
+		}
+	})
+}
+
+// The life of a plan: kept after it is made, fetched for its apply,
+// dropped once applied; discarding forgets the records but not the
+// comments that showed them.
+func TestPlanFilesLifecycle(t *testing.T) {
+	t.Parallel()
+	stores(t, func(t *testing.T, s Store) {
+		ctx, pull := t.Context(), Pull{Repo: "acme/infra", Number: 1}
+		rec := Record{Dir: "app", Workspace: "default", State: Planned}
+		if _, err := s.Fetch(ctx, pull, rec); !errors.Is(err, ErrNoPlanFile) {
+			t.Errorf("Fetch before any plan = %v, want ErrNoPlanFile", err)
+		}
+		writePlan(t, s, pull, rec, "plan")
+		if err := s.Keep(ctx, pull, rec, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveRecord(ctx, pull, rec); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Fetch(ctx, pull, rec); err != nil {
+			t.Fatalf("Fetch of a kept plan: %v", err)
+		}
+		changed, err := s.UpdateRecords(ctx, pull, func(r *Record) bool { r.State = Applying; return true })
+		if err != nil || len(changed) != 1 || changed[0].State != Applying {
+			t.Fatalf("UpdateRecords = %+v, %v", changed, err)
+		}
+		if err := s.Drop(ctx, pull, rec); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Fetch(ctx, pull, rec); !errors.Is(err, ErrNoPlanFile) {
+			t.Errorf("Fetch after Drop = %v, want ErrNoPlanFile", err)
+		}
+		if _, err := s.SwapComments(ctx, pull, []int64{7}); err != nil {
+			t.Fatal(err)
+		}
+		discarded, err := s.Discard(ctx, pull)
+		if err != nil || len(discarded) != 1 || discarded[0].State != Applying {
+			t.Fatalf("Discard = %+v, %v; want the applying record", discarded, err)
+		}
+		if recs, err := s.Records(ctx, pull); err != nil || len(recs) != 0 {
+			t.Errorf("records after Discard: %+v, %v", recs, err)
+		}
+		if prev, err := s.SwapComments(ctx, pull, nil); err != nil || !slices.Equal(prev, []int64{7}) {
+			t.Errorf("comments after Discard = %v, %v; want [7]", prev, err)
+		}
+		if prev, err := s.SwapComments(ctx, pull, nil); err != nil || prev != nil {
+			t.Errorf("comments after they were forgotten = %v, %v", prev, err)
+		}
+	})
+}
+
+// writePlan writes a plan file for rec, as the tool would.
+func writePlan(t *testing.T, s Store, pull Pull, rec Record, body string) {
+	t.Helper()
+	f, err := s.Files(pull, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(f.Plan), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f.Plan, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSharedPlansTravelWithTheirLockFile(t *testing.T) {
+	t.Parallel()
+	client := redistest.Start(t, redistest.Options{}).Client(t)
+	ctx, pull := t.Context(), Pull{Repo: "acme/infra", Number: 1}
+	rec := Record{Dir: "app", Workspace: "default", State: Planned}
+	// Replica a planned; its init wrote a lock file beside the config.
+	a := NewRedis(client, "atoll:", t.TempDir())
+	writePlan(t, a, pull, rec, "plan")
+	if err := a.Keep(ctx, pull, rec, []byte("# lock")); err != nil {
+		t.Fatal(err)
+	}
+	// Replica b applies, with its own files.
+	b := NewRedis(client, "atoll:", t.TempDir())
+	lock, err := b.Fetch(ctx, pull, rec)
+	if err != nil || string(lock) != "# lock" {
+		t.Fatalf("Fetch = %q, %v; want the lock file", lock, err)
+	}
+	f, err := b.Files(pull, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(f.Plan); err != nil || string(got) != "plan" {
+		t.Errorf("the plan file on the replica that applies = %q, %v", got, err)
+	}
+	if err := b.Drop(ctx, pull, rec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Fetch(ctx, pull, rec); !errors.Is(err, ErrNoPlanFile) {
+		t.Errorf("Fetch on another replica after Drop = %v, want ErrNoPlanFile", err)
+	}
+	// Past the cap, a clear error.
+	big := Record{Dir: "big", Workspace: "default"}
+	writePlan(t, a, pull, big, string(make([]byte, MaxSharedPlan+1)))
+	if err := a.Keep(ctx, pull, big, nil); !errors.Is(err, ErrPlanTooLarge) {
+		t.Errorf("Keep past the cap = %v, want ErrPlanTooLarge", err)
+	}
+}

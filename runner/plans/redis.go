@@ -1,0 +1,206 @@
+package plans
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// MaxSharedPlan is the largest plan file, with its lock file, that Redis
+// keeps. Plans of even large projects are a few megabytes; past this,
+// Redis would hold a value it serves slowly to every replica.
+const MaxSharedPlan = 64 << 20
+
+// Redis is a Store in Redis, shared by replicas: a hash per pull request
+// of its records, and a string per plan file. The files the tool reads
+// and writes are on this machine, under a Local's root, and go to Redis
+// (Keep) and come back (Fetch) whole.
+type Redis struct {
+	client redis.UniversalClient
+	prefix string
+	// files places plan files on this machine.
+	files *Local
+}
+
+var _ Store = (*Redis)(nil)
+
+// NewRedis returns a Store on client whose keys start with prefix; plan
+// files are put in place under root.
+func NewRedis(client redis.UniversalClient, prefix, root string) *Redis {
+	return &Redis{client: client, prefix: prefix, files: NewLocal(root)}
+}
+
+func (r *Redis) recordsKey(pull Pull) string {
+	return r.prefix + "plans:" + pull.Repo + "#" + strconv.Itoa(pull.Number)
+}
+
+// field names a record in its pull request's hash: its workspace and key,
+// each escaped as in file names, which never hold a NUL.
+func field(rec Record) string { return rec.Workspace + "\x00" + rec.Key().path() }
+
+func (r *Redis) planKey(pull Pull, rec Record) string {
+	return r.prefix + "planfile:" + pull.Repo + "#" + strconv.Itoa(pull.Number) + "\x00" + field(rec)
+}
+
+// Files implements Store.
+func (r *Redis) Files(pull Pull, rec Record) (Files, error) { return r.files.Files(pull, rec) }
+
+// SaveRecord implements Store.
+func (r *Redis) SaveRecord(ctx context.Context, pull Pull, rec Record) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if err := r.client.HSet(ctx, r.recordsKey(pull), field(rec), b).Err(); err != nil {
+		return fmt.Errorf("plans: saving a record: %w", err)
+	}
+	return nil
+}
+
+// Records implements Store.
+func (r *Redis) Records(ctx context.Context, pull Pull) ([]Record, error) {
+	all, err := r.client.HGetAll(ctx, r.recordsKey(pull)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("plans: reading records: %w", err)
+	}
+	recs := make([]Record, 0, len(all))
+	for _, v := range all {
+		var rec Record
+		if err := json.Unmarshal([]byte(v), &rec); err != nil {
+			return nil, fmt.Errorf("plans: decoding a record: %w", err)
+		}
+		recs = append(recs, rec)
+	}
+	sortRecords(recs)
+	return recs, nil
+}
+
+// UpdateRecords implements Store. A pull request's jobs take turns, on
+// any replica: no other job writes its records meanwhile.
+func (r *Redis) UpdateRecords(ctx context.Context, pull Pull, change func(*Record) bool) ([]Record, error) {
+	recs, err := r.Records(ctx, pull)
+	if err != nil {
+		return nil, err
+	}
+	return updateEach(recs, change, func(rec Record) error { return r.SaveRecord(ctx, pull, rec) })
+}
+
+// Discard implements Store.
+func (r *Redis) Discard(ctx context.Context, pull Pull) ([]Record, error) {
+	recs, err := r.Records(ctx, pull)
+	if err != nil {
+		return nil, err
+	}
+	keys := []string{r.recordsKey(pull)}
+	for _, rec := range recs {
+		keys = append(keys, r.planKey(pull, rec))
+	}
+	if err := r.client.Del(ctx, keys...).Err(); err != nil {
+		return nil, fmt.Errorf("plans: discarding: %w", err)
+	}
+	if _, err := r.files.Discard(ctx, pull); err != nil {
+		return nil, err
+	}
+	return recs, nil
+}
+
+// Keep implements Store.
+func (r *Redis) Keep(ctx context.Context, pull Pull, rec Record, lock []byte) error {
+	files, err := r.Files(pull, rec)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(files.Plan)
+	if err != nil {
+		return err
+	}
+	if n := fi.Size() + int64(len(lock)); n > MaxSharedPlan {
+		return fmt.Errorf("%w: the plan file is %d MiB, more than the %d MiB that replicas share through Redis", ErrPlanTooLarge, n>>20, MaxSharedPlan>>20)
+	}
+	plan, err := os.ReadFile(files.Plan)
+	if err != nil {
+		return err
+	}
+	key := r.planKey(pull, rec)
+	pipe := r.client.TxPipeline()
+	pipe.Set(ctx, key, plan, 0)
+	if lock != nil {
+		pipe.Set(ctx, key+"\x00lock", lock, 0)
+	} else {
+		pipe.Del(ctx, key+"\x00lock")
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("plans: storing the plan file: %w", err)
+	}
+	return nil
+}
+
+// Fetch implements Store.
+func (r *Redis) Fetch(ctx context.Context, pull Pull, rec Record) ([]byte, error) {
+	files, err := r.Files(pull, rec)
+	if err != nil {
+		return nil, err
+	}
+	key := r.planKey(pull, rec)
+	vals, err := r.client.MGet(ctx, key, key+"\x00lock").Result()
+	if err != nil {
+		return nil, fmt.Errorf("plans: fetching the plan file: %w", err)
+	}
+	plan, ok := vals[0].(string)
+	if !ok {
+		return nil, ErrNoPlanFile
+	}
+	if err := os.MkdirAll(filepath.Dir(files.Plan), 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(files.Plan, []byte(plan), 0o600); err != nil {
+		return nil, err
+	}
+	if lock, ok := vals[1].(string); ok {
+		return []byte(lock), nil
+	}
+	return nil, nil
+}
+
+// Drop implements Store.
+func (r *Redis) Drop(ctx context.Context, pull Pull, rec Record) error {
+	err := r.files.Drop(ctx, pull, rec)
+	key := r.planKey(pull, rec)
+	if derr := r.client.Del(ctx, key, key+"\x00lock").Err(); derr != nil {
+		err = errors.Join(err, fmt.Errorf("plans: deleting the plan file: %w", derr))
+	}
+	return err
+}
+
+// Shared implements Store: every replica sees Redis's plans.
+func (r *Redis) Shared() bool { return true }
+
+// SwapComments implements Store.
+func (r *Redis) SwapComments(ctx context.Context, pull Pull, ids []int64) ([]int64, error) {
+	key := r.prefix + "plancomments:" + pull.Repo + "#" + strconv.Itoa(pull.Number)
+	var old string
+	var err error
+	if ids == nil {
+		old, err = r.client.GetDel(ctx, key).Result()
+	} else {
+		b, _ := json.Marshal(ids)
+		old, err = r.client.SetArgs(ctx, key, b, redis.SetArgs{Get: true}).Result()
+	}
+	if errors.Is(err, redis.Nil) || err == nil && old == "" {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("plans: recording plan comments: %w", err)
+	}
+	var prev []int64
+	if err := json.Unmarshal([]byte(old), &prev); err != nil {
+		return nil, fmt.Errorf("plans: decoding plan comments: %w", err)
+	}
+	return prev, nil
+}

@@ -1,0 +1,451 @@
+package queue
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// taskBucket holds one record a task: its sequence number (big-endian, so
+// that keys sort in order) → JSON of boltTask; turnBucket one a group with
+// tasks not done: its name → JSON of turns.
+const (
+	taskBucket = "tasks"
+	turnBucket = "turns"
+	onceBucket = "once" // once key → when it may be used again (RFC 3339)
+)
+
+// turns are where a group stands: the last turn handed out, the last one
+// up to which all are done, and those done out of turn beyond it.
+type turns struct {
+	Last, Served int64
+	Ahead        []int64 `json:",omitempty"`
+}
+
+// done ends turn.
+func (tr *turns) done(turn int64) {
+	switch {
+	case turn == tr.Served+1:
+		tr.Served = turn
+		for i := slices.Index(tr.Ahead, tr.Served+1); i >= 0; i = slices.Index(tr.Ahead, tr.Served+1) {
+			tr.Ahead = slices.Delete(tr.Ahead, i, i+1)
+			tr.Served++
+		}
+	case turn > tr.Served+1 && !slices.Contains(tr.Ahead, turn):
+		tr.Ahead = append(tr.Ahead, turn)
+	}
+}
+
+func getTurns(bkt *bolt.Bucket, group string) (turns, error) {
+	var tr turns
+	if v := bkt.Get([]byte(group)); v != nil {
+		if err := json.Unmarshal(v, &tr); err != nil {
+			return turns{}, fmt.Errorf("decoding turns: %w", err)
+		}
+	}
+	return tr, nil
+}
+
+// putTurns stores tr, or forgets a group whose turns are all done.
+func putTurns(bkt *bolt.Bucket, group string, tr turns) error {
+	if tr.Served >= tr.Last {
+		return bkt.Delete([]byte(group))
+	}
+	v, err := json.Marshal(tr)
+	if err != nil {
+		return err
+	}
+	return bkt.Put([]byte(group), v)
+}
+
+// Bolt is a Store in a bbolt file, for the consumers of one
+// process: bbolt lets one process open the file at a time.
+type Bolt struct {
+	db *bolt.DB
+	// queued wakes a waiting Claim when a task is enqueued.
+	queued chan struct{}
+	// pruned is when once keys past their window were last deleted.
+	pruned atomic.Int64
+}
+
+var _ Store = (*Bolt)(nil)
+
+type boltTask struct {
+	Task
+	// Holder and Until say who holds the task until when; "" when no one.
+	Holder string
+	Until  time.Time
+}
+
+// OpenBolt opens, or creates, the task store at path. Claims made
+// before are void: whoever held them was an earlier run of this process,
+// now gone, so their tasks are handed out again at once (their Claims
+// tell that they were started).
+func OpenBolt(path string) (*Bolt, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("opening task store %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists([]byte(turnBucket)); err != nil {
+			return err
+		}
+		if err := pruneOnce(tx); err != nil {
+			return err
+		}
+		bkt, err := tx.CreateBucketIfNotExists([]byte(taskBucket))
+		if err != nil {
+			return err
+		}
+		c := bkt.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			var t boltTask
+			if err := json.Unmarshal(v, &t); err != nil {
+				return fmt.Errorf("decoding task: %w", err)
+			}
+			if t.Holder == "" {
+				continue
+			}
+			t.Holder, t.Until = "", time.Time{}
+			if err := putTask(bkt, k, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("task store %s: %w", path, err), db.Close())
+	}
+	return &Bolt{db: db, queued: make(chan struct{}, 1)}, nil
+}
+
+// Close releases the file.
+func (b *Bolt) Close() error { return b.db.Close() }
+
+func putTask(bkt *bolt.Bucket, k []byte, t boltTask) error {
+	v, err := json.Marshal(t)
+	if err != nil {
+		return err
+	}
+	return bkt.Put(k, v)
+}
+
+func taskKey(id string) ([]byte, error) {
+	n, err := strconv.ParseUint(id, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("task id %q: %w", id, ErrNotHeld)
+	}
+	return binary.BigEndian.AppendUint64(nil, n), nil
+}
+
+// Enqueue implements Store; the record is on disk when it returns.
+func (b *Bolt) Enqueue(ctx context.Context, group string, body []byte) (Task, error) {
+	t, _, err := b.EnqueueOnce(ctx, "", 0, group, body)
+	return t, err
+}
+
+// EnqueueOnce implements Store; once keys live in the same file, and
+// those past their window are pruned when the store opens and hourly.
+func (b *Bolt) EnqueueOnce(ctx context.Context, once string, window time.Duration, group string, body []byte) (Task, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return Task{}, false, err
+	}
+	var t boltTask
+	isNew := true
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		if once != "" {
+			now := time.Now()
+			if last := b.pruned.Load(); now.Unix()-last > 3600 && b.pruned.CompareAndSwap(last, now.Unix()) {
+				if err := pruneOnce(tx); err != nil {
+					return err
+				}
+			}
+			obkt := tx.Bucket([]byte(onceBucket))
+			if v := obkt.Get([]byte(once)); v != nil {
+				if until, err := time.Parse(time.RFC3339Nano, string(v)); err == nil && now.Before(until) {
+					isNew = false
+					return nil
+				}
+			}
+			if err := obkt.Put([]byte(once), []byte(now.Add(window).UTC().Format(time.RFC3339Nano))); err != nil {
+				return err
+			}
+		}
+		tbkt := tx.Bucket([]byte(turnBucket))
+		tr, err := getTurns(tbkt, group)
+		if err != nil {
+			return err
+		}
+		tr.Last++
+		if err := putTurns(tbkt, group, tr); err != nil {
+			return err
+		}
+		t.Task = Task{Group: group, Turn: tr.Last, Body: body, Enqueued: time.Now().UTC()}
+		return b.append(tx.Bucket([]byte(taskBucket)), &t)
+	})
+	if err != nil {
+		return Task{}, false, fmt.Errorf("enqueueing a task: %w", err)
+	}
+	if isNew {
+		b.wake()
+	}
+	return t.Task, isNew, nil
+}
+
+// pruneOnce deletes the once keys past their window.
+func pruneOnce(tx *bolt.Tx) error {
+	bkt, err := tx.CreateBucketIfNotExists([]byte(onceBucket))
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	var old [][]byte
+	err = bkt.ForEach(func(k, v []byte) error {
+		if until, err := time.Parse(time.RFC3339Nano, string(v)); err != nil || !now.Before(until) {
+			old = append(old, slices.Clone(k))
+		}
+		return nil
+	})
+	for _, k := range old {
+		err = errors.Join(err, bkt.Delete(k))
+	}
+	return err
+}
+
+// append stores t at the end of the queue, setting its id.
+func (b *Bolt) append(bkt *bolt.Bucket, t *boltTask) error {
+	seq, err := bkt.NextSequence()
+	if err != nil {
+		return err
+	}
+	t.ID = strconv.FormatUint(seq, 10)
+	return putTask(bkt, binary.BigEndian.AppendUint64(nil, seq), *t)
+}
+
+// Ready implements Store.
+func (b *Bolt) Ready(ctx context.Context, t Task) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	var ready bool
+	err := b.db.View(func(tx *bolt.Tx) error {
+		tr, err := getTurns(tx.Bucket([]byte(turnBucket)), t.Group)
+		ready = tr.Served+1 >= t.Turn
+		return err
+	})
+	return ready, err
+}
+
+// Requeue implements Store.
+func (b *Bolt) Requeue(ctx context.Context, t Task, consumer string) error {
+	err := b.held(ctx, t.ID, consumer, true, func(tx *bolt.Tx, bkt *bolt.Bucket, k []byte, held boltTask) error {
+		if err := bkt.Delete(k); err != nil {
+			return err
+		}
+		held.Holder, held.Until = "", time.Time{}
+		held.Claims--
+		return b.append(bkt, &held)
+	})
+	if err == nil {
+		b.wake()
+	}
+	return err
+}
+
+func (b *Bolt) wake() {
+	select {
+	case b.queued <- struct{}{}:
+	default:
+	}
+}
+
+// Claim implements Store.
+func (b *Bolt) Claim(ctx context.Context, consumer string, ttl, wait time.Duration) (Task, bool, error) {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		t, ok, err := b.claim(ctx, consumer, ttl)
+		if err != nil || ok {
+			return t, ok, err
+		}
+		// A lapsed claim comes back without a wake-up: look again now and
+		// then.
+		poll := time.NewTimer(250 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			poll.Stop()
+			return Task{}, false, ctx.Err()
+		case <-timer.C:
+			poll.Stop()
+			return Task{}, false, nil
+		case <-b.queued:
+		case <-poll.C:
+		}
+		poll.Stop()
+	}
+}
+
+// claim takes a lapsed task, else the oldest free one whose turn has
+// come. It looks in a read transaction first: most looks find nothing, and
+// a write transaction syncs the file.
+func (b *Bolt) claim(ctx context.Context, consumer string, ttl time.Duration) (Task, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return Task{}, false, err
+	}
+	var key []byte
+	err := b.db.View(func(tx *bolt.Tx) error {
+		now := time.Now()
+		tbkt := tx.Bucket([]byte(turnBucket))
+		served := map[string]int64{}
+		c := tx.Bucket([]byte(taskBucket)).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			var t boltTask
+			if err := json.Unmarshal(v, &t); err != nil {
+				return fmt.Errorf("decoding task: %w", err)
+			}
+			if t.Holder != "" && !now.Before(t.Until) {
+				key = slices.Clone(k) // lapsed: it goes first
+				return nil
+			}
+			if t.Holder != "" || key != nil {
+				continue
+			}
+			s, ok := served[t.Group]
+			if !ok {
+				tr, err := getTurns(tbkt, t.Group)
+				if err != nil {
+					return err
+				}
+				s, served[t.Group] = tr.Served, tr.Served
+			}
+			if s+1 >= t.Turn {
+				key = slices.Clone(k)
+			}
+		}
+		return nil
+	})
+	if err != nil || key == nil {
+		return Task{}, false, err
+	}
+	var got boltTask
+	var found bool
+	err = b.db.Update(func(tx *bolt.Tx) error {
+		bkt := tx.Bucket([]byte(taskBucket))
+		v := bkt.Get(key)
+		if v == nil {
+			return nil // done meanwhile
+		}
+		if err := json.Unmarshal(v, &got); err != nil {
+			return fmt.Errorf("decoding task: %w", err)
+		}
+		now := time.Now()
+		if got.Holder != "" && now.Before(got.Until) {
+			return nil // claimed meanwhile
+		}
+		found = true
+		got.Holder, got.Until = consumer, now.Add(ttl)
+		got.Claims++
+		return putTask(bkt, key, got)
+	})
+	if err != nil {
+		return Task{}, false, fmt.Errorf("claiming a task: %w", err)
+	}
+	return got.Task, found, nil
+}
+
+// Release implements Store.
+func (b *Bolt) Release(ctx context.Context, id, consumer string) error {
+	err := b.held(ctx, id, consumer, false, func(_ *bolt.Tx, bkt *bolt.Bucket, k []byte, t boltTask) error {
+		t.Until = time.Time{} // lapsed: Claim hands it out
+		return putTask(bkt, k, t)
+	})
+	if err == nil {
+		b.wake()
+	}
+	return err
+}
+
+// Extend implements Store.
+func (b *Bolt) Extend(ctx context.Context, id, consumer string, ttl time.Duration) (bool, error) {
+	err := b.held(ctx, id, consumer, false, func(_ *bolt.Tx, bkt *bolt.Bucket, k []byte, t boltTask) error {
+		t.Until = time.Now().Add(ttl)
+		return putTask(bkt, k, t)
+	})
+	if errors.Is(err, ErrNotHeld) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Done implements Store. A claim that lapsed with no one taking the
+// task since is still the consumer's to finish.
+func (b *Bolt) Done(ctx context.Context, id, consumer string) error {
+	return b.held(ctx, id, consumer, true, func(tx *bolt.Tx, bkt *bolt.Bucket, k []byte, t boltTask) error {
+		if err := bkt.Delete(k); err != nil {
+			return err
+		}
+		tbkt := tx.Bucket([]byte(turnBucket))
+		tr, err := getTurns(tbkt, t.Group)
+		if err != nil {
+			return err
+		}
+		tr.done(t.Turn)
+		return putTurns(tbkt, t.Group, tr)
+	})
+}
+
+// held runs fn on task id in a transaction if consumer holds it (or held
+// it last, when lapsed is allowed), and returns ErrNotHeld if not.
+func (b *Bolt) held(ctx context.Context, id, consumer string, lapsed bool, fn func(*bolt.Tx, *bolt.Bucket, []byte, boltTask) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	k, err := taskKey(id)
+	if err != nil {
+		return err
+	}
+	return b.db.Update(func(tx *bolt.Tx) error {
+		bkt := tx.Bucket([]byte(taskBucket))
+		v := bkt.Get(k)
+		if v == nil {
+			return ErrNotHeld
+		}
+		var t boltTask
+		if err := json.Unmarshal(v, &t); err != nil {
+			return fmt.Errorf("decoding task: %w", err)
+		}
+		if t.Holder != consumer || !lapsed && !time.Now().Before(t.Until) {
+			return ErrNotHeld
+		}
+		return fn(tx, bkt, k, t)
+	})
+}
+
+// Note implements Store.
+func (b *Bolt) Note(ctx context.Context, id, consumer, note string) error {
+	return b.held(ctx, id, consumer, true, func(_ *bolt.Tx, bkt *bolt.Bucket, k []byte, t boltTask) error {
+		t.Task.Note = note
+		return putTask(bkt, k, t)
+	})
+}
+
+// Pending implements Store.
+func (b *Bolt) Pending(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var n int
+	err := b.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket([]byte(taskBucket)).Stats().KeyN
+		return nil
+	})
+	return n, err
+}

@@ -1,0 +1,81 @@
+// Package queue owns the durable queue that runs work after a webhook is
+// answered: tasks recorded in a Store (bbolt for one process, a Redis
+// stream for replicas) before anything runs them, and a Pool of workers
+// that claim tasks, keep their claims while they run, and let a dead
+// replica's tasks go to another. Task bodies are opaque here: the job
+// layer encodes and runs them.
+package queue
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Task is a unit of work recorded in a Store before anything runs it,
+// so that a restart or a dead replica loses nothing.
+type Task struct {
+	// ID is set by the store; tasks are claimed in the order of their ids.
+	ID string
+	// Group names tasks that must run one after the other, in the order
+	// they were enqueued (a pull request's); Turn is the task's place in
+	// its group, from 1.
+	Group string
+	Turn  int64
+	// Body says what to run, for the caller to decode.
+	Body []byte
+	// Enqueued is when the task was recorded.
+	Enqueued time.Time
+	// Claims counts the times the task was handed out, this one included:
+	// more than one means a consumer took it before and did not finish.
+	Claims int
+	// Note is what a consumer that held the task noted of its progress
+	// (Note), for the one that runs it again.
+	Note string
+}
+
+// Store is a durable queue of tasks shared by consumers, each of
+// which holds the tasks it claimed for a while (a visibility timeout):
+// one whose holder stops extending it goes to another consumer. Within a
+// group, tasks take turns: a consumer runs a task once Ready says its
+// turn has come, and hands it back with Requeue until then; Done ends the
+// turn. Implementations are safe for concurrent use, and of any consumers
+// claiming at once, each task goes to one.
+type Store interface {
+	// Enqueue records a task of group with body and returns it.
+	Enqueue(ctx context.Context, group string, body []byte) (Task, error)
+	// EnqueueOnce is Enqueue unless a task was recorded with the same
+	// once key (a webhook's delivery id) within window, in which case it
+	// records nothing and reports false. Both happen at once, or neither.
+	EnqueueOnce(ctx context.Context, once string, window time.Duration, group string, body []byte) (Task, bool, error)
+	// Ready reports whether the tasks of t's group before it are done.
+	Ready(ctx context.Context, t Task) (bool, error)
+	// Requeue hands task t, which consumer holds, back to the end of the
+	// queue, with its turn and without counting this claim.
+	Requeue(ctx context.Context, t Task, consumer string) error
+	// Release lets go of task id, which consumer holds, for any consumer
+	// to claim at once, as if the claim had lapsed: its claims and note
+	// stay, for the run that takes it next. ErrNotHeld when consumer does
+	// not hold it.
+	Release(ctx context.Context, id, consumer string) error
+	// Claim hands consumer, for ttl, a task: one whose holder let its
+	// claim lapse, else the oldest no one holds. It waits up to wait for
+	// one; ok is false when there was none.
+	Claim(ctx context.Context, consumer string, ttl, wait time.Duration) (t Task, ok bool, err error)
+	// Extend keeps consumer's claim on task id for ttl from now; false
+	// when consumer no longer holds it.
+	Extend(ctx context.Context, id, consumer string, ttl time.Duration) (bool, error)
+	// Done removes task id, which consumer holds, and ends its turn;
+	// ErrNotHeld when consumer does not hold it.
+	Done(ctx context.Context, id, consumer string) error
+	// Note records note on task id, which consumer holds: Claim hands it
+	// out with the task, should the task run again. ErrNotHeld when
+	// consumer does not hold it.
+	Note(ctx context.Context, id, consumer, note string) error
+	// Pending counts the tasks recorded and not done.
+	Pending(ctx context.Context) (int, error)
+}
+
+// ErrNotHeld is returned for a task the consumer does not hold (any
+// more).
+var ErrNotHeld = errors.New("task not held by this consumer")

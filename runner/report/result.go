@@ -1,0 +1,135 @@
+package report
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/atoll-iac/atoll/locking"
+	"github.com/atoll-iac/atoll/vcs"
+	"github.com/atoll-iac/atoll/workflows"
+)
+
+// Outcome is how running a command on one project ended.
+type Outcome int
+
+// Outcomes.
+const (
+	Succeeded Outcome = iota + 1
+	// Failed: the tool ran and failed; its output says why.
+	Failed
+	// Locked: another pull request holds the project's lock; nothing ran.
+	Locked
+	// Errored: atoll failed; the log has the detail.
+	Errored
+	// Skipped: nothing ran, as there was nothing left to do, or something
+	// stood in the way (Reason says what).
+	Skipped
+)
+
+// Result is what a command did to one project.
+type Result struct {
+	Project workflows.Project
+	// Name is the project's name in the repository config, if any.
+	Name    string
+	Command string
+	Outcome Outcome
+	// Summary is the tool's own summary line, or its first error line.
+	Summary string
+	// Reason says, in sentences, why nothing ran, when Outcome is Skipped.
+	Reason string
+	// Output is the output of the steps shown.
+	Output string
+	// Step names the step that failed.
+	Step string
+	// Hint, when set, says what to do about the result.
+	Hint string
+	// Holder holds the lock when Outcome is Locked.
+	Holder locking.Lock
+}
+
+// Skip returns r skipped: nothing ran, for reason (in sentences).
+func (r Result) Skip(reason string) Result {
+	r.Outcome, r.Reason = Skipped, reason
+	return r
+}
+
+// Internal returns r as atoll's own failure, which the log of job jobID
+// details.
+func (r Result) Internal(jobID string) Result {
+	r.Outcome = Errored
+	r.Summary = fmt.Sprintf("atoll hit an internal error (job %s); the server's log has the details.", jobID)
+	r.Output = ""
+	return r
+}
+
+// HasFailed reports whether the command did not do what it should have:
+// the tool failed, atoll did, or another pull request held the lock. A
+// project skipped for want of anything to do did not fail.
+func (r Result) HasFailed() bool {
+	return r.Outcome == Failed || r.Outcome == Errored || r.Outcome == Locked
+}
+
+// State is the commit status state that stands for r.
+func (r Result) State() vcs.State {
+	if r.Outcome == Succeeded {
+		return vcs.Success
+	}
+	return vcs.Failure
+}
+
+// StatusDescription is r in a commit status's few words.
+func (r Result) StatusDescription() string {
+	switch r.Outcome {
+	case Succeeded:
+		return r.Summary
+	case Locked:
+		return fmt.Sprintf("locked by #%d", r.Holder.Pull)
+	case Failed:
+		return r.Command + " failed: " + r.Summary
+	case Skipped:
+		reason, _, _ := strings.Cut(r.Reason, "\n")
+		return "not run: " + strings.TrimSuffix(reason, ":")
+	}
+	return "internal error"
+}
+
+// Title names the project: its directory, and its name when it has one.
+func (r Result) Title() string {
+	if r.Name != "" {
+		return fmt.Sprintf("`%s` (`%s`)", r.Name, r.Project.Dir)
+	}
+	return fmt.Sprintf("`%s`", r.Project.Dir)
+}
+
+// verdict is a result in a few words, with its mark.
+func (r Result) verdict() string {
+	switch r.Outcome {
+	case Succeeded:
+		return "✅ " + r.Command + " succeeded"
+	case Failed:
+		return "❌ " + r.Command + " failed"
+	case Locked:
+		return fmt.Sprintf("🔒 locked by #%d", r.Holder.Pull)
+	case Skipped:
+		return "⏭️ skipped"
+	}
+	return "⚠️ not run"
+}
+
+// counts returns the resources to add (or added), change and destroy, as
+// "+1 ~0 -0", from a successful result's summary; "" when it has none.
+func (r Result) counts() string {
+	if r.Outcome != Succeeded {
+		return ""
+	}
+	if strings.HasPrefix(r.Summary, "No changes.") {
+		return "+0 ~0 -0"
+	}
+	for _, re := range []*regexp.Regexp{planCounts, applyCounts} {
+		if m := re.FindStringSubmatch(r.Summary); m != nil {
+			return fmt.Sprintf("+%s ~%s -%s", m[1], m[2], m[3])
+		}
+	}
+	return ""
+}

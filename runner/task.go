@@ -1,0 +1,173 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/atoll-iac/atoll/runner/queue"
+	"github.com/atoll-iac/atoll/runner/report"
+	"github.com/atoll-iac/atoll/vcs"
+	"github.com/atoll-iac/atoll/workflows"
+)
+
+// Order is the work an event asks for, as it waits in the queue: the
+// event, the forge it came from, and the id its job was given.
+type Order struct {
+	JobID string
+	Forge string
+	Event vcs.Event
+}
+
+// group names the tasks of one pull request, which take turns.
+func (o Order) group() string {
+	return fmt.Sprintf("%s/%s#%d", o.Forge, o.Event.Repo.FullName, o.Event.Pull.Number)
+}
+
+// deliveryWindow is how long a webhook delivery id is remembered: a
+// redelivery within it, to any replica, queues nothing.
+const deliveryWindow = 24 * time.Hour
+
+// Enqueue records o as a task in store, unless its delivery was queued
+// before (the forge delivered it again), and reports whether it did. The
+// check and the record are one step: a delivery is never half taken.
+func Enqueue(ctx context.Context, store queue.Store, o Order) (bool, error) {
+	body, err := json.Marshal(o)
+	if err != nil {
+		return false, err
+	}
+	if o.Event.DeliveryID == "" {
+		_, err := store.Enqueue(ctx, o.group(), body)
+		return err == nil, err
+	}
+	_, isNew, err := store.EnqueueOnce(ctx, o.Forge+":"+o.Event.DeliveryID, deliveryWindow, o.group(), body)
+	return isNew, err
+}
+
+// Decide says whether an event asks for work, and in a few words what
+// work, or why none.
+func (r *Runner) Decide(ev vcs.Event) (work string, ok bool) {
+	switch ev.Type {
+	case vcs.PullOpened, vcs.PullUpdated, vcs.PullReady:
+		if ev.Pull.Draft {
+			return "draft pull request; autoplan waits until it is ready for review", false
+		}
+		return "autoplan", true
+	case vcs.PullClosed:
+		return "clean up", true
+	case vcs.CommentCreated:
+		if _, isCmd, _ := workflows.ParseComment(ev.Comment.Body, r.policy.AllowedExtraArgs); !isCmd {
+			return "comment is not an atoll command", false
+		}
+		return "comment command", true
+	}
+	return ev.Type.String() + " needs no work", false
+}
+
+// Handle runs the job of a task, which c keeps claimed: it is a
+// queue.Handler. A task that cannot run (it does not decode, its forge is
+// gone, its event needs no work) is done with; so is one whose job
+// answered in an earlier run that was cut short before it marked the task
+// done.
+func (r *Runner) Handle(ctx context.Context, t queue.Task, c *queue.Claim) error {
+	log := r.log.With("task", t.ID)
+	var o Order
+	if err := json.Unmarshal(t.Body, &o); err != nil {
+		log.Error("dropping a task that does not decode", "err", err)
+		return nil
+	}
+	ev := o.Event
+	log = r.log.With("forge", o.Forge, "repo", ev.Repo.FullName, "pr", ev.Pull.Number, "delivery", ev.DeliveryID, "job", o.JobID)
+	forge := r.forge(o.Forge)
+	if forge == nil {
+		log.Error("dropping a task of a forge this server does not have")
+		return nil
+	}
+	if why, ok := r.Decide(ev); !ok {
+		log.Info("dropping a task that needs no work", "why", why)
+		return nil
+	}
+	j := r.newJob(o.JobID, log, forge, ev, c)
+	j.rerun = t.Claims > 1
+	if id, err := strconv.ParseInt(t.Note, 10, 64); err == nil {
+		j.reply.ID = id
+	}
+	if j.rerun {
+		log.Warn("running a task again: the worker that took it first did not finish", "claims", t.Claims)
+		if j.answered(ctx) {
+			log.Info("not running a task again: its job had answered")
+			return nil
+		}
+	}
+	if j.run(ctx) {
+		if errors.Is(context.Cause(ctx), queue.ErrClaimLost) {
+			j.sayPaused(ctx, c.Lapses())
+		}
+		return context.Cause(ctx)
+	}
+	return nil
+}
+
+// answered reports whether the comment an earlier run of the job posted
+// (Task.Note), if any, holds its answer.
+func (j *Job) answered(ctx context.Context) bool {
+	// Well within the claim, which the job has yet to use.
+	ctx, cancel := context.WithTimeout(ctx, j.claim.TTL()/4)
+	defer cancel()
+	body, ok := j.commentBody(ctx, j.reply.ID)
+	return ok && report.Answers(body)
+}
+
+// commentBody reads comment id; false when id is 0 or the forge does not
+// give it.
+func (j *Job) commentBody(ctx context.Context, id int64) (string, bool) {
+	if id == 0 {
+		return "", false
+	}
+	c, err := j.Forge.GetComment(ctx, j.Event.Repo, id)
+	return c.Body, err == nil
+}
+
+// sayPaused tells the pull request that the job stopped because this
+// replica lost the job store, when that is what happened: the job runs
+// again once the store is back, and edits this comment into its result.
+// Once the claim has lapsed (at lapses), another replica may have run the
+// job and said its result: then it speaks only over a comment still
+// saying the job runs.
+func (j *Job) sayPaused(ctx context.Context, lapses time.Time) {
+	ctx, cancel := reportContext(ctx)
+	defer cancel()
+	// The client retries a store it cannot reach until the deadline: while
+	// the claim holds, about half the time left goes to the ping (a quarter
+	// second at least), the rest to speaking.
+	wait := 2 * time.Second
+	if left := time.Until(lapses); left > 0 {
+		wait = min(wait, max(left/2, 250*time.Millisecond))
+	}
+	pctx, pcancel := context.WithTimeout(ctx, wait)
+	defer pcancel()
+	if j.r.ping(pctx) == nil {
+		return // only slow: the job runs again, here or elsewhere, and speaks then
+	}
+	body := fmt.Sprintf(report.PausedMark+" **atoll lost its job store while running this** (job `%s`), and stopped it. It runs again by itself once the store is back.", j.ID)
+	id := j.reply.ID
+	if time.Now().After(lapses) {
+		if text, ok := j.commentBody(ctx, id); !ok || !strings.HasPrefix(text, report.RunningMark) {
+			j.Log.Warn("not saying the job paused: its claim has lapsed, and another replica may have answered")
+			return
+		}
+	}
+	if id != 0 {
+		if err := j.Forge.UpdateComment(ctx, j.Event.Repo, id, body); err != nil {
+			j.Log.Error("saying the job paused", "err", err)
+		}
+		return
+	}
+	if _, err := j.Forge.Comment(ctx, j.Event.Repo, j.Event.Pull.Number, body); err != nil {
+		j.Log.Error("saying the job paused", "err", err)
+	}
+}

@@ -1,0 +1,223 @@
+package tool
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// maxOutput caps the output kept from one step; beyond it the middle is
+// dropped, keeping the start and the end, where a tool's summary and errors
+// stand.
+const maxOutput = 8 << 20
+
+// Config configures a Runner. Tool is required.
+type Config struct {
+	Tool Tool
+	// Env is the environment the tool inherits, less what ScrubEnv
+	// removes; typically the server's own environment.
+	Env []string
+	// Secrets are values that must never reach the tool's environment
+	// (atoll's tokens and webhook secrets).
+	Secrets []string
+	// Redactor hides secrets in the captured output; when nil, one for
+	// Secrets.
+	Redactor *Redactor
+	// PluginCacheDir, when set, is a provider cache (TF_PLUGIN_CACHE_DIR)
+	// shared by the tool's inits, which fill it and so run one at a time.
+	// Other steps do not see it: a command that inits by itself would
+	// write it alongside another init.
+	PluginCacheDir string
+	// StopGrace is how long a step interrupted by its context has to
+	// exit (the tool releasing its state lock) before it is killed; 30
+	// seconds when zero.
+	StopGrace time.Duration
+}
+
+// Runner runs tool steps.
+type Runner struct {
+	tool   Tool
+	env    []string
+	redact *Redactor
+
+	mu       sync.Mutex
+	versions map[toolFile]string
+
+	stopGrace time.Duration
+
+	// initSem keeps inits from writing the shared plugin cache at once.
+	initSem     chan struct{}
+	pluginCache string
+}
+
+// New returns a Runner for cfg.
+func New(cfg Config) *Runner {
+	secrets := slices.DeleteFunc(slices.Clone(cfg.Secrets), func(s string) bool { return s == "" })
+	env := ScrubEnv(cfg.Env, secrets)
+	env = slices.DeleteFunc(env, func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "HOME", "TF_IN_AUTOMATION", "TF_INPUT", "CHECKPOINT_DISABLE", "TF_WORKSPACE", "TF_CLI_ARGS", "TF_PLUGIN_CACHE_DIR":
+			return true
+		}
+		return false
+	})
+	env = append(env, "TF_IN_AUTOMATION=1", "TF_INPUT=0", "CHECKPOINT_DISABLE=1")
+	redact := cfg.Redactor
+	if redact == nil {
+		redact = NewRedactor(secrets...)
+	}
+	return &Runner{tool: cfg.Tool, env: env, redact: redact, versions: map[toolFile]string{}, initSem: make(chan struct{}, 1), pluginCache: cfg.PluginCacheDir, stopGrace: cmp.Or(cfg.StopGrace, 30*time.Second)}
+}
+
+// ScrubEnv returns env without atoll's own variables (ATOLL_*, in any
+// case) and without any variable whose value is one of secrets: what is
+// left may be handed to a child process.
+func ScrubEnv(env, secrets []string) []string {
+	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
+		name, value, _ := strings.Cut(kv, "=")
+		return strings.HasPrefix(strings.ToUpper(name), "ATOLL_") || value != "" && slices.Contains(secrets, value)
+	})
+}
+
+// Step is one run of the tool.
+type Step struct {
+	// Tool runs the step; the runner's when zero.
+	Tool Tool
+	// Dir is the directory the tool runs in.
+	Dir string
+	// Home is the tool's HOME, private to the job.
+	Home string
+	// Args follow the binary name.
+	Args []string
+	// Env is added to the runner's environment for this step.
+	Env []string
+	// StdoutFile, when set, receives the step's standard output instead
+	// of the captured output.
+	StdoutFile string
+	// PathPrefix, when set, comes first on the step's PATH.
+	PathPrefix string
+}
+
+// Run runs one step and returns its combined output with secrets redacted.
+// A step that exits non-zero returns its output and an *exec.ExitError.
+// Cancelling ctx interrupts the tool, which then has a while to release its
+// state lock before it is killed.
+func (r *Runner) Run(ctx context.Context, s Step) (string, error) {
+	tool := cmp.Or(s.Tool, r.tool)
+	cmd := exec.CommandContext(ctx, tool.Path, s.Args...)
+	cmd.Dir = s.Dir
+	cmd.Env = append(slices.Concat(r.env, s.Env), "HOME="+s.Home)
+	if s.PathPrefix != "" {
+		cmd.Env = append(cmd.Env, "PATH="+s.PathPrefix+string(os.PathListSeparator)+lookupEnv(r.env, "PATH"))
+	}
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = r.stopGrace
+	var out capped
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	if s.StdoutFile != "" {
+		f, err := os.Create(s.StdoutFile)
+		if err != nil {
+			return "", fmt.Errorf("creating %s: %w", s.StdoutFile, err)
+		}
+		defer f.Close()
+		cmd.Stdout = f
+	}
+	if err := os.MkdirAll(s.Home, 0o700); err != nil {
+		return "", fmt.Errorf("creating tool home: %w", err)
+	}
+	if r.pluginCache != "" && len(s.Args) > 0 && s.Args[0] == "init" {
+		if err := os.MkdirAll(r.pluginCache, 0o755); err != nil {
+			return "", fmt.Errorf("creating the plugin cache: %w", err)
+		}
+		select {
+		case r.initSem <- struct{}{}:
+			defer func() { <-r.initSem }()
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+		cmd.Env = append(cmd.Env, "TF_PLUGIN_CACHE_DIR="+r.pluginCache)
+	}
+	err := cmd.Run()
+	return r.redact.Redact(out.String()), err
+}
+
+// lookupEnv returns the value of name in env, the last one set.
+func lookupEnv(env []string, name string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if k, v, _ := strings.Cut(env[i], "="); k == name {
+			return v
+		}
+	}
+	return ""
+}
+
+// Tool is the runner's default binary.
+func (r *Runner) Tool() Tool { return r.tool }
+
+// capped keeps the first and last maxOutput/2 bytes written to it.
+type capped struct {
+	head, tail bytes.Buffer
+	dropped    int
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	n := len(p)
+	if room := maxOutput/2 - c.head.Len(); room > 0 {
+		k := min(room, len(p))
+		c.head.Write(p[:k])
+		p = p[k:]
+	}
+	if len(p) > 0 {
+		c.tail.Write(p)
+		if over := c.tail.Len() - maxOutput/2; over > 0 {
+			c.dropped += over
+			c.tail.Next(over)
+		}
+	}
+	return n, nil
+}
+
+func (c *capped) String() string {
+	if c.dropped == 0 {
+		return c.head.String() + c.tail.String()
+	}
+	// The redactor matches whole secrets: one cut in two where output was
+	// omitted would show its ends. The partial lines there go too.
+	head, tail := c.head.Bytes(), c.tail.Bytes()
+	head, tail = head[:keepBefore(head)], tail[keepAfter(tail):]
+	dropped := c.dropped + c.head.Len() - len(head) + c.tail.Len() - len(tail)
+	return fmt.Sprintf("%s\n… %d bytes of output omitted …\n%s", head, dropped, tail)
+}
+
+// cutMargin bounds what goes at a cut: the rest of a line, or as much of
+// a longer one, which is longer than secrets come.
+const cutMargin = 4 << 10
+
+// keepBefore is how much of b to keep before a cut: up to its last line
+// end within cutMargin of the cut.
+func keepBefore(b []byte) int {
+	from := max(len(b)-cutMargin, 0)
+	if i := bytes.LastIndexByte(b[from:], '\n'); i >= 0 {
+		return from + i + 1
+	}
+	return from
+}
+
+// keepAfter is where to resume in b after a cut: past its first line end
+// within cutMargin of the cut.
+func keepAfter(b []byte) int {
+	end := min(cutMargin, len(b))
+	if i := bytes.IndexByte(b[:end], '\n'); i >= 0 {
+		return i + 1
+	}
+	return end
+}

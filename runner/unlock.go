@@ -1,0 +1,79 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/atoll-iac/atoll/locking"
+	"github.com/atoll-iac/atoll/runner/plans"
+)
+
+// unlock releases the pull request's locks and discards its plans, and
+// says which.
+func (j *Job) unlock(ctx context.Context) error {
+	// Plans go first, then the locks: a plan is never left behind whose
+	// project another pull request may take.
+	discarded, err := j.r.plans.Discard(ctx, j.plansPull())
+	if err != nil {
+		return fmt.Errorf("discarding plans: %w", err)
+	}
+	released, err := j.releaseLocks(ctx)
+	if err != nil {
+		return err
+	}
+	j.Log.Info("unlocked", "locks", len(released), "plans", len(discarded))
+	if len(released) == 0 && len(discarded) == 0 {
+		return userErrorf("This pull request holds no locks and has no plans: there is nothing to release.")
+	}
+	_, err = j.reply.Finish(ctx, "**atoll unlocked this pull request.**\n\n"+releasedText(released, discarded)+
+		"\nOther pull requests can plan these projects now; comment `atoll plan` to plan here again.")
+	return err
+}
+
+// releaseLocks lets go of every lock the pull request holds.
+func (j *Job) releaseLocks(ctx context.Context) ([]locking.Key, error) {
+	locks, err := j.r.locker.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing locks: %w", err)
+	}
+	var released []locking.Key
+	for _, l := range locks {
+		if l.Key.Repo != j.Pull.Repo.FullName || l.Pull != j.Pull.Number {
+			continue
+		}
+		ok, err := j.r.locker.Unlock(ctx, l.Key, j.Pull.Number)
+		if err != nil {
+			return released, fmt.Errorf("releasing lock on %s/%s: %w", l.Key.Dir, l.Key.Workspace, err)
+		}
+		if ok {
+			released = append(released, l.Key)
+		}
+	}
+	return released, nil
+}
+
+// releasedText lists the locks released and the unapplied plans
+// discarded, for a comment.
+func releasedText(released []locking.Key, discarded []plans.Record) string {
+	var b strings.Builder
+	if len(released) > 0 {
+		b.WriteString("Locks released:\n")
+		for _, k := range released {
+			fmt.Fprintf(&b, "- `%s` in workspace `%s`\n", k.Dir, k.Workspace)
+		}
+	}
+	var unapplied []string
+	for _, rec := range discarded {
+		if rec.Unapplied() {
+			unapplied = append(unapplied, fmt.Sprintf("- `%s` in workspace `%s` (%s)\n", rec.Dir, rec.Workspace, rec.Summary))
+		}
+	}
+	if len(unapplied) > 0 {
+		if len(released) > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString("Unapplied plans discarded:\n" + strings.Join(unapplied, ""))
+	}
+	return b.String()
+}

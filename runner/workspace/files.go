@@ -1,0 +1,97 @@
+package workspace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// Remove deletes every workspace of a pull request, once no job uses it.
+func (ws *Workspaces) Remove(ctx context.Context, repo string, pull int) error {
+	rel, err := PullPath(repo, pull)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(ws.root, rel)
+	roots, err := filepath.Glob(filepath.Join(dir, "*"))
+	if err != nil {
+		return err
+	}
+	for _, root := range roots {
+		done, err := ws.acquire(ctx, root)
+		if err != nil {
+			return err
+		}
+		err = os.RemoveAll(root)
+		done()
+		if err != nil {
+			return fmt.Errorf("workspace: removing %s: %w", root, err)
+		}
+	}
+	os.Remove(dir) // now empty, unless a job started meanwhile
+	return nil
+}
+
+// ReadFile reads the file name (slash-separated, relative to the
+// checkout's root) when it is a regular file inside the checkout, of at
+// most max bytes; nil when there is no such file, or it is something
+// else, such as a link, which a pull request could point at any file of
+// the server.
+func (w *Workspace) ReadFile(name string, max int64) ([]byte, error) {
+	root, err := os.OpenRoot(w.Dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	fi, err := root.Lstat(name)
+	if errors.Is(err, os.ErrNotExist) || err == nil && !fi.Mode().IsRegular() {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	// Nor following a link, nor waiting on a pipe, should the file have
+	// changed since.
+	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, errors.Join(err, fmt.Errorf("workspace: %s changed while it was read", name))
+	}
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("workspace: %s is larger than %d bytes", name, max)
+	}
+	return b, nil
+}
+
+// WriteFile puts data as the file name (slash-separated, relative to the
+// checkout's root), inside the checkout only, replacing whatever the
+// checkout had there: a link is replaced, not what it points to.
+func (w *Workspace) WriteFile(name string, data []byte) error {
+	root, err := os.OpenRoot(w.Dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	tmp := name + ".atoll-tmp"
+	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err := errors.Join(err, f.Close()); err != nil {
+		root.Remove(tmp)
+		return err
+	}
+	return root.Rename(tmp, name)
+}

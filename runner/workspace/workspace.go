@@ -1,0 +1,259 @@
+// Package workspace owns the checkouts that jobs run in: one git
+// directory per repository, pull request and tool workspace, held by one
+// job at a time, fetched with the forge's credentials in git's
+// environment only, and the files atoll itself reads from or writes into
+// a checkout, which it treats as hostile.
+package workspace
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/atoll-iac/atoll/workflows"
+)
+
+// Workspaces hands out one checkout directory per repository, pull request
+// and workspace under a root directory, and lets one job at a time use each.
+type Workspaces struct {
+	root string
+	env  []string // git's environment
+
+	mu   sync.Mutex
+	busy map[string]chan struct{} // directory → released when its job ends
+}
+
+// NewWorkspaces returns workspaces kept under root. Git runs with env,
+// which should be scrubbed of secrets (tool.ScrubEnv).
+func NewWorkspaces(root string, env []string) *Workspaces {
+	env = append(slices.Clip(env),
+		"GIT_TERMINAL_PROMPT=0",
+		"GIT_CONFIG_NOSYSTEM=1",
+		// Only web URLs: no ext::, file:// or ssh commands from a clone URL.
+		"GIT_ALLOW_PROTOCOL=http:https",
+		"GIT_AUTHOR_NAME=atoll", "GIT_AUTHOR_EMAIL=atoll@localhost",
+		"GIT_COMMITTER_NAME=atoll", "GIT_COMMITTER_EMAIL=atoll@localhost",
+	)
+	return &Workspaces{root: root, env: env, busy: map[string]chan struct{}{}}
+}
+
+// CheckoutSpec says what to check out, and where from.
+type CheckoutSpec struct {
+	// Repo is the repository's full name, "owner/name".
+	Repo string
+	// CloneURL is the HTTPS URL to fetch from, without credentials.
+	CloneURL string
+	// Auth is the value of the Authorization header git sends; it is given
+	// to git through its environment only, never written to disk.
+	Auth      string
+	Pull      int
+	Workspace string
+	// SHA is the commit to check out.
+	SHA string
+}
+
+// Workspace is a checkout held by one job until Close.
+type Workspace struct {
+	// Name is the tool workspace the checkout serves.
+	Name string
+	// Dir is the root of the checked-out repository.
+	Dir  string
+	root string
+	done func()
+}
+
+// Home is the tool's home directory, emptied for each job.
+func (w *Workspace) Home() string { return filepath.Join(w.root, "home") }
+
+// Close lets the next job use the workspace.
+func (w *Workspace) Close() { w.done() }
+
+var (
+	safeName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+	shaRE    = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
+)
+
+// Checkout waits until no other job uses the workspace for spec, then makes
+// its directory hold exactly spec.SHA: cloning on first use, fetching into
+// the existing clone afterwards.
+func (ws *Workspaces) Checkout(ctx context.Context, spec CheckoutSpec) (*Workspace, error) {
+	root, err := ws.dir(spec)
+	if err != nil {
+		return nil, err
+	}
+	done, err := ws.acquire(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	w := &Workspace{Name: spec.Workspace, Dir: filepath.Join(root, "repo"), root: root, done: done}
+	if err := ws.checkout(ctx, w.Dir, spec); err != nil {
+		done()
+		return nil, fmt.Errorf("checking out %s#%d at %s: %w", spec.Repo, spec.Pull, spec.SHA, err)
+	}
+	// Each job starts the tool with an empty home: nothing one job's tool
+	// run leaves there reaches the next.
+	if err := os.RemoveAll(w.Home()); err != nil {
+		done()
+		return nil, fmt.Errorf("clearing the tool's home: %w", err)
+	}
+	return w, nil
+}
+
+func (ws *Workspaces) dir(spec CheckoutSpec) (string, error) {
+	pull, err := PullPath(spec.Repo, spec.Pull)
+	if err != nil {
+		return "", err
+	}
+	if err := workflows.ValidateWorkspace(spec.Workspace); err != nil {
+		return "", fmt.Errorf("workspace: %w", err)
+	}
+	if !shaRE.MatchString(spec.SHA) {
+		return "", fmt.Errorf("workspace: commit %q is not a full hex sha", spec.SHA)
+	}
+	if u, err := url.Parse(spec.CloneURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+		return "", fmt.Errorf("workspace: clone URL %q is not an http(s) URL without credentials", spec.CloneURL)
+	}
+	return filepath.Join(ws.root, pull, spec.Workspace), nil
+}
+
+// PullPath is where, relative to a root, the files of a pull request of
+// repository repo ("owner/name") go: a path element for each part of the
+// name and for the number, none of which can lead out of the root.
+func PullPath(repo string, pull int) (string, error) {
+	owner, name, ok := strings.Cut(repo, "/")
+	for _, part := range []string{owner, name} {
+		if !ok || !safeName.MatchString(part) || part == "." || part == ".." {
+			return "", fmt.Errorf("unsafe repository name %q", repo)
+		}
+	}
+	return filepath.Join(owner, name, strconv.Itoa(pull)), nil
+}
+
+// acquire waits for the directory to be free and marks it busy.
+func (ws *Workspaces) acquire(ctx context.Context, dir string) (func(), error) {
+	for {
+		ws.mu.Lock()
+		held, busy := ws.busy[dir]
+		if !busy {
+			ch := make(chan struct{})
+			ws.busy[dir] = ch
+			ws.mu.Unlock()
+			var once sync.Once
+			return func() {
+				once.Do(func() {
+					ws.mu.Lock()
+					delete(ws.busy, dir)
+					ws.mu.Unlock()
+					close(ch)
+				})
+			}, nil
+		}
+		ws.mu.Unlock()
+		select {
+		case <-held:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (ws *Workspaces) checkout(ctx context.Context, dir string, spec CheckoutSpec) error {
+	if _, err := os.Stat(filepath.Join(dir, ".git")); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if err := ws.git(ctx, dir, "", "init", "--quiet"); err != nil {
+			return err
+		}
+	} else if err := removeStaleGitLocks(filepath.Join(dir, ".git")); err != nil {
+		return err
+	}
+	// A re-plan of a commit already fetched needs no network.
+	if ws.git(ctx, dir, "", "cat-file", "-e", spec.SHA+"^{commit}") != nil {
+		if err := ws.git(ctx, dir, spec.Auth, "fetch", "--quiet", "--no-tags", "--depth=1", "--", spec.CloneURL, spec.SHA); err != nil {
+			return err
+		}
+	}
+	if err := ws.git(ctx, dir, "", "checkout", "--quiet", "--force", "--detach", spec.SHA); err != nil {
+		return err
+	}
+	// Keep what init made, so that a re-plan need not download providers
+	// again and an apply finds the providers its plan was made with, and
+	// local state, so that an apply is seen by the next plan.
+	return ws.git(ctx, dir, "", "clean", "--quiet", "-ffdx",
+		"--exclude=.terraform", "--exclude=.terraform.lock.hcl",
+		"--exclude=terraform.tfstate", "--exclude=terraform.tfstate.backup", "--exclude=terraform.tfstate.d")
+}
+
+// removeStaleGitLocks deletes the lock files a git killed mid-command
+// leaves behind (index.lock, HEAD.lock, a ref's lock …), which would fail
+// every later command in the clone. No git runs in a workspace but its
+// job's, and the caller holds it: any lock there is stale.
+func removeStaleGitLocks(gitDir string) error {
+	return filepath.WalkDir(gitDir, func(path string, d os.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir() && path != gitDir && !strings.HasPrefix(path+string(filepath.Separator), filepath.Join(gitDir, "refs")+string(filepath.Separator)):
+			return filepath.SkipDir // objects, hooks, logs: no locks a checkout trips on
+		case !d.IsDir() && strings.HasSuffix(d.Name(), ".lock"):
+			return os.Remove(path)
+		}
+		return nil
+	})
+}
+
+// git runs one git command in dir. auth, when set, reaches git through its
+// environment as an extra HTTP header: not in a URL, a config file or argv.
+func (ws *Workspaces) git(ctx context.Context, dir, auth string, args ...string) error {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	// Stopped with SIGTERM, git removes its lock files itself; a git that
+	// will not stop is killed a little later.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 5 * time.Second
+	cmd.Dir = dir
+	cmd.Env = ws.env
+	if auth != "" {
+		cmd.Env = append(slices.Clip(ws.env), "GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader", "GIT_CONFIG_VALUE_0=Authorization: "+auth)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if auth != "" {
+			msg = strings.ReplaceAll(msg, auth, "[redacted]")
+		}
+		return fmt.Errorf("git %s: %w: %s", args[0], err, msg)
+	}
+	return nil
+}
+
+// ChangedFiles lists the files that differ between the checkout at
+// repoDir, uncommitted changes included, and its merge base with base: what
+// a pull request from it against base would change.
+func ChangedFiles(ctx context.Context, repoDir, base string) ([]string, error) {
+	if strings.HasPrefix(base, "-") {
+		return nil, fmt.Errorf("base %q is not a git revision", base)
+	}
+	cmd := exec.CommandContext(ctx, "git", "diff", "-z", "--name-only", "--no-renames", "--merge-base", base, "--")
+	cmd.Dir = repoDir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("git diff against %s: %w: %s", base, err, strings.TrimSpace(stderr.String()))
+	}
+	return strings.FieldsFunc(string(out), func(r rune) bool { return r == 0 }), nil
+}

@@ -1,0 +1,195 @@
+package workspace
+
+import (
+	"context"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/atoll-iac/atoll/vcs/vcstest"
+)
+
+// servedRepo serves a repository over HTTP from a fake GitHub: a first
+// commit with main.tf "v1", then a pull request commit with main.tf "v2".
+// It returns the checkout spec for the first commit and both shas.
+func servedRepo(t *testing.T) (CheckoutSpec, []string) {
+	t.Helper()
+	gh := vcstest.NewGitHub(t, vcstest.GitHubOptions{Token: "sekrit"})
+	gh.CreateRepo(t, "acme/infra", map[string]string{"main.tf": "v1"})
+	p := gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": "v1", "new.tf": "n"}})
+	first := p.HeadSHA
+	p = gh.PushToPull(t, "acme/infra", p.Number, map[string]string{"main.tf": "v2"})
+	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("x-access-token:sekrit"))
+	spec := CheckoutSpec{Repo: "acme/infra", CloneURL: gh.CloneURL("acme/infra"), Auth: auth, Pull: 1, Workspace: "default", SHA: first}
+	return spec, []string{first, p.HeadSHA}
+}
+
+func TestCheckoutIsolatesAndRefetches(t *testing.T) {
+	t.Parallel()
+	spec, shas := servedRepo(t)
+	ws := NewWorkspaces(t.TempDir(), nil)
+	ctx := context.Background()
+
+	w1, err := ws.Checkout(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(w1.Dir, "stray.txt"), []byte("left by a job"), 0o644)
+	w1.Close()
+
+	spec.SHA = shas[1]
+	w2, err := ws.Checkout(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close()
+	if w2.Dir != w1.Dir {
+		t.Errorf("re-plan used %s, want the existing clone %s", w2.Dir, w1.Dir)
+	}
+	if b, _ := os.ReadFile(filepath.Join(w2.Dir, "main.tf")); string(b) != "v2" {
+		t.Errorf("main.tf = %q after refetch, want v2", b)
+	}
+	if _, err := os.Stat(filepath.Join(w2.Dir, "stray.txt")); !os.IsNotExist(err) {
+		t.Error("stray file survived a new checkout")
+	}
+	gitDir, _ := os.ReadFile(filepath.Join(w2.Dir, ".git", "config"))
+	if strings.Contains(string(gitDir), spec.Auth[6:]) || strings.Contains(string(gitDir), "extraHeader") {
+		t.Errorf("credentials written to .git/config:\n%s", gitDir)
+	}
+
+	other := spec
+	other.Pull = 2
+	w3, err := ws.Checkout(ctx, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w3.Close()
+	if w3.Dir == w2.Dir || w3.Home() == w2.Home() {
+		t.Error("two pull requests share a directory")
+	}
+}
+
+func TestCheckoutWaitsForBusyWorkspace(t *testing.T) {
+	t.Parallel()
+	spec, _ := servedRepo(t)
+	ws := NewWorkspaces(t.TempDir(), nil)
+	w, err := ws.Checkout(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := ws.Checkout(ctx, spec); err == nil {
+		t.Fatal("second job got a busy workspace")
+	}
+	w.Close()
+	w2, err := ws.Checkout(context.Background(), spec)
+	if err != nil {
+		t.Fatalf("workspace not free after Close: %v", err)
+	}
+	w2.Close()
+}
+
+// A git killed mid-command (the server stopped, or killed) leaves its lock
+// files; the next job in the workspace must not trip on them.
+func TestCheckoutAfterAKilledGit(t *testing.T) {
+	t.Parallel()
+	spec, shas := servedRepo(t)
+	ws := NewWorkspaces(t.TempDir(), nil)
+	w, err := ws.Checkout(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	gitDir := filepath.Join(w.Dir, ".git")
+	for _, lock := range []string{"index.lock", "HEAD.lock", "shallow.lock", "refs/heads/main.lock"} {
+		path := filepath.Join(gitDir, lock)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec.SHA = shas[1]
+	w, err = ws.Checkout(t.Context(), spec)
+	if err != nil {
+		t.Fatalf("Checkout after a killed git: %v", err)
+	}
+	defer w.Close()
+	if b, _ := os.ReadFile(filepath.Join(w.Dir, "main.tf")); string(b) != "v2" {
+		t.Errorf("main.tf = %q, want v2", b)
+	}
+}
+
+func TestCheckoutRefusesUnsafeNames(t *testing.T) {
+	t.Parallel()
+	ws := NewWorkspaces(t.TempDir(), nil)
+	sha := strings.Repeat("a", 40)
+	const u = "https://github.com/acme/infra.git"
+	for _, spec := range []CheckoutSpec{
+		{Repo: "../etc", Workspace: "default", SHA: sha, CloneURL: u},
+		{Repo: "acme/..", Workspace: "default", SHA: sha, CloneURL: u},
+		{Repo: "acme/infra", Workspace: "../x", SHA: sha, CloneURL: u},
+		{Repo: "acme/infra", Workspace: "default", SHA: "--upload-pack=evil", CloneURL: u},
+		{Repo: "acme/infra", Workspace: "default", SHA: sha, CloneURL: "--upload-pack=touch /tmp/pwned;"},
+		{Repo: "acme/infra", Workspace: "default", SHA: sha, CloneURL: "file:///etc"},
+		{Repo: "acme/infra", Workspace: "default", SHA: sha, CloneURL: "ext::sh -c touch% /tmp/pwned"},
+		{Repo: "acme/infra", Workspace: "default", SHA: sha, CloneURL: "https://user:pw@github.com/acme/infra.git"},
+		{Repo: "acme/infra", Workspace: "default", SHA: sha, CloneURL: "/srv/other-pr/checkout"},
+	} {
+		if _, err := ws.Checkout(context.Background(), spec); err == nil {
+			t.Errorf("Checkout(%+v) accepted", spec)
+		}
+	}
+}
+
+// A pull request may commit any file as a link to a file of the server,
+// or as a pipe: atoll reads and writes only regular files in the
+// checkout, and never through a link.
+func TestCheckoutFilesStayInTheCheckout(t *testing.T) {
+	t.Parallel()
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("do not read"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w := &Workspace{Name: "default", Dir: t.TempDir(), root: t.TempDir(), done: func() {}}
+	for name, make := range map[string]func(string) error{
+		"app/link.hcl":  func(p string) error { return os.Symlink(secret, p) },
+		"app/fifo.hcl":  func(p string) error { return syscall.Mkfifo(p, 0o644) },
+		"app/plain.hcl": func(p string) error { return os.WriteFile(p, []byte("# lock"), 0o644) },
+		"app/big.hcl":   func(p string) error { return os.WriteFile(p, make([]byte, 101), 0o644) },
+	} {
+		path := filepath.Join(w.Dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := make(path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, want := range map[string]string{"app/link.hcl": "", "app/fifo.hcl": "", "app/none.hcl": "", "app/plain.hcl": "# lock"} {
+		if got, err := w.ReadFile(name, 100); err != nil || string(got) != want {
+			t.Errorf("ReadFile(%s) = %q, %v; want %q", name, got, err, want)
+		}
+	}
+	if _, err := w.ReadFile("app/big.hcl", 100); err == nil {
+		t.Error("ReadFile read a file past its cap")
+	}
+	if _, err := w.ReadFile("../secret", 100); err == nil {
+		t.Error("ReadFile read outside the checkout")
+	}
+	if err := w.WriteFile("app/link.hcl", []byte("# lock")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(secret); string(got) != "do not read" {
+		t.Errorf("the file the link pointed to was written: %q", got)
+	}
+	if got, err := os.ReadFile(filepath.Join(w.Dir, "app", "link.hcl")); err != nil || string(got) != "# lock" {
+		t.Errorf("the file in the checkout = %q, %v", got, err)
+	}
+}

@@ -1,0 +1,73 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"github.com/atoll-iac/atoll/runner"
+	"github.com/atoll-iac/atoll/vcs"
+)
+
+// Every source of events (webhooks today; polling, CI runs and forwarded
+// events later) hands them to admit, which decides whether they ask for
+// work and queues it once.
+
+// admission is what became of an event.
+type admission struct {
+	// queued is set when the event's work was queued, as job.
+	queued bool
+	job    string
+	// why says what work, or why none.
+	why string
+}
+
+// errStoreClosed is admit's error once the server has closed its store.
+var errStoreClosed = errors.New("server: shutting down")
+
+// queueTimeout bounds the queueing of one event's work.
+const queueTimeout = 10 * time.Second
+
+// admit takes an event from forge: work for a repository the allowlist
+// names is queued, unless the same delivery was queued before. An error
+// says the work could not be queued now, and the source should try
+// again.
+func (s *Server) admit(ctx context.Context, forge vcs.Forge, ev vcs.Event) (admission, error) {
+	log := s.log.With("forge", forge.Name(), "repo", ev.Repo.FullName, "pr", ev.Pull.Number, "delivery", ev.DeliveryID)
+	if !s.allow.Allows(ev.Repo.FullName) {
+		log.Info("ignoring event from a repository outside the allowlist")
+		return admission{why: "repository not in the allowlist"}, nil
+	}
+	why, ok := s.jobs.Decide(ev)
+	if !ok {
+		return admission{why: why}, nil
+	}
+	id := newJobID()
+	// Not cut short by the source going away: a forge retries a delivery
+	// it thinks failed.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), queueTimeout)
+	defer cancel()
+	s.queueing.RLock()
+	defer s.queueing.RUnlock()
+	if s.storeClosed {
+		return admission{}, errStoreClosed
+	}
+	isNew, err := runner.Enqueue(ctx, s.tasks, runner.Order{JobID: id, Forge: forge.Name(), Event: ev})
+	switch {
+	case err != nil:
+		log.Error("queueing job", "job", id, "err", err)
+		return admission{}, err
+	case !isNew:
+		return admission{why: "delivery already received"}, nil
+	}
+	log.Info("queued", "job", id, "event", ev.Type.String(), "work", why)
+	return admission{queued: true, job: id, why: why}, nil
+}
+
+func newJobID() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

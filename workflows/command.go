@@ -1,0 +1,166 @@
+package workflows
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"unicode"
+)
+
+// Command is a comment command, parsed and validated.
+type Command struct {
+	// Name is "plan", "apply", "unlock", "version" or "help".
+	Name string
+	// Dir is the cleaned project directory, "" when not given.
+	Dir string
+	// Workspace is the workspace, "" when not given.
+	Workspace string
+	// Project is the project name given with -p, "" when not given.
+	Project string
+	// Extra are tool arguments given after "--", each one allowed.
+	Extra []string
+}
+
+// Selects reports whether the command names projects, rather than meaning
+// all of them.
+func (c Command) Selects() bool { return c.Dir != "" || c.Workspace != "" || c.Project != "" }
+
+// commandWord starts every command, in any case.
+const commandWord = "atoll"
+
+// alwaysRefused are tool arguments no server setting allows: they would
+// point the tool outside the checkout or at other state.
+var alwaysRefused = []string{"chdir", "plugin-dir", "state", "backup"}
+
+// ParseComment reads a comment body. It reports false when the comment is
+// not addressed to atoll; otherwise it returns the command, or an error
+// whose text can be shown to the commenter as is. Tool arguments after
+// "--" are accepted only when each starts with one of allowedExtra.
+//
+// The body is split on white space and read as data: nothing passes
+// through a shell, and quotes have no meaning.
+func ParseComment(body string, allowedExtra []string) (Command, bool, error) {
+	words := strings.FieldsFunc(body, unicode.IsSpace)
+	if len(words) == 0 || !strings.EqualFold(words[0], commandWord) {
+		return Command{}, false, nil
+	}
+	if len(words) == 1 {
+		return Command{}, true, errors.New("no command given")
+	}
+	name, args := strings.ToLower(words[1]), words[2:]
+	var extra []string
+	if i := slices.Index(args, "--"); i >= 0 {
+		args, extra = args[:i], args[i+1:]
+	}
+	cmd := Command{Name: name}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	switch name {
+	case "plan", "apply":
+		fs.StringVar(&cmd.Dir, "d", "", "")
+		fs.StringVar(&cmd.Workspace, "w", "", "")
+		fs.StringVar(&cmd.Project, "p", "", "")
+	case "unlock", "version", "help":
+		if len(extra) > 0 {
+			return Command{}, true, fmt.Errorf("`%s` takes no tool arguments", name)
+		}
+	default:
+		return Command{}, true, fmt.Errorf("unknown command `%s`", Quote(words[1]))
+	}
+	if err := fs.Parse(args); err != nil {
+		return Command{}, true, fmt.Errorf("`%s`: `%s`", name, Quote(err.Error()))
+	}
+	if rest := fs.Args(); len(rest) > 0 {
+		return Command{}, true, fmt.Errorf("`%s`: unexpected argument `%s`", name, Quote(rest[0]))
+	}
+	if cmd.Dir != "" {
+		dir, err := CleanDir(cmd.Dir)
+		if err != nil {
+			return Command{}, true, fmt.Errorf("`%s -d`: %v", name, err)
+		}
+		cmd.Dir = dir
+	}
+	if cmd.Workspace != "" {
+		if err := ValidateWorkspace(cmd.Workspace); err != nil {
+			return Command{}, true, fmt.Errorf("`%s -w`: %v", name, err)
+		}
+	}
+	for _, a := range extra {
+		if err := checkExtraArg(a, allowedExtra); err != nil {
+			return Command{}, true, fmt.Errorf("`%s`: %v", name, err)
+		}
+	}
+	cmd.Extra = extra
+	return cmd, true, nil
+}
+
+// checkExtraArg allows a tool argument that starts with an allowed prefix
+// and is none of the always refused ones; a -var-file must name a file
+// inside the repository.
+func checkExtraArg(a string, allowed []string) error {
+	name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+	for _, r := range alwaysRefused {
+		if name == r || strings.HasPrefix(name, r+"-") {
+			return fmt.Errorf("the tool argument `%s` is never allowed", Quote(a))
+		}
+	}
+	if name == "var-file" {
+		if !hasValue {
+			return fmt.Errorf("give `-var-file=FILE` as one argument")
+		}
+		if _, err := CleanDir(value); err != nil || strings.Contains(value, "..") {
+			return fmt.Errorf("the tool argument `%s` must name a file inside the repository", Quote(a))
+		}
+	}
+	if !slices.ContainsFunc(allowed, func(p string) bool { return p != "" && strings.HasPrefix(a, p) }) {
+		if len(allowed) == 0 {
+			return fmt.Errorf("extra tool arguments (after `--`) are not allowed on this server")
+		}
+		return fmt.Errorf("the tool argument `%s` is not allowed here (allowed: `%s`)", Quote(a), strings.Join(allowed, "`, `"))
+	}
+	return nil
+}
+
+// Quote keeps user text that a reply quotes in a code span short and free
+// of backticks and control characters, so that it can neither end the span
+// nor, inside it, mention anyone.
+func Quote(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '`' {
+			return '\''
+		}
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, s)
+	if r := []rune(s); len(r) > 60 {
+		return string(r[:60]) + "…"
+	}
+	return s
+}
+
+// Usage is the reply to `atoll help` and to a command atoll cannot read.
+//
+// Like every comment atoll writes, it does not start with the command
+// word, so atoll never reads its own comments as commands.
+const Usage = `**atoll** runs OpenTofu/Terraform for this pull request. Comment:
+
+| command | does |
+| --- | --- |
+| ` + "`atoll plan`" + ` | plans every project this pull request changes |
+| ` + "`atoll plan -d DIR`" + ` | plans the project in DIR, relative to the repository root |
+| ` + "`atoll plan -d DIR -w WORKSPACE`" + ` | plans it in the workspace WORKSPACE (default: ` + "`default`" + `) |
+| ` + "`atoll plan -p PROJECT`" + ` | plans the project of that name in the repository's config |
+| ` + "`atoll apply`" + ` | applies every plan of this pull request not applied yet |
+| ` + "`atoll apply -d DIR -w WORKSPACE`" + ` | applies that project's plan |
+| ` + "`atoll apply -p PROJECT`" + ` | applies the named project's plan |
+| ` + "`atoll unlock`" + ` | releases this pull request's locks and discards its plans |
+| ` + "`atoll version`" + ` | shows the tool and version each project runs with |
+| ` + "`atoll help`" + ` | shows this message |
+
+Tool arguments the server allows go after ` + "`--`" + `, as in ` + "`atoll plan -- -target=ADDR`" + `.
+`
