@@ -81,7 +81,7 @@ func (r *Runner) Handle(ctx context.Context, t queue.Task, c *queue.Claim) error
 		return nil
 	}
 	ev := o.Event
-	log = r.log.With("forge", o.Forge, "repo", ev.Repo.FullName, "pr", ev.Pull.Number, "delivery", ev.DeliveryID, "job", o.JobID)
+	log = log.With("forge", o.Forge, "repo", ev.Repo.FullName, "pr", ev.Pull.Number, "delivery", ev.DeliveryID, "job", o.JobID)
 	forge := r.forge(o.Forge)
 	if forge == nil {
 		log.Error("dropping a task of a forge this server does not have")

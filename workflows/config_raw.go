@@ -22,7 +22,6 @@ type rawConfig struct {
 	Autodiscover              *rawAutodiscover       `yaml:"autodiscover"`
 	Projects                  []rawProject           `yaml:"projects"`
 	Workflows                 map[string]rawWorkflow `yaml:"workflows"`
-	AllowedRegexpPrefixes     []string               `yaml:"allowed_regexp_prefixes"`
 	line                      int
 	keyLines                  map[string]int
 }
@@ -43,20 +42,12 @@ type rawProject struct {
 	Autoplan                  *rawAutoplan `yaml:"autoplan"`
 	ApplyRequirements         []string     `yaml:"apply_requirements"`
 	PlanRequirements          []string     `yaml:"plan_requirements"`
-	ImportRequirements        []string     `yaml:"import_requirements"`
 	Workflow                  *string      `yaml:"workflow"`
 	DependsOn                 []string     `yaml:"depends_on"`
 	ExecutionOrderGroup       *int         `yaml:"execution_order_group"`
 	DeleteSourceBranchOnMerge *bool        `yaml:"delete_source_branch_on_merge"`
-	RepoLocking               *bool        `yaml:"repo_locking"`
-	RepoLocks                 *struct {
-		Mode string `yaml:"mode"`
-	} `yaml:"repo_locks"`
-	CustomPolicyCheck *bool    `yaml:"custom_policy_check"`
-	SilencePRComments []string `yaml:"silence_pr_comments"`
-	PolicyCheck       *bool    `yaml:"policy_check"`
-	line              int
-	keyLines          map[string]int
+	line                      int
+	keyLines                  map[string]int
 }
 
 type rawAutoplan struct {
@@ -156,6 +147,11 @@ func (s *rawStep) decodeCommand(val *yaml.Node, outputs ...Output) error {
 	return nil
 }
 
+// The keys each mapping may hold. Some are Atlantis's that atoll accepts,
+// so that an atlantis.yaml reads as it is, and does not act on (yet):
+// allowed_regexp_prefixes, and a project's import_requirements,
+// repo_locking, repo_locks, custom_policy_check, silence_pr_comments and
+// policy_check. The raw structs have no field for them.
 var (
 	configKeys       = []string{"version", "automerge", "delete_source_branch_on_merge", "parallel_plan", "parallel_apply", "abort_on_execution_order_fail", "autodiscover", "projects", "workflows", "allowed_regexp_prefixes"}
 	autodiscoverKeys = []string{"mode", "ignore_paths"}

@@ -56,7 +56,10 @@ func TestCheckoutIsolatesAndRefetches(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(w2.Dir, "stray.txt")); !os.IsNotExist(err) {
 		t.Error("stray file survived a new checkout")
 	}
-	gitDir, _ := os.ReadFile(filepath.Join(w2.Dir, ".git", "config"))
+	gitDir, err := os.ReadFile(filepath.Join(w2.Dir, ".git", "config"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if strings.Contains(string(gitDir), spec.Auth[6:]) || strings.Contains(string(gitDir), "extraHeader") {
 		t.Errorf("credentials written to .git/config:\n%s", gitDir)
 	}

@@ -3,7 +3,9 @@ package vcstest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -175,5 +177,35 @@ func TestWaitFor(t *testing.T) {
 	t.Parallel()
 	g := vcstest.NewGitHub(t, vcstest.GitHubOptions{})
 	start := time.Now()
-	g.WaitFor(t, time.Second, "a moment", func() bool { return time.Since(start) > 50*time.Millisecond })
+	calls := 0
+	g.WaitFor(t, time.Second, "a moment", func() bool { calls++; return time.Since(start) > 50*time.Millisecond })
+	if waited := time.Since(start); waited < 50*time.Millisecond || calls < 2 {
+		t.Errorf("WaitFor returned after %v and %d looks, before its condition held", waited, calls)
+	}
+	// A condition that never holds fails the test, saying what it waited
+	// for.
+	ft := &fatalTB{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		g.WaitFor(ft, 100*time.Millisecond, "the impossible", func() bool { return false })
+	}()
+	<-done
+	if !strings.Contains(ft.fatal, "timed out after 100ms waiting for the impossible") {
+		t.Errorf("WaitFor on a condition that never holds: Fatalf(%q)", ft.fatal)
+	}
+}
+
+// fatalTB records what Fatalf says, and stops its goroutine as the
+// testing package's does.
+type fatalTB struct {
+	testing.TB
+	fatal string
+}
+
+func (f *fatalTB) Helper() {}
+
+func (f *fatalTB) Fatalf(format string, args ...any) {
+	f.fatal = fmt.Sprintf(format, args...)
+	runtime.Goexit()
 }
