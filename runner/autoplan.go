@@ -54,7 +54,7 @@ func (j *Job) autoplan(ctx context.Context) error {
 		plannedBefore = slices.ContainsFunc(recs, func(r plans.Record) bool { return r.JobID == j.ID })
 	}
 	if !plannedBefore {
-		discarded, err := j.r.plans.Discard(ctx, j.plansPull())
+		discarded, err := j.discardPlans(ctx)
 		if err != nil {
 			return fmt.Errorf("discarding earlier plans: %w", err)
 		}
@@ -66,4 +66,13 @@ func (j *Job) autoplan(ctx context.Context) error {
 // plansPull names the job's pull request to the plan store.
 func (j *Job) plansPull() plans.Pull {
 	return plans.Pull{Repo: j.Pull.Repo.FullName, Number: j.Pull.Number}
+}
+
+// discardPlans discards the pull request's plans, once no job of this
+// process uses its workspaces: one cut short may be winding down there.
+func (j *Job) discardPlans(ctx context.Context) ([]plans.Record, error) {
+	if err := j.r.workspaces.WaitIdle(ctx, j.Pull.Repo.FullName, j.Pull.Number); err != nil {
+		return nil, err
+	}
+	return j.r.plans.Discard(ctx, j.plansPull())
 }

@@ -27,6 +27,10 @@ func (j *Job) interruptedApply(ctx context.Context) (answered bool, err error) {
 		return true, err
 	}
 	j.setPull(pull)
+	// The run cut short may be winding down here still.
+	if err := j.r.workspaces.WaitIdle(ctx, pull.Repo.FullName, pull.Number); err != nil {
+		return true, err
+	}
 	unknown, err := j.r.plans.UpdateRecords(ctx, j.plansPull(), func(rec *plans.Record) bool {
 		if rec.State != plans.Applying {
 			return false

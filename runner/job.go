@@ -35,8 +35,10 @@ type Job struct {
 	// in a new comment.
 	reply *report.Reply
 	// rerun is set when an earlier run of the job was cut short: what it
-	// finished need not be done again.
-	rerun bool
+	// finished need not be done again. earlier is the comment that run
+	// posted, if any (0): the reply goes there.
+	rerun   bool
+	earlier int64
 	// claim keeps the job's task claimed; nil for a job run outside the
 	// queue.
 	claim *queue.Claim

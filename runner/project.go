@@ -129,12 +129,16 @@ const maxLockFile = 16 << 20
 // relative to the checkout.
 func lockFileName(dir string) string { return path.Join(dir, ".terraform.lock.hcl") }
 
-// keepPlan keeps the plan of rec, just made, for its apply, with the
-// dependency lock file its init left in the checkout.
+// keepPlan keeps the plan of rec, just made, for its apply: where plans
+// are shared, with the dependency lock file its init left in the
+// checkout, which another replica's checkout lacks.
 func (p *projectJob) keepPlan(ctx context.Context, rec plans.Record) error {
-	lock, err := p.ws.ReadFile(lockFileName(rec.Dir), maxLockFile)
-	if err != nil {
-		return err
+	var lock []byte
+	if p.r.plans.Shared() {
+		var err error
+		if lock, err = p.ws.ReadFile(lockFileName(rec.Dir), maxLockFile); err != nil {
+			return err
+		}
 	}
 	return p.r.plans.Keep(ctx, p.plansPull(), rec, lock)
 }

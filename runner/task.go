@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -68,8 +69,8 @@ func (r *Runner) Decide(ev vcs.Event) (work string, ok bool) {
 	return ev.Type.String() + " needs no work", false
 }
 
-// Handle runs the job of a task, which c keeps claimed: it is a
-// queue.Handler. A task that cannot run (it does not decode, its forge is
+// Handle runs the job of a task, which c (never nil) keeps claimed: it is
+// a queue.Handler. A task that cannot run (it does not decode, its forge is
 // gone, its event needs no work) is done with; so is one whose job
 // answered in an earlier run that was cut short before it marked the task
 // done.
@@ -94,7 +95,7 @@ func (r *Runner) Handle(ctx context.Context, t queue.Task, c *queue.Claim) error
 	j := r.newJob(o.JobID, log, forge, ev, c)
 	j.rerun = t.Claims > 1
 	if id, err := strconv.ParseInt(t.Note, 10, 64); err == nil {
-		j.reply.ID = id
+		j.earlier, j.reply.ID = id, id
 	}
 	if j.rerun {
 		log.Warn("running a task again: the worker that took it first did not finish", "claims", t.Claims)
@@ -154,7 +155,7 @@ func (j *Job) sayPaused(ctx context.Context, lapses time.Time) {
 		return // only slow: the job runs again, here or elsewhere, and speaks then
 	}
 	body := fmt.Sprintf(report.PausedMark+" **atoll lost its job store while running this** (job `%s`), and stopped it. It runs again by itself once the store is back.", j.ID)
-	id := j.reply.ID
+	id := cmp.Or(j.reply.ID, j.earlier)
 	if time.Now().After(lapses) {
 		if text, ok := j.commentBody(ctx, id); !ok || !strings.HasPrefix(text, report.RunningMark) {
 			j.Log.Warn("not saying the job paused: its claim has lapsed, and another replica may have answered")

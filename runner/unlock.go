@@ -12,9 +12,9 @@ import (
 // unlock releases the pull request's locks and discards its plans, and
 // says which.
 func (j *Job) unlock(ctx context.Context) error {
-	// Plans go first, then the locks: a plan is never left behind whose
-	// project another pull request may take.
-	discarded, err := j.r.plans.Discard(ctx, j.plansPull())
+	// Plans go first, once no job uses the workspaces: no lock is
+	// released under a running apply.
+	discarded, err := j.discardPlans(ctx)
 	if err != nil {
 		return fmt.Errorf("discarding plans: %w", err)
 	}

@@ -88,13 +88,8 @@ func serverConfig(args []string, getenv func(string) (string, bool), stdout io.W
 // check refuses the values of the flags that need no reading of what
 // they name, naming the flag.
 func (f *serverFlags) check() error {
-	switch {
-	case f.ghToken == "":
+	if f.ghToken == "" {
 		return errors.New("--gh-token is required: atoll needs a forge to read pull requests from and comment on")
-	case f.shutdownTimeout <= 0:
-		return fmt.Errorf("--shutdown-timeout %v: want a positive duration", f.shutdownTimeout)
-	case f.redisDB < 0:
-		return fmt.Errorf("--redis-db %d: want 0 or more", f.redisDB)
 	}
 	if f.redisAddr != "" {
 		if _, _, err := net.SplitHostPort(f.redisAddr); err != nil {
@@ -106,6 +101,12 @@ func (f *serverFlags) check() error {
 	}
 	if err := server.CheckClaimTTL(f.claimTTL); err != nil {
 		return fmt.Errorf("--claim-ttl %v", err)
+	}
+	switch {
+	case f.shutdownTimeout <= 0:
+		return fmt.Errorf("--shutdown-timeout %v: want a positive duration", f.shutdownTimeout)
+	case f.redisDB < 0:
+		return fmt.Errorf("--redis-db %d: want 0 or more", f.redisDB)
 	}
 	return nil
 }

@@ -10,30 +10,50 @@ import (
 	"syscall"
 )
 
-// Remove deletes every workspace of a pull request, once no job uses it.
+// Remove deletes every workspace of a pull request, each once no job
+// uses it.
 func (ws *Workspaces) Remove(ctx context.Context, repo string, pull int) error {
-	rel, err := PullPath(repo, pull)
+	dir, err := ws.each(ctx, repo, pull, os.RemoveAll)
 	if err != nil {
 		return err
+	}
+	os.Remove(dir) // now empty, unless a job started meanwhile
+	return nil
+}
+
+// WaitIdle waits until no job of this process uses a workspace of the
+// pull request: a job cut short may still be winding down in one, and
+// what it writes must not mix with what comes next.
+func (ws *Workspaces) WaitIdle(ctx context.Context, repo string, pull int) error {
+	_, err := ws.each(ctx, repo, pull, func(string) error { return nil })
+	return err
+}
+
+// each calls fn with the root of each workspace of the pull request,
+// holding the workspace meanwhile, and returns the pull request's
+// directory.
+func (ws *Workspaces) each(ctx context.Context, repo string, pull int, fn func(root string) error) (string, error) {
+	rel, err := PullPath(repo, pull)
+	if err != nil {
+		return "", err
 	}
 	dir := filepath.Join(ws.root, rel)
 	roots, err := filepath.Glob(filepath.Join(dir, "*"))
 	if err != nil {
-		return err
+		return "", err
 	}
 	for _, root := range roots {
 		done, err := ws.acquire(ctx, root)
 		if err != nil {
-			return err
+			return "", err
 		}
-		err = os.RemoveAll(root)
+		err = fn(root)
 		done()
 		if err != nil {
-			return fmt.Errorf("workspace: removing %s: %w", root, err)
+			return "", fmt.Errorf("workspace: %s: %w", root, err)
 		}
 	}
-	os.Remove(dir) // now empty, unless a job started meanwhile
-	return nil
+	return dir, nil
 }
 
 // ReadFile reads the file name (slash-separated, relative to the

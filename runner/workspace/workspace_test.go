@@ -196,3 +196,25 @@ func TestCheckoutFilesStayInTheCheckout(t *testing.T) {
 		t.Errorf("the file in the checkout = %q, %v", got, err)
 	}
 }
+
+func TestWaitIdleWaitsForTheJobsOfAPull(t *testing.T) {
+	t.Parallel()
+	spec, _ := servedRepo(t)
+	ws := NewWorkspaces(t.TempDir(), nil)
+	w, err := ws.Checkout(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	if err := ws.WaitIdle(ctx, spec.Repo, spec.Pull); err == nil {
+		t.Fatal("WaitIdle returned while a job held a workspace of the pull request")
+	}
+	if err := ws.WaitIdle(t.Context(), spec.Repo, spec.Pull+1); err != nil {
+		t.Errorf("WaitIdle on another pull request: %v", err)
+	}
+	w.Close()
+	if err := ws.WaitIdle(t.Context(), spec.Repo, spec.Pull); err != nil {
+		t.Errorf("WaitIdle once the job let go: %v", err)
+	}
+}
