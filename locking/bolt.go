@@ -35,7 +35,7 @@ var _ Locker = (*Bolt)(nil)
 func OpenBolt(path string) (*Bolt, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: openTimeout})
 	if err != nil {
-		return nil, fmt.Errorf("opening lock store %s: %w", path, err)
+		return nil, fmt.Errorf("locking: opening lock store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range []string{bucket, leaseBucket} {
@@ -46,7 +46,7 @@ func OpenBolt(path string) (*Bolt, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("creating bucket in lock store %s: %w", path, err), db.Close())
+		return nil, errors.Join(fmt.Errorf("locking: creating bucket in lock store %s: %w", path, err), db.Close())
 	}
 	return &Bolt{db: db}, nil
 }
@@ -90,7 +90,7 @@ func (b *Bolt) TryLock(ctx context.Context, l Lock) (Lock, bool, error) {
 		return bkt.Put(k, v)
 	})
 	if err != nil {
-		return Lock{}, false, fmt.Errorf("taking lock %+v for pull %d: %w", l.Key, l.Pull, err)
+		return Lock{}, false, fmt.Errorf("locking: taking lock %+v for pull %d: %w", l.Key, l.Pull, err)
 	}
 	return holder, holder.Pull == l.Pull, nil
 }
@@ -119,7 +119,7 @@ func (b *Bolt) Unlock(ctx context.Context, key Key, pull int) (bool, error) {
 		return bkt.Delete(k)
 	})
 	if err != nil {
-		return false, fmt.Errorf("releasing lock %+v for pull %d: %w", key, pull, err)
+		return false, fmt.Errorf("locking: releasing lock %+v for pull %d: %w", key, pull, err)
 	}
 	return deleted, nil
 }
@@ -144,7 +144,7 @@ func (b *Bolt) List(ctx context.Context) ([]Lock, error) {
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("listing locks: %w", err)
+		return nil, fmt.Errorf("locking: listing locks: %w", err)
 	}
 	slices.SortFunc(locks, compareLocks)
 	return locks, nil
@@ -200,7 +200,7 @@ func (b *Bolt) updateLease(ctx context.Context, name string, change func(held *l
 		if v := bkt.Get([]byte(name)); v != nil {
 			held = new(lease)
 			if err := json.Unmarshal(v, held); err != nil {
-				return fmt.Errorf("decoding lease record: %w", err)
+				return fmt.Errorf("locking: decoding lease record: %w", err)
 			}
 		}
 		var next *lease
@@ -217,7 +217,7 @@ func (b *Bolt) updateLease(ctx context.Context, name string, change func(held *l
 		return bkt.Put([]byte(name), v)
 	})
 	if err != nil {
-		return false, fmt.Errorf("lease %q: %w", name, err)
+		return false, fmt.Errorf("locking: lease %q: %w", name, err)
 	}
 	return ok, nil
 }

@@ -100,7 +100,7 @@ func encodeKey(k Key) []byte {
 func decodeLock(v []byte) (Lock, error) {
 	var l Lock
 	if err := json.Unmarshal(v, &l); err != nil {
-		return Lock{}, fmt.Errorf("decoding lock record: %w", err)
+		return Lock{}, fmt.Errorf("locking: decoding lock record: %w", err)
 	}
 	return l, nil
 }

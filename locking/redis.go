@@ -52,7 +52,7 @@ func lockValue(l Lock) (string, error) {
 func parseLockValue(v string) (Lock, error) {
 	_, js, ok := strings.Cut(v, " ")
 	if !ok {
-		return Lock{}, fmt.Errorf("decoding lock record %q", v)
+		return Lock{}, fmt.Errorf("locking: decoding lock record %q", v)
 	}
 	return decodeLock([]byte(js))
 }
@@ -113,7 +113,7 @@ func (r *Redis) TryLock(ctx context.Context, l Lock) (Lock, bool, error) {
 		l.Time = time.Now().UTC()
 	}
 	if l.Lapsed(time.Now()) {
-		return Lock{}, false, fmt.Errorf("taking lock %+v for pull %d: it expires in the past", l.Key, l.Pull)
+		return Lock{}, false, fmt.Errorf("locking: taking lock %+v for pull %d: it expires in the past", l.Key, l.Pull)
 	}
 	v, err := lockValue(l)
 	if err != nil {
@@ -125,7 +125,7 @@ func (r *Redis) TryLock(ctx context.Context, l Lock) (Lock, bool, error) {
 		switch {
 		case errors.Is(err, redis.Nil):
 		case err != nil:
-			return Lock{}, false, fmt.Errorf("taking lock %+v for pull %d: %w", l.Key, l.Pull, err)
+			return Lock{}, false, fmt.Errorf("locking: taking lock %+v for pull %d: %w", l.Key, l.Pull, err)
 		case ok == "OK":
 			return l, true, nil
 		}
@@ -134,7 +134,7 @@ func (r *Redis) TryLock(ctx context.Context, l Lock) (Lock, bool, error) {
 			continue
 		}
 		if err != nil || len(res) != 2 {
-			return Lock{}, false, fmt.Errorf("taking lock %+v for pull %d: %w", l.Key, l.Pull, cmp.Or(err, errors.New("unexpected reply")))
+			return Lock{}, false, fmt.Errorf("locking: taking lock %+v for pull %d: %w", l.Key, l.Pull, cmp.Or(err, errors.New("locking: unexpected reply")))
 		}
 		holder, err := parseLockValue(fmt.Sprint(res[1]))
 		if err != nil {
@@ -148,14 +148,14 @@ func (r *Redis) TryLock(ctx context.Context, l Lock) (Lock, bool, error) {
 		}
 		return holder, acquired, nil
 	}
-	return Lock{}, false, fmt.Errorf("taking lock %+v for pull %d: it kept changing hands", l.Key, l.Pull)
+	return Lock{}, false, fmt.Errorf("locking: taking lock %+v for pull %d: it kept changing hands", l.Key, l.Pull)
 }
 
 // expiry returns when key expires: zero for never, or for a key gone.
 func (r *Redis) expiry(ctx context.Context, key string) (time.Time, error) {
 	ms, err := r.client.PExpireTime(ctx, key).Result()
 	if err != nil {
-		return time.Time{}, fmt.Errorf("reading the expiry of a lock: %w", err)
+		return time.Time{}, fmt.Errorf("locking: reading the expiry of a lock: %w", err)
 	}
 	if ms <= 0 {
 		return time.Time{}, nil
@@ -167,7 +167,7 @@ func (r *Redis) expiry(ctx context.Context, key string) (time.Time, error) {
 func (r *Redis) Unlock(ctx context.Context, key Key, pull int) (bool, error) {
 	n, err := unlockScript.Run(ctx, r.client, []string{r.lockKey(key)}, pull).Int()
 	if err != nil {
-		return false, fmt.Errorf("releasing lock %+v for pull %d: %w", key, pull, err)
+		return false, fmt.Errorf("locking: releasing lock %+v for pull %d: %w", key, pull, err)
 	}
 	return n == 1, nil
 }
@@ -180,7 +180,7 @@ func (r *Redis) List(ctx context.Context) ([]Lock, error) {
 		keys = append(keys, iter.Val())
 	}
 	if err := iter.Err(); err != nil {
-		return nil, fmt.Errorf("listing locks: %w", err)
+		return nil, fmt.Errorf("locking: listing locks: %w", err)
 	}
 	locks := make([]Lock, 0, len(keys))
 	for chunk := range slices.Chunk(keys, 500) {
@@ -192,7 +192,7 @@ func (r *Redis) List(ctx context.Context) ([]Lock, error) {
 			exps[i] = pipe.PExpireTime(ctx, k)
 		}
 		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-			return nil, fmt.Errorf("listing locks: %w", err)
+			return nil, fmt.Errorf("locking: listing locks: %w", err)
 		}
 		for i := range chunk {
 			v, err := gets[i].Result()
@@ -217,7 +217,7 @@ func (r *Redis) List(ctx context.Context) ([]Lock, error) {
 func (r *Redis) Acquire(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
 	ok, err := r.client.SetNX(ctx, r.leaseKey(name), owner, ttl).Result()
 	if err != nil {
-		return false, fmt.Errorf("lease %q: %w", name, err)
+		return false, fmt.Errorf("locking: lease %q: %w", name, err)
 	}
 	if !ok {
 		// Taking it again is renewing it.
@@ -230,7 +230,7 @@ func (r *Redis) Acquire(ctx context.Context, name, owner string, ttl time.Durati
 func (r *Redis) Renew(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
 	n, err := renewScript.Run(ctx, r.client, []string{r.leaseKey(name)}, owner, ttl.Milliseconds()).Int()
 	if err != nil {
-		return false, fmt.Errorf("renewing lease %q: %w", name, err)
+		return false, fmt.Errorf("locking: renewing lease %q: %w", name, err)
 	}
 	return n == 1, nil
 }
@@ -239,7 +239,7 @@ func (r *Redis) Renew(ctx context.Context, name, owner string, ttl time.Duration
 func (r *Redis) Release(ctx context.Context, name, owner string) (bool, error) {
 	n, err := releaseScript.Run(ctx, r.client, []string{r.leaseKey(name)}, owner).Int()
 	if err != nil {
-		return false, fmt.Errorf("releasing lease %q: %w", name, err)
+		return false, fmt.Errorf("locking: releasing lease %q: %w", name, err)
 	}
 	return n == 1, nil
 }

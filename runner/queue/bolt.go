@@ -48,7 +48,7 @@ func getTurns(bkt *bolt.Bucket, group string) (turns, error) {
 	var tr turns
 	if v := bkt.Get([]byte(group)); v != nil {
 		if err := json.Unmarshal(v, &tr); err != nil {
-			return turns{}, fmt.Errorf("decoding turns: %w", err)
+			return turns{}, fmt.Errorf("queue: decoding turns: %w", err)
 		}
 	}
 	return tr, nil
@@ -92,7 +92,7 @@ type boltTask struct {
 func OpenBolt(path string) (*Bolt, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
-		return nil, fmt.Errorf("opening task store %s: %w", path, err)
+		return nil, fmt.Errorf("queue: opening task store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucketIfNotExists([]byte(turnBucket)); err != nil {
@@ -109,7 +109,7 @@ func OpenBolt(path string) (*Bolt, error) {
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			var t boltTask
 			if err := json.Unmarshal(v, &t); err != nil {
-				return fmt.Errorf("decoding task: %w", err)
+				return fmt.Errorf("queue: decoding task: %w", err)
 			}
 			if t.Holder == "" {
 				continue
@@ -122,7 +122,7 @@ func OpenBolt(path string) (*Bolt, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("task store %s: %w", path, err), db.Close())
+		return nil, errors.Join(fmt.Errorf("queue: task store %s: %w", path, err), db.Close())
 	}
 	return &Bolt{db: db, queued: make(chan struct{}, 1)}, nil
 }
@@ -141,7 +141,7 @@ func putTask(bkt *bolt.Bucket, k []byte, t boltTask) error {
 func taskKey(id string) ([]byte, error) {
 	n, err := strconv.ParseUint(id, 10, 64)
 	if err != nil {
-		return nil, fmt.Errorf("task id %q: %w", id, ErrNotHeld)
+		return nil, fmt.Errorf("queue: task id %q: %w", id, ErrNotHeld)
 	}
 	return binary.BigEndian.AppendUint64(nil, n), nil
 }
@@ -192,7 +192,7 @@ func (b *Bolt) EnqueueOnce(ctx context.Context, once string, window time.Duratio
 		return b.append(tx.Bucket([]byte(taskBucket)), &t)
 	})
 	if err != nil {
-		return Task{}, false, fmt.Errorf("enqueueing a task: %w", err)
+		return Task{}, false, fmt.Errorf("queue: enqueueing a task: %w", err)
 	}
 	if isNew {
 		b.wake()
@@ -309,7 +309,7 @@ func (b *Bolt) claim(ctx context.Context, consumer string, ttl time.Duration) (T
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			var t boltTask
 			if err := json.Unmarshal(v, &t); err != nil {
-				return fmt.Errorf("decoding task: %w", err)
+				return fmt.Errorf("queue: decoding task: %w", err)
 			}
 			if t.Holder != "" && !now.Before(t.Until) {
 				key = slices.Clone(k) // lapsed: it goes first
@@ -344,7 +344,7 @@ func (b *Bolt) claim(ctx context.Context, consumer string, ttl time.Duration) (T
 			return nil // done meanwhile
 		}
 		if err := json.Unmarshal(v, &got); err != nil {
-			return fmt.Errorf("decoding task: %w", err)
+			return fmt.Errorf("queue: decoding task: %w", err)
 		}
 		now := time.Now()
 		if got.Holder != "" && now.Before(got.Until) {
@@ -356,7 +356,7 @@ func (b *Bolt) claim(ctx context.Context, consumer string, ttl time.Duration) (T
 		return putTask(bkt, key, got)
 	})
 	if err != nil {
-		return Task{}, false, fmt.Errorf("claiming a task: %w", err)
+		return Task{}, false, fmt.Errorf("queue: claiming a task: %w", err)
 	}
 	return got.Task, found, nil
 }
@@ -420,7 +420,7 @@ func (b *Bolt) held(ctx context.Context, id, consumer string, lapsed bool, fn fu
 		}
 		var t boltTask
 		if err := json.Unmarshal(v, &t); err != nil {
-			return fmt.Errorf("decoding task: %w", err)
+			return fmt.Errorf("queue: decoding task: %w", err)
 		}
 		if t.Holder != consumer || !lapsed && !time.Now().Before(t.Until) {
 			return ErrNotHeld

@@ -36,7 +36,7 @@ func NewRedis(ctx context.Context, client redis.UniversalClient, prefix string) 
 		last: prefix + "task-turns-last", served: prefix + "task-turns-served", group: "atoll"}
 	err := client.XGroupCreateMkStream(ctx, r.stream, r.group, "0").Err()
 	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
-		return nil, fmt.Errorf("creating the task stream: %w", err)
+		return nil, fmt.Errorf("queue: creating the task stream: %w", err)
 	}
 	if err := r.pruneConsumers(ctx, consumerIdle); err != nil {
 		return nil, err
@@ -56,7 +56,7 @@ const consumerIdle = time.Hour
 func (r *Redis) pruneConsumers(ctx context.Context, idle time.Duration) error {
 	consumers, err := r.client.XInfoConsumers(ctx, r.stream, r.group).Result()
 	if err != nil {
-		return fmt.Errorf("listing task consumers: %w", err)
+		return fmt.Errorf("queue: listing task consumers: %w", err)
 	}
 	for _, c := range consumers {
 		if c.Pending > 0 || c.Idle < idle {
@@ -65,7 +65,7 @@ func (r *Redis) pruneConsumers(ctx context.Context, idle time.Duration) error {
 		// The script checks again, so that a consumer that took a task
 		// meanwhile keeps it.
 		if err := pruneScript.Run(ctx, r.client, []string{r.stream}, r.group, c.Name).Err(); err != nil {
-			return fmt.Errorf("removing task consumer %s: %w", c.Name, err)
+			return fmt.Errorf("queue: removing task consumer %s: %w", c.Name, err)
 		}
 	}
 	return nil
@@ -106,13 +106,13 @@ func (r *Redis) EnqueueOnce(ctx context.Context, once string, window time.Durati
 	}
 	res, err := enqueueScript.Run(ctx, r.client, keys, group, body, now.Format(time.RFC3339Nano), max(window.Milliseconds(), 1)).Slice()
 	if err != nil {
-		return Task{}, false, fmt.Errorf("enqueueing a task: %w", err)
+		return Task{}, false, fmt.Errorf("queue: enqueueing a task: %w", err)
 	}
 	if len(res) == 0 {
 		return Task{}, false, nil
 	}
 	if len(res) != 2 {
-		return Task{}, false, fmt.Errorf("enqueueing a task: unexpected reply %v", res)
+		return Task{}, false, fmt.Errorf("queue: enqueueing a task: unexpected reply %v", res)
 	}
 	id, _ := res[0].(string)
 	turn, _ := res[1].(int64)
@@ -123,7 +123,7 @@ func (r *Redis) EnqueueOnce(ctx context.Context, once string, window time.Durati
 func (r *Redis) Ready(ctx context.Context, t Task) (bool, error) {
 	served, err := r.client.HGet(ctx, r.served, t.Group).Int64()
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return false, fmt.Errorf("reading the turn of task %s: %w", t.ID, err)
+		return false, fmt.Errorf("queue: reading the turn of task %s: %w", t.ID, err)
 	}
 	return served+1 >= t.Turn, nil
 }
@@ -139,7 +139,7 @@ func (r *Redis) Claim(ctx context.Context, consumer string, ttl, wait time.Durat
 		}
 	}
 	if err != nil {
-		return Task{}, false, fmt.Errorf("claiming a lapsed task: %w", err)
+		return Task{}, false, fmt.Errorf("queue: claiming a lapsed task: %w", err)
 	}
 	if len(msgs) == 0 {
 		block := wait
@@ -153,7 +153,7 @@ func (r *Redis) Claim(ctx context.Context, consumer string, ttl, wait time.Durat
 			return Task{}, false, nil
 		}
 		if err != nil {
-			return Task{}, false, fmt.Errorf("claiming a task: %w", err)
+			return Task{}, false, fmt.Errorf("queue: claiming a task: %w", err)
 		}
 		for _, s := range streams {
 			msgs = append(msgs, s.Messages...)
@@ -167,7 +167,7 @@ func (r *Redis) Claim(ctx context.Context, consumer string, ttl, wait time.Durat
 	claims := pipe.HIncrBy(ctx, r.claims, m.ID, 1)
 	note := pipe.HGet(ctx, r.notes, m.ID)
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return Task{}, false, fmt.Errorf("counting the claims of task %s: %w", m.ID, err)
+		return Task{}, false, fmt.Errorf("queue: counting the claims of task %s: %w", m.ID, err)
 	}
 	t := Task{ID: m.ID, Claims: int(claims.Val()), Note: note.Val()}
 	body, _ := m.Values["body"].(string)
@@ -268,7 +268,7 @@ func (r *Redis) keys() []string { return []string{r.stream, r.claims, r.served, 
 func (r *Redis) Extend(ctx context.Context, id, consumer string, ttl time.Duration) (bool, error) {
 	n, err := heldScript.Run(ctx, r.client, r.keys(), id, consumer, r.group, ttl.Milliseconds(), "extend").Int()
 	if err != nil {
-		return false, fmt.Errorf("extending task %s: %w", id, err)
+		return false, fmt.Errorf("queue: extending task %s: %w", id, err)
 	}
 	return n == 1, nil
 }
@@ -312,7 +312,7 @@ func (r *Redis) held(ctx context.Context, doing, id, consumer, op string, args .
 func (r *Redis) Requeue(ctx context.Context, t Task, consumer string) error {
 	res, err := heldScript.Run(ctx, r.client, r.keys(), t.ID, consumer, r.group, maxClaim.Milliseconds(), "requeue").Result()
 	if err != nil {
-		return fmt.Errorf("requeueing task %s: %w", t.ID, err)
+		return fmt.Errorf("queue: requeueing task %s: %w", t.ID, err)
 	}
 	if n, ok := res.(int64); ok && n == 0 {
 		return ErrNotHeld
@@ -324,7 +324,7 @@ func (r *Redis) Requeue(ctx context.Context, t Task, consumer string) error {
 func (r *Redis) Pending(ctx context.Context) (int, error) {
 	n, err := r.client.XLen(ctx, r.stream).Result()
 	if err != nil {
-		return 0, fmt.Errorf("counting tasks: %w", err)
+		return 0, fmt.Errorf("queue: counting tasks: %w", err)
 	}
 	return int(n), nil
 }

@@ -78,4 +78,4 @@ type Store interface {
 
 // ErrNotHeld is returned for a task the consumer does not hold (any
 // more).
-var ErrNotHeld = errors.New("task not held by this consumer")
+var ErrNotHeld = errors.New("queue: task not held by this consumer")

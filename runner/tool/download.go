@@ -160,11 +160,11 @@ func (t *Tools) releases(ctx context.Context, distribution workflows.Distributio
 	index, _ := t.site(distribution, pub)
 	var buf bytes.Buffer
 	if err := t.get(ctx, index, &buf, maxIndex); err != nil {
-		return nil, fmt.Errorf("listing %s releases: %w", pub.name, err)
+		return nil, fmt.Errorf("tool: listing %s releases: %w", pub.name, err)
 	}
 	rs, err := pub.parse(buf.Bytes())
 	if err != nil {
-		return nil, fmt.Errorf("listing %s releases: reading %s: %w", pub.name, index, err)
+		return nil, fmt.Errorf("tool: listing %s releases: reading %s: %w", pub.name, index, err)
 	}
 	rs = slices.DeleteFunc(rs, func(r release) bool {
 		return r.files != nil && !slices.Contains(r.files, pub.zipName(r.id))
@@ -188,7 +188,7 @@ func (t *Tools) install(ctx context.Context, distribution workflows.Distribution
 
 	var sums bytes.Buffer
 	if err := t.get(ctx, dir+sumsName, &sums, maxSums); err != nil {
-		return Tool{}, fmt.Errorf("downloading %s %s: %w", pub.name, r.id, err)
+		return Tool{}, fmt.Errorf("tool: downloading %s %s: %w", pub.name, r.id, err)
 	}
 	want, ok := findChecksum(sums.String(), zipName)
 	if !ok {
@@ -199,31 +199,31 @@ func (t *Tools) install(ctx context.Context, distribution workflows.Distribution
 	// one file system and the binary appears whole or not at all.
 	parent := filepath.Join(t.cfg.BinDir, pub.binary)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return Tool{}, fmt.Errorf("installing %s %s: %w", pub.name, r.id, err)
+		return Tool{}, fmt.Errorf("tool: installing %s %s: %w", pub.name, r.id, err)
 	}
 	tmp, err := os.MkdirTemp(parent, ".download-")
 	if err != nil {
-		return Tool{}, fmt.Errorf("installing %s %s: %w", pub.name, r.id, err)
+		return Tool{}, fmt.Errorf("tool: installing %s %s: %w", pub.name, r.id, err)
 	}
 	defer os.RemoveAll(tmp)
 
 	zipPath := filepath.Join(tmp, zipName)
 	got, err := t.fetch(ctx, dir+zipName, zipPath)
 	if err != nil {
-		return Tool{}, fmt.Errorf("downloading %s %s: %w", pub.name, r.id, err)
+		return Tool{}, fmt.Errorf("tool: downloading %s %s: %w", pub.name, r.id, err)
 	}
 	if got != want {
 		return Tool{}, versionErrorf("checksum mismatch for %s: %s lists %s, the download has %s; atoll will not install it", zipName, sumsName, want, got)
 	}
 	bin := filepath.Join(tmp, pub.binary)
 	if err := unzipBinary(zipPath, pub.binary, bin); err != nil {
-		return Tool{}, fmt.Errorf("unpacking %s: %w", zipName, err)
+		return Tool{}, fmt.Errorf("tool: unpacking %s: %w", zipName, err)
 	}
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
-		return Tool{}, fmt.Errorf("installing %s %s: %w", pub.name, r.id, err)
+		return Tool{}, fmt.Errorf("tool: installing %s %s: %w", pub.name, r.id, err)
 	}
 	if err := os.Rename(bin, dest); err != nil {
-		return Tool{}, fmt.Errorf("installing %s %s: %w", pub.name, r.id, err)
+		return Tool{}, fmt.Errorf("tool: installing %s %s: %w", pub.name, r.id, err)
 	}
 	return tool, nil
 }
@@ -272,14 +272,14 @@ func (t *Tools) get(ctx context.Context, url string, w io.Writer, limit int64) e
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
+		return fmt.Errorf("tool: GET %s: %s", url, resp.Status)
 	}
 	n, err := io.Copy(w, io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return fmt.Errorf("GET %s: %w", url, err)
+		return fmt.Errorf("tool: GET %s: %w", url, err)
 	}
 	if n > limit {
-		return fmt.Errorf("GET %s: larger than %d bytes", url, limit)
+		return fmt.Errorf("tool: GET %s: larger than %d bytes", url, limit)
 	}
 	return nil
 }
@@ -304,7 +304,7 @@ func unzipBinary(zipPath, name, dest string) error {
 		}
 	}
 	if bin == nil {
-		return fmt.Errorf("no %s in the archive", name)
+		return fmt.Errorf("tool: no %s in the archive", name)
 	}
 	if !bin.Mode().IsRegular() {
 		return fmt.Errorf("%s in the archive is not a regular file", name)

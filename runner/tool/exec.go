@@ -126,17 +126,17 @@ func (r *Runner) Run(ctx context.Context, s Step) (string, error) {
 	if s.StdoutFile != "" {
 		f, err := os.Create(s.StdoutFile)
 		if err != nil {
-			return "", fmt.Errorf("creating %s: %w", s.StdoutFile, err)
+			return "", fmt.Errorf("tool: creating %s: %w", s.StdoutFile, err)
 		}
 		defer f.Close()
 		cmd.Stdout = f
 	}
 	if err := os.MkdirAll(s.Home, 0o700); err != nil {
-		return "", fmt.Errorf("creating tool home: %w", err)
+		return "", fmt.Errorf("tool: creating tool home: %w", err)
 	}
 	if r.pluginCache != "" && len(s.Args) > 0 && s.Args[0] == "init" {
 		if err := os.MkdirAll(r.pluginCache, 0o755); err != nil {
-			return "", fmt.Errorf("creating the plugin cache: %w", err)
+			return "", fmt.Errorf("tool: creating the plugin cache: %w", err)
 		}
 		select {
 		case r.initSem <- struct{}{}:

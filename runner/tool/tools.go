@@ -88,10 +88,10 @@ func NewTools(cfg ToolsConfig) *Tools {
 // let anyone on the way swap a release and its checksums.
 func noDowngrade(req *http.Request, via []*http.Request) error {
 	if len(via) >= 10 {
-		return errors.New("stopped after 10 redirects")
+		return errors.New("tool: stopped after 10 redirects")
 	}
 	if req.URL.Scheme != "https" && via[0].URL.Scheme == "https" {
-		return fmt.Errorf("refusing a redirect from https to %s", req.URL.Redacted())
+		return fmt.Errorf("tool: refusing a redirect from https to %s", req.URL.Redacted())
 	}
 	return nil
 }
@@ -145,7 +145,7 @@ func (t *Tools) Resolve(ctx context.Context, distribution workflows.Distribution
 			pub.name, satisfying(constraint), listInstalled(local))
 	}
 	if t.cfg.BinDir == "" {
-		return Tool{}, fmt.Errorf("downloading %s: no bin directory to install into", pub.name)
+		return Tool{}, fmt.Errorf("tool: downloading %s: no bin directory to install into", pub.name)
 	}
 
 	releases, err := shared(ctx, &t.flights, "list "+string(distribution), func(ctx context.Context) ([]release, error) {
@@ -183,11 +183,11 @@ func (t *Tools) local(ctx context.Context, distribution workflows.Distribution, 
 	if def := t.cfg.Default; def.Distribution == distribution && def.Path != "" && t.cfg.Runner != nil {
 		out, err := t.cfg.Runner.Version(ctx, def)
 		if err != nil {
-			return nil, fmt.Errorf("asking the default %s binary its version: %w", pub.name, err)
+			return nil, fmt.Errorf("tool: asking the default %s binary its version: %w", pub.name, err)
 		}
 		v, err := parseToolVersion(out)
 		if err != nil {
-			return nil, fmt.Errorf("default %s binary %s: %w", pub.name, def.Path, err)
+			return nil, fmt.Errorf("tool: default %s binary %s: %w", pub.name, def.Path, err)
 		}
 		local = append(local, localTool{v, def})
 	}
@@ -195,7 +195,7 @@ func (t *Tools) local(ctx context.Context, distribution workflows.Distribution, 
 		dir := filepath.Join(t.cfg.BinDir, pub.binary)
 		entries, err := os.ReadDir(dir)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("listing installed %s releases: %w", pub.name, err)
+			return nil, fmt.Errorf("tool: listing installed %s releases: %w", pub.name, err)
 		}
 		for _, e := range entries {
 			v, err := version.NewVersion(e.Name())
@@ -270,7 +270,7 @@ func startsWithDigit(s string) bool { return s != "" && s[0] >= '0' && s[0] <= '
 func parseToolVersion(s string) (*version.Version, error) {
 	_, v, ok := strings.Cut(s, " v")
 	if !ok {
-		return nil, fmt.Errorf("no version in %q", s)
+		return nil, fmt.Errorf("tool: no version in %q", s)
 	}
 	return version.NewVersion(v)
 }

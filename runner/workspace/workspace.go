@@ -100,13 +100,13 @@ func (ws *Workspaces) Checkout(ctx context.Context, spec CheckoutSpec) (*Workspa
 	w := &Workspace{Name: spec.Workspace, Dir: filepath.Join(root, "repo"), root: root, done: done}
 	if err := ws.checkout(ctx, w.Dir, spec); err != nil {
 		done()
-		return nil, fmt.Errorf("checking out %s#%d at %s: %w", spec.Repo, spec.Pull, spec.SHA, err)
+		return nil, fmt.Errorf("workspace: checking out %s#%d at %s: %w", spec.Repo, spec.Pull, spec.SHA, err)
 	}
 	// Each job starts the tool with an empty home: nothing one job's tool
 	// run leaves there reaches the next.
 	if err := os.RemoveAll(w.Home()); err != nil {
 		done()
-		return nil, fmt.Errorf("clearing the tool's home: %w", err)
+		return nil, fmt.Errorf("workspace: clearing the tool's home: %w", err)
 	}
 	return w, nil
 }
@@ -135,7 +135,7 @@ func PullPath(repo string, pull int) (string, error) {
 	owner, name, ok := strings.Cut(repo, "/")
 	for _, part := range []string{owner, name} {
 		if !ok || !safeName.MatchString(part) || part == "." || part == ".." {
-			return "", fmt.Errorf("unsafe repository name %q", repo)
+			return "", fmt.Errorf("workspace: unsafe repository name %q", repo)
 		}
 	}
 	return filepath.Join(owner, name, strconv.Itoa(pull)), nil
@@ -235,7 +235,7 @@ func (ws *Workspaces) git(ctx context.Context, dir, auth string, args ...string)
 		if auth != "" {
 			msg = strings.ReplaceAll(msg, auth, "[redacted]")
 		}
-		return fmt.Errorf("git %s: %w: %s", args[0], err, msg)
+		return fmt.Errorf("workspace: git %s: %w: %s", args[0], err, msg)
 	}
 	return nil
 }
@@ -245,7 +245,7 @@ func (ws *Workspaces) git(ctx context.Context, dir, auth string, args ...string)
 // a pull request from it against base would change.
 func ChangedFiles(ctx context.Context, repoDir, base string) ([]string, error) {
 	if strings.HasPrefix(base, "-") {
-		return nil, fmt.Errorf("base %q is not a git revision", base)
+		return nil, fmt.Errorf("workspace: base %q is not a git revision", base)
 	}
 	cmd := exec.CommandContext(ctx, "git", "diff", "-z", "--name-only", "--no-renames", "--merge-base", base, "--")
 	cmd.Dir = repoDir
@@ -253,7 +253,7 @@ func ChangedFiles(ctx context.Context, repoDir, base string) ([]string, error) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("git diff against %s: %w: %s", base, err, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("workspace: git diff against %s: %w: %s", base, err, strings.TrimSpace(stderr.String()))
 	}
 	return strings.FieldsFunc(string(out), func(r rune) bool { return r == 0 }), nil
 }

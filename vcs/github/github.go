@@ -70,7 +70,7 @@ func New(cfg Config) (*Forge, error) {
 	}
 	base, err := url.Parse(apiURL)
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("github API URL %q is not an http(s) URL", cfg.APIURL)
+		return nil, fmt.Errorf("github: github API URL %q is not an http(s) URL", cfg.APIURL)
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
@@ -109,7 +109,7 @@ func (f *Forge) CurrentUser(ctx context.Context) (string, error) {
 	}
 	u, _, err := f.client.Users.Get(ctx, "")
 	if err != nil {
-		return "", fmt.Errorf("fetching the authenticated user: %w", err)
+		return "", fmt.Errorf("github: fetching the authenticated user: %w", err)
 	}
 	f.mu.Lock()
 	f.user = u.GetLogin()
@@ -127,7 +127,7 @@ func (f *Forge) PullRequest(ctx context.Context, repo vcs.Repo, number int) (vcs
 		var err error
 		pr, _, err = f.client.PullRequests.Get(ctx, owner, name, number)
 		if err != nil {
-			return vcs.PullRequest{}, fmt.Errorf("fetching pull request %s#%d: %w", repo.FullName, number, err)
+			return vcs.PullRequest{}, fmt.Errorf("github: fetching pull request %s#%d: %w", repo.FullName, number, err)
 		}
 		if pr.Mergeable != nil || pr.GetState() != "open" || try == 2 {
 			break
@@ -155,7 +155,7 @@ func (f *Forge) PullRequest(ctx context.Context, repo vcs.Repo, number int) (vcs
 func (f *Forge) blockedOnlyByAtoll(ctx context.Context, owner, name, sha string) (bool, error) {
 	cs, _, err := f.client.Repositories.GetCombinedStatus(ctx, owner, name, sha, &gh.ListOptions{PerPage: 100})
 	if err != nil {
-		return false, fmt.Errorf("fetching the statuses of %s/%s@%s: %w", owner, name, sha, err)
+		return false, fmt.Errorf("github: fetching the statuses of %s/%s@%s: %w", owner, name, sha, err)
 	}
 	for _, st := range cs.Statuses {
 		if st.GetState() != "success" && !strings.HasPrefix(st.GetContext(), "atoll/") {
@@ -173,7 +173,7 @@ func (f *Forge) ChangedFiles(ctx context.Context, repo vcs.Repo, number int) ([]
 	for {
 		page, resp, err := f.client.PullRequests.ListFiles(ctx, owner, name, number, opts)
 		if err != nil {
-			return nil, fmt.Errorf("fetching changed files of %s#%d: %w", repo.FullName, number, err)
+			return nil, fmt.Errorf("github: fetching changed files of %s#%d: %w", repo.FullName, number, err)
 		}
 		for _, cf := range page {
 			files = append(files, cf.GetFilename())
@@ -193,7 +193,7 @@ func (f *Forge) Comment(ctx context.Context, repo vcs.Repo, number int, body str
 	owner, name := splitRepo(repo.FullName)
 	c, _, err := f.client.Issues.CreateComment(ctx, owner, name, number, &gh.IssueComment{Body: &body})
 	if err != nil {
-		return 0, fmt.Errorf("commenting on %s#%d: %w", repo.FullName, number, err)
+		return 0, fmt.Errorf("github: commenting on %s#%d: %w", repo.FullName, number, err)
 	}
 	return c.GetID(), nil
 }
@@ -203,7 +203,7 @@ func (f *Forge) GetComment(ctx context.Context, repo vcs.Repo, id int64) (vcs.Co
 	owner, name := splitRepo(repo.FullName)
 	c, _, err := f.client.Issues.GetComment(ctx, owner, name, id)
 	if err != nil {
-		return vcs.Comment{}, fmt.Errorf("fetching comment %d on %s: %w", id, repo.FullName, err)
+		return vcs.Comment{}, fmt.Errorf("github: fetching comment %d on %s: %w", id, repo.FullName, err)
 	}
 	return vcs.Comment{ID: c.GetID(), Author: c.GetUser().GetLogin(), Body: c.GetBody()}, nil
 }
@@ -212,7 +212,7 @@ func (f *Forge) GetComment(ctx context.Context, repo vcs.Repo, id int64) (vcs.Co
 func (f *Forge) UpdateComment(ctx context.Context, repo vcs.Repo, id int64, body string) error {
 	owner, name := splitRepo(repo.FullName)
 	if _, _, err := f.client.Issues.EditComment(ctx, owner, name, id, &gh.IssueComment{Body: &body}); err != nil {
-		return fmt.Errorf("editing comment %d on %s: %w", id, repo.FullName, err)
+		return fmt.Errorf("github: editing comment %d on %s: %w", id, repo.FullName, err)
 	}
 	return nil
 }
@@ -229,7 +229,7 @@ func (f *Forge) SetStatus(ctx context.Context, repo vcs.Repo, sha string, s vcs.
 		status.TargetURL = gh.String(s.TargetURL)
 	}
 	if _, _, err := f.client.Repositories.CreateStatus(ctx, owner, name, sha, status); err != nil {
-		return fmt.Errorf("setting status %q on %s@%s: %w", s.Context, repo.FullName, sha, err)
+		return fmt.Errorf("github: setting status %q on %s@%s: %w", s.Context, repo.FullName, sha, err)
 	}
 	return nil
 }

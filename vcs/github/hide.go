@@ -18,7 +18,7 @@ func (f *Forge) HideComment(ctx context.Context, repo vcs.Repo, id int64) error 
 	owner, name := splitRepo(repo.FullName)
 	c, _, err := f.client.Issues.GetComment(ctx, owner, name, id)
 	if err != nil {
-		return fmt.Errorf("fetching comment %d on %s: %w", id, repo.FullName, err)
+		return fmt.Errorf("github: fetching comment %d on %s: %w", id, repo.FullName, err)
 	}
 	body := map[string]any{
 		"query":     minimizeMutation,
@@ -32,10 +32,10 @@ func (f *Forge) HideComment(ctx context.Context, repo vcs.Repo, id int64) error 
 		Errors []struct{ Message string } `json:"errors"`
 	}
 	if _, err := f.client.Do(ctx, req, &resp); err != nil {
-		return fmt.Errorf("minimizing comment %d on %s: %w", id, repo.FullName, err)
+		return fmt.Errorf("github: minimizing comment %d on %s: %w", id, repo.FullName, err)
 	}
 	if len(resp.Errors) > 0 {
-		return fmt.Errorf("minimizing comment %d on %s: %s", id, repo.FullName, resp.Errors[0].Message)
+		return fmt.Errorf("github: minimizing comment %d on %s: %s", id, repo.FullName, resp.Errors[0].Message)
 	}
 	return nil
 }

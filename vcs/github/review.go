@@ -28,7 +28,7 @@ func (f *Forge) Reviews(ctx context.Context, repo vcs.Repo, number int) ([]vcs.R
 	for {
 		page, resp, err := f.client.PullRequests.ListReviews(ctx, owner, name, number, opts)
 		if err != nil {
-			return nil, fmt.Errorf("fetching reviews of %s#%d: %w", repo.FullName, number, err)
+			return nil, fmt.Errorf("github: fetching reviews of %s#%d: %w", repo.FullName, number, err)
 		}
 		for _, r := range page {
 			if state, ok := reviewStates[r.GetState()]; ok {
@@ -51,7 +51,7 @@ func (f *Forge) CanWrite(ctx context.Context, repo vcs.Repo, user string) (bool,
 		if errors.As(err, &er) && er.Response.StatusCode == http.StatusNotFound {
 			return false, nil
 		}
-		return false, fmt.Errorf("fetching %s's permission on %s: %w", user, repo.FullName, err)
+		return false, fmt.Errorf("github: fetching %s's permission on %s: %w", user, repo.FullName, err)
 	}
 	switch p.GetPermission() {
 	case "admin", "write":
@@ -65,7 +65,7 @@ func (f *Forge) BehindBase(ctx context.Context, pull vcs.PullRequest) (bool, err
 	owner, name := splitRepo(pull.Repo.FullName)
 	c, _, err := f.client.Repositories.CompareCommits(ctx, owner, name, pull.BaseRef, pull.HeadSHA, nil)
 	if err != nil {
-		return false, fmt.Errorf("comparing %s#%d with %s: %w", pull.Repo.FullName, pull.Number, pull.BaseRef, err)
+		return false, fmt.Errorf("github: comparing %s#%d with %s: %w", pull.Repo.FullName, pull.Number, pull.BaseRef, err)
 	}
 	return c.GetBehindBy() > 0, nil
 }
@@ -74,7 +74,7 @@ func (f *Forge) BehindBase(ctx context.Context, pull vcs.PullRequest) (bool, err
 func (f *Forge) InTeam(ctx context.Context, team, user string) (bool, error) {
 	org, slug, ok := strings.Cut(team, "/")
 	if !ok {
-		return false, fmt.Errorf("team %q is not org/team", team)
+		return false, fmt.Errorf("github: team %q is not org/team", team)
 	}
 	m, _, err := f.client.Teams.GetTeamMembershipBySlug(ctx, org, slug, user)
 	if err != nil {
@@ -82,7 +82,7 @@ func (f *Forge) InTeam(ctx context.Context, team, user string) (bool, error) {
 		if errors.As(err, &er) && er.Response.StatusCode == http.StatusNotFound {
 			return false, nil
 		}
-		return false, fmt.Errorf("fetching %s's membership of %s: %w", user, team, err)
+		return false, fmt.Errorf("github: fetching %s's membership of %s: %w", user, team, err)
 	}
 	return m.GetState() == "active", nil
 }
@@ -92,7 +92,7 @@ func (f *Forge) Merge(ctx context.Context, pull vcs.PullRequest) error {
 	owner, name := splitRepo(pull.Repo.FullName)
 	_, _, err := f.client.PullRequests.Merge(ctx, owner, name, pull.Number, "", &gh.PullRequestOptions{SHA: pull.HeadSHA})
 	if err != nil {
-		return fmt.Errorf("merging %s#%d: %w", pull.Repo.FullName, pull.Number, err)
+		return fmt.Errorf("github: merging %s#%d: %w", pull.Repo.FullName, pull.Number, err)
 	}
 	return nil
 }
@@ -102,7 +102,7 @@ func (f *Forge) Merge(ctx context.Context, pull vcs.PullRequest) error {
 // setting does on merge), which counts as done.
 func (f *Forge) DeleteBranch(ctx context.Context, pull vcs.PullRequest) error {
 	if pull.HeadRef == "" {
-		return fmt.Errorf("deleting the branch of %s#%d: no branch name", pull.Repo.FullName, pull.Number)
+		return fmt.Errorf("github: deleting the branch of %s#%d: no branch name", pull.Repo.FullName, pull.Number)
 	}
 	owner, name := splitRepo(pull.Repo.FullName)
 	_, err := f.client.Git.DeleteRef(ctx, owner, name, "heads/"+pull.HeadRef)
@@ -111,7 +111,7 @@ func (f *Forge) DeleteBranch(ctx context.Context, pull vcs.PullRequest) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("deleting branch %s of %s#%d: %w", pull.HeadRef, pull.Repo.FullName, pull.Number, err)
+		return fmt.Errorf("github: deleting branch %s of %s#%d: %w", pull.HeadRef, pull.Repo.FullName, pull.Number, err)
 	}
 	return nil
 }
