@@ -17,9 +17,14 @@ import (
 )
 
 // Key names what a lock covers: one project directory in one workspace of
-// one repository. It is comparable and never parsed back from a string.
+// one repository on one forge. It is comparable and never parsed back from
+// a string.
 type Key struct {
-	// Repo is the repository's full name, "owner/name".
+	// Forge names the forge the repository is on ("github", "gitlab"): a
+	// server may serve two repositories of one name, one on each.
+	Forge string
+	// Repo is the repository's full name: "owner/name", or a path with
+	// subgroups, "group/sub/name".
 	Repo string
 	// Dir is the project directory relative to the repository root, "." for the root.
 	Dir string
@@ -78,6 +83,7 @@ type Leaser interface {
 // compareLocks orders locks by key.
 func compareLocks(a, b Lock) int {
 	return cmp.Or(
+		cmp.Compare(a.Key.Forge, b.Key.Forge),
 		cmp.Compare(a.Key.Repo, b.Key.Repo),
 		cmp.Compare(a.Key.Dir, b.Key.Dir),
 		cmp.Compare(a.Key.Workspace, b.Key.Workspace),
@@ -88,8 +94,8 @@ func compareLocks(a, b Lock) int {
 // followed by its bytes, so distinct keys never share an encoding whatever
 // characters they hold. The encoding is only ever looked up, never decoded.
 func encodeKey(k Key) []byte {
-	b := make([]byte, 0, len(k.Repo)+len(k.Dir)+len(k.Workspace)+3*binary.MaxVarintLen16)
-	for _, s := range [...]string{k.Repo, k.Dir, k.Workspace} {
+	b := make([]byte, 0, len(k.Forge)+len(k.Repo)+len(k.Dir)+len(k.Workspace)+4*binary.MaxVarintLen16)
+	for _, s := range [...]string{k.Forge, k.Repo, k.Dir, k.Workspace} {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}

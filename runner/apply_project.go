@@ -161,7 +161,7 @@ func (p *projectJob) beginApply(ctx context.Context, res report.Result, rec *pla
 		p.log.Error("saving plan record", "err", err)
 		return res.Internal(p.ID), false
 	}
-	p.setStatus(ctx, "apply", p.target(), vcs.Pending, "applying…")
+	p.setStatus(ctx, "apply", p.target(), vcs.Running, "applying…")
 	return res, true
 }
 

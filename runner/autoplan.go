@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/atoll-iac/atoll/locking"
 	"github.com/atoll-iac/atoll/runner/plans"
 	"github.com/atoll-iac/atoll/vcs"
 )
@@ -65,13 +66,19 @@ func (j *Job) autoplan(ctx context.Context) error {
 
 // plansPull names the job's pull request to the plan store.
 func (j *Job) plansPull() plans.Pull {
-	return plans.Pull{Repo: j.Pull.Repo.FullName, Number: j.Pull.Number}
+	return plans.Pull{Forge: j.Forge.Name(), Repo: j.Pull.Repo.FullName, Number: j.Pull.Number}
+}
+
+// lockKey names the lock of the project in dir and workspace ws of the
+// job's repository.
+func (j *Job) lockKey(dir, ws string) locking.Key {
+	return locking.Key{Forge: j.Forge.Name(), Repo: j.Pull.Repo.FullName, Dir: dir, Workspace: ws}
 }
 
 // discardPlans discards the pull request's plans, once no job of this
 // process uses its workspaces: one cut short may be winding down there.
 func (j *Job) discardPlans(ctx context.Context) ([]plans.Record, error) {
-	if err := j.r.workspaces.WaitIdle(ctx, j.Pull.Repo.FullName, j.Pull.Number); err != nil {
+	if err := j.r.workspaces.WaitIdle(ctx, j.Forge.Name(), j.Pull.Repo.FullName, j.Pull.Number); err != nil {
 		return nil, err
 	}
 	return j.r.plans.Discard(ctx, j.plansPull())

@@ -19,7 +19,7 @@ func (j *Job) close(ctx context.Context) error {
 	j.setPull(pull)
 	// Workspaces go first: that waits for jobs using them to end, so no
 	// lock is released under a running apply.
-	if err := j.r.workspaces.Remove(ctx, pull.Repo.FullName, pull.Number); err != nil {
+	if err := j.r.workspaces.Remove(ctx, j.Forge.Name(), pull.Repo.FullName, pull.Number); err != nil {
 		return fmt.Errorf("removing workspaces: %w", err)
 	}
 	discarded, err := j.r.plans.Discard(ctx, j.plansPull())

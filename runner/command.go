@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/atoll-iac/atoll/vcs"
 	"github.com/atoll-iac/atoll/workflows"
 )
 
@@ -50,6 +51,18 @@ func (j *Job) command(ctx context.Context, cmd workflows.Command, parseErr error
 	return fmt.Errorf("runner: command %q parsed but not handled", cmd.Name)
 }
 
+// markSeen marks the job's comment, where the forge can, so that its
+// author sees atoll picked it up before the answer comes.
+func (j *Job) markSeen(ctx context.Context) {
+	r, ok := j.Forge.(vcs.Reactor)
+	if !ok {
+		return
+	}
+	if err := r.React(ctx, j.Event.Repo, j.Event.Pull.Number, j.Event.Comment.ID); err != nil {
+		j.Log.Warn("marking the comment as seen", "err", err)
+	}
+}
+
 // trustedCommenter reports whether the job's comment may run: it is not
 // atoll's own, the forge holds it as the webhook says, and its author may
 // run commands. When it may not, the error, if any, is the answer.
@@ -67,7 +80,7 @@ func (j *Job) trustedCommenter(ctx context.Context) (bool, error) {
 	}
 	// Who wrote what is taken from the forge, not from the payload, which
 	// is only as good as its signature.
-	held, err := j.Forge.GetComment(ctx, ev.Repo, ev.Comment.ID)
+	held, err := j.Forge.GetComment(ctx, ev.Repo, ev.Pull.Number, ev.Comment.ID)
 	if err != nil {
 		return false, err
 	}
@@ -75,6 +88,7 @@ func (j *Job) trustedCommenter(ctx context.Context) (bool, error) {
 		j.Log.Warn("comment in the webhook differs from the forge's; ignoring it", "comment", ev.Comment.ID, "forge_author", held.Author)
 		return false, nil
 	}
+	j.markSeen(ctx)
 	ok, err := j.mayComment(ctx)
 	switch {
 	case err != nil:

@@ -17,6 +17,7 @@ import (
 func (j *Job) checkout(ctx context.Context, wsName string) (*workspace.Workspace, error) {
 	start := time.Now()
 	ws, err := j.r.workspaces.Checkout(ctx, workspace.CheckoutSpec{
+		Forge:     j.Forge.Name(),
 		Repo:      j.Pull.Repo.FullName,
 		CloneURL:  j.Pull.Repo.CloneURL,
 		Auth:      j.Forge.CloneAuth(),

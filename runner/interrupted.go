@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/atoll-iac/atoll/locking"
 	"github.com/atoll-iac/atoll/runner/plans"
 	"github.com/atoll-iac/atoll/runner/report"
 	"github.com/atoll-iac/atoll/vcs"
@@ -28,7 +27,7 @@ func (j *Job) interruptedApply(ctx context.Context) (answered bool, err error) {
 	}
 	j.setPull(pull)
 	// The run cut short may be winding down here still.
-	if err := j.r.workspaces.WaitIdle(ctx, pull.Repo.FullName, pull.Number); err != nil {
+	if err := j.r.workspaces.WaitIdle(ctx, j.Forge.Name(), pull.Repo.FullName, pull.Number); err != nil {
 		return true, err
 	}
 	unknown, err := j.r.plans.UpdateRecords(ctx, j.plansPull(), func(rec *plans.Record) bool {
@@ -71,7 +70,7 @@ func (j *Job) keepUnknownLock(ctx context.Context, rec plans.Record) string {
 	if j.r.policy.LockTTL == 0 {
 		return "" // taken without expiry: it stays
 	}
-	l := j.r.projectLock(locking.Key{Repo: j.Pull.Repo.FullName, Dir: rec.Dir, Workspace: rec.Workspace}, j.Pull.Number, rec.User)
+	l := j.r.projectLock(j.lockKey(rec.Dir, rec.Workspace), j.Pull.Number, rec.User)
 	l.Expires = time.Time{}
 	holder, ok, err := j.r.locker.TryLock(ctx, l)
 	switch {

@@ -64,7 +64,7 @@ func (j *Job) plan(ctx context.Context, req planRequest) error {
 		return err
 	}
 	for _, p := range projects {
-		j.setStatus(ctx, "plan", rc.statusTarget(p.Name, p.Project), vcs.Pending, "planning…")
+		j.setStatus(ctx, "plan", rc.statusTarget(p.Name, p.Project), vcs.Running, "planning…")
 	}
 	results, err := j.runProjects(ctx, held, waves(projects, rc.cfg.ParallelPlan), rc.cfg.AbortOnExecutionOrderFail,
 		func(ws *workspace.Workspace, p workflows.ProjectConfig, blocked string) report.Result {

@@ -49,7 +49,7 @@ func (j *Job) hidePreviousPlans(ctx context.Context, ids []int64) {
 		return
 	}
 	for _, id := range prev {
-		if err := hider.HideComment(ctx, j.Pull.Repo, id); err != nil {
+		if err := hider.HideComment(ctx, j.Pull.Repo, j.Pull.Number, id); err != nil {
 			j.Log.Warn("hiding an earlier plan comment", "comment", id, "err", err)
 		}
 	}

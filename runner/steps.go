@@ -166,8 +166,8 @@ func toolEnv(t tool.Tool, version string) []string {
 // comes first on PATH, so that a run step's `tofu` is the one that plans.
 func (p *projectJob) stepEnv(dir string) []string {
 	pull := p.Pull
-	owner, name, _ := strings.Cut(pull.Repo.FullName, "/")
-	headOwner, headName, _ := strings.Cut(pull.HeadRepo, "/")
+	owner, name := splitRepo(pull.Repo.FullName)
+	headOwner, headName := splitRepo(pull.HeadRepo)
 	return []string{
 		"WORKSPACE=" + p.cfg.Workspace,
 		"DIR=" + dir,
@@ -188,4 +188,14 @@ func (p *projectJob) stepEnv(dir string) []string {
 		"USER_NAME=" + p.User,
 		"COMMENT_ARGS=" + strings.Join(p.extra, ","),
 	}
+}
+
+// splitRepo splits a repository's full name into its owner, a group
+// with its subgroups on GitLab ("group/sub"), and its name.
+func splitRepo(fullName string) (owner, name string) {
+	i := strings.LastIndexByte(fullName, '/')
+	if i < 0 {
+		return "", fullName
+	}
+	return fullName[:i], fullName[i+1:]
 }

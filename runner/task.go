@@ -129,7 +129,7 @@ func (j *Job) commentBody(ctx context.Context, id int64) (string, bool) {
 	if id == 0 {
 		return "", false
 	}
-	c, err := j.Forge.GetComment(ctx, j.Event.Repo, id)
+	c, err := j.Forge.GetComment(ctx, j.Event.Repo, j.Event.Pull.Number, id)
 	return c.Body, err == nil
 }
 
@@ -163,7 +163,7 @@ func (j *Job) sayPaused(ctx context.Context, lapses time.Time) {
 		}
 	}
 	if id != 0 {
-		if err := j.Forge.UpdateComment(ctx, j.Event.Repo, id, body); err != nil {
+		if err := j.Forge.UpdateComment(ctx, j.Event.Repo, j.Event.Pull.Number, id, body); err != nil {
 			j.Log.Error("saying the job paused", "err", err)
 		}
 		return

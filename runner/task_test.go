@@ -32,7 +32,7 @@ func TestSayPausedOnlyWhileTheClaimHolds(t *testing.T) {
 	j := r.newJob("j1", slog.New(slog.NewTextHandler(io.Discard, nil)), forge, vcs.Event{Type: vcs.CommentCreated, Repo: pull.Repo, Pull: pull}, nil)
 	lapsed, holds := time.Now().Add(-time.Second), time.Now().Add(time.Minute)
 	body := func(id int64) string {
-		c, err := forge.GetComment(t.Context(), pull.Repo, id)
+		c, err := forge.GetComment(t.Context(), pull.Repo, pull.Number, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,7 +55,7 @@ func TestSayPausedOnlyWhileTheClaimHolds(t *testing.T) {
 		t.Fatalf("a lapsed claim's job said it paused over a result: %q", got)
 	}
 	// Over a comment that still says the job runs, it may speak.
-	if err := forge.UpdateComment(t.Context(), pull.Repo, id, "⏳ Running plan for this pull request's projects…"); err != nil {
+	if err := forge.UpdateComment(t.Context(), pull.Repo, pull.Number, id, "⏳ Running plan for this pull request's projects…"); err != nil {
 		t.Fatal(err)
 	}
 	j.sayPaused(t.Context(), lapsed)

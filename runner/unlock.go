@@ -39,7 +39,7 @@ func (j *Job) releaseLocks(ctx context.Context) ([]locking.Key, error) {
 	}
 	var released []locking.Key
 	for _, l := range locks {
-		if l.Key.Repo != j.Pull.Repo.FullName || l.Pull != j.Pull.Number {
+		if l.Key.Forge != j.Forge.Name() || l.Key.Repo != j.Pull.Repo.FullName || l.Pull != j.Pull.Number {
 			continue
 		}
 		ok, err := j.r.locker.Unlock(ctx, l.Key, j.Pull.Number)

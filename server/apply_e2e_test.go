@@ -167,8 +167,8 @@ func TestCloseDeletesWorkspaces(t *testing.T) {
 	dataDir := t.TempDir()
 	e := newTestEnv(t, testOptions{configure: func(c *Config) { c.DataDir = dataDir }})
 	pr := e.planned(t, map[string]string{"main.tf": oneResource})
-	prDir := filepath.Join(dataDir, "repos", "acme", "infra", "1")
-	plansDir := filepath.Join(dataDir, "plans", "acme", "infra", "1")
+	prDir := filepath.Join(dataDir, "repos", "github", "acme", "infra", "@1")
+	plansDir := filepath.Join(dataDir, "plans", "github", "acme", "infra", "@1")
 	if _, err := os.Stat(filepath.Join(plansDir, "plans", "default")); err != nil {
 		t.Fatalf("no plans kept after a plan: %v", err)
 	}

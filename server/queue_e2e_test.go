@@ -341,7 +341,7 @@ workflows:
 	// a is planned; b is in its slow step when the server stops.
 	store := plans.NewLocal(filepath.Join(dataDir, "plans"))
 	gh.WaitFor(t, waitLong, "a's plan", func() bool {
-		recs, err := store.Records(t.Context(), plans.Pull{Repo: "acme/infra", Number: pr.Number})
+		recs, err := store.Records(t.Context(), plans.Pull{Forge: "github", Repo: "acme/infra", Number: pr.Number})
 		return err == nil && len(recs) == 1 && recs[0].Dir == "a" && recs[0].State == plans.Planned
 	})
 	first.shutDown(t, 100*time.Millisecond)

@@ -37,10 +37,12 @@ type Forge interface {
 	ChangedFiles(ctx context.Context, repo Repo, number int) ([]string, error)
 	// Comment posts a new comment on a pull request and returns its id.
 	Comment(ctx context.Context, repo Repo, number int, body string) (int64, error)
-	// GetComment fetches a comment as the forge holds it now.
-	GetComment(ctx context.Context, repo Repo, id int64) (Comment, error)
-	// UpdateComment replaces the body of a comment atoll posted.
-	UpdateComment(ctx context.Context, repo Repo, id int64, body string) error
+	// GetComment fetches comment id on pull request number as the forge
+	// holds it now.
+	GetComment(ctx context.Context, repo Repo, number int, id int64) (Comment, error)
+	// UpdateComment replaces the body of comment id, which atoll posted on
+	// pull request number.
+	UpdateComment(ctx context.Context, repo Repo, number int, id int64, body string) error
 	// SetStatus sets a commit status on sha.
 	SetStatus(ctx context.Context, repo Repo, sha string, s Status) error
 	// Reviews lists a pull request's reviews in the order they were given.
@@ -122,7 +124,17 @@ type BranchDeleter interface {
 
 // CommentHider is a forge that can collapse an outdated comment.
 type CommentHider interface {
-	HideComment(ctx context.Context, repo Repo, id int64) error
+	// HideComment collapses comment id, which atoll posted on pull
+	// request number.
+	HideComment(ctx context.Context, repo Repo, number int, id int64) error
+}
+
+// Reactor is a forge that can mark a comment with a reaction, so that
+// its author sees atoll picked it up.
+type Reactor interface {
+	// React adds the reaction "eyes" to comment id on pull request
+	// number.
+	React(ctx context.Context, repo Repo, number int, id int64) error
 }
 
 // TeamChecker is a forge with teams of users.
@@ -191,7 +203,11 @@ type State string
 
 // Commit status states.
 const (
+	// Pending: waiting for something to happen (an apply, say).
 	Pending State = "pending"
+	// Running: atoll runs the command now. Forges without the state show
+	// it as Pending.
+	Running State = "running"
 	Success State = "success"
 	Failure State = "failure"
 )

@@ -122,6 +122,9 @@ func testIndependentKeys(t *testing.T, lk locking.Locker) {
 		{Repo: key.Repo, Dir: key.Dir, Workspace: "staging"},
 		{Repo: key.Repo, Dir: "modules/net", Workspace: key.Workspace},
 		{Repo: "owner/other", Dir: key.Dir, Workspace: key.Workspace},
+		// The same repository name on another forge is another repository.
+		{Forge: "gitlab", Repo: key.Repo, Dir: key.Dir, Workspace: key.Workspace},
+		{Forge: "gitlab", Repo: "group/sub/repo", Dir: key.Dir, Workspace: key.Workspace},
 	}
 	var want []locking.Lock
 	for i, k := range keys {
@@ -146,11 +149,12 @@ func testListSorted(t *testing.T, lk locking.Locker) {
 		{Key: locking.Key{Repo: "a/a", Dir: "x", Workspace: "default"}},
 		{Key: locking.Key{Repo: "a/b", Dir: ".", Workspace: "default"}},
 		{Key: locking.Key{Repo: "b/a", Dir: ".", Workspace: "a"}},
+		{Key: locking.Key{Forge: "gitlab", Repo: "a/a", Dir: ".", Workspace: "default"}},
 	}
 	for i := range want {
 		want[i].Pull, want[i].User, want[i].Time = i+1, "alice", t0
 	}
-	for _, i := range []int{3, 0, 4, 2, 1} {
+	for _, i := range []int{3, 0, 5, 4, 2, 1} {
 		tryLock(t, lk, want[i])
 	}
 	assertList(t, lk, want...)
@@ -519,6 +523,7 @@ func equalLocks(a, b locking.Lock) bool {
 // compareLocks orders locks by key, as List does.
 func compareLocks(a, b locking.Lock) int {
 	return cmp.Or(
+		cmp.Compare(a.Key.Forge, b.Key.Forge),
 		cmp.Compare(a.Key.Repo, b.Key.Repo),
 		cmp.Compare(a.Key.Dir, b.Key.Dir),
 		cmp.Compare(a.Key.Workspace, b.Key.Workspace),

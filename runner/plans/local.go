@@ -28,7 +28,7 @@ func NewLocal(root string) *Local { return &Local{root: root} }
 
 // pullDir holds everything of one pull request.
 func (l *Local) pullDir(pull Pull) (string, error) {
-	rel, err := workspace.PullPath(pull.Repo, pull.Number)
+	rel, err := workspace.PullPath(pull.Forge, pull.Repo, pull.Number)
 	if err != nil {
 		return "", fmt.Errorf("plans: %w", err)
 	}

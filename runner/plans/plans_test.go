@@ -26,7 +26,7 @@ func stores(t *testing.T, fn func(t *testing.T, s Store)) {
 func TestPlanRecordsAreKeptApart(t *testing.T) {
 	t.Parallel()
 	stores(t, func(t *testing.T, s Store) {
-		pull := Pull{Repo: "acme/infra", Number: 1}
+		pull := Pull{Forge: "github", Repo: "acme/infra", Number: 1}
 		// Each key is a project that must not share files with another: the
 		// root directory, a directory and a name spelled alike, names with
 		// slashes, and two names in one directory. (Names are unique in a
@@ -43,7 +43,8 @@ func TestPlanRecordsAreKeptApart(t *testing.T) {
 		files := map[string]Key{}
 		for _, k := range keys {
 			rec := Record{Dir: k.Dir, Name: k.Name, Workspace: "default", State: Planned}
-			for _, other := range []Pull{pull, {Repo: "acme/infra", Number: 2}, {Repo: "acme/other", Number: 1}} {
+			for _, other := range []Pull{pull, {Forge: "github", Repo: "acme/infra", Number: 2}, {Forge: "github", Repo: "acme/other", Number: 1},
+				{Forge: "gitlab", Repo: "acme/infra", Number: 1}, {Forge: "gitlab", Repo: "acme/infra/1", Number: 1}} {
 				f, err := s.Files(other, rec)
 				if err != nil {
 					t.Fatal(err)
@@ -85,10 +86,11 @@ func TestPlansRefuseUnsafeNames(t *testing.T) {
 			pull Pull
 			ws   string
 		}{
-			{Pull{Repo: "../etc", Number: 1}, "default"},
-			{Pull{Repo: "acme/..", Number: 1}, "default"},
-			{Pull{Repo: "acme/infra", Number: 1}, "../x"},
-			{Pull{Repo: "acme/infra", Number: 1}, ".."},
+			{Pull{Forge: "github", Repo: "../etc", Number: 1}, "default"},
+			{Pull{Forge: "github", Repo: "acme/..", Number: 1}, "default"},
+			{Pull{Forge: "github", Repo: "acme/infra", Number: 1}, "../x"},
+			{Pull{Forge: "github", Repo: "acme/infra", Number: 1}, ".."},
+			{Pull{Forge: "", Repo: "acme/infra", Number: 1}, "default"},
 		} {
 			if f, err := s.Files(tt.pull, Record{Dir: ".", Workspace: tt.ws}); err == nil {
 				t.Errorf("Files(%+v, %q) = %+v, want an error", tt.pull, tt.ws, f)
@@ -103,7 +105,7 @@ func TestPlansRefuseUnsafeNames(t *testing.T) {
 func TestPlanFilesLifecycle(t *testing.T) {
 	t.Parallel()
 	stores(t, func(t *testing.T, s Store) {
-		ctx, pull := t.Context(), Pull{Repo: "acme/infra", Number: 1}
+		ctx, pull := t.Context(), Pull{Forge: "github", Repo: "acme/infra", Number: 1}
 		rec := Record{Dir: "app", Workspace: "default", State: Planned}
 		if _, err := s.Fetch(ctx, pull, rec); !errors.Is(err, ErrNoPlanFile) {
 			t.Errorf("Fetch before any plan = %v, want ErrNoPlanFile", err)
@@ -165,7 +167,7 @@ func writePlan(t *testing.T, s Store, pull Pull, rec Record, body string) {
 func TestSharedPlansTravelWithTheirLockFile(t *testing.T) {
 	t.Parallel()
 	client := redistest.Start(t, redistest.Options{}).Client(t)
-	ctx, pull := t.Context(), Pull{Repo: "acme/infra", Number: 1}
+	ctx, pull := t.Context(), Pull{Forge: "github", Repo: "acme/infra", Number: 1}
 	rec := Record{Dir: "app", Workspace: "default", State: Planned}
 	// Replica a planned; its init wrote a lock file beside the config.
 	a := NewRedis(client, "atoll:", t.TempDir())

@@ -36,16 +36,19 @@ func NewRedis(client redis.UniversalClient, prefix, root string) *Redis {
 	return &Redis{client: client, prefix: prefix, files: NewLocal(root)}
 }
 
-func (r *Redis) recordsKey(pull Pull) string {
-	return r.prefix + "plans:" + pull.Repo + "#" + strconv.Itoa(pull.Number)
+// pullKey names a pull request in keys: its forge, repository and number.
+func pullKey(pull Pull) string {
+	return pull.Forge + ":" + pull.Repo + "#" + strconv.Itoa(pull.Number)
 }
+
+func (r *Redis) recordsKey(pull Pull) string { return r.prefix + "plans:" + pullKey(pull) }
 
 // field names a record in its pull request's hash: its workspace and key,
 // each escaped as in file names, which never hold a NUL.
 func field(rec Record) string { return rec.Workspace + "\x00" + rec.Key().path() }
 
 func (r *Redis) planKey(pull Pull, rec Record) string {
-	return r.prefix + "planfile:" + pull.Repo + "#" + strconv.Itoa(pull.Number) + "\x00" + field(rec)
+	return r.prefix + "planfile:" + pullKey(pull) + "\x00" + field(rec)
 }
 
 // Files implements Store.
@@ -183,7 +186,7 @@ func (r *Redis) Shared() bool { return true }
 
 // SwapComments implements Store.
 func (r *Redis) SwapComments(ctx context.Context, pull Pull, ids []int64) ([]int64, error) {
-	key := r.prefix + "plancomments:" + pull.Repo + "#" + strconv.Itoa(pull.Number)
+	key := r.prefix + "plancomments:" + pullKey(pull)
 	var old string
 	var err error
 	if ids == nil {

@@ -8,7 +8,9 @@ import (
 
 // Pull is a pull request whose plans a Store keeps.
 type Pull struct {
-	// Repo is the repository's full name ("owner/name").
+	// Forge names the forge the repository is on ("github", "gitlab").
+	Forge string
+	// Repo is the repository's full name ("owner/name", "group/sub/name").
 	Repo   string
 	Number int
 }

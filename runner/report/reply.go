@@ -56,7 +56,7 @@ type Reply struct {
 func (r *Reply) Start(ctx context.Context, running string) {
 	running = r.Redact.Redact(running)
 	if r.ID != 0 {
-		if err := r.Forge.UpdateComment(ctx, r.Pull.Repo, r.ID, running); err == nil {
+		if err := r.Forge.UpdateComment(ctx, r.Pull.Repo, r.Pull.Number, r.ID, running); err == nil {
 			return
 		}
 	}
@@ -83,7 +83,7 @@ func (r *Reply) Finish(ctx context.Context, bodies ...string) ([]int64, error) {
 	for i, body := range bodies {
 		body = r.Redact.Redact(body)
 		if i == 0 && r.ID != 0 {
-			err := r.Forge.UpdateComment(ctx, r.Pull.Repo, r.ID, body)
+			err := r.Forge.UpdateComment(ctx, r.Pull.Repo, r.Pull.Number, r.ID, body)
 			if err == nil {
 				ids = append(ids, r.ID)
 				continue

@@ -12,8 +12,8 @@ import (
 
 // Remove deletes every workspace of a pull request, each once no job
 // uses it.
-func (ws *Workspaces) Remove(ctx context.Context, repo string, pull int) error {
-	dir, err := ws.each(ctx, repo, pull, os.RemoveAll)
+func (ws *Workspaces) Remove(ctx context.Context, forge, repo string, pull int) error {
+	dir, err := ws.each(ctx, forge, repo, pull, os.RemoveAll)
 	if err != nil {
 		return err
 	}
@@ -24,16 +24,16 @@ func (ws *Workspaces) Remove(ctx context.Context, repo string, pull int) error {
 // WaitIdle waits until no job of this process uses a workspace of the
 // pull request: a job cut short may still be winding down in one, and
 // what it writes must not mix with what comes next.
-func (ws *Workspaces) WaitIdle(ctx context.Context, repo string, pull int) error {
-	_, err := ws.each(ctx, repo, pull, func(string) error { return nil })
+func (ws *Workspaces) WaitIdle(ctx context.Context, forge, repo string, pull int) error {
+	_, err := ws.each(ctx, forge, repo, pull, func(string) error { return nil })
 	return err
 }
 
 // each calls fn with the root of each workspace of the pull request,
 // holding the workspace meanwhile, and returns the pull request's
 // directory.
-func (ws *Workspaces) each(ctx context.Context, repo string, pull int, fn func(root string) error) (string, error) {
-	rel, err := PullPath(repo, pull)
+func (ws *Workspaces) each(ctx context.Context, forge, repo string, pull int, fn func(root string) error) (string, error) {
+	rel, err := PullPath(forge, repo, pull)
 	if err != nil {
 		return "", err
 	}

@@ -51,7 +51,10 @@ func NewWorkspaces(root string, env []string) *Workspaces {
 
 // CheckoutSpec says what to check out, and where from.
 type CheckoutSpec struct {
-	// Repo is the repository's full name, "owner/name".
+	// Forge names the forge the repository is on ("github", "gitlab").
+	Forge string
+	// Repo is the repository's full name: "owner/name", or a path with
+	// subgroups, "group/sub/name".
 	Repo string
 	// CloneURL is the HTTPS URL to fetch from, without credentials.
 	CloneURL string
@@ -112,7 +115,7 @@ func (ws *Workspaces) Checkout(ctx context.Context, spec CheckoutSpec) (*Workspa
 }
 
 func (ws *Workspaces) dir(spec CheckoutSpec) (string, error) {
-	pull, err := PullPath(spec.Repo, spec.Pull)
+	pull, err := PullPath(spec.Forge, spec.Repo, spec.Pull)
 	if err != nil {
 		return "", err
 	}
@@ -128,17 +131,23 @@ func (ws *Workspaces) dir(spec CheckoutSpec) (string, error) {
 	return filepath.Join(ws.root, pull, spec.Workspace), nil
 }
 
-// PullPath is where, relative to a root, the files of a pull request of
-// repository repo ("owner/name") go: a path element for each part of the
-// name and for the number, none of which can lead out of the root.
-func PullPath(repo string, pull int) (string, error) {
-	owner, name, ok := strings.Cut(repo, "/")
-	for _, part := range []string{owner, name} {
-		if !ok || !safeName.MatchString(part) || part == "." || part == ".." {
+// PullPath is where, relative to a root, the files of pull request pull
+// of repository repo ("owner/name", "group/sub/name") on forge go:
+// forge/owner/name/@pull, a path element for each part of the name, and
+// the number behind an "@", which no repository path holds. So no two
+// pull requests share a directory, and none leads out of the root.
+func PullPath(forge, repo string, pull int) (string, error) {
+	parts := strings.Split(repo, "/")
+	if !safeName.MatchString(forge) || len(parts) < 2 {
+		return "", fmt.Errorf("workspace: unsafe repository name %q on %q", repo, forge)
+	}
+	for _, part := range parts {
+		if !safeName.MatchString(part) || part == "." || part == ".." {
 			return "", fmt.Errorf("workspace: unsafe repository name %q", repo)
 		}
 	}
-	return filepath.Join(owner, name, strconv.Itoa(pull)), nil
+	elems := append(append([]string{forge}, parts...), "@"+strconv.Itoa(pull))
+	return filepath.Join(elems...), nil
 }
 
 // acquire waits for the directory to be free and marks it busy.

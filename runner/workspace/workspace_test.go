@@ -3,6 +3,7 @@ package workspace
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,7 +25,7 @@ func servedRepo(t *testing.T) (CheckoutSpec, []string) {
 	first := p.HeadSHA
 	p = gh.PushToPull(t, "acme/infra", p.Number, map[string]string{"main.tf": "v2"})
 	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("x-access-token:sekrit"))
-	spec := CheckoutSpec{Repo: "acme/infra", CloneURL: gh.CloneURL("acme/infra"), Auth: auth, Pull: 1, Workspace: "default", SHA: first}
+	spec := CheckoutSpec{Forge: "github", Repo: "acme/infra", CloneURL: gh.CloneURL("acme/infra"), Auth: auth, Pull: 1, Workspace: "default", SHA: first}
 	return spec, []string{first, p.HeadSHA}
 }
 
@@ -135,15 +136,19 @@ func TestCheckoutRefusesUnsafeNames(t *testing.T) {
 	sha := strings.Repeat("a", 40)
 	const u = "https://github.com/acme/infra.git"
 	for _, spec := range []CheckoutSpec{
-		{Repo: "../etc", Workspace: "default", SHA: sha, CloneURL: u},
-		{Repo: "acme/..", Workspace: "default", SHA: sha, CloneURL: u},
-		{Repo: "acme/infra", Workspace: "../x", SHA: sha, CloneURL: u},
-		{Repo: "acme/infra", Workspace: "default", SHA: "--upload-pack=evil", CloneURL: u},
-		{Repo: "acme/infra", Workspace: "default", SHA: sha, CloneURL: "--upload-pack=touch /tmp/pwned;"},
-		{Repo: "acme/infra", Workspace: "default", SHA: sha, CloneURL: "file:///etc"},
-		{Repo: "acme/infra", Workspace: "default", SHA: sha, CloneURL: "ext::sh -c touch% /tmp/pwned"},
-		{Repo: "acme/infra", Workspace: "default", SHA: sha, CloneURL: "https://user:pw@github.com/acme/infra.git"},
-		{Repo: "acme/infra", Workspace: "default", SHA: sha, CloneURL: "/srv/other-pr/checkout"},
+		{Forge: "github", Repo: "../etc", Workspace: "default", SHA: sha, CloneURL: u},
+		{Forge: "github", Repo: "acme/..", Workspace: "default", SHA: sha, CloneURL: u},
+		{Forge: "github", Repo: "acme/infra", Workspace: "../x", SHA: sha, CloneURL: u},
+		{Forge: "github", Repo: "acme/infra", Workspace: "default", SHA: "--upload-pack=evil", CloneURL: u},
+		{Forge: "github", Repo: "acme/infra", Workspace: "default", SHA: sha, CloneURL: "--upload-pack=touch /tmp/pwned;"},
+		{Forge: "github", Repo: "acme/infra", Workspace: "default", SHA: sha, CloneURL: "file:///etc"},
+		{Forge: "github", Repo: "acme/infra", Workspace: "default", SHA: sha, CloneURL: "ext::sh -c touch% /tmp/pwned"},
+		{Forge: "github", Repo: "acme/infra", Workspace: "default", SHA: sha, CloneURL: "https://user:pw@github.com/acme/infra.git"},
+		{Forge: "github", Repo: "acme/infra", Workspace: "default", SHA: sha, CloneURL: "/srv/other-pr/checkout"},
+		{Forge: "../x", Repo: "acme/infra", Workspace: "default", SHA: sha, CloneURL: u},
+		{Forge: "github", Repo: "acme", Workspace: "default", SHA: sha, CloneURL: u},
+		{Forge: "github", Repo: "acme/sub/../x", Workspace: "default", SHA: sha, CloneURL: u},
+		{Forge: "github", Repo: "acme//x", Workspace: "default", SHA: sha, CloneURL: u},
 	} {
 		if _, err := ws.Checkout(context.Background(), spec); err == nil {
 			t.Errorf("Checkout(%+v) accepted", spec)
@@ -207,14 +212,44 @@ func TestWaitIdleWaitsForTheJobsOfAPull(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
-	if err := ws.WaitIdle(ctx, spec.Repo, spec.Pull); err == nil {
+	if err := ws.WaitIdle(ctx, spec.Forge, spec.Repo, spec.Pull); err == nil {
 		t.Fatal("WaitIdle returned while a job held a workspace of the pull request")
 	}
-	if err := ws.WaitIdle(t.Context(), spec.Repo, spec.Pull+1); err != nil {
+	if err := ws.WaitIdle(t.Context(), spec.Forge, spec.Repo, spec.Pull+1); err != nil {
 		t.Errorf("WaitIdle on another pull request: %v", err)
 	}
 	w.Close()
-	if err := ws.WaitIdle(t.Context(), spec.Repo, spec.Pull); err != nil {
+	if err := ws.WaitIdle(t.Context(), spec.Forge, spec.Repo, spec.Pull); err != nil {
 		t.Errorf("WaitIdle once the job let go: %v", err)
+	}
+}
+
+// A pull request's files go under a directory of their own, whatever the
+// forge and however deep its repository's path: no pull request's
+// directory is within another's.
+func TestPullPathsAreApart(t *testing.T) {
+	t.Parallel()
+	paths := map[string]string{}
+	for _, p := range []struct {
+		forge, repo string
+		pull        int
+	}{
+		{"github", "acme/infra", 1},
+		{"gitlab", "acme/infra", 1},
+		{"github", "acme/infra", 2},
+		{"gitlab", "acme/infra/1", 2},
+		{"gitlab", "acme/infra/2", 1},
+		{"gitlab", "group/sub/deeper/project", 10},
+	} {
+		got, err := PullPath(p.forge, p.repo, p.pull)
+		if err != nil {
+			t.Fatalf("PullPath(%q, %q, %d): %v", p.forge, p.repo, p.pull, err)
+		}
+		for other, by := range paths {
+			if got == other || strings.HasPrefix(got, other+string(filepath.Separator)) || strings.HasPrefix(other, got+string(filepath.Separator)) {
+				t.Errorf("%s (%v) and %s (%s) overlap", got, p, other, by)
+			}
+		}
+		paths[got] = fmt.Sprint(p)
 	}
 }

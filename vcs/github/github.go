@@ -199,7 +199,7 @@ func (f *Forge) Comment(ctx context.Context, repo vcs.Repo, number int, body str
 }
 
 // GetComment implements vcs.Forge.
-func (f *Forge) GetComment(ctx context.Context, repo vcs.Repo, id int64) (vcs.Comment, error) {
+func (f *Forge) GetComment(ctx context.Context, repo vcs.Repo, number int, id int64) (vcs.Comment, error) {
 	owner, name := splitRepo(repo.FullName)
 	c, _, err := f.client.Issues.GetComment(ctx, owner, name, id)
 	if err != nil {
@@ -209,7 +209,7 @@ func (f *Forge) GetComment(ctx context.Context, repo vcs.Repo, id int64) (vcs.Co
 }
 
 // UpdateComment implements vcs.Forge.
-func (f *Forge) UpdateComment(ctx context.Context, repo vcs.Repo, id int64, body string) error {
+func (f *Forge) UpdateComment(ctx context.Context, repo vcs.Repo, number int, id int64, body string) error {
 	owner, name := splitRepo(repo.FullName)
 	if _, _, err := f.client.Issues.EditComment(ctx, owner, name, id, &gh.IssueComment{Body: &body}); err != nil {
 		return fmt.Errorf("github: editing comment %d on %s: %w", id, repo.FullName, err)
@@ -220,8 +220,12 @@ func (f *Forge) UpdateComment(ctx context.Context, repo vcs.Repo, id int64, body
 // SetStatus implements vcs.Forge.
 func (f *Forge) SetStatus(ctx context.Context, repo vcs.Repo, sha string, s vcs.Status) error {
 	owner, name := splitRepo(repo.FullName)
+	state := s.State
+	if state == vcs.Running {
+		state = vcs.Pending // GitHub has no state for it
+	}
 	status := &gh.RepoStatus{
-		State:       gh.String(string(s.State)),
+		State:       gh.String(string(state)),
 		Context:     gh.String(s.Context),
 		Description: gh.String(truncate(s.Description, 140)),
 	}

@@ -14,7 +14,7 @@ const minimizeMutation = `mutation($id: ID!, $classifier: ReportedContentClassif
 
 // HideComment implements vcs.CommentHider: the comment is minimized as
 // outdated, which GitHub offers only through GraphQL.
-func (f *Forge) HideComment(ctx context.Context, repo vcs.Repo, id int64) error {
+func (f *Forge) HideComment(ctx context.Context, repo vcs.Repo, number int, id int64) error {
 	owner, name := splitRepo(repo.FullName)
 	c, _, err := f.client.Issues.GetComment(ctx, owner, name, id)
 	if err != nil {
