@@ -1,10 +1,8 @@
 package vcstest
 
 import (
-	"context"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 
 	gh "github.com/google/go-github/v60/github"
@@ -82,15 +80,6 @@ func (g *GitHub) compare(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-// countCommits counts the commits reachable from to but not from from.
-func (g *GitHub) countCommits(ctx context.Context, bare, from, to string) (int, error) {
-	out, err := g.git(ctx, bare, nil, "rev-list", "--count", from+".."+to)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.Atoi(strings.TrimSpace(out))
 }
 
 // commitRef is the short form of a commit in compare's answer.

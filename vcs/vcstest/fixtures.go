@@ -47,32 +47,39 @@ func (g *GitHub) fixtureDoc(name, fullName string) (map[string]any, error) {
 }
 
 // loadFixtures reads GitHub's example payloads from the module's
-// testdata/github, found beside this source file or, failing that (a
-// -trimpath build), above the working directory.
+// testdata/github.
 func loadFixtures(t testing.TB) map[string][]byte {
 	t.Helper()
-	dir, err := fixtureDir()
+	return loadExamples(t, "github")
+}
+
+// loadExamples reads the example payloads of forge (github, gitlab) by
+// file name, from the module's testdata/FORGE, found beside this source
+// file or, failing that (a -trimpath build), above the working directory.
+func loadExamples(t testing.TB, forge string) map[string][]byte {
+	t.Helper()
+	dir, err := fixtureDir(forge)
 	if err != nil {
-		t.Fatalf("fake github: %v", err)
+		t.Fatalf("fake %s: %v", forge, err)
 	}
 	paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
 	if err != nil || len(paths) == 0 {
-		t.Fatalf("fake github: no example payloads in %s", dir)
+		t.Fatalf("fake %s: no example payloads in %s", forge, dir)
 	}
 	fixtures := map[string][]byte{}
 	for _, p := range paths {
 		b, err := os.ReadFile(p)
 		if err != nil {
-			t.Fatalf("fake github: %v", err)
+			t.Fatalf("fake %s: %v", forge, err)
 		}
 		fixtures[filepath.Base(p)] = b
 	}
 	return fixtures
 }
 
-func fixtureDir() (string, error) {
+func fixtureDir(forge string) (string, error) {
 	if _, file, _, ok := runtime.Caller(0); ok {
-		dir := filepath.Join(filepath.Dir(file), "..", "..", "testdata", "github")
+		dir := filepath.Join(filepath.Dir(file), "..", "..", "testdata", forge)
 		if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
 			return dir, nil
 		}
@@ -83,10 +90,10 @@ func fixtureDir() (string, error) {
 	}
 	for dir := wd; ; dir = filepath.Dir(dir) {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "testdata", "github"), nil
+			return filepath.Join(dir, "testdata", forge), nil
 		}
 		if filepath.Dir(dir) == dir {
-			return "", errors.New("no go.mod above " + wd + " to find testdata/github")
+			return "", errors.New("no go.mod above " + wd + " to find testdata/" + forge)
 		}
 	}
 }

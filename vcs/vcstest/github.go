@@ -1,12 +1,18 @@
-// Package vcstest is a fake GitHub over real HTTP for tests: the REST API
-// subset atoll calls, git over HTTP from real repositories, and signed
-// webhooks with GitHub's real payload shapes.
+// Package vcstest fakes the forges atoll talks to, GitHub and GitLab, over
+// real HTTP for tests: the REST API subset atoll calls, git over smart
+// HTTP from real repositories, and webhooks built from each forge's own
+// documented example payloads.
 //
 // A GitHub listens on 127.0.0.1. Point go-github at APIURL, git at
-// CloneURL, and atoll's webhook endpoint receives deliveries built from
-// GitHub's documented examples (testdata/github). Tests set up repositories
-// and pull requests with real git (CreateRepo, OpenPull, PushToPull), then
-// assert on what atoll left behind (Comments, Statuses).
+// CloneURL, and atoll's webhook endpoint receives signed deliveries built
+// from GitHub's documented examples (testdata/github). A GitLab does the
+// same for go-gitlab: projects in groups and subgroups, merge requests,
+// notes, commit statuses that follow GitLab's state machine, and
+// deliveries built from GitLab's examples (testdata/gitlab).
+// The two share method names and types (Pull, Comment, Status, Delivery),
+// so that a test can drive either: set up repositories and pull or merge
+// requests with real git (CreateRepo, OpenPull, PushToPull), then assert
+// on what atoll left behind (Comments, Statuses).
 package vcstest
 
 import (
@@ -42,19 +48,14 @@ type GitHubOptions struct {
 
 // GitHub is a fake GitHub server. Its methods are safe for concurrent use.
 type GitHub struct {
+	*gitHost // bare repositories: root/owner/name.git
 	token    string
 	secret   string
 	bot      string
 	url      string
-	root     string // bare repositories: root/owner/name.git
-	home     string // HOME of every git process
-	gitBin   string
 	fixtures map[string][]byte // testdata/github by file name
 
 	defaultPerm string
-
-	opMu    sync.Mutex // serialises whatever commits and pushes
-	commits int        // commits made so far; dates each one; guarded by opMu
 
 	mu          sync.Mutex
 	repos       map[string]*repo
@@ -120,7 +121,9 @@ type statusKey struct{ repo, sha string }
 // userKey is a login in some scope: a repository or a team.
 type userKey struct{ scope, login string }
 
-// Pull is a pull request as the fake holds it.
+// Pull is a pull request as the fake holds it, or a GitLab merge request:
+// Repo is then the project's path ("group/sub/project"), Number its iid
+// and Branch its source branch.
 type Pull struct {
 	Repo    string // "owner/name"
 	Number  int
@@ -135,7 +138,8 @@ type Pull struct {
 	Fork string
 }
 
-// Comment is an issue or pull request comment posted through the API.
+// Comment is an issue or pull request comment posted through the API, or
+// a GitLab note.
 type Comment struct {
 	ID     int64
 	Author string
@@ -148,7 +152,8 @@ type Comment struct {
 	MinimizedReason string
 }
 
-// Status is one commit status as last set for its context.
+// Status is one commit status as last set for its context (on GitLab, its
+// name).
 type Status struct {
 	SHA         string
 	Context     string
@@ -161,12 +166,15 @@ type Status struct {
 func NewGitHub(t testing.TB, opts GitHubOptions) *GitHub {
 	t.Helper()
 	g := &GitHub{
+		gitHost: newGitHost(t, "fake github", gitIdentity{
+			author:         "octocat",
+			emailDomain:    "users.noreply.github.com",
+			committerName:  "GitHub",
+			committerEmail: "noreply@github.com",
+		}),
 		token:    cmp.Or(opts.Token, "test-token"),
 		secret:   opts.WebhookSecret,
 		bot:      cmp.Or(opts.BotLogin, "atoll-bot"),
-		root:     t.TempDir(),
-		home:     t.TempDir(),
-		gitBin:   findGit(t),
 		fixtures: loadFixtures(t),
 		repos:    map[string]*repo{},
 		statuses: map[statusKey][]Status{},
@@ -326,10 +334,17 @@ func (g *GitHub) GitHubRequests(pathPrefix string) int {
 // does not within timeout.
 func (g *GitHub) WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
+	waitFor(t, timeout, what, cond, g.commentDump)
+}
+
+// waitFor polls cond every 20ms until it holds, failing the test with
+// dump's account of the comments if it does not within timeout.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool, dump func() string) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s; the fake holds these comments:\n%s", timeout, what, g.commentDump())
+			t.Fatalf("timed out after %s waiting for %s; the fake holds these comments:\n%s", timeout, what, dump())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

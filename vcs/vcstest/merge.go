@@ -121,7 +121,7 @@ func (g *GitHub) mergePull(w http.ResponseWriter, r *http.Request) {
 	if in.CommitMessage != nil && *in.CommitMessage != "" {
 		title += "\n\n" + *in.CommitMessage
 	}
-	base, sha, err := g.mergeInto(r.Context(), rp, st.HeadSHA, method, title)
+	base, sha, err := g.mergeInto(r.Context(), rp.work, g.bot, st.HeadSHA, method, title)
 	if err != nil {
 		apiError(w, http.StatusMethodNotAllowed, "Pull Request is not mergeable")
 		return
@@ -135,47 +135,6 @@ func (g *GitHub) mergePull(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, &gh.PullRequestMergeResult{
 		SHA: gh.String(sha), Merged: gh.Bool(true), Message: gh.String("Pull Request successfully merged"),
 	})
-}
-
-// mergeInto merges head into main in r's work clone, by method, and
-// pushes main. It returns main before and after. A conflict leaves the
-// clone as it was. The caller holds opMu.
-func (g *GitHub) mergeInto(ctx context.Context, r *repo, head, method, msg string) (base, sha string, err error) {
-	ctx = context.WithoutCancel(ctx) // a client hanging up must not leave the clone mid-merge
-	env := g.commitEnv(g.bot)
-	run := func(args ...string) (string, error) {
-		out, err := g.git(ctx, r.work, env, args...)
-		return strings.TrimSpace(out), err
-	}
-	if _, err := run("checkout", "-q", "main"); err != nil {
-		return "", "", err
-	}
-	if base, err = run("rev-parse", "HEAD"); err != nil {
-		return "", "", err
-	}
-	switch method {
-	case "merge":
-		_, err = run("-c", "commit.gpgsign=false", "merge", "-q", "--no-ff", "--no-verify", "-m", msg, head)
-	case "squash":
-		if _, err = run("merge", "-q", "--squash", head); err == nil {
-			_, err = run("-c", "commit.gpgsign=false", "commit", "-q", "--allow-empty", "--no-verify", "-m", msg)
-		}
-	case "rebase":
-		_, err = run("-c", "commit.gpgsign=false", "cherry-pick", "--allow-empty", "--keep-redundant-commits", "main.."+head)
-	}
-	if err != nil {
-		_, _ = run("reset", "-q", "--hard", base) // also ends a failed merge or cherry-pick
-		_, _ = run("cherry-pick", "--abort")
-		return "", "", err
-	}
-	if sha, err = run("rev-parse", "HEAD"); err != nil {
-		return "", "", err
-	}
-	if _, err := run("push", "-q", "origin", "main"); err != nil {
-		_, _ = run("reset", "-q", "--hard", base)
-		return "", "", err
-	}
-	return base, sha, nil
 }
 
 // BranchExists reports whether the repository has the branch.

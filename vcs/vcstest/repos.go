@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -38,22 +37,7 @@ func (g *GitHub) CreateRepo(t testing.TB, fullName string, files map[string]stri
 		t.Fatalf("fake github: repository %s exists", fullName)
 	}
 
-	bare := filepath.Join(g.root, filepath.FromSlash(fullName)+".git")
-	g.mustGit(t, g.root, nil, "init", "-q", "--bare", "--initial-branch=main", bare)
-	for _, kv := range [][2]string{
-		{"uploadpack.allowAnySHA1InWant", "true"},
-		{"uploadpack.allowReachableSHA1InWant", "true"},
-		{"http.receivepack", "false"},
-	} {
-		g.mustGit(t, bare, nil, "config", kv[0], kv[1])
-	}
-
-	work := filepath.Join(t.TempDir(), path.Base(fullName))
-	g.mustGit(t, g.root, nil, "init", "-q", "--initial-branch=main", work)
-	g.mustGit(t, work, nil, "remote", "add", "origin", bare)
-	writeFiles(t, work, files)
-	g.commit(t, work, "octocat", "Initial commit")
-	g.mustGit(t, work, nil, "push", "-q", "origin", "main")
+	bare, work := g.initRepo(t, fullName, files)
 
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -105,7 +89,7 @@ func (g *GitHub) OpenPull(t testing.TB, repo string, spec PullSpec) Pull {
 		t.Fatalf("fake github: invalid fork %q of %s", p.Fork, repo)
 	}
 	g.mustGit(t, r.work, nil, "checkout", "-q", "-B", p.Branch, "main")
-	writeFiles(t, r.work, spec.Files)
+	g.writeFiles(t, r.work, spec.Files)
 	if len(spec.Delete) > 0 {
 		g.mustGit(t, r.work, nil, append([]string{"rm", "-q", "-r", "--"}, spec.Delete...)...)
 	}
@@ -130,7 +114,7 @@ func (g *GitHub) PushToPull(t testing.TB, repo string, number int, files map[str
 		t.Fatalf("fake github: no pull request %s#%d", repo, number)
 	}
 	g.mustGit(t, r.work, nil, "checkout", "-q", p.Branch)
-	writeFiles(t, r.work, files)
+	g.writeFiles(t, r.work, files)
 	p.HeadSHA = g.commit(t, r.work, p.Author, fmt.Sprintf("Update pull request #%d", number))
 	g.pushPull(t, r, p)
 
@@ -148,7 +132,7 @@ func (g *GitHub) PushToMain(t testing.TB, repo string, files map[string]string) 
 	defer g.opMu.Unlock()
 	r := g.repo(t, repo)
 	g.mustGit(t, r.work, nil, "checkout", "-q", "main")
-	writeFiles(t, r.work, files)
+	g.writeFiles(t, r.work, files)
 	sha := g.commit(t, r.work, "octocat", "Update main")
 	g.mustGit(t, r.work, nil, "push", "-q", "origin", "main")
 	return sha
@@ -172,27 +156,6 @@ func (g *GitHub) pushPull(t testing.TB, r *repo, p Pull) {
 		"HEAD:refs/heads/"+p.Branch, fmt.Sprintf("HEAD:refs/pull/%d/head", p.Number))
 }
 
-// commit stages everything in work and commits it as author.
-func (g *GitHub) commit(t testing.TB, work, author, msg string) string {
-	t.Helper()
-	g.mustGit(t, work, nil, "add", "-A")
-	g.mustGit(t, work, g.commitEnv(author), "-c", "commit.gpgsign=false", "commit", "-q", "--allow-empty", "--no-verify", "-m", msg)
-	return g.mustGit(t, work, nil, "rev-parse", "HEAD")
-}
-
-// commitEnv is the environment of a git process that commits as author,
-// dated a second after the fake's previous commit. The caller holds opMu.
-func (g *GitHub) commitEnv(author string) []string {
-	g.commits++
-	date := fmt.Sprintf("@%d +0000", firstCommit+g.commits)
-	return []string{
-		"GIT_AUTHOR_NAME=" + author,
-		"GIT_AUTHOR_EMAIL=" + author + "@users.noreply.github.com",
-		"GIT_AUTHOR_DATE=" + date,
-		"GIT_COMMITTER_DATE=" + date,
-	}
-}
-
 // symlinkMark starts a file's content that stands for a symbolic link.
 const symlinkMark = "\x00symlink\x00"
 
@@ -203,7 +166,7 @@ func Symlink(target string) string { return symlinkMark + target }
 
 // writeFiles writes files under dir, in a stable order; those whose
 // content Symlink made are links.
-func writeFiles(t testing.TB, dir string, files map[string]string) {
+func (h *gitHost) writeFiles(t testing.TB, dir string, files map[string]string) {
 	t.Helper()
 	names := make([]string, 0, len(files))
 	for name := range files {
@@ -212,21 +175,21 @@ func writeFiles(t testing.TB, dir string, files map[string]string) {
 	slices.Sort(names)
 	for _, name := range names {
 		if !filepath.IsLocal(filepath.FromSlash(name)) {
-			t.Fatalf("fake github: file path %q is not relative to the repository", name)
+			t.Fatalf("%s: file path %q is not relative to the repository", h.forge, name)
 		}
 		p := filepath.Join(dir, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatalf("fake github: %v", err)
+			t.Fatalf("%s: %v", h.forge, err)
 		}
 		if target, ok := strings.CutPrefix(files[name], symlinkMark); ok {
 			os.Remove(p) // a link replaces whatever the path was
 			if err := os.Symlink(target, p); err != nil {
-				t.Fatalf("fake github: %v", err)
+				t.Fatalf("%s: %v", h.forge, err)
 			}
 			continue
 		}
 		if err := os.WriteFile(p, []byte(files[name]), 0o644); err != nil {
-			t.Fatalf("fake github: %v", err)
+			t.Fatalf("%s: %v", h.forge, err)
 		}
 	}
 }

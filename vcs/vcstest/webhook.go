@@ -23,22 +23,34 @@ import (
 type Delivery struct {
 	Status int
 	Body   string
-	// ID is the X-GitHub-Delivery header sent.
+	// ID is the X-GitHub-Delivery header sent, or GitLab's
+	// X-Gitlab-Event-UUID.
 	ID string
+	// IdempotencyKey is GitLab's Idempotency-Key header sent; empty for
+	// GitHub, which has none.
+	IdempotencyKey string
 }
 
 // DeliverOptions adjusts one delivery.
 type DeliverOptions struct {
-	// DeliveryID is X-GitHub-Delivery; default a random UUID. Repeat one
-	// to act out a redelivery.
+	// DeliveryID is X-GitHub-Delivery, or GitLab's X-Gitlab-Event-UUID;
+	// default a random UUID. Repeat one to act out a redelivery.
 	DeliveryID string
 	// Secret, when not nil, signs with *Secret instead of the fake's
-	// WebhookSecret; an empty string sends the delivery unsigned.
+	// WebhookSecret; an empty string sends the delivery unsigned. GitLab
+	// sends it as X-Gitlab-Token, or no token when it is empty.
 	Secret *string
 	// ContentType defaults to application/json. With
 	// application/x-www-form-urlencoded the body is sent as GitHub sends
-	// it then: payload=<url-encoded JSON>, signed as sent.
+	// it then: payload=<url-encoded JSON>, signed as sent. GitLab only
+	// sends JSON: the fake GitLab puts ContentType in the header and
+	// leaves the body as it is.
 	ContentType string
+	// IdempotencyKey is GitLab's Idempotency-Key, which stays the same
+	// when GitLab redelivers an event; default a random UUID. Repeat a
+	// Delivery's IdempotencyKey to act out a redelivery. GitHub ignores
+	// it.
+	IdempotencyKey string
 }
 
 // SendPullRequest delivers a pull_request event for p. The action's effect
@@ -105,7 +117,7 @@ func (g *GitHub) Payload(t testing.TB, event, action string, p Pull, author, bod
 // and signatures made with the webhook secret.
 func (g *GitHub) Deliver(t testing.TB, target, event string, payload []byte, o DeliverOptions) Delivery {
 	t.Helper()
-	id := cmp.Or(o.DeliveryID, newDeliveryID(t))
+	id := cmp.Or(o.DeliveryID, newUUID())
 	secret := g.secret
 	if o.Secret != nil {
 		secret = *o.Secret
@@ -116,36 +128,46 @@ func (g *GitHub) Deliver(t testing.TB, target, event string, payload []byte, o D
 		body = []byte("payload=" + url.QueryEscape(string(payload)))
 	}
 
+	header := http.Header{}
+	header.Set("Content-Type", contentType)
+	header.Set("User-Agent", "GitHub-Hookshot/fake")
+	header.Set("X-GitHub-Event", event)
+	header.Set("X-GitHub-Delivery", id)
+	header.Set("X-GitHub-Hook-ID", "1")
+	header.Set("X-GitHub-Hook-Installation-Target-Type", "repository")
+	header.Set("X-GitHub-Hook-Installation-Target-ID", "1")
+	if secret != "" {
+		header.Set("X-Hub-Signature", "sha1="+sign(sha1.New, secret, body))
+		header.Set("X-Hub-Signature-256", "sha256="+sign(sha256.New, secret, body))
+	}
+	status, answer := postHook(t, "fake github", event, target, header, body)
+	return Delivery{Status: status, Body: answer, ID: id}
+}
+
+// postHook POSTs body with header to target, as a forge delivers a
+// webhook about event, and returns the target's answer. Redirects are not
+// followed.
+func postHook(t testing.TB, forge, event, target string, header http.Header, body []byte) (int, string) {
+	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
-		t.Fatalf("fake github: delivering %s: %v", event, err)
+		t.Fatalf("%s: delivering %s: %v", forge, event, err)
 	}
-	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("User-Agent", "GitHub-Hookshot/fake")
-	req.Header.Set("X-GitHub-Event", event)
-	req.Header.Set("X-GitHub-Delivery", id)
-	req.Header.Set("X-GitHub-Hook-ID", "1")
-	req.Header.Set("X-GitHub-Hook-Installation-Target-Type", "repository")
-	req.Header.Set("X-GitHub-Hook-Installation-Target-ID", "1")
-	if secret != "" {
-		req.Header.Set("X-Hub-Signature", "sha1="+sign(sha1.New, secret, body))
-		req.Header.Set("X-Hub-Signature-256", "sha256="+sign(sha256.New, secret, body))
-	}
-
+	req.Header = header
 	client := &http.Client{
 		Timeout:       30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		t.Fatalf("fake github: delivering %s to %s: %v", event, target, err)
+		t.Fatalf("%s: delivering %s to %s: %v", forge, event, target, err)
 	}
 	defer resp.Body.Close()
 	answer, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("fake github: reading the answer to %s: %v", event, err)
+		t.Fatalf("%s: reading the answer to %s: %v", forge, event, err)
 	}
-	return Delivery{Status: resp.StatusCode, Body: string(answer), ID: id}
+	return resp.StatusCode, string(answer)
 }
 
 func sign(h func() hash.Hash, secret string, body []byte) string {
@@ -154,12 +176,11 @@ func sign(h func() hash.Hash, secret string, body []byte) string {
 	return hex.EncodeToString(mac.Sum(nil))
 }
 
-// newDeliveryID returns a random version 4 UUID, as GitHub's delivery ids are.
-func newDeliveryID(t testing.TB) string {
+// newUUID returns a random version 4 UUID, as GitHub's delivery ids and
+// GitLab's event UUIDs and idempotency keys are.
+func newUUID() string {
 	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatalf("fake github: %v", err)
-	}
+	_, _ = rand.Read(b[:]) // never fails: crypto/rand crashes the program instead
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b[:])
@@ -186,7 +207,7 @@ func mustJSON(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
-		t.Fatalf("fake github: encoding a payload: %v", err)
+		t.Fatalf("vcstest: encoding a payload: %v", err)
 	}
 	return b
 }
