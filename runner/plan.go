@@ -47,7 +47,7 @@ func (j *Job) plan(ctx context.Context, req planRequest) error {
 		return err
 	}
 	defer done()
-	projects, err := j.selectProjects(ctx, req.sel, rc, held[workflows.DefaultWorkspace].Dir)
+	projects, err := j.selectProjects(ctx, req.sel, rc, held[workflows.DefaultWorkspace])
 	if err != nil {
 		return err
 	}

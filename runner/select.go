@@ -3,18 +3,21 @@ package runner
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
+	"github.com/atoll-iac/atoll/runner/workspace"
+	"github.com/atoll-iac/atoll/vcs"
 	"github.com/atoll-iac/atoll/workflows"
 )
 
-// selectProjects returns the projects sel selects in the checkout at
-// repoDir, or, when it selects none, those the pull request changes, in
-// the order they run.
-func (j *Job) selectProjects(ctx context.Context, sel workflows.Command, rc repoConfig, repoDir string) ([]workflows.ProjectConfig, error) {
-	cfg := rc.cfg
+// selectProjects returns the projects sel selects in the checkout ws, or,
+// when it selects none, those the pull request changes, in the order
+// they run.
+func (j *Job) selectProjects(ctx context.Context, sel workflows.Command, rc repoConfig, ws *workspace.Workspace) ([]workflows.ProjectConfig, error) {
+	cfg, repoDir := rc.cfg, ws.Dir
 	switch {
 	case sel.Project != "":
 		p, ok := cfg.Find(sel.Project)
@@ -25,9 +28,9 @@ func (j *Job) selectProjects(ctx context.Context, sel workflows.Command, rc repo
 	case sel.Selects():
 		return j.projectsAt(sel, cfg, repoDir)
 	}
-	changed, err := j.Forge.ChangedFiles(ctx, j.Pull.Repo, j.Pull.Number)
+	changed, err := j.changedFiles(ctx, ws)
 	if err != nil {
-		return nil, fmt.Errorf("listing the changed files: %w", err)
+		return nil, err
 	}
 	matches, err := workflows.Select(cfg, repoDir, changed)
 	if err != nil {
@@ -39,6 +42,25 @@ func (j *Job) selectProjects(ctx context.Context, sel workflows.Command, rc repo
 		j.Log.Debug("selected project", "dir", m.Dir, "workspace", m.Workspace, "name", m.Name, "why", m.Why)
 	}
 	return projects, nil
+}
+
+// changedFiles lists the files the pull request changes, from the forge;
+// from git, in the checkout ws, when the forge lists only some of them.
+func (j *Job) changedFiles(ctx context.Context, ws *workspace.Workspace) ([]string, error) {
+	changed, err := j.Forge.ChangedFiles(ctx, j.Pull.Repo, j.Pull.Number)
+	switch {
+	case errors.Is(err, vcs.ErrTooManyFiles) && j.Pull.BaseSHA != "":
+		j.Log.Info("the forge lists only some of the changed files; asking git", "listed", len(changed))
+		if changed, err = ws.ChangedFrom(ctx, j.Pull.BaseSHA); err != nil {
+			return nil, fmt.Errorf("listing the changed files with git: %w", err)
+		}
+		return changed, nil
+	case errors.Is(err, vcs.ErrTooManyFiles):
+		return nil, userErrorf("This pull request changes more files than the forge lists (%d listed), so atoll cannot tell which projects it changes. Plan them by name: `atoll plan -d DIR`.", len(changed))
+	case err != nil:
+		return nil, fmt.Errorf("listing the changed files: %w", err)
+	}
+	return changed, nil
 }
 
 // projectsAt returns the projects in the directory and workspace sel

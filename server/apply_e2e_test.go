@@ -16,7 +16,7 @@ import (
 // commentsContaining returns the comments on p whose body contains s.
 func (e *testEnv) commentsContaining(p vcstest.Pull, s string) []vcstest.Comment {
 	var found []vcstest.Comment
-	for _, c := range e.gh.Comments(p.Repo, p.Number) {
+	for _, c := range e.f.Comments(p.Repo, p.Number) {
 		if strings.Contains(c.Body, s) {
 			found = append(found, c)
 		}
@@ -28,9 +28,9 @@ func (e *testEnv) commentsContaining(p vcstest.Pull, s string) []vcstest.Comment
 // its autoplan.
 func (e *testEnv) planned(t *testing.T, files map[string]string) vcstest.Pull {
 	t.Helper()
-	e.gh.CreateRepo(t, "acme/infra", nil)
-	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Author: "alice", Files: files})
-	e.gh.SendPullRequest(t, e.events, "opened", pr)
+	e.f.CreateRepo(t, "acme/infra", nil)
+	pr := e.f.OpenPull(t, "acme/infra", vcstest.PullSpec{Author: "alice", Files: files})
+	e.f.SendPullRequest(t, e.events, "opened", pr)
 	if c := e.waitComments(t, pr, 1)[0]; !strings.Contains(c.Body, "plan succeeded") {
 		t.Fatalf("autoplan:\n%s", c.Body)
 	}
@@ -40,8 +40,8 @@ func (e *testEnv) planned(t *testing.T, files map[string]string) vcstest.Pull {
 // say comments body on p as user and returns the answer.
 func (e *testEnv) say(t *testing.T, p vcstest.Pull, user, body string) vcstest.Comment {
 	t.Helper()
-	n := len(e.gh.Comments(p.Repo, p.Number))
-	mustStatus(t, e.gh.SendPullComment(t, e.events, p, user, body), http.StatusAccepted, "queued")
+	n := len(e.f.Comments(p.Repo, p.Number))
+	mustStatus(t, e.f.SendPullComment(t, e.events, p, user, body), http.StatusAccepted, "queued")
 	return e.waitComments(t, p, n+1)[n]
 }
 

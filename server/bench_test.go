@@ -14,50 +14,81 @@ import (
 )
 
 // BenchmarkWebhookAnswer measures how long a signed webhook waits for its
-// answer over real HTTP: verifying, decoding and, for a command, queueing.
+// answer over real HTTP: verifying, decoding and, for a command, queueing;
+// on each forge.
 func BenchmarkWebhookAnswer(b *testing.B) {
-	e := newTestEnv(b, testOptions{})
-	e.gh.CreateRepo(b, "acme/infra", nil)
-	pr := e.gh.OpenPull(b, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
-	for _, bc := range []struct {
-		name, body string
-		status     int
-	}{
-		{"ignored", "LGTM, ship it", http.StatusOK},
-		{"queued", "atoll help", http.StatusAccepted},
-	} {
-		payload := e.gh.Payload(b, "issue_comment", "created", pr, "alice", bc.body)
-		b.Run(bc.name, func(b *testing.B) {
-			i := 0
-			for b.Loop() {
-				i++
-				d := e.gh.Deliver(b, e.events, "issue_comment", payload, vcstest.DeliverOptions{DeliveryID: fmt.Sprintf("%s-%d-%d", bc.name, time.Now().UnixNano(), i)})
-				if d.Status != bc.status {
-					b.Fatalf("answered %d %s", d.Status, d.Body)
-				}
+	for _, f := range forges {
+		b.Run(f.name, func(b *testing.B) {
+			e := f.env(b, testOptions{})
+			e.f.CreateRepo(b, "acme/infra", nil)
+			pr := e.f.OpenPull(b, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+			for _, bc := range []struct {
+				name, body string
+				status     int
+			}{
+				{"ignored", "LGTM, ship it", http.StatusOK},
+				{"queued", "atoll help", http.StatusAccepted},
+			} {
+				payload := e.f.Payload(b, f.commentPayload, f.commentAction, pr, "alice", bc.body)
+				b.Run(bc.name, func(b *testing.B) {
+					i := 0
+					for b.Loop() {
+						i++
+						id := fmt.Sprintf("%s-%d-%d", bc.name, time.Now().UnixNano(), i)
+						d := e.f.Deliver(b, e.events, f.commentEvent, payload, vcstest.DeliverOptions{DeliveryID: id, IdempotencyKey: id})
+						if d.Status != bc.status {
+							b.Fatalf("answered %d %s", d.Status, d.Body)
+						}
+					}
+				})
 			}
 		})
 	}
 }
 
-// BenchmarkPlanOverhead measures webhook-to-comment time for one project
-// and reports it as a multiple of running `tofu init && tofu plan` by hand
-// on the same configuration (x-direct).
+// BenchmarkPlanOverhead measures comment-to-plan-comment time for one
+// project, on each forge, and reports it as a multiple of running
+// `tofu init && tofu plan` by hand on the same configuration (x-direct).
 func BenchmarkPlanOverhead(b *testing.B) {
-	e := newTestEnv(b, testOptions{})
-	files := map[string]string{"infra/main.tf": twoResources}
-	e.gh.CreateRepo(b, "acme/infra", nil)
-	pr := e.gh.OpenPull(b, "acme/infra", vcstest.PullSpec{Files: files})
+	for _, f := range forges {
+		b.Run(f.name, func(b *testing.B) {
+			e := f.env(b, testOptions{})
+			files := map[string]string{"infra/main.tf": twoResources}
+			e.f.CreateRepo(b, "acme/infra", nil)
+			pr := e.f.OpenPull(b, "acme/infra", vcstest.PullSpec{Files: files})
+			direct := directPlan(b, twoResources)
+			var directTotal time.Duration
+			n := 0
+			for b.Loop() {
+				n++
+				before := len(e.f.Comments(pr.Repo, pr.Number))
+				e.f.SendPullComment(b, e.events, pr, "alice", "atoll plan")
+				e.waitComments(b, pr, before+1)
 
+				b.StopTimer()
+				start := time.Now()
+				direct()
+				directTotal += time.Since(start)
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(b.Elapsed())/float64(directTotal), "x-direct")
+			b.ReportMetric(float64(directTotal.Milliseconds())/float64(n), "direct-ms/op")
+		})
+	}
+}
+
+// directPlan returns a function that runs `tofu init && tofu plan` by
+// hand on a configuration of src.
+func directPlan(b *testing.B, src string) func() {
 	dir := filepath.Join(b.TempDir(), "infra")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		b.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(twoResources), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(src), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	tofu := testTool(b).Path
-	direct := func() {
+	return func() {
 		for _, args := range [][]string{{"init", "-input=false", "-no-color"}, {"plan", "-input=false", "-no-color", "-out=plan"}} {
 			cmd := exec.Command(tofu, args...)
 			cmd.Dir = dir
@@ -66,22 +97,6 @@ func BenchmarkPlanOverhead(b *testing.B) {
 			}
 		}
 	}
-	var directTotal time.Duration
-	n := 0
-	for b.Loop() {
-		n++
-		before := len(e.gh.Comments(pr.Repo, pr.Number))
-		e.gh.SendPullComment(b, e.events, pr, "alice", "atoll plan")
-		e.waitComments(b, pr, before+1)
-
-		b.StopTimer()
-		start := time.Now()
-		direct()
-		directTotal += time.Since(start)
-		b.StartTimer()
-	}
-	b.ReportMetric(float64(b.Elapsed())/float64(directTotal), "x-direct")
-	b.ReportMetric(float64(directTotal.Milliseconds())/float64(n), "direct-ms/op")
 }
 
 // BenchmarkReplicaThroughput measures jobs per second through one and two

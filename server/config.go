@@ -13,6 +13,7 @@ import (
 	"github.com/atoll-iac/atoll/runner"
 	"github.com/atoll-iac/atoll/runner/tool"
 	"github.com/atoll-iac/atoll/vcs/github"
+	"github.com/atoll-iac/atoll/vcs/gitlab"
 	"github.com/atoll-iac/atoll/workflows"
 )
 
@@ -29,6 +30,9 @@ type Config struct {
 	// GitHub configures the GitHub forge; it is enabled when its Token or
 	// WebhookSecret is set.
 	GitHub github.Config
+	// GitLab configures the GitLab forge; it is enabled when its Token or
+	// WebhookSecret is set. Both forges may be enabled at once.
+	GitLab gitlab.Config
 	// Tool is the tofu or terraform binary that plans projects that ask
 	// for no version.
 	Tool tool.Tool

@@ -18,14 +18,16 @@ import (
 	"github.com/atoll-iac/atoll/runner"
 	"github.com/atoll-iac/atoll/runner/tool"
 	"github.com/atoll-iac/atoll/vcs/github"
+	"github.com/atoll-iac/atoll/vcs/gitlab"
 	"github.com/atoll-iac/atoll/vcs/vcstest"
 	"github.com/atoll-iac/atoll/workflows"
 )
 
 const (
-	testSecret = "webhook-s3cret"
-	testToken  = "ghp_testtoken0123456789"
-	waitLong   = 90 * time.Second
+	testSecret      = "webhook-s3cret"
+	testToken       = "ghp_testtoken0123456789"
+	testGitLabToken = "glpat-testtoken012345678"
+	waitLong        = 90 * time.Second
 )
 
 // testTool finds the tofu binary the end-to-end tests run: $ATOLL_TEST_TF_BIN,
@@ -43,20 +45,44 @@ func testTool(t testing.TB) tool.Tool {
 	return tool.Tool{Distribution: workflows.OpenTofu, Path: path}
 }
 
-// testEnv is a running atoll server wired to a fake GitHub.
+// testEnv is a running atoll server wired to a fake forge.
 type testEnv struct {
+	// f is the fake forge the server serves: gh, or the fake GitLab.
+	f fakeForge
+	// gh is the fake GitHub; nil for a server of GitLab alone.
 	gh     *vcstest.GitHub
 	events string // the server's webhook URL
 	server *Server
+}
+
+// fakeForge is what tests drive either fake forge through: the fake
+// GitHub's and the fake GitLab's helpers mirror each other.
+type fakeForge interface {
+	CreateRepo(t testing.TB, fullName string, files map[string]string)
+	OpenPull(t testing.TB, repo string, spec vcstest.PullSpec) vcstest.Pull
+	PushToPull(t testing.TB, repo string, number int, files map[string]string) vcstest.Pull
+	ClosePull(t testing.TB, repo string, number int) vcstest.Pull
+	Comments(repo string, number int) []vcstest.Comment
+	AllComments() []vcstest.Comment
+	Statuses(repo, sha string) []vcstest.Status
+	StatusHistory(repo, sha, context string) []string
+	SetPermission(repo, user, level string)
+	Review(t testing.TB, repo string, number int, user, state string)
+	WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
+	SendPullRequest(t testing.TB, target, action string, p vcstest.Pull) vcstest.Delivery
+	SendPullComment(t testing.TB, target string, p vcstest.Pull, author, body string) vcstest.Delivery
+	Deliver(t testing.TB, target, event string, payload []byte, o vcstest.DeliverOptions) vcstest.Delivery
+	Payload(t testing.TB, event, action string, p vcstest.Pull, author, body string) []byte
 }
 
 type testOptions struct {
 	allowlist string // "*" when empty
 	// configure changes the server's configuration before it starts.
 	configure func(*Config)
-	// gh is the fake GitHub to use, when a test shares one between
-	// servers; a new one when nil.
+	// gh and gl are the fake GitHub and GitLab to use, when a test shares
+	// one between servers; a new one when nil.
 	gh *vcstest.GitHub
+	gl *vcstest.GitLab
 	// idle leaves the server's workers unstarted: it answers webhooks
 	// and queues their jobs, which another replica runs, or this one once
 	// the test calls Start.
@@ -74,6 +100,35 @@ func newTestEnv(t testing.TB, opts testOptions) *testEnv {
 	if gh == nil {
 		gh = newTestGitHub(t)
 	}
+	e := startServer(t, gh, opts, func(c *Config) {
+		c.GitHub = github.Config{Token: testToken, WebhookSecret: testSecret, APIURL: gh.APIURL()}
+	})
+	e.gh = gh
+	return e
+}
+
+// newGitLabEnv is newTestEnv for a server of GitLab alone, on a fake
+// GitLab.
+func newGitLabEnv(t testing.TB, opts testOptions) *testEnv {
+	t.Helper()
+	gl := opts.gl
+	if gl == nil {
+		gl = newTestGitLab(t)
+	}
+	return startServer(t, gl, opts, func(c *Config) {
+		c.GitLab = gitlab.Config{Token: testGitLabToken, WebhookSecret: testSecret, URL: gl.URL()}
+	})
+}
+
+// newTestGitLab returns a fake GitLab that test servers accept.
+func newTestGitLab(t testing.TB) *vcstest.GitLab {
+	return vcstest.NewGitLab(t, vcstest.GitLabOptions{Token: testGitLabToken, WebhookSecret: testSecret})
+}
+
+// startServer starts a server serving f, configured by forge, then by
+// opts.configure.
+func startServer(t testing.TB, f fakeForge, opts testOptions, forge func(*Config)) *testEnv {
+	t.Helper()
 	allow, err := ParseAllowlist(cmp.Or(opts.allowlist, "*"))
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +136,6 @@ func newTestEnv(t testing.TB, opts testOptions) *testEnv {
 	cfg := Config{
 		DataDir:       t.TempDir(),
 		RepoAllowlist: allow,
-		GitHub:        github.Config{Token: testToken, WebhookSecret: testSecret, APIURL: gh.APIURL()},
 		Tool:          testTool(t),
 		Env:           os.Environ(),
 		// One worker: jobs run in the order their webhooks came, which lets
@@ -91,6 +145,7 @@ func newTestEnv(t testing.TB, opts testOptions) *testEnv {
 		// The server's default.
 		Policy: runner.Policy{ApplyRequirements: workflows.Requirements{Approved: true}},
 	}
+	forge(&cfg)
 	if opts.configure != nil {
 		opts.configure(&cfg)
 	}
@@ -107,15 +162,15 @@ func newTestEnv(t testing.TB, opts testOptions) *testEnv {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		s.Close(ctx)
-		assertNoCommandsSaid(t, gh)
+		assertNoCommandsSaid(t, f)
 	})
-	return &testEnv{gh: gh, events: hs.URL + "/events", server: s}
+	return &testEnv{f: f, events: hs.URL + "/events", server: s}
 }
 
 // assertNoCommandsSaid fails t if a comment atoll posted reads as a
 // command: atoll would answer itself.
-func assertNoCommandsSaid(t testing.TB, gh *vcstest.GitHub) {
-	for _, c := range gh.AllComments() {
+func assertNoCommandsSaid(t testing.TB, f fakeForge) {
+	for _, c := range f.AllComments() {
 		if _, isCmd, _ := workflows.ParseComment(c.Body, nil); isCmd {
 			t.Errorf("atoll's comment %d reads as a command:\n%s", c.ID, c.Body)
 		}
@@ -134,16 +189,16 @@ func (w testWriter) Write(p []byte) (int, error) {
 // still saying a command runs, and returns them.
 func (e *testEnv) waitComments(t testing.TB, p vcstest.Pull, n int) []vcstest.Comment {
 	t.Helper()
-	e.gh.WaitFor(t, waitLong, fmt.Sprintf("%d finished comments on #%d", n, p.Number), func() bool {
-		cs := e.gh.Comments(p.Repo, p.Number)
+	e.f.WaitFor(t, waitLong, fmt.Sprintf("%d finished comments on #%d", n, p.Number), func() bool {
+		cs := e.f.Comments(p.Repo, p.Number)
 		return len(cs) >= n && !slices.ContainsFunc(cs, func(c vcstest.Comment) bool { return strings.HasPrefix(c.Body, "⏳") })
 	})
-	return e.gh.Comments(p.Repo, p.Number)
+	return e.f.Comments(p.Repo, p.Number)
 }
 
 // status returns the commit status of one context, or the zero Status.
 func (e *testEnv) status(repo, sha, context string) vcstest.Status {
-	for _, st := range e.gh.Statuses(repo, sha) {
+	for _, st := range e.f.Statuses(repo, sha) {
 		if st.Context == context {
 			return st
 		}
@@ -156,16 +211,16 @@ func (e *testEnv) status(repo, sha, context string) vcstest.Status {
 // before the answer.
 func (e *testEnv) barrier(t testing.TB, p vcstest.Pull) []vcstest.Comment {
 	t.Helper()
-	n := len(e.gh.Comments(p.Repo, p.Number))
-	d := e.gh.SendPullComment(t, e.events, p, "octocat", "atoll help")
+	n := len(e.f.Comments(p.Repo, p.Number))
+	d := e.f.SendPullComment(t, e.events, p, "octocat", "atoll help")
 	if d.Status != http.StatusAccepted {
 		t.Fatalf("barrier not queued: %d %s", d.Status, d.Body)
 	}
-	e.gh.WaitFor(t, waitLong, "the answer to atoll help", func() bool {
-		cs := e.gh.Comments(p.Repo, p.Number)
+	e.f.WaitFor(t, waitLong, "the answer to atoll help", func() bool {
+		cs := e.f.Comments(p.Repo, p.Number)
 		return len(cs) > n && cs[len(cs)-1].Body == workflows.Usage
 	})
-	cs := e.gh.Comments(p.Repo, p.Number)
+	cs := e.f.Comments(p.Repo, p.Number)
 	return cs[:len(cs)-1]
 }
 

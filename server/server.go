@@ -55,10 +55,6 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	log := cmp.Or(cfg.Logger, slog.Default())
-	forges, err := newForges(cfg)
-	if err != nil {
-		return nil, err
-	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("server: creating the data directory: %w", err)
 	}
@@ -70,11 +66,9 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(forges) == 0 {
-		log.Warn("no forge configured: every webhook will be refused; set --gh-token")
-	}
-	if cfg.GitHub.WebhookSecret == "" {
-		log.Warn("NO WEBHOOK SECRET: anyone who can reach this server can make it plan any open pull request; set --gh-webhook-secret")
+	forges, err := newForges(log, cfg)
+	if err != nil {
+		return nil, errors.Join(err, st.close())
 	}
 	claimTTL := cmp.Or(cfg.ClaimTTL, queue.DefaultClaimTTL)
 	redact := tool.NewRedactor(append(secrets(cfg), redactedValues(log, cfg)...)...)

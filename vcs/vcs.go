@@ -33,7 +33,8 @@ type Forge interface {
 	// PullRequest fetches the current state of one pull request.
 	PullRequest(ctx context.Context, repo Repo, number int) (PullRequest, error)
 	// ChangedFiles lists the paths a pull request changes, relative to the
-	// repository root; a renamed file appears under both names.
+	// repository root; a renamed file appears under both names. When the
+	// forge lists only some of them, the error wraps ErrTooManyFiles.
 	ChangedFiles(ctx context.Context, repo Repo, number int) ([]string, error)
 	// Comment posts a new comment on a pull request and returns its id.
 	Comment(ctx context.Context, repo Repo, number int, body string) (int64, error)
@@ -72,6 +73,9 @@ type PullRequest struct {
 	Repo    Repo
 	Number  int
 	HeadSHA string
+	// BaseSHA is the commit the forge compares the head with (the merge
+	// base), where the forge says; "" when it does not.
+	BaseSHA string
 	// BaseRef is the branch the pull request merges into.
 	BaseRef string
 	// HeadRef is the pull request's branch.
@@ -231,3 +235,8 @@ var (
 	// wrapping error's text says why.
 	ErrIgnored = errors.New("ignored")
 )
+
+// ErrTooManyFiles is wrapped by ChangedFiles's error when the forge lists
+// only some of the files a pull request changes: more than its diff
+// limits let it show.
+var ErrTooManyFiles = errors.New("vcs: the forge lists only some of the changed files")

@@ -18,6 +18,7 @@ import (
 	"github.com/atoll-iac/atoll/runner/tool"
 	"github.com/atoll-iac/atoll/server"
 	"github.com/atoll-iac/atoll/vcs/github"
+	"github.com/atoll-iac/atoll/vcs/gitlab"
 	"github.com/atoll-iac/atoll/workflows"
 )
 
@@ -29,6 +30,7 @@ type serverFlags struct {
 	port, parallelism, redisDB                                 int
 	bind, dataDir, allowlist                                   string
 	ghToken, ghSecret, ghAPI                                   string
+	glToken, glSecret, glURL                                   string
 	dist, bin, binDir, downloadURL                             string
 	requirements, commenters, extraArgs, redactEnv, repoConfig string
 	redisAddr, redisPassword                                   string
@@ -45,6 +47,9 @@ func (f *serverFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&f.ghToken, "gh-token", "", "GitHub token atoll comments and fetches with")
 	fs.StringVar(&f.ghSecret, "gh-webhook-secret", "", "secret the GitHub webhook is signed with")
 	fs.StringVar(&f.ghAPI, "gh-api-url", github.DefaultAPIURL, "GitHub REST API root; for GitHub Enterprise https://HOST/api/v3/")
+	fs.StringVar(&f.glToken, "gitlab-token", "", "GitLab access token (api scope) atoll comments and fetches with")
+	fs.StringVar(&f.glSecret, "gitlab-webhook-secret", "", "secret token of the GitLab webhook (X-Gitlab-Token)")
+	fs.StringVar(&f.glURL, "gitlab-url", gitlab.DefaultURL, "GitLab instance, perhaps under a path (https://host/gitlab)")
 	fs.StringVar(&f.dist, "tf-distribution", string(workflows.OpenTofu), "opentofu or terraform")
 	fs.StringVar(&f.bin, "tf-bin", "", "tofu or terraform binary to run (default: tofu or terraform on PATH)")
 	fs.StringVar(&f.binDir, "tf-bin-dir", "", "other releases, as DIR/tofu/1.10.7/tofu and DIR/terraform/1.11.4/terraform (default: DATA_DIR/bin)")
@@ -88,8 +93,13 @@ func serverConfig(args []string, getenv func(string) (string, bool), stdout io.W
 // check refuses the values of the flags that need no reading of what
 // they name, naming the flag.
 func (f *serverFlags) check() error {
-	if f.ghToken == "" {
-		return errors.New("--gh-token is required: atoll needs a forge to read pull requests from and comment on")
+	if f.ghToken == "" && f.glToken == "" {
+		return errors.New("--gh-token is required, or --gitlab-token: atoll needs a forge to read pull requests from and comment on")
+	}
+	if f.glToken != "" {
+		if u, err := url.Parse(f.glURL); err != nil || u.Host == "" || u.Scheme != "https" && u.Scheme != "http" {
+			return fmt.Errorf("--gitlab-url %q is not an http(s) URL", f.glURL)
+		}
 	}
 	if f.redisAddr != "" {
 		if _, _, err := net.SplitHostPort(f.redisAddr); err != nil {
@@ -160,6 +170,7 @@ func (f *serverFlags) config() (server.Config, error) {
 		DataDir:         dir,
 		RepoAllowlist:   allow,
 		GitHub:          github.Config{Token: f.ghToken, WebhookSecret: f.ghSecret, APIURL: f.ghAPI},
+		GitLab:          gitlab.Config{Token: f.glToken, WebhookSecret: f.glSecret, URL: f.glURL},
 		Tool:            tool,
 		TFBinDir:        f.binDir,
 		TFDownload:      f.download,

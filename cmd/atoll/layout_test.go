@@ -22,8 +22,8 @@ const module = "github.com/atoll-iac/atoll"
 // and nothing reaches back up. A package missing here fails the test, so
 // that a new one says where it stands.
 var mayImport = map[string][]string{
-	"cmd/atoll":           {"server", "runner", "runner/tool", "runner/workspace", "vcs/github", "workflows"},
-	"server":              {"runner", "runner/queue", "runner/plans", "runner/tool", "runner/workspace", "locking", "vcs", "vcs/github", "workflows"},
+	"cmd/atoll":           {"server", "runner", "runner/tool", "runner/workspace", "vcs/github", "vcs/gitlab", "workflows"},
+	"server":              {"runner", "runner/queue", "runner/plans", "runner/tool", "runner/workspace", "locking", "vcs", "vcs/github", "vcs/gitlab", "workflows"},
 	"runner":              {"runner/queue", "runner/plans", "runner/report", "runner/tool", "runner/workspace", "locking", "vcs", "workflows"},
 	"runner/queue":        {},
 	"runner/report":       {"runner/plans", "runner/tool", "locking", "vcs", "workflows"},
@@ -36,6 +36,7 @@ var mayImport = map[string][]string{
 	"locking/redistest":   {},
 	"vcs":                 {},
 	"vcs/github":          {"vcs"},
+	"vcs/gitlab":          {"vcs"},
 	"vcs/vcstest":         {},
 }
 

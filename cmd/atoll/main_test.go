@@ -56,6 +56,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"bad redis addr", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--redis-addr", "localhost"}, nil, `--redis-addr "localhost": want host:port`},
 		{"negative lock TTL", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--lock-ttl", "-1h"}, nil, "--lock-ttl -1h0m0s: want 0 (never) or at least 1s"},
 		{"tiny lock TTL", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--lock-ttl", "1ns"}, nil, "--lock-ttl 1ns: want 0 (never) or at least 1s"},
+		{"bad GitLab URL", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gitlab-token=x", "--gitlab-url", "gitlab.example.com"}, nil, `--gitlab-url "gitlab.example.com" is not an http(s) URL`},
 		{"tiny claim TTL", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--claim-ttl", "500ms"}, nil, "--claim-ttl 500ms: want at least 1s"},
 		{"not a URL", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--tf-download-url", "ftp://mirror"}, nil, `"ftp://mirror" is not an https URL`},
 	}
@@ -94,6 +95,25 @@ func TestFlagBeatsEnv(t *testing.T) {
 	}
 	if !cfg.Automerge || !slices.Equal(cfg.AllowedExtraArgs, []string{"-target=", "-var="}) || cfg.ApplyRequirements != (workflows.Requirements{Approved: true}) {
 		t.Errorf("automerge %v, extra args %q, requirements %+v", cfg.Automerge, cfg.AllowedExtraArgs, cfg.ApplyRequirements)
+	}
+}
+
+// A server with GitLab alone needs no GitHub token; GitLab's flags come
+// from the environment like the others.
+func TestGitLabAlone(t *testing.T) {
+	t.Parallel()
+	sh, _ := exec.LookPath("sh")
+	env := map[string]string{"ATOLL_REPO_ALLOWLIST": "group/sub/*", "ATOLL_GITLAB_TOKEN": "glpat-from-env", "ATOLL_TF_BIN": sh}
+	getenv := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	cfg, err := serverConfig([]string{"--gitlab-url", "https://git.example.com/gitlab", "--gitlab-webhook-secret", "shh"}, getenv, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.GitLab.Token != "glpat-from-env" || cfg.GitLab.URL != "https://git.example.com/gitlab" || cfg.GitLab.WebhookSecret != "shh" || cfg.GitHub.Token != "" {
+		t.Errorf("GitLab config = %+v, GitHub token %q", cfg.GitLab, cfg.GitHub.Token)
+	}
+	if !cfg.RepoAllowlist.Allows("group/sub/project") || cfg.RepoAllowlist.Allows("group/other/project") {
+		t.Error("the allowlist does not read GitLab paths with subgroups")
 	}
 }
 

@@ -75,6 +75,9 @@ type Workspace struct {
 	Dir  string
 	root string
 	done func()
+	// ws and spec fetch more into the checkout (ChangedFrom).
+	ws   *Workspaces
+	spec CheckoutSpec
 }
 
 // Home is the tool's home directory, emptied for each job.
@@ -100,7 +103,7 @@ func (ws *Workspaces) Checkout(ctx context.Context, spec CheckoutSpec) (*Workspa
 	if err != nil {
 		return nil, err
 	}
-	w := &Workspace{Name: spec.Workspace, Dir: filepath.Join(root, "repo"), root: root, done: done}
+	w := &Workspace{Name: spec.Workspace, Dir: filepath.Join(root, "repo"), root: root, done: done, ws: ws, spec: spec}
 	if err := ws.checkout(ctx, w.Dir, spec); err != nil {
 		done()
 		return nil, fmt.Errorf("workspace: checking out %s#%d at %s: %w", spec.Repo, spec.Pull, spec.SHA, err)
@@ -227,6 +230,12 @@ func removeStaleGitLocks(gitDir string) error {
 // git runs one git command in dir. auth, when set, reaches git through its
 // environment as an extra HTTP header: not in a URL, a config file or argv.
 func (ws *Workspaces) git(ctx context.Context, dir, auth string, args ...string) error {
+	_, err := ws.gitOutput(ctx, dir, auth, args...)
+	return err
+}
+
+// gitOutput is git, returning what the command printed.
+func (ws *Workspaces) gitOutput(ctx context.Context, dir, auth string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, "git", args...)
 	// Stopped with SIGTERM, git removes its lock files itself; a git that
 	// will not stop is killed a little later.
@@ -237,16 +246,35 @@ func (ws *Workspaces) git(ctx context.Context, dir, auth string, args ...string)
 	if auth != "" {
 		cmd.Env = append(slices.Clip(ws.env), "GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader", "GIT_CONFIG_VALUE_0=Authorization: "+auth)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		msg := strings.TrimSpace(stderr.String())
 		if auth != "" {
 			msg = strings.ReplaceAll(msg, auth, "[redacted]")
 		}
-		return fmt.Errorf("workspace: git %s: %w: %s", args[0], err, msg)
+		return nil, fmt.Errorf("workspace: git %s: %w: %s", args[0], err, msg)
 	}
-	return nil
+	return stdout.Bytes(), nil
+}
+
+// ChangedFrom lists the files that differ between commit base and the
+// checkout's head, fetching base if the checkout lacks it: what a pull
+// request whose merge base is base changes, however many files that is.
+func (w *Workspace) ChangedFrom(ctx context.Context, base string) ([]string, error) {
+	if !shaRE.MatchString(base) {
+		return nil, fmt.Errorf("workspace: commit %q is not a full hex sha", base)
+	}
+	if w.ws.git(ctx, w.Dir, "", "cat-file", "-e", base+"^{commit}") != nil {
+		if err := w.ws.git(ctx, w.Dir, w.spec.Auth, "fetch", "--quiet", "--no-tags", "--depth=1", "--", w.spec.CloneURL, base); err != nil {
+			return nil, err
+		}
+	}
+	out, err := w.ws.gitOutput(ctx, w.Dir, "", "diff", "-z", "--name-only", "--no-renames", base, w.spec.SHA, "--")
+	if err != nil {
+		return nil, err
+	}
+	return strings.FieldsFunc(string(out), func(r rune) bool { return r == 0 }), nil
 }
 
 // ChangedFiles lists the files that differ between the checkout at
