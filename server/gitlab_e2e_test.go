@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/atoll-iac/atoll/vcs/vcstest"
+	"github.com/atoll-iac/atoll/workflows"
 )
 
 // What only GitLab has, or has its own way: see forges_e2e_test.go for
@@ -165,5 +166,47 @@ func TestGitLabUpdatesAndRequirements(t *testing.T) {
 	}
 	if st := gl.StatusHistory("acme/infra", pr.HeadSHA, "atoll/apply: ./default"); len(st) != 0 {
 		t.Errorf("an apply refused its requirements set statuses: %v", st)
+	}
+}
+
+// --allowed-commenters names GitLab groups by their full path: a member,
+// direct or through a parent group, may run commands.
+func TestGitLabAllowedCommentersByGroup(t *testing.T) {
+	t.Parallel()
+	e := newGitLabEnv(t, testOptions{configure: func(c *Config) { c.AllowedCommenters = []string{"acme/platform", "carol"} }})
+	gl := e.f.(*vcstest.GitLab)
+	pr := e.planned(t, map[string]string{"main.tf": oneResource})
+	gl.SetGroupPermission("acme/platform", "dave", "developer")
+	gl.SetGroupPermission("acme", "erin", "maintainer") // a member of acme/platform through its parent
+	for user, allowed := range map[string]bool{"dave": true, "erin": true, "carol": true, "bob": false} {
+		c := e.say(t, pr, user, "atoll version")
+		if refused := strings.Contains(c.Body, "may not run atoll commands"); refused == allowed {
+			t.Errorf("%s (allowed=%v) got:\n%s", user, allowed, c.Body)
+		}
+	}
+}
+
+// --automerge merges through GitLab's merge API once every plan is
+// applied, and the server config's delete_source_branch_on_merge deletes
+// the source branch.
+func TestGitLabAutomerge(t *testing.T) {
+	t.Parallel()
+	repos, err := workflows.ParseServerConfig("repos.yaml", []byte("repos:\n- id: acme/infra\n  delete_source_branch_on_merge: true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newGitLabEnv(t, testOptions{configure: func(c *Config) {
+		c.Automerge, c.RepoConfig = true, repos
+	}})
+	gl := e.f.(*vcstest.GitLab)
+	pr := e.planned(t, map[string]string{"main.tf": oneResource})
+	gl.Review(t, "acme/infra", pr.Number, "bob", "APPROVED")
+	e.say(t, pr, "bob", "atoll apply")
+	e.waitComments(t, pr, 3)
+	if got := e.commentsContaining(pr, "atoll merged it"); len(got) != 1 || !gl.Merged("acme/infra", pr.Number) {
+		t.Fatalf("not merged after its only plan was applied: %+v", gl.Comments(pr.Repo, pr.Number))
+	}
+	if gl.BranchExists("acme/infra", pr.Branch) {
+		t.Errorf("branch %s still there after the merge", pr.Branch)
 	}
 }
