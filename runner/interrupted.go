@@ -78,7 +78,7 @@ func (j *Job) keepUnknownLock(ctx context.Context, rec plans.Record) string {
 		j.Log.Error("keeping the lock of an interrupted apply", "dir", rec.Dir, "workspace", rec.Workspace, "err", err)
 		return " (atoll could not keep its lock: it lapses with the lock TTL)"
 	case !ok:
-		return fmt.Sprintf(" (its lock lapsed meanwhile: #%d holds it now)", holder.Pull)
+		return fmt.Sprintf(" (its lock lapsed meanwhile: %s holds it now)", j.Forge.PullRef(holder.Pull))
 	}
 	return ""
 }

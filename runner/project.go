@@ -80,7 +80,7 @@ func (p *projectJob) takeLock(ctx context.Context, res report.Result) (report.Re
 		p.log.Error("taking the project lock", "err", err)
 		return res.Internal(p.ID), false
 	case !ok:
-		res.Outcome, res.Holder = report.Locked, holder
+		res.Outcome, res.Holder, res.HolderRef = report.Locked, holder, p.Forge.PullRef(holder.Pull)
 		return res, false
 	}
 	p.lock = p.r.keepLock(p.log, l)

@@ -63,7 +63,7 @@ func (p *projectJob) stillLocked(ctx context.Context, res report.Result, step wo
 		return res.Internal(p.ID), false
 	case holder != nil:
 		p.log.Warn("the project lock lapsed while the command ran, and another pull request took it", "step", step.Name, "holder", holder.Pull)
-		res.Outcome, res.Holder = report.Locked, *holder
+		res.Outcome, res.Holder, res.HolderRef = report.Locked, *holder, p.Forge.PullRef(holder.Pull)
 		return res, false
 	}
 	return res, true

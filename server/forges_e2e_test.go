@@ -2,11 +2,13 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/atoll-iac/atoll/locking/redistest"
+	"github.com/atoll-iac/atoll/vcs/gitlab"
 	"github.com/atoll-iac/atoll/vcs/vcstest"
 	"github.com/atoll-iac/atoll/workflows"
 )
@@ -28,13 +30,15 @@ type forge struct {
 	// delivered as.
 	pullPayload, pullEvent                      string
 	commentPayload, commentAction, commentEvent string
+	// refMark starts a comment's reference to a pull request: #7, !7.
+	refMark string
 }
 
 var forges = []forge{
 	{name: "github", env: newTestEnv, reader: "read", running: "pending",
-		pullPayload: "pull_request", pullEvent: "pull_request", commentPayload: "issue_comment", commentAction: "created", commentEvent: "issue_comment"},
+		pullPayload: "pull_request", pullEvent: "pull_request", commentPayload: "issue_comment", commentAction: "created", commentEvent: "issue_comment", refMark: "#"},
 	{name: "gitlab", env: newGitLabEnv, reader: "reporter", running: "running",
-		pullPayload: "merge_request", pullEvent: "Merge Request Hook", commentPayload: "note", commentAction: "create", commentEvent: "Note Hook"},
+		pullPayload: "merge_request", pullEvent: "Merge Request Hook", commentPayload: "note", commentAction: "create", commentEvent: "Note Hook", refMark: "!"},
 }
 
 // onEachForge runs fn on a server of each forge, in parallel subtests.
@@ -101,13 +105,68 @@ func TestForgesReaderIsRefused(t *testing.T) {
 	onEachForge(t, testOptions{}, func(t *testing.T, f forge, e *testEnv) {
 		pr := e.planned(t, map[string]string{"main.tf": oneResource})
 		e.f.SetPermission("acme/infra", "mallory", f.reader)
-		if c := e.say(t, pr, "mallory", "atoll unlock"); !strings.Contains(c.Body, "@mallory, you may not run atoll commands in this repository") {
-			t.Errorf("reply to a %s's unlock:\n%s", f.reader, c.Body)
+		e.f.SetPermission("acme/infra", "zed", "none")
+		for user, access := range map[string]string{"mallory": f.reader, "zed": "no access"} {
+			if c := e.say(t, pr, user, "atoll unlock"); !strings.Contains(c.Body, "@"+user+", you may not run atoll commands in this repository") {
+				t.Errorf("reply to the unlock of a user with %s:\n%s", access, c.Body)
+			}
 		}
 		if locks, err := e.server.Locks(context.Background()); err != nil || len(locks) != 1 {
-			t.Errorf("a %s's unlock released locks: %+v, %v", f.reader, locks, err)
+			t.Errorf("a reader's unlock released locks: %+v, %v", locks, err)
+		}
+		// An approval by the author does not count.
+		e.f.Review(t, "acme/infra", pr.Number, pr.Author, "APPROVED")
+		if c := e.say(t, pr, "bob", "atoll apply"); !strings.Contains(c.Body, "will not apply yet") {
+			t.Errorf("apply approved by its author alone:\n%s", c.Body)
 		}
 	})
+}
+
+// Another pull request's plan of a locked project is refused, naming the
+// holder as the forge links it.
+func TestForgesLockConflict(t *testing.T) {
+	t.Parallel()
+	onEachForge(t, testOptions{}, func(t *testing.T, f forge, e *testEnv) {
+		first := e.planned(t, map[string]string{"main.tf": oneResource})
+		second := e.f.OpenPull(t, "acme/infra", vcstest.PullSpec{Author: "bob", Files: map[string]string{"main.tf": twoResources}})
+		mustStatus(t, e.f.SendPullRequest(t, e.events, "opened", second), http.StatusAccepted, "queued")
+		ref := fmt.Sprintf("%s%d", f.refMark, first.Number)
+		if c := e.waitComments(t, second, 1)[0]; !strings.Contains(c.Body, "locked by "+ref) || !strings.Contains(c.Body, "pull request "+ref+" holds this project's lock") {
+			t.Errorf("a plan of a project %s holds:\n%s", ref, c.Body)
+		}
+	})
+}
+
+// One server may serve both forges: a repository of the same name on each
+// is two repositories, whose pull requests lock, plan and close apart.
+func TestBothForgesOnOneServer(t *testing.T) {
+	t.Parallel()
+	gl := newTestGitLab(t)
+	e := newTestEnv(t, testOptions{configure: func(c *Config) {
+		c.GitLab = gitlab.Config{Token: testGitLabToken, WebhookSecret: testSecret, URL: gl.URL()}
+	}})
+	for _, f := range []fakeForge{e.gh, gl} {
+		f.CreateRepo(t, "acme/infra", nil)
+	}
+	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+	mr := gl.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": twoResources}})
+	mustStatus(t, e.gh.SendPullRequest(t, e.events, "opened", pr), http.StatusAccepted, "queued")
+	mustStatus(t, gl.SendPullRequest(t, e.events, "open", mr), http.StatusAccepted, "queued")
+	if c := e.waitComments(t, pr, 1)[0]; !strings.Contains(c.Body, "Plan: 1 to add") {
+		t.Errorf("GitHub's pull request:\n%s", c.Body)
+	}
+	gitlabEnv := &testEnv{f: gl, events: e.events, server: e.server}
+	if c := gitlabEnv.waitComments(t, mr, 1)[0]; !strings.Contains(c.Body, "Plan: 2 to add") {
+		t.Errorf("GitLab's merge request of the same number, on a repository of the same name:\n%s", c.Body)
+	}
+	e.gh.ClosePull(t, "acme/infra", pr.Number)
+	mustStatus(t, e.gh.SendPullRequest(t, e.events, "closed", pr), http.StatusAccepted, "queued")
+	e.waitComments(t, pr, 2)
+	locks, err := e.server.Locks(t.Context())
+	if err != nil || len(locks) != 1 || locks[0].Key.Forge != "gitlab" {
+		t.Errorf("locks once GitHub's pull request closed = %+v, %v; want GitLab's alone", locks, err)
+	}
+	assertNoCommandsSaid(t, gl)
 }
 
 // A delivery the forge sends again (it thinks the first failed) runs

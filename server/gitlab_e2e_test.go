@@ -210,3 +210,22 @@ func TestGitLabAutomerge(t *testing.T) {
 		t.Errorf("branch %s still there after the merge", pr.Branch)
 	}
 }
+
+// With "pipelines must succeed", GitLab holds a merge request back while
+// any status of its commit has not succeeded, atoll's pending atoll/apply
+// among them: mergeable waits for the others only.
+func TestGitLabMergeableWaitsOnlyForOthers(t *testing.T) {
+	t.Parallel()
+	e := newGitLabEnv(t, testOptions{configure: func(c *Config) { c.ApplyRequirements = workflows.Requirements{Mergeable: true} }})
+	gl := e.f.(*vcstest.GitLab)
+	pr := e.planned(t, map[string]string{"main.tf": oneResource})
+	gl.SetMergeStatus("acme/infra", pr.Number, "ci_still_running")
+	gl.SetStatus(t, "acme/infra", pr.HeadSHA, "ci/build", "running")
+	if c := e.say(t, pr, "bob", "atoll apply"); !strings.Contains(c.Body, "**mergeable**") {
+		t.Errorf("apply while another status runs:\n%s", c.Body)
+	}
+	gl.SetStatus(t, "acme/infra", pr.HeadSHA, "ci/build", "success")
+	if c := e.say(t, pr, "bob", "atoll apply"); !strings.Contains(c.Body, "Apply complete! Resources: 1 added") {
+		t.Errorf("apply once only atoll's statuses wait:\n%s", c.Body)
+	}
+}

@@ -58,6 +58,9 @@ type Forge interface {
 	CloneAuth() string
 	// MaxCommentLen is the longest comment body the forge accepts, in bytes.
 	MaxCommentLen() int
+	// PullRef is how a comment refers to pull request number, so that the
+	// forge links it: "#7" on GitHub, "!7" on GitLab.
+	PullRef(number int) string
 }
 
 // Repo names a repository on a forge.

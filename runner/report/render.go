@@ -92,9 +92,9 @@ func renderResult(b *strings.Builder, r Result, withOutput bool) {
 	switch r.Outcome {
 	case Locked:
 		h := r.Holder
-		fmt.Fprintf(b, "Nothing ran: pull request #%d holds this project's lock (taken for @%s on %s).\n"+
-			"Once #%d is merged or closed, or runs `atoll unlock`, comment %s to %s it here.\n",
-			h.Pull, h.User, h.Time.UTC().Format("2006-01-02 15:04 UTC"), h.Pull, again, r.Command)
+		fmt.Fprintf(b, "Nothing ran: pull request %s holds this project's lock (taken for @%s on %s).\n"+
+			"Once %s is merged or closed, or runs `atoll unlock`, comment %s to %s it here.\n",
+			r.holderRef(), h.User, h.Time.UTC().Format("2006-01-02 15:04 UTC"), r.holderRef(), again, r.Command)
 		return
 	case Errored:
 		fmt.Fprintf(b, "%s\n", r.Summary)

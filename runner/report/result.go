@@ -44,8 +44,19 @@ type Result struct {
 	Step string
 	// Hint, when set, says what to do about the result.
 	Hint string
-	// Holder holds the lock when Outcome is Locked.
-	Holder locking.Lock
+	// Holder holds the lock when Outcome is Locked, and HolderRef is how
+	// comments refer to its pull request ("#7", "!7"; "#N" when empty).
+	Holder    locking.Lock
+	HolderRef string
+}
+
+// holderRef is how the result refers to the pull request holding the
+// lock.
+func (r Result) holderRef() string {
+	if r.HolderRef != "" {
+		return r.HolderRef
+	}
+	return fmt.Sprintf("#%d", r.Holder.Pull)
 }
 
 // Skip returns r skipped: nothing ran, for reason (in sentences).
@@ -84,7 +95,7 @@ func (r Result) StatusDescription() string {
 	case Succeeded:
 		return r.Summary
 	case Locked:
-		return fmt.Sprintf("locked by #%d", r.Holder.Pull)
+		return "locked by " + r.holderRef()
 	case Failed:
 		return r.Command + " failed: " + r.Summary
 	case Skipped:
@@ -110,7 +121,7 @@ func (r Result) verdict() string {
 	case Failed:
 		return "❌ " + r.Command + " failed"
 	case Locked:
-		return fmt.Sprintf("🔒 locked by #%d", r.Holder.Pull)
+		return "🔒 locked by " + r.holderRef()
 	case Skipped:
 		return "⏭️ skipped"
 	}

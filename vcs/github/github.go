@@ -90,6 +90,9 @@ func (f *Forge) Name() string { return "github" }
 // MaxCommentLen implements vcs.Forge.
 func (f *Forge) MaxCommentLen() int { return maxCommentLen }
 
+// PullRef implements vcs.Forge.
+func (f *Forge) PullRef(number int) string { return fmt.Sprintf("#%d", number) }
+
 // CloneAuth implements vcs.Forge: GitHub accepts any token as the password
 // of the user x-access-token.
 func (f *Forge) CloneAuth() string {

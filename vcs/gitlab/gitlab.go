@@ -62,8 +62,14 @@ type Forge struct {
 	secret []byte
 
 	mu    sync.Mutex
-	user  string         // cached username of the token's user
-	users map[string]int // cached user ids, by username
+	user  string              // cached username of the token's user
+	users map[string]cachedID // user ids, by lower-case username
+}
+
+// cachedID is a user's id, and when it was looked up.
+type cachedID struct {
+	id int
+	at time.Time
 }
 
 var (
@@ -99,7 +105,7 @@ func New(cfg Config) (*Forge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gitlab: %w", err)
 	}
-	return &Forge{client: client, token: cfg.Token, secret: []byte(cfg.WebhookSecret), users: map[string]int{}}, nil
+	return &Forge{client: client, token: cfg.Token, secret: []byte(cfg.WebhookSecret), users: map[string]cachedID{}}, nil
 }
 
 // Name implements vcs.Forge.
@@ -107,6 +113,10 @@ func (f *Forge) Name() string { return "gitlab" }
 
 // MaxCommentLen implements vcs.Forge.
 func (f *Forge) MaxCommentLen() int { return maxNoteLen }
+
+// PullRef implements vcs.Forge: GitLab links a merge request as !7 (#7
+// is an issue).
+func (f *Forge) PullRef(number int) string { return fmt.Sprintf("!%d", number) }
 
 // CloneAuth implements vcs.Forge: GitLab takes an access token as the
 // password of any user over HTTP; oauth2 is the name it documents.
@@ -136,12 +146,26 @@ func (f *Forge) CurrentUser(ctx context.Context) (string, error) {
 }
 
 // PullRequest implements vcs.Forge: the merge request, with its project's
-// clone URL from the API.
+// clone URL from the API. GitLab works out mergeability in the background
+// after a push; while it says it is checking, the merge request is
+// fetched again, a few times.
 func (f *Forge) PullRequest(ctx context.Context, repo vcs.Repo, number int) (vcs.PullRequest, error) {
-	mr, _, err := f.client.MergeRequests.GetMergeRequest(repo.FullName, number,
-		&gl.GetMergeRequestsOptions{IncludeDivergedCommitsCount: gl.Ptr(true)}, gl.WithContext(ctx))
-	if err != nil {
-		return vcs.PullRequest{}, fmt.Errorf("gitlab: fetching merge request %s!%d: %w", repo.FullName, number, err)
+	var mr *gl.MergeRequest
+	for try := 0; ; try++ {
+		var err error
+		mr, _, err = f.client.MergeRequests.GetMergeRequest(repo.FullName, number,
+			&gl.GetMergeRequestsOptions{IncludeDivergedCommitsCount: gl.Ptr(true)}, gl.WithContext(ctx))
+		if err != nil {
+			return vcs.PullRequest{}, fmt.Errorf("gitlab: fetching merge request %s!%d: %w", repo.FullName, number, err)
+		}
+		if !checking[mr.DetailedMergeStatus] || mr.State != "opened" || try == 2 {
+			break
+		}
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			return vcs.PullRequest{}, ctx.Err()
+		}
 	}
 	project, _, err := f.client.Projects.GetProject(mr.TargetProjectID, nil, gl.WithContext(ctx))
 	if err != nil {
@@ -149,6 +173,11 @@ func (f *Forge) PullRequest(ctx context.Context, repo vcs.Repo, number int) (vcs
 	}
 	pull := convertMergeRequest(mr)
 	pull.Repo = vcs.Repo{FullName: project.PathWithNamespace, CloneURL: project.HTTPURLToRepo}
+	if waitingForCI[mr.DetailedMergeStatus] {
+		if pull.Mergeable, err = f.waitingOnlyForAtoll(ctx, pull.Repo, mr.SHA); err != nil {
+			return vcs.PullRequest{}, err
+		}
+	}
 	pull.HeadRepo = project.PathWithNamespace
 	if pull.Fork {
 		// A fork the token cannot see leaves HeadRepo unknown.
@@ -158,6 +187,37 @@ func (f *Forge) PullRequest(ctx context.Context, repo vcs.Repo, number int) (vcs
 		}
 	}
 	return pull, nil
+}
+
+// checking are the detailed_merge_status values of a merge request whose
+// mergeability GitLab is still working out.
+var checking = map[string]bool{"checking": true, "unchecked": true, "preparing": true}
+
+// waitingForCI are the detailed_merge_status values of a merge request
+// that only waits for its commit's pipeline or statuses ("pipelines must
+// succeed").
+var waitingForCI = map[string]bool{"ci_must_pass": true, "ci_still_running": true}
+
+// waitingOnlyForAtoll reports whether every commit status of sha that has
+// not succeeded is atoll's own: those wait for the apply that mergeable
+// is asked of, and must not block it.
+func (f *Forge) waitingOnlyForAtoll(ctx context.Context, repo vcs.Repo, sha string) (bool, error) {
+	opt := &gl.GetCommitStatusesOptions{ListOptions: gl.ListOptions{PerPage: 100}}
+	for {
+		statuses, resp, err := f.client.Commits.GetCommitStatuses(repo.FullName, sha, opt, gl.WithContext(ctx))
+		if err != nil {
+			return false, fmt.Errorf("gitlab: fetching the statuses of %s@%s: %w", repo.FullName, sha, err)
+		}
+		for _, st := range statuses {
+			if st.Status != string(gl.Success) && !strings.HasPrefix(st.Name, "atoll/") {
+				return false, nil
+			}
+		}
+		if resp.NextPage == 0 {
+			return true, nil
+		}
+		opt.Page = resp.NextPage
+	}
 }
 
 // convertMergeRequest is the part of mr atoll acts on; the caller fills

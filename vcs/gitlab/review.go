@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
+	"time"
 
 	gl "github.com/xanzy/go-gitlab"
 
@@ -63,15 +63,18 @@ func (f *Forge) InTeam(ctx context.Context, team, user string) (bool, error) {
 	return m.AccessLevel > gl.NoPermissions, nil
 }
 
+// userIDLife is how long a user's id is cached: a username moves to
+// another user when its user renames, and another takes it.
+const userIDLife = 10 * time.Minute
+
 // userID returns the id of the user called username; false when there is
-// none. Ids are cached: a username may move to another user only once
-// its user renames, rarely enough for a server's lifetime.
+// none.
 func (f *Forge) userID(ctx context.Context, username string) (int, bool, error) {
 	f.mu.Lock()
-	id, ok := f.users[strings.ToLower(username)]
+	u, ok := f.users[strings.ToLower(username)]
 	f.mu.Unlock()
-	if ok {
-		return id, true, nil
+	if ok && time.Since(u.at) < userIDLife {
+		return u.id, true, nil
 	}
 	users, _, err := f.client.Users.ListUsers(&gl.ListUsersOptions{Username: gl.Ptr(username)}, gl.WithContext(ctx))
 	if err != nil {
@@ -80,7 +83,7 @@ func (f *Forge) userID(ctx context.Context, username string) (int, bool, error) 
 	for _, u := range users {
 		if strings.EqualFold(u.Username, username) {
 			f.mu.Lock()
-			f.users[strings.ToLower(username)] = u.ID
+			f.users[strings.ToLower(username)] = cachedID{u.ID, time.Now()}
 			f.mu.Unlock()
 			return u.ID, true, nil
 		}
@@ -143,9 +146,10 @@ func (f *Forge) HideComment(ctx context.Context, repo vcs.Repo, number int, id i
 func (f *Forge) React(ctx context.Context, repo vcs.Repo, number int, id int64) error {
 	_, _, err := f.client.AwardEmoji.CreateMergeRequestAwardEmojiOnNote(repo.FullName, number, int(id),
 		&gl.CreateAwardEmojiOptions{Name: "eyes"}, gl.WithContext(ctx))
-	var er *gl.ErrorResponse
-	if errors.As(err, &er) && er.Response != nil && er.Response.StatusCode == http.StatusConflict {
-		return nil // awarded before: a redelivery, or a rerun
+	if notFound(err) {
+		// GitLab's answer to an award given before ("Award Emoji Name has
+		// already been taken"): a redelivery, or a rerun.
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("gitlab: awarding a note on %s!%d: %w", repo.FullName, number, err)
@@ -153,8 +157,6 @@ func (f *Forge) React(ctx context.Context, repo vcs.Repo, number int, id int64) 
 	return nil
 }
 
-// notFound reports whether err is GitLab's 404.
-func notFound(err error) bool {
-	var er *gl.ErrorResponse
-	return errors.As(err, &er) && er.Response != nil && er.Response.StatusCode == http.StatusNotFound
-}
+// notFound reports whether err is GitLab's 404, which go-gitlab returns
+// as gl.ErrNotFound.
+func notFound(err error) bool { return errors.Is(err, gl.ErrNotFound) }

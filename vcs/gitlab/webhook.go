@@ -2,6 +2,7 @@ package gitlab
 
 import (
 	"crypto/subtle"
+	"encoding/json"
 	"fmt"
 	"net/http"
 
@@ -42,7 +43,22 @@ func (f *Forge) ParseWebhook(h http.Header, body []byte) (vcs.Event, error) {
 // decode decodes a delivery of event (X-Gitlab-Event).
 func decode(event string, payload []byte) (vcs.Event, error) {
 	switch gl.EventType(event) {
-	case gl.EventTypeMergeRequest, gl.EventTypeNote:
+	case gl.EventTypeMergeRequest:
+	case gl.EventTypeNote:
+		// Notes on designs, wiki pages and the like are no concern of
+		// atoll's, nor of go-gitlab's, which refuses the types it does not
+		// know: a 400 for them would count toward GitLab disabling the hook.
+		var note struct {
+			Attrs struct {
+				NoteableType string `json:"noteable_type"`
+			} `json:"object_attributes"`
+		}
+		if err := json.Unmarshal(payload, &note); err != nil {
+			return vcs.Event{}, fmt.Errorf("%w: %s: %v", vcs.ErrBadPayload, event, err)
+		}
+		if note.Attrs.NoteableType != "MergeRequest" {
+			return vcs.Event{}, fmt.Errorf("%w: a note on a %s, not a merge request", vcs.ErrIgnored, note.Attrs.NoteableType)
+		}
 	default:
 		return vcs.Event{}, fmt.Errorf("%w: event %q", vcs.ErrIgnored, event)
 	}
@@ -108,6 +124,11 @@ func decodeNote(e *gl.MergeCommentEvent) (vcs.Event, error) {
 	}
 	if a.Action != "" && a.Action != gl.CommentEventActionCreate {
 		return vcs.Event{}, fmt.Errorf("%w: note action %q", vcs.ErrIgnored, a.Action)
+	}
+	// GitLab before 16.11 sends no action, and a hook for an edit too:
+	// an edited note has been updated since it was made.
+	if a.Action == "" && a.UpdatedAt != a.CreatedAt {
+		return vcs.Event{}, fmt.Errorf("%w: an edited note", vcs.ErrIgnored)
 	}
 	repo := vcs.Repo{FullName: e.Project.PathWithNamespace, CloneURL: e.Project.GitHTTPURL}
 	return vcs.Event{

@@ -89,6 +89,12 @@ func TestParseWebhookFixtures(t *testing.T) {
 		{"note on an issue", "Note Hook", readFixture(t, "note_issue.json"), 0, vcs.ErrIgnored},
 		{"note on a commit", "Note Hook", readFixture(t, "note_commit.json"), 0, vcs.ErrIgnored},
 		{"note on a snippet", "Note Hook", readFixture(t, "note_snippet.json"), 0, vcs.ErrIgnored},
+		{"note on a design", "Note Hook", edit(t, readFixture(t, "note_merge_request.json"), func(doc map[string]any) { attrs(doc)["noteable_type"] = "DesignManagement::Design" }), 0, vcs.ErrIgnored},
+		{"note of an older GitLab", "Note Hook", edit(t, readFixture(t, "note_merge_request.json"), func(doc map[string]any) { delete(attrs(doc), "action") }), vcs.CommentCreated, nil},
+		{"note edited on an older GitLab", "Note Hook", edit(t, readFixture(t, "note_merge_request.json"), func(doc map[string]any) {
+			delete(attrs(doc), "action")
+			attrs(doc)["updated_at"] = "2015-05-17 18:30:02 UTC"
+		}), 0, vcs.ErrIgnored},
 		{"push", "Push Hook", readFixture(t, "push.json"), 0, vcs.ErrIgnored},
 		{"not JSON", "Merge Request Hook", []byte("{"), 0, vcs.ErrBadPayload},
 		{"no iid", "Merge Request Hook", edit(t, mr, func(doc map[string]any) { delete(attrs(doc), "iid") }), 0, vcs.ErrBadPayload},
@@ -188,6 +194,18 @@ func FuzzParseWebhook(f *testing.F) {
 		if err != nil {
 			if !errors.Is(err, vcs.ErrIgnored) && !errors.Is(err, vcs.ErrBadPayload) {
 				t.Fatalf("error %v is neither ignored nor a bad payload", err)
+			}
+			// A well-formed note on something else than a merge request
+			// is ignored, never refused: GitLab disables a hook that keeps
+			// failing.
+			var note struct {
+				Kind  string `json:"object_kind"`
+				Attrs struct {
+					Type string `json:"noteable_type"`
+				} `json:"object_attributes"`
+			}
+			if errors.Is(err, vcs.ErrBadPayload) && event == "Note Hook" && json.Unmarshal(body, &note) == nil && note.Attrs.Type != "MergeRequest" && note.Attrs.Type != "" && note.Kind == "note" {
+				t.Fatalf("a note on a %q was refused (%v), not ignored", note.Attrs.Type, err)
 			}
 			return
 		}

@@ -31,6 +31,7 @@ func (g *GitLab) routeAPI(mux *http.ServeMux) {
 	handle("PUT "+mr+"/notes/{note}", g.updateNote)
 	handle("POST "+mr+"/notes/{note}/award_emoji", g.awardEmoji)
 	handle("POST /api/v4/projects/{id}/statuses/{sha}", g.createStatus)
+	handle("GET /api/v4/projects/{id}/repository/commits/{sha}/statuses", g.listStatuses)
 	handle("GET /api/v4/projects/{id}/members/all/{user}", g.getProjectMember)
 	handle("GET /api/v4/groups/{id}/members/all/{user}", g.getGroupMember)
 	handle("DELETE /api/v4/projects/{id}/repository/branches/{branch}", g.deleteBranch)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -99,6 +100,53 @@ func (g *GitLab) createStatus(w http.ResponseWriter, r *http.Request) {
 		"created_at": apiTime(s.created), "started_at": apiTime(s.started), "finished_at": apiTime(s.finished),
 		"allow_failure": false, "coverage": nil, "pipeline_id": s.pipeline, "author": g.userBasic(g.bot),
 	})
+}
+
+// listStatuses answers GET /projects/:id/repository/commits/:sha/statuses
+// as GitLab does without all=true: the latest state of each status, a
+// page at a time.
+func (g *GitLab) listStatuses(w http.ResponseWriter, r *http.Request) {
+	p := g.projectFor(w, r)
+	if p == nil {
+		return
+	}
+	sha, err := g.revParse(r.Context(), p.bare, r.PathValue("sha"))
+	if err != nil {
+		glError(w, http.StatusNotFound, "404 Commit Not Found")
+		return
+	}
+	g.mu.Lock()
+	latest := map[string]glStatus{}
+	var names []string
+	for _, s := range g.statuses[statusKey{p.path, sha}] {
+		if _, seen := latest[s.Context]; !seen {
+			names = append(names, s.Context)
+		}
+		latest[s.Context] = s
+	}
+	g.mu.Unlock()
+	out := make([]any, 0, len(names))
+	for _, name := range names {
+		s := latest[name]
+		out = append(out, map[string]any{
+			"id": s.id, "sha": sha, "ref": s.ref, "status": s.State, "name": name,
+			"target_url": s.TargetURL, "description": s.Description,
+			"created_at": apiTime(s.created), "started_at": apiTime(s.started), "finished_at": apiTime(s.finished),
+			"allow_failure": false, "coverage": nil, "author": g.userBasic(g.bot),
+		})
+	}
+	lo, hi := g.paginate(w, r, len(out))
+	writeJSON(w, http.StatusOK, out[lo:hi])
+}
+
+// SetStatus sets commit status name of sha in project repo to state, as a
+// CI job of the project's would, following GitLab's state machine.
+func (g *GitLab) SetStatus(t testing.TB, repo, sha, name, state string) {
+	t.Helper()
+	p := g.project(t, repo)
+	if _, msg := g.recordStatus(p, glStatus{Status: Status{SHA: sha, Context: name, State: state}}); msg != "" {
+		t.Fatalf("fake gitlab: status %s of %s@%s: %s", name, repo, sha, msg)
+	}
 }
 
 // recordStatus records s, a status posted on project p, as GitLab's state

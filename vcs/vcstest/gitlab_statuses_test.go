@@ -85,3 +85,29 @@ func TestGitLabStatuses(t *testing.T) {
 		t.Errorf("status of an unknown commit: %v", err)
 	}
 }
+
+// The statuses a commit has are listed as GitLab lists them: the latest
+// state of each, whoever set it.
+func TestGitLabListStatuses(t *testing.T) {
+	t.Parallel()
+	g, p := newGitLabFixture(t, vcstest.GitLabOptions{})
+	c := newGitLabClient(t, g, g.Token())
+	g.SetStatus(t, p.Repo, p.HeadSHA, "ci/build", "running")
+	if _, _, err := c.Commits.SetCommitStatus(p.Repo, p.HeadSHA, &gl.SetCommitStatusOptions{State: gl.Running, Name: gl.Ptr("atoll/plan")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Commits.SetCommitStatus(p.Repo, p.HeadSHA, &gl.SetCommitStatusOptions{State: gl.Success, Name: gl.Ptr("atoll/plan")}); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := c.Commits.GetCommitStatuses(p.Repo, p.HeadSHA, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]string{}
+	for _, s := range got {
+		states[s.Name] = s.Status
+	}
+	if len(got) != 2 || states["ci/build"] != "running" || states["atoll/plan"] != "success" {
+		t.Errorf("statuses = %v (%d listed), want ci/build running and atoll/plan success", states, len(got))
+	}
+}
