@@ -47,46 +47,47 @@ func (e *testEnv) say(t *testing.T, p vcstest.Pull, user, body string) vcstest.C
 
 func TestApproveThenApply(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, testOptions{})
-	pr := e.planned(t, map[string]string{"main.tf": oneResource})
+	onEachForge(t, testOptions{}, func(t *testing.T, f forge, e *testEnv) {
+		pr := e.planned(t, map[string]string{"main.tf": oneResource})
 
-	c := e.say(t, pr, "bob", "atoll apply")
-	if !strings.Contains(c.Body, "will not apply yet") || !strings.Contains(c.Body, "**approved**") {
-		t.Fatalf("apply before approval:\n%s", c.Body)
-	}
-	e.gh.SetPermission("acme/infra", "zed", "read")
-	e.gh.Review(t, "acme/infra", pr.Number, "zed", "APPROVED")
-	if c := e.say(t, pr, "bob", "atoll apply"); !strings.Contains(c.Body, "**approved**") {
-		t.Fatalf("apply approved by a reader only:\n%s", c.Body)
-	}
-	if st := e.status("acme/infra", pr.HeadSHA, "atoll/apply: ./default"); st.State != "" {
-		t.Errorf("a refused apply set a status: %+v", st)
-	}
-
-	e.gh.Review(t, "acme/infra", pr.Number, "bob", "APPROVED")
-	c = e.say(t, pr, "bob", "atoll apply")
-	for _, want := range []string{"apply succeeded: `.` in workspace `default`", "\nApply complete! Resources: 1 added, 0 changed, 0 destroyed.\n", "terraform_data.web: Creation complete"} {
-		if !strings.Contains(c.Body, want) {
-			t.Errorf("apply comment lacks %q:\n%s", want, c.Body)
+		c := e.say(t, pr, "bob", "atoll apply")
+		if !strings.Contains(c.Body, "will not apply yet") || !strings.Contains(c.Body, "**approved**") {
+			t.Fatalf("apply before approval:\n%s", c.Body)
 		}
-	}
-	if c.Edits != 1 {
-		t.Errorf("apply comment edited %d times, want once: from running to result", c.Edits)
-	}
-	if h := e.gh.StatusHistory("acme/infra", pr.HeadSHA, "atoll/apply: ./default"); strings.Join(h, ",") != "pending,success" {
-		t.Errorf("apply status history %v", h)
-	}
-	if st := e.status("acme/infra", pr.HeadSHA, "atoll/apply"); st.State != "success" || st.Description != "1/1 projects applied" {
-		t.Errorf("aggregate apply status %+v", st)
-	}
-	// The plan is consumed: a second apply has nothing to do, and a new
-	// plan sees the applied state.
-	if c := e.say(t, pr, "bob", "atoll apply"); !strings.Contains(c.Body, "no plan waiting to be applied") {
-		t.Errorf("second apply:\n%s", c.Body)
-	}
-	if c := e.say(t, pr, "bob", "atoll plan"); !strings.Contains(c.Body, "No changes.") {
-		t.Errorf("plan after apply:\n%s", c.Body)
-	}
+		e.f.SetPermission("acme/infra", "zed", "read")
+		e.f.Review(t, "acme/infra", pr.Number, "zed", "APPROVED")
+		if c := e.say(t, pr, "bob", "atoll apply"); !strings.Contains(c.Body, "**approved**") {
+			t.Fatalf("apply approved by a reader only:\n%s", c.Body)
+		}
+		if st := e.status("acme/infra", pr.HeadSHA, "atoll/apply: ./default"); st.State != "" {
+			t.Errorf("a refused apply set a status: %+v", st)
+		}
+
+		e.f.Review(t, "acme/infra", pr.Number, "bob", "APPROVED")
+		c = e.say(t, pr, "bob", "atoll apply")
+		for _, want := range []string{"apply succeeded: `.` in workspace `default`", "\nApply complete! Resources: 1 added, 0 changed, 0 destroyed.\n", "terraform_data.web: Creation complete"} {
+			if !strings.Contains(c.Body, want) {
+				t.Errorf("apply comment lacks %q:\n%s", want, c.Body)
+			}
+		}
+		if c.Edits != 1 {
+			t.Errorf("apply comment edited %d times, want once: from running to result", c.Edits)
+		}
+		if h := e.f.StatusHistory("acme/infra", pr.HeadSHA, "atoll/apply: ./default"); strings.Join(h, ",") != f.running+",success" {
+			t.Errorf("apply status history %v", h)
+		}
+		if st := e.status("acme/infra", pr.HeadSHA, "atoll/apply"); st.State != "success" || st.Description != "1/1 projects applied" {
+			t.Errorf("aggregate apply status %+v", st)
+		}
+		// The plan is consumed: a second apply has nothing to do, and a new
+		// plan sees the applied state.
+		if c := e.say(t, pr, "bob", "atoll apply"); !strings.Contains(c.Body, "no plan waiting to be applied") {
+			t.Errorf("second apply:\n%s", c.Body)
+		}
+		if c := e.say(t, pr, "bob", "atoll plan"); !strings.Contains(c.Body, "No changes.") {
+			t.Errorf("plan after apply:\n%s", c.Body)
+		}
+	})
 }
 
 func TestApplyRequirements(t *testing.T) {
@@ -122,44 +123,46 @@ func TestApplyRequirements(t *testing.T) {
 
 func TestApplyAfterNewCommitIsStale(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, testOptions{configure: func(c *Config) { c.ApplyRequirements = workflows.Requirements{} }})
-	pr := e.planned(t, map[string]string{"main.tf": oneResource})
-	// A commit whose webhook never arrived.
-	head := e.gh.PushToPull(t, "acme/infra", pr.Number, map[string]string{"main.tf": twoResources})
-	c := e.say(t, head, "bob", "atoll apply")
-	if !strings.Contains(c.Body, "will not apply plans made before this pull request's latest commit") || !strings.Contains(c.Body, "comment `atoll plan -d .`") {
-		t.Errorf("stale apply:\n%s", c.Body)
-	}
-	if h := e.gh.StatusHistory("acme/infra", head.HeadSHA, "atoll/apply: ./default"); len(h) != 0 {
-		t.Errorf("stale apply ran: %v", h)
-	}
-	// Once the webhook comes, the old plan is discarded and a new one made.
-	e.gh.SendPullRequest(t, e.events, "synchronize", head)
-	if c := e.waitComments(t, head, 3)[2]; !strings.Contains(c.Body, "Plan: 2 to add") {
-		t.Errorf("plan of the new commit:\n%s", c.Body)
-	}
+	onEachForge(t, testOptions{configure: func(c *Config) { c.ApplyRequirements = workflows.Requirements{} }}, func(t *testing.T, f forge, e *testEnv) {
+		pr := e.planned(t, map[string]string{"main.tf": oneResource})
+		// A commit whose webhook never arrived.
+		head := e.f.PushToPull(t, "acme/infra", pr.Number, map[string]string{"main.tf": twoResources})
+		c := e.say(t, head, "bob", "atoll apply")
+		if !strings.Contains(c.Body, "will not apply plans made before this pull request's latest commit") || !strings.Contains(c.Body, "comment `atoll plan -d .`") {
+			t.Errorf("stale apply:\n%s", c.Body)
+		}
+		if h := e.f.StatusHistory("acme/infra", head.HeadSHA, "atoll/apply: ./default"); len(h) != 0 {
+			t.Errorf("stale apply ran: %v", h)
+		}
+		// Once the webhook comes, the old plan is discarded and a new one made.
+		e.f.SendPullRequest(t, e.events, "synchronize", head)
+		if c := e.waitComments(t, head, 3)[2]; !strings.Contains(c.Body, "Plan: 2 to add") {
+			t.Errorf("plan of the new commit:\n%s", c.Body)
+		}
+	})
 }
 
 func TestUnlockReleasesAndDiscards(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, testOptions{})
-	pr := e.planned(t, map[string]string{"infra/main.tf": oneResource})
-	c := e.say(t, pr, "alice", "atoll unlock")
-	for _, want := range []string{"unlocked this pull request", "Locks released:\n- `infra` in workspace `default`", "Unapplied plans discarded:\n- `infra` in workspace `default` (Plan: 1 to add, 0 to change, 0 to destroy.)"} {
-		if !strings.Contains(c.Body, want) {
-			t.Errorf("unlock comment lacks %q:\n%s", want, c.Body)
+	onEachForge(t, testOptions{}, func(t *testing.T, f forge, e *testEnv) {
+		pr := e.planned(t, map[string]string{"infra/main.tf": oneResource})
+		c := e.say(t, pr, "alice", "atoll unlock")
+		for _, want := range []string{"unlocked this pull request", "Locks released:\n- `infra` in workspace `default`", "Unapplied plans discarded:\n- `infra` in workspace `default` (Plan: 1 to add, 0 to change, 0 to destroy.)"} {
+			if !strings.Contains(c.Body, want) {
+				t.Errorf("unlock comment lacks %q:\n%s", want, c.Body)
+			}
 		}
-	}
-	if locks, err := e.server.Locks(context.Background()); err != nil || len(locks) != 0 {
-		t.Errorf("locks after unlock: %+v, %v", locks, err)
-	}
-	e.gh.Review(t, "acme/infra", pr.Number, "bob", "APPROVED")
-	if c := e.say(t, pr, "bob", "atoll apply"); !strings.Contains(c.Body, "no plan waiting to be applied") {
-		t.Errorf("apply after unlock:\n%s", c.Body)
-	}
-	if c := e.say(t, pr, "alice", "atoll unlock"); !strings.Contains(c.Body, "nothing to release") {
-		t.Errorf("second unlock:\n%s", c.Body)
-	}
+		if locks, err := e.server.Locks(context.Background()); err != nil || len(locks) != 0 {
+			t.Errorf("locks after unlock: %+v, %v", locks, err)
+		}
+		e.f.Review(t, "acme/infra", pr.Number, "bob", "APPROVED")
+		if c := e.say(t, pr, "bob", "atoll apply"); !strings.Contains(c.Body, "no plan waiting to be applied") {
+			t.Errorf("apply after unlock:\n%s", c.Body)
+		}
+		if c := e.say(t, pr, "alice", "atoll unlock"); !strings.Contains(c.Body, "nothing to release") {
+			t.Errorf("second unlock:\n%s", c.Body)
+		}
+	})
 }
 
 func TestCloseDeletesWorkspaces(t *testing.T) {
@@ -215,21 +218,22 @@ func TestForkPullsRefusedByDefault(t *testing.T) {
 
 func TestCommenterWithoutAccessRefused(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, testOptions{})
-	pr := e.planned(t, map[string]string{"main.tf": oneResource})
-	e.gh.SetPermission("acme/infra", "mallory", "read")
-	e.gh.Review(t, "acme/infra", pr.Number, "bob", "APPROVED")
-	for _, body := range []string{"atoll apply", "atoll plan -d ../etc", "atoll unlock"} {
-		if c := e.say(t, pr, "mallory", body); strings.TrimSpace(c.Body) != "@mallory, you may not run atoll commands in this repository: that takes write access to it." {
-			t.Errorf("reply to %q by a reader:\n%s", body, c.Body)
+	onEachForge(t, testOptions{}, func(t *testing.T, f forge, e *testEnv) {
+		pr := e.planned(t, map[string]string{"main.tf": oneResource})
+		e.f.SetPermission("acme/infra", "mallory", "read")
+		e.f.Review(t, "acme/infra", pr.Number, "bob", "APPROVED")
+		for _, body := range []string{"atoll apply", "atoll plan -d ../etc", "atoll unlock"} {
+			if c := e.say(t, pr, "mallory", body); strings.TrimSpace(c.Body) != "@mallory, you may not run atoll commands in this repository: that takes write access to it." {
+				t.Errorf("reply to %q by a reader:\n%s", body, c.Body)
+			}
 		}
-	}
-	if h := e.gh.StatusHistory("acme/infra", pr.HeadSHA, "atoll/apply: ./default"); len(h) != 0 {
-		t.Errorf("a reader's apply ran: %v", h)
-	}
-	if locks, err := e.server.Locks(context.Background()); err != nil || len(locks) != 1 {
-		t.Errorf("a reader's unlock released locks: %+v, %v", locks, err)
-	}
+		if h := e.f.StatusHistory("acme/infra", pr.HeadSHA, "atoll/apply: ./default"); len(h) != 0 {
+			t.Errorf("a reader's apply ran: %v", h)
+		}
+		if locks, err := e.server.Locks(context.Background()); err != nil || len(locks) != 1 {
+			t.Errorf("a reader's unlock released locks: %+v, %v", locks, err)
+		}
+	})
 }
 
 func TestAllowedCommentersByTeam(t *testing.T) {
@@ -247,20 +251,21 @@ func TestAllowedCommentersByTeam(t *testing.T) {
 
 func TestExtraArguments(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, testOptions{configure: func(c *Config) { c.AllowedExtraArgs = []string{"-target="} }})
-	pr := e.planned(t, map[string]string{"main.tf": twoResources})
-	before := len(e.gh.StatusHistory("acme/infra", pr.HeadSHA, "atoll/plan: ./default"))
-	for _, body := range []string{"atoll plan -- -refresh=false", "atoll plan -- -chdir=/etc", "atoll plan -- -var-file=/etc/passwd"} {
-		if c := e.say(t, pr, "alice", body); !strings.Contains(c.Body, "could not read that command") {
-			t.Errorf("reply to %q:\n%s", body, c.Body)
+	onEachForge(t, testOptions{configure: func(c *Config) { c.AllowedExtraArgs = []string{"-target="} }}, func(t *testing.T, f forge, e *testEnv) {
+		pr := e.planned(t, map[string]string{"main.tf": twoResources})
+		before := len(e.f.StatusHistory("acme/infra", pr.HeadSHA, "atoll/plan: ./default"))
+		for _, body := range []string{"atoll plan -- -refresh=false", "atoll plan -- -chdir=/etc", "atoll plan -- -var-file=/etc/passwd"} {
+			if c := e.say(t, pr, "alice", body); !strings.Contains(c.Body, "could not read that command") {
+				t.Errorf("reply to %q:\n%s", body, c.Body)
+			}
 		}
-	}
-	if after := len(e.gh.StatusHistory("acme/infra", pr.HeadSHA, "atoll/plan: ./default")); after != before {
-		t.Errorf("refused arguments ran a plan")
-	}
-	if c := e.say(t, pr, "alice", "atoll plan -- -target=terraform_data.db"); !strings.Contains(c.Body, "Plan: 1 to add, 0 to change, 0 to destroy.") {
-		t.Errorf("targeted plan:\n%s", c.Body)
-	}
+		if after := len(e.f.StatusHistory("acme/infra", pr.HeadSHA, "atoll/plan: ./default")); after != before {
+			t.Errorf("refused arguments ran a plan")
+		}
+		if c := e.say(t, pr, "alice", "atoll plan -- -target=terraform_data.db"); !strings.Contains(c.Body, "Plan: 1 to add, 0 to change, 0 to destroy.") {
+			t.Errorf("targeted plan:\n%s", c.Body)
+		}
+	})
 }
 
 func TestSecretsNeverReachComments(t *testing.T) {
@@ -295,48 +300,50 @@ output "echo" {
 
 func TestConcurrentAppliesRunOneAfterTheOther(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, testOptions{configure: func(c *Config) {
+	onEachForge(t, testOptions{configure: func(c *Config) {
 		c.Parallelism = 2
 		c.ApplyRequirements = workflows.Requirements{}
-	}})
-	pr := e.planned(t, map[string]string{"main.tf": oneResource})
-	for range 2 {
-		mustStatus(t, e.gh.SendPullComment(t, e.events, pr, "bob", "atoll apply"), http.StatusAccepted, "queued")
-	}
-	cs := e.waitComments(t, pr, 3)
-	if n := len(e.commentsContaining(pr, "Apply complete!")); n != 1 {
-		t.Errorf("%d comments report an apply, want 1:\n%+v", n, cs)
-	}
-	other := cs[1].Body + cs[2].Body
-	if !strings.Contains(other, "no plan waiting to be applied") && !strings.Contains(other, "another command applied or discarded this plan meanwhile") {
-		t.Errorf("the second apply did not see the first:\n%s", other)
-	}
-	if h := e.gh.StatusHistory("acme/infra", pr.HeadSHA, "atoll/apply: ./default"); strings.Join(h, ",") != "pending,success" {
-		t.Errorf("apply status history %v, want one apply", h)
-	}
+	}}, func(t *testing.T, f forge, e *testEnv) {
+		pr := e.planned(t, map[string]string{"main.tf": oneResource})
+		for range 2 {
+			mustStatus(t, e.f.SendPullComment(t, e.events, pr, "bob", "atoll apply"), http.StatusAccepted, "queued")
+		}
+		cs := e.waitComments(t, pr, 3)
+		if n := len(e.commentsContaining(pr, "Apply complete!")); n != 1 {
+			t.Errorf("%d comments report an apply, want 1:\n%+v", n, cs)
+		}
+		other := cs[1].Body + cs[2].Body
+		if !strings.Contains(other, "no plan waiting to be applied") && !strings.Contains(other, "another command applied or discarded this plan meanwhile") {
+			t.Errorf("the second apply did not see the first:\n%s", other)
+		}
+		if h := e.f.StatusHistory("acme/infra", pr.HeadSHA, "atoll/apply: ./default"); strings.Join(h, ",") != f.running+",success" {
+			t.Errorf("apply status history %v, want one apply", h)
+		}
+	})
 }
 
 func TestThreeProjectsOneSummaryTable(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, testOptions{})
-	pr := e.planned(t, map[string]string{"a/main.tf": oneResource, "b/main.tf": twoResources, "c/main.tf": "locals {\n  x = 1\n}\n"})
-	cs := e.gh.Comments(pr.Repo, pr.Number)
-	if len(cs) != 1 {
-		t.Fatalf("%d comments for one plan of 3 projects", len(cs))
-	}
-	for _, row := range []string{
-		"### atoll plan: 3 of 3 projects succeeded",
-		"| `a` | `default` | ✅ plan succeeded | +1 ~0 -0 |",
-		"| `b` | `default` | ✅ plan succeeded | +2 ~0 -0 |",
-		"| `c` | `default` | ✅ plan succeeded | +0 ~0 -0 |",
-	} {
-		if !strings.Contains(cs[0].Body, row) {
-			t.Errorf("summary lacks %q:\n%s", row, cs[0].Body)
+	onEachForge(t, testOptions{}, func(t *testing.T, f forge, e *testEnv) {
+		pr := e.planned(t, map[string]string{"a/main.tf": oneResource, "b/main.tf": twoResources, "c/main.tf": "locals {\n  x = 1\n}\n"})
+		cs := e.f.Comments(pr.Repo, pr.Number)
+		if len(cs) != 1 {
+			t.Fatalf("%d comments for one plan of 3 projects", len(cs))
 		}
-	}
-	if st := e.status("acme/infra", pr.HeadSHA, "atoll/plan"); st.Description != "3/3 projects planned" {
-		t.Errorf("aggregate %+v", st)
-	}
+		for _, row := range []string{
+			"### atoll plan: 3 of 3 projects succeeded",
+			"| `a` | `default` | ✅ plan succeeded | +1 ~0 -0 |",
+			"| `b` | `default` | ✅ plan succeeded | +2 ~0 -0 |",
+			"| `c` | `default` | ✅ plan succeeded | +0 ~0 -0 |",
+		} {
+			if !strings.Contains(cs[0].Body, row) {
+				t.Errorf("summary lacks %q:\n%s", row, cs[0].Body)
+			}
+		}
+		if st := e.status("acme/infra", pr.HeadSHA, "atoll/plan"); st.Description != "3/3 projects planned" {
+			t.Errorf("aggregate %+v", st)
+		}
+	})
 }
 
 func TestAutomergeAndSecondPullPlansAfter(t *testing.T) {
@@ -377,17 +384,18 @@ func TestHidePreviousPlanComments(t *testing.T) {
 
 func TestVersionAndUnknownProject(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, testOptions{})
-	pr := e.planned(t, map[string]string{"infra/main.tf": oneResource})
-	if c := e.say(t, pr, "alice", "atoll version"); !strings.Contains(c.Body, "| `infra` | `default` | opentofu | OpenTofu v") {
-		t.Errorf("version:\n%s", c.Body)
-	}
-	if c := e.say(t, pr, "alice", "atoll plan -p network"); !strings.Contains(c.Body, "There is no project named `network`. This repository's config names no projects") {
-		t.Errorf("plan -p:\n%s", c.Body)
-	}
-	if c := e.say(t, pr, "alice", "atoll apply -p network"); !strings.Contains(c.Body, "There is no plan of project `network` waiting to be applied") {
-		t.Errorf("apply -p:\n%s", c.Body)
-	}
+	onEachForge(t, testOptions{}, func(t *testing.T, f forge, e *testEnv) {
+		pr := e.planned(t, map[string]string{"infra/main.tf": oneResource})
+		if c := e.say(t, pr, "alice", "atoll version"); !strings.Contains(c.Body, "| `infra` | `default` | opentofu | OpenTofu v") {
+			t.Errorf("version:\n%s", c.Body)
+		}
+		if c := e.say(t, pr, "alice", "atoll plan -p network"); !strings.Contains(c.Body, "There is no project named `network`. This repository's config names no projects") {
+			t.Errorf("plan -p:\n%s", c.Body)
+		}
+		if c := e.say(t, pr, "alice", "atoll apply -p network"); !strings.Contains(c.Body, "There is no plan of project `network` waiting to be applied") {
+			t.Errorf("apply -p:\n%s", c.Body)
+		}
+	})
 }
 
 func TestApplyRefusesAChangedBinary(t *testing.T) {
@@ -437,17 +445,18 @@ func TestForgedCommenterIsNotBelieved(t *testing.T) {
 
 func TestLockTTLLetsAbandonedLocksLapse(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, testOptions{configure: func(c *Config) { c.LockTTL = 2 * time.Second }})
-	first := e.planned(t, map[string]string{"main.tf": oneResource})
-	second := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": twoResources}})
-	if c := e.say(t, second, "alice", "atoll plan"); !strings.Contains(c.Body, "locked by #1") {
-		t.Fatalf("plan while #%d holds the lock:\n%s", first.Number, c.Body)
-	}
-	// #1 is abandoned: no command, no close event. Its lock lapses.
-	time.Sleep(2 * time.Second)
-	if c := e.say(t, second, "alice", "atoll plan"); !strings.Contains(c.Body, "plan succeeded") {
-		t.Errorf("plan after the lock lapsed:\n%s", c.Body)
-	}
+	onEachForge(t, testOptions{configure: func(c *Config) { c.LockTTL = 2 * time.Second }}, func(t *testing.T, f forge, e *testEnv) {
+		first := e.planned(t, map[string]string{"main.tf": oneResource})
+		second := e.f.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": twoResources}})
+		if c := e.say(t, second, "alice", "atoll plan"); !strings.Contains(c.Body, "locked by "+f.refMark+"1") {
+			t.Fatalf("plan while #%d holds the lock:\n%s", first.Number, c.Body)
+		}
+		// #1 is abandoned: no command, no close event. Its lock lapses.
+		time.Sleep(2 * time.Second)
+		if c := e.say(t, second, "alice", "atoll plan"); !strings.Contains(c.Body, "plan succeeded") {
+			t.Errorf("plan after the lock lapsed:\n%s", c.Body)
+		}
+	})
 }
 
 func TestLockTTLIsKeptWhileACommandRuns(t *testing.T) {

@@ -11,20 +11,21 @@ import (
 
 func TestBadRepoConfigIsReported(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, testOptions{})
-	e.gh.CreateRepo(t, "acme/infra", nil)
-	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{
-		"main.tf":       oneResource,
-		"atlantis.yaml": "version: 3\nprojects:\n- dir: .\n  wokspace: staging\n",
-	}})
-	e.gh.SendPullRequest(t, e.events, "opened", pr)
-	c := e.waitComments(t, pr, 1)[0]
-	if !strings.Contains(c.Body, "cannot use this repository's config") || !strings.Contains(c.Body, `atlantis.yaml:4: unknown key "wokspace" in a project`) {
-		t.Errorf("bad config comment:\n%s", c.Body)
-	}
-	if st := e.gh.Statuses("acme/infra", pr.HeadSHA); len(st) != 0 {
-		t.Errorf("a bad config ran something: %+v", st)
-	}
+	onEachForge(t, testOptions{}, func(t *testing.T, f forge, e *testEnv) {
+		e.f.CreateRepo(t, "acme/infra", nil)
+		pr := e.f.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{
+			"main.tf":       oneResource,
+			"atlantis.yaml": "version: 3\nprojects:\n- dir: .\n  wokspace: staging\n",
+		}})
+		e.f.SendPullRequest(t, e.events, "opened", pr)
+		c := e.waitComments(t, pr, 1)[0]
+		if !strings.Contains(c.Body, "cannot use this repository's config") || !strings.Contains(c.Body, `atlantis.yaml:4: unknown key "wokspace" in a project`) {
+			t.Errorf("bad config comment:\n%s", c.Body)
+		}
+		if st := e.f.Statuses("acme/infra", pr.HeadSHA); len(st) != 0 {
+			t.Errorf("a bad config ran something: %+v", st)
+		}
+	})
 }
 
 // An error in choosing the projects that is not the config's (here the
@@ -55,9 +56,9 @@ func TestDiscoveryErrorIsNotQuoted(t *testing.T) {
 
 func TestAtlantisConfigNamesProjects(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, testOptions{configure: func(c *Config) { c.ApplyRequirements = workflows.Requirements{} }})
-	e.gh.CreateRepo(t, "acme/infra", map[string]string{
-		"atlantis.yaml": `version: 3
+	onEachForge(t, testOptions{configure: func(c *Config) { c.ApplyRequirements = workflows.Requirements{} }}, func(t *testing.T, f forge, e *testEnv) {
+		e.f.CreateRepo(t, "acme/infra", map[string]string{
+			"atlantis.yaml": `version: 3
 projects:
 - name: network
   dir: stacks/net
@@ -69,59 +70,61 @@ projects:
   autoplan:
     enabled: false
 `,
-		"stacks/quiet/main.tf": oneResource,
-		"modules/tags/main.tf": "output \"tags\" {\n  value = {}\n}\n",
+			"stacks/quiet/main.tf": oneResource,
+			"modules/tags/main.tf": "output \"tags\" {\n  value = {}\n}\n",
+		})
+		pr := e.f.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{
+			"stacks/net/main.tf":   oneResource,
+			"stacks/quiet/main.tf": twoResources,
+		}})
+		e.f.SendPullRequest(t, e.events, "opened", pr)
+		c := e.waitComments(t, pr, 1)[0]
+		if !strings.Contains(c.Body, "plan succeeded: `network` (`stacks/net`) in workspace `prod`") || strings.Contains(c.Body, "stacks/quiet") {
+			t.Errorf("autoplan with atlantis.yaml:\n%s", c.Body)
+		}
+		if !strings.Contains(c.Body, "To apply: `atoll apply -p network`") {
+			t.Errorf("the comment does not offer the named apply:\n%s", c.Body)
+		}
+		if c := e.say(t, pr, "alice", "atoll plan -p quiet"); !strings.Contains(c.Body, "plan succeeded: `quiet` (`stacks/quiet`)") {
+			t.Errorf("plan -p quiet:\n%s", c.Body)
+		}
+		if c := e.say(t, pr, "alice", "atoll plan -p nope"); !strings.Contains(c.Body, "There is no project named `nope`. Projects: `network`, `quiet`.") {
+			t.Errorf("unknown project:\n%s", c.Body)
+		}
+		// A configured directory runs only in the workspaces its config names.
+		if c := e.say(t, pr, "alice", "atoll plan -d stacks/net"); !strings.Contains(c.Body, "`stacks/net` runs only in workspace `prod` (atlantis.yaml), not in `default`. Comment `atoll plan -d stacks/net -w prod`.") {
+			t.Errorf("plan -d of a directory configured for another workspace:\n%s", c.Body)
+		}
+		if c := e.say(t, pr, "bob", "atoll apply -p network"); !strings.Contains(c.Body, "Apply complete! Resources: 1 added") || strings.Contains(c.Body, "quiet") {
+			t.Errorf("apply -p network:\n%s", c.Body)
+		}
 	})
-	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{
-		"stacks/net/main.tf":   oneResource,
-		"stacks/quiet/main.tf": twoResources,
-	}})
-	e.gh.SendPullRequest(t, e.events, "opened", pr)
-	c := e.waitComments(t, pr, 1)[0]
-	if !strings.Contains(c.Body, "plan succeeded: `network` (`stacks/net`) in workspace `prod`") || strings.Contains(c.Body, "stacks/quiet") {
-		t.Errorf("autoplan with atlantis.yaml:\n%s", c.Body)
-	}
-	if !strings.Contains(c.Body, "To apply: `atoll apply -p network`") {
-		t.Errorf("the comment does not offer the named apply:\n%s", c.Body)
-	}
-	if c := e.say(t, pr, "alice", "atoll plan -p quiet"); !strings.Contains(c.Body, "plan succeeded: `quiet` (`stacks/quiet`)") {
-		t.Errorf("plan -p quiet:\n%s", c.Body)
-	}
-	if c := e.say(t, pr, "alice", "atoll plan -p nope"); !strings.Contains(c.Body, "There is no project named `nope`. Projects: `network`, `quiet`.") {
-		t.Errorf("unknown project:\n%s", c.Body)
-	}
-	// A configured directory runs only in the workspaces its config names.
-	if c := e.say(t, pr, "alice", "atoll plan -d stacks/net"); !strings.Contains(c.Body, "`stacks/net` runs only in workspace `prod` (atlantis.yaml), not in `default`. Comment `atoll plan -d stacks/net -w prod`.") {
-		t.Errorf("plan -d of a directory configured for another workspace:\n%s", c.Body)
-	}
-	if c := e.say(t, pr, "bob", "atoll apply -p network"); !strings.Contains(c.Body, "Apply complete! Resources: 1 added") || strings.Contains(c.Body, "quiet") {
-		t.Errorf("apply -p network:\n%s", c.Body)
-	}
 }
 
 func TestSharedModuleChangePlansItsUsers(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, testOptions{})
-	e.gh.CreateRepo(t, "acme/infra", map[string]string{
-		"modules/net/main.tf":    "variable \"name\" {\n  type = string\n}\nresource \"terraform_data\" \"net\" {\n  input = var.name\n}\n",
-		"modules/vpc/main.tf":    "module \"net\" {\n  source = \"../net\"\n  name   = \"vpc\"\n}\n",
-		"envs/prod/main.tf":      "module \"vpc\" {\n  source = \"../../modules/vpc\"\n}\n",
-		"envs/dev/main.tf":       "module \"net\" {\n  source = \"../../modules/net\"\n  name   = \"dev\"\n}\n",
-		"envs/unrelated/main.tf": oneResource,
-	})
-	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{
-		"modules/net/main.tf": "variable \"name\" {\n  type = string\n}\nresource \"terraform_data\" \"net\" {\n  input = \"${var.name}-v2\"\n}\n",
-	}})
-	e.gh.SendPullRequest(t, e.events, "opened", pr)
-	c := e.waitComments(t, pr, 1)[0]
-	for _, want := range []string{"2 of 2 projects succeeded", "| `envs/dev` | `default` | ✅ plan succeeded | +1 ~0 -0 |", "| `envs/prod` | `default` | ✅ plan succeeded | +1 ~0 -0 |"} {
-		if !strings.Contains(c.Body, want) {
-			t.Errorf("plan of a module change lacks %q:\n%s", want, c.Body)
+	onEachForge(t, testOptions{}, func(t *testing.T, f forge, e *testEnv) {
+		e.f.CreateRepo(t, "acme/infra", map[string]string{
+			"modules/net/main.tf":    "variable \"name\" {\n  type = string\n}\nresource \"terraform_data\" \"net\" {\n  input = var.name\n}\n",
+			"modules/vpc/main.tf":    "module \"net\" {\n  source = \"../net\"\n  name   = \"vpc\"\n}\n",
+			"envs/prod/main.tf":      "module \"vpc\" {\n  source = \"../../modules/vpc\"\n}\n",
+			"envs/dev/main.tf":       "module \"net\" {\n  source = \"../../modules/net\"\n  name   = \"dev\"\n}\n",
+			"envs/unrelated/main.tf": oneResource,
+		})
+		pr := e.f.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{
+			"modules/net/main.tf": "variable \"name\" {\n  type = string\n}\nresource \"terraform_data\" \"net\" {\n  input = \"${var.name}-v2\"\n}\n",
+		}})
+		e.f.SendPullRequest(t, e.events, "opened", pr)
+		c := e.waitComments(t, pr, 1)[0]
+		for _, want := range []string{"2 of 2 projects succeeded", "| `envs/dev` | `default` | ✅ plan succeeded | +1 ~0 -0 |", "| `envs/prod` | `default` | ✅ plan succeeded | +1 ~0 -0 |"} {
+			if !strings.Contains(c.Body, want) {
+				t.Errorf("plan of a module change lacks %q:\n%s", want, c.Body)
+			}
 		}
-	}
-	if strings.Contains(c.Body, "`modules/net`") || strings.Contains(c.Body, "unrelated") {
-		t.Errorf("planned the module itself or an unrelated root:\n%s", c.Body)
-	}
+		if strings.Contains(c.Body, "`modules/net`") || strings.Contains(c.Body, "unrelated") {
+			t.Errorf("planned the module itself or an unrelated root:\n%s", c.Body)
+		}
+	})
 }
 
 func TestCustomWorkflows(t *testing.T) {
@@ -270,29 +273,30 @@ workflows:
 
 func TestProjectToolVersions(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, testOptions{})
-	e.gh.CreateRepo(t, "acme/infra", map[string]string{
-		"atoll.yaml": "version: 3\nprojects:\n- dir: pinned\n  terraform_version: \"= 0.9.0\"\n- dir: fits\n- dir: future\n",
-	})
-	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{
-		"pinned/main.tf": oneResource,
-		"fits/main.tf":   "terraform {\n  required_version = \">= 1.6, < 2\"\n}\n" + oneResource,
-		"future/main.tf": "terraform {\n  required_version = \">= 99\"\n}\n" + oneResource,
-	}})
-	e.gh.SendPullRequest(t, e.events, "opened", pr)
-	c := e.waitComments(t, pr, 1)[0]
-	for _, want := range []string{
-		"| `fits` | `default` | ✅ plan succeeded |",
-		"| `pinned` | `default` | ❌ plan failed |",
-		`OpenTofu satisfying "= 0.9.0" is not installed`,
-		"| `future` | `default` | ❌ plan failed |",
-		`OpenTofu satisfying ">= 99" is not installed`,
-		"downloading releases is off",
-	} {
-		if !strings.Contains(c.Body, want) {
-			t.Errorf("comment lacks %q:\n%s", want, c.Body)
+	onEachForge(t, testOptions{}, func(t *testing.T, f forge, e *testEnv) {
+		e.f.CreateRepo(t, "acme/infra", map[string]string{
+			"atoll.yaml": "version: 3\nprojects:\n- dir: pinned\n  terraform_version: \"= 0.9.0\"\n- dir: fits\n- dir: future\n",
+		})
+		pr := e.f.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{
+			"pinned/main.tf": oneResource,
+			"fits/main.tf":   "terraform {\n  required_version = \">= 1.6, < 2\"\n}\n" + oneResource,
+			"future/main.tf": "terraform {\n  required_version = \">= 99\"\n}\n" + oneResource,
+		}})
+		e.f.SendPullRequest(t, e.events, "opened", pr)
+		c := e.waitComments(t, pr, 1)[0]
+		for _, want := range []string{
+			"| `fits` | `default` | ✅ plan succeeded |",
+			"| `pinned` | `default` | ❌ plan failed |",
+			`OpenTofu satisfying "= 0.9.0" is not installed`,
+			"| `future` | `default` | ❌ plan failed |",
+			`OpenTofu satisfying ">= 99" is not installed`,
+			"downloading releases is off",
+		} {
+			if !strings.Contains(c.Body, want) {
+				t.Errorf("comment lacks %q:\n%s", want, c.Body)
+			}
 		}
-	}
+	})
 }
 
 func TestParallelPlansAndHooks(t *testing.T) {

@@ -278,31 +278,32 @@ func TestAutoplanOnOpened(t *testing.T) {
 
 func TestCommentPlanDirAndWorkspace(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, testOptions{})
-	e.gh.CreateRepo(t, "acme/infra", map[string]string{"stacks/a/main.tf": oneResource, "stacks/b/main.tf": twoResources})
-	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"README.md": "only docs"}})
+	onEachForge(t, testOptions{}, func(t *testing.T, f forge, e *testEnv) {
+		e.f.CreateRepo(t, "acme/infra", map[string]string{"stacks/a/main.tf": oneResource, "stacks/b/main.tf": twoResources})
+		pr := e.f.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"README.md": "only docs"}})
 
-	mustStatus(t, e.gh.SendPullComment(t, e.events, pr, "bob", "atoll plan -d stacks/b -w staging"), http.StatusAccepted, "queued")
-	c := e.waitComments(t, pr, 1)[0]
-	for _, want := range []string{"plan succeeded: `stacks/b` in workspace `staging`", "Plan: 2 to add, 0 to change, 0 to destroy.", "atoll plan -d stacks/b -w staging"} {
-		if !strings.Contains(c.Body, want) {
-			t.Errorf("comment lacks %q:\n%s", want, c.Body)
+		mustStatus(t, e.f.SendPullComment(t, e.events, pr, "bob", "atoll plan -d stacks/b -w staging"), http.StatusAccepted, "queued")
+		c := e.waitComments(t, pr, 1)[0]
+		for _, want := range []string{"plan succeeded: `stacks/b` in workspace `staging`", "Plan: 2 to add, 0 to change, 0 to destroy.", "atoll plan -d stacks/b -w staging"} {
+			if !strings.Contains(c.Body, want) {
+				t.Errorf("comment lacks %q:\n%s", want, c.Body)
+			}
 		}
-	}
-	if st := e.status("acme/infra", pr.HeadSHA, "atoll/plan: stacks/b/staging"); st.State != "success" {
-		t.Errorf("status = %+v", st)
-	}
+		if st := e.status("acme/infra", pr.HeadSHA, "atoll/plan: stacks/b/staging"); st.State != "success" {
+			t.Errorf("status = %+v", st)
+		}
 
-	// A plain `atoll plan` on a pull request that changes no configuration
-	// says so instead of planning nothing silently.
-	e.gh.SendPullComment(t, e.events, pr, "bob", "atoll plan")
-	if c := e.waitComments(t, pr, 2)[1]; !strings.Contains(c.Body, "This pull request changes no project, so there is nothing to plan.") {
-		t.Errorf("plan without projects answered:\n%s", c.Body)
-	}
-	e.gh.SendPullComment(t, e.events, pr, "bob", "atoll plan -d nowhere")
-	if c := e.waitComments(t, pr, 3)[2]; !strings.Contains(c.Body, "no `.tf` or `.tofu` files in `nowhere`") {
-		t.Errorf("plan of a missing dir answered:\n%s", c.Body)
-	}
+		// A plain `atoll plan` on a pull request that changes no configuration
+		// says so instead of planning nothing silently.
+		e.f.SendPullComment(t, e.events, pr, "bob", "atoll plan")
+		if c := e.waitComments(t, pr, 2)[1]; !strings.Contains(c.Body, "This pull request changes no project, so there is nothing to plan.") {
+			t.Errorf("plan without projects answered:\n%s", c.Body)
+		}
+		e.f.SendPullComment(t, e.events, pr, "bob", "atoll plan -d nowhere")
+		if c := e.waitComments(t, pr, 3)[2]; !strings.Contains(c.Body, "no `.tf` or `.tofu` files in `nowhere`") {
+			t.Errorf("plan of a missing dir answered:\n%s", c.Body)
+		}
+	})
 }
 
 func TestRefusedWebhooksRunNothing(t *testing.T) {
@@ -341,109 +342,112 @@ func TestRefusedWebhooksRunNothing(t *testing.T) {
 
 func TestOversizedAndUnknownWebhooks(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, testOptions{})
-	big := strings.NewReader(strings.Repeat(" ", 26<<20))
-	req, _ := http.NewRequest(http.MethodPost, e.events, big)
-	req.Header.Set("X-GitHub-Event", "issue_comment")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusRequestEntityTooLarge {
-		t.Errorf("26 MB body: %d, want 413", resp.StatusCode)
-	}
-	resp, err = http.Post(e.events, "application/json", strings.NewReader(`{}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("webhook from no forge: %d %s, want 400", resp.StatusCode, body)
-	}
-	resp, err = http.Get(strings.TrimSuffix(e.events, "/events") + "/healthz")
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Errorf("healthz: %v %v", resp, err)
-	}
+	onEachForge(t, testOptions{}, func(t *testing.T, f forge, e *testEnv) {
+		big := strings.NewReader(strings.Repeat(" ", 26<<20))
+		req, _ := http.NewRequest(http.MethodPost, e.events, big)
+		req.Header.Set(f.eventHeader, f.commentEvent)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("26 MB body: %d, want 413", resp.StatusCode)
+		}
+		resp, err = http.Post(e.events, "application/json", strings.NewReader(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("webhook from no forge: %d %s, want 400", resp.StatusCode, body)
+		}
+		resp, err = http.Get(strings.TrimSuffix(e.events, "/events") + "/healthz")
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Errorf("healthz: %v %v", resp, err)
+		}
+	})
 }
 
 func TestPlanFailureIsReportedAndServerGoesOn(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, testOptions{})
-	e.gh.CreateRepo(t, "acme/infra", nil)
-	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{
-		"broken/main.tf":  "resource \"terraform_data\" \"x\" {\n",
-		"needvar/main.tf": "variable \"region\" {\n  type = string\n}\noutput \"r\" {\n  value = var.region\n}\n",
-	}})
-	e.gh.SendPullRequest(t, e.events, "opened", pr)
-	c := e.waitComments(t, pr, 1)[0]
-	for _, want := range []string{"0 of 2 projects succeeded", "plan failed: `broken` in workspace `default`", "Error: Unclosed configuration block", "plan failed: `needvar` in workspace `default`", "Error: No value for required variable"} {
-		if !strings.Contains(c.Body, want) {
-			t.Errorf("comment lacks %q:\n%s", want, c.Body)
+	onEachForge(t, testOptions{}, func(t *testing.T, f forge, e *testEnv) {
+		e.f.CreateRepo(t, "acme/infra", nil)
+		pr := e.f.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{
+			"broken/main.tf":  "resource \"terraform_data\" \"x\" {\n",
+			"needvar/main.tf": "variable \"region\" {\n  type = string\n}\noutput \"r\" {\n  value = var.region\n}\n",
+		}})
+		e.f.SendPullRequest(t, e.events, "opened", pr)
+		c := e.waitComments(t, pr, 1)[0]
+		for _, want := range []string{"0 of 2 projects succeeded", "plan failed: `broken` in workspace `default`", "Error: Unclosed configuration block", "plan failed: `needvar` in workspace `default`", "Error: No value for required variable"} {
+			if !strings.Contains(c.Body, want) {
+				t.Errorf("comment lacks %q:\n%s", want, c.Body)
+			}
 		}
-	}
-	for _, dir := range []string{"broken", "needvar"} {
-		if st := e.status("acme/infra", pr.HeadSHA, "atoll/plan: "+dir+"/default"); st.State != "failure" || !strings.Contains(st.Description, "plan failed: Error:") {
-			t.Errorf("status %+v, want a failure quoting the error", st)
+		for _, dir := range []string{"broken", "needvar"} {
+			if st := e.status("acme/infra", pr.HeadSHA, "atoll/plan: "+dir+"/default"); st.State != f.failure || !strings.Contains(st.Description, "plan failed: Error:") {
+				t.Errorf("status %+v, want a failure quoting the error", st)
+			}
 		}
-	}
-	if st := e.status("acme/infra", pr.HeadSHA, "atoll/plan"); st.State != "failure" || st.Description != "0/2 projects planned" {
-		t.Errorf("aggregate status %+v", st)
-	}
-	// The server still serves: a fix gets planned.
-	pr = e.gh.PushToPull(t, "acme/infra", pr.Number, map[string]string{"broken/main.tf": oneResource, "needvar/main.tf": oneResource})
-	e.gh.SendPullRequest(t, e.events, "synchronize", pr)
-	if c := e.waitComments(t, pr, 2)[1]; !strings.Contains(c.Body, "2 of 2 projects succeeded") {
-		t.Errorf("plan after the fix:\n%s", c.Body)
-	}
+		if st := e.status("acme/infra", pr.HeadSHA, "atoll/plan"); st.State != f.failure || st.Description != "0/2 projects planned" {
+			t.Errorf("aggregate status %+v", st)
+		}
+		// The server still serves: a fix gets planned.
+		pr = e.f.PushToPull(t, "acme/infra", pr.Number, map[string]string{"broken/main.tf": oneResource, "needvar/main.tf": oneResource})
+		e.f.SendPullRequest(t, e.events, "synchronize", pr)
+		if c := e.waitComments(t, pr, 2)[1]; !strings.Contains(c.Body, "2 of 2 projects succeeded") {
+			t.Errorf("plan after the fix:\n%s", c.Body)
+		}
+	})
 }
 
 func TestLockConflictBetweenPulls(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, testOptions{})
-	e.gh.CreateRepo(t, "acme/infra", map[string]string{"infra/main.tf": oneResource})
-	first := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Author: "alice", Files: map[string]string{"infra/main.tf": twoResources}})
-	second := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Author: "bob", Files: map[string]string{"infra/extra.tf": "locals {\n  a = 1\n}\n"}})
+	onEachForge(t, testOptions{}, func(t *testing.T, f forge, e *testEnv) {
+		e.f.CreateRepo(t, "acme/infra", map[string]string{"infra/main.tf": oneResource})
+		first := e.f.OpenPull(t, "acme/infra", vcstest.PullSpec{Author: "alice", Files: map[string]string{"infra/main.tf": twoResources}})
+		second := e.f.OpenPull(t, "acme/infra", vcstest.PullSpec{Author: "bob", Files: map[string]string{"infra/extra.tf": "locals {\n  a = 1\n}\n"}})
 
-	e.gh.SendPullRequest(t, e.events, "opened", first)
-	if c := e.waitComments(t, first, 1)[0]; !strings.Contains(c.Body, "plan succeeded") {
-		t.Fatalf("first plan:\n%s", c.Body)
-	}
-	e.gh.SendPullRequest(t, e.events, "opened", second)
-	c := e.waitComments(t, second, 1)[0]
-	for _, want := range []string{"locked by #1", "Nothing ran", "@alice", "comment `atoll plan -d infra`"} {
-		if !strings.Contains(c.Body, want) {
-			t.Errorf("conflict comment lacks %q:\n%s", want, c.Body)
+		e.f.SendPullRequest(t, e.events, "opened", first)
+		if c := e.waitComments(t, first, 1)[0]; !strings.Contains(c.Body, "plan succeeded") {
+			t.Fatalf("first plan:\n%s", c.Body)
 		}
-	}
-	if st := e.status("acme/infra", second.HeadSHA, "atoll/plan: infra/default"); st.State != "failure" || st.Description != "locked by #1" {
-		t.Errorf("second PR status = %+v", st)
-	}
-	if st := e.status("acme/infra", second.HeadSHA, "atoll/plan"); st.State != "failure" || st.Description != "0/1 projects planned" {
-		t.Errorf("second PR aggregate = %+v", st)
-	}
-	// The holder re-plans under the lock it keeps.
-	e.gh.SendPullComment(t, e.events, first, "alice", "atoll plan -d infra")
-	if c := e.waitComments(t, first, 2)[1]; !strings.Contains(c.Body, "plan succeeded") {
-		t.Errorf("holder's re-plan:\n%s", c.Body)
-	}
-	locks, err := e.server.Locks(context.Background())
-	if err != nil || len(locks) != 1 || locks[0].Pull != first.Number || locks[0].User != "alice" {
-		t.Errorf("locks = %+v, %v; want one held by #1 for alice", locks, err)
-	}
+		e.f.SendPullRequest(t, e.events, "opened", second)
+		c := e.waitComments(t, second, 1)[0]
+		for _, want := range []string{"locked by " + f.refMark + "1", "Nothing ran", "@alice", "comment `atoll plan -d infra`"} {
+			if !strings.Contains(c.Body, want) {
+				t.Errorf("conflict comment lacks %q:\n%s", want, c.Body)
+			}
+		}
+		if st := e.status("acme/infra", second.HeadSHA, "atoll/plan: infra/default"); st.State != f.failure || st.Description != "locked by "+f.refMark+"1" {
+			t.Errorf("second PR status = %+v", st)
+		}
+		if st := e.status("acme/infra", second.HeadSHA, "atoll/plan"); st.State != f.failure || st.Description != "0/1 projects planned" {
+			t.Errorf("second PR aggregate = %+v", st)
+		}
+		// The holder re-plans under the lock it keeps.
+		e.f.SendPullComment(t, e.events, first, "alice", "atoll plan -d infra")
+		if c := e.waitComments(t, first, 2)[1]; !strings.Contains(c.Body, "plan succeeded") {
+			t.Errorf("holder's re-plan:\n%s", c.Body)
+		}
+		locks, err := e.server.Locks(context.Background())
+		if err != nil || len(locks) != 1 || locks[0].Pull != first.Number || locks[0].User != "alice" {
+			t.Errorf("locks = %+v, %v; want one held by #1 for alice", locks, err)
+		}
 
-	// Closing the first pull request lets go of its lock, and says so; the
-	// second then plans with the command the conflict comment gave.
-	e.gh.SendPullRequest(t, e.events, "closed", first)
-	if c := e.waitComments(t, first, 3)[2]; !strings.Contains(c.Body, "cleaned up after this pull request") || !strings.Contains(c.Body, "Locks released:\n- `infra` in workspace `default`") {
-		t.Errorf("release comment:\n%s", c.Body)
-	}
-	e.gh.SendPullComment(t, e.events, second, "bob", "atoll plan -d infra")
-	if c := e.waitComments(t, second, 2)[1]; !strings.Contains(c.Body, "plan succeeded") {
-		t.Errorf("second PR after the first closed:\n%s", c.Body)
-	}
+		// Closing the first pull request lets go of its lock, and says so; the
+		// second then plans with the command the conflict comment gave.
+		e.f.SendPullRequest(t, e.events, "closed", first)
+		if c := e.waitComments(t, first, 3)[2]; !strings.Contains(c.Body, "cleaned up after this pull request") || !strings.Contains(c.Body, "Locks released:\n- `infra` in workspace `default`") {
+			t.Errorf("release comment:\n%s", c.Body)
+		}
+		e.f.SendPullComment(t, e.events, second, "bob", "atoll plan -d infra")
+		if c := e.waitComments(t, second, 2)[1]; !strings.Contains(c.Body, "plan succeeded") {
+			t.Errorf("second PR after the first closed:\n%s", c.Body)
+		}
+	})
 }
 
 func TestForgedCloseKeepsLocks(t *testing.T) {
@@ -482,19 +486,20 @@ func TestPayloadCloneURLIsNotTrusted(t *testing.T) {
 
 func TestStaleEventIsDropped(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, testOptions{})
-	e.gh.CreateRepo(t, "acme/infra", nil)
-	old := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
-	head := e.gh.PushToPull(t, "acme/infra", old.Number, map[string]string{"main.tf": twoResources})
-	mustStatus(t, e.gh.SendPullRequest(t, e.events, "opened", old), http.StatusAccepted, "queued")
-	mustStatus(t, e.gh.SendPullRequest(t, e.events, "synchronize", head), http.StatusAccepted, "queued")
-	cs := e.barrier(t, head)
-	if len(cs) != 1 || !strings.Contains(cs[0].Body, "Plan: 2 to add") {
-		t.Errorf("want one plan, of the head; got %d comments: %+v", len(cs), cs)
-	}
-	if st := e.gh.Statuses("acme/infra", old.HeadSHA); len(st) != 0 {
-		t.Errorf("the superseded commit got statuses: %+v", st)
-	}
+	onEachForge(t, testOptions{}, func(t *testing.T, f forge, e *testEnv) {
+		e.f.CreateRepo(t, "acme/infra", nil)
+		old := e.f.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+		head := e.f.PushToPull(t, "acme/infra", old.Number, map[string]string{"main.tf": twoResources})
+		mustStatus(t, e.f.SendPullRequest(t, e.events, "opened", old), http.StatusAccepted, "queued")
+		mustStatus(t, e.f.SendPullRequest(t, e.events, "synchronize", head), http.StatusAccepted, "queued")
+		cs := e.barrier(t, head)
+		if len(cs) != 1 || !strings.Contains(cs[0].Body, "Plan: 2 to add") {
+			t.Errorf("want one plan, of the head; got %d comments: %+v", len(cs), cs)
+		}
+		if st := e.f.Statuses("acme/infra", old.HeadSHA); len(st) != 0 {
+			t.Errorf("the superseded commit got statuses: %+v", st)
+		}
+	})
 }
 
 func TestDuplicateDeliveryRunsOnce(t *testing.T) {
@@ -551,33 +556,35 @@ func TestLongOutputIsSplit(t *testing.T) {
 
 func TestHelpAndBadCommands(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, testOptions{})
-	e.gh.CreateRepo(t, "acme/infra", nil)
-	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
-	e.gh.SendPullComment(t, e.events, pr, "alice", "atoll help")
-	if c := e.waitComments(t, pr, 1)[0]; !strings.Contains(c.Body, "| `atoll plan -d DIR` |") {
-		t.Errorf("help:\n%s", c.Body)
-	}
-	for i, body := range []string{"atoll plan --target=x", "atoll plan -d ../../etc", "atoll frobnicate", "atoll plan -w '$(reboot)'"} {
-		mustStatus(t, e.gh.SendPullComment(t, e.events, pr, "alice", body), http.StatusAccepted, "queued")
-		c := e.waitComments(t, pr, i+2)[i+1]
-		if !strings.Contains(c.Body, "atoll could not read that command") || !strings.Contains(c.Body, "| `atoll help` |") {
-			t.Errorf("reply to %q:\n%s", body, c.Body)
+	onEachForge(t, testOptions{}, func(t *testing.T, f forge, e *testEnv) {
+		e.f.CreateRepo(t, "acme/infra", nil)
+		pr := e.f.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+		e.f.SendPullComment(t, e.events, pr, "alice", "atoll help")
+		if c := e.waitComments(t, pr, 1)[0]; !strings.Contains(c.Body, "| `atoll plan -d DIR` |") {
+			t.Errorf("help:\n%s", c.Body)
 		}
-	}
-	if st := e.gh.Statuses("acme/infra", pr.HeadSHA); len(st) != 0 {
-		t.Errorf("bad commands set statuses: %+v", st)
-	}
+		for i, body := range []string{"atoll plan --target=x", "atoll plan -d ../../etc", "atoll frobnicate", "atoll plan -w '$(reboot)'"} {
+			mustStatus(t, e.f.SendPullComment(t, e.events, pr, "alice", body), http.StatusAccepted, "queued")
+			c := e.waitComments(t, pr, i+2)[i+1]
+			if !strings.Contains(c.Body, "atoll could not read that command") || !strings.Contains(c.Body, "| `atoll help` |") {
+				t.Errorf("reply to %q:\n%s", body, c.Body)
+			}
+		}
+		if st := e.f.Statuses("acme/infra", pr.HeadSHA); len(st) != 0 {
+			t.Errorf("bad commands set statuses: %+v", st)
+		}
+	})
 }
 
 func TestDraftWaitsForReady(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, testOptions{})
-	e.gh.CreateRepo(t, "acme/infra", nil)
-	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Draft: true, Files: map[string]string{"main.tf": oneResource}})
-	mustStatus(t, e.gh.SendPullRequest(t, e.events, "opened", pr), http.StatusOK, "ignored: draft")
-	mustStatus(t, e.gh.SendPullRequest(t, e.events, "ready_for_review", pr), http.StatusAccepted, "queued")
-	if c := e.waitComments(t, pr, 1)[0]; !strings.Contains(c.Body, "plan succeeded") {
-		t.Errorf("plan once ready:\n%s", c.Body)
-	}
+	onEachForge(t, testOptions{}, func(t *testing.T, f forge, e *testEnv) {
+		e.f.CreateRepo(t, "acme/infra", nil)
+		pr := e.f.OpenPull(t, "acme/infra", vcstest.PullSpec{Draft: true, Files: map[string]string{"main.tf": oneResource}})
+		mustStatus(t, e.f.SendPullRequest(t, e.events, "opened", pr), http.StatusOK, "ignored: draft")
+		mustStatus(t, e.f.SendPullRequest(t, e.events, "ready_for_review", pr), http.StatusAccepted, "queued")
+		if c := e.waitComments(t, pr, 1)[0]; !strings.Contains(c.Body, "plan succeeded") {
+			t.Errorf("plan once ready:\n%s", c.Body)
+		}
+	})
 }

@@ -32,13 +32,16 @@ type forge struct {
 	commentPayload, commentAction, commentEvent string
 	// refMark starts a comment's reference to a pull request: #7, !7.
 	refMark string
+	// failure is the state of a failed status; eventHeader names the event
+	// of a delivery.
+	failure, eventHeader string
 }
 
 var forges = []forge{
 	{name: "github", env: newTestEnv, reader: "read", running: "pending",
-		pullPayload: "pull_request", pullEvent: "pull_request", commentPayload: "issue_comment", commentAction: "created", commentEvent: "issue_comment", refMark: "#"},
+		pullPayload: "pull_request", pullEvent: "pull_request", commentPayload: "issue_comment", commentAction: "created", commentEvent: "issue_comment", refMark: "#", failure: "failure", eventHeader: "X-GitHub-Event"},
 	{name: "gitlab", env: newGitLabEnv, reader: "reporter", running: "running",
-		pullPayload: "merge_request", pullEvent: "Merge Request Hook", commentPayload: "note", commentAction: "create", commentEvent: "Note Hook", refMark: "!"},
+		pullPayload: "merge_request", pullEvent: "Merge Request Hook", commentPayload: "note", commentAction: "create", commentEvent: "Note Hook", refMark: "!", failure: "failed", eventHeader: "X-Gitlab-Event"},
 }
 
 // onEachForge runs fn on a server of each forge, in parallel subtests.

@@ -69,8 +69,8 @@ func TestNamedProjectsShareADirectory(t *testing.T) {
 
 func TestAbortOnExecutionOrderFail(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, testOptions{})
-	e.gh.CreateRepo(t, "acme/infra", map[string]string{"atoll.yaml": `version: 3
+	onEachForge(t, testOptions{}, func(t *testing.T, f forge, e *testEnv) {
+		e.f.CreateRepo(t, "acme/infra", map[string]string{"atoll.yaml": `version: 3
 abort_on_execution_order_fail: true
 projects:
 - name: first
@@ -83,30 +83,31 @@ projects:
   dir: sibling
   execution_order_group: 1
 `})
-	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{
-		"first/main.tf":   "resource \"terraform_data\" \"x\" {\n  input = undefined_thing\n}\n",
-		"second/main.tf":  oneResource,
-		"sibling/main.tf": oneResource,
-	}})
-	e.gh.SendPullRequest(t, e.events, "opened", pr)
-	c := e.waitComments(t, pr, 1)[0]
-	for _, want := range []string{
-		"| `first` (`first`) | `default` | ❌ plan failed |",
-		"| `second` (`second`) | `default` | ⏭️ skipped |",
-		// Its own group runs on: only later groups stop.
-		"| `sibling` (`sibling`) | `default` | ✅ plan succeeded |",
-		"Nothing ran: `first` (`first`) failed, and this repository's config stops the later execution order groups after a failure (`abort_on_execution_order_fail`).",
-	} {
-		if !strings.Contains(c.Body, want) {
-			t.Errorf("plan comment lacks %q:\n%s", want, c.Body)
+		pr := e.f.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{
+			"first/main.tf":   "resource \"terraform_data\" \"x\" {\n  input = undefined_thing\n}\n",
+			"second/main.tf":  oneResource,
+			"sibling/main.tf": oneResource,
+		}})
+		e.f.SendPullRequest(t, e.events, "opened", pr)
+		c := e.waitComments(t, pr, 1)[0]
+		for _, want := range []string{
+			"| `first` (`first`) | `default` | ❌ plan failed |",
+			"| `second` (`second`) | `default` | ⏭️ skipped |",
+			// Its own group runs on: only later groups stop.
+			"| `sibling` (`sibling`) | `default` | ✅ plan succeeded |",
+			"Nothing ran: `first` (`first`) failed, and this repository's config stops the later execution order groups after a failure (`abort_on_execution_order_fail`).",
+		} {
+			if !strings.Contains(c.Body, want) {
+				t.Errorf("plan comment lacks %q:\n%s", want, c.Body)
+			}
 		}
-	}
-	if st := e.status("acme/infra", pr.HeadSHA, "atoll/plan: second/default"); st.State != "failure" || !strings.HasPrefix(st.Description, "not run:") {
-		t.Errorf("status of the skipped project: %+v", st)
-	}
-	if st := e.status("acme/infra", pr.HeadSHA, "atoll/plan"); st.State != "failure" || st.Description != "1/3 projects planned" {
-		t.Errorf("aggregate status: %+v", st)
-	}
+		if st := e.status("acme/infra", pr.HeadSHA, "atoll/plan: second/default"); st.State != f.failure || !strings.HasPrefix(st.Description, "not run:") {
+			t.Errorf("status of the skipped project: %+v", st)
+		}
+		if st := e.status("acme/infra", pr.HeadSHA, "atoll/plan"); st.State != f.failure || st.Description != "1/3 projects planned" {
+			t.Errorf("aggregate status: %+v", st)
+		}
+	})
 }
 
 func TestPreWorkflowHookWritesTheConfig(t *testing.T) {
@@ -214,10 +215,11 @@ projects:
 
 func TestPlanOfAMissingDirectory(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, testOptions{})
-	e.gh.CreateRepo(t, "acme/infra", map[string]string{"atoll.yaml": "version: 3\nprojects:\n- name: gone\n  dir: gone\n"})
-	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"README.md": "x"}})
-	if c := e.say(t, pr, "alice", "atoll plan -p gone"); !strings.Contains(c.Body, fmt.Sprintf("Nothing ran: there is no directory `gone` at %.7s.", pr.HeadSHA)) {
-		t.Errorf("plan of a project whose directory is missing:\n%s", c.Body)
-	}
+	onEachForge(t, testOptions{}, func(t *testing.T, f forge, e *testEnv) {
+		e.f.CreateRepo(t, "acme/infra", map[string]string{"atoll.yaml": "version: 3\nprojects:\n- name: gone\n  dir: gone\n"})
+		pr := e.f.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"README.md": "x"}})
+		if c := e.say(t, pr, "alice", "atoll plan -p gone"); !strings.Contains(c.Body, fmt.Sprintf("Nothing ran: there is no directory `gone` at %.7s.", pr.HeadSHA)) {
+			t.Errorf("plan of a project whose directory is missing:\n%s", c.Body)
+		}
+	})
 }
