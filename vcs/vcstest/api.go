@@ -18,6 +18,8 @@ const docsURL = "https://docs.github.com/rest"
 func (g *GitHub) routeAPI(mux *http.ServeMux) {
 	handle := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, g.authorized(h)) }
 	handle("GET /api/v3/user", g.getUser)
+	handle("GET /api/v3/user/repos", g.listUserRepos)
+	handle("GET /api/v3/repos/{owner}/{repo}/pulls", g.listPulls)
 	handle("GET /api/v3/repos/{owner}/{repo}/pulls/{n}", g.getPull)
 	handle("GET /api/v3/repos/{owner}/{repo}/pulls/{n}/files", g.listFiles)
 	handle("GET /api/v3/repos/{owner}/{repo}/pulls/{n}/reviews", g.listReviews)
@@ -27,8 +29,10 @@ func (g *GitHub) routeAPI(mux *http.ServeMux) {
 	handle("GET /api/v3/repos/{owner}/{repo}/collaborators/{user}/permission", g.getPermission)
 	handle("GET /api/v3/orgs/{org}/teams/{team}/memberships/{user}", g.getTeamMembership)
 	handle("POST /api/v3/repos/{owner}/{repo}/issues/{n}/comments", g.createComment)
+	handle("GET /api/v3/repos/{owner}/{repo}/issues/comments", g.listRepoComments)
 	handle("GET /api/v3/repos/{owner}/{repo}/issues/comments/{id}", g.getComment)
 	handle("PATCH /api/v3/repos/{owner}/{repo}/issues/comments/{id}", g.editComment)
+	handle("POST /api/v3/repos/{owner}/{repo}/issues/comments/{id}/reactions", g.createReaction)
 	handle("POST /api/v3/repos/{owner}/{repo}/statuses/{sha}", g.createStatus)
 	handle("/api/v3/", g.unhandledAPI)
 	// GitHub Enterprise Server's GraphQL endpoint, beside /api/v3.
@@ -36,7 +40,7 @@ func (g *GitHub) routeAPI(mux *http.ServeMux) {
 }
 
 // authorized lets through requests that carry the token as
-// "Bearer TOKEN" or "token TOKEN".
+// "Bearer TOKEN" or "token TOKEN", metered.
 func (g *GitHub) authorized(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
@@ -47,7 +51,7 @@ func (g *GitHub) authorized(next http.HandlerFunc) http.Handler {
 		g.mu.Lock()
 		g.apiRequests = append(g.apiRequests, r.URL.Path)
 		g.mu.Unlock()
-		next(w, r)
+		g.meter.serve(w, r, next)
 	})
 }
 
@@ -74,15 +78,24 @@ func (g *GitHub) getPull(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	// The REST API's pull request is the webhook payload's pull_request.
-	doc, err := g.fixtureDoc("pull_request.opened.json", p.Repo)
+	pr, err := g.pullJSON(p, base)
 	if err != nil {
 		apiError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	pr := object(doc, "pull_request")
-	g.fillPull(pr, p, base)
 	writeJSON(w, http.StatusOK, pr)
+}
+
+// pullJSON is pull request p as pulls/N shows it, based on main at
+// baseSHA: the webhook payload's pull_request, which is the REST API's.
+func (g *GitHub) pullJSON(p Pull, baseSHA string) (map[string]any, error) {
+	doc, err := g.fixtureDoc("pull_request.opened.json", p.Repo)
+	if err != nil {
+		return nil, err
+	}
+	pr := object(doc, "pull_request")
+	g.fillPull(pr, p, baseSHA)
+	return pr, nil
 }
 
 // listFiles answers pulls/N/files a page at a time, with GitHub's Link

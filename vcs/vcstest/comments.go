@@ -3,8 +3,8 @@ package vcstest
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
-	"time"
 	"unicode/utf8"
 
 	gh "github.com/google/go-github/v60/github"
@@ -27,13 +27,51 @@ func (g *GitHub) createComment(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	now := time.Now().UTC().Truncate(time.Second)
 	g.mu.Lock()
-	g.lastID++
-	c := &comment{Comment: Comment{ID: g.lastID, Author: g.bot, Body: body}, repo: rp.fullName, number: n, created: now, updated: now}
-	g.comments = append(g.comments, c)
+	out := g.commentJSONLocked(g.addCommentLocked(rp.fullName, n, g.bot, body, false))
 	g.mu.Unlock()
-	writeJSON(w, http.StatusCreated, g.commentJSON(c))
+	writeJSON(w, http.StatusCreated, out)
+}
+
+// addCommentLocked keeps a new comment by author on issue or pull request
+// number of repo, which it touches. byUser marks one that stands for what
+// a user wrote rather than what atoll posted through the API.
+func (g *GitHub) addCommentLocked(repo string, number int, author, body string, byUser bool) *comment {
+	now := githubNow()
+	g.lastID++
+	c := &comment{Comment: Comment{ID: g.lastID, Author: author, Body: body}, repo: repo, number: number,
+		created: now, updated: now, byUser: byUser}
+	g.comments = append(g.comments, c)
+	if p := g.statePullLocked(repo, number); p != nil {
+		p.touch()
+	}
+	return c
+}
+
+// userComment keeps what a webhook says author wrote on issue or pull
+// request number: a new comment or, editing, a new body for author's
+// latest comment there (a new comment if there is none). It returns the
+// comment, and the body it had before an edit.
+func (g *GitHub) userComment(repo string, number int, author, body string, editing bool) (c comment, before string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if editing {
+		for _, old := range slices.Backward(g.comments) {
+			if old.repo == repo && old.number == number && old.Author == author {
+				before = old.Body
+				old.edit(body)
+				return *old, before
+			}
+		}
+	}
+	return *g.addCommentLocked(repo, number, author, body, true), ""
+}
+
+// edit replaces c's body, as its author does.
+func (c *comment) edit(body string) {
+	c.Body = body
+	c.Edits++
+	c.updated = githubNow()
 }
 
 func (g *GitHub) editComment(w http.ResponseWriter, r *http.Request) {
@@ -55,9 +93,7 @@ func (g *GitHub) editComment(w http.ResponseWriter, r *http.Request) {
 	for _, c := range g.comments {
 		if c.ID == id && c.repo == rp.fullName {
 			found = c
-			c.Body = body
-			c.Edits++
-			c.updated = time.Now().UTC().Truncate(time.Second)
+			c.edit(body)
 			break
 		}
 	}
@@ -125,12 +161,6 @@ func commentBody(w http.ResponseWriter, r *http.Request) (string, bool) {
 		return "", false
 	}
 	return *in.Body, true
-}
-
-func (g *GitHub) commentJSON(c *comment) *gh.IssueComment {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.commentJSONLocked(c)
 }
 
 func (g *GitHub) commentJSONLocked(c *comment) *gh.IssueComment {

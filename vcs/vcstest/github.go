@@ -13,6 +13,16 @@
 // so that a test can drive either: set up repositories and pull or merge
 // requests with real git (CreateRepo, OpenPull, PushToPull), then assert
 // on what atoll left behind (Comments, Statuses).
+//
+// Both also serve what a poller asks instead of waiting for webhooks: the
+// lists of repositories, pull or merge requests (by state, sorted by
+// created_at or updated_at, which every change moves) and comments or
+// notes, a page at a time. Act and PostComment change a pull request as
+// a webhook would say, without one. Every authenticated API answer is
+// metered as the forge meters it: rate-limit headers, a refusal once
+// SetRateLimit's budget is spent, and an ETag on each JSON GET, which a
+// request naming it in If-None-Match gets back as a 304 (APIStats counts
+// them).
 package vcstest
 
 import (
@@ -54,6 +64,7 @@ type GitHub struct {
 	bot      string
 	url      string
 	fixtures map[string][]byte // testdata/github by file name
+	meter    *meter            // rate limit and conditional requests
 
 	defaultPerm string
 
@@ -83,6 +94,8 @@ type repo struct {
 type pull struct {
 	Pull
 	unmergeable bool
+	created     time.Time
+	updated     time.Time // see touch
 	closedAt    time.Time // zero while open
 	reviews     []review
 	merge       *merge // nil unless merged
@@ -102,19 +115,19 @@ type comment struct {
 	number  int
 	created time.Time
 	updated time.Time
-	// byUser marks a comment a webhook stood for: the API serves it, but
-	// Comments, which lists what atoll wrote, leaves it out.
-	byUser bool
+	// byUser marks a comment a webhook or PostComment stood for: the API
+	// serves it, but Comments, which lists what atoll wrote, leaves it out.
+	byUser    bool
+	reactions []reaction
 }
 
-// recordUserComment keeps a comment that a webhook payload describes, so
-// that the API can serve it as GitHub would.
-func (g *GitHub) recordUserComment(p Pull, id int64, author, body string) {
-	now := time.Now().UTC().Truncate(time.Second)
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.comments = append(g.comments, &comment{Comment: Comment{ID: id, Author: author, Body: body}, repo: p.Repo, number: p.Number, created: now, updated: now, byUser: true})
-}
+// githubNow is the time as GitHub's API reports it: UTC, to the second.
+func githubNow() time.Time { return time.Now().UTC().Truncate(time.Second) }
+
+// touch notes that p changed now, as GitHub's updated_at does: opened,
+// pushed to, closed, reopened, merged, made a draft or ready, reviewed or
+// commented on.
+func (p *pull) touch() { p.updated = githubNow() }
 
 type statusKey struct{ repo, sha string }
 
@@ -181,6 +194,7 @@ func NewGitHub(t testing.TB, opts GitHubOptions) *GitHub {
 		perms:    map[userKey]string{},
 		teams:    map[userKey]bool{},
 	}
+	g.meter = newMeter(g.rateStyle())
 	g.defaultPerm = cmp.Or(opts.DefaultPermission, "write")
 	if _, ok := roles[g.defaultPerm]; !ok {
 		t.Fatalf("fake github: unknown DefaultPermission %q", opts.DefaultPermission)

@@ -47,6 +47,7 @@ type GitLab struct {
 	bot      string
 	url      string
 	fixtures map[string][]byte // testdata/gitlab by file name
+	meter    *meter            // rate limit and conditional requests
 
 	defaultAccess int
 	diffMaxFiles  int
@@ -120,8 +121,8 @@ type note struct {
 	iid      int
 	created  time.Time
 	updated  time.Time
-	// byUser marks a note a webhook stood for: the API serves it, but
-	// Comments, which lists what atoll wrote, leaves it out.
+	// byUser marks a note a webhook or PostComment stood for: the API
+	// serves it, but Comments, which lists what atoll wrote, leaves it out.
 	byUser bool
 	awards []award
 }
@@ -161,6 +162,7 @@ func NewGitLab(t testing.TB, opts GitLabOptions) *GitLab {
 		pipelines:     map[statusKey]int64{},
 		diffs:         map[[2]string][]mrDiff{},
 	}
+	g.meter = newMeter(g.rateStyle())
 	level, ok := accessLevels[cmp.Or(opts.DefaultAccess, "developer")]
 	if !ok {
 		t.Fatalf("fake gitlab: unknown DefaultAccess %q", opts.DefaultAccess)
@@ -377,8 +379,13 @@ func (mr *mergeRequest) setOpen(open bool) {
 		mr.closedAt = now()
 	}
 	mr.Open = open
-	mr.updated = now()
+	mr.touch()
 }
+
+// touch notes that mr changed now, as GitLab's updated_at does: opened,
+// pushed to, closed, reopened, merged, retitled, made a draft or ready,
+// approved or unapproved, or a note written or edited on it.
+func (mr *mergeRequest) touch() { mr.updated = now() }
 
 // detailedStatus is a merge request's detailed_merge_status.
 func (mr *mergeRequest) detailedStatus() string {

@@ -140,8 +140,8 @@ func (g *GitLab) memberAnswer(w http.ResponseWriter, r *http.Request, access fun
 }
 
 // Approve records that user approved merge request iid, as the button in
-// GitLab's page does. Approving twice is one approval. No webhook is
-// sent.
+// GitLab's page does, which touches its updated_at. Approving twice is
+// one approval. No webhook is sent.
 func (g *GitLab) Approve(t testing.TB, repo string, iid int, user string) {
 	t.Helper()
 	g.mu.Lock()
@@ -153,6 +153,7 @@ func (g *GitLab) Approve(t testing.TB, repo string, iid int, user string) {
 	g.meetLocked(user)
 	if !slices.ContainsFunc(mr.approvals, func(a approval) bool { return a.user == user }) {
 		mr.approvals = append(mr.approvals, approval{user: user, at: now()})
+		mr.touch()
 	}
 }
 
@@ -166,7 +167,10 @@ func (g *GitLab) Unapprove(t testing.TB, repo string, iid int, user string) {
 	if mr == nil {
 		t.Fatalf("fake gitlab: no merge request %s!%d", repo, iid)
 	}
-	mr.approvals = slices.DeleteFunc(mr.approvals, func(a approval) bool { return a.user == user })
+	n := len(mr.approvals)
+	if mr.approvals = slices.DeleteFunc(mr.approvals, func(a approval) bool { return a.user == user }); len(mr.approvals) < n {
+		mr.touch()
+	}
 }
 
 // Review is the fake GitHub's Review in GitLab's terms, so that a test can

@@ -21,11 +21,14 @@ func (g *GitLab) routeAPI(mux *http.ServeMux) {
 	const mr = "/api/v4/projects/{id}/merge_requests/{iid}"
 	handle("GET /api/v4/user", g.getUser)
 	handle("GET /api/v4/users", g.listUsers)
+	handle("GET /api/v4/projects", g.listProjects)
 	handle("GET /api/v4/projects/{id}", g.getProject)
+	handle("GET /api/v4/projects/{id}/merge_requests", g.listMRs)
 	handle("GET "+mr, g.getMR)
 	handle("GET "+mr+"/diffs", g.listDiffs)
 	handle("GET "+mr+"/approvals", g.getApprovals)
 	handle("PUT "+mr+"/merge", g.acceptMR)
+	handle("GET "+mr+"/notes", g.listNotes)
 	handle("POST "+mr+"/notes", g.createNote)
 	handle("GET "+mr+"/notes/{note}", g.getNote)
 	handle("PUT "+mr+"/notes/{note}", g.updateNote)
@@ -39,7 +42,7 @@ func (g *GitLab) routeAPI(mux *http.ServeMux) {
 }
 
 // authorized lets through requests that carry the token in a
-// PRIVATE-TOKEN header or as "Authorization: Bearer TOKEN".
+// PRIVATE-TOKEN header or as "Authorization: Bearer TOKEN", metered.
 func (g *GitLab) authorized(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		scheme, bearer, _ := strings.Cut(r.Header.Get("Authorization"), " ")
@@ -50,7 +53,7 @@ func (g *GitLab) authorized(next http.HandlerFunc) http.Handler {
 		g.mu.Lock()
 		g.apiRequests = append(g.apiRequests, r.URL.EscapedPath())
 		g.mu.Unlock()
-		next(w, r)
+		g.meter.serve(w, r, next)
 	})
 }
 
@@ -260,7 +263,15 @@ func (g *GitLab) projectJSONLocked(path string, id int64) map[string]any {
 	api := fmt.Sprintf("%sprojects/%d", g.APIURL(), id)
 	ns := parentGroup(path)
 	names := strings.Split(path, "/")
-	created := apiTime(time.Unix(firstCommit, 0))
+	created := time.Unix(firstCommit, 0)
+	lastActivity := created
+	if p := g.projects[path]; p != nil {
+		for _, mr := range p.mrs {
+			if mr.updated.After(lastActivity) {
+				lastActivity = mr.updated
+			}
+		}
+	}
 	var access any
 	if level, ok := g.projectAccessLocked(path, g.bot); ok {
 		access = map[string]any{"access_level": level, "notification_level": 3}
@@ -272,7 +283,7 @@ func (g *GitLab) projectJSONLocked(path string, id int64) map[string]any {
 		"name_with_namespace": strings.Join(names, " / "),
 		"path":                projectName(path),
 		"path_with_namespace": path,
-		"created_at":          created,
+		"created_at":          apiTime(created),
 		"default_branch":      "main",
 		"tag_list":            []any{},
 		"topics":              []any{},
@@ -283,7 +294,7 @@ func (g *GitLab) projectJSONLocked(path string, id int64) map[string]any {
 		"avatar_url":          nil,
 		"forks_count":         0,
 		"star_count":          0,
-		"last_activity_at":    apiTime(now()),
+		"last_activity_at":    apiTime(lastActivity),
 		"namespace": map[string]any{
 			"id": g.groups[ns], "name": projectName(ns), "path": projectName(ns), "kind": "group",
 			"full_path": ns, "parent_id": g.parentIDLocked(ns), "avatar_url": nil, "web_url": g.url + "/groups/" + ns,

@@ -56,7 +56,9 @@ func (g *GitLab) getMR(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// mrJSON is merge request iid of p as the REST API shows it to the bot.
+// mrJSON is merge request iid of p as GET merge_requests/:iid shows it to
+// the bot: mrBasicJSON and what only a single merge request has, with
+// diverged_commits_count when diverged asks for it.
 func (g *GitLab) mrJSON(ctx context.Context, p *project, iid int, diverged bool) (map[string]any, error) {
 	mr, notes := g.snapshot(p, iid)
 	diffs, err := g.mrDiffs(ctx, p, mr.baseSHA, mr.HeadSHA)
@@ -68,6 +70,31 @@ func (g *GitLab) mrJSON(ctx context.Context, p *project, iid int, diverged bool)
 		changes = strconv.Itoa(g.diffMaxFiles) + "+"
 	}
 	g.mu.Lock()
+	botLevel, _ := g.projectAccessLocked(p.path, g.bot)
+	g.mu.Unlock()
+
+	out := g.mrBasicJSON(p, mr, notes)
+	maps.Copy(out, mrDetailFields)
+	out["changes_count"] = changes
+	out["diff_refs"] = map[string]any{"base_sha": mr.baseSHA, "head_sha": mr.HeadSHA, "start_sha": mr.startSHA}
+	out["user"] = map[string]any{"can_merge": botLevel >= accessLevels["developer"]}
+	if diverged {
+		n := 0
+		if mr.Open {
+			if n, err = g.countCommits(ctx, p.bare, mr.HeadSHA, "refs/heads/main"); err != nil {
+				return nil, err
+			}
+		}
+		out["diverged_commits_count"] = n
+	}
+	return out, nil
+}
+
+// mrBasicJSON is a merge request as a list of merge requests shows it:
+// what GitLab's MergeRequestBasic entity has, without the diff, the
+// pipelines and the bot's abilities a single merge request adds.
+func (g *GitLab) mrBasicJSON(p *project, mr mergeRequest, notes int) map[string]any {
+	g.mu.Lock()
 	sourceID := p.id
 	if mr.Fork != "" {
 		if fp := g.projects[mr.Fork]; fp != nil {
@@ -76,7 +103,6 @@ func (g *GitLab) mrJSON(ctx context.Context, p *project, iid int, diverged bool)
 			sourceID = g.forks[mr.Fork]
 		}
 	}
-	botLevel, _ := g.projectAccessLocked(p.path, g.bot)
 	g.mu.Unlock()
 
 	var removeSource any
@@ -110,45 +136,37 @@ func (g *GitLab) mrJSON(ctx context.Context, p *project, iid int, diverged bool)
 		"references":                  map[string]any{"short": ref, "relative": ref, "full": p.path + ref},
 		"web_url":                     g.mrURL(p.path, mr.Number),
 		"has_conflicts":               mr.conflict,
-		"changes_count":               changes,
-		"diff_refs":                   map[string]any{"base_sha": mr.baseSHA, "head_sha": mr.HeadSHA, "start_sha": mr.startSHA},
-		"user":                        map[string]any{"can_merge": botLevel >= accessLevels["developer"]},
 	}
 	maps.Copy(out, mrFixedFields)
 	maps.Copy(out, g.mrEndFields(mr))
-	if diverged {
-		n := 0
-		if mr.Open {
-			if n, err = g.countCommits(ctx, p.bare, mr.HeadSHA, "refs/heads/main"); err != nil {
-				return nil, err
-			}
-		}
-		out["diverged_commits_count"] = n
-	}
-	return out, nil
+	return out
 }
 
 // mrFixedFields are the fields of a merge request the fake holds no state
 // for, as GitLab shows them for a plain merge request.
 var mrFixedFields = map[string]any{
-	"description":                     "",
-	"upvotes":                         0,
-	"downvotes":                       0,
-	"assignees":                       []any{},
-	"assignee":                        nil,
-	"reviewers":                       []any{},
-	"labels":                          []any{},
-	"imported":                        false,
-	"imported_from":                   "none",
-	"milestone":                       nil,
-	"merge_when_pipeline_succeeds":    false,
-	"discussion_locked":               nil,
-	"force_remove_source_branch":      false,
-	"time_stats":                      map[string]any{"time_estimate": 0, "total_time_spent": 0, "human_time_estimate": nil, "human_total_time_spent": nil},
-	"squash":                          false,
-	"squash_on_merge":                 false,
-	"task_completion_status":          map[string]any{"count": 0, "completed_count": 0},
-	"blocking_discussions_resolved":   true,
+	"description":                   "",
+	"upvotes":                       0,
+	"downvotes":                     0,
+	"assignees":                     []any{},
+	"assignee":                      nil,
+	"reviewers":                     []any{},
+	"labels":                        []any{},
+	"imported":                      false,
+	"imported_from":                 "none",
+	"milestone":                     nil,
+	"merge_when_pipeline_succeeds":  false,
+	"discussion_locked":             nil,
+	"force_remove_source_branch":    false,
+	"time_stats":                    map[string]any{"time_estimate": 0, "total_time_spent": 0, "human_time_estimate": nil, "human_total_time_spent": nil},
+	"squash":                        false,
+	"squash_on_merge":               false,
+	"task_completion_status":        map[string]any{"count": 0, "completed_count": 0},
+	"blocking_discussions_resolved": true,
+}
+
+// mrDetailFields are those fields that only a single merge request has.
+var mrDetailFields = map[string]any{
 	"subscribed":                      false,
 	"latest_build_started_at":         nil,
 	"latest_build_finished_at":        nil,

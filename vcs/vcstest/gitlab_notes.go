@@ -59,15 +59,38 @@ func (g *GitLab) createNote(w http.ResponseWriter, r *http.Request) {
 		glError(w, http.StatusBadRequest, "400 Bad request - Note "+errs)
 		return
 	}
-	at := now()
 	g.mu.Lock()
-	g.lastID++
-	n := &note{Comment: Comment{ID: g.lastID, Author: g.bot, Body: body}, project: p.path,
-		noteable: "MergeRequest", iid: mr.Number, created: at, updated: at}
-	g.notes = append(g.notes, n)
-	out := g.noteJSONLocked(n)
+	out := g.noteJSONLocked(g.addNoteLocked(p.path, "MergeRequest", mr.Number, g.bot, body, false))
 	g.mu.Unlock()
 	writeJSON(w, http.StatusCreated, out)
+}
+
+// addNoteLocked keeps a new note by author on merge request or issue iid
+// of repo, touching a merge request. byUser marks one that stands for
+// what a user wrote rather than what atoll posted through the API.
+func (g *GitLab) addNoteLocked(repo, noteable string, iid int, author, body string, byUser bool) *note {
+	at := now()
+	g.lastID++
+	n := &note{Comment: Comment{ID: g.lastID, Author: author, Body: body}, project: repo,
+		noteable: noteable, iid: iid, created: at, updated: at, byUser: byUser}
+	g.notes = append(g.notes, n)
+	g.touchNoteableLocked(n)
+	return n
+}
+
+// editLocked replaces n's body, as its author does, touching the merge
+// request it is on.
+func (g *GitLab) editLocked(n *note, body string) {
+	n.Body, n.updated = body, now()
+	n.Edits++
+	g.touchNoteableLocked(n)
+}
+
+// touchNoteableLocked touches the merge request n is on, if it is on one.
+func (g *GitLab) touchNoteableLocked(n *note) {
+	if mr := g.mrLocked(n.project, n.iid); mr != nil && n.noteable == "MergeRequest" {
+		mr.touch()
+	}
 }
 
 // noteForLocked finds the note a request names on the merge request it
@@ -127,9 +150,7 @@ func (g *GitLab) updateNote(w http.ResponseWriter, r *http.Request) {
 	case noteErrors(body) != "":
 		glError(w, http.StatusBadRequest, "400 Bad request - Failed to save note "+noteErrors(body))
 	default:
-		n.Body = body
-		n.Edits++
-		n.updated = now()
+		g.editLocked(n, body)
 		writeJSON(w, http.StatusOK, g.noteJSONLocked(n))
 	}
 }
@@ -230,22 +251,16 @@ func issueID(projectID int64, iid int) int64 { return projectID*100000 + int64(i
 // the API can serve it as GitLab would, and returns it. With editing set,
 // it replaces the body of author's latest note there instead, if any.
 func (g *GitLab) recordUserNote(repo, noteable string, iid int, author, body string, editing bool) note {
-	at := now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.meetLocked(author)
 	if editing {
 		for _, n := range slices.Backward(g.notes) {
 			if n.project == repo && n.noteable == noteable && n.iid == iid && n.Author == author {
-				n.Body, n.updated = body, at
-				n.Edits++
+				g.editLocked(n, body)
 				return *n
 			}
 		}
 	}
-	g.lastID++
-	n := &note{Comment: Comment{ID: g.lastID, Author: author, Body: body}, project: repo,
-		noteable: noteable, iid: iid, created: at, updated: at, byUser: true}
-	g.notes = append(g.notes, n)
-	return *n
+	return *g.addNoteLocked(repo, noteable, iid, author, body, true)
 }

@@ -1,6 +1,7 @@
 package vcstest
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -40,6 +41,9 @@ type glHook struct {
 	body string
 	// changes are merge request changes beyond those action implies.
 	changes map[string]any
+	// before is the merge request's updated_at before the action, for
+	// changes.updated_at; default its updated_at now.
+	before time.Time
 }
 
 // mrHookInfo is what a payload says about a merge request.
@@ -188,7 +192,7 @@ func (g *GitLab) fillMRHook(t testing.TB, doc map[string]any, proj *project, h g
 
 	change := func(prev, cur any) map[string]any { return map[string]any{"previous": prev, "current": cur} }
 	changes := map[string]any{
-		"updated_at":    change(mr.updated.Format(hookChangeTime), now().Format(hookChangeTime)),
+		"updated_at":    change(cmp.Or(h.before, mr.updated).Format(hookChangeTime), now().Format(hookChangeTime)),
 		"updated_by_id": change(nil, userID(h.user)),
 	}
 	switch h.action {

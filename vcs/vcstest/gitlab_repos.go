@@ -177,7 +177,7 @@ func (g *GitLab) PushToPull(t testing.TB, repo string, iid int, files map[string
 	defer g.mu.Unlock()
 	mr.HeadSHA, mr.prevHead = pl.HeadSHA, old
 	mr.baseSHA, mr.startSHA = base, start
-	mr.updated = now()
+	mr.touch()
 	return mr.Pull
 }
 

@@ -52,6 +52,11 @@ type forge interface {
 	SendIssueComment(t testing.TB, target, repo string, number int, author, body string) vcstest.Delivery
 	Payload(t testing.TB, event, action string, p vcstest.Pull, author, body string) []byte
 	Deliver(t testing.TB, target, event string, payload []byte, o vcstest.DeliverOptions) vcstest.Delivery
+	Act(t testing.TB, action string, p vcstest.Pull) vcstest.Pull
+	PostComment(t testing.TB, p vcstest.Pull, author, body string) int64
+	EditComment(t testing.TB, repo string, number int, id int64, body string)
+	SetRateLimit(remaining int, reset time.Time)
+	APIStats() vcstest.APIStats
 }
 
 var (
@@ -200,10 +205,10 @@ func TestGitLabAPI(t *testing.T) {
 	if u, _, err := bearer.Users.CurrentUser(); err != nil || u.Username != "atoll-bot" {
 		t.Errorf("CurrentUser with Authorization: Bearer = %v, %v", u, err)
 	}
-	if _, resp, err := c.Notes.ListMergeRequestNotes(glRepo, 1, nil); glStatus(t, resp, err) != 404 {
-		t.Errorf("ListMergeRequestNotes = %v, want 404", err)
+	if _, resp, err := c.Discussions.ListMergeRequestDiscussions(glRepo, 1, nil); glStatus(t, resp, err) != 404 {
+		t.Errorf("ListMergeRequestDiscussions = %v, want 404", err)
 	}
-	want := []string{"GET /api/v4/projects/acme%2Fplatform%2Finfra%2Elive/merge_requests/1/notes"}
+	want := []string{"GET /api/v4/projects/acme%2Fplatform%2Finfra%2Elive/merge_requests/1/discussions"}
 	if got := g.Unhandled(); !slices.Equal(got, want) {
 		t.Errorf("Unhandled = %q, want %q", got, want)
 	}

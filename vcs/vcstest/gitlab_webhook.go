@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // gitlabVersion is the GitLab the fake's deliveries say they come from.
@@ -56,32 +57,22 @@ func lookupAction(t testing.TB, name string) (canonical, hook string) {
 // with changes.draft and changes.title), draft (the reverse), approved,
 // unapproved, approval or unapproval; the fake GitHub's names (opened,
 // synchronize, ready_for_review, closed and so on) work too. The action's
-// effect is applied to the fake's merge request first, as GitLab does
-// before it sends the hook: merge merges it with real git. The sender is
-// p.Author.
+// effect is applied to the fake's merge request first with Act, as GitLab
+// does before it sends the hook: merge merges it with real git. The
+// payload describes p in the state the fake then holds it in, at p's
+// head: an older p acts out a late delivery. The sender is p.Author.
 func (g *GitLab) SendPullRequest(t testing.TB, target, action string, p Pull) Delivery {
 	t.Helper()
-	name, _ := lookupAction(t, action)
+	name, hook := lookupAction(t, action)
 	g.mu.Lock()
-	mr := g.mrLocked(p.Repo, p.Number)
-	g.mu.Unlock()
-	if mr == nil {
-		t.Fatalf("fake gitlab: no merge request %s!%d", p.Repo, p.Number)
-	}
-	if name == "merge" {
-		g.mergeForHook(t, p, mr)
-	}
-	payload := g.Payload(t, "merge_request", action, p, p.Author, "")
-	g.mu.Lock()
-	switch name {
-	case "reopen":
-		mr.setOpen(true)
-	case "close":
-		mr.setOpen(false)
-	case "ready", "draft":
-		mr.Draft, mr.updated = name == "draft", now()
+	var before time.Time
+	if mr := g.mrLocked(p.Repo, p.Number); mr != nil {
+		before = mr.updated
 	}
 	g.mu.Unlock()
+	held := g.Act(t, action, p)
+	p.Open, p.Draft = held.Open, held.Draft
+	payload := g.build(t, glHook{kind: "merge_request", action: name, hook: hook, p: p, user: p.Author, before: before})
 	return g.Deliver(t, target, "Merge Request Hook", payload, DeliverOptions{})
 }
 

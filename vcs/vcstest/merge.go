@@ -52,13 +52,16 @@ func (g *GitHub) mustPullLocked(repo string, number int) *pull {
 	return p
 }
 
-// setOpen opens or closes p, noting when it closed.
+// setOpen opens or closes p, noting when it closed; a change touches it.
 func (p *pull) setOpen(open bool) {
 	switch {
 	case open:
 		p.closedAt = time.Time{}
 	case p.Open || p.closedAt.IsZero():
-		p.closedAt = time.Now().UTC().Truncate(time.Second)
+		p.closedAt = githubNow()
+	}
+	if p.Open != open {
+		p.touch()
 	}
 	p.Open = open
 }
@@ -130,7 +133,8 @@ func (g *GitHub) mergePull(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
 	sp := g.statePullLocked(p.Repo, p.Number)
 	sp.setOpen(false)
-	sp.merge = &merge{sha: sha, base: base, by: g.bot, at: time.Now().UTC().Truncate(time.Second)}
+	sp.merge = &merge{sha: sha, base: base, by: g.bot, at: githubNow()}
+	sp.updated = sp.merge.at
 	g.mu.Unlock()
 	writeJSON(w, http.StatusOK, &gh.PullRequestMergeResult{
 		SHA: gh.String(sha), Merged: gh.Bool(true), Message: gh.String("Pull Request successfully merged"),

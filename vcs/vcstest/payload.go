@@ -69,16 +69,20 @@ func (g *GitHub) build(t testing.TB, h hook) []byte {
 		issue["state"] = state(p.Open)
 		g.setUser(object(issue, "user"), p.Author)
 
+		c, before := g.userComment(p.Repo, p.Number, h.author, h.body, h.action == "edited")
 		comment := object(doc, "comment")
-		id := g.nextCommentID()
-		comment["id"] = id
-		comment["node_id"] = commentNodeID(id)
-		comment["url"] = fmt.Sprintf("%s/issues/comments/%d", api, id)
-		comment["html_url"] = fmt.Sprintf("%s/%s/%d#issuecomment-%d", html, kind, p.Number, id)
+		comment["id"] = c.ID
+		comment["node_id"] = commentNodeID(c.ID)
+		comment["url"] = fmt.Sprintf("%s/issues/comments/%d", api, c.ID)
+		comment["html_url"] = fmt.Sprintf("%s/%s/%d#issuecomment-%d", html, kind, p.Number, c.ID)
 		comment["issue_url"] = issueURL
 		comment["body"] = h.body
+		comment["created_at"] = c.created.Format(time.RFC3339)
+		comment["updated_at"] = c.updated.Format(time.RFC3339)
 		g.setUser(object(comment, "user"), h.author)
-		g.recordUserComment(p, id, h.author, h.body)
+		if h.action == "edited" {
+			doc["changes"] = map[string]any{"body": map[string]any{"from": before}}
+		}
 	}
 	return mustJSON(t, doc)
 }
@@ -130,7 +134,7 @@ func (g *GitHub) fillPull(pr map[string]any, p Pull, baseSHA string) {
 }
 
 // fillPullState sets what the fake holds beyond p about the pull request:
-// mergeability, and when it was closed and merged.
+// mergeability, and when it was created, updated, closed and merged.
 func (g *GitHub) fillPullState(pr map[string]any, p Pull) {
 	var st pull
 	g.mu.Lock()
@@ -150,7 +154,10 @@ func (g *GitHub) fillPullState(pr map[string]any, p Pull) {
 	}
 	pr["closed_at"] = nil
 	if !p.Open {
-		pr["closed_at"] = cmp.Or(st.closedAt, time.Now().UTC().Truncate(time.Second)).Format(time.RFC3339)
+		pr["closed_at"] = cmp.Or(st.closedAt, githubNow()).Format(time.RFC3339)
+	}
+	if !st.created.IsZero() {
+		pr["created_at"], pr["updated_at"] = st.created.Format(time.RFC3339), st.updated.Format(time.RFC3339)
 	}
 }
 
@@ -199,13 +206,6 @@ func (g *GitHub) mainSHA(t testing.TB, fullName string) string {
 		t.Fatalf("fake github: %v", err)
 	}
 	return sha
-}
-
-func (g *GitHub) nextCommentID() int64 {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.lastID++
-	return g.lastID
 }
 
 // setUser makes a user object describe login, with a stable id per login.

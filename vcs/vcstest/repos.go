@@ -98,7 +98,8 @@ func (g *GitHub) OpenPull(t testing.TB, repo string, spec PullSpec) Pull {
 
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	r.pulls = append(r.pulls, &pull{Pull: p})
+	now := githubNow()
+	r.pulls = append(r.pulls, &pull{Pull: p, created: now, updated: now})
 	return p
 }
 
@@ -120,8 +121,10 @@ func (g *GitHub) PushToPull(t testing.TB, repo string, number int, files map[str
 
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	r.pulls[number-1].HeadSHA = p.HeadSHA
-	return r.pulls[number-1].Pull
+	st := r.pulls[number-1]
+	st.HeadSHA = p.HeadSHA
+	st.touch()
+	return st.Pull
 }
 
 // PushToMain commits files (written or replaced) to main and returns the

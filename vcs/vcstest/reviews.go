@@ -24,8 +24,8 @@ type review struct {
 var reviewStates = []string{"APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED"}
 
 // Review records that user reviewed pull request number at its current
-// head, with state APPROVED, CHANGES_REQUESTED, COMMENTED or DISMISSED.
-// No webhook is sent.
+// head, with state APPROVED, CHANGES_REQUESTED, COMMENTED or DISMISSED,
+// which touches the pull request's updated_at. No webhook is sent.
 func (g *GitHub) Review(t testing.TB, repo string, number int, user, state string) {
 	t.Helper()
 	if !slices.Contains(reviewStates, state) {
@@ -38,9 +38,10 @@ func (g *GitHub) Review(t testing.TB, repo string, number int, user, state strin
 		t.Fatalf("fake github: no pull request %s#%d", repo, number)
 	}
 	g.lastID++
+	p.touch()
 	p.reviews = append(p.reviews, review{
 		id: g.lastID, user: user, state: state, commitID: p.HeadSHA,
-		submitted: time.Now().UTC().Truncate(time.Second),
+		submitted: githubNow(),
 	})
 }
 

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	gh "github.com/google/go-github/v60/github"
@@ -60,7 +59,7 @@ func (g *GitHub) createStatus(w http.ResponseWriter, r *http.Request) {
 	g.statuses[key] = append(g.statuses[key], s)
 	g.mu.Unlock()
 
-	now := &gh.Timestamp{Time: time.Now().UTC().Truncate(time.Second)}
+	now := &gh.Timestamp{Time: githubNow()}
 	out := &gh.RepoStatus{
 		ID:          gh.Int64(id),
 		URL:         gh.String(fmt.Sprintf("%srepos/%s/statuses/%s", g.APIURL(), rp.fullName, sha)),

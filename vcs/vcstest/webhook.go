@@ -55,23 +55,20 @@ type DeliverOptions struct {
 
 // SendPullRequest delivers a pull_request event for p. The action's effect
 // (closed, reopened, ready_for_review, converted_to_draft) is applied to
-// the fake's pull request first, as GitHub does before it sends the hook.
-// The sender is p.Author.
+// the fake's pull request first with Act, as GitHub does before it sends
+// the hook. The payload describes p in the state the fake then holds it
+// in, at p's head: an older p acts out a late delivery. The sender is
+// p.Author.
 func (g *GitHub) SendPullRequest(t testing.TB, target, action string, p Pull) Delivery {
 	t.Helper()
-	p = afterAction(p, action)
-	g.mu.Lock()
-	if st := g.statePullLocked(p.Repo, p.Number); st != nil {
-		st.setOpen(p.Open)
-		st.Draft = p.Draft
-	}
-	g.mu.Unlock()
+	held := g.Act(t, action, p)
+	p.Open, p.Draft = held.Open, held.Draft
 	payload := g.Payload(t, "pull_request", action, p, p.Author, "")
 	return g.Deliver(t, target, "pull_request", payload, DeliverOptions{})
 }
 
 // SendPullComment delivers an issue_comment "created" event: author wrote
-// body on pull request p.
+// body on pull request p, which the fake keeps, as PostComment does.
 func (g *GitHub) SendPullComment(t testing.TB, target string, p Pull, author, body string) Delivery {
 	t.Helper()
 	payload := g.Payload(t, "issue_comment", "created", p, author, body)
@@ -79,7 +76,8 @@ func (g *GitHub) SendPullComment(t testing.TB, target string, p Pull, author, bo
 }
 
 // SendCommentEdited delivers an issue_comment "edited" event: author
-// changed a comment on pull request p to body.
+// changed their latest comment on pull request p (a new one if there is
+// none) to body, which the fake keeps, as EditComment does.
 func (g *GitHub) SendCommentEdited(t testing.TB, target string, p Pull, author, body string) Delivery {
 	t.Helper()
 	payload := g.Payload(t, "issue_comment", "edited", p, author, body)
@@ -103,7 +101,8 @@ func (g *GitHub) SendIssueComment(t testing.TB, target, repo string, number int,
 // GitHub's documented example for event and action
 // (testdata/github/EVENT.ACTION.json, or EVENT.json when action is empty). For pull_request events author is
 // the sender (p.Author when empty) and body is unused; for issue_comment
-// events author wrote body as a comment on p.
+// events author wrote body as a comment on p ("edited": their latest
+// comment there now reads body), which the fake keeps.
 func (g *GitHub) Payload(t testing.TB, event, action string, p Pull, author, body string) []byte {
 	t.Helper()
 	if event == "pull_request" {
