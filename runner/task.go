@@ -29,24 +29,66 @@ func (o Order) group() string {
 	return fmt.Sprintf("%s/%s#%d", o.Forge, o.Event.Repo.FullName, o.Event.Pull.Number)
 }
 
-// deliveryWindow is how long a webhook delivery id is remembered: a
-// redelivery within it, to any replica, queues nothing.
-const deliveryWindow = 24 * time.Hour
+// What each order marks, so that the same happening queues one task
+// however many times it arrives: delivered again, by a webhook and by
+// a poller both, or to two replicas at once.
+const (
+	// commentWindow is how long a comment is remembered as queued.
+	commentWindow = 24 * time.Hour
+	// PullWindow is how long a pull request's state is remembered: past
+	// it, an event for an unchanged pull request plans it again.
+	PullWindow = 90 * 24 * time.Hour
+)
 
-// Enqueue records o as a task in store, unless its delivery was queued
-// before (the forge delivered it again), and reports whether it did. The
-// check and the record are one step: a delivery is never half taken.
+// PullKey names the mark that holds the state of a pull request as its
+// events last queued it; PullState is that state.
+func PullKey(forge, repo string, number int) string {
+	return fmt.Sprintf("%s/%s/pull/%d", forge, repo, number)
+}
+
+// PullState is what PullKey holds for p: ClosedPull, or "open" and the
+// head commit. An event that leaves it as it was asks for nothing new.
+func PullState(p vcs.PullRequest) string {
+	if !p.Open {
+		return ClosedPull
+	}
+	return "open " + p.HeadSHA
+}
+
+// ClosedPull is the state of a closed or merged pull request.
+const ClosedPull = "closed"
+
+// mark is the mark o leaves: the comment it runs, or the state of the
+// pull request its event reports.
+func (o Order) mark() queue.Mark {
+	ev := o.Event
+	switch ev.Type {
+	case vcs.CommentCreated:
+		return queue.Mark{Key: fmt.Sprintf("%s/%s/comment/%d", o.Forge, ev.Repo.FullName, ev.Comment.ID), Value: "queued", TTL: commentWindow}
+	case vcs.PullClosed:
+		ev.Pull.Open = false
+	default:
+		ev.Pull.Open = true
+	}
+	return queue.Mark{Key: PullKey(o.Forge, ev.Repo.FullName, ev.Pull.Number), Value: PullState(ev.Pull), TTL: PullWindow}
+}
+
+// Enqueue records o as a task in store, unless what its event reports
+// was queued before, and reports whether it did. The check and the
+// record are one step: an event is never half taken.
 func Enqueue(ctx context.Context, store queue.Store, o Order) (bool, error) {
-	body, err := json.Marshal(o)
+	group, body, err := o.Task()
 	if err != nil {
 		return false, err
 	}
-	if o.Event.DeliveryID == "" {
-		_, err := store.Enqueue(ctx, o.group(), body)
-		return err == nil, err
-	}
-	_, isNew, err := store.EnqueueOnce(ctx, o.Forge+":"+o.Event.DeliveryID, deliveryWindow, o.group(), body)
+	_, isNew, err := store.EnqueueOnce(ctx, o.mark(), group, body)
 	return isNew, err
+}
+
+// Task returns the group and body of the task that runs o.
+func (o Order) Task() (group string, body []byte, err error) {
+	body, err = json.Marshal(o)
+	return o.group(), body, err
 }
 
 // Decide says whether an event asks for work, and in a few words what

@@ -510,7 +510,7 @@ func TestDuplicateDeliveryRunsOnce(t *testing.T) {
 	payload := e.gh.Payload(t, "pull_request", "opened", pr, "", "")
 	o := vcstest.DeliverOptions{DeliveryID: "5f3c3a10-0000-4000-8000-000000000001"}
 	mustStatus(t, e.gh.Deliver(t, e.events, "pull_request", payload, o), http.StatusAccepted, "queued")
-	mustStatus(t, e.gh.Deliver(t, e.events, "pull_request", payload, o), http.StatusOK, "ignored: delivery already received")
+	mustStatus(t, e.gh.Deliver(t, e.events, "pull_request", payload, o), http.StatusOK, "ignored: already received")
 	if got := e.barrier(t, pr); len(got) != 1 {
 		t.Errorf("%d plan comments after a redelivery, want 1", len(got))
 	}

@@ -60,7 +60,7 @@ func (s *Server) admit(ctx context.Context, forge vcs.Forge, ev vcs.Event) (admi
 		log.Error("queueing job", "job", id, "err", err)
 		return admission{}, err
 	case !isNew:
-		return admission{why: "delivery already received"}, nil
+		return admission{why: "already received"}, nil
 	}
 	log.Info("queued", "job", id, "event", ev.Type.String(), "work", why)
 	return admission{queued: true, job: id, why: why}, nil

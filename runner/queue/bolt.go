@@ -20,8 +20,14 @@ import (
 const (
 	taskBucket = "tasks"
 	turnBucket = "turns"
-	onceBucket = "once" // once key → when it may be used again (RFC 3339)
+	markBucket = "marks" // mark key → JSON of boltMark
 )
+
+// boltMark is a mark's value and when it lapses.
+type boltMark struct {
+	Value string
+	Until time.Time
+}
 
 // turns are where a group stands: the last turn handed out, the last one
 // up to which all are done, and those done out of turn beyond it.
@@ -72,7 +78,7 @@ type Bolt struct {
 	db *bolt.DB
 	// queued wakes a waiting Claim when a task is enqueued.
 	queued chan struct{}
-	// pruned is when once keys past their window were last deleted.
+	// pruned is when lapsed marks were last deleted (Unix seconds).
 	pruned atomic.Int64
 }
 
@@ -98,8 +104,14 @@ func OpenBolt(path string) (*Bolt, error) {
 		if _, err := tx.CreateBucketIfNotExists([]byte(turnBucket)); err != nil {
 			return err
 		}
-		if err := pruneOnce(tx); err != nil {
+		if err := pruneMarks(tx); err != nil {
 			return err
+		}
+		// Before marks, delivery ids were kept in a bucket of their own.
+		if tx.Bucket([]byte("once")) != nil {
+			if err := tx.DeleteBucket([]byte("once")); err != nil {
+				return err
+			}
 		}
 		bkt, err := tx.CreateBucketIfNotExists([]byte(taskBucket))
 		if err != nil {
@@ -148,34 +160,25 @@ func taskKey(id string) ([]byte, error) {
 
 // Enqueue implements Store; the record is on disk when it returns.
 func (b *Bolt) Enqueue(ctx context.Context, group string, body []byte) (Task, error) {
-	t, _, err := b.EnqueueOnce(ctx, "", 0, group, body)
+	t, _, err := b.EnqueueOnce(ctx, Mark{}, group, body)
 	return t, err
 }
 
-// EnqueueOnce implements Store; once keys live in the same file, and
-// those past their window are pruned when the store opens and hourly.
-func (b *Bolt) EnqueueOnce(ctx context.Context, once string, window time.Duration, group string, body []byte) (Task, bool, error) {
+// EnqueueOnce implements Store; marks live in the same file, and those
+// lapsed are pruned when the store opens and hourly.
+func (b *Bolt) EnqueueOnce(ctx context.Context, m Mark, group string, body []byte) (Task, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return Task{}, false, err
 	}
 	var t boltTask
 	isNew := true
 	err := b.db.Update(func(tx *bolt.Tx) error {
-		if once != "" {
-			now := time.Now()
-			if last := b.pruned.Load(); now.Unix()-last > 3600 && b.pruned.CompareAndSwap(last, now.Unix()) {
-				if err := pruneOnce(tx); err != nil {
-					return err
-				}
+		if m.Key != "" {
+			if held, err := b.marked(tx, m.Key); err != nil || held == m.Value {
+				isNew = false
+				return err
 			}
-			obkt := tx.Bucket([]byte(onceBucket))
-			if v := obkt.Get([]byte(once)); v != nil {
-				if until, err := time.Parse(time.RFC3339Nano, string(v)); err == nil && now.Before(until) {
-					isNew = false
-					return nil
-				}
-			}
-			if err := obkt.Put([]byte(once), []byte(now.Add(window).UTC().Format(time.RFC3339Nano))); err != nil {
+			if err := putMark(tx, m); err != nil {
 				return err
 			}
 		}
@@ -200,16 +203,73 @@ func (b *Bolt) EnqueueOnce(ctx context.Context, once string, window time.Duratio
 	return t.Task, isNew, nil
 }
 
-// pruneOnce deletes the once keys past their window.
-func pruneOnce(tx *bolt.Tx) error {
-	bkt, err := tx.CreateBucketIfNotExists([]byte(onceBucket))
+// SetMark implements Store.
+func (b *Bolt) SetMark(ctx context.Context, m Mark) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := b.db.Update(func(tx *bolt.Tx) error { return putMark(tx, m) }); err != nil {
+		return fmt.Errorf("queue: setting mark %s: %w", m.Key, err)
+	}
+	return nil
+}
+
+// Marked implements Store.
+func (b *Bolt) Marked(ctx context.Context, key string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	var v string
+	err := b.db.View(func(tx *bolt.Tx) error {
+		var err error
+		v, err = b.marked(tx, key)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("queue: reading mark %s: %w", key, err)
+	}
+	return v, nil
+}
+
+// marked returns the value key holds in tx, pruning lapsed marks
+// hourly when tx is writable.
+func (b *Bolt) marked(tx *bolt.Tx, key string) (string, error) {
+	now := time.Now()
+	if last := b.pruned.Load(); tx.Writable() && now.Unix()-last > 3600 && b.pruned.CompareAndSwap(last, now.Unix()) {
+		if err := pruneMarks(tx); err != nil {
+			return "", err
+		}
+	}
+	v := tx.Bucket([]byte(markBucket)).Get([]byte(key))
+	if v == nil {
+		return "", nil
+	}
+	var m boltMark
+	if err := json.Unmarshal(v, &m); err != nil || !now.Before(m.Until) {
+		return "", nil // lapsed; a mark that does not decode is lapsed too
+	}
+	return m.Value, nil
+}
+
+func putMark(tx *bolt.Tx, m Mark) error {
+	v, err := json.Marshal(boltMark{Value: m.Value, Until: time.Now().Add(m.TTL).UTC()})
+	if err != nil {
+		return err
+	}
+	return tx.Bucket([]byte(markBucket)).Put([]byte(m.Key), v)
+}
+
+// pruneMarks deletes the marks that lapsed.
+func pruneMarks(tx *bolt.Tx) error {
+	bkt, err := tx.CreateBucketIfNotExists([]byte(markBucket))
 	if err != nil {
 		return err
 	}
 	now := time.Now()
 	var old [][]byte
 	err = bkt.ForEach(func(k, v []byte) error {
-		if until, err := time.Parse(time.RFC3339Nano, string(v)); err != nil || !now.Before(until) {
+		var m boltMark
+		if err := json.Unmarshal(v, &m); err != nil || !now.Before(m.Until) {
 			old = append(old, slices.Clone(k))
 		}
 		return nil

@@ -21,7 +21,7 @@ type Redis struct {
 	stream string
 	claims string // hash: entry id → times handed out
 	notes  string // hash: entry id → its note
-	once   string // prefix of the once keys
+	marks  string // prefix of the marks' keys
 	last   string // hash: task group → last turn handed out
 	served string // hash: task group → last turn done
 	group  string // the consumer group
@@ -32,7 +32,7 @@ var _ Store = (*Redis)(nil)
 // NewRedis returns the task store whose keys start with prefix,
 // creating its stream and consumer group if need be.
 func NewRedis(ctx context.Context, client redis.UniversalClient, prefix string) (*Redis, error) {
-	r := &Redis{client: client, stream: prefix + "tasks", claims: prefix + "task-claims", notes: prefix + "task-notes", once: prefix + "once:",
+	r := &Redis{client: client, stream: prefix + "tasks", claims: prefix + "task-claims", notes: prefix + "task-notes", marks: prefix + "mark:",
 		last: prefix + "task-turns-last", served: prefix + "task-turns-served", group: "atoll"}
 	err := client.XGroupCreateMkStream(ctx, r.stream, r.group, "0").Err()
 	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
@@ -80,10 +80,14 @@ return #p
 `)
 
 // enqueueScript gives the task its group's next turn and appends it to
-// the stream, at once; with a once key (KEYS[3]), only if that key was
-// not set within ARGV[4] ms, and it returns nothing if it was.
+// the stream, at once; with a mark (KEYS[3]), only if that key does not
+// hold ARGV[5] already, and it then sets it for ARGV[4] ms. It returns
+// nothing when the mark was there.
 var enqueueScript = redis.NewScript(`
-if KEYS[3] and not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[4]) then return {} end
+if KEYS[3] then
+  if redis.call('GET', KEYS[3]) == ARGV[5] then return {} end
+  redis.call('SET', KEYS[3], ARGV[5], 'PX', ARGV[4])
+end
 local turn = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 local id = redis.call('XADD', KEYS[1], '*', 'group', ARGV[1], 'turn', turn, 'body', ARGV[2], 'enqueued', ARGV[3])
 return {id, turn}
@@ -92,19 +96,19 @@ return {id, turn}
 // Enqueue implements Store with XADD. With Redis' append-only file
 // on, the task survives a restart of Redis too.
 func (r *Redis) Enqueue(ctx context.Context, group string, body []byte) (Task, error) {
-	t, _, err := r.EnqueueOnce(ctx, "", 0, group, body)
+	t, _, err := r.EnqueueOnce(ctx, Mark{}, group, body)
 	return t, err
 }
 
-// EnqueueOnce implements Store in one script: the once key is a
-// string that Redis expires after the window.
-func (r *Redis) EnqueueOnce(ctx context.Context, once string, window time.Duration, group string, body []byte) (Task, bool, error) {
+// EnqueueOnce implements Store in one script: a mark is a string that
+// Redis expires after its TTL.
+func (r *Redis) EnqueueOnce(ctx context.Context, m Mark, group string, body []byte) (Task, bool, error) {
 	now := time.Now().UTC()
 	keys := []string{r.stream, r.last}
-	if once != "" {
-		keys = append(keys, r.once+once)
+	if m.Key != "" {
+		keys = append(keys, r.marks+m.Key)
 	}
-	res, err := enqueueScript.Run(ctx, r.client, keys, group, body, now.Format(time.RFC3339Nano), max(window.Milliseconds(), 1)).Slice()
+	res, err := enqueueScript.Run(ctx, r.client, keys, group, body, now.Format(time.RFC3339Nano), max(m.TTL.Milliseconds(), 1), m.Value).Slice()
 	if err != nil {
 		return Task{}, false, fmt.Errorf("queue: enqueueing a task: %w", err)
 	}
@@ -117,6 +121,26 @@ func (r *Redis) EnqueueOnce(ctx context.Context, once string, window time.Durati
 	id, _ := res[0].(string)
 	turn, _ := res[1].(int64)
 	return Task{ID: id, Group: group, Turn: turn, Body: body, Enqueued: now}, true, nil
+}
+
+// SetMark implements Store.
+func (r *Redis) SetMark(ctx context.Context, m Mark) error {
+	if err := r.client.Set(ctx, r.marks+m.Key, m.Value, max(m.TTL, time.Millisecond)).Err(); err != nil {
+		return fmt.Errorf("queue: setting mark %s: %w", m.Key, err)
+	}
+	return nil
+}
+
+// Marked implements Store.
+func (r *Redis) Marked(ctx context.Context, key string) (string, error) {
+	v, err := r.client.Get(ctx, r.marks+key).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("queue: reading mark %s: %w", key, err)
+	}
+	return v, nil
 }
 
 // Ready implements Store.

@@ -34,6 +34,14 @@ type Task struct {
 	Note string
 }
 
+// Mark is a value kept under a key for a while, beside the queue: what
+// has been queued already (a comment, the state of a pull request), or
+// how far a poller has read. A mark lapses TTL after it was last set.
+type Mark struct {
+	Key, Value string
+	TTL        time.Duration
+}
+
 // Store is a durable queue of tasks shared by consumers, each of
 // which holds the tasks it claimed for a while (a visibility timeout):
 // one whose holder stops extending it goes to another consumer. Within a
@@ -44,10 +52,15 @@ type Task struct {
 type Store interface {
 	// Enqueue records a task of group with body and returns it.
 	Enqueue(ctx context.Context, group string, body []byte) (Task, error)
-	// EnqueueOnce is Enqueue unless a task was recorded with the same
-	// once key (a webhook's delivery id) within window, in which case it
-	// records nothing and reports false. Both happen at once, or neither.
-	EnqueueOnce(ctx context.Context, once string, window time.Duration, group string, body []byte) (Task, bool, error)
+	// EnqueueOnce is Enqueue unless m.Key holds m.Value already, in
+	// which case it records nothing and reports false; otherwise it sets
+	// m and records the task. Both happen at once, or neither.
+	EnqueueOnce(ctx context.Context, m Mark, group string, body []byte) (Task, bool, error)
+	// SetMark sets m, whatever its key held.
+	SetMark(ctx context.Context, m Mark) error
+	// Marked returns the value key holds: "" when it holds none, or its
+	// mark lapsed.
+	Marked(ctx context.Context, key string) (string, error)
 	// Ready reports whether the tasks of t's group before it are done.
 	Ready(ctx context.Context, t Task) (bool, error)
 	// Requeue hands task t, which consumer holds, back to the end of the

@@ -496,6 +496,7 @@ func TestTasksEnqueueOnce(t *testing.T) {
 	t.Parallel()
 	taskStores(t, func(t *testing.T, ts Store) {
 		// A delivery sent to several replicas at once: one records it.
+		delivery := Mark{Key: "delivery-1", Value: "seen", TTL: time.Second}
 		var (
 			mu  sync.Mutex
 			new int
@@ -503,7 +504,7 @@ func TestTasksEnqueueOnce(t *testing.T) {
 		)
 		for range 20 {
 			wg.Go(func() {
-				_, isNew, err := ts.EnqueueOnce(t.Context(), "delivery-1", time.Second, "pr1", []byte("plan"))
+				_, isNew, err := ts.EnqueueOnce(t.Context(), delivery, "pr1", []byte("plan"))
 				if err != nil {
 					t.Error(err)
 				}
@@ -518,16 +519,66 @@ func TestTasksEnqueueOnce(t *testing.T) {
 		if new != 1 {
 			t.Fatalf("%d of 20 enqueues of one delivery recorded it, want 1", new)
 		}
-		if _, isNew, err := ts.EnqueueOnce(t.Context(), "delivery-2", time.Minute, "pr1", []byte("apply")); err != nil || !isNew {
+		if _, isNew, err := ts.EnqueueOnce(t.Context(), Mark{Key: "delivery-2", Value: "seen", TTL: time.Minute}, "pr1", []byte("apply")); err != nil || !isNew {
 			t.Errorf("another delivery: new %v, %v", isNew, err)
 		}
 		if n, err := ts.Pending(t.Context()); err != nil || n != 2 {
 			t.Errorf("Pending = %d, %v; want 2", n, err)
 		}
-		// Past its window, the key is free again.
+		// Past its TTL, the mark is gone.
 		time.Sleep(1200 * time.Millisecond)
-		if _, isNew, err := ts.EnqueueOnce(t.Context(), "delivery-1", time.Minute, "pr1", []byte("plan")); err != nil || !isNew {
-			t.Errorf("the delivery after its window: new %v, %v", isNew, err)
+		if _, isNew, err := ts.EnqueueOnce(t.Context(), delivery, "pr1", []byte("plan")); err != nil || !isNew {
+			t.Errorf("the delivery after its mark lapsed: new %v, %v", isNew, err)
+		}
+	})
+}
+
+// A mark holding a state lets a task through each time the state
+// changes, and only then: open at one head, pushed to, closed, reopened
+// at the same head.
+func TestTasksEnqueueOnceAStateChange(t *testing.T) {
+	t.Parallel()
+	taskStores(t, func(t *testing.T, ts Store) {
+		steps := []struct {
+			state string
+			isNew bool
+		}{
+			{"open aaa", true}, {"open aaa", false}, {"open bbb", true},
+			{"closed", true}, {"closed", false}, {"open bbb", true},
+		}
+		for i, s := range steps {
+			_, isNew, err := ts.EnqueueOnce(t.Context(), Mark{Key: "pull/7", Value: s.state, TTL: time.Minute}, "pr7", []byte(s.state))
+			if err != nil || isNew != s.isNew {
+				t.Errorf("step %d (%s): new %v, %v; want new %v", i, s.state, isNew, err, s.isNew)
+			}
+		}
+		if v, err := ts.Marked(t.Context(), "pull/7"); err != nil || v != "open bbb" {
+			t.Errorf("Marked = %q, %v; want the last state", v, err)
+		}
+	})
+}
+
+func TestTasksMarks(t *testing.T) {
+	t.Parallel()
+	taskStores(t, func(t *testing.T, ts Store) {
+		if v, err := ts.Marked(t.Context(), "cursor"); err != nil || v != "" {
+			t.Fatalf("Marked before any mark = %q, %v; want empty", v, err)
+		}
+		for _, v := range []string{"one", "two"} {
+			if err := ts.SetMark(t.Context(), Mark{Key: "cursor", Value: v, TTL: time.Second}); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := ts.Marked(t.Context(), "cursor"); err != nil || got != v {
+				t.Fatalf("Marked = %q, %v; want %q", got, err, v)
+			}
+		}
+		// A mark set outside EnqueueOnce counts there too.
+		if _, isNew, err := ts.EnqueueOnce(t.Context(), Mark{Key: "cursor", Value: "two", TTL: time.Second}, "g", nil); err != nil || isNew {
+			t.Errorf("EnqueueOnce over an equal mark: new %v, %v; want false", isNew, err)
+		}
+		time.Sleep(1200 * time.Millisecond)
+		if v, err := ts.Marked(t.Context(), "cursor"); err != nil || v != "" {
+			t.Errorf("Marked after the TTL = %q, %v; want empty", v, err)
 		}
 	})
 }
