@@ -35,8 +35,9 @@ var mayImport = map[string][]string{
 	"locking/lockingtest": {"locking"},
 	"locking/redistest":   {},
 	"vcs":                 {},
-	"vcs/github":          {"vcs"},
-	"vcs/gitlab":          {"vcs"},
+	"vcs/github":          {"vcs", "vcs/internal/etag"},
+	"vcs/gitlab":          {"vcs", "vcs/internal/etag"},
+	"vcs/internal/etag":   {},
 	"vcs/vcstest":         {},
 }
 

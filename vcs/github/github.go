@@ -16,6 +16,7 @@ import (
 	gh "github.com/google/go-github/v60/github"
 
 	"github.com/atoll-iac/atoll/vcs"
+	"github.com/atoll-iac/atoll/vcs/internal/etag"
 )
 
 // DefaultAPIURL is github.com's REST API.
@@ -47,8 +48,14 @@ type Forge struct {
 	token  string
 	secret []byte
 
+	// pullPages and commentPages keep the last answer to each list a
+	// poll asks for again.
+	pullPages    etag.Cache[page[vcs.PullRequest]]
+	commentPages etag.Cache[page[vcs.PullComment]]
+
 	mu   sync.Mutex
-	user string // cached login of the token's user
+	user string        // cached login of the token's user
+	rate vcs.RateLimit // as the last answer said
 }
 
 var (

@@ -24,6 +24,7 @@ import (
 	gl "github.com/xanzy/go-gitlab"
 
 	"github.com/atoll-iac/atoll/vcs"
+	"github.com/atoll-iac/atoll/vcs/internal/etag"
 )
 
 // DefaultURL is gitlab.com.
@@ -61,9 +62,13 @@ type Forge struct {
 	token  string
 	secret []byte
 
+	// changes keeps, a project at a time, the last answer to a poll.
+	changes etag.Cache[vcs.Changes]
+
 	mu    sync.Mutex
 	user  string              // cached username of the token's user
 	users map[string]cachedID // user ids, by lower-case username
+	rate  vcs.RateLimit       // as the last answer said
 }
 
 // cachedID is a user's id, and when it was looked up.

@@ -118,17 +118,18 @@ func (m *meter) off() bool {
 	return m.style.offUntilSet && !m.limited
 }
 
-// take counts a request against resource, and reports whether the limit
-// lets it through.
+// take counts a request against resource's limit, and reports whether
+// the limit lets it through; a request refused is counted in the stats
+// at once.
 func (m *meter) take(resource string) (quota, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	q := m.quotaLocked(resource, time.Now())
-	m.stats.Requests++
 	if m.style.offUntilSet && !m.limited {
 		return *q, true
 	}
 	if q.remaining() == 0 {
+		m.stats.Requests++
 		m.stats.Limited++
 		if m.style.countRefused {
 			q.used++
@@ -143,6 +144,7 @@ func (m *meter) take(resource string) (quota, bool) {
 func (m *meter) notModified(resource string, q quota) quota {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.stats.Requests++
 	m.stats.NotModified++
 	if cur := m.quotas[resource]; m.style.free304 && cur != nil && cur.reset.Equal(q.reset) {
 		cur.used = max(0, cur.used-1)
@@ -166,6 +168,7 @@ func (m *meter) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		headers = func(http.Header, string, quota) {}
 	}
 	if r.Method != http.MethodGet {
+		m.answered()
 		headers(w.Header(), resource, q)
 		next.ServeHTTP(w, r)
 		return
@@ -184,9 +187,19 @@ func (m *meter) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 			return
 		}
 	}
+	m.answered()
 	headers(rec.header, resource, q)
 	w.WriteHeader(status)
 	_, _ = w.Write(rec.body.Bytes()) // the client hung up
+}
+
+// answered counts a request answered other than 304 or refused; those
+// count with their kind, at once, so that a snapshot never holds a
+// request without its kind.
+func (m *meter) answered() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.stats.Requests++
 }
 
 // etag is the entity tag of body: its SHA-256, the whole of it for GitHub
