@@ -33,12 +33,18 @@ func (o Order) group() string {
 // however many times it arrives: delivered again, by a webhook and by
 // a poller both, or to two replicas at once.
 const (
-	// commentWindow is how long a comment is remembered as queued.
-	commentWindow = 24 * time.Hour
+	// CommentWindow is how long a comment is remembered as queued, or
+	// as seen by a poller.
+	CommentWindow = 24 * time.Hour
 	// PullWindow is how long a pull request's state is remembered: past
 	// it, an event for an unchanged pull request plans it again.
 	PullWindow = 90 * 24 * time.Hour
 )
+
+// CommentKey names the mark of a comment, set once it is queued.
+func CommentKey(forge, repo string, id int64) string {
+	return fmt.Sprintf("%s/%s/comment/%d", forge, repo, id)
+}
 
 // PullKey names the mark that holds the state of a pull request as its
 // events last queued it; PullState is that state.
@@ -64,7 +70,7 @@ func (o Order) mark() queue.Mark {
 	ev := o.Event
 	switch ev.Type {
 	case vcs.CommentCreated:
-		return queue.Mark{Key: fmt.Sprintf("%s/%s/comment/%d", o.Forge, ev.Repo.FullName, ev.Comment.ID), Value: "queued", TTL: commentWindow}
+		return queue.Mark{Key: CommentKey(o.Forge, ev.Repo.FullName, ev.Comment.ID), Value: "queued", TTL: CommentWindow}
 	case vcs.PullClosed:
 		ev.Pull.Open = false
 	default:

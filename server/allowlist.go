@@ -43,3 +43,16 @@ func (a Allowlist) Allows(fullName string) bool {
 	}
 	return false
 }
+
+// names returns the entries that name one repository each, and reports
+// whether there are globs besides.
+func (a Allowlist) names() (names []string, globs bool) {
+	for _, g := range a.globs {
+		if strings.ContainsAny(g, `*?[\`) {
+			globs = true
+			continue
+		}
+		names = append(names, g)
+	}
+	return names, globs
+}

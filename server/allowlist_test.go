@@ -1,6 +1,9 @@
 package server
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestAllowlist(t *testing.T) {
 	t.Parallel()
@@ -23,6 +26,30 @@ func TestAllowlist(t *testing.T) {
 	for _, bad := range []string{"", " , ", "acme/[", "a/\\"} {
 		if _, err := ParseAllowlist(bad); err == nil {
 			t.Errorf("ParseAllowlist(%q) accepted", bad)
+		}
+	}
+}
+
+func TestAllowlistNames(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]struct {
+		names string
+		globs bool
+	}{
+		"acme/infra":                  {"acme/infra", false},
+		"acme/infra, group/sub/proj":  {"acme/infra,group/sub/proj", false},
+		"acme/*,acme/infra":           {"acme/infra", true},
+		"*":                           {"", true},
+		"acme/infra-?,acme/[ab]":      {"", true},
+		"acme/infra,acme/infra-[0-9]": {"acme/infra", true},
+	} {
+		a, err := ParseAllowlist(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names, globs := a.names()
+		if strings.Join(names, ",") != want.names || globs != want.globs {
+			t.Errorf("%q: names %q, globs %v; want %q, %v", in, names, globs, want.names, want.globs)
 		}
 	}
 }

@@ -55,6 +55,10 @@ type Config struct {
 	// work of one that died. 30 seconds when zero; else at least a
 	// second.
 	ClaimTTL time.Duration
+	// PollInterval, when set, has the server ask each forge this often
+	// what changed in the repositories RepoAllowlist names, as well as
+	// taking webhooks: for a server the forge cannot reach.
+	PollInterval time.Duration
 	// ShutdownTimeout is how long running jobs may go on once Run's
 	// context ends; one minute when zero. Jobs still running then are
 	// stopped, and their tasks stay queued.
@@ -80,6 +84,8 @@ func (c Config) check() error {
 		return fmt.Errorf("server: no data directory")
 	case c.Tool.Path == "":
 		return fmt.Errorf("server: no tofu or terraform binary")
+	case c.PollInterval < 0:
+		return fmt.Errorf("server: poll interval %v is negative", c.PollInterval)
 	}
 	if c.ClaimTTL != 0 {
 		if err := CheckClaimTTL(c.ClaimTTL); err != nil {

@@ -73,6 +73,12 @@ type fakeForge interface {
 	SendPullComment(t testing.TB, target string, p vcstest.Pull, author, body string) vcstest.Delivery
 	Deliver(t testing.TB, target, event string, payload []byte, o vcstest.DeliverOptions) vcstest.Delivery
 	Payload(t testing.TB, event, action string, p vcstest.Pull, author, body string) []byte
+	// What a poller finds without a webhook.
+	Act(t testing.TB, action string, p vcstest.Pull) vcstest.Pull
+	PostComment(t testing.TB, p vcstest.Pull, author, body string) int64
+	EditComment(t testing.TB, repo string, number int, id int64, body string)
+	APIStats() vcstest.APIStats
+	SetRateLimit(remaining int, reset time.Time)
 }
 
 type testOptions struct {

@@ -18,9 +18,7 @@ func newForges(log *slog.Logger, cfg Config) ([]vcs.Forge, error) {
 			return nil, err
 		}
 		forges = append(forges, f)
-		if cfg.GitHub.WebhookSecret == "" {
-			log.Warn("NO WEBHOOK SECRET: anyone who can reach this server can make it plan any open pull request; set --gh-webhook-secret")
-		}
+		warnUnsigned(log, cfg, cfg.GitHub.WebhookSecret, "GitHub", "pull request", "--gh-webhook-secret")
 	}
 	if cfg.GitLab.Token != "" || cfg.GitLab.WebhookSecret != "" {
 		f, err := gitlab.New(cfg.GitLab)
@@ -28,14 +26,34 @@ func newForges(log *slog.Logger, cfg Config) ([]vcs.Forge, error) {
 			return nil, err
 		}
 		forges = append(forges, f)
-		if cfg.GitLab.WebhookSecret == "" {
-			log.Warn("NO WEBHOOK SECRET: anyone who can reach this server can make it plan any open merge request; set --gitlab-webhook-secret")
-		}
+		warnUnsigned(log, cfg, cfg.GitLab.WebhookSecret, "GitLab", "merge request", "--gitlab-webhook-secret")
 	}
 	if len(forges) == 0 {
 		log.Warn("no forge configured: every webhook will be refused; set --gh-token or --gitlab-token")
 	}
 	return forges, nil
+}
+
+// warnUnsigned says what becomes of a forge's webhooks without a secret:
+// a server that polls refuses them all (polling finds what they would
+// say), one that does not takes them unsigned, which anyone can send.
+func warnUnsigned(log *slog.Logger, cfg Config, secret, forge, pull, flag string) {
+	switch {
+	case secret != "":
+	case cfg.PollInterval > 0:
+		log.Info("webhooks from " + forge + " are refused: the server polls, and takes webhooks only with " + flag)
+	default:
+		log.Warn("NO WEBHOOK SECRET: anyone who can reach this server can make it plan any open " + pull + "; set " + flag)
+	}
+}
+
+// unsignedRefused names the forges whose webhooks a polling server
+// refuses, for want of a secret to check them with.
+func unsignedRefused(cfg Config) map[string]bool {
+	if cfg.PollInterval <= 0 {
+		return nil
+	}
+	return map[string]bool{"github": cfg.GitHub.WebhookSecret == "", "gitlab": cfg.GitLab.WebhookSecret == ""}
 }
 
 // secrets are the configured credentials, kept out of tool environments and

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/atoll-iac/atoll/runner"
+	"github.com/atoll-iac/atoll/runner/queue"
 	"github.com/atoll-iac/atoll/vcs"
 )
 
@@ -42,7 +43,7 @@ func (s *Server) admit(ctx context.Context, forge vcs.Forge, ev vcs.Event) (admi
 	}
 	why, ok := s.jobs.Decide(ev)
 	if !ok {
-		return admission{why: why}, nil
+		return admission{why: why}, s.sawComment(ctx, forge, ev)
 	}
 	id := newJobID()
 	// Not cut short by the source going away: a forge retries a delivery
@@ -64,6 +65,18 @@ func (s *Server) admit(ctx context.Context, forge vcs.Forge, ev vcs.Event) (admi
 	}
 	log.Info("queued", "job", id, "event", ev.Type.String(), "work", why)
 	return admission{queued: true, job: id, why: why}, nil
+}
+
+// sawComment marks a comment that asks for nothing as seen, when the
+// server polls: a poller that reads it again after an edit (to a
+// command, say) knows it for an edit, which runs nothing, as a webhook
+// would tell.
+func (s *Server) sawComment(ctx context.Context, forge vcs.Forge, ev vcs.Event) error {
+	if ev.Type != vcs.CommentCreated || len(s.pollers) == 0 {
+		return nil
+	}
+	m := queue.Mark{Key: runner.CommentKey(forge.Name(), ev.Repo.FullName, ev.Comment.ID), Value: "seen", TTL: runner.CommentWindow}
+	return s.tasks.SetMark(ctx, m)
 }
 
 func newJobID() string {

@@ -3,6 +3,7 @@ package server
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,6 +47,13 @@ type Server struct {
 	storeClosed bool
 	// reading admits a bounded number of webhook bodies into memory at once.
 	reading chan struct{}
+	// refused names the forges whose webhooks are refused: unsigned, on a
+	// server that polls.
+	refused map[string]bool
+	// pollers poll the forges, from Start until stopPolling.
+	pollers     []*poller
+	polling     sync.WaitGroup
+	stopPolling context.CancelFunc
 }
 
 // New builds a server from cfg: it opens the stores under cfg.DataDir (or
@@ -90,7 +98,7 @@ func New(cfg Config) (*Server, error) {
 		Parallelism: cfg.Parallelism,
 		Logger:      log,
 	})
-	return &Server{
+	s := &Server{
 		log:        log,
 		allow:      cfg.RepoAllowlist,
 		forges:     forges,
@@ -101,7 +109,16 @@ func New(cfg Config) (*Server, error) {
 		pingStore:  st.ping,
 		closeStore: st.close,
 		reading:    make(chan struct{}, 64),
-	}, nil
+		refused:    unsignedRefused(cfg),
+	}
+	if cfg.PollInterval > 0 {
+		for _, f := range forges {
+			if w, ok := f.(vcs.Watcher); ok {
+				s.pollers = append(s.pollers, newPoller(s, f, w, cfg.PollInterval))
+			}
+		}
+	}
+	return s, nil
 }
 
 // minRedacted is the length below which a --redact-env value is not
@@ -134,12 +151,25 @@ func envValues(env, names []string) map[string]string {
 }
 
 // Start starts the workers that run queued jobs, those left from before
-// a restart first.
+// a restart first, and the pollers.
 func (s *Server) Start() {
 	if n, err := s.tasks.Pending(context.Background()); err == nil && n > 0 {
 		s.log.Info("jobs waiting in the queue", "count", n)
 	}
 	s.pool.Start()
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopPolling = cancel
+	for _, p := range s.pollers {
+		s.polling.Go(func() { p.run(ctx) })
+	}
+}
+
+// stopPollers stops the pollers and waits for them to end.
+func (s *Server) stopPollers() {
+	if s.stopPolling != nil {
+		s.stopPolling()
+	}
+	s.polling.Wait()
 }
 
 // Locks returns the project locks held now, ordered by key: what the web
@@ -156,25 +186,44 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
+// health is what /healthz answers.
+type health struct {
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+	// Pollers says, by forge, how polling goes.
+	Pollers map[string]pollStatus `json:"pollers,omitempty"`
+}
+
 // healthz answers whether the server can work: 200 and "ok", or 503 and
 // "degraded" when its store (Redis) does not answer. It recovers by
-// itself when the store comes back.
+// itself when the store comes back. It says how each poller is doing
+// too, which does not make the server unhealthy: webhooks may still
+// come in.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	w.Header().Set("Content-Type", "application/json")
+	h := health{Status: "ok"}
+	for _, p := range s.pollers {
+		if h.Pollers == nil {
+			h.Pollers = map[string]pollStatus{}
+		}
+		h.Pollers[p.forge.Name()] = p.state()
+	}
+	code := http.StatusOK
 	if err := s.pingStore(ctx); err != nil {
 		s.log.Warn("health check: the store does not answer", "err", err)
-		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintln(w, `{"status":"degraded","reason":"the lock and job store does not answer"}`)
-		return
+		code = http.StatusServiceUnavailable
+		h.Status, h.Reason = "degraded", "the lock and job store does not answer"
 	}
-	fmt.Fprintln(w, `{"status":"ok"}`)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(h)
 }
 
 // Close stops taking jobs, waits until ctx is done for running ones to
 // finish, hands the rest back to the queue, and closes the store.
 func (s *Server) Close(ctx context.Context) error {
+	s.stopPollers()
 	s.pool.Stop(ctx)
 	return s.shutStore()
 }
@@ -224,6 +273,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer cancel()
 	var draining sync.WaitGroup
 	draining.Go(func() { srv.Shutdown(shutdown) })
+	draining.Go(s.stopPollers)
 	s.pool.Stop(shutdown)
 	draining.Wait()
 	if cerr := s.shutStore(); cerr != nil && err == nil {

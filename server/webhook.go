@@ -21,6 +21,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not a webhook from a configured forge", http.StatusBadRequest)
 		return
 	}
+	if s.refused[forge.Name()] {
+		http.Error(w, "this server polls "+forge.Name()+" and takes its webhooks only with a secret", http.StatusUnauthorized)
+		return
+	}
 	body, status := s.readBody(w, r)
 	if status != 0 {
 		http.Error(w, http.StatusText(status), status)

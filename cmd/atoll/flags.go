@@ -35,7 +35,7 @@ type serverFlags struct {
 	requirements, commenters, extraArgs, redactEnv, repoConfig string
 	redisAddr, redisPassword                                   string
 	download, allowForks, automerge, hidePrev, redisTLS        bool
-	lockTTL, claimTTL, shutdownTimeout                         time.Duration
+	lockTTL, claimTTL, shutdownTimeout, pollInterval           time.Duration
 }
 
 // define defines the flags on fs.
@@ -50,6 +50,7 @@ func (f *serverFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&f.glToken, "gitlab-token", "", "GitLab access token (api scope) atoll comments and fetches with")
 	fs.StringVar(&f.glSecret, "gitlab-webhook-secret", "", "secret token of the GitLab webhook (X-Gitlab-Token)")
 	fs.StringVar(&f.glURL, "gitlab-url", gitlab.DefaultURL, "GitLab instance, perhaps under a path (https://host/gitlab)")
+	fs.DurationVar(&f.pollInterval, "poll-interval", 0, "ask the forges what changed this often, for a server they cannot reach (default: webhooks only)")
 	fs.StringVar(&f.dist, "tf-distribution", string(workflows.OpenTofu), "opentofu or terraform")
 	fs.StringVar(&f.bin, "tf-bin", "", "tofu or terraform binary to run (default: tofu or terraform on PATH)")
 	fs.StringVar(&f.binDir, "tf-bin-dir", "", "other releases, as DIR/tofu/1.10.7/tofu and DIR/terraform/1.11.4/terraform (default: DATA_DIR/bin)")
@@ -117,6 +118,8 @@ func (f *serverFlags) check() error {
 		return fmt.Errorf("--shutdown-timeout %v: want a positive duration", f.shutdownTimeout)
 	case f.redisDB < 0:
 		return fmt.Errorf("--redis-db %d: want 0 or more", f.redisDB)
+	case f.pollInterval != 0 && f.pollInterval < time.Second:
+		return fmt.Errorf("--poll-interval %v: want at least 1s, or 0 for webhooks only", f.pollInterval)
 	}
 	return nil
 }
@@ -178,6 +181,7 @@ func (f *serverFlags) config() (server.Config, error) {
 		Parallelism:     f.parallelism,
 		ShutdownTimeout: f.shutdownTimeout,
 		ClaimTTL:        f.claimTTL,
+		PollInterval:    f.pollInterval,
 		RedactEnv:       list(f.redactEnv),
 		Redis:           server.RedisConfig{Addr: f.redisAddr, Password: f.redisPassword, DB: f.redisDB, TLS: f.redisTLS},
 		Policy: runner.Policy{
@@ -238,7 +242,12 @@ func list(s string) []string {
 // dashes as underscores.
 func parse(fs *flag.FlagSet, args []string, getenv func(string) (string, bool)) error {
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		// The flag package names flags with one dash; atoll's help, two.
+		msg := strings.Replace(err.Error(), "for flag -", "for --", 1)
+		return errors.New(strings.Replace(msg, "not defined: -", "not defined: --", 1))
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))

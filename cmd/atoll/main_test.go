@@ -42,7 +42,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 	}{
 		{"no command", nil, nil, "Usage:"},
 		{"unknown command", []string{"serve"}, nil, `unknown command "serve"`},
-		{"unknown flag", []string{"server", "--repo-allowlist=*", "--bogus"}, nil, "flag provided but not defined: -bogus"},
+		{"unknown flag", []string{"server", "--repo-allowlist=*", "--bogus"}, nil, "flag provided but not defined: --bogus"},
 		{"missing allowlist", []string{"server", "--tf-bin", sh}, nil, "--repo-allowlist is required"},
 		{"bad glob", []string{"server", "--repo-allowlist", "acme/[", "--tf-bin", sh}, nil, `bad glob "acme/["`},
 		{"unknown distribution", []string{"server", "--repo-allowlist=*", "--tf-distribution", "pulumi"}, nil, `unknown distribution "pulumi"`},
@@ -58,6 +58,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"tiny lock TTL", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--lock-ttl", "1ns"}, nil, "--lock-ttl 1ns: want 0 (never) or at least 1s"},
 		{"bad GitLab URL", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gitlab-token=x", "--gitlab-url", "gitlab.example.com"}, nil, `--gitlab-url "gitlab.example.com" is not an http(s) URL`},
 		{"tiny claim TTL", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--claim-ttl", "500ms"}, nil, "--claim-ttl 500ms: want at least 1s"},
+		{"tiny poll interval", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--poll-interval", "100ms"}, nil, "--poll-interval 100ms: want at least 1s, or 0 for webhooks only"},
+		{"poll interval not a duration", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--poll-interval", "often"}, nil, `invalid value "often" for --poll-interval`},
 		{"not a URL", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--tf-download-url", "ftp://mirror"}, nil, `"ftp://mirror" is not an https URL`},
 	}
 	for _, tt := range tests {
