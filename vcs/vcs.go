@@ -7,9 +7,12 @@ package vcs
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Forge is one code forge account: it parses the forge's webhooks and
@@ -243,3 +246,22 @@ var (
 // only some of the files a pull request changes: more than its diff
 // limits let it show.
 var ErrTooManyFiles = errors.New("vcs: the forge lists only some of the changed files")
+
+// Delivery is a webhook as a forge sends it: atoll forward sends one
+// built from a CI job's event, and atoll ci reads one.
+type Delivery struct {
+	Header http.Header
+	Body   []byte
+}
+
+// DerivedID is an id in the shape of a UUID, the same for the same parts:
+// a delivery id for an event re-sent from a CI run, which a re-run of the
+// job repeats.
+func DerivedID(parts ...string) string {
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	b := sum[:16]
+	b[6] = b[6]&0x0f | 0x80 // version 8: made up by the application
+	b[8] = b[8]&0x3f | 0x80 // the RFC 9562 variant
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}

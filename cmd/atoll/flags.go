@@ -83,7 +83,7 @@ func serverConfig(args []string, getenv func(string) (string, bool), stdout io.W
 	f.define(fs)
 	if err := parse(fs, args, getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			printFlags(stdout, fs)
+			printFlags(stdout, fs, "atoll server")
 			return server.Config{}, errHelp
 		}
 		return server.Config{}, err
@@ -273,8 +273,8 @@ func envName(flagName string) string {
 	return "ATOLL_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-func printFlags(w io.Writer, fs *flag.FlagSet) {
-	fmt.Fprintln(w, "Usage: atoll server [flags]\n\nEach flag can also be set by its environment variable.\n\nFlags:")
+func printFlags(w io.Writer, fs *flag.FlagSet, command string) {
+	fmt.Fprintf(w, "Usage: %s [flags]\n\nEach flag can also be set by its environment variable.\n\nFlags:\n", command)
 	fs.VisitAll(func(f *flag.Flag) {
 		def := ""
 		if f.DefValue != "" {

@@ -42,6 +42,8 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		return 0
 	case "projects":
 		return projects(context.Background(), args[1:], getenv, stdout, stderr)
+	case "forward":
+		return forward(context.Background(), args[1:], getenv, stdout, stderr)
 	case "server":
 		cfg, err := serverConfig(args[1:], getenv, stdout)
 		if errors.Is(err, errHelp) {
@@ -83,5 +85,6 @@ const topUsage = `atoll runs OpenTofu/Terraform plans for pull requests.
 Usage:
   atoll server [flags]   serve webhooks (atoll server -h lists the flags)
   atoll projects         print which projects a pull request from this checkout would plan, and why
+  atoll forward --url U  in a CI job, send its event to the atoll server at U as the forge would
   atoll version          print the version
 `

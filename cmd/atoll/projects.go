@@ -22,8 +22,8 @@ func projects(ctx context.Context, args []string, getenv func(string) (string, b
 	repo := fs.String("repo", ".", "the repository checkout")
 	if err := parse(fs, args, getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stdout, "Usage: atoll projects [--base REF] [--repo DIR]\n\nPrints which projects a pull request against REF would plan, and why.")
-			printFlags(stdout, fs)
+			printFlags(stdout, fs, "atoll projects")
+			fmt.Fprintln(stdout, "\nIt prints which projects a pull request against --base would plan, and why.")
 			return 0
 		}
 		fmt.Fprintf(stderr, "atoll projects: %v\n", err)
