@@ -67,6 +67,9 @@ func (j *Job) markSeen(ctx context.Context) {
 // atoll's own, the forge holds it as the webhook says, and its author may
 // run commands. When it may not, the error, if any, is the answer.
 func (j *Job) trustedCommenter(ctx context.Context) (bool, error) {
+	if j.given {
+		return j.mayRun(ctx)
+	}
 	// No comment of atoll's starts with the command word, so a forge that
 	// cannot say who atoll is (a GitHub App token cannot) is no loop risk.
 	self, err := j.Forge.CurrentUser(ctx)
@@ -89,6 +92,12 @@ func (j *Job) trustedCommenter(ctx context.Context) (bool, error) {
 		return false, nil
 	}
 	j.markSeen(ctx)
+	return j.mayRun(ctx)
+}
+
+// mayRun reports whether the job's user may run commands; when not, the
+// error is the answer.
+func (j *Job) mayRun(ctx context.Context) (bool, error) {
 	ok, err := j.mayComment(ctx)
 	switch {
 	case err != nil:

@@ -42,6 +42,12 @@ type Job struct {
 	// claim keeps the job's task claimed; nil for a job run outside the
 	// queue.
 	claim *queue.Claim
+	// given marks a command given by whoever runs the job (a CI job's
+	// configuration) rather than written in a comment: there is no
+	// comment to check or mark, only User's right to run it.
+	given bool
+	// failed is set once the job reports a failure, a refusal included.
+	failed bool
 }
 
 // reportTimeout bounds the calls that report a job's end to the forge,
@@ -137,6 +143,7 @@ func (j *Job) do(ctx context.Context) error {
 // reportError says on the pull request that the job failed: as err says
 // when it is a *userError, else in a generic message naming the job.
 func (j *Job) reportError(ctx context.Context, err error) {
+	j.failed = true
 	var ue *userError
 	var body string
 	if errors.As(err, &ue) {

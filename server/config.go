@@ -8,6 +8,7 @@ package server
 import (
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	"github.com/atoll-iac/atoll/runner"
@@ -73,8 +74,15 @@ type Config struct {
 	// for every replica that uses it; else they live under DataDir, for
 	// this process alone.
 	Redis RedisConfig
+	// PlansDir, when set and Redis is not, keeps plans there with their
+	// dependency lock files rather than under DataDir, for a later run
+	// elsewhere to apply: a CI job's artifact.
+	PlansDir string
 	// Logger receives the server's logs; slog.Default() when nil.
 	Logger *slog.Logger
+
+	// oneShot is set by RunCI: no webhook comes in.
+	oneShot bool
 }
 
 // check refuses a Config that New cannot run.
@@ -86,6 +94,8 @@ func (c Config) check() error {
 		return fmt.Errorf("server: no tofu or terraform binary")
 	case c.PollInterval < 0:
 		return fmt.Errorf("server: poll interval %v is negative", c.PollInterval)
+	case c.PlansDir != "" && !filepath.IsAbs(c.PlansDir):
+		return fmt.Errorf("server: plans directory %q is not an absolute path", c.PlansDir)
 	}
 	if c.ClaimTTL != 0 {
 		if err := CheckClaimTTL(c.ClaimTTL); err != nil {

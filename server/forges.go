@@ -39,7 +39,7 @@ func newForges(log *slog.Logger, cfg Config) ([]vcs.Forge, error) {
 // say), one that does not takes them unsigned, which anyone can send.
 func warnUnsigned(log *slog.Logger, cfg Config, secret, forge, pull, flag string) {
 	switch {
-	case secret != "":
+	case secret != "" || cfg.oneShot:
 	case cfg.PollInterval > 0:
 		log.Info("webhooks from " + forge + " are refused: the server polls, and takes webhooks only with " + flag)
 	default:

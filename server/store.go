@@ -56,10 +56,14 @@ func openStores(cfg Config) (stores, error) {
 		if err != nil {
 			return stores{}, errors.Join(err, locks.Close())
 		}
+		var kept plans.Store = plans.NewLocal(filepath.Join(cfg.DataDir, "plans"))
+		if cfg.PlansDir != "" {
+			kept = plans.NewCarried(cfg.PlansDir)
+		}
 		return stores{
 			locker: locks,
 			tasks:  tasks,
-			plans:  plans.NewLocal(filepath.Join(cfg.DataDir, "plans")),
+			plans:  kept,
 			ping:   func(context.Context) error { return nil },
 			close:  func() error { return errors.Join(tasks.Close(), locks.Close()) },
 		}, nil

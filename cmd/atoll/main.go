@@ -44,6 +44,10 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		return projects(context.Background(), args[1:], getenv, stdout, stderr)
 	case "forward":
 		return forward(context.Background(), args[1:], getenv, stdout, stderr)
+	case "ci":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return ci(ctx, args[1:], environ, stdout, stderr)
 	case "server":
 		cfg, err := serverConfig(args[1:], getenv, stdout)
 		if errors.Is(err, errHelp) {
@@ -85,6 +89,7 @@ const topUsage = `atoll runs OpenTofu/Terraform plans for pull requests.
 Usage:
   atoll server [flags]   serve webhooks (atoll server -h lists the flags)
   atoll projects         print which projects a pull request from this checkout would plan, and why
+  atoll ci [plan|apply]  in a CI job, do at once what its event asks, with no server
   atoll forward --url U  in a CI job, send its event to the atoll server at U as the forge would
   atoll version          print the version
 `

@@ -14,9 +14,12 @@ import (
 )
 
 // Local is a Store in files under a directory, for one process: a plan
-// is applied where it was made.
+// is applied where it was made. A carried one travels between runs (a CI
+// job's artifact): its plans may be applied in another checkout, so it
+// keeps each plan's dependency lock file too.
 type Local struct {
-	root string
+	root    string
+	carried bool
 	// mu orders the changes to records and comment ids.
 	mu sync.Mutex
 }
@@ -25,6 +28,14 @@ var _ Store = (*Local)(nil)
 
 // NewLocal returns a Store that keeps its files under root.
 func NewLocal(root string) *Local { return &Local{root: root} }
+
+// NewCarried returns a Store that keeps its files under root, a
+// directory that moves from the run that plans to the run that applies.
+func NewCarried(root string) *Local { return &Local{root: root, carried: true} }
+
+// maxLockFile is the largest dependency lock file a carried store reads
+// back: its directory came from elsewhere.
+const maxLockFile = 1 << 20
 
 // pullDir holds everything of one pull request.
 func (l *Local) pullDir(pull Pull) (string, error) {
@@ -151,8 +162,21 @@ func (l *Local) Discard(ctx context.Context, pull Pull) ([]Record, error) {
 	return recs, nil
 }
 
-// Keep implements Store: the plan file is where the apply finds it.
-func (l *Local) Keep(ctx context.Context, pull Pull, rec Record, lock []byte) error { return nil }
+// Keep implements Store: the plan file is where the apply finds it; a
+// carried store writes the lock file beside it.
+func (l *Local) Keep(ctx context.Context, pull Pull, rec Record, lock []byte) error {
+	if !l.carried || lock == nil {
+		return nil
+	}
+	base, err := l.base(pull, rec)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(base+".lock.hcl", lock, 0o600); err != nil {
+		return fmt.Errorf("plans: keeping the dependency lock file: %w", err)
+	}
+	return nil
+}
 
 // Fetch implements Store: the plan file is in place, if it is anywhere.
 func (l *Local) Fetch(ctx context.Context, pull Pull, rec Record) ([]byte, error) {
@@ -160,7 +184,7 @@ func (l *Local) Fetch(ctx context.Context, pull Pull, rec Record) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
-	fi, err := os.Stat(files.Plan)
+	fi, err := os.Lstat(files.Plan)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return nil, ErrNoPlanFile
@@ -168,8 +192,34 @@ func (l *Local) Fetch(ctx context.Context, pull Pull, rec Record) ([]byte, error
 		return nil, err
 	case !fi.Mode().IsRegular():
 		return nil, fmt.Errorf("plans: %s is not a regular file", files.Plan)
+	case !l.carried:
+		return nil, nil
 	}
-	return nil, nil
+	base, err := l.base(pull, rec)
+	if err != nil {
+		return nil, err
+	}
+	return readLockFile(base + ".lock.hcl")
+}
+
+// readLockFile reads the lock file a carried store kept at path: nil when
+// there is none, an error when it is not a regular file of at most
+// maxLockFile bytes.
+func readLockFile(path string) ([]byte, error) {
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case !fi.Mode().IsRegular() || fi.Size() > maxLockFile:
+		return nil, fmt.Errorf("plans: %s is not a regular file of at most %d KiB", path, maxLockFile>>10)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("plans: reading the dependency lock file: %w", err)
+	}
+	return b, nil
 }
 
 // Drop implements Store.
@@ -184,8 +234,9 @@ func (l *Local) Drop(ctx context.Context, pull Pull, rec Record) error {
 	return nil
 }
 
-// Shared implements Store: a Local's plans are this process's.
-func (l *Local) Shared() bool { return false }
+// Shared implements Store: a Local's plans are this process's, unless
+// they are carried.
+func (l *Local) Shared() bool { return l.carried }
 
 // SwapComments implements Store.
 func (l *Local) SwapComments(ctx context.Context, pull Pull, ids []int64) ([]int64, error) {

@@ -3,19 +3,25 @@ package plans
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/atoll-iac/atoll/locking/redistest"
 )
 
-// stores runs fn against each Store: Local, and Redis on a real
-// redis-server.
+// stores runs fn against each Store: Local, carried or not, and Redis on
+// a real redis-server.
 func stores(t *testing.T, fn func(t *testing.T, s Store)) {
 	t.Run("local", func(t *testing.T) {
 		t.Parallel()
 		fn(t, NewLocal(t.TempDir()))
+	})
+	t.Run("carried", func(t *testing.T) {
+		t.Parallel()
+		fn(t, NewCarried(t.TempDir()))
 	})
 	t.Run("redis", func(t *testing.T) {
 		t.Parallel()
@@ -199,5 +205,59 @@ func TestSharedPlansTravelWithTheirLockFile(t *testing.T) {
 	writePlan(t, a, pull, big, string(make([]byte, MaxSharedPlan+1)))
 	if err := a.Keep(ctx, pull, big, nil); !errors.Is(err, ErrPlanTooLarge) {
 		t.Errorf("Keep past the cap = %v, want ErrPlanTooLarge", err)
+	}
+}
+
+// A carried plans directory, copied to another machine (a CI artifact
+// restored in the apply's job), brings the plan and its lock file.
+func TestCarriedPlansTravelWithTheirLockFile(t *testing.T) {
+	t.Parallel()
+	ctx, pull := t.Context(), Pull{Forge: "gitlab", Repo: "acme/sub/infra", Number: 7}
+	rec := Record{Dir: "app", Workspace: "default", State: Planned}
+	planDir := t.TempDir()
+	a := NewCarried(planDir)
+	writePlan(t, a, pull, rec, "plan")
+	if err := a.Keep(ctx, pull, rec, []byte("# lock")); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SaveRecord(ctx, pull, rec); err != nil {
+		t.Fatal(err)
+	}
+	applyDir := t.TempDir()
+	if out, err := exec.Command("cp", "-a", planDir+"/.", applyDir).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v\n%s", err, out)
+	}
+	b := NewCarried(applyDir)
+	if !b.Shared() || NewLocal(applyDir).Shared() {
+		t.Error("a carried store must say its plans may be applied elsewhere, and a local one not")
+	}
+	if recs, err := b.Records(ctx, pull); err != nil || len(recs) != 1 {
+		t.Fatalf("Records after the copy = %+v, %v", recs, err)
+	}
+	lock, err := b.Fetch(ctx, pull, rec)
+	if err != nil || string(lock) != "# lock" {
+		t.Fatalf("Fetch = %q, %v; want the lock file", lock, err)
+	}
+	// What came from elsewhere is read as hostile: no links, nothing huge.
+	f, _ := b.Files(pull, rec)
+	lockPath := strings.TrimSuffix(f.Plan, ".tfplan") + ".lock.hcl"
+	for name, plant := range map[string]func() error{
+		"a link":     func() error { return os.Symlink("/etc/passwd", lockPath) },
+		"a big file": func() error { return os.WriteFile(lockPath, make([]byte, maxLockFile+1), 0o600) },
+	} {
+		os.Remove(lockPath)
+		if err := plant(); err != nil {
+			t.Fatal(err)
+		}
+		if lock, err := b.Fetch(ctx, pull, rec); err == nil {
+			t.Errorf("%s as the lock file: Fetch = %q; want an error", name, lock)
+		}
+	}
+	os.Remove(f.Plan)
+	if err := os.Symlink("/etc/passwd", f.Plan); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Fetch(ctx, pull, rec); err == nil || errors.Is(err, ErrNoPlanFile) {
+		t.Errorf("a link as the plan file: Fetch = %v; want an error", err)
 	}
 }

@@ -48,6 +48,9 @@ type Reply struct {
 	// Noted, when set, records a comment the reply posts anew, for a
 	// later run of the job should this one be cut short.
 	Noted func(ctx context.Context, commentID int64)
+	// Said, when set, hears each body Finish says, as said: a CI job's
+	// log repeats them.
+	Said func(body string)
 }
 
 // Start says that the job runs, in the reply's comment (ID) if it has
@@ -82,6 +85,9 @@ func (r *Reply) Finish(ctx context.Context, bodies ...string) ([]int64, error) {
 	var errs []error
 	for i, body := range bodies {
 		body = r.Redact.Redact(body)
+		if r.Said != nil {
+			r.Said(body)
+		}
 		if i == 0 && r.ID != 0 {
 			err := r.Forge.UpdateComment(ctx, r.Pull.Repo, r.Pull.Number, r.ID, body)
 			if err == nil {
