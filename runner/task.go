@@ -36,9 +36,9 @@ const (
 	// CommentWindow is how long a comment is remembered as queued, or
 	// as seen by a poller.
 	CommentWindow = 24 * time.Hour
-	// PullWindow is how long a pull request's state is remembered: past
+	// pullWindow is how long a pull request's state is remembered: past
 	// it, an event for an unchanged pull request plans it again.
-	PullWindow = 90 * 24 * time.Hour
+	pullWindow = 90 * 24 * time.Hour
 )
 
 // CommentKey names the mark of a comment, set once it is queued.
@@ -76,7 +76,19 @@ func (o Order) mark() queue.Mark {
 	default:
 		ev.Pull.Open = true
 	}
-	return queue.Mark{Key: PullKey(o.Forge, ev.Repo.FullName, ev.Pull.Number), Value: PullState(ev.Pull), TTL: PullWindow}
+	ev.Pull.Repo = ev.Repo
+	return PullMark(o.Forge, ev.Pull)
+}
+
+// PullMark is the mark that says pull, of forge, is in the state it is:
+// ordered by its update time, so that a late report of an earlier state
+// queues nothing.
+func PullMark(forge string, pull vcs.PullRequest) queue.Mark {
+	m := queue.Mark{Key: PullKey(forge, pull.Repo.FullName, pull.Number), Value: PullState(pull), TTL: pullWindow}
+	if !pull.Updated.IsZero() {
+		m.Order = pull.Updated.UnixMilli()
+	}
+	return m
 }
 
 // Enqueue records o as a task in store, unless what its event reports

@@ -43,7 +43,8 @@ func (s *Server) admit(ctx context.Context, forge vcs.Forge, ev vcs.Event) (admi
 	}
 	why, ok := s.jobs.Decide(ev)
 	if !ok {
-		return admission{why: why}, s.sawComment(ctx, forge, ev)
+		s.sawComment(ctx, forge, ev)
+		return admission{why: why}, nil
 	}
 	id := newJobID()
 	// Not cut short by the source going away: a forge retries a delivery
@@ -70,13 +71,19 @@ func (s *Server) admit(ctx context.Context, forge vcs.Forge, ev vcs.Event) (admi
 // sawComment marks a comment that asks for nothing as seen, when the
 // server polls: a poller that reads it again after an edit (to a
 // command, say) knows it for an edit, which runs nothing, as a webhook
-// would tell.
-func (s *Server) sawComment(ctx context.Context, forge vcs.Forge, ev vcs.Event) error {
+// would tell. A comment marked already keeps its mark.
+func (s *Server) sawComment(ctx context.Context, forge vcs.Forge, ev vcs.Event) {
 	if ev.Type != vcs.CommentCreated || len(s.pollers) == 0 {
-		return nil
+		return
 	}
-	m := queue.Mark{Key: runner.CommentKey(forge.Name(), ev.Repo.FullName, ev.Comment.ID), Value: "seen", TTL: runner.CommentWindow}
-	return s.tasks.SetMark(ctx, m)
+	key := runner.CommentKey(forge.Name(), ev.Repo.FullName, ev.Comment.ID)
+	held, err := s.tasks.Marked(ctx, key)
+	if err == nil && held == "" {
+		err = s.tasks.SetMark(ctx, queue.Mark{Key: key, Value: "seen", TTL: runner.CommentWindow})
+	}
+	if err != nil {
+		s.log.Warn("marking a comment seen", "repo", ev.Repo.FullName, "comment", ev.Comment.ID, "err", err)
+	}
 }
 
 func newJobID() string {

@@ -5,34 +5,26 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
-	"github.com/atoll-iac/atoll/runner"
-	"github.com/atoll-iac/atoll/runner/queue"
 	"github.com/atoll-iac/atoll/vcs"
 )
 
 // Polling is the intake for servers a forge cannot reach: a poller asks
 // the forge what changed in the repositories the allowlist names, and
-// hands what it finds to admit as the forge's webhook would have. What
-// an event reports is queued once (see runner.Enqueue), so a poller and
-// a webhook that both see a comment run it once. With replicas, the one
-// that holds the forge's poll lease polls.
+// hands what it finds to admit as the forge's webhook would have (see
+// pollrepo.go). What an event reports is queued once (runner.Enqueue),
+// so a poller and a webhook that both see a comment run it once. With
+// replicas, the one that holds the forge's poll lease polls.
 
-const (
-	// pollOverlap is how far before its cursor a poll reads: what the
-	// forge shows a little late is still read, and what was read before
-	// is recognized.
-	pollOverlap = time.Minute
-	// reposEvery is how often the allowlist's globs are matched against
-	// the repositories the forge shows.
-	reposEvery = 5 * time.Minute
-	// cursorWindow is how long a repository's cursor is kept unused.
-	cursorWindow = 90 * 24 * time.Hour
-)
+// reposEvery is how often the repositories the forge shows are matched
+// against the allowlist again.
+const reposEvery = 5 * time.Minute
 
-// poller polls one forge.
+// poller polls one forge. Its fields are the run goroutine's, but for
+// those under mu.
 type poller struct {
 	s        *Server
 	forge    vcs.Forge
@@ -44,8 +36,9 @@ type poller struct {
 	holding bool
 	renewed time.Time // when the lease was last taken or renewed
 
-	repos   []string
-	reposAt time.Time
+	repos     []string
+	reposAt   time.Time
+	reposWait time.Duration // until they are matched again
 
 	mu     sync.Mutex
 	status pollStatus
@@ -62,6 +55,8 @@ type pollStatus struct {
 	LastCycle *time.Time `json:"last_cycle"`
 	// Error is why the last cycle did not, if it did not.
 	Error string `json:"error,omitempty"`
+	// PausedUntil is set while the forge's rate limit holds polling back.
+	PausedUntil *time.Time `json:"paused_until,omitempty"`
 }
 
 func newPoller(s *Server, forge vcs.Forge, watch vcs.Watcher, interval time.Duration) *poller {
@@ -95,7 +90,7 @@ func (p *poller) run(ctx context.Context) {
 	for {
 		wait := p.interval / 2
 		if p.hold(ctx) {
-			p.cycle(ctx)
+			p.heldCycle(ctx)
 			wait = p.interval
 		}
 		if !p.sleep(ctx, jitter(wait)) {
@@ -105,32 +100,73 @@ func (p *poller) run(ctx context.Context) {
 }
 
 // hold takes or renews the poll lease and reports whether this process
-// holds it. A lease renewed less than a quarter of its TTL ago is held.
+// holds it. A lease renewed less than a quarter of its TTL ago is held;
+// one the store cannot be asked about is held as it was.
 func (p *poller) hold(ctx context.Context) bool {
 	if p.holding && time.Since(p.renewed) < p.leaseTTL()/4 {
 		return true
 	}
-	var held bool
-	var err error
+	take := p.s.locker.Acquire
 	if p.holding {
-		held, err = p.s.locker.Renew(ctx, p.lease(), p.owner, p.leaseTTL())
-	} else {
-		held, err = p.s.locker.Acquire(ctx, p.lease(), p.owner, p.leaseTTL())
+		take = p.s.locker.Renew
 	}
-	if err != nil && ctx.Err() == nil {
-		p.log.Warn("cannot reach the store for the poll lease", "err", err)
+	held, err := take(ctx, p.lease(), p.owner, p.leaseTTL())
+	if err != nil {
+		if ctx.Err() == nil {
+			p.log.Warn("cannot reach the store for the poll lease", "err", err)
+		}
+		// Held until it lapses, for all this process knows.
+		held = p.holding && time.Since(p.renewed) < p.leaseTTL()
+	} else if held {
+		p.renewed = time.Now()
 	}
+	p.setHolding(held)
+	return held
+}
+
+func (p *poller) setHolding(held bool) {
 	if held != p.holding {
 		p.log.Info("poll lease", "held", held)
 	}
 	p.holding = held
-	if held {
-		p.renewed = time.Now()
-	}
 	p.mu.Lock()
 	p.status.Polling = held
 	p.mu.Unlock()
-	return held
+}
+
+// heldCycle polls each repository once, renewing the lease on the way
+// however long one poll takes: should the lease be lost, the cycle stops.
+func (p *poller) heldCycle(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lost := make(chan bool, 1)
+	go func() {
+		renewed := time.Now()
+		for {
+			select {
+			case <-ctx.Done():
+				lost <- false
+				return
+			case <-time.After(p.leaseTTL() / 3):
+			}
+			held, err := p.s.locker.Renew(ctx, p.lease(), p.owner, p.leaseTTL())
+			switch {
+			case err == nil && held:
+				renewed = time.Now()
+			case err == nil || time.Since(renewed) > p.leaseTTL():
+				cancel()
+				lost <- true
+				return
+			}
+		}
+	}()
+	p.cycle(ctx)
+	cancel()
+	if <-lost {
+		p.setHolding(false)
+		return
+	}
+	p.renewed = time.Time{} // renewed along the way; the next hold renews again
 }
 
 // sleep waits d, renewing the lease it holds on the way, and reports
@@ -161,14 +197,16 @@ func jitter(d time.Duration) time.Duration {
 // cycle polls each repository once.
 func (p *poller) cycle(ctx context.Context) {
 	repos, err := p.repositories(ctx)
-	var failed error
+	failed := err
 	for _, repo := range repos {
-		if ctx.Err() != nil || !p.hold(ctx) {
+		if ctx.Err() != nil {
 			return
 		}
 		err := p.pollRepo(ctx, repo)
 		p.logState(repo, err)
-		failed = firstErr(failed, err)
+		if failed == nil {
+			failed = err
+		}
 		if retry, ok := vcs.AsRateLimit(err); ok {
 			p.pause(ctx, retry, "the forge refused a poll for its rate limit")
 			continue
@@ -178,7 +216,6 @@ func (p *poller) cycle(ctx context.Context) {
 			p.pause(ctx, rl.Reset, "the rate limit is nearly spent")
 		}
 	}
-	failed = firstErr(err, failed)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.status.Error = ""
@@ -190,22 +227,25 @@ func (p *poller) cycle(ctx context.Context) {
 	p.status.LastCycle = &now
 }
 
-// firstErr is the first error of a and b.
-func firstErr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
-}
-
-// pause waits until a little after until, if it is to come.
+// pause waits until a little after until, if it is to come; the lease is
+// renewed meanwhile by heldCycle.
 func (p *poller) pause(ctx context.Context, until time.Time, why string) {
 	d := time.Until(until)
 	if d <= 0 {
 		return
 	}
-	p.log.Warn("polling paused", "why", why, "until", until.UTC().Format(time.RFC3339))
-	p.sleep(ctx, jitter(d+time.Second))
+	until = time.Now().Add(jitter(d + time.Second)).UTC()
+	p.log.Warn("polling paused", "why", why, "until", until.Format(time.RFC3339))
+	p.mu.Lock()
+	p.status.PausedUntil = &until
+	p.mu.Unlock()
+	select {
+	case <-ctx.Done():
+	case <-time.After(time.Until(until)):
+	}
+	p.mu.Lock()
+	p.status.PausedUntil = nil
+	p.mu.Unlock()
 }
 
 // logState logs a repository's poll when it fails in a new way or
@@ -232,134 +272,42 @@ func (p *poller) logState(repo string, err error) {
 	}
 }
 
-// repositories are those the allowlist names: its plain names, and the
-// repositories the forge shows that its globs match, looked up again
-// every reposEvery.
+// repositories are those the forge shows its token that the allowlist
+// names, under the forge's own names. They are matched again every
+// reposEvery; while a name the allowlist spells out is not among them,
+// sooner, from the next cycle on and twice as long each time, so that a
+// repository created after the server started is polled soon. A name
+// the forge does not show is another forge's, or one the token cannot
+// see: it is said once.
 func (p *poller) repositories(ctx context.Context) ([]string, error) {
-	names, globs := p.s.allow.names()
-	if !globs {
-		return names, nil
+	if !p.reposAt.IsZero() && time.Since(p.reposAt) < p.reposWait {
+		return p.repos, nil
 	}
-	if p.reposAt.IsZero() || time.Since(p.reposAt) > reposEvery {
-		seen, err := p.watch.Repos(ctx)
-		if err != nil {
-			return append(names, p.repos...), err
-		}
-		p.repos = slices.DeleteFunc(seen, func(r string) bool { return !p.s.allow.Allows(r) })
-		p.reposAt = time.Now()
-	}
-	for _, r := range p.repos {
-		if !slices.Contains(names, r) {
-			names = append(names, r)
-		}
-	}
-	return names, nil
-}
-
-// pollRepo reads what changed in repo since its cursor, and admits what
-// a webhook would have reported. A repository polled for the first time
-// only has its open pull requests noted, as the state to compare with.
-func (p *poller) pollRepo(ctx context.Context, repo string) error {
-	key := "poll/" + p.forge.Name() + "/" + repo
-	cursor, err := p.s.tasks.Marked(ctx, key)
+	seen, err := p.watch.Repos(ctx)
 	if err != nil {
-		return err
+		return p.repos, err
 	}
-	since, err := time.Parse(time.RFC3339Nano, cursor)
-	if err != nil {
-		start := time.Now().Add(-pollOverlap)
-		if err := p.baseline(ctx, repo); err != nil {
-			return err
-		}
-		return p.setCursor(ctx, key, start)
-	}
-	from := since.Add(-pollOverlap)
-	ch, err := p.watch.Changes(ctx, repo, from)
-	if err != nil {
-		return err
-	}
-	for _, pull := range ch.Pulls {
-		if err := p.pullChanged(ctx, pull); err != nil {
-			return err
-		}
-	}
-	for _, c := range ch.Comments {
-		if err := p.commented(ctx, repo, from, c); err != nil {
-			return err
-		}
-	}
-	if ch.Latest.After(since) {
-		return p.setCursor(ctx, key, ch.Latest)
-	}
-	return nil
-}
-
-// commented admits a comment written at or after from that was not seen
-// before. One seen before, or written before from, has been edited: a
-// webhook would say "edited", which runs nothing.
-func (p *poller) commented(ctx context.Context, repo string, from time.Time, c vcs.PullComment) error {
-	if c.Created.Before(from) {
-		return nil
-	}
-	seen, err := p.s.tasks.Marked(ctx, runner.CommentKey(p.forge.Name(), repo, c.ID))
-	if err != nil || seen != "" {
-		return err
-	}
-	ev := vcs.Event{Type: vcs.CommentCreated, DeliveryID: "poll", Repo: vcs.Repo{FullName: repo},
-		Pull: vcs.PullRequest{Repo: vcs.Repo{FullName: repo}, Number: c.Pull}, Comment: c.Comment}
-	_, err = p.s.admit(ctx, p.forge, ev)
-	return err
-}
-
-func (p *poller) setCursor(ctx context.Context, key string, t time.Time) error {
-	return p.s.tasks.SetMark(ctx, queue.Mark{Key: key, Value: t.UTC().Format(time.RFC3339Nano), TTL: cursorWindow})
-}
-
-// baseline notes the state of repo's open pull requests that no event
-// reported yet, so that the next change to one is told from no change;
-// one whose head moved since an event reported it is planned.
-func (p *poller) baseline(ctx context.Context, repo string) error {
-	pulls, err := p.watch.OpenPulls(ctx, repo)
-	if err != nil {
-		return err
-	}
-	for _, pull := range pulls {
-		prev, err := p.s.tasks.Marked(ctx, runner.PullKey(p.forge.Name(), repo, pull.Number))
-		if err != nil {
-			return err
-		}
-		if prev != "" || pull.Draft {
-			if err := p.pullChanged(ctx, pull); err != nil {
-				return err
-			}
+	first := p.reposAt.IsZero()
+	p.repos = slices.DeleteFunc(seen, func(r string) bool { return !p.s.allow.Allows(r) })
+	p.reposAt = time.Now()
+	names, _ := p.s.allow.names()
+	missing := false
+	for _, name := range names {
+		if slices.ContainsFunc(p.repos, func(r string) bool { return strings.EqualFold(r, name) }) {
 			continue
 		}
-		m := queue.Mark{Key: runner.PullKey(p.forge.Name(), repo, pull.Number), Value: runner.PullState(pull), TTL: runner.PullWindow}
-		if err := p.s.tasks.SetMark(ctx, m); err != nil {
-			return err
+		missing = true
+		if first {
+			p.log.Info("not polling a repository the allowlist names: this forge's token does not see it", "repo", name)
 		}
 	}
-	return nil
-}
-
-// pullChanged admits the event that took pull from the state its
-// events last reported to the one it is in: opened (or reopened),
-// pushed to, or closed. A draft reports nothing until it is ready.
-func (p *poller) pullChanged(ctx context.Context, pull vcs.PullRequest) error {
-	if pull.Open && pull.Draft {
-		return nil
-	}
-	prev, err := p.s.tasks.Marked(ctx, runner.PullKey(p.forge.Name(), pull.Repo.FullName, pull.Number))
-	if err != nil || prev == runner.PullState(pull) {
-		return err
-	}
-	ev := vcs.Event{Type: vcs.PullUpdated, DeliveryID: "poll", Repo: pull.Repo, Pull: pull}
 	switch {
-	case !pull.Open:
-		ev.Type = vcs.PullClosed
-	case prev == "" || prev == runner.ClosedPull:
-		ev.Type = vcs.PullOpened
+	case !missing:
+		p.reposWait = reposEvery
+	case first:
+		p.reposWait = p.interval / 2
+	default:
+		p.reposWait = min(2*p.reposWait, reposEvery)
 	}
-	_, err = p.s.admit(ctx, p.forge, ev)
-	return err
+	return p.repos, nil
 }

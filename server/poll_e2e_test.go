@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/atoll-iac/atoll/locking/redistest"
+	"github.com/atoll-iac/atoll/vcs/gitlab"
 	"github.com/atoll-iac/atoll/vcs/vcstest"
 )
 
@@ -22,7 +23,9 @@ const testPollInterval = 100 * time.Millisecond
 
 // polling configures a server that polls acme/infra.
 func polling(opts testOptions) testOptions {
-	opts.allowlist = "acme/infra"
+	if opts.allowlist == "" {
+		opts.allowlist = "acme/infra"
+	}
 	configure := opts.configure
 	opts.configure = func(c *Config) {
 		c.PollInterval = testPollInterval
@@ -124,18 +127,26 @@ func TestPollPushAndDraft(t *testing.T) {
 func TestPollAndWebhookRunOnce(t *testing.T) {
 	t.Parallel()
 	onEachForge(t, polling(testOptions{}), func(t *testing.T, f forge, e *testEnv) {
-		e.f.CreateRepo(t, "acme/infra", nil)
-		e.waitPolled(t, "acme/infra")
-		pr := e.f.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
-		e.f.SendPullRequest(t, e.events, "opened", pr)
-		e.waitComments(t, pr, 1)
-		e.f.SendPullComment(t, e.events, pr, "bob", "atoll plan")
-		e.waitComments(t, pr, 2)
-		settle()
-		if cs := e.f.Comments(pr.Repo, pr.Number); len(cs) != 2 {
-			t.Errorf("%d comments after an autoplan and a plan each seen twice, want 2:\n%+v", len(cs), cs)
-		}
+		e.seenTwice(t)
 	})
+}
+
+// seenTwice creates acme/infra, waits for its first poll, and opens a pull
+// request that both webhooks and polls report, then comments a plan on
+// it, seen both ways too: it checks that each ran once.
+func (e *testEnv) seenTwice(t *testing.T) {
+	t.Helper()
+	e.f.CreateRepo(t, "acme/infra", nil)
+	e.waitPolled(t, "acme/infra")
+	pr := e.f.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+	e.f.SendPullRequest(t, e.events, "opened", pr)
+	e.waitComments(t, pr, 1)
+	e.f.SendPullComment(t, e.events, pr, "bob", "atoll plan")
+	e.waitComments(t, pr, 2)
+	settle()
+	if cs := e.f.Comments(pr.Repo, pr.Number); len(cs) != 2 {
+		t.Errorf("%d comments after an autoplan and a plan each seen twice, want 2:\n%+v", len(cs), cs)
+	}
 }
 
 // A comment edited into a command after a poll read it runs nothing, as
@@ -213,9 +224,14 @@ func TestPollWaitsForTheRateLimit(t *testing.T) {
 		}
 		e.f.WaitFor(t, waitLong, "polls after the reset", func() bool { return e.f.APIStats().Requests > before.Requests+2 })
 
+		// Spent: the poller says it waits for the reset, and does.
 		reset = time.Now().Add(2 * time.Second)
 		e.f.SetRateLimit(0, reset)
 		e.f.PostComment(t, pr, "bob", "atoll plan")
+		e.f.WaitFor(t, waitLong, "the poller to say it waits", func() bool {
+			until := pollerState(t, e, f.name).PausedUntil
+			return until != nil && !until.Before(reset.Truncate(time.Second))
+		})
 		e.waitComments(t, pr, 2)
 		if time.Now().Before(reset.Truncate(time.Second)) {
 			t.Error("the comment was answered before the rate limit's reset")
@@ -224,6 +240,80 @@ func TestPollWaitsForTheRateLimit(t *testing.T) {
 			t.Errorf("%d requests refused for the rate limit; the poller should wait, not retry", n)
 		}
 	})
+}
+
+// pollerState is what e's /healthz says of its poller of forge.
+func pollerState(t *testing.T, e *testEnv, forge string) pollStatus {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	e.server.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	var h health
+	if err := json.Unmarshal(rec.Body.Bytes(), &h); err != nil || rec.Code != http.StatusOK {
+		t.Fatalf("healthz: %d %s", rec.Code, rec.Body)
+	}
+	p, ok := h.Pollers[forge]
+	if !ok {
+		t.Fatalf("healthz says nothing of the %s poller: %s", forge, rec.Body)
+	}
+	return p
+}
+
+// A late delivery of an earlier state of a pull request plans nothing,
+// and leaves the poller nothing to plan again.
+func TestPollAndALateWebhook(t *testing.T) {
+	t.Parallel()
+	onEachForge(t, polling(testOptions{}), func(t *testing.T, f forge, e *testEnv) {
+		e.f.CreateRepo(t, "acme/infra", nil)
+		e.waitPolled(t, "acme/infra")
+		pr := e.f.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+		opened := e.f.Payload(t, f.pullPayload, "opened", pr, "", "")
+		e.waitComments(t, pr, 1)
+		time.Sleep(time.Second) // GitHub's times are to the second
+		e.f.PushToPull(t, "acme/infra", pr.Number, map[string]string{"main.tf": twoResources})
+		e.waitComments(t, pr, 2)
+		mustStatus(t, e.f.Deliver(t, e.events, f.pullEvent, opened, vcstest.DeliverOptions{}), http.StatusOK, "already received")
+		settle()
+		if cs := e.f.Comments(pr.Repo, pr.Number); len(cs) != 2 {
+			t.Errorf("%d comments after a late delivery of the opening, want the two plans:\n%+v", len(cs), cs)
+		}
+	})
+}
+
+// The allowlist may spell a repository otherwise than the forge: the
+// poller uses the forge's name, the one webhooks bring, so what both
+// find runs once, and locks are the forge's name's.
+func TestPollUsesTheForgesName(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, polling(testOptions{allowlist: "ACME/Infra"}))
+	e.seenTwice(t)
+	if locks, err := e.server.Locks(t.Context()); err != nil || len(locks) != 1 || locks[0].Key.Repo != "acme/infra" {
+		t.Errorf("locks = %+v, %v; want one, under the forge's name", locks, err)
+	}
+}
+
+// Each forge polls the repositories it has: with GitHub and GitLab on one
+// server, neither fails for the other's.
+func TestPollBothForges(t *testing.T) {
+	t.Parallel()
+	gl := newTestGitLab(t)
+	e := newTestEnv(t, polling(testOptions{configure: func(c *Config) {
+		c.GitLab = gitlab.Config{Token: testGitLabToken, WebhookSecret: testSecret, URL: gl.URL()}
+		c.RepoAllowlist, _ = ParseAllowlist("acme/infra,group/sub/infra")
+	}}))
+	e.gh.CreateRepo(t, "acme/infra", nil)
+	gl.CreateRepo(t, "group/sub/infra", nil)
+	mr := gl.OpenPull(t, "group/sub/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+	gl.PostComment(t, mr, "bob", "atoll plan")
+	// The comment came before the first poll: it is not run.
+	settle()
+	gl.PostComment(t, mr, "bob", "atoll plan")
+	gitlabEnv := &testEnv{f: gl, events: e.events, server: e.server}
+	gitlabEnv.waitComments(t, mr, 1)
+	for _, forge := range []string{"github", "gitlab"} {
+		if st := pollerState(t, e, forge); st.LastCycle == nil || st.Error != "" {
+			t.Errorf("the %s poller: %+v; want a clean cycle", forge, st)
+		}
+	}
 }
 
 // Replicas poll one at a time; when the one polling dies, another takes
@@ -242,7 +332,7 @@ func TestPollReplicasTakeOver(t *testing.T) {
 		t.Fatalf("%d comments with two replicas polling, want 2", n)
 	}
 	var pollingNow, standing *testEnv
-	switch polls := [2]bool{pollsNow(t, a), pollsNow(t, b)}; polls {
+	switch polls := [2]bool{pollerState(t, a, "github").Polling, pollerState(t, b, "github").Polling}; polls {
 	case [2]bool{true, false}:
 		pollingNow, standing = a, b
 	case [2]bool{false, true}:
@@ -253,41 +343,7 @@ func TestPollReplicasTakeOver(t *testing.T) {
 	pollingNow.shutDown(t, 30*time.Second)
 	gh.PostComment(t, pr, "bob", "atoll plan")
 	standing.waitComments(t, pr, 3)
-	if !pollsNow(t, standing) {
-		t.Error("the replica left does not say it polls")
-	}
-}
-
-// pollsNow reports whether e's /healthz says it polls.
-func pollsNow(t *testing.T, e *testEnv) bool {
-	t.Helper()
-	rec := httptest.NewRecorder()
-	e.server.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
-	var h health
-	if err := json.Unmarshal(rec.Body.Bytes(), &h); err != nil || rec.Code != http.StatusOK {
-		t.Fatalf("healthz: %d %s", rec.Code, rec.Body)
-	}
-	p, ok := h.Pollers["github"]
-	if !ok {
-		t.Fatalf("healthz says nothing of the poller: %s", rec.Body)
-	}
-	if p.Polling && p.LastCycle == nil {
-		t.Errorf("a replica polling says no cycle ended: %s", rec.Body)
-	}
-	return p.Polling
-}
-
-// A server that polls takes no webhook it cannot check: without a
-// secret, it refuses them all, and polling finds what they would say.
-func TestPollRefusesUnsignedWebhooks(t *testing.T) {
-	t.Parallel()
-	gh := vcstest.NewGitHub(t, vcstest.GitHubOptions{Token: testToken})
-	e := newTestEnv(t, polling(testOptions{gh: gh, configure: func(c *Config) { c.GitHub.WebhookSecret = "" }}))
-	pr := e.polledPull(t)
-	mustStatus(t, gh.SendPullComment(t, e.events, pr, "bob", "atoll unlock"), http.StatusUnauthorized, "takes its webhooks only with a secret")
-	e.waitComments(t, pr, 2)
-	settle()
-	if cs := gh.Comments(pr.Repo, pr.Number); len(cs) != 2 || !strings.Contains(cs[1].Body, "nlock") {
-		t.Errorf("comments after a refused webhook for a comment GitHub holds: %+v; want the autoplan and one answer, from the poll", cs)
+	if st := pollerState(t, standing, "github"); !st.Polling || st.LastCycle == nil {
+		t.Errorf("the replica left says %+v; want it polling, with a cycle done", st)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Forge is one code forge account: it parses the forge's webhooks and
@@ -100,6 +101,10 @@ type PullRequest struct {
 	// Mergeable is the forge's word that it could merge the pull request
 	// now; false while the forge does not know yet.
 	Mergeable bool
+	// Updated is when the forge last changed the pull request, as far as
+	// what reported it says: it orders reports of one pull request. Zero
+	// when unknown.
+	Updated time.Time
 }
 
 // ReviewState is the verdict of one review.

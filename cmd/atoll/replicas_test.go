@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -146,4 +147,61 @@ func TestReplicaKilledMidPlan(t *testing.T) {
 	if !strings.Contains(b.logs.String(), "running a task again") {
 		t.Errorf("replica b did not say it ran a task again:\n%s", b.logs.String())
 	}
+}
+
+// TestPollingReplicaKilled runs two polling replicas on one Redis, with
+// no webhook: the one polling is killed -9, leaving its lease to lapse,
+// and the other takes over: a comment written after the kill is planned.
+func TestPollingReplicaKilled(t *testing.T) {
+	t.Parallel()
+	tofu := testTofu(t)
+	redis := redistest.Start(t, redistest.Options{})
+	gh := vcstest.NewGitHub(t, vcstest.GitHubOptions{Token: "ghp_pollers"})
+	gh.CreateRepo(t, "acme/infra", nil)
+	bin := buildAtoll(t)
+	env := func() []string {
+		return []string{
+			"ATOLL_REPO_ALLOWLIST=acme/infra", "ATOLL_GH_TOKEN=ghp_pollers", "ATOLL_GH_API_URL=" + gh.APIURL(),
+			"ATOLL_TF_BIN=" + tofu, "ATOLL_DATA_DIR=" + t.TempDir(), "ATOLL_REDIS_ADDR=" + redis.Addr, "ATOLL_POLL_INTERVAL=1s",
+		}
+	}
+	replicas := []*replica{startReplica(t, gh, bin, "a", env()...), startReplica(t, gh, bin, "b", env()...)}
+	var polling, standing *replica
+	gh.WaitFor(t, 30*time.Second, "a replica to poll", func() bool {
+		for i, r := range replicas {
+			if pollsNow(r.url) {
+				polling, standing = r, replicas[1-i]
+				return true
+			}
+		}
+		return false
+	})
+	pr := gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": "resource \"terraform_data\" \"x\" {\n  input = 1\n}\n"}})
+	gh.WaitFor(t, 60*time.Second, "the autoplan", func() bool { return len(gh.Comments("acme/infra", pr.Number)) == 1 })
+	polling.kill()
+	start := time.Now()
+	gh.PostComment(t, pr, "alice", "atoll plan")
+	gh.WaitFor(t, 60*time.Second, "the other replica to plan the comment", func() bool {
+		cs := gh.Comments("acme/infra", pr.Number)
+		return len(cs) == 2 && strings.Contains(cs[1].Body, "Plan: 1 to add")
+	})
+	t.Logf("the comment was planned %v after the kill", time.Since(start).Round(100*time.Millisecond))
+	if !pollsNow(standing.url) {
+		t.Error("the replica left does not say it polls")
+	}
+}
+
+// pollsNow reports whether the server at url says it polls GitHub.
+func pollsNow(url string) bool {
+	resp, err := http.Get(url + "/healthz")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var h struct {
+		Pollers map[string]struct {
+			Polling bool `json:"polling"`
+		} `json:"pollers"`
+	}
+	return json.NewDecoder(resp.Body).Decode(&h) == nil && h.Pollers["github"].Polling
 }

@@ -23,9 +23,10 @@ const (
 	markBucket = "marks" // mark key → JSON of boltMark
 )
 
-// boltMark is a mark's value and when it lapses.
+// boltMark is a mark's value, its order, and when it lapses.
 type boltMark struct {
 	Value string
+	Order int64 `json:",omitempty"`
 	Until time.Time
 }
 
@@ -174,7 +175,7 @@ func (b *Bolt) EnqueueOnce(ctx context.Context, m Mark, group string, body []byt
 	isNew := true
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		if m.Key != "" {
-			if held, err := b.marked(tx, m.Key); err != nil || held == m.Value {
+			if held, err := b.marked(tx, m.Key); err != nil || held.Value == m.Value || held.Order > m.Order && m.Order != 0 {
 				isNew = false
 				return err
 			}
@@ -219,40 +220,40 @@ func (b *Bolt) Marked(ctx context.Context, key string) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
-	var v string
+	var m boltMark
 	err := b.db.View(func(tx *bolt.Tx) error {
 		var err error
-		v, err = b.marked(tx, key)
+		m, err = b.marked(tx, key)
 		return err
 	})
 	if err != nil {
 		return "", fmt.Errorf("queue: reading mark %s: %w", key, err)
 	}
-	return v, nil
+	return m.Value, nil
 }
 
-// marked returns the value key holds in tx, pruning lapsed marks
-// hourly when tx is writable.
-func (b *Bolt) marked(tx *bolt.Tx, key string) (string, error) {
+// marked returns the mark key holds in tx, the zero boltMark for none,
+// pruning lapsed marks hourly when tx is writable.
+func (b *Bolt) marked(tx *bolt.Tx, key string) (boltMark, error) {
 	now := time.Now()
 	if last := b.pruned.Load(); tx.Writable() && now.Unix()-last > 3600 && b.pruned.CompareAndSwap(last, now.Unix()) {
 		if err := pruneMarks(tx); err != nil {
-			return "", err
+			return boltMark{}, err
 		}
 	}
 	v := tx.Bucket([]byte(markBucket)).Get([]byte(key))
 	if v == nil {
-		return "", nil
+		return boltMark{}, nil
 	}
 	var m boltMark
 	if err := json.Unmarshal(v, &m); err != nil || !now.Before(m.Until) {
-		return "", nil // lapsed; a mark that does not decode is lapsed too
+		return boltMark{}, nil // lapsed; a mark that does not decode is lapsed too
 	}
-	return m.Value, nil
+	return m, nil
 }
 
 func putMark(tx *bolt.Tx, m Mark) error {
-	v, err := json.Marshal(boltMark{Value: m.Value, Until: time.Now().Add(m.TTL).UTC()})
+	v, err := json.Marshal(boltMark{Value: m.Value, Order: m.Order, Until: time.Now().Add(m.TTL).UTC()})
 	if err != nil {
 		return err
 	}

@@ -80,13 +80,19 @@ return #p
 `)
 
 // enqueueScript gives the task its group's next turn and appends it to
-// the stream, at once; with a mark (KEYS[3]), only if that key does not
-// hold ARGV[5] already, and it then sets it for ARGV[4] ms. It returns
-// nothing when the mark was there.
+// the stream, at once; with a mark (KEYS[3]), only if that key holds
+// neither ARGV[5] nor a value of an order above ARGV[6] (when not 0), and
+// it then sets it, as "ORDER|VALUE", for ARGV[4] ms. It returns nothing
+// when the mark stood in the way.
 var enqueueScript = redis.NewScript(`
 if KEYS[3] then
-  if redis.call('GET', KEYS[3]) == ARGV[5] then return {} end
-  redis.call('SET', KEYS[3], ARGV[5], 'PX', ARGV[4])
+  local held = redis.call('GET', KEYS[3])
+  if held then
+    local order, value = string.match(held, '^(%-?%d+)|(.*)$')
+    if value == ARGV[5] then return {} end
+    if order and ARGV[6] ~= '0' and tonumber(order) > tonumber(ARGV[6]) then return {} end
+  end
+  redis.call('SET', KEYS[3], ARGV[6] .. '|' .. ARGV[5], 'PX', ARGV[4])
 end
 local turn = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 local id = redis.call('XADD', KEYS[1], '*', 'group', ARGV[1], 'turn', turn, 'body', ARGV[2], 'enqueued', ARGV[3])
@@ -108,7 +114,7 @@ func (r *Redis) EnqueueOnce(ctx context.Context, m Mark, group string, body []by
 	if m.Key != "" {
 		keys = append(keys, r.marks+m.Key)
 	}
-	res, err := enqueueScript.Run(ctx, r.client, keys, group, body, now.Format(time.RFC3339Nano), max(m.TTL.Milliseconds(), 1), m.Value).Slice()
+	res, err := enqueueScript.Run(ctx, r.client, keys, group, body, now.Format(time.RFC3339Nano), max(m.TTL.Milliseconds(), 1), m.Value, m.Order).Slice()
 	if err != nil {
 		return Task{}, false, fmt.Errorf("queue: enqueueing a task: %w", err)
 	}
@@ -125,7 +131,7 @@ func (r *Redis) EnqueueOnce(ctx context.Context, m Mark, group string, body []by
 
 // SetMark implements Store.
 func (r *Redis) SetMark(ctx context.Context, m Mark) error {
-	if err := r.client.Set(ctx, r.marks+m.Key, m.Value, max(m.TTL, time.Millisecond)).Err(); err != nil {
+	if err := r.client.Set(ctx, r.marks+m.Key, fmt.Sprintf("%d|%s", m.Order, m.Value), max(m.TTL, time.Millisecond)).Err(); err != nil {
 		return fmt.Errorf("queue: setting mark %s: %w", m.Key, err)
 	}
 	return nil
@@ -140,7 +146,8 @@ func (r *Redis) Marked(ctx context.Context, key string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("queue: reading mark %s: %w", key, err)
 	}
-	return v, nil
+	_, value, _ := strings.Cut(v, "|")
+	return value, nil
 }
 
 // Ready implements Store.

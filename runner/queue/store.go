@@ -37,9 +37,14 @@ type Task struct {
 // Mark is a value kept under a key for a while, beside the queue: what
 // has been queued already (a comment, the state of a pull request), or
 // how far a poller has read. A mark lapses TTL after it was last set.
+// Value is never empty.
 type Mark struct {
 	Key, Value string
 	TTL        time.Duration
+	// Order, when not 0, ranks the values of a key: one with a lower
+	// Order than the value held is older news, which EnqueueOnce
+	// refuses as it refuses the value held.
+	Order int64
 }
 
 // Store is a durable queue of tasks shared by consumers, each of
@@ -52,9 +57,10 @@ type Mark struct {
 type Store interface {
 	// Enqueue records a task of group with body and returns it.
 	Enqueue(ctx context.Context, group string, body []byte) (Task, error)
-	// EnqueueOnce is Enqueue unless m.Key holds m.Value already, in
-	// which case it records nothing and reports false; otherwise it sets
-	// m and records the task. Both happen at once, or neither.
+	// EnqueueOnce is Enqueue unless m.Key holds m.Value already, or a
+	// value of a higher Order, in which case it records nothing and
+	// reports false; otherwise it sets m and records the task. Both
+	// happen at once, or neither.
 	EnqueueOnce(ctx context.Context, m Mark, group string, body []byte) (Task, bool, error)
 	// SetMark sets m, whatever its key held.
 	SetMark(ctx context.Context, m Mark) error

@@ -492,11 +492,15 @@ func TestTasksLapsedBehindManyLiveClaims(t *testing.T) {
 	})
 }
 
+// markTTL is a mark's life in tests that see it lapse: long enough to
+// outlast what a loaded machine does before it checks the mark held.
+const markTTL = 2 * time.Second
+
 func TestTasksEnqueueOnce(t *testing.T) {
 	t.Parallel()
 	taskStores(t, func(t *testing.T, ts Store) {
 		// A delivery sent to several replicas at once: one records it.
-		delivery := Mark{Key: "delivery-1", Value: "seen", TTL: time.Second}
+		delivery := Mark{Key: "delivery-1", Value: "seen", TTL: markTTL}
 		var (
 			mu  sync.Mutex
 			new int
@@ -526,11 +530,30 @@ func TestTasksEnqueueOnce(t *testing.T) {
 			t.Errorf("Pending = %d, %v; want 2", n, err)
 		}
 		// Past its TTL, the mark is gone.
-		time.Sleep(1200 * time.Millisecond)
+		time.Sleep(markTTL + 200*time.Millisecond)
 		if _, isNew, err := ts.EnqueueOnce(t.Context(), delivery, "pr1", []byte("plan")); err != nil || !isNew {
 			t.Errorf("the delivery after its mark lapsed: new %v, %v", isNew, err)
 		}
 	})
+}
+
+// markStep is an enqueue under one pull request's mark, and whether it
+// should queue a task.
+type markStep struct {
+	state string
+	order int64
+	isNew bool
+}
+
+// enqueueSteps enqueues steps in order, checking each.
+func enqueueSteps(t *testing.T, ts Store, steps []markStep) {
+	t.Helper()
+	for i, s := range steps {
+		_, isNew, err := ts.EnqueueOnce(t.Context(), Mark{Key: "pull/7", Value: s.state, TTL: time.Minute, Order: s.order}, "pr7", []byte(s.state))
+		if err != nil || isNew != s.isNew {
+			t.Errorf("step %d (%s at %d): new %v, %v; want new %v", i, s.state, s.order, isNew, err, s.isNew)
+		}
+	}
 }
 
 // A mark holding a state lets a task through each time the state
@@ -539,22 +562,28 @@ func TestTasksEnqueueOnce(t *testing.T) {
 func TestTasksEnqueueOnceAStateChange(t *testing.T) {
 	t.Parallel()
 	taskStores(t, func(t *testing.T, ts Store) {
-		steps := []struct {
-			state string
-			isNew bool
-		}{
-			{"open aaa", true}, {"open aaa", false}, {"open bbb", true},
-			{"closed", true}, {"closed", false}, {"open bbb", true},
-		}
-		for i, s := range steps {
-			_, isNew, err := ts.EnqueueOnce(t.Context(), Mark{Key: "pull/7", Value: s.state, TTL: time.Minute}, "pr7", []byte(s.state))
-			if err != nil || isNew != s.isNew {
-				t.Errorf("step %d (%s): new %v, %v; want new %v", i, s.state, isNew, err, s.isNew)
-			}
-		}
+		enqueueSteps(t, ts, []markStep{
+			{"open aaa", 0, true}, {"open aaa", 0, false}, {"open bbb", 0, true},
+			{"closed", 0, true}, {"closed", 0, false}, {"open bbb", 0, true},
+		})
 		if v, err := ts.Marked(t.Context(), "pull/7"); err != nil || v != "open bbb" {
 			t.Errorf("Marked = %q, %v; want the last state", v, err)
 		}
+	})
+}
+
+// A mark with an order refuses older news: an event that reports an
+// earlier state of a pull request than the one held.
+func TestTasksEnqueueOnceRefusesOlderNews(t *testing.T) {
+	t.Parallel()
+	taskStores(t, func(t *testing.T, ts Store) {
+		enqueueSteps(t, ts, []markStep{
+			{"open bbb", 20, true},
+			{"open aaa", 10, false}, // delivered late
+			{"open bbb", 30, false}, // the same state, seen again later
+			{"closed", 40, true},
+			{"open aaa", 0, true}, // no order: only the state counts
+		})
 	})
 }
 
@@ -565,7 +594,7 @@ func TestTasksMarks(t *testing.T) {
 			t.Fatalf("Marked before any mark = %q, %v; want empty", v, err)
 		}
 		for _, v := range []string{"one", "two"} {
-			if err := ts.SetMark(t.Context(), Mark{Key: "cursor", Value: v, TTL: time.Second}); err != nil {
+			if err := ts.SetMark(t.Context(), Mark{Key: "cursor", Value: v, TTL: markTTL}); err != nil {
 				t.Fatal(err)
 			}
 			if got, err := ts.Marked(t.Context(), "cursor"); err != nil || got != v {
@@ -573,10 +602,10 @@ func TestTasksMarks(t *testing.T) {
 			}
 		}
 		// A mark set outside EnqueueOnce counts there too.
-		if _, isNew, err := ts.EnqueueOnce(t.Context(), Mark{Key: "cursor", Value: "two", TTL: time.Second}, "g", nil); err != nil || isNew {
+		if _, isNew, err := ts.EnqueueOnce(t.Context(), Mark{Key: "cursor", Value: "two", TTL: markTTL}, "g", nil); err != nil || isNew {
 			t.Errorf("EnqueueOnce over an equal mark: new %v, %v; want false", isNew, err)
 		}
-		time.Sleep(1200 * time.Millisecond)
+		time.Sleep(markTTL + 200*time.Millisecond)
 		if v, err := ts.Marked(t.Context(), "cursor"); err != nil || v != "" {
 			t.Errorf("Marked after the TTL = %q, %v; want empty", v, err)
 		}

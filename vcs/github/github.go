@@ -263,6 +263,7 @@ func convertPull(repo vcs.Repo, pr *gh.PullRequest) vcs.PullRequest {
 		// A head repository that is gone was a fork that was deleted.
 		Fork:      pr.GetHead().GetRepo().GetFullName() != pr.GetBase().GetRepo().GetFullName(),
 		Mergeable: pr.GetMergeable() && mergeableStates[pr.GetMergeableState()],
+		Updated:   pr.GetUpdatedAt().Time,
 	}
 }
 

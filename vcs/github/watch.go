@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -121,7 +122,9 @@ func (f *Forge) pullsSince(ctx context.Context, repo string, since time.Time, ch
 }
 
 // commentsSince adds to ch the comments on repo's pull requests updated
-// at or after since.
+// at or after since, oldest first. They are read newest first: a comment
+// edited while the pages are read moves to the top, to be read again
+// next time, rather than past the page boundary out of sight.
 func (f *Forge) commentsSince(ctx context.Context, repo string, since time.Time, ch *vcs.Changes) error {
 	convert := func(c *gh.IssueComment) listed[vcs.PullComment] {
 		n, _ := pullNumber(c.GetHTMLURL()) // 0: a comment on an issue
@@ -131,8 +134,9 @@ func (f *Forge) commentsSince(ctx context.Context, repo string, since time.Time,
 			Created: c.GetCreatedAt().Time,
 		}, c.GetUpdatedAt().Time}
 	}
+	var comments []vcs.PullComment
 	for n := 1; ; n++ {
-		q := url.Values{"sort": {"updated"}, "direction": {"asc"}, "per_page": {"100"}, "page": {fmt.Sprint(n)}}
+		q := url.Values{"sort": {"updated"}, "direction": {"desc"}, "per_page": {"100"}, "page": {fmt.Sprint(n)}}
 		if !since.IsZero() {
 			q.Set("since", since.UTC().Format(time.RFC3339))
 		}
@@ -142,11 +146,13 @@ func (f *Forge) commentsSince(ctx context.Context, repo string, since time.Time,
 		}
 		for _, l := range p.items {
 			ch.Latest = later(ch.Latest, l.updated)
-			if l.item.Pull != 0 {
-				ch.Comments = append(ch.Comments, l.item)
+			if l.item.Pull != 0 && !slices.ContainsFunc(comments, func(c vcs.PullComment) bool { return c.ID == l.item.ID }) {
+				comments = append(comments, l.item)
 			}
 		}
 		if p.last {
+			slices.Reverse(comments)
+			ch.Comments = append(ch.Comments, comments...)
 			return nil
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/atoll-iac/atoll/vcs"
 )
@@ -105,6 +107,7 @@ func TestParseWebhookFixtures(t *testing.T) {
 				Author:    "Codertocat",
 				Open:      tt.want != vcs.PullClosed,
 				Mergeable: tt.mergeable,
+				Updated:   fixtureUpdated(t, body),
 			}
 			if ev.Pull != want {
 				t.Errorf("pull = %+v\nwant   %+v", ev.Pull, want)
@@ -191,4 +194,19 @@ func FuzzParseWebhook(f *testing.F) {
 			t.Fatalf("accepted an event without repository or number: %+v", ev)
 		}
 	})
+}
+
+// fixtureUpdated is the pull request's updated_at in a pull_request
+// payload.
+func fixtureUpdated(t *testing.T, body []byte) time.Time {
+	t.Helper()
+	var p struct {
+		PullRequest struct {
+			UpdatedAt time.Time `json:"updated_at"`
+		} `json:"pull_request"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil || p.PullRequest.UpdatedAt.IsZero() {
+		t.Fatalf("the fixture has no pull_request.updated_at: %v", err)
+	}
+	return p.PullRequest.UpdatedAt
 }

@@ -59,6 +59,9 @@ type Config struct {
 // Forge is a GitLab account as a vcs.Forge.
 type Forge struct {
 	client *gl.Client
+	// poll is client without retries, for the poller: it waits for a rate
+	// limit's reset itself, and says so, rather than block in a request.
+	poll   *gl.Client
 	token  string
 	secret []byte
 
@@ -100,17 +103,23 @@ func New(cfg Config) (*Forge, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
-	client, err := gl.NewClient(cfg.Token,
-		gl.WithBaseURL(strings.TrimRight(root, "/")+"/api/v4/"),
+	base := []gl.ClientOptionFunc{
+		gl.WithBaseURL(strings.TrimRight(root, "/") + "/api/v4/"),
 		gl.WithHTTPClient(hc),
+	}
+	client, err := gl.NewClient(cfg.Token, append(base,
 		// A few quick tries on 429 and 5xx; the job's deadline bounds them.
 		gl.WithCustomRetryMax(2),
 		gl.WithCustomRetryWaitMinMax(100*time.Millisecond, 2*time.Second),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("gitlab: %w", err)
 	}
-	return &Forge{client: client, token: cfg.Token, secret: []byte(cfg.WebhookSecret), users: map[string]cachedID{}}, nil
+	poll, err := gl.NewClient(cfg.Token, append(base, gl.WithoutRetries())...)
+	if err != nil {
+		return nil, fmt.Errorf("gitlab: %w", err)
+	}
+	return &Forge{client: client, poll: poll, token: cfg.Token, secret: []byte(cfg.WebhookSecret), users: map[string]cachedID{}}, nil
 }
 
 // Name implements vcs.Forge.
@@ -194,6 +203,10 @@ func (f *Forge) PullRequest(ctx context.Context, repo vcs.Repo, number int) (vcs
 	return pull, nil
 }
 
+// openStates are the states of a merge request that is open: "locked"
+// is one being merged, which may yet fail.
+var openStates = map[string]bool{"opened": true, "locked": true}
+
 // checking are the detailed_merge_status values of a merge request whose
 // mergeability GitLab is still working out.
 var checking = map[string]bool{"checking": true, "unchecked": true, "preparing": true}
@@ -236,12 +249,15 @@ func convertMergeRequest(mr *gl.MergeRequest) vcs.PullRequest {
 		HeadRef:   mr.SourceBranch,
 		URL:       mr.WebURL,
 		Draft:     mr.Draft || mr.WorkInProgress,
-		Open:      mr.State == "opened",
+		Open:      openStates[mr.State],
 		Fork:      mr.SourceProjectID != mr.TargetProjectID,
 		Mergeable: mr.DetailedMergeStatus == "mergeable",
 	}
 	if mr.Author != nil {
 		p.Author = mr.Author.Username
+	}
+	if mr.UpdatedAt != nil {
+		p.Updated = *mr.UpdatedAt
 	}
 	return p
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/atoll-iac/atoll/vcs"
 )
@@ -83,7 +82,9 @@ func mergeRequestHook(getenv func(string) string, mr vcs.PullRequest) map[string
 		// pipeline does not know it, and only its presence counts.
 		before = cmp.Or(getenv("CI_MERGE_REQUEST_DIFF_BASE_SHA"), mr.HeadSHA)
 	}
-	now := time.Now().UTC().Format("2006-01-02 15:04:05 UTC")
+	// No updated_at: the pipeline does not know when the merge request
+	// last changed, and "now" would rank a retried job's old commit
+	// above what came since.
 	return map[string]any{
 		"object_kind": "merge_request",
 		"event_type":  "merge_request",
@@ -97,7 +98,7 @@ func mergeRequestHook(getenv func(string) string, mr vcs.PullRequest) map[string
 			"last_commit":   map[string]any{"id": mr.HeadSHA},
 			"source_branch": mr.HeadRef, "target_branch": mr.BaseRef,
 			"source_project_id": sourceID, "target_project_id": projectID,
-			"title": getenv("CI_MERGE_REQUEST_TITLE"), "url": mr.URL, "updated_at": now,
+			"title": getenv("CI_MERGE_REQUEST_TITLE"), "url": mr.URL,
 		},
 	}
 }

@@ -20,7 +20,7 @@ func (f *Forge) Repos(ctx context.Context) ([]string, error) {
 	opt := &gl.ListProjectsOptions{Membership: gl.Ptr(true), Simple: gl.Ptr(true), ListOptions: gl.ListOptions{PerPage: 100}}
 	var names []string
 	for {
-		projects, resp, err := f.client.Projects.ListProjects(opt, gl.WithContext(ctx))
+		projects, resp, err := f.poll.Projects.ListProjects(opt, gl.WithContext(ctx))
 		f.noteRate(resp)
 		if err != nil {
 			return nil, pollError("listing projects", resp, err)
@@ -40,7 +40,7 @@ func (f *Forge) OpenPulls(ctx context.Context, repo string) ([]vcs.PullRequest, 
 	opt := &gl.ListProjectMergeRequestsOptions{State: gl.Ptr("opened"), ListOptions: gl.ListOptions{PerPage: 100}}
 	var pulls []vcs.PullRequest
 	for {
-		mrs, resp, err := f.client.MergeRequests.ListProjectMergeRequests(repo, opt, gl.WithContext(ctx))
+		mrs, resp, err := f.poll.MergeRequests.ListProjectMergeRequests(repo, opt, gl.WithContext(ctx))
 		f.noteRate(resp)
 		if err != nil {
 			return nil, pollError("listing open merge requests of "+repo, resp, err)
@@ -77,7 +77,7 @@ func (f *Forge) Changes(ctx context.Context, repo string, since time.Time) (vcs.
 		if ok && opt.Page <= 1 {
 			options = append(options, gl.WithHeader("If-None-Match", tag))
 		}
-		mrs, resp, err := f.client.MergeRequests.ListProjectMergeRequests(repo, opt, options...)
+		mrs, resp, err := f.poll.MergeRequests.ListProjectMergeRequests(repo, opt, options...)
 		f.noteRate(resp)
 		if ok && opt.Page <= 1 && resp != nil && resp.StatusCode == http.StatusNotModified {
 			return kept, nil
@@ -125,7 +125,7 @@ func (f *Forge) notesSince(ctx context.Context, repo string, iid int, since time
 	opt := &gl.ListMergeRequestNotesOptions{OrderBy: gl.Ptr("created_at"), Sort: gl.Ptr("desc"), ListOptions: gl.ListOptions{PerPage: 100}}
 	var out []vcs.PullComment
 	for {
-		notes, resp, err := f.client.Notes.ListMergeRequestNotes(repo, iid, opt, gl.WithContext(ctx))
+		notes, resp, err := f.poll.Notes.ListMergeRequestNotes(repo, iid, opt, gl.WithContext(ctx))
 		f.noteRate(resp)
 		if err != nil {
 			return nil, pollError(fmt.Sprintf("listing the notes of %s!%d", repo, iid), resp, err)

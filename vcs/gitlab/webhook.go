@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"time"
 
 	gl "github.com/xanzy/go-gitlab"
 
@@ -106,7 +107,8 @@ func decodeMergeRequest(e *gl.MergeEvent) (vcs.Event, error) {
 		HeadRef: a.SourceBranch,
 		URL:     a.URL,
 		Draft:   a.Draft || a.WorkInProgress,
-		Open:    a.State == "opened",
+		Open:    openStates[a.State],
+		Updated: hookTime(a.UpdatedAt),
 		Fork:    a.SourceProjectID != 0 && a.TargetProjectID != 0 && a.SourceProjectID != a.TargetProjectID,
 	}
 	if e.User != nil {
@@ -137,4 +139,16 @@ func decodeNote(e *gl.MergeCommentEvent) (vcs.Event, error) {
 		Pull:    vcs.PullRequest{Repo: repo, Number: e.MergeRequest.IID},
 		Comment: vcs.Comment{ID: int64(a.ID), Author: e.User.Username, Body: a.Note},
 	}, nil
+}
+
+// hookTime reads a time in a webhook, which GitLab writes either way
+// ("2013-12-03T17:23:34Z", "2013-12-03 17:23:34 UTC"); zero when it
+// cannot.
+func hookTime(s string) time.Time {
+	for _, layout := range []string{time.RFC3339, "2006-01-02 15:04:05 MST", "2006-01-02 15:04:05 -0700"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t
+		}
+	}
+	return time.Time{}
 }

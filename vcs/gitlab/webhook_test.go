@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/atoll-iac/atoll/vcs"
 )
@@ -135,6 +136,7 @@ func TestParseWebhookFields(t *testing.T) {
 		URL:     "http://example.com/diaspora/merge_requests/1",
 		Author:  "user1",
 		Open:    true,
+		Updated: time.Date(2013, 12, 3, 17, 23, 34, 0, time.UTC),
 	}
 	if ev.Pull != want || ev.Repo != want.Repo || ev.DeliveryID != "13792a34-cac6-4fda-95a8-c58e00a3954e" {
 		t.Errorf("merge request event:\n got %+v (repo %+v, delivery %q)\nwant %+v", ev.Pull, ev.Repo, ev.DeliveryID, want)
@@ -213,4 +215,17 @@ func FuzzParseWebhook(f *testing.F) {
 			t.Fatalf("accepted an event without repository or merge request: %+v", ev)
 		}
 	})
+}
+
+func TestHookTime(t *testing.T) {
+	t.Parallel()
+	want := time.Date(2013, 12, 3, 17, 23, 34, 0, time.UTC)
+	for _, in := range []string{"2013-12-03T17:23:34Z", "2013-12-03 17:23:34 UTC", "2013-12-03 18:23:34 +0100"} {
+		if got := hookTime(in); !got.Equal(want) {
+			t.Errorf("hookTime(%q) = %v, want %v", in, got, want)
+		}
+	}
+	if got := hookTime("yesterday"); !got.IsZero() {
+		t.Errorf("hookTime of nonsense = %v, want zero", got)
+	}
 }
