@@ -25,6 +25,16 @@ func (p *projectJob) runSteps(ctx context.Context, res report.Result, steps []wo
 	if !ok {
 		return failed
 	}
+	// Where a -var-file leads is known only now, in the checkout.
+	var refused *workflows.VarFileError
+	switch err := workflows.CheckVarFiles(p.ws.Dir, p.cfg.Dir, p.extra); {
+	case errors.As(err, &refused):
+		res.Outcome, res.Summary = report.Failed, "Nothing ran: "+refused.Error()+"."
+		return res
+	case err != nil:
+		p.log.Error("checking the -var-file arguments", "err", err)
+		return res.Internal(p.ID)
+	}
 	t := cmp.Or(p.tool, p.r.exec.Tool())
 	version, err := p.r.exec.Version(ctx, t)
 	if err != nil {

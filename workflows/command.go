@@ -101,7 +101,7 @@ func ParseComment(body string, allowedExtra []string) (Command, bool, error) {
 // and is none of the always refused ones; a -var-file must name a file
 // inside the repository.
 func checkExtraArg(a string, allowed []string) error {
-	name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+	name, value, hasValue := toolArg(a)
 	for _, r := range alwaysRefused {
 		if name == r || strings.HasPrefix(name, r+"-") {
 			return fmt.Errorf("the tool argument `%s` is never allowed", Quote(a))
@@ -122,6 +122,13 @@ func checkExtraArg(a string, allowed []string) error {
 		return fmt.Errorf("the tool argument `%s` is not allowed here (allowed: `%s`)", Quote(a), strings.Join(allowed, "`, `"))
 	}
 	return nil
+}
+
+// toolArg splits a tool argument into its name, without dashes, and the
+// value given after "=", if any: "-var-file=x.tfvars" is "var-file" and
+// "x.tfvars".
+func toolArg(a string) (name, value string, hasValue bool) {
+	return strings.Cut(strings.TrimLeft(a, "-"), "=")
 }
 
 // Quote keeps user text that a reply quotes in a code span short and free

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -159,12 +158,22 @@ func (e *ConfigError) Error() string {
 
 // LoadConfig reads the repository config in the checkout at repoDir. A
 // repository without one gets the zero RepoConfig, which discovers its
-// projects. Mistakes in the file are *ConfigError.
+// projects. Mistakes in the file are *ConfigError, and so is a config
+// that is not a regular file or is larger than 1 MiB: it is the pull
+// request's, which may make it a link to /dev/zero.
 func LoadConfig(repoDir string) (RepoConfig, error) {
+	root, err := os.OpenRoot(repoDir)
+	if err != nil {
+		return RepoConfig{}, err
+	}
+	defer root.Close()
 	for _, name := range ConfigFiles {
-		b, err := os.ReadFile(filepath.Join(repoDir, name))
+		b, err := ReadFile(root, name, maxRepoConfig)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
+		}
+		if fe := (*FileError)(nil); errors.As(err, &fe) {
+			return RepoConfig{}, &ConfigError{File: name, Msg: fe.Why}
 		}
 		if err != nil {
 			return RepoConfig{}, err

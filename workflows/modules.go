@@ -5,9 +5,9 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -190,7 +190,12 @@ func readModuleDirs(repoDir string, skip func(dir string) bool) ([]moduleDir, er
 	if skip != nil && skip(".") {
 		return nil, nil
 	}
-	w := &moduleWalker{repoDir: repoDir, skip: skip, helpers: make(chan struct{}, moduleReadersPerCPU*runtime.GOMAXPROCS(0)-1)}
+	root, err := os.OpenRoot(repoDir)
+	if err != nil {
+		return nil, fmt.Errorf("loading module graph: %w", err)
+	}
+	defer root.Close()
+	w := &moduleWalker{root: root, skip: skip, helpers: make(chan struct{}, moduleReadersPerCPU*runtime.GOMAXPROCS(0)-1)}
 	w.visit(".")
 	w.wg.Wait()
 	return w.found, w.err
@@ -198,7 +203,7 @@ func readModuleDirs(repoDir string, skip func(dir string) bool) ([]moduleDir, er
 
 // moduleWalker is the state of readModuleDirs.
 type moduleWalker struct {
-	repoDir string
+	root    *os.Root // the checkout
 	skip    func(dir string) bool
 	helpers chan struct{} // a slot for each goroutine helping the first
 	wg      sync.WaitGroup
@@ -242,11 +247,15 @@ func (w *moduleWalker) visit(dir string) {
 }
 
 // read lists dir and reads its configuration files. It returns dir's
-// subdirectories and, if it holds configuration, what its module blocks
-// say.
+// subdirectories, not the links among them, and, if it holds
+// configuration, what its module blocks say.
 func (w *moduleWalker) read(dir string) (subdirs []string, found *moduleDir, err error) {
-	abs := filepath.Join(w.repoDir, filepath.FromSlash(dir))
-	entries, err := os.ReadDir(abs)
+	d, err := w.root.OpenRoot(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer d.Close()
+	entries, err := fs.ReadDir(d.FS(), ".")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -259,18 +268,29 @@ func (w *moduleWalker) read(dir string) (subdirs []string, found *moduleDir, err
 			// reads only the second and Terraform only the first: the
 			// graph serves projects of either distribution, and a module
 			// source too many at worst plans a project more, never fewer.
-			file := filepath.Join(abs, name)
-			src, err := os.ReadFile(file)
+			src, err := readHCL(d, name)
 			if err != nil {
 				return nil, nil, err
 			}
 			if found == nil {
 				found = &moduleDir{dir: dir}
 			}
-			found.sources = append(found.sources, moduleSources(file, src)...)
+			found.sources = append(found.sources, moduleSources(path.Join(dir, name), src)...)
 		}
 	}
 	return subdirs, found, nil
+}
+
+// readHCL reads the configuration file name in dir, a directory of the
+// checkout. One that ReadFile will not read (too large, or no longer a
+// regular file) reads as empty: like a file that does not parse, it is
+// left for the plan to report.
+func readHCL(dir *os.Root, name string) ([]byte, error) {
+	src, err := ReadFile(dir, name, maxHCLFile)
+	if fe := (*FileError)(nil); errors.As(err, &fe) {
+		return nil, nil
+	}
+	return src, err
 }
 
 var moduleBlockSchema = hcl.BlockHeaderSchema{Type: "module", LabelNames: []string{"name"}}
@@ -362,14 +382,24 @@ func DeclaresBackend(repoDir, dir string) (bool, error) {
 // repoDir), in file name order: the files that distribution reads, or
 // every one for the zero Distribution.
 func eachConfigFile(repoDir, dir string, distribution Distribution, fn func(*hcl.File)) error {
-	abs, err := DirPath(repoDir, dir)
+	_, err := DirPath(repoDir, dir)
 	if errors.Is(err, ErrOutsideRepo) {
 		return nil // not the repository's files: the plan refuses it
 	}
 	if err != nil {
 		return err
 	}
-	entries, err := os.ReadDir(abs)
+	root, err := os.OpenRoot(repoDir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	d, err := root.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	entries, err := fs.ReadDir(d.FS(), ".")
 	if err != nil {
 		return err
 	}
@@ -383,12 +413,11 @@ func eachConfigFile(repoDir, dir string, distribution Distribution, fn func(*hcl
 		if !present[e.Name()] || !distribution.reads(e.Name(), present) {
 			continue
 		}
-		name := filepath.Join(abs, e.Name())
-		src, err := os.ReadFile(name)
+		src, err := readHCL(d, e.Name())
 		if err != nil {
 			return err
 		}
-		fn(parseHCL(name, src))
+		fn(parseHCL(path.Join(dir, e.Name()), src))
 	}
 	return nil
 }

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"syscall"
+
+	"github.com/atoll-iac/atoll/workflows"
 )
 
 // Remove deletes every workspace of a pull request, each once no job
@@ -58,40 +58,20 @@ func (ws *Workspaces) each(ctx context.Context, forge, repo string, pull int, fn
 
 // ReadFile reads the file name (slash-separated, relative to the
 // checkout's root) when it is a regular file inside the checkout, of at
-// most max bytes; nil when there is no such file, or it is something
-// else, such as a link, which a pull request could point at any file of
-// the server.
+// most max bytes, as workflows.ReadFile does; nil when there is no such
+// file, or it is something else, such as a link, which a pull request
+// could point at any file of the server.
 func (w *Workspace) ReadFile(name string, max int64) ([]byte, error) {
 	root, err := os.OpenRoot(w.Dir)
 	if err != nil {
 		return nil, err
 	}
 	defer root.Close()
-	fi, err := root.Lstat(name)
-	if errors.Is(err, os.ErrNotExist) || err == nil && !fi.Mode().IsRegular() {
+	b, err := workflows.ReadFile(root, name, max)
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, workflows.ErrNotRegular) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	// Nor following a link, nor waiting on a pipe, should the file have
-	// changed since.
-	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return nil, errors.Join(err, fmt.Errorf("workspace: %s changed while it was read", name))
-	}
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("workspace: %s is larger than %d bytes", name, max)
-	}
-	return b, nil
+	return b, err
 }
 
 // WriteFile puts data as the file name (slash-separated, relative to the
