@@ -236,7 +236,14 @@ func parseConfig(data []byte) (RepoConfig, error) {
 // decodeConfig decodes a config file into its raw form.
 func decodeConfig(data []byte) (rawConfig, error) {
 	var raw rawConfig
-	err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&raw)
+	var doc yaml.Node
+	err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc)
+	if err == nil {
+		err = checkExpansion(&doc, maxConfigValues)
+	}
+	if err == nil {
+		err = doc.Decode(&raw)
+	}
 	if err == nil {
 		return raw, nil
 	}

@@ -303,3 +303,59 @@ func (s *rawStep) UnmarshalYAML(n *yaml.Node) error {
 	}
 	return nil
 }
+
+// maxConfigValues bounds the values (scalars, lists and maps, keys
+// included) of a config with its aliases expanded: about as many as a
+// file of maxRepoConfig bytes can spell without aliases, so that aliases
+// cannot make a config cost more than a file of that size could anyway.
+// yaml.v3's own guard counts aliases within one decoder, and each
+// UnmarshalYAML above starts a fresh one.
+const maxConfigValues = 1 << 19
+
+// checkExpansion refuses a document n whose aliases expand it past max
+// values, or that an alias makes contain itself, before anything decodes
+// it. Each anchored value is counted once, so this costs no more than the
+// document's own size.
+func checkExpansion(n *yaml.Node, max int) error {
+	e := expansion{max: max, sizes: map[*yaml.Node]int{}, open: map[*yaml.Node]bool{}}
+	_, err := e.count(n)
+	return err
+}
+
+// expansion is the state of checkExpansion.
+type expansion struct {
+	max   int
+	sizes map[*yaml.Node]int  // the values of each anchored node counted
+	open  map[*yaml.Node]bool // the anchored nodes being counted
+}
+
+// count returns the number of values n expands to; past e.max, an error.
+func (e *expansion) count(n *yaml.Node) (int, error) {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		if e.open[n.Alias] {
+			return 0, &lineError{n.Line, fmt.Sprintf("alias *%s is inside the value it stands for", n.Value)}
+		}
+		return e.count(n.Alias)
+	}
+	if size, ok := e.sizes[n]; ok {
+		return size, nil
+	}
+	if n.Anchor != "" {
+		e.open[n] = true
+		defer delete(e.open, n)
+	}
+	size := 1
+	for _, c := range n.Content {
+		s, err := e.count(c)
+		if err != nil {
+			return 0, err
+		}
+		if size += s; size > e.max {
+			return 0, &lineError{c.Line, fmt.Sprintf("the config holds more than %d values once its aliases are expanded; atoll reads no more", e.max)}
+		}
+	}
+	if n.Anchor != "" {
+		e.sizes[n] = size
+	}
+	return size, nil
+}
