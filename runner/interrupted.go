@@ -82,3 +82,44 @@ func (j *Job) keepUnknownLock(ctx context.Context, rec plans.Record) string {
 	}
 	return ""
 }
+
+// crashLimit is how many runs of a job may end with their server gone
+// before atoll stops running it. Once may be bad luck (a node drained, an
+// unrelated crash); twice in a row it is most likely the job itself, say
+// a configuration that makes the tool or atoll use all the memory there
+// is, and a durable job that ran again after every restart would keep its
+// server down, and leave the pull request without an answer, for ever.
+const crashLimit = 2
+
+// giveUp answers, instead of running it again, a job whose earlier runs
+// took their server down crashLimit times: in the comment a run posted,
+// if one did, and with the plan or apply status failed. cmd is the
+// comment's command; zero for an autoplan. A clean-up after a close has
+// no one to tell, and is only logged.
+func (j *Job) giveUp(ctx context.Context, cmd workflows.Command) error {
+	j.Log.Error("not running a job again: its earlier runs never finished, their server gone", "abandoned", j.abandoned)
+	if j.Event.Type == vcs.PullClosed {
+		return nil
+	}
+	pull, err := j.Forge.PullRequest(ctx, j.Event.Repo, j.Event.Pull.Number)
+	if err != nil {
+		return err
+	}
+	j.setPull(pull)
+	status, what, retry := cmd.Name, "running this command", "comment the command again"
+	if j.Event.Type != vcs.CommentCreated {
+		if !pull.Open || pull.HeadSHA != j.Event.Pull.HeadSHA {
+			return nil // the autoplan would not run now either
+		}
+		status, what, retry = "plan", "planning this pull request", "comment `atoll plan`"
+	}
+	if status == "plan" || status == "apply" {
+		rctx, cancel := reportContext(ctx)
+		defer cancel()
+		st := vcs.Status{Context: "atoll/" + status, State: vcs.Failure, Description: "atoll went down running it twice; not run again"}
+		if err := j.Forge.SetStatus(rctx, pull.Repo, pull.HeadSHA, st); err != nil {
+			j.Log.Error("setting commit status", "context", st.Context, "err", err)
+		}
+	}
+	return userErrorf("**atoll stopped twice while %s** (job `%s`), so it will not run it again: both times, the server running it went down before it finished. The change itself may be the cause, for instance a configuration that makes the tool use all the memory there is.\n\nFix the change and push, or %s to try once more.", what, j.ID, retry)
+}

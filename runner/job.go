@@ -39,6 +39,9 @@ type Job struct {
 	// posted, if any (0): the reply goes there.
 	rerun   bool
 	earlier int64
+	// abandoned counts the earlier runs of the job that never finished
+	// nor handed it back: most likely, the job took their server down.
+	abandoned int
 	// claim keeps the job's task claimed; nil for a job run outside the
 	// queue.
 	claim *queue.Claim
@@ -121,21 +124,30 @@ func (j *Job) run(ctx context.Context) (handed bool) {
 // do does the work the job's event asks for.
 func (j *Job) do(ctx context.Context) error {
 	ev := j.Event
+	var cmd workflows.Command
+	var parseErr error
+	if ev.Type == vcs.CommentCreated {
+		j.User = ev.Comment.Author
+		cmd, _, parseErr = workflows.ParseComment(ev.Comment.Body, j.r.policy.AllowedExtraArgs)
+		if j.rerun && parseErr == nil && cmd.Name == "apply" {
+			// First, even after crashes: what may be half applied is
+			// never applied again.
+			if answered, err := j.interruptedApply(ctx); answered {
+				return err
+			}
+			// The first run never began to apply.
+		}
+	}
+	if j.abandoned >= crashLimit {
+		return j.giveUp(ctx, cmd)
+	}
 	switch ev.Type {
 	case vcs.PullOpened, vcs.PullUpdated, vcs.PullReady:
 		return j.autoplan(ctx)
 	case vcs.PullClosed:
 		return j.close(ctx)
 	case vcs.CommentCreated:
-		j.User = ev.Comment.Author
-		cmd, _, err := workflows.ParseComment(ev.Comment.Body, j.r.policy.AllowedExtraArgs)
-		if j.rerun && err == nil && cmd.Name == "apply" {
-			if answered, err := j.interruptedApply(ctx); answered {
-				return err
-			}
-			// The first run never began to apply.
-		}
-		return j.command(ctx, cmd, err)
+		return j.command(ctx, cmd, parseErr)
 	}
 	return fmt.Errorf("runner: no work for a %s event", ev.Type)
 }

@@ -133,7 +133,8 @@ func (r *Runner) Decide(ev vcs.Event) (work string, ok bool) {
 // a queue.Handler. A task that cannot run (it does not decode, its forge is
 // gone, its event needs no work) is done with; so is one whose job
 // answered in an earlier run that was cut short before it marked the task
-// done.
+// done. One whose runs took their server down crashLimit times is
+// answered, not run again (giveUp).
 func (r *Runner) Handle(ctx context.Context, t queue.Task, c *queue.Claim) error {
 	log := r.log.With("task", t.ID)
 	var o Order
@@ -154,11 +155,12 @@ func (r *Runner) Handle(ctx context.Context, t queue.Task, c *queue.Claim) error
 	}
 	j := r.newJob(o.JobID, log, forge, ev, c)
 	j.rerun = t.Claims > 1
+	j.abandoned = t.Abandoned()
 	if id, err := strconv.ParseInt(t.Note, 10, 64); err == nil {
 		j.earlier, j.reply.ID = id, id
 	}
 	if j.rerun {
-		log.Warn("running a task again: the worker that took it first did not finish", "claims", t.Claims)
+		log.Warn("running a task again: the worker that took it first did not finish", "claims", t.Claims, "abandoned", j.abandoned)
 		if j.answered(ctx) {
 			log.Info("not running a task again: its job had answered")
 			return nil

@@ -424,14 +424,38 @@ func (b *Bolt) claim(ctx context.Context, consumer string, ttl time.Duration) (T
 
 // Release implements Store.
 func (b *Bolt) Release(ctx context.Context, id, consumer string) error {
-	err := b.held(ctx, id, consumer, false, func(_ *bolt.Tx, bkt *bolt.Bucket, k []byte, t boltTask) error {
-		t.Until = time.Time{} // lapsed: Claim hands it out
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	k, err := taskKey(id)
+	if err != nil {
+		return err
+	}
+	held := false
+	err = b.db.Update(func(tx *bolt.Tx) error {
+		bkt := tx.Bucket([]byte(taskBucket))
+		v := bkt.Get(k)
+		if v == nil {
+			return nil
+		}
+		var t boltTask
+		if err := json.Unmarshal(v, &t); err != nil {
+			return fmt.Errorf("queue: decoding task: %w", err)
+		}
+		t.Releases++
+		if held = t.Holder == consumer; held {
+			t.Until = time.Time{} // lapsed: Claim hands it out
+		}
 		return putTask(bkt, k, t)
 	})
-	if err == nil {
-		b.wake()
+	switch {
+	case err != nil:
+		return fmt.Errorf("queue: releasing task %s: %w", id, err)
+	case !held:
+		return ErrNotHeld
 	}
-	return err
+	b.wake()
+	return nil
 }
 
 // Extend implements Store.

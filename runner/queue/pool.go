@@ -32,6 +32,9 @@ const (
 	// doneTimeout bounds the calls that mark a task done or hand it back,
 	// which run even when its handler was cancelled.
 	doneTimeout = 30 * time.Second
+	// maxReleaseWait bounds the wait between tries to hand back a task
+	// whose claim was lost to a store out of reach.
+	maxReleaseWait = 5 * time.Second
 )
 
 // Causes of a handler's cancellation that are no failure of its job: its
@@ -158,7 +161,7 @@ func (p *Pool) work(claimCtx, jobCtx context.Context, consumer string) {
 		case !ok:
 			continue
 		}
-		p.run(jobCtx, consumer, t, claimed)
+		p.run(claimCtx, jobCtx, consumer, t, claimed)
 	}
 }
 
@@ -171,21 +174,25 @@ func (p *Pool) claimWait() time.Duration {
 }
 
 // run runs one claimed task, when its group's turn has come, keeping it
-// claimed meanwhile. The task is done once its handler returns nil; else
-// it is released, for whoever claims next, when the pool shuts down, or
-// left for its claim to lapse.
-func (p *Pool) run(ctx context.Context, consumer string, t Task, claimed time.Time) {
+// claimed meanwhile; handlers run under ctx, and claimCtx ends when the
+// pool stops taking tasks. The task is done once its handler returns nil;
+// else it is released, for whoever claims next, when the handler was
+// stopped for it to run again (HandedOver), or left for its claim to
+// lapse.
+func (p *Pool) run(claimCtx, ctx context.Context, consumer string, t Task, claimed time.Time) {
 	log := p.log.With("task", t.ID, "group", t.Group)
 	// Every task waits for its turn, even one to drop: its Done ends the
 	// turn, and the group's next task may then run.
 	ready, err := p.store.Ready(ctx, t)
 	if err != nil {
 		log.Error("checking the task's turn", "err", err)
-		return // the claim lapses, and the task comes back
+		p.release(claimCtx, log, t, consumer, ErrClaimLost) // a store that fails may be out of reach
+		return
 	}
 	if !ready {
 		if err := p.store.Requeue(ctx, t, consumer); err != nil {
 			log.Error("handing back a task", "err", err)
+			p.release(claimCtx, log, t, consumer, ErrClaimLost)
 		}
 		sleep(ctx, notYourTurn)
 		return
@@ -200,13 +207,37 @@ func (p *Pool) run(ctx context.Context, consumer string, t Task, claimed time.Ti
 		return
 	}
 	log.Info("task stays queued", "why", context.Cause(jobCtx), "err", err)
-	if errors.Is(context.Cause(jobCtx), ErrShutdown) {
-		// Another replica takes it at once, not once the claim lapses.
-		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), doneTimeout)
-		defer rcancel()
-		if err := p.store.Release(rctx, t.ID, consumer); err != nil {
+	if HandedOver(jobCtx) {
+		p.release(claimCtx, log, t, consumer, context.Cause(jobCtx))
+	}
+}
+
+// release hands back t, whose handler stopped for cause: another worker
+// takes it at once, not once the claim lapses, and the store counts a run
+// that stopped on purpose, which a crash is not (Task.Abandoned). When
+// the claim was lost to a store out of reach, it tries until the store
+// answers, or the pool stops taking tasks: a worker has nothing else to
+// do while its store is away.
+func (p *Pool) release(claimCtx context.Context, log *slog.Logger, t Task, consumer string, cause error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(claimCtx), doneTimeout)
+	defer cancel()
+	if errors.Is(cause, ErrClaimLost) {
+		ctx, cancel = context.WithCancel(claimCtx)
+		defer cancel()
+	}
+	for wait := p.ttl / 8; ; wait = min(2*wait, maxReleaseWait) {
+		err := p.store.Release(ctx, t.ID, consumer)
+		switch {
+		case err == nil:
+			return
+		case errors.Is(err, ErrNotHeld):
+			log.Info("released a task another worker holds now")
+			return
+		case ctx.Err() != nil || !errors.Is(cause, ErrClaimLost):
 			log.Warn("handing the task back; it waits for its claim to lapse", "err", err)
+			return
 		}
+		sleep(ctx, wait)
 	}
 }
 

@@ -17,14 +17,15 @@ import (
 // been idle longer than the claimer's ttl, at which point XAUTOCLAIM hands
 // it to another. Extending a claim resets the entry's idle time.
 type Redis struct {
-	client redis.UniversalClient
-	stream string
-	claims string // hash: entry id → times handed out
-	notes  string // hash: entry id → its note
-	marks  string // prefix of the marks' keys
-	last   string // hash: task group → last turn handed out
-	served string // hash: task group → last turn done
-	group  string // the consumer group
+	client   redis.UniversalClient
+	stream   string
+	claims   string // hash: entry id → times handed out
+	releases string // hash: entry id → times released
+	notes    string // hash: entry id → its note
+	marks    string // prefix of the marks' keys
+	last     string // hash: task group → last turn handed out
+	served   string // hash: task group → last turn done
+	group    string // the consumer group
 }
 
 var _ Store = (*Redis)(nil)
@@ -32,7 +33,7 @@ var _ Store = (*Redis)(nil)
 // NewRedis returns the task store whose keys start with prefix,
 // creating its stream and consumer group if need be.
 func NewRedis(ctx context.Context, client redis.UniversalClient, prefix string) (*Redis, error) {
-	r := &Redis{client: client, stream: prefix + "tasks", claims: prefix + "task-claims", notes: prefix + "task-notes", marks: prefix + "mark:",
+	r := &Redis{client: client, stream: prefix + "tasks", claims: prefix + "task-claims", releases: prefix + "task-releases", notes: prefix + "task-notes", marks: prefix + "mark:",
 		last: prefix + "task-turns-last", served: prefix + "task-turns-served", group: "atoll"}
 	err := client.XGroupCreateMkStream(ctx, r.stream, r.group, "0").Err()
 	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
@@ -197,10 +198,12 @@ func (r *Redis) Claim(ctx context.Context, consumer string, ttl, wait time.Durat
 	pipe := r.client.TxPipeline()
 	claims := pipe.HIncrBy(ctx, r.claims, m.ID, 1)
 	note := pipe.HGet(ctx, r.notes, m.ID)
+	releases := pipe.HGet(ctx, r.releases, m.ID)
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return Task{}, false, fmt.Errorf("queue: counting the claims of task %s: %w", m.ID, err)
 	}
 	t := Task{ID: m.ID, Claims: int(claims.Val()), Note: note.Val()}
+	t.Releases, _ = strconv.Atoi(releases.Val())
 	body, _ := m.Values["body"].(string)
 	t.Body = []byte(body)
 	t.Group, _ = m.Values["group"].(string)
@@ -234,22 +237,18 @@ func isNoGroup(err error) bool { return err != nil && strings.HasPrefix(err.Erro
 
 // heldScript runs when consumer ARGV[2] holds entry ARGV[1] of stream
 // KEYS[1] for group ARGV[3], and its claim, of ARGV[4] ms, has not
-// lapsed. By ARGV[5]: "extend" resets the entry's idle time; "release"
-// sets it past ARGV[4], as if the claim had lapsed; "note"
-// records ARGV[6] as its note (in KEYS[5]); "done"
-// acknowledges and deletes the entry and its claim count (in KEYS[2]) and
-// ends its turn (turns in KEYS[3], served, and KEYS[4], last); "requeue"
-// appends it again as a new entry, keeping its fields, and returns the new
-// id. It returns 0 if the consumer does not hold the entry.
+// lapsed. By ARGV[5]: "extend" resets the entry's idle time; "note"
+// records ARGV[6] as its note (in KEYS[5]); "done" acknowledges and
+// deletes the entry, its claim count (in KEYS[2]), note and release count
+// (in KEYS[6]) and ends its turn (turns in KEYS[3], served, and KEYS[4],
+// last); "requeue" appends it again as a new entry, keeping its fields and
+// counts, and returns the new id. It returns 0 if the consumer does not
+// hold the entry.
 var heldScript = redis.NewScript(`
 local p = redis.call('XPENDING', KEYS[1], ARGV[3], ARGV[1], ARGV[1], 1)
 if #p == 0 or p[1][2] ~= ARGV[2] or p[1][3] >= tonumber(ARGV[4]) then return 0 end
 if ARGV[5] == 'extend' then
   redis.call('XCLAIM', KEYS[1], ARGV[3], ARGV[2], 0, ARGV[1], 'JUSTID')
-  return 1
-end
-if ARGV[5] == 'release' then
-  redis.call('XCLAIM', KEYS[1], ARGV[3], ARGV[2], 0, ARGV[1], 'IDLE', ARGV[4], 'JUSTID')
   return 1
 end
 if ARGV[5] == 'note' then
@@ -269,10 +268,13 @@ local claims = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '1')
 redis.call('HDEL', KEYS[2], ARGV[1])
 local note = redis.call('HGET', KEYS[5], ARGV[1])
 redis.call('HDEL', KEYS[5], ARGV[1])
+local released = redis.call('HGET', KEYS[6], ARGV[1])
+redis.call('HDEL', KEYS[6], ARGV[1])
 if ARGV[5] == 'requeue' then
   local id = redis.call('XADD', KEYS[1], '*', unpack(fields))
   if claims > 1 then redis.call('HSET', KEYS[2], id, claims - 1) end
   if note then redis.call('HSET', KEYS[5], id, note) end
+  if released then redis.call('HSET', KEYS[6], id, released) end
   return id
 end
 local served = tonumber(redis.call('HGET', KEYS[3], group) or '0')
@@ -293,7 +295,9 @@ end
 return 1
 `)
 
-func (r *Redis) keys() []string { return []string{r.stream, r.claims, r.served, r.last, r.notes} }
+func (r *Redis) keys() []string {
+	return []string{r.stream, r.claims, r.served, r.last, r.notes, r.releases}
+}
 
 // Extend implements Store.
 func (r *Redis) Extend(ctx context.Context, id, consumer string, ttl time.Duration) (bool, error) {
@@ -322,8 +326,28 @@ func (r *Redis) Note(ctx context.Context, id, consumer, note string) error {
 // Release implements Store: the entry's idle time becomes maxClaim,
 // past any claim's TTL, so the next Claim of any consumer takes it.
 func (r *Redis) Release(ctx context.Context, id, consumer string) error {
-	return r.held(ctx, "releasing", id, consumer, "release")
+	n, err := releaseScript.Run(ctx, r.client, []string{r.stream, r.releases}, id, consumer, r.group, maxClaim.Milliseconds()).Int()
+	if err != nil {
+		return fmt.Errorf("queue: releasing task %s: %w", id, err)
+	}
+	if n == 0 {
+		return ErrNotHeld
+	}
+	return nil
 }
+
+// releaseScript counts a release of entry ARGV[1] of stream KEYS[1] in
+// KEYS[2], if the entry is there, and when consumer ARGV[2] holds it for
+// group ARGV[3] (a claim of up to ARGV[4] ms), sets its idle time past
+// that, as if the claim had lapsed. It returns 1 when it did both.
+var releaseScript = redis.NewScript(`
+if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+local p = redis.call('XPENDING', KEYS[1], ARGV[3], ARGV[1], ARGV[1], 1)
+if #p == 0 or p[1][2] ~= ARGV[2] or p[1][3] >= tonumber(ARGV[4]) then return 0 end
+redis.call('XCLAIM', KEYS[1], ARGV[3], ARGV[2], 0, ARGV[1], 'IDLE', ARGV[4], 'JUSTID')
+return 1
+`)
 
 // held runs heldScript's op on task id for consumer, with a claim that
 // lapsed but was not taken by another still the consumer's; doing names

@@ -28,11 +28,25 @@ type Task struct {
 	Enqueued time.Time
 	// Claims counts the times the task was handed out, this one included:
 	// more than one means a consumer took it before and did not finish.
+	// A task handed back before it ran, its turn not come (Requeue), is
+	// not counted.
 	Claims int
+	// Releases counts the times a consumer let go of the task unfinished
+	// on purpose (Release): its server shutting down, or its claim lost
+	// to a store out of reach. Those runs were stopped, not crashed.
+	Releases int
 	// Note is what a consumer that held the task noted of its progress
 	// (Note), for the one that runs it again.
 	Note string
 }
+
+// Abandoned counts the earlier runs of the task that ended with no word
+// to the store: neither done nor released, their claim simply lapsed, or
+// their process was gone when the store opened again. Their process
+// died (killed, out of memory, crashed) or hung until it lost the claim,
+// most likely while running the task: one that takes its server down
+// every time is abandoned every time.
+func (t Task) Abandoned() int { return max(t.Claims-1-t.Releases, 0) }
 
 // Mark is a value kept under a key for a while, beside the queue: what
 // has been queued already (a comment, the state of a pull request), or
@@ -74,8 +88,12 @@ type Store interface {
 	Requeue(ctx context.Context, t Task, consumer string) error
 	// Release lets go of task id, which consumer holds, for any consumer
 	// to claim at once, as if the claim had lapsed: its claims and note
-	// stay, for the run that takes it next. ErrNotHeld when consumer does
-	// not hold it.
+	// stay, for the run that takes it next, and the release is counted
+	// (Task.Releases). A claim that lapsed with no one taking the task
+	// since is still the consumer's to release. When another took it
+	// meanwhile, the release is counted all the same, the consumer's run
+	// having stopped on purpose, and ErrNotHeld returned; so it is when
+	// the task is gone.
 	Release(ctx context.Context, id, consumer string) error
 	// Claim hands consumer, for ttl, a task: one whose holder let its
 	// claim lapse, else the oldest no one holds. It waits up to wait for

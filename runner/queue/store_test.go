@@ -241,6 +241,56 @@ func TestTasksReleaseHandsBackAtOnce(t *testing.T) {
 	})
 }
 
+// TestTasksCountAbandonedRuns follows a task through runs that stop in
+// each way: a run that releases the task, on time or after another took
+// it, stopped on purpose; one whose claim merely lapses was abandoned.
+func TestTasksCountAbandonedRuns(t *testing.T) {
+	t.Parallel()
+	taskStores(t, func(t *testing.T, ts Store) {
+		enqueue(t, ts, "job")
+		const short = 300 * time.Millisecond
+		// take claims the task for consumer, once a claim on it lapses,
+		// and checks how its runs so far ended.
+		take := func(consumer string, ttl time.Duration, claims, abandoned int) Task {
+			t.Helper()
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+				task, ok := claim(t, ts, consumer, ttl, 100*time.Millisecond)
+				if !ok {
+					continue
+				}
+				if task.Claims != claims || task.Abandoned() != abandoned {
+					t.Fatalf("%s claimed %+v: %d claims, %d abandoned; want %d, %d", consumer, task, task.Claims, task.Abandoned(), claims, abandoned)
+				}
+				return task
+			}
+			t.Fatalf("%s never claimed the task", consumer)
+			return Task{}
+		}
+		a := take("a", time.Hour, 1, 0)
+		if err := ts.Release(t.Context(), a.ID, "a"); err != nil {
+			t.Fatalf("Release: %v", err)
+		}
+		take("b", short, 2, 0) // b dies: its claim lapses
+		c := take("c", short, 3, 1)
+		d := take("d", short, 4, 2) // c's claim lapsed, d took the task...
+		// ...and c, its run stopped for that, says so late.
+		if err := ts.Release(t.Context(), c.ID, "c"); !errors.Is(err, ErrNotHeld) {
+			t.Errorf("Release of a task another took = %v, want ErrNotHeld", err)
+		}
+		if err := ts.Requeue(t.Context(), d, "d"); err != nil {
+			t.Fatalf("Requeue: %v", err)
+		}
+		// Handed back unrun, d's claim is not counted.
+		e := take("e", time.Hour, 4, 1)
+		if err := ts.Done(t.Context(), e.ID, "e"); err != nil {
+			t.Fatalf("Done: %v", err)
+		}
+		if err := ts.Release(t.Context(), e.ID, "e"); !errors.Is(err, ErrNotHeld) {
+			t.Errorf("Release of a task done = %v, want ErrNotHeld", err)
+		}
+	})
+}
+
 func TestTasksExtendKeepsTheClaim(t *testing.T) {
 	t.Parallel()
 	taskStores(t, func(t *testing.T, ts Store) {
