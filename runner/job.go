@@ -10,6 +10,7 @@ import (
 
 	"github.com/atoll-iac/atoll/runner/queue"
 	"github.com/atoll-iac/atoll/runner/report"
+	"github.com/atoll-iac/atoll/runner/workspace"
 	"github.com/atoll-iac/atoll/vcs"
 	"github.com/atoll-iac/atoll/workflows"
 )
@@ -141,7 +142,17 @@ func (j *Job) do(ctx context.Context) error {
 	if j.abandoned >= crashLimit {
 		return j.giveUp(ctx, cmd)
 	}
-	switch ev.Type {
+	err := j.work(ctx, cmd, parseErr)
+	if fe := (*workspace.FetchError)(nil); errors.As(err, &fe) && !queue.HandedOver(ctx) {
+		return j.fetchFailed(ctx, cmd, fe)
+	}
+	return err
+}
+
+// work runs the command of the job's comment (cmd, which ParseComment
+// read with parseErr), or the work of its event.
+func (j *Job) work(ctx context.Context, cmd workflows.Command, parseErr error) error {
+	switch j.Event.Type {
 	case vcs.PullOpened, vcs.PullUpdated, vcs.PullReady:
 		return j.autoplan(ctx)
 	case vcs.PullClosed:
@@ -149,7 +160,7 @@ func (j *Job) do(ctx context.Context) error {
 	case vcs.CommentCreated:
 		return j.command(ctx, cmd, parseErr)
 	}
-	return fmt.Errorf("runner: no work for a %s event", ev.Type)
+	return fmt.Errorf("runner: no work for a %s event", j.Event.Type)
 }
 
 // reportError says on the pull request that the job failed: as err says

@@ -194,7 +194,7 @@ func (ws *Workspaces) checkout(ctx context.Context, dir string, spec CheckoutSpe
 	}
 	// A re-plan of a commit already fetched needs no network.
 	if ws.git(ctx, dir, "", "cat-file", "-e", spec.SHA+"^{commit}") != nil {
-		if err := ws.git(ctx, dir, spec.Auth, "fetch", "--quiet", "--no-tags", "--depth=1", "--", spec.CloneURL, spec.SHA); err != nil {
+		if err := ws.fetch(ctx, dir, spec, spec.SHA); err != nil {
 			return err
 		}
 	}
@@ -253,10 +253,24 @@ func (ws *Workspaces) gitOutput(ctx context.Context, dir, auth string, args ...s
 		if auth != "" {
 			msg = strings.ReplaceAll(msg, auth, "[redacted]")
 		}
-		return nil, fmt.Errorf("workspace: git %s: %w: %s", args[0], err, msg)
+		return nil, &gitError{command: args[0], err: err, stderr: msg}
 	}
 	return stdout.Bytes(), nil
 }
+
+// gitError is a git command that failed, with what it printed on stderr
+// (the auth value scrubbed).
+type gitError struct {
+	command string
+	err     error
+	stderr  string
+}
+
+func (e *gitError) Error() string {
+	return fmt.Sprintf("workspace: git %s: %v: %s", e.command, e.err, e.stderr)
+}
+
+func (e *gitError) Unwrap() error { return e.err }
 
 // ChangedFrom lists the files that differ between commit base and the
 // checkout's head, fetching base if the checkout lacks it: what a pull
@@ -266,7 +280,7 @@ func (w *Workspace) ChangedFrom(ctx context.Context, base string) ([]string, err
 		return nil, fmt.Errorf("workspace: commit %q is not a full hex sha", base)
 	}
 	if w.ws.git(ctx, w.Dir, "", "cat-file", "-e", base+"^{commit}") != nil {
-		if err := w.ws.git(ctx, w.Dir, w.spec.Auth, "fetch", "--quiet", "--no-tags", "--depth=1", "--", w.spec.CloneURL, base); err != nil {
+		if err := w.ws.fetch(ctx, w.Dir, w.spec, base); err != nil {
 			return nil, err
 		}
 	}

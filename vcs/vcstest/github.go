@@ -78,6 +78,7 @@ type GitHub struct {
 	unhandled   []string
 	apiRequests []string // paths of authenticated API requests
 	gitRequests int
+	gitFailures int // the git requests still to fail (FailGit); < 0: all
 }
 
 // repo is one repository the fake serves. Fields other than pulls are set
@@ -327,6 +328,14 @@ func (g *GitHub) GitRequests() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.gitRequests
+}
+
+// FailGit makes the next n git HTTP requests answer 500, as a forge in
+// trouble does; with n < 0, every one does until FailGit(0).
+func (g *GitHub) FailGit(n int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.gitFailures = n
 }
 
 // GitHubRequests counts the authenticated API requests, REST and GraphQL,

@@ -28,9 +28,17 @@ func (g *GitHub) gitHandler() http.Handler {
 		if known {
 			g.gitRequests++
 		}
+		fail := known && g.gitFailures != 0
+		if fail && g.gitFailures > 0 {
+			g.gitFailures--
+		}
 		g.mu.Unlock()
-		if !known {
+		switch {
+		case !known:
 			http.Error(w, "Repository not found.", http.StatusNotFound)
+			return
+		case fail:
+			http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 			return
 		}
 		backend.ServeHTTP(w, r)
