@@ -197,7 +197,9 @@ func (j *Job) commentBody(ctx context.Context, id int64) (string, bool) {
 
 // sayPaused tells the pull request that the job stopped because this
 // replica lost the job store, when that is what happened: the job runs
-// again once the store is back, and edits this comment into its result.
+// again once the store is back, and edits this comment into its result
+// (the comment is noted on the task once the store answers, unless
+// another replica took the task over first).
 // Once the claim has lapsed (at lapses), another replica may have run the
 // job and said its result: then it speaks only over a comment still
 // saying the job runs.
@@ -227,10 +229,18 @@ func (j *Job) sayPaused(ctx context.Context, lapses time.Time) {
 	if id != 0 {
 		if err := j.Forge.UpdateComment(ctx, j.Event.Repo, j.Event.Pull.Number, id, body); err != nil {
 			j.Log.Error("saying the job paused", "err", err)
+			return
 		}
-		return
+	} else {
+		var err error
+		if id, err = j.Forge.Comment(ctx, j.Event.Repo, j.Event.Pull.Number, body); err != nil {
+			j.Log.Error("saying the job paused", "err", err)
+			return
+		}
 	}
-	if _, err := j.Forge.Comment(ctx, j.Event.Repo, j.Event.Pull.Number, body); err != nil {
-		j.Log.Error("saying the job paused", "err", err)
+	// The run that takes the job up again edits this comment into its
+	// result, if the store, once back, can tell it which.
+	if j.claim != nil {
+		j.claim.NoteLater(fmt.Sprint(id))
 	}
 }

@@ -18,6 +18,8 @@ type Claim struct {
 
 	mu   sync.Mutex
 	held time.Time // when the claim was last made or extended
+	// later is a note to record once the store answers again (NoteLater).
+	later string
 }
 
 // keep extends the claim on t, made at claimed, while its handler runs,
@@ -122,4 +124,21 @@ func (c *Claim) Sound(ctx context.Context) error {
 // be cut short (Task.Note).
 func (c *Claim) Note(ctx context.Context, note string) error {
 	return c.store.Note(ctx, c.task.ID, c.consumer, note)
+}
+
+// NoteLater records note on the task once the store answers again, before
+// the task is handed back: for a handler stopped because its claim could
+// not be kept (ErrClaimLost), whose store is out of reach now. Should
+// another worker take the task over first, the note is lost.
+func (c *Claim) NoteLater(note string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.later = note
+}
+
+// laterNote is the note NoteLater left, if any.
+func (c *Claim) laterNote() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.later
 }

@@ -186,13 +186,13 @@ func (p *Pool) run(claimCtx, ctx context.Context, consumer string, t Task, claim
 	ready, err := p.store.Ready(ctx, t)
 	if err != nil {
 		log.Error("checking the task's turn", "err", err)
-		p.release(claimCtx, log, t, consumer, ErrClaimLost) // a store that fails may be out of reach
+		p.release(claimCtx, log, t, consumer, ErrClaimLost, "") // a store that fails may be out of reach
 		return
 	}
 	if !ready {
 		if err := p.store.Requeue(ctx, t, consumer); err != nil {
 			log.Error("handing back a task", "err", err)
-			p.release(claimCtx, log, t, consumer, ErrClaimLost)
+			p.release(claimCtx, log, t, consumer, ErrClaimLost, "")
 		}
 		sleep(ctx, notYourTurn)
 		return
@@ -208,17 +208,18 @@ func (p *Pool) run(claimCtx, ctx context.Context, consumer string, t Task, claim
 	}
 	log.Info("task stays queued", "why", context.Cause(jobCtx), "err", err)
 	if HandedOver(jobCtx) {
-		p.release(claimCtx, log, t, consumer, context.Cause(jobCtx))
+		p.release(claimCtx, log, t, consumer, context.Cause(jobCtx), claim.laterNote())
 	}
 }
 
 // release hands back t, whose handler stopped for cause: another worker
 // takes it at once, not once the claim lapses, and the store counts a run
-// that stopped on purpose, which a crash is not (Task.Abandoned). When
-// the claim was lost to a store out of reach, it tries until the store
+// that stopped on purpose, which a crash is not (Task.Abandoned). note,
+// when set, is recorded on the task first (Claim.NoteLater). When the
+// claim was lost to a store out of reach, it tries until the store
 // answers, or the pool stops taking tasks: a worker has nothing else to
 // do while its store is away.
-func (p *Pool) release(claimCtx context.Context, log *slog.Logger, t Task, consumer string, cause error) {
+func (p *Pool) release(claimCtx context.Context, log *slog.Logger, t Task, consumer string, cause error, note string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(claimCtx), doneTimeout)
 	defer cancel()
 	if errors.Is(cause, ErrClaimLost) {
@@ -226,7 +227,7 @@ func (p *Pool) release(claimCtx context.Context, log *slog.Logger, t Task, consu
 		defer cancel()
 	}
 	for wait := p.ttl / 8; ; wait = min(2*wait, maxReleaseWait) {
-		err := p.store.Release(ctx, t.ID, consumer)
+		err := p.handBack(ctx, log, t.ID, consumer, &note)
 		switch {
 		case err == nil:
 			return
@@ -257,6 +258,23 @@ func (p *Pool) finish(ctx context.Context, log *slog.Logger, t Task, consumer st
 		}
 		sleep(ctx, time.Duration(try)*200*time.Millisecond)
 	}
+}
+
+// handBack records *note on task id, unless it is "", and releases the
+// task. The note is cleared once recorded, or refused for a task another
+// worker holds, so that a caller trying again does not record it twice.
+func (p *Pool) handBack(ctx context.Context, log *slog.Logger, id, consumer string, note *string) error {
+	if *note != "" {
+		err := p.store.Note(ctx, id, consumer, *note)
+		switch {
+		case errors.Is(err, ErrNotHeld):
+			log.Warn("not noting on a task another worker holds now")
+		case err != nil:
+			return err
+		}
+		*note = ""
+	}
+	return p.store.Release(ctx, id, consumer)
 }
 
 // sleep waits for d or until ctx ends.
