@@ -45,8 +45,8 @@ type Server struct {
 	// storeClosed, intake refuses events.
 	queueing    sync.RWMutex
 	storeClosed bool
-	// reading admits a bounded number of webhook bodies into memory at once.
-	reading chan struct{}
+	// bodies bounds the webhook bodies read: in size, memory and time.
+	bodies bodyLimits
 	// refused names the forges whose webhooks are refused: unsigned, on a
 	// server that polls.
 	refused map[string]bool
@@ -108,7 +108,7 @@ func New(cfg Config) (*Server, error) {
 		locker:     st.locker,
 		pingStore:  st.ping,
 		closeStore: st.close,
-		reading:    make(chan struct{}, 64),
+		bodies:     webhookLimits(),
 		refused:    unsignedRefused(cfg),
 	}
 	if cfg.PollInterval > 0 {
@@ -239,6 +239,24 @@ func (s *Server) shutStore() error {
 	return s.closeStore()
 }
 
+// httpServer is the HTTP server Run serves s.Handler() with, its
+// requests' contexts derived from ctx. Anyone who can reach it may send
+// anything, so a connection gets little time and memory before its
+// request is whole: headers of at most 64 KiB within 5 seconds, then a
+// body within the deadline the handler sets (webhookLimits), and a read
+// timeout for the whole request that outlasts both, for handlers that
+// set none.
+func (s *Server) httpServer(ctx context.Context) *http.Server {
+	return &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ReadTimeout:       20 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+}
+
 // Run serves cfg until ctx is cancelled, then shuts down gracefully.
 func Run(ctx context.Context, cfg Config) error {
 	s, err := New(cfg)
@@ -251,12 +269,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	s.Start()
-	srv := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Minute,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-	}
+	srv := s.httpServer(ctx)
 	s.log.Info("atoll listening", "addr", ln.Addr().String(), "tool", cfg.Tool.Path)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -3,34 +3,40 @@ package server
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
+	"time"
 
 	"github.com/atoll-iac/atoll/vcs"
 )
 
-// maxWebhookBody is the largest webhook body read; GitHub caps its
-// payloads at 25 MB.
-const maxWebhookBody = 25 << 20
-
 // handleEvents answers a webhook at once: it verifies and decodes it, and
-// queues whatever it asks for to run after the answer.
+// queues whatever it asks for to run after the answer. What can be
+// refused from the headers is refused before the body is read.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	forge := s.forgeFor(r.Header)
 	if forge == nil {
-		http.Error(w, "not a webhook from a configured forge", http.StatusBadRequest)
+		s.refuseUnread(w, r, start, http.StatusBadRequest, "not a webhook from a configured forge")
 		return
 	}
 	if s.refused[forge.Name()] {
-		http.Error(w, "this server polls "+forge.Name()+" and takes its webhooks only with a secret", http.StatusUnauthorized)
+		s.refuseUnread(w, r, start, http.StatusUnauthorized, "this server polls "+forge.Name()+" and takes its webhooks only with a secret")
 		return
 	}
-	body, status := s.readBody(w, r)
-	if status != 0 {
-		http.Error(w, http.StatusText(status), status)
+	body, done, status := s.readBody(w, r)
+	switch status {
+	case 0:
+	case http.StatusServiceUnavailable, http.StatusRequestEntityTooLarge:
+		s.refuseUnread(w, r, start, status, http.StatusText(status))
+		return
+	default:
+		refuse(w, status, http.StatusText(status))
 		return
 	}
 	ev, err := forge.ParseWebhook(r.Header, body)
+	// The event holds values of its own: the body's memory can go to the
+	// next one.
+	done()
 	switch {
 	case errors.Is(err, vcs.ErrIgnored):
 		respond(w, http.StatusOK, err.Error())
@@ -56,29 +62,51 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// readBody reads a webhook body of at most maxWebhookBody bytes, with a
-// bounded number of bodies in memory at once. A non-zero status says why
-// it did not.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int) {
-	if r.ContentLength > maxWebhookBody {
-		return nil, http.StatusRequestEntityTooLarge
+// readBody reads a webhook body within s.bodies, once its length is
+// known. A non-zero status says why it was not read; else done gives the
+// body's memory back, once it is parsed.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (body []byte, done func(), status int) {
+	if r.ContentLength < 0 {
+		// Both forges say how long their bodies are; one that does not
+		// could only be read by guessing how much memory it needs.
+		return nil, nil, http.StatusLengthRequired
 	}
-	select {
-	case s.reading <- struct{}{}:
-		defer func() { <-s.reading }()
-	default:
-		w.Header().Set("Retry-After", "1")
-		return nil, http.StatusServiceUnavailable
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
-	var tooBig *http.MaxBytesError
+	body, done, err := s.bodies.read(r.Context(), http.NewResponseController(w), r.Body, r.ContentLength)
 	switch {
-	case errors.As(err, &tooBig):
-		return nil, http.StatusRequestEntityTooLarge
+	case errors.Is(err, errTooLarge):
+		return nil, nil, http.StatusRequestEntityTooLarge
+	case errors.Is(err, errNoMemory):
+		w.Header().Set("Retry-After", "1")
+		return nil, nil, http.StatusServiceUnavailable
+	case errors.Is(err, errTooSlow):
+		return nil, nil, http.StatusRequestTimeout
 	case err != nil:
-		return nil, http.StatusBadRequest
+		return nil, nil, http.StatusBadRequest
 	}
-	return body, 0
+	return body, done, 0
+}
+
+// refuse answers a request whose body was not read, or not all of it,
+// and closes the connection, which the server would otherwise keep open
+// to read the rest of the body first.
+func refuse(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Connection", "close")
+	http.Error(w, msg, code)
+}
+
+// refuseUnread refuses a request that began at start before its body is
+// read, then reads the rest of the body into nothing, within the body's
+// deadline. A client still sending reads the answer then, which it would
+// lose if the connection closed on unread data: that resets it. It costs
+// time, which the deadline bounds, but no memory.
+func (s *Server) refuseUnread(w http.ResponseWriter, r *http.Request, start time.Time, code int, msg string) {
+	rc := http.NewResponseController(w)
+	// Without it, net/http would not read the body once the answer is
+	// sent; an HTTP/2 stream is reset alone, and needs none.
+	_ = rc.EnableFullDuplex()
+	refuse(w, code, msg)
+	_ = rc.Flush()
+	s.bodies.discard(rc, r.Body, start, r.ContentLength)
 }
 
 // forgeFor returns the configured forge a webhook with headers h comes
