@@ -88,7 +88,7 @@ func (j *Job) selectPlans(ctx context.Context, cmd workflows.Command) ([]plans.R
 	case len(selected) == 0 && cmd.Selects():
 		p := workflows.Project{Dir: cmp.Or(cmd.Dir, "."), Workspace: cmp.Or(cmd.Workspace, workflows.DefaultWorkspace)}
 		return nil, userErrorf("There is no plan waiting to be applied for `%s` in workspace `%s`. Comment `%s` first.",
-			p.Dir, p.Workspace, report.ProjectCommand("plan", "", p))
+			workflows.Quote(p.Dir), workflows.Quote(p.Workspace), report.ProjectCommand("plan", "", p))
 	case len(selected) == 0:
 		return nil, userErrorf("This pull request has no plan waiting to be applied. Comment `atoll plan` first.")
 	case len(stale) > 0:

@@ -79,7 +79,7 @@ func (j *Job) projectsAt(sel workflows.Command, cfg workflows.RepoConfig, repoDi
 		return nil, fmt.Errorf("looking for configuration in %s: %w", p.Dir, err)
 	}
 	if !ok {
-		return nil, userErrorf("There are no `.tf` or `.tofu` files in `%s` at %.7s, so there is nothing to plan there.", p.Dir, j.Pull.HeadSHA)
+		return nil, userErrorf("There are no `.tf` or `.tofu` files in `%s` at %.7s, so there is nothing to plan there.", workflows.Quote(p.Dir), j.Pull.HeadSHA)
 	}
 	if at := cfg.At(p.Project); len(at) > 1 {
 		return at, nil

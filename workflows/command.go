@@ -76,6 +76,9 @@ func ParseComment(body string, allowedExtra []string) (Command, bool, error) {
 	if rest := fs.Args(); len(rest) > 0 {
 		return Command{}, true, fmt.Errorf("`%s`: unexpected argument `%s`", name, Quote(rest[0]))
 	}
+	if err := checkNameLengths(name, cmd); err != nil {
+		return Command{}, true, err
+	}
 	if cmd.Dir != "" {
 		dir, err := CleanDir(cmd.Dir)
 		if err != nil {
@@ -97,10 +100,48 @@ func ParseComment(body string, allowedExtra []string) (Command, bool, error) {
 	return cmd, true, nil
 }
 
+// The names a command gives are bounded, in bytes: no checkout holds a
+// longer directory (a file name takes 255 bytes at most), and a longer
+// name would only swell the replies that quote it.
+const (
+	maxDirLen     = 1024
+	maxDirElemLen = 255
+	maxNameLen    = 256 // of a workspace or a project
+	// maxExtraArgLen bounds a tool argument, far below what one process
+	// argument may hold (128 KiB on Linux).
+	maxExtraArgLen = 4096
+)
+
+// checkNameLengths refuses the -d, -w or -p of command name that is
+// longer than atoll takes, quoting it shortened.
+func checkNameLengths(name string, cmd Command) error {
+	for _, f := range []struct {
+		flag, what, value string
+		limit             int
+	}{
+		{"d", "directory", cmd.Dir, maxDirLen},
+		{"w", "workspace", cmd.Workspace, maxNameLen},
+		{"p", "project name", cmd.Project, maxNameLen},
+	} {
+		if len(f.value) > f.limit {
+			return fmt.Errorf("`%s -%s`: the %s `%s` is %d bytes long; atoll takes at most %d", name, f.flag, f.what, Quote(f.value), len(f.value), f.limit)
+		}
+	}
+	for elem := range strings.SplitSeq(cmd.Dir, "/") {
+		if len(elem) > maxDirElemLen {
+			return fmt.Errorf("`%s -d`: the directory `%s` has a name of %d bytes between slashes; atoll takes at most %d", name, Quote(cmd.Dir), len(elem), maxDirElemLen)
+		}
+	}
+	return nil
+}
+
 // checkExtraArg allows a tool argument that starts with an allowed prefix
 // and is none of the always refused ones; a -var-file must name a file
 // inside the repository.
 func checkExtraArg(a string, allowed []string) error {
+	if len(a) > maxExtraArgLen {
+		return fmt.Errorf("the tool argument `%s` is %d bytes long; atoll takes at most %d", Quote(a), len(a), maxExtraArgLen)
+	}
 	name, value, hasValue := toolArg(a)
 	for _, r := range alwaysRefused {
 		if name == r || strings.HasPrefix(name, r+"-") {

@@ -25,7 +25,7 @@ func Running(command string, sel workflows.Command) string {
 	case sel.Project != "":
 		return fmt.Sprintf(RunningMark+" Running %s for project `%s`…", command, workflows.Quote(sel.Project))
 	case sel.Selects():
-		return fmt.Sprintf(RunningMark+" Running %s for `%s` in workspace `%s`…", command, cmp.Or(sel.Dir, "."), cmp.Or(sel.Workspace, workflows.DefaultWorkspace))
+		return fmt.Sprintf(RunningMark+" Running %s for `%s` in workspace `%s`…", command, workflows.Quote(cmp.Or(sel.Dir, ".")), workflows.Quote(cmp.Or(sel.Workspace, workflows.DefaultWorkspace)))
 	}
 	return fmt.Sprintf(RunningMark+" Running %s for this pull request's projects…", command)
 }
