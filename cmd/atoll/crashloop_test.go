@@ -46,6 +46,7 @@ func TestJobThatKillsItsServer(t *testing.T) {
 		cs := gh.Comments("acme/infra", pr.Number)
 		return len(cs) > 0 && strings.HasPrefix(cs[0].Body, "⏳")
 	})
+	time.Sleep(500 * time.Millisecond) // for the job to note its comment on the task
 	first.kill()
 	// The second start takes the task up again at once, and dies too.
 	second := startReplica(t, gh, bin, "second", env...)
