@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -154,7 +155,86 @@ func TestPoolHandsBackOnShutdown(t *testing.T) {
 	pool.Stop(ctx)
 	// With an hour's claim TTL, only a task handed back is claimed at once.
 	task, ok, err := store.Claim(t.Context(), "another replica", time.Minute, 0)
-	if err != nil || !ok || string(task.Body) != "slow" || task.Claims != 2 {
-		t.Fatalf("after the shutdown, another worker claims %+v, ok=%v, err=%v; want the task, claimed twice", task, ok, err)
+	if err != nil || !ok || string(task.Body) != "slow" || task.Claims != 2 || task.Abandoned() != 0 {
+		t.Fatalf("after the shutdown, another worker claims %+v, ok=%v, err=%v; want the task, claimed twice, released once", task, ok, err)
+	}
+}
+
+// awayStore is a Store out of reach while away is set.
+type awayStore struct {
+	Store
+	away *atomic.Bool
+}
+
+var errAway = errors.New("store out of reach")
+
+func (s awayStore) Extend(ctx context.Context, id, consumer string, ttl time.Duration) (bool, error) {
+	if s.away.Load() {
+		return false, errAway
+	}
+	return s.Store.Extend(ctx, id, consumer, ttl)
+}
+
+func (s awayStore) Note(ctx context.Context, id, consumer, note string) error {
+	if s.away.Load() {
+		return errAway
+	}
+	return s.Store.Note(ctx, id, consumer, note)
+}
+
+func (s awayStore) Release(ctx context.Context, id, consumer string) error {
+	if s.away.Load() {
+		return errAway
+	}
+	return s.Store.Release(ctx, id, consumer)
+}
+
+// TestPoolHandsBackWhenTheStoreIsBack: a handler stopped because its
+// store went out of reach hands its task back once the store is back,
+// with the note it left for then, and the task runs again at once: as a
+// run that stopped, not one that crashed.
+func TestPoolHandsBackWhenTheStoreIsBack(t *testing.T) {
+	t.Parallel()
+	bolt, err := OpenBolt(filepath.Join(t.TempDir(), "tasks.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bolt.Close() })
+	if _, err := bolt.Enqueue(t.Context(), "g", []byte("job")); err != nil {
+		t.Fatal(err)
+	}
+	away := new(atomic.Bool)
+	stopped, again := make(chan error, 1), make(chan Task, 1)
+	// Long enough that the task is handed back well before its claim
+	// lapses, which would hand it out again too.
+	const ttl = 6 * time.Second
+	pool := NewPool(PoolConfig{
+		Store: awayStore{bolt, away}, ClaimTTL: ttl, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Handler: func(ctx context.Context, task Task, c *Claim) error {
+			if task.Claims > 1 {
+				again <- task
+				return nil
+			}
+			away.Store(true)
+			<-ctx.Done()
+			c.NoteLater("paused in comment 7")
+			stopped <- context.Cause(ctx)
+			return context.Cause(ctx)
+		},
+	})
+	pool.Start()
+	defer pool.Stop(t.Context())
+	if cause := <-stopped; !errors.Is(cause, ErrClaimLost) {
+		t.Fatalf("handler stopped for %v, want ErrClaimLost", cause)
+	}
+	time.Sleep(ttl / 16) // the pool tries to hand the task back meanwhile
+	away.Store(false)
+	select {
+	case task := <-again:
+		if task.Claims != 2 || task.Abandoned() != 0 || task.Note != "paused in comment 7" {
+			t.Errorf("run again as %+v; want the task claimed twice, released once, with its note", task)
+		}
+	case <-time.After(ttl / 2):
+		t.Fatal("the task did not run again once the store was back")
 	}
 }
