@@ -75,7 +75,7 @@ func (p *projectJob) runHooks(ctx context.Context, command, when string, hooks [
 		if !hook.For(command) {
 			continue
 		}
-		out, err := p.r.exec.Run(ctx, tool.Step{Tool: tool.Tool{Path: hook.Shell}, Dir: p.ws.Dir, Home: p.ws.Home(),
+		out, err := p.r.exec.Run(ctx, tool.Step{Tool: tool.Tool{Path: hook.Shell}, Dir: p.ws.Dir, Checkout: p.ws.Dir, Home: p.ws.Home(),
 			Args: append(slices.Clone(hook.ShellArgs), hook.Run), Env: env})
 		if err == nil {
 			continue

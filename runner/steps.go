@@ -119,9 +119,9 @@ func (e *badOutputError) Error() string { return e.msg }
 // succeeds, is the names of the variables it set, not what it printed:
 // their values are often secrets.
 func (p *projectJob) runStep(ctx context.Context, dir string, env *[]string, step workflows.Step) (string, error) {
-	rs := tool.Step{Tool: p.tool, Dir: dir, Home: p.ws.Home(), Args: step.Args, Env: *env, StdoutFile: step.StdoutFile}
+	rs := tool.Step{Tool: p.tool, Dir: dir, Checkout: p.ws.Dir, Home: p.ws.Home(), Files: []string{p.files.Plan, p.files.Show}, Args: step.Args, Env: *env, StdoutFile: step.StdoutFile}
 	if p.tool.Path != "" {
-		rs.PathPrefix = filepath.Dir(p.tool.Path)
+		rs.PathPrefix, rs.Runs = filepath.Dir(p.tool.Path), []string{p.tool.Path}
 	}
 	if step.Shell != nil {
 		// The command is the shell's last argument; nothing else parses it.

@@ -398,6 +398,17 @@ func TestVersionAndUnknownProject(t *testing.T) {
 	})
 }
 
+// toolDirs are the directories a step needs to read to run the binary at
+// path, which may be a link.
+func toolDirs(t *testing.T, path string) []string {
+	t.Helper()
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{filepath.Dir(path), filepath.Dir(real)}
+}
+
 func TestApplyRefusesAChangedBinary(t *testing.T) {
 	t.Parallel()
 	real := testTool(t).Path
@@ -414,6 +425,7 @@ func TestApplyRefusesAChangedBinary(t *testing.T) {
 	writeWrapper("")
 	e := newTestEnv(t, testOptions{configure: func(c *Config) {
 		c.Tool.Path = wrapper
+		c.SandboxReadPaths = toolDirs(t, real)
 		c.ApplyRequirements = workflows.Requirements{}
 	}})
 	pr := e.planned(t, map[string]string{"main.tf": oneResource})

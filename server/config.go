@@ -78,6 +78,13 @@ type Config struct {
 	// dependency lock files rather than under DataDir, for a later run
 	// elsewhere to apply: a CI job's artifact.
 	PlansDir string
+	// Sandbox says whether steps run confined to their workspace; the
+	// zero value is SandboxAuto.
+	Sandbox SandboxMode
+	// SandboxReadPaths are directories confined steps may read and run
+	// files from, besides the system's and the tool's: where a tool
+	// wrapper keeps the binaries it runs, say.
+	SandboxReadPaths []string
 	// Logger receives the server's logs; slog.Default() when nil.
 	Logger *slog.Logger
 
@@ -97,6 +104,14 @@ func (c Config) check() error {
 	case c.PlansDir != "" && !filepath.IsAbs(c.PlansDir):
 		return fmt.Errorf("server: plans directory %q is not an absolute path", c.PlansDir)
 	}
+	if err := CheckSandboxReadPaths(c.SandboxReadPaths); err != nil {
+		return fmt.Errorf("server: sandbox read paths: %w", err)
+	}
+	if c.Sandbox != "" {
+		if _, err := ParseSandboxMode(string(c.Sandbox)); err != nil {
+			return fmt.Errorf("server: sandbox mode %w", err)
+		}
+	}
 	if c.ClaimTTL != 0 {
 		if err := CheckClaimTTL(c.ClaimTTL); err != nil {
 			return fmt.Errorf("server: claim TTL %w", err)
@@ -104,6 +119,17 @@ func (c Config) check() error {
 	}
 	if err := CheckLockTTL(c.LockTTL); err != nil {
 		return fmt.Errorf("server: lock TTL %w", err)
+	}
+	return nil
+}
+
+// CheckSandboxReadPaths refuses paths that are not absolute: a confined
+// step has its own working directory.
+func CheckSandboxReadPaths(paths []string) error {
+	for _, p := range paths {
+		if !filepath.IsAbs(p) {
+			return fmt.Errorf("%q is not an absolute path", p)
+		}
 	}
 	return nil
 }

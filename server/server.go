@@ -54,6 +54,8 @@ type Server struct {
 	pollers     []*poller
 	polling     sync.WaitGroup
 	stopPolling context.CancelFunc
+	// sandbox is "on" when steps run confined.
+	sandbox string
 }
 
 // New builds a server from cfg: it opens the stores under cfg.DataDir (or
@@ -78,13 +80,17 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, errors.Join(err, st.close())
 	}
+	sandbox, err := newSandbox(log, cfg.Sandbox, cfg.SandboxReadPaths)
+	if err != nil {
+		return nil, errors.Join(err, st.close())
+	}
 	claimTTL := cmp.Or(cfg.ClaimTTL, queue.DefaultClaimTTL)
 	redact := tool.NewRedactor(append(secrets(cfg), redactedValues(log, cfg)...)...)
 	// A tool stopped because its job lost the claim must be gone before
 	// the claim lapses to another replica: it is stopped at half the TTL
 	// at the latest, and gets a quarter to exit.
 	exec := tool.New(tool.Config{Tool: cfg.Tool, Env: cfg.Env, Secrets: secrets(cfg), Redactor: redact,
-		PluginCacheDir: filepath.Join(cfg.DataDir, "plugin-cache"), StopGrace: claimTTL / 4})
+		PluginCacheDir: filepath.Join(cfg.DataDir, "plugin-cache"), StopGrace: claimTTL / 4, Sandbox: sandbox})
 	jobs := runner.New(runner.Config{
 		Policy:      cfg.Policy,
 		Forges:      forges,
@@ -110,6 +116,7 @@ func New(cfg Config) (*Server, error) {
 		closeStore: st.close,
 		bodies:     webhookLimits(),
 		refused:    unsignedRefused(cfg),
+		sandbox:    sandboxState(sandbox),
 	}
 	if cfg.PollInterval > 0 {
 		for _, f := range forges {
@@ -190,6 +197,8 @@ func (s *Server) Handler() http.Handler {
 type health struct {
 	Status string `json:"status"`
 	Reason string `json:"reason,omitempty"`
+	// Sandbox is "on" when steps run confined, else "off".
+	Sandbox string `json:"sandbox"`
 	// Pollers says, by forge, how polling goes.
 	Pollers map[string]pollStatus `json:"pollers,omitempty"`
 }
@@ -202,7 +211,7 @@ type health struct {
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	h := health{Status: "ok"}
+	h := health{Status: "ok", Sandbox: s.sandbox}
 	for _, p := range s.pollers {
 		if h.Pollers == nil {
 			h.Pollers = map[string]pollStatus{}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +37,23 @@ type serverFlags struct {
 	redisAddr, redisPassword                                   string
 	download, allowForks, automerge, hidePrev, redisTLS        bool
 	lockTTL, claimTTL, shutdownTimeout, pollInterval           time.Duration
+	sandbox, sandboxReadPaths                                  string
+	// secretFiles holds, by secret flag, the file its -file form names.
+	secretFiles map[string]*string
+}
+
+// secretFlags are the flags whose values are secrets. Each has a -file
+// form: a value on the command line is in /proc/PID/cmdline, which every
+// local user can read.
+var secretFlags = []string{"gh-token", "gh-webhook-secret", "gitlab-token", "gitlab-webhook-secret", "redis-password"}
+
+// secret is where the value of secret flag name goes.
+func (f *serverFlags) secret(name string) *string {
+	return map[string]*string{
+		"gh-token": &f.ghToken, "gh-webhook-secret": &f.ghSecret,
+		"gitlab-token": &f.glToken, "gitlab-webhook-secret": &f.glSecret,
+		"redis-password": &f.redisPassword,
+	}[name]
 }
 
 // define defines the flags on fs.
@@ -72,6 +90,68 @@ func (f *serverFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&f.redisPassword, "redis-password", "", "password for --redis-addr")
 	fs.IntVar(&f.redisDB, "redis-db", 0, "Redis database number")
 	fs.BoolVar(&f.redisTLS, "redis-tls", false, "connect to --redis-addr with TLS")
+	fs.StringVar(&f.sandbox, "sandbox", string(server.SandboxAuto), "confine every tool run to its workspace (Landlock): auto (when the kernel can), required, or off")
+	fs.StringVar(&f.sandboxReadPaths, "sandbox-read-paths", "", "comma-separated absolute directories tool runs may also read and run files from, such as where a tool wrapper keeps its binaries")
+	f.secretFiles = map[string]*string{}
+	for _, name := range secretFlags {
+		f.secretFiles[name] = fs.String(name+"-file", "", "file holding --"+name+", kept off the command line")
+	}
+}
+
+// readSecretFiles reads the secrets whose -file forms are given.
+func (f *serverFlags) readSecretFiles() error {
+	for _, name := range secretFlags {
+		file := *f.secretFiles[name]
+		if file == "" {
+			continue
+		}
+		if *f.secret(name) != "" {
+			return fmt.Errorf("--%s and --%s-file are both set: give one", name, name)
+		}
+		v, err := readSecretFile(file)
+		if err != nil {
+			return fmt.Errorf("--%s-file: %v", name, err)
+		}
+		*f.secret(name) = v
+	}
+	return nil
+}
+
+// maxSecretFile bounds a secret file: a token or a password, not a
+// mistake such as a log.
+const maxSecretFile = 64 << 10
+
+// readSecretFile reads a secret from file, without its trailing newline.
+func readSecretFile(file string) (string, error) {
+	fh, err := os.Open(file)
+	if err != nil {
+		return "", err
+	}
+	defer fh.Close()
+	b, err := io.ReadAll(io.LimitReader(fh, maxSecretFile+1))
+	switch {
+	case err != nil:
+		return "", err
+	case len(b) > maxSecretFile:
+		return "", fmt.Errorf("%s is larger than %d bytes: not a secret", file, maxSecretFile)
+	}
+	v := strings.TrimRight(string(b), "\r\n")
+	if strings.TrimSpace(v) == "" {
+		return "", fmt.Errorf("%s is empty", file)
+	}
+	return v, nil
+}
+
+// secretsOnCommandLine names the secret flags args gives values to.
+func secretsOnCommandLine(args []string) []string {
+	var named []string
+	for _, a := range args {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && slices.Contains(secretFlags, name) && !slices.Contains(named, name) {
+			named = append(named, name)
+		}
+	}
+	return named
 }
 
 // serverConfig reads the server's flags, each of which may also come from
@@ -161,29 +241,41 @@ func (f *serverFlags) config() (server.Config, error) {
 			return server.Config{}, fmt.Errorf("--repo-config: %v", err)
 		}
 	}
+	if err := f.readSecretFiles(); err != nil {
+		return server.Config{}, err
+	}
 	if err := f.check(); err != nil {
 		return server.Config{}, err
+	}
+	sandbox, err := server.ParseSandboxMode(f.sandbox)
+	if err != nil {
+		return server.Config{}, fmt.Errorf("--sandbox %v", err)
+	}
+	if err := server.CheckSandboxReadPaths(list(f.sandboxReadPaths)); err != nil {
+		return server.Config{}, fmt.Errorf("--sandbox-read-paths: %v", err)
 	}
 	dir, err := expandHome(f.dataDir)
 	if err != nil {
 		return server.Config{}, fmt.Errorf("--data-dir: %v", err)
 	}
 	return server.Config{
-		Addr:            net.JoinHostPort(f.bind, strconv.Itoa(f.port)),
-		DataDir:         dir,
-		RepoAllowlist:   allow,
-		GitHub:          github.Config{Token: f.ghToken, WebhookSecret: f.ghSecret, APIURL: f.ghAPI},
-		GitLab:          gitlab.Config{Token: f.glToken, WebhookSecret: f.glSecret, URL: f.glURL},
-		Tool:            tool,
-		TFBinDir:        f.binDir,
-		TFDownload:      f.download,
-		TFDownloadURL:   urls,
-		Parallelism:     f.parallelism,
-		ShutdownTimeout: f.shutdownTimeout,
-		ClaimTTL:        f.claimTTL,
-		PollInterval:    f.pollInterval,
-		RedactEnv:       list(f.redactEnv),
-		Redis:           server.RedisConfig{Addr: f.redisAddr, Password: f.redisPassword, DB: f.redisDB, TLS: f.redisTLS},
+		Addr:             net.JoinHostPort(f.bind, strconv.Itoa(f.port)),
+		DataDir:          dir,
+		RepoAllowlist:    allow,
+		GitHub:           github.Config{Token: f.ghToken, WebhookSecret: f.ghSecret, APIURL: f.ghAPI},
+		GitLab:           gitlab.Config{Token: f.glToken, WebhookSecret: f.glSecret, URL: f.glURL},
+		Tool:             tool,
+		TFBinDir:         f.binDir,
+		TFDownload:       f.download,
+		TFDownloadURL:    urls,
+		Parallelism:      f.parallelism,
+		ShutdownTimeout:  f.shutdownTimeout,
+		ClaimTTL:         f.claimTTL,
+		PollInterval:     f.pollInterval,
+		Sandbox:          sandbox,
+		SandboxReadPaths: list(f.sandboxReadPaths),
+		RedactEnv:        list(f.redactEnv),
+		Redis:            server.RedisConfig{Addr: f.redisAddr, Password: f.redisPassword, DB: f.redisDB, TLS: f.redisTLS},
 		Policy: runner.Policy{
 			ApplyRequirements:    reqs,
 			RepoConfig:           repoConfig,

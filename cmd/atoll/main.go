@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/atoll-iac/atoll/server"
 )
 
@@ -21,6 +23,13 @@ import (
 var version = "dev"
 
 func main() {
+	// Processes of atoll's user, the tools it runs among them, cannot read
+	// its memory or its /proc entries (environ, cmdline), where its
+	// secrets are.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		fmt.Fprintf(os.Stderr, "atoll: cannot make the process undumpable: %v\n", err)
+		os.Exit(1)
+	}
 	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
 }
 
@@ -58,6 +67,9 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+		for _, name := range secretsOnCommandLine(args[1:]) {
+			cfg.Logger.Warn("a secret on the command line can be read by every local user (/proc/PID/cmdline): use --"+name+"-file or "+envName(name), "flag", "--"+name)
+		}
 		cfg.Env = environ
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()

@@ -61,6 +61,10 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"tiny poll interval", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--poll-interval", "100ms"}, nil, "--poll-interval 100ms: want at least 1s, or 0 for webhooks only"},
 		{"poll interval not a duration", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--poll-interval", "often"}, nil, `invalid value "often" for --poll-interval`},
 		{"not a URL", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--tf-download-url", "ftp://mirror"}, nil, `"ftp://mirror" is not an https URL`},
+		{"unknown sandbox mode", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--sandbox", "maybe"}, nil, `--sandbox "maybe": want auto, required or off`},
+		{"relative sandbox path", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--sandbox-read-paths", "/opt/tools,bin"}, nil, `--sandbox-read-paths: "bin" is not an absolute path`},
+		{"no token file", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token-file", "/nonexistent/token"}, nil, "--gh-token-file: open /nonexistent/token: no such file"},
+		{"token twice", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token-file", "/etc/hostname"}, map[string]string{"ATOLL_GH_TOKEN": "x"}, "--gh-token and --gh-token-file are both set: give one"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,6 +104,38 @@ func TestFlagBeatsEnv(t *testing.T) {
 	}
 }
 
+// Secrets come from files, without their trailing newline; empty or
+// oversized files are refused.
+func TestSecretFiles(t *testing.T) {
+	t.Parallel()
+	sh, _ := exec.LookPath("sh")
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	args := []string{"--repo-allowlist=*", "--tf-bin", sh,
+		"--gh-token-file", write("token", "ghp_fromfile\n"), "--gh-webhook-secret-file", write("secret", "shh\r\n"),
+		"--redis-password-file", write("redis", "pw")}
+	cfg, err := serverConfig(args, func(string) (string, bool) { return "", false }, &bytes.Buffer{})
+	if err != nil || cfg.GitHub.Token != "ghp_fromfile" || cfg.GitHub.WebhookSecret != "shh" || cfg.Redis.Password != "pw" {
+		t.Errorf("config = %+v, %v; want the secrets of the files", cfg, err)
+	}
+	for name, content := range map[string]string{"empty": "\n", "huge": strings.Repeat("x", maxSecretFile+1)} {
+		_, err := serverConfig([]string{"--repo-allowlist=*", "--tf-bin", sh, "--gh-token-file", write(name, content)},
+			func(string) (string, bool) { return "", false }, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), "--gh-token-file") {
+			t.Errorf("a %s token file: %v; want an error naming the flag", name, err)
+		}
+	}
+	if got := secretsOnCommandLine([]string{"--port", "1", "--gh-token=x", "-redis-password", "y", "--gh-token-file", "f"}); !slices.Equal(got, []string{"gh-token", "redis-password"}) {
+		t.Errorf("secretsOnCommandLine = %q", got)
+	}
+}
+
 // A server with GitLab alone needs no GitHub token; GitLab's flags come
 // from the environment like the others.
 func TestGitLabAlone(t *testing.T) {
@@ -124,8 +160,8 @@ func TestServerRedisUnreachable(t *testing.T) {
 	sh, _ := exec.LookPath("sh")
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t)) // nothing listens there
 	var stdout, stderr bytes.Buffer
-	args := []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--bind-addr=127.0.0.1", "--port=0", "--data-dir", t.TempDir(), "--redis-addr", addr}
-	if code := run(args, nil, &stdout, &stderr); code != 1 {
+	args := []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--bind-addr=127.0.0.1", "--port=0", "--data-dir", t.TempDir(), "--redis-addr", addr}
+	if code := run(args, []string{"ATOLL_GH_TOKEN=x"}, &stdout, &stderr); code != 1 {
 		t.Errorf("exit code %d, want 1", code)
 	}
 	msg := strings.TrimSpace(stderr.String())

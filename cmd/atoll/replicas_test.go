@@ -33,9 +33,15 @@ type replica struct {
 // when the test ends.
 func startReplica(t *testing.T, gh *vcstest.GitHub, bin, name string, env ...string) *replica {
 	t.Helper()
+	return startServerBinary(t, gh, bin, name, env, nil)
+}
+
+// startServerBinary is startReplica with more flags, args.
+func startServerBinary(t *testing.T, gh *vcstest.GitHub, bin, name string, env, args []string) *replica {
+	t.Helper()
 	port := freePort(t)
 	r := &replica{name: name, url: fmt.Sprintf("http://127.0.0.1:%d", port), done: make(chan struct{})}
-	r.cmd = exec.Command(bin, "server", "--bind-addr", "127.0.0.1", "--port", fmt.Sprint(port))
+	r.cmd = exec.Command(bin, append([]string{"server", "--bind-addr", "127.0.0.1", "--port", fmt.Sprint(port)}, args...)...)
 	r.cmd.Env = append(os.Environ(), env...)
 	stderr, err := r.cmd.StderrPipe()
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -39,6 +40,8 @@ type Config struct {
 	// exit (the tool releasing its state lock) before it is killed; 30
 	// seconds when zero.
 	StopGrace time.Duration
+	// Sandbox confines the steps; the zero value does not.
+	Sandbox Sandbox
 }
 
 // Runner runs tool steps.
@@ -51,6 +54,7 @@ type Runner struct {
 	versions map[toolFile]string
 
 	stopGrace time.Duration
+	sandbox   Sandbox
 
 	// initSem keeps inits from writing the shared plugin cache at once.
 	initSem     chan struct{}
@@ -64,7 +68,7 @@ func New(cfg Config) *Runner {
 	env = slices.DeleteFunc(env, func(kv string) bool {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
-		case "HOME", "TF_IN_AUTOMATION", "TF_INPUT", "CHECKPOINT_DISABLE", "TF_WORKSPACE", "TF_CLI_ARGS", "TF_PLUGIN_CACHE_DIR":
+		case "HOME", "TMPDIR", "TF_IN_AUTOMATION", "TF_INPUT", "CHECKPOINT_DISABLE", "TF_WORKSPACE", "TF_CLI_ARGS", "TF_PLUGIN_CACHE_DIR":
 			return true
 		}
 		return false
@@ -74,7 +78,8 @@ func New(cfg Config) *Runner {
 	if redact == nil {
 		redact = NewRedactor(secrets...)
 	}
-	return &Runner{tool: cfg.Tool, env: env, redact: redact, versions: map[toolFile]string{}, initSem: make(chan struct{}, 1), pluginCache: cfg.PluginCacheDir, stopGrace: cmp.Or(cfg.StopGrace, 30*time.Second)}
+	return &Runner{tool: cfg.Tool, env: env, redact: redact, versions: map[toolFile]string{}, initSem: make(chan struct{}, 1), pluginCache: cfg.PluginCacheDir,
+		stopGrace: cmp.Or(cfg.StopGrace, 30*time.Second), sandbox: cfg.Sandbox}
 }
 
 // ScrubEnv returns env without atoll's own variables (ATOLL_*, in any
@@ -93,8 +98,14 @@ type Step struct {
 	Tool Tool
 	// Dir is the directory the tool runs in.
 	Dir string
-	// Home is the tool's HOME, private to the job.
+	// Checkout is the checkout Dir is in, which a confined step may
+	// write; Dir alone when empty.
+	Checkout string
+	// Home is the tool's HOME, private to the job, with its TMPDIR.
 	Home string
+	// Files are files outside the checkout that the step may read and
+	// write, such as its plan file.
+	Files []string
 	// Args follow the binary name.
 	Args []string
 	// Env is added to the runner's environment for this step.
@@ -104,25 +115,24 @@ type Step struct {
 	StdoutFile string
 	// PathPrefix, when set, comes first on the step's PATH.
 	PathPrefix string
+	// Runs are other programs the step may run, by path, besides the
+	// system's: the project's tool, for a shell step.
+	Runs []string
 }
 
 // Run runs one step and returns its combined output with secrets redacted.
 // A step that exits non-zero returns its output and an *exec.ExitError.
 // Cancelling ctx interrupts the tool, which then has a while to release its
-// state lock before it is killed.
+// state lock before it is killed. Nothing the step started outlives it.
 func (r *Runner) Run(ctx context.Context, s Step) (string, error) {
 	tool := cmp.Or(s.Tool, r.tool)
+	tmp := filepath.Join(s.Home, "tmp")
 	cmd := exec.CommandContext(ctx, tool.Path, s.Args...)
 	cmd.Dir = s.Dir
-	cmd.Env = append(slices.Concat(r.env, s.Env), "HOME="+s.Home)
+	cmd.Env = append(slices.Concat(r.env, s.Env), "HOME="+s.Home, "TMPDIR="+tmp)
 	if s.PathPrefix != "" {
 		cmd.Env = append(cmd.Env, "PATH="+s.PathPrefix+string(os.PathListSeparator)+lookupEnv(r.env, "PATH"))
 	}
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	cmd.WaitDelay = r.stopGrace
-	var out capped
-	cmd.Stdout = &out
-	cmd.Stderr = &out
 	if s.StdoutFile != "" {
 		f, err := os.Create(s.StdoutFile)
 		if err != nil {
@@ -131,9 +141,10 @@ func (r *Runner) Run(ctx context.Context, s Step) (string, error) {
 		defer f.Close()
 		cmd.Stdout = f
 	}
-	if err := os.MkdirAll(s.Home, 0o700); err != nil {
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return "", fmt.Errorf("tool: creating tool home: %w", err)
 	}
+	var pluginCache string
 	if r.pluginCache != "" && len(s.Args) > 0 && s.Args[0] == "init" {
 		if err := os.MkdirAll(r.pluginCache, 0o755); err != nil {
 			return "", fmt.Errorf("tool: creating the plugin cache: %w", err)
@@ -144,9 +155,21 @@ func (r *Runner) Run(ctx context.Context, s Step) (string, error) {
 		case <-ctx.Done():
 			return "", ctx.Err()
 		}
-		cmd.Env = append(cmd.Env, "TF_PLUGIN_CACHE_DIR="+r.pluginCache)
+		pluginCache = r.pluginCache
+		cmd.Env = append(cmd.Env, "TF_PLUGIN_CACHE_DIR="+pluginCache)
 	}
-	err := cmd.Run()
+	start := cmd.Start
+	if r.sandbox.On {
+		made, err := makeFiles(s.Files)
+		defer removeEmpty(made)
+		if err != nil {
+			return "", err
+		}
+		c := r.confinement(s, tool, pluginCache)
+		start = func() error { return startConfined(cmd, c) }
+	}
+	var out capped
+	err := runGroup(cmd, start, &out, r.stopGrace)
 	return r.redact.Redact(out.String()), err
 }
 

@@ -1,0 +1,57 @@
+package server
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/atoll-iac/atoll/runner/tool"
+)
+
+// SandboxMode says whether the server confines the steps it runs.
+type SandboxMode string
+
+const (
+	// SandboxAuto confines steps when the kernel can (Landlock), and
+	// warns loudly when it cannot.
+	SandboxAuto SandboxMode = "auto"
+	// SandboxRequired refuses to start where steps cannot be confined.
+	SandboxRequired SandboxMode = "required"
+	// SandboxOff runs steps unconfined: they read what atoll can.
+	SandboxOff SandboxMode = "off"
+)
+
+// ParseSandboxMode reads a --sandbox value.
+func ParseSandboxMode(s string) (SandboxMode, error) {
+	switch m := SandboxMode(s); m {
+	case SandboxAuto, SandboxRequired, SandboxOff:
+		return m, nil
+	}
+	return "", fmt.Errorf("%q: want auto, required or off", s)
+}
+
+// newSandbox is the confinement mode asks for, as far as the kernel
+// allows.
+func newSandbox(log *slog.Logger, mode SandboxMode, readPaths []string) (tool.Sandbox, error) {
+	if mode == SandboxOff {
+		log.Warn("the sandbox is off (--sandbox=off): a pull request's code can read every file atoll can, its secrets included")
+		return tool.Sandbox{}, nil
+	}
+	abi, err := tool.SandboxABI()
+	switch {
+	case err != nil && mode == SandboxRequired:
+		return tool.Sandbox{}, fmt.Errorf("server: --sandbox=required: %w", err)
+	case err != nil:
+		log.Error("RUNNING UNCONFINED: a pull request's code can read every file atoll can, its secrets included; --sandbox=required refuses to start instead", "err", err)
+		return tool.Sandbox{}, nil
+	}
+	log.Info("steps run confined", "landlock_abi", abi)
+	return tool.Sandbox{On: true, ReadOnly: readPaths}, nil
+}
+
+// sandboxState is what /healthz says of the sandbox.
+func sandboxState(sb tool.Sandbox) string {
+	if sb.On {
+		return "on"
+	}
+	return "off"
+}
