@@ -23,21 +23,17 @@ func (j *Job) fetchFailed(ctx context.Context, cmd workflows.Command, fe *worksp
 	if command == "plan" || command == "apply" {
 		retry = fmt.Sprintf("comment `atoll %s`", command)
 	}
-	if (command == "plan" || command == "apply") && j.Pull.HeadSHA != "" {
-		rctx, cancel := reportContext(ctx)
-		defer cancel()
-		st := vcs.Status{Context: "atoll/" + command, State: vcs.Failure, Description: "could not check out the pull request"}
-		if err := j.Forge.SetStatus(rctx, j.Pull.Repo, j.Pull.HeadSHA, st); err != nil {
-			j.Log.Error("setting commit status", "context", st.Context, "err", err)
-		}
-	}
+	j.failCommand(ctx, command, "could not check out the pull request")
 	answered := "failed"
 	if fe.Status != 0 {
 		answered = fmt.Sprintf("answered HTTP %d", fe.Status)
 	}
+	if fe.Tries > 1 {
+		answered += fmt.Sprintf(", %d times in a row", fe.Tries)
+	}
 	short := fe.SHA[:min(len(fe.SHA), 12)]
 	if fe.Transient {
-		return &userError{err: fe, msg: fmt.Sprintf("**atoll could not check out this pull request** (job `%s`): fetching commit `%s`, the forge %s, %d times in a row. That is most likely the forge's passing trouble, not the change's: to try again, %s.", j.ID, short, answered, fe.Tries, retry)}
+		return &userError{err: fe, msg: fmt.Sprintf("**atoll could not check out this pull request** (job `%s`): fetching commit `%s`, the forge %s. That is most likely the forge's passing trouble, not the change's: to try again, %s.", j.ID, short, answered, retry)}
 	}
 	return &userError{err: fe, msg: fmt.Sprintf("**atoll could not check out this pull request** (job `%s`): fetching commit `%s`, the forge %s. Check that the commit is still there and that atoll may read the repository; then, to try again, %s.", j.ID, short, answered, retry)}
 }

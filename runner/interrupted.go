@@ -113,13 +113,6 @@ func (j *Job) giveUp(ctx context.Context, cmd workflows.Command) error {
 		}
 		status, what, retry = "plan", "planning this pull request", "comment `atoll plan`"
 	}
-	if status == "plan" || status == "apply" {
-		rctx, cancel := reportContext(ctx)
-		defer cancel()
-		st := vcs.Status{Context: "atoll/" + status, State: vcs.Failure, Description: "atoll went down running it twice; not run again"}
-		if err := j.Forge.SetStatus(rctx, pull.Repo, pull.HeadSHA, st); err != nil {
-			j.Log.Error("setting commit status", "context", st.Context, "err", err)
-		}
-	}
+	j.failCommand(ctx, status, "atoll went down running it twice; not run again")
 	return userErrorf("**atoll stopped twice while %s** (job `%s`), so it will not run it again: both times, the server running it went down before it finished. The change itself may be the cause, for instance a configuration that makes the tool use all the memory there is.\n\nFix the change and push, or %s to try once more.", what, j.ID, retry)
 }

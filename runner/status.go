@@ -17,6 +17,21 @@ func (j *Job) setStatus(ctx context.Context, command, target string, state vcs.S
 	}
 }
 
+// failCommand fails the status that sums up command ("plan", "apply";
+// other commands have none) on the pull request's head, for a job that
+// ends before any project of it could say how it went.
+func (j *Job) failCommand(ctx context.Context, command, desc string) {
+	if command != "plan" && command != "apply" || j.Pull.HeadSHA == "" {
+		return
+	}
+	ctx, cancel := reportContext(ctx)
+	defer cancel()
+	st := vcs.Status{Context: "atoll/" + command, State: vcs.Failure, Description: desc}
+	if err := j.Forge.SetStatus(ctx, j.Pull.Repo, j.Pull.HeadSHA, st); err != nil {
+		j.Log.Error("setting commit status", "context", st.Context, "err", err)
+	}
+}
+
 // setAggregates sets the statuses that sum up every project of the pull
 // request (report.Aggregates).
 func (j *Job) setAggregates(ctx context.Context) {
