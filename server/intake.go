@@ -41,6 +41,12 @@ func (s *Server) admit(ctx context.Context, forge vcs.Forge, ev vcs.Event) (admi
 		log.Info("ignoring event from a repository outside the allowlist")
 		return admission{why: "repository not in the allowlist"}, nil
 	}
+	if ev.Type == vcs.CommentCreated && !ev.Comment.Created.IsZero() && time.Since(ev.Comment.Created) > maxCommentAge {
+		// Its mark may have lapsed: a replay of a captured delivery (an
+		// apply, say) would run again.
+		log.Warn("not running a comment written long ago", "comment", ev.Comment.ID, "created", ev.Comment.Created)
+		return admission{why: "comment written more than " + maxCommentAge.String() + " ago"}, nil
+	}
 	why, ok := s.jobs.Decide(ev)
 	if !ok {
 		s.sawComment(ctx, forge, ev)

@@ -17,9 +17,10 @@ const (
 	// forge shows a little late is still read, and what was read before
 	// is recognized by its mark.
 	pollOverlap = time.Minute
-	// maxCommentAge is the age past which a comment is not run: well
-	// within runner.CommentWindow, so that one run before is recognized.
-	// A repository not polled for longer starts afresh (a baseline).
+	// maxCommentAge is the age past which a comment is not run, however
+	// it arrives: well within runner.CommentWindow, so that one run before
+	// is recognized. A repository not polled for longer starts afresh (a
+	// baseline).
 	maxCommentAge = runner.CommentWindow / 2
 	// cursorLag is how far a cursor may fall behind the clock while
 	// nothing changes before it is moved up to cursorKeep behind it: in

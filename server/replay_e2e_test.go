@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -158,4 +159,45 @@ func TestReplayedApplyDoesNotApplyALaterPlan(t *testing.T) {
 			t.Errorf("the new commit's plan was applied: status history %v", h)
 		}
 	})
+}
+
+// A comment written longer ago than a comment's mark is kept is not run
+// when a delivery brings it: a replay of a captured apply, say, after
+// its mark lapsed.
+func TestOldCommentIsNotRun(t *testing.T) {
+	t.Parallel()
+	onEachForge(t, testOptions{}, func(t *testing.T, f forge, e *testEnv) {
+		pr := e.planned(t, map[string]string{"main.tf": oneResource})
+		written := time.Now().Add(-maxCommentAge - time.Hour).UTC()
+		payload := writtenAt(t, f.name, e.f.Payload(t, f.commentPayload, f.commentAction, pr, "bob", "atoll plan"), written)
+		mustStatus(t, e.f.Deliver(t, e.events, f.commentEvent, payload, vcstest.DeliverOptions{}), http.StatusOK, "comment written more than")
+		e.barrier(t, pr)
+		if n := len(e.commentsContaining(pr, "Plan: 1 to add")); n != 1 {
+			t.Errorf("%d plans, want the autoplan's alone", n)
+		}
+	})
+}
+
+// writtenAt is a comment payload of forge as if the comment was written
+// at t.
+func writtenAt(t *testing.T, forge string, payload []byte, at time.Time) []byte {
+	t.Helper()
+	var p map[string]any
+	if err := json.Unmarshal(payload, &p); err != nil {
+		t.Fatal(err)
+	}
+	switch forge {
+	case "github":
+		p["comment"].(map[string]any)["created_at"] = at.Format(time.RFC3339)
+	case "gitlab":
+		// An edited note is one updated since it was made: this one is not.
+		attrs := p["object_attributes"].(map[string]any)
+		attrs["created_at"] = at.Format("2006-01-02 15:04:05 MST")
+		attrs["updated_at"] = attrs["created_at"]
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

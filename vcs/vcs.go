@@ -211,6 +211,9 @@ type Comment struct {
 	ID     int64
 	Author string
 	Body   string
+	// Created is when the comment was written, zero where the source
+	// does not say; an edit leaves it be.
+	Created time.Time
 }
 
 // State is a commit status state.

@@ -43,8 +43,6 @@ type PullComment struct {
 	Comment
 	// Pull is the number of the pull request the comment is on.
 	Pull int
-	// Created is when the comment was written; an edit leaves it be.
-	Created time.Time
 }
 
 // RateLimit is what a forge said of the account's API budget: Remaining

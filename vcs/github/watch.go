@@ -129,9 +129,8 @@ func (f *Forge) commentsSince(ctx context.Context, repo string, since time.Time,
 	convert := func(c *gh.IssueComment) listed[vcs.PullComment] {
 		n, _ := pullNumber(c.GetHTMLURL()) // 0: a comment on an issue
 		return listed[vcs.PullComment]{vcs.PullComment{
-			Comment: vcs.Comment{ID: c.GetID(), Author: c.GetUser().GetLogin(), Body: c.GetBody()},
+			Comment: vcs.Comment{ID: c.GetID(), Author: c.GetUser().GetLogin(), Body: c.GetBody(), Created: c.GetCreatedAt().Time},
 			Pull:    n,
-			Created: c.GetCreatedAt().Time,
 		}, c.GetUpdatedAt().Time}
 	}
 	var comments []vcs.PullComment

@@ -115,9 +115,10 @@ func decodeComment(payload []byte) (vcs.Event, error) {
 		Repo: repo,
 		Pull: vcs.PullRequest{Repo: repo, Number: e.Issue.GetNumber(), Author: e.Issue.GetUser().GetLogin(), Open: e.Issue.GetState() == "open"},
 		Comment: vcs.Comment{
-			ID:     e.Comment.GetID(),
-			Author: e.Comment.GetUser().GetLogin(),
-			Body:   e.Comment.GetBody(),
+			ID:      e.Comment.GetID(),
+			Author:  e.Comment.GetUser().GetLogin(),
+			Body:    e.Comment.GetBody(),
+			Created: e.Comment.GetCreatedAt().Time,
 		},
 	}, nil
 }

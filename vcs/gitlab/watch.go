@@ -138,9 +138,8 @@ func (f *Forge) notesSince(ctx context.Context, repo string, iid int, since time
 				continue
 			}
 			out = append(out, vcs.PullComment{
-				Comment: vcs.Comment{ID: int64(n.ID), Author: n.Author.Username, Body: n.Body},
+				Comment: vcs.Comment{ID: int64(n.ID), Author: n.Author.Username, Body: n.Body, Created: *n.CreatedAt},
 				Pull:    iid,
-				Created: *n.CreatedAt,
 			})
 		}
 		if resp.NextPage == 0 {

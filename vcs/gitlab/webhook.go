@@ -137,7 +137,7 @@ func decodeNote(e *gl.MergeCommentEvent) (vcs.Event, error) {
 		Type:    vcs.CommentCreated,
 		Repo:    repo,
 		Pull:    vcs.PullRequest{Repo: repo, Number: e.MergeRequest.IID},
-		Comment: vcs.Comment{ID: int64(a.ID), Author: e.User.Username, Body: a.Note},
+		Comment: vcs.Comment{ID: int64(a.ID), Author: e.User.Username, Body: a.Note, Created: hookTime(a.CreatedAt)},
 	}, nil
 }
 
