@@ -123,6 +123,7 @@ func (p *projectJob) runStep(ctx context.Context, dir string, env *[]string, ste
 	if p.tool.Path != "" {
 		rs.PathPrefix, rs.Runs = filepath.Dir(p.tool.Path), []string{p.tool.Path}
 	}
+	rs.Init = step.Shell == nil && step.Name == "init"
 	if step.Shell != nil {
 		// The command is the shell's last argument; nothing else parses it.
 		rs.Tool = tool.Tool{Path: step.Shell[0]}

@@ -29,6 +29,11 @@ func ParseSandboxMode(s string) (SandboxMode, error) {
 	return "", fmt.Errorf("%q: want auto, required or off", s)
 }
 
+// minSandboxABI is the oldest Landlock atoll confines with: ABI 2 lets a
+// step move files between directories of its own; scopedSandboxABI is
+// the first that keeps it from signalling atoll.
+const minSandboxABI, scopedSandboxABI = 2, 6
+
 // newSandbox is the confinement mode asks for, as far as the kernel
 // allows.
 func newSandbox(log *slog.Logger, mode SandboxMode, readPaths []string) (tool.Sandbox, error) {
@@ -37,15 +42,27 @@ func newSandbox(log *slog.Logger, mode SandboxMode, readPaths []string) (tool.Sa
 		return tool.Sandbox{}, nil
 	}
 	abi, err := tool.SandboxABI()
+	if err == nil && abi < minSandboxABI {
+		err = fmt.Errorf("this kernel's Landlock is ABI %d; atoll needs %d (Linux 5.19) or later", abi, minSandboxABI)
+	}
 	switch {
 	case err != nil && mode == SandboxRequired:
 		return tool.Sandbox{}, fmt.Errorf("server: --sandbox=required: %w", err)
 	case err != nil:
 		log.Error("RUNNING UNCONFINED: a pull request's code can read every file atoll can, its secrets included; --sandbox=required refuses to start instead", "err", err)
 		return tool.Sandbox{}, nil
+	case abi < scopedSandboxABI && mode == SandboxRequired:
+		return tool.Sandbox{}, fmt.Errorf("server: --sandbox=required: this kernel's Landlock is ABI %d: steps could signal atoll; that needs ABI %d (Linux 6.12) or later", abi, scopedSandboxABI)
+	case abi < scopedSandboxABI:
+		log.Warn("this kernel's Landlock cannot stop steps from signalling atoll or reaching its abstract sockets (ABI 6, Linux 6.12, can)", "landlock_abi", abi)
 	}
-	log.Info("steps run confined", "landlock_abi", abi)
-	return tool.Sandbox{On: true, ReadOnly: readPaths}, nil
+	sb := tool.Sandbox{On: true, ReadOnly: readPaths, OwnPIDs: true}
+	if err := tool.OwnPIDs(); err != nil {
+		sb.OwnPIDs = false
+		log.Warn("a step's processes that leave its process group may outlive it", "err", err)
+	}
+	log.Info("steps run confined", "landlock_abi", abi, "own_pid_namespace", sb.OwnPIDs)
+	return sb, nil
 }
 
 // sandboxState is what /healthz says of the sandbox.

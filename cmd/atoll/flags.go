@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/atoll-iac/atoll/runner"
@@ -121,13 +122,22 @@ func (f *serverFlags) readSecretFiles() error {
 // mistake such as a log.
 const maxSecretFile = 64 << 10
 
-// readSecretFile reads a secret from file, without its trailing newline.
+// readSecretFile reads a secret from file, a regular file, without the
+// white space around it. Its errors do not quote a file that does not
+// exist: a secret given where its file should be would reach the log.
 func readSecretFile(file string) (string, error) {
-	fh, err := os.Open(file)
+	// Not waiting on a pipe with no writer.
+	fh, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", errors.New("no such file (the flag takes the path of a file holding the secret)")
+	}
 	if err != nil {
 		return "", err
 	}
 	defer fh.Close()
+	if fi, err := fh.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file", file)
+	}
 	b, err := io.ReadAll(io.LimitReader(fh, maxSecretFile+1))
 	switch {
 	case err != nil:
@@ -135,8 +145,8 @@ func readSecretFile(file string) (string, error) {
 	case len(b) > maxSecretFile:
 		return "", fmt.Errorf("%s is larger than %d bytes: not a secret", file, maxSecretFile)
 	}
-	v := strings.TrimRight(string(b), "\r\n")
-	if strings.TrimSpace(v) == "" {
+	v := strings.TrimSpace(string(b))
+	if v == "" {
 		return "", fmt.Errorf("%s is empty", file)
 	}
 	return v, nil

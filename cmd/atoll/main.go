@@ -24,8 +24,8 @@ var version = "dev"
 
 func main() {
 	// Processes of atoll's user, the tools it runs among them, cannot read
-	// its memory or its /proc entries (environ, cmdline), where its
-	// secrets are.
+	// its memory or its environment (/proc/PID/environ), where its secrets
+	// are. Its command line stays readable by all: hence the -file flags.
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		fmt.Fprintf(os.Stderr, "atoll: cannot make the process undumpable: %v\n", err)
 		os.Exit(1)

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -63,7 +64,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"not a URL", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--tf-download-url", "ftp://mirror"}, nil, `"ftp://mirror" is not an https URL`},
 		{"unknown sandbox mode", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--sandbox", "maybe"}, nil, `--sandbox "maybe": want auto, required or off`},
 		{"relative sandbox path", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--sandbox-read-paths", "/opt/tools,bin"}, nil, `--sandbox-read-paths: "bin" is not an absolute path`},
-		{"no token file", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token-file", "/nonexistent/token"}, nil, "--gh-token-file: open /nonexistent/token: no such file"},
+		{"no token file", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token-file", "/nonexistent/token"}, nil, "--gh-token-file: no such file (the flag takes the path of a file holding the secret)"},
 		{"token twice", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token-file", "/etc/hostname"}, map[string]string{"ATOLL_GH_TOKEN": "x"}, "--gh-token and --gh-token-file are both set: give one"},
 	}
 	for _, tt := range tests {
@@ -118,11 +119,18 @@ func TestSecretFiles(t *testing.T) {
 		return path
 	}
 	args := []string{"--repo-allowlist=*", "--tf-bin", sh,
-		"--gh-token-file", write("token", "ghp_fromfile\n"), "--gh-webhook-secret-file", write("secret", "shh\r\n"),
+		"--gh-token-file", write("token", "ghp_fromfile\n"), "--gh-webhook-secret-file", write("secret", "shh \r\n"),
 		"--redis-password-file", write("redis", "pw")}
 	cfg, err := serverConfig(args, func(string) (string, bool) { return "", false }, &bytes.Buffer{})
 	if err != nil || cfg.GitHub.Token != "ghp_fromfile" || cfg.GitHub.WebhookSecret != "shh" || cfg.Redis.Password != "pw" {
 		t.Errorf("config = %+v, %v; want the secrets of the files", cfg, err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := serverConfig([]string{"--repo-allowlist=*", "--tf-bin", sh, "--gh-token-file", filepath.Join(dir, "fifo")},
+		func(string) (string, bool) { return "", false }, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("a FIFO as the token file: %v; want it refused, not waited on", err)
 	}
 	for name, content := range map[string]string{"empty": "\n", "huge": strings.Repeat("x", maxSecretFile+1)} {
 		_, err := serverConfig([]string{"--repo-allowlist=*", "--tf-bin", sh, "--gh-token-file", write(name, content)},

@@ -83,12 +83,14 @@ func New(cfg Config) *Runner {
 }
 
 // ScrubEnv returns env without atoll's own variables (ATOLL_*, in any
-// case) and without any variable whose value is one of secrets: what is
-// left may be handed to a child process.
+// case) and without any variable whose value holds one of secrets (a
+// Redis URL with its password, say): what is left may be handed to a
+// child process.
 func ScrubEnv(env, secrets []string) []string {
 	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
 		name, value, _ := strings.Cut(kv, "=")
-		return strings.HasPrefix(strings.ToUpper(name), "ATOLL_") || value != "" && slices.Contains(secrets, value)
+		return strings.HasPrefix(strings.ToUpper(name), "ATOLL_") ||
+			slices.ContainsFunc(secrets, func(s string) bool { return s != "" && strings.Contains(value, s) })
 	})
 }
 
@@ -118,6 +120,9 @@ type Step struct {
 	// Runs are other programs the step may run, by path, besides the
 	// system's: the project's tool, for a shell step.
 	Runs []string
+	// Init marks the tool's own init, which fills the plugin cache: the
+	// one step that may write it.
+	Init bool
 }
 
 // Run runs one step and returns its combined output with secrets redacted.
@@ -145,7 +150,7 @@ func (r *Runner) Run(ctx context.Context, s Step) (string, error) {
 		return "", fmt.Errorf("tool: creating tool home: %w", err)
 	}
 	var pluginCache string
-	if r.pluginCache != "" && len(s.Args) > 0 && s.Args[0] == "init" {
+	if r.pluginCache != "" && s.Init {
 		if err := os.MkdirAll(r.pluginCache, 0o755); err != nil {
 			return "", fmt.Errorf("tool: creating the plugin cache: %w", err)
 		}
@@ -165,11 +170,11 @@ func (r *Runner) Run(ctx context.Context, s Step) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		c := r.confinement(s, tool, pluginCache)
+		c := r.confinement(s, cmd.Path, pluginCache)
 		start = func() error { return startConfined(cmd, c) }
 	}
 	var out capped
-	err := runGroup(cmd, start, &out, r.stopGrace)
+	err := runGroup(cmd, start, &out, r.stopGrace, r.sandbox.OwnPIDs)
 	return r.redact.Redact(out.String()), err
 }
 

@@ -22,7 +22,7 @@ func TestRunScrubsEnvironment(t *testing.T) {
 	}
 	r := New(Config{
 		Tool:    Tool{Path: env},
-		Env:     []string{"PATH=/usr/bin:/bin", "ATOLL_GH_TOKEN=ghp_secret", "atoll_lower=x", "GITHUB_TOKEN=ghp_secret", "CLOUD_REGION=eu", "HOME=/root", "TF_WORKSPACE=prod"},
+		Env:     []string{"PATH=/usr/bin:/bin", "ATOLL_GH_TOKEN=ghp_secret", "atoll_lower=x", "GITHUB_TOKEN=ghp_secret", "CLOUD_REGION=eu", "HOME=/root", "TF_WORKSPACE=prod", "REDIS_URL=redis://:ghp_secret@redis:6379"},
 		Secrets: []string{"ghp_secret", ""},
 	})
 	home := t.TempDir()
@@ -35,7 +35,7 @@ func TestRunScrubsEnvironment(t *testing.T) {
 			t.Errorf("environment lacks %s:\n%s", want, out)
 		}
 	}
-	for _, bad := range []string{"ATOLL_", "atoll_", "ghp_secret", "GITHUB_TOKEN", "HOME=/root", "TF_WORKSPACE"} {
+	for _, bad := range []string{"ATOLL_", "atoll_", "ghp_secret", "GITHUB_TOKEN", "HOME=/root", "TF_WORKSPACE", "REDIS_URL"} {
 		if strings.Contains(out, bad) {
 			t.Errorf("environment holds %s:\n%s", bad, out)
 		}
@@ -66,15 +66,19 @@ echo "cache=${TF_PLUGIN_CACHE_DIR:-none}"
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
-			out, err := r.Run(t.Context(), Step{Dir: t.TempDir(), Home: t.TempDir(), Args: []string{"init"}})
+			out, err := r.Run(t.Context(), Step{Dir: t.TempDir(), Home: t.TempDir(), Args: []string{"init"}, Init: true})
 			if err != nil || out != "cache="+cache+"\n" {
 				t.Errorf("an init alongside others = %q, %v; want it alone with the cache", out, err)
 			}
 		})
 	}
 	wg.Wait()
-	if out, err := r.Run(t.Context(), Step{Dir: t.TempDir(), Home: t.TempDir(), Args: []string{"plan"}}); err != nil || out != "cache=none\n" {
-		t.Errorf("a step that is not init = %q, %v; want it without the cache", out, err)
+	// A shell step whose first argument is "init" (sh init …, which runs
+	// the pull request's ./init) is no init.
+	for _, args := range [][]string{{"plan"}, {"init"}} {
+		if out, err := r.Run(t.Context(), Step{Dir: t.TempDir(), Home: t.TempDir(), Args: args}); err != nil || out != "cache=none\n" {
+			t.Errorf("a step that is not the tool's init (%q) = %q, %v; want it without the cache", args, out, err)
+		}
 	}
 }
 

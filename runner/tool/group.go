@@ -2,23 +2,44 @@ package tool
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// runGroup runs cmd, started by start, in a process group of its own, with
-// what cmd.Stdout does not take of its output written to out. Cancelling
-// cmd's context interrupts the group, which has grace to exit before it is
-// killed. When cmd's process ends, what it left running in its group is
-// killed: a step's background processes do not outlive it.
-func runGroup(cmd *exec.Cmd, start func() error, out io.Writer, grace time.Duration) error {
+// runGroup runs cmd, started by start, in a process group of its own (and,
+// with ownPIDs, a PID namespace of its own), with what cmd.Stdout does not
+// take of its output written to out. Cancelling cmd's context interrupts
+// the group, which has grace to exit before it is killed. When cmd's
+// process ends, what it left running in its group is killed: a step's
+// background processes do not outlive it. A process can leave its group
+// (setsid), not its PID namespace, all of which the kernel kills when the
+// namespace's first process ends.
+func runGroup(cmd *exec.Cmd, start func() error, out io.Writer, grace time.Duration, ownPIDs bool) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGINT) }
+	if ownPIDs {
+		pidNamespace(cmd.SysProcAttr)
+	}
+	// Once the process has exited, its group is not signalled: its pid
+	// may be another's once reaped.
+	var (
+		mu     sync.Mutex
+		exited bool
+	)
+	cmd.Cancel = func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if exited {
+			return os.ErrProcessDone
+		}
+		return syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+	}
 	cmd.WaitDelay = grace
 	// A pipe of our own, not one os/exec copies from: its Wait would wait
 	// for every process holding the pipe, the background ones included.
@@ -46,6 +67,9 @@ func runGroup(cmd *exec.Cmd, start func() error, out io.Writer, grace time.Durat
 	// Until Wait reaps the process, its pid, and so its group's, cannot be
 	// taken by another.
 	waitExited(pid)
+	mu.Lock()
+	exited = true
+	mu.Unlock()
 	syscall.Kill(-pid, syscall.SIGKILL)
 	err = cmd.Wait()
 	select {
@@ -56,6 +80,30 @@ func runGroup(cmd *exec.Cmd, start func() error, out io.Writer, grace time.Durat
 		<-copied
 	}
 	return err
+}
+
+// pidNamespace has a step start in a PID namespace of its own: in a user
+// namespace of its own too, mapping its user to itself, where atoll is not
+// root and so may not make one otherwise.
+func pidNamespace(attr *syscall.SysProcAttr) {
+	attr.Cloneflags |= syscall.CLONE_NEWPID
+	if uid := os.Getuid(); uid != 0 {
+		attr.Cloneflags |= syscall.CLONE_NEWUSER
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: os.Getgid(), HostID: os.Getgid(), Size: 1}}
+	}
+}
+
+// OwnPIDs reports whether steps can run in PID namespaces of their own
+// here, or says why not (a container that forbids it, say).
+func OwnPIDs() error {
+	cmd := exec.Command("/bin/sh", "-c", "exit 0")
+	cmd.SysProcAttr = &syscall.SysProcAttr{}
+	pidNamespace(cmd.SysProcAttr)
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("cannot start a process in a PID namespace of its own: %w", err)
+	}
+	return nil
 }
 
 // waitExited waits until process pid has exited, leaving it to be reaped.

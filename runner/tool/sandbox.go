@@ -30,6 +30,10 @@ type Sandbox struct {
 	// ReadOnly are directories every step may read and run files from,
 	// besides the system's and the tool's own.
 	ReadOnly []string
+	// OwnPIDs runs each step in a PID namespace of its own, so that
+	// nothing it starts outlives it, not even a process that left its
+	// group; OwnPIDs says whether the system lets it.
+	OwnPIDs bool
 }
 
 // systemDirs and systemFiles are what every confined step may read:
@@ -60,13 +64,18 @@ func SandboxABI() (int, error) {
 	return abi, nil
 }
 
-// sandboxConfig restricts every filesystem access the kernel knows of, and
-// signals and abstract sockets reaching out of the sandbox; not the
-// network.
+// sandboxConfig restricts every filesystem access the kernel knows of
+// (connecting to a Unix socket by its path only from ABI 9), and signals
+// and abstract sockets reaching out of the sandbox; not the network.
 var sandboxConfig = landlock.Config{
-	HandledAccessFS: landlock.V7.HandledAccessFS,
-	Scoped:          landlock.V7.Scoped,
+	HandledAccessFS: landlock.V9.HandledAccessFS,
+	Scoped:          landlock.V9.Scoped,
 }.BestEffort()
+
+// writeAccess is what a step may do where it may write: everything but
+// making device files, through which root would read any disk, and
+// ioctls on devices.
+var writeAccess = landlock.V9.HandledAccessFS &^ (ll.AccessFSMakeChar | ll.AccessFSMakeBlock | ll.AccessFSIoctlDev | ll.AccessFSResolveUnix)
 
 // confinement is what one step may reach.
 type confinement struct {
@@ -76,33 +85,27 @@ type confinement struct {
 	files []string
 	// read are directories it may read and run files from.
 	read []string
+	// runs are programs it may run, besides the system's.
+	runs []string
 }
 
-// confinement is what step s, run by t, may reach: its checkout and home
-// (and, for an init, the plugin cache), the tool, and the system.
-func (r *Runner) confinement(s Step, t Tool, pluginCache string) confinement {
+// confinement is what step s, running the program at path, may reach:
+// its checkout and home (and, for an init, the plugin cache, which every
+// step may read: init links providers into it), its files, the program,
+// and the system.
+func (r *Runner) confinement(s Step, path string, pluginCache string) confinement {
 	c := confinement{write: []string{s.Home, cmpDir(s.Checkout, s.Dir)}, files: s.Files}
 	if pluginCache != "" {
 		c.write = append(c.write, pluginCache)
 	}
-	c.read = slices.Concat(systemDirs, r.sandbox.ReadOnly, binDirs(t.Path))
-	if s.PathPrefix != "" {
-		c.read = append(c.read, s.PathPrefix)
+	c.read = slices.Concat(systemDirs, r.sandbox.ReadOnly)
+	if r.pluginCache != "" {
+		c.read = append(c.read, r.pluginCache)
 	}
-	for _, path := range s.Runs {
-		c.read = append(c.read, binDirs(path)...)
+	for _, p := range append([]string{path}, s.Runs...) {
+		c.runs = append(c.runs, programFiles(p)...)
 	}
 	return c
-}
-
-// binDirs are the directories a step needs to run the binary at path:
-// its own, and, when it is a link, its target's.
-func binDirs(path string) []string {
-	dirs := []string{filepath.Dir(path)}
-	if real, err := filepath.EvalSymlinks(path); err == nil && filepath.Dir(real) != dirs[0] {
-		dirs = append(dirs, filepath.Dir(real))
-	}
-	return dirs
 }
 
 // cmpDir is the checkout, or the step's directory when it has none.
@@ -113,12 +116,28 @@ func cmpDir(checkout, dir string) string {
 	return dir
 }
 
+// programFiles are the files a step needs to run the program at path:
+// it, and, when it is a link, its target; nothing for a relative path,
+// which is the checkout's. Not their directories: a tool kept in a home
+// directory would open all of it.
+func programFiles(path string) []string {
+	if !filepath.IsAbs(path) {
+		return nil
+	}
+	files := []string{path}
+	if real, err := filepath.EvalSymlinks(path); err == nil && real != path {
+		files = append(files, real)
+	}
+	return files
+}
+
 func (c confinement) rules() []landlock.Rule {
 	return []landlock.Rule{
-		landlock.RWDirs(c.write...).WithRefer(),
+		landlock.PathAccess(writeAccess, c.write...).WithRefer(),
 		landlock.RWFiles(c.files...),
 		landlock.RWFiles(devices...).IgnoreIfMissing(),
 		landlock.ROFiles(systemFiles...).IgnoreIfMissing(),
+		landlock.ROFiles(c.runs...).IgnoreIfMissing(),
 		landlock.RODirs(c.read...).IgnoreIfMissing(),
 	}
 }

@@ -25,7 +25,14 @@ func sandboxed(t *testing.T) (*Runner, Step) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := New(Config{Tool: Tool{Path: sh}, Env: os.Environ(), Sandbox: Sandbox{On: true}, StopGrace: 5 * time.Second})
+	cache := filepath.Join(t.TempDir(), "plugin-cache")
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cache, "provider"), []byte("a provider\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := New(Config{Tool: Tool{Path: sh}, Env: os.Environ(), Sandbox: Sandbox{On: true, OwnPIDs: true}, StopGrace: 5 * time.Second, PluginCacheDir: cache})
 	root := t.TempDir()
 	checkout := filepath.Join(root, "repo")
 	if err := os.MkdirAll(filepath.Join(checkout, "project"), 0o755); err != nil {
@@ -57,8 +64,9 @@ func TestSandboxConfinesTheStep(t *testing.T) {
 echo planned > ../plan.out && cat ../plan.out
 echo home > "$HOME/x" && cat "$HOME/x"
 echo tmp > "$TMPDIR/y" && cat "$TMPDIR/y"
-head -c 4 /dev/urandom > /dev/null && echo system`))
-	if err != nil || out != "planned\nhome\ntmp\nsystem\n" {
+head -c 4 /dev/urandom > /dev/null && echo system
+cat `+r.pluginCache+`/provider`))
+	if err != nil || out != "planned\nhome\ntmp\nsystem\na provider\n" {
 		t.Fatalf("the step's own files: %q, %v", out, err)
 	}
 	for name, attack := range map[string]string{
@@ -71,6 +79,8 @@ head -c 4 /dev/urandom > /dev/null && echo system`))
 		"the temp dir":          "ls /tmp",
 		"/root":                 "ls /root",
 		"signalling the server": fmt.Sprintf("kill -0 %d", os.Getpid()),
+		"a device":              "mknod ../null c 1 3 && echo made",
+		"the plugin cache":      "echo x > " + filepath.Join(r.pluginCache, "provider"),
 	} {
 		out, err := r.Run(t.Context(), script(s, attack))
 		if err == nil || strings.Contains(out, "s3cret") {
@@ -82,6 +92,21 @@ head -c 4 /dev/urandom > /dev/null && echo system`))
 	}
 }
 
+// A program named without a path is found on atoll's PATH and only it may
+// run: not the directory atoll runs in, which "." would be.
+func TestSandboxRunsTheProgramNotItsDirectory(t *testing.T) {
+	t.Parallel()
+	r, s := sandboxed(t)
+	r.tool = Tool{Path: "sh"}
+	here, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := r.Run(t.Context(), script(s, "cat "+filepath.Join(here, "sandbox_test.go"))); err == nil {
+		t.Errorf("a step read atoll's working directory: %.100q", out)
+	}
+}
+
 // A step's background processes end with it, whether it ends by itself
 // or is stopped; and it does not wait for them.
 func TestStepLeavesNoProcessBehind(t *testing.T) {
@@ -90,15 +115,16 @@ func TestStepLeavesNoProcessBehind(t *testing.T) {
 		t.Run(fmt.Sprintf("stopped=%v", stopped), func(t *testing.T) {
 			t.Parallel()
 			r, s := sandboxed(t)
-			pidFile := filepath.Join(s.Checkout, "pid")
-			text := "sleep 600 & echo $! > " + pidFile + "; echo started"
+			started := filepath.Join(s.Checkout, "started")
+			mark := sleepMark()
+			text := "sleep " + mark + " & touch " + started + "; echo started"
 			ctx := t.Context()
 			if stopped {
 				text += "; sleep 600"
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithCancel(ctx)
 				go func() {
-					waitFile(t, pidFile)
+					waitFile(t, started)
 					cancel()
 				}()
 			}
@@ -106,19 +132,69 @@ func TestStepLeavesNoProcessBehind(t *testing.T) {
 			if !strings.Contains(out, "started") || (err != nil) != stopped {
 				t.Fatalf("Run = %q, %v", out, err)
 			}
-			pid := waitFile(t, pidFile)
-			for i := 0; ; i++ {
-				if !running(pid) {
-					break
-				}
-				if i == 100 {
-					syscall.Kill(pid, syscall.SIGKILL)
-					t.Fatalf("the step's background process %d outlived it", pid)
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+			waitGone(t, mark)
 		})
 	}
+}
+
+// A process that leaves the step's group ends with the step too: the
+// step has a PID namespace of its own.
+func TestStepLeavesNoSessionBehind(t *testing.T) {
+	t.Parallel()
+	r, s := sandboxed(t)
+	mark := sleepMark()
+	out, err := r.Run(t.Context(), script(s, "setsid sleep "+mark+" > /dev/null 2>&1 < /dev/null & sleep 0.2; echo started"))
+	if err != nil || out != "started\n" {
+		t.Fatalf("Run = %q, %v", out, err)
+	}
+	waitGone(t, mark)
+}
+
+// sleepMark is a duration no other process sleeps, to find one by: inside
+// a step's PID namespace, $! is no pid of ours.
+func sleepMark() string {
+	return fmt.Sprintf("%d.%06d", 500+os.Getpid()%100, time.Now().UnixNano()%1e6)
+}
+
+// waitGone fails t unless the `sleep mark` a step started ends soon.
+func waitGone(t *testing.T, mark string) {
+	t.Helper()
+	for i := 0; ; i++ {
+		pid := sleeping(mark)
+		if pid == 0 {
+			return
+		}
+		if i == 100 {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("the step's process %d (sleep %s) outlived it", pid, mark)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// sleeping is the pid of a running `sleep d`, or 0.
+func sleeping(d string) int {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		if b, err := os.ReadFile(p); err == nil && string(b) == "sleep\x00"+d+"\x00" {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			if running(pid) {
+				return pid
+			}
+		}
+	}
+	return 0
+}
+
+// waitFile waits for name to exist.
+func waitFile(t *testing.T, name string) {
+	for range 200 {
+		if _, err := os.Stat(name); err == nil {
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Errorf("no %s", name)
 }
 
 // running reports whether process pid runs: it exists and is not a
@@ -134,18 +210,4 @@ func running(pid int) bool {
 	// pid (comm) state ...: comm may hold spaces and parentheses.
 	rest := stat[strings.LastIndexByte(string(stat), ')')+1:]
 	return !strings.HasPrefix(strings.TrimSpace(string(rest)), "Z")
-}
-
-// waitFile waits for name to hold a number, and returns it.
-func waitFile(t *testing.T, name string) int {
-	for range 200 {
-		if b, err := os.ReadFile(name); err == nil {
-			if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-				return n
-			}
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	t.Errorf("no number in %s", name)
-	return -1
 }
