@@ -40,13 +40,13 @@ func (e *FetchError) Error() string {
 
 func (e *FetchError) Unwrap() error { return e.Err }
 
-// fetch fetches commit sha of spec's repository into the clone in dir,
-// trying again, with backoff, while the forge fails in a way that may
-// pass.
-func (ws *Workspaces) fetch(ctx context.Context, dir string, spec CheckoutSpec, sha string) error {
+// fetch fetches commit sha of spec's repository into the clone of the
+// workspace in root, trying again, with backoff, while the forge fails in
+// a way that may pass.
+func (ws *Workspaces) fetch(ctx context.Context, root string, spec CheckoutSpec, sha string) error {
 	wait := fetchBackoff
 	for try := 1; ; try++ {
-		err := ws.git(ctx, dir, spec.Auth, "fetch", "--quiet", "--no-tags", "--depth=1", "--", spec.CloneURL, sha)
+		err := ws.git(ctx, root, spec.Auth, "fetch", "--quiet", "--no-tags", "--depth=1", "--", spec.CloneURL, sha)
 		if err == nil {
 			return nil
 		}

@@ -27,6 +27,12 @@ import (
 
 // Workspaces hands out one checkout directory per repository, pull request
 // and workspace under a root directory, and lets one job at a time use each.
+//
+// A workspace's directory holds repo, the work tree that steps may write;
+// git, its git directory; and home, the tool's. Steps write no more than
+// repo and home, so the git directory, whose config and hooks git heeds,
+// is out of their reach, and git is always told where it is and where the
+// work tree is: a .git that a step makes in the work tree is never read.
 type Workspaces struct {
 	root string
 	env  []string // git's environment
@@ -71,7 +77,8 @@ type CheckoutSpec struct {
 type Workspace struct {
 	// Name is the tool workspace the checkout serves.
 	Name string
-	// Dir is the root of the checked-out repository.
+	// Dir is the root of the checked-out repository: its work tree only,
+	// with no .git; the git directory is kept beside it.
 	Dir  string
 	root string
 	done func()
@@ -103,8 +110,8 @@ func (ws *Workspaces) Checkout(ctx context.Context, spec CheckoutSpec) (*Workspa
 	if err != nil {
 		return nil, err
 	}
-	w := &Workspace{Name: spec.Workspace, Dir: filepath.Join(root, "repo"), root: root, done: done, ws: ws, spec: spec}
-	if err := ws.checkout(ctx, w.Dir, spec); err != nil {
+	w := &Workspace{Name: spec.Workspace, Dir: workTree(root), root: root, done: done, ws: ws, spec: spec}
+	if err := ws.checkout(ctx, root, spec); err != nil {
 		done()
 		return nil, fmt.Errorf("workspace: checking out %s#%d at %s: %w", spec.Repo, spec.Pull, spec.SHA, err)
 	}
@@ -181,30 +188,45 @@ func (ws *Workspaces) acquire(ctx context.Context, dir string) (func(), error) {
 	}
 }
 
-func (ws *Workspaces) checkout(ctx context.Context, dir string, spec CheckoutSpec) error {
-	if _, err := os.Stat(filepath.Join(dir, ".git")); errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+// workTree and gitDir are where, in the directory root of a workspace,
+// its work tree and git directory are.
+func workTree(root string) string { return filepath.Join(root, "repo") }
+func gitDir(root string) string   { return filepath.Join(root, "git") }
+
+// checkout makes the work tree of the workspace in root hold exactly
+// spec.SHA.
+func (ws *Workspaces) checkout(ctx context.Context, root string, spec CheckoutSpec) error {
+	// No git reads a .git in the work tree, but git clean leaves it, and a
+	// step's git would find it: whatever a step made there goes, as does
+	// the git directory of a workspace from before it was kept outside.
+	if err := os.RemoveAll(filepath.Join(workTree(root), ".git")); err != nil {
+		return err
+	}
+	// A workspace without a git directory of its own is new, or from
+	// before: its clone starts afresh, its work tree made to match below.
+	if _, err := os.Stat(gitDir(root)); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(workTree(root), 0o755); err != nil {
 			return err
 		}
-		if err := ws.git(ctx, dir, "", "init", "--quiet"); err != nil {
+		if err := ws.git(ctx, root, "", "init", "--quiet"); err != nil {
 			return err
 		}
-	} else if err := removeStaleGitLocks(filepath.Join(dir, ".git")); err != nil {
+	} else if err := removeStaleGitLocks(gitDir(root)); err != nil {
 		return err
 	}
 	// A re-plan of a commit already fetched needs no network.
-	if ws.git(ctx, dir, "", "cat-file", "-e", spec.SHA+"^{commit}") != nil {
-		if err := ws.fetch(ctx, dir, spec, spec.SHA); err != nil {
+	if ws.git(ctx, root, "", "cat-file", "-e", spec.SHA+"^{commit}") != nil {
+		if err := ws.fetch(ctx, root, spec, spec.SHA); err != nil {
 			return err
 		}
 	}
-	if err := ws.git(ctx, dir, "", "checkout", "--quiet", "--force", "--detach", spec.SHA); err != nil {
+	if err := ws.git(ctx, root, "", "checkout", "--quiet", "--force", "--detach", spec.SHA); err != nil {
 		return err
 	}
 	// Keep what init made, so that a re-plan need not download providers
 	// again and an apply finds the providers its plan was made with, and
 	// local state, so that an apply is seen by the next plan.
-	return ws.git(ctx, dir, "", "clean", "--quiet", "-ffdx",
+	return ws.git(ctx, root, "", "clean", "--quiet", "-ffdx",
 		"--exclude=.terraform", "--exclude=.terraform.lock.hcl",
 		"--exclude=terraform.tfstate", "--exclude=terraform.tfstate.backup", "--exclude=terraform.tfstate.d")
 }
@@ -227,25 +249,23 @@ func removeStaleGitLocks(gitDir string) error {
 	})
 }
 
-// git runs one git command in dir. auth, when set, reaches git through its
-// environment as an extra HTTP header: not in a URL, a config file or argv.
-func (ws *Workspaces) git(ctx context.Context, dir, auth string, args ...string) error {
-	_, err := ws.gitOutput(ctx, dir, auth, args...)
+// git runs one git command on the workspace in root. auth, when set,
+// reaches git through its environment as an extra HTTP header: not in a
+// URL, a config file or argv.
+func (ws *Workspaces) git(ctx context.Context, root, auth string, args ...string) error {
+	_, err := ws.gitOutput(ctx, root, auth, args...)
 	return err
 }
 
 // gitOutput is git, returning what the command printed.
-func (ws *Workspaces) gitOutput(ctx context.Context, dir, auth string, args ...string) ([]byte, error) {
+func (ws *Workspaces) gitOutput(ctx context.Context, root, auth string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, "git", args...)
 	// Stopped with SIGTERM, git removes its lock files itself; a git that
 	// will not stop is killed a little later.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 5 * time.Second
-	cmd.Dir = dir
-	cmd.Env = ws.env
-	if auth != "" {
-		cmd.Env = append(slices.Clip(ws.env), "GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader", "GIT_CONFIG_VALUE_0=Authorization: "+auth)
-	}
+	cmd.Dir = workTree(root)
+	cmd.Env = ws.gitEnv(root, auth)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -256,6 +276,24 @@ func (ws *Workspaces) gitOutput(ctx context.Context, dir, auth string, args ...s
 		return nil, &gitError{command: args[0], err: err, stderr: msg}
 	}
 	return stdout.Bytes(), nil
+}
+
+// gitEnv is git's environment for the workspace in root: its git
+// directory and work tree named, so that git looks for no .git; no hooks
+// and no fsmonitor, should the git directory ever hold any; and auth, when
+// set, as an extra HTTP header.
+func (ws *Workspaces) gitEnv(root, auth string) []string {
+	config := [][2]string{{"core.hooksPath", "/dev/null"}, {"core.fsmonitor", "false"}}
+	if auth != "" {
+		config = append(config, [2]string{"http.extraHeader", "Authorization: " + auth})
+	}
+	env := append(slices.Clip(ws.env),
+		"GIT_DIR="+gitDir(root), "GIT_WORK_TREE="+workTree(root),
+		"GIT_CONFIG_COUNT="+strconv.Itoa(len(config)))
+	for i, kv := range config {
+		env = append(env, fmt.Sprintf("GIT_CONFIG_KEY_%d=%s", i, kv[0]), fmt.Sprintf("GIT_CONFIG_VALUE_%d=%s", i, kv[1]))
+	}
+	return env
 }
 
 // gitError is a git command that failed, with what it printed on stderr
@@ -279,12 +317,12 @@ func (w *Workspace) ChangedFrom(ctx context.Context, base string) ([]string, err
 	if !shaRE.MatchString(base) {
 		return nil, fmt.Errorf("workspace: commit %q is not a full hex sha", base)
 	}
-	if w.ws.git(ctx, w.Dir, "", "cat-file", "-e", base+"^{commit}") != nil {
-		if err := w.ws.fetch(ctx, w.Dir, w.spec, base); err != nil {
+	if w.ws.git(ctx, w.root, "", "cat-file", "-e", base+"^{commit}") != nil {
+		if err := w.ws.fetch(ctx, w.root, w.spec, base); err != nil {
 			return nil, err
 		}
 	}
-	out, err := w.ws.gitOutput(ctx, w.Dir, "", "diff", "-z", "--name-only", "--no-renames", base, w.spec.SHA, "--")
+	out, err := w.ws.gitOutput(ctx, w.root, "", "diff", "-z", "--name-only", "--no-renames", base, w.spec.SHA, "--")
 	if err != nil {
 		return nil, err
 	}

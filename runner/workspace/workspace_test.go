@@ -3,10 +3,15 @@ package workspace
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -57,12 +62,12 @@ func TestCheckoutIsolatesAndRefetches(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(w2.Dir, "stray.txt")); !os.IsNotExist(err) {
 		t.Error("stray file survived a new checkout")
 	}
-	gitDir, err := os.ReadFile(filepath.Join(w2.Dir, ".git", "config"))
+	config, err := os.ReadFile(filepath.Join(gitDir(w2.root), "config"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(gitDir), spec.Auth[6:]) || strings.Contains(string(gitDir), "extraHeader") {
-		t.Errorf("credentials written to .git/config:\n%s", gitDir)
+	if strings.Contains(string(config), spec.Auth[6:]) || strings.Contains(string(config), "extraHeader") {
+		t.Errorf("credentials written to the git config:\n%s", config)
 	}
 
 	other := spec
@@ -109,9 +114,8 @@ func TestCheckoutAfterAKilledGit(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Close()
-	gitDir := filepath.Join(w.Dir, ".git")
 	for _, lock := range []string{"index.lock", "HEAD.lock", "shallow.lock", "refs/heads/main.lock"} {
-		path := filepath.Join(gitDir, lock)
+		path := filepath.Join(gitDir(w.root), lock)
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -251,5 +255,138 @@ func TestPullPathsAreApart(t *testing.T) {
 			}
 		}
 		paths[got] = fmt.Sprint(p)
+	}
+}
+
+// A step may write anything in the checkout: git's config, hooks, a .git
+// file pointing at a git directory of its own. The git atoll runs next,
+// unconfined and with the forge's token, must heed none of it.
+func TestCheckoutIgnoresAGitDirInTheCheckout(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// plant writes into the checkout repo what a step could, for
+		// the git of the next checkout; evil is the attacker's config,
+		// ran the path its commands would create.
+		plant func(t *testing.T, repo, evil, ran string)
+	}{
+		{"url.insteadOf in .git/config", func(t *testing.T, repo, evil, ran string) {
+			appendFile(t, filepath.Join(repo, ".git", "config"), evil)
+		}},
+		{"post-checkout hook", func(t *testing.T, repo, evil, ran string) {
+			writeScript(t, filepath.Join(repo, ".git", "hooks", "post-checkout"), ran)
+		}},
+		{"core.fsmonitor", func(t *testing.T, repo, evil, ran string) {
+			writeScript(t, filepath.Join(repo, "fsmonitor.sh"), ran)
+			appendFile(t, filepath.Join(repo, ".git", "config"), "[core]\n\tfsmonitor = "+filepath.Join(repo, "fsmonitor.sh")+"\n")
+		}},
+		{".git file pointing at a git dir of the step's", func(t *testing.T, repo, evil, ran string) {
+			own := filepath.Join(repo, "own")
+			if out, err := exec.Command("git", "init", "--quiet", "--bare", own).CombinedOutput(); err != nil {
+				t.Fatalf("git init: %v: %s", err, out)
+			}
+			appendFile(t, filepath.Join(own, "config"), evil+"[core]\n\tbare = false\n")
+			writeScript(t, filepath.Join(own, "hooks", "post-checkout"), ran)
+			if err := os.RemoveAll(filepath.Join(repo, ".git")); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(repo, ".git"), []byte("gitdir: "+own+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{".git a link to the git dir", func(t *testing.T, repo, evil, ran string) {
+			if err := os.Symlink(filepath.Join("..", "git"), filepath.Join(repo, ".git")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"a tracked file a link to the git config", func(t *testing.T, repo, evil, ran string) {
+			path := filepath.Join(repo, "main.tf")
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(filepath.Join(filepath.Dir(repo), "git", "config"), path); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"a workspace from before the git dir moved, poisoned", func(t *testing.T, repo, evil, ran string) {
+			// Then the checkout's .git was the clone's git directory.
+			old := filepath.Join(filepath.Dir(repo), "git")
+			if _, err := os.Stat(old); err == nil {
+				if err := os.Rename(old, filepath.Join(repo, ".git")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			appendFile(t, filepath.Join(repo, ".git", "config"), evil)
+			writeScript(t, filepath.Join(repo, ".git", "hooks", "post-checkout"), ran)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var contacted atomic.Bool
+			listener := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				contacted.Store(true)
+				http.NotFound(w, r)
+			}))
+			defer listener.Close()
+			spec, shas := servedRepo(t)
+			ws := NewWorkspaces(t.TempDir(), nil)
+			w, err := ws.Checkout(t.Context(), spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
+
+			ran := filepath.Join(t.TempDir(), "ran")
+			evil := fmt.Sprintf("[url %q]\n\tinsteadOf = %s\n", listener.URL+"/", spec.CloneURL)
+			tt.plant(t, w.Dir, evil, ran)
+
+			spec.SHA = shas[1]
+			w, err = ws.Checkout(t.Context(), spec)
+			if contacted.Load() {
+				t.Error("git sent the fetch to the URL the checkout's config named")
+			}
+			if _, err := os.Stat(ran); err == nil {
+				t.Error("git ran a command the checkout named")
+			}
+			if err != nil {
+				t.Fatalf("Checkout: %v", err)
+			}
+			defer w.Close()
+			if fi, err := os.Lstat(filepath.Join(w.Dir, "main.tf")); err != nil || !fi.Mode().IsRegular() {
+				t.Errorf("main.tf is not a file: %v", err)
+			} else if b, _ := os.ReadFile(filepath.Join(w.Dir, "main.tf")); string(b) != "v2" {
+				t.Errorf("main.tf = %q, want v2", b)
+			}
+			if _, err := os.Lstat(filepath.Join(w.Dir, ".git")); !os.IsNotExist(err) {
+				t.Errorf("the planted .git outlived the checkout: %v", err)
+			}
+		})
+	}
+}
+
+func appendFile(t *testing.T, path, s string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteString(s)
+	if err := errors.Join(err, f.Close()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeScript writes an executable script at path that creates ran.
+func writeScript(t *testing.T, path, ran string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("#!/bin/sh\ntouch '"+ran+"'\n"), 0o755); err != nil {
+		t.Fatal(err)
 	}
 }
