@@ -82,16 +82,16 @@ func runGroup(cmd *exec.Cmd, start func() error, out io.Writer, grace time.Durat
 	return err
 }
 
-// pidNamespace has a step start in a PID namespace of its own: in a user
-// namespace of its own too, mapping its user to itself, where atoll is not
-// root and so may not make one otherwise.
+// pidNamespace has a step start in a PID namespace of its own, inside a
+// user namespace of its own that maps no user: the step keeps atoll's
+// user for its files, and has no capability, there or past it (the
+// kernel gives an unmapped user none at exec). A step of a root atoll
+// owns root's files that Landlock lets it reach, and no more: it cannot
+// load kernel modules, make devices, or use raw sockets. (Mapping a user
+// would mean writing the child's uid_map from the starting thread, which
+// Landlock confines.)
 func pidNamespace(attr *syscall.SysProcAttr) {
-	attr.Cloneflags |= syscall.CLONE_NEWPID
-	if uid := os.Getuid(); uid != 0 {
-		attr.Cloneflags |= syscall.CLONE_NEWUSER
-		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}}
-		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: os.Getgid(), HostID: os.Getgid(), Size: 1}}
-	}
+	attr.Cloneflags |= syscall.CLONE_NEWPID | syscall.CLONE_NEWUSER
 }
 
 // OwnPIDs reports whether steps can run in PID namespaces of their own

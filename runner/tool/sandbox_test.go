@@ -80,6 +80,7 @@ cat `+r.pluginCache+`/provider`))
 		"/root":                 "ls /root",
 		"signalling the server": fmt.Sprintf("kill -0 %d", os.Getpid()),
 		"a device":              "mknod ../null c 1 3 && echo made",
+		"a capability":          "touch ../given && chown 1234 ../given",
 		"the plugin cache":      "echo x > " + filepath.Join(r.pluginCache, "provider"),
 	} {
 		out, err := r.Run(t.Context(), script(s, attack))
