@@ -130,7 +130,8 @@ func TestParseWebhookPullComment(t *testing.T) {
 	if ev.Type != vcs.CommentCreated || ev.Pull.Number != 1 || ev.Repo.FullName != "Codertocat/Hello-World" {
 		t.Errorf("event = %+v", ev)
 	}
-	if ev.Comment.Author != "Codertocat" || !strings.HasPrefix(ev.Comment.Body, "You are totally right!") || ev.Comment.ID == 0 {
+	written := time.Date(2019, 5, 15, 15, 20, 21, 0, time.UTC)
+	if ev.Comment.Author != "Codertocat" || !strings.HasPrefix(ev.Comment.Body, "You are totally right!") || ev.Comment.ID == 0 || !ev.Comment.Created.Equal(written) {
 		t.Errorf("comment = %+v", ev.Comment)
 	}
 }

@@ -148,7 +148,8 @@ func TestParseWebhookFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev.Comment != (vcs.Comment{ID: 1244, Author: "root", Body: "This MR needs work."}) || ev.Pull.Number != 1 || ev.Repo.FullName != "gitlab-org/gitlab-test" {
+	written := time.Date(2015, 5, 17, 18, 21, 36, 0, time.UTC)
+	if ev.Comment != (vcs.Comment{ID: 1244, Author: "root", Body: "This MR needs work.", Created: written}) || ev.Pull.Number != 1 || ev.Repo.FullName != "gitlab-org/gitlab-test" {
 		t.Errorf("note event: %+v", ev)
 	}
 	if ev.DeliveryID != "5ce59ade-b4a1-4c5a-ba1f-0bcf3d1ab53b" {
