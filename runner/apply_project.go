@@ -108,6 +108,18 @@ func (p *projectJob) applySteps(ctx context.Context, res report.Result, rec plan
 		p.log.Error("fetching the plan file", "err", err)
 		return nil, res.Internal(p.ID), false
 	}
+	if rec.PlanSum != "" {
+		switch sum, err := fileSum(p.files.Plan); {
+		case err != nil:
+			p.log.Error("summing the plan file", "err", err)
+			return nil, res.Internal(p.ID), false
+		case sum != rec.PlanSum:
+			p.log.Warn("the plan file changed since it was planned", "want", rec.PlanSum, "have", sum)
+			res.Outcome, res.Summary = report.Failed, fmt.Sprintf("Nothing ran: the plan file changed since it was planned, so it is not what was shown. Plan again: `%s`.", planCommand(rec))
+			return nil, res, false
+		}
+	}
+	p.applying = true
 	wf := p.workflow()
 	steps := wf.ApplySteps(p.cfg.Project, p.files.Plan, p.extra)
 	// Perhaps planned in another checkout (another replica's), or with

@@ -112,6 +112,13 @@ func (p *projectJob) plan(ctx context.Context, blocked string) report.Result {
 		res = p.runPlan(ctx, &rec)
 	}
 	if res.Outcome == report.Succeeded {
+		var err error
+		if rec.PlanSum, err = fileSum(p.files.Plan); err != nil {
+			p.log.Error("summing the plan file", "err", err)
+			res = res.Internal(p.ID)
+		}
+	}
+	if res.Outcome == report.Succeeded {
 		// Kept where any replica can apply it.
 		err := p.keepPlan(ctx, rec)
 		switch {

@@ -3,10 +3,14 @@ package runner
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
+	"os"
 	"path"
 	"time"
 
@@ -32,6 +36,9 @@ type projectJob struct {
 	tool tool.Tool
 	// files are where the project's plan is, once known.
 	files plans.Files
+	// applying is set while the plan is applied: its steps may read the
+	// plan file, which was checked, and not write it.
+	applying bool
 	// lock is the project's lock while the command runs, when it needs
 	// keeping; each step runs only while the pull request holds it.
 	lock *keptLock
@@ -151,4 +158,18 @@ func (p *projectJob) fetchPlan(ctx context.Context, rec plans.Record) error {
 		return err
 	}
 	return p.ws.WriteFile(lockFileName(rec.Dir), lock)
+}
+
+// fileSum is the hex SHA-256 of the file at path.
+func fileSum(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

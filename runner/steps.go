@@ -119,11 +119,14 @@ func (e *badOutputError) Error() string { return e.msg }
 // succeeds, is the names of the variables it set, not what it printed:
 // their values are often secrets.
 func (p *projectJob) runStep(ctx context.Context, dir string, env *[]string, step workflows.Step) (string, error) {
-	rs := tool.Step{Tool: p.tool, Dir: dir, Checkout: p.ws.Dir, Home: p.ws.Home(), Files: []string{p.files.Plan, p.files.Show}, Args: step.Args, Env: *env, StdoutFile: step.StdoutFile}
+	rs := tool.Step{Tool: p.tool, Dir: dir, Checkout: p.ws.Dir, Home: p.ws.Home(), Files: p.stepFiles(), Args: step.Args, Env: *env, StdoutFile: step.StdoutFile}
 	if p.tool.Path != "" {
 		rs.PathPrefix, rs.Runs = filepath.Dir(p.tool.Path), []string{p.tool.Path}
 	}
 	rs.Init = step.Shell == nil && step.Name == "init"
+	if p.applying {
+		rs.Reads = []string{p.files.Plan}
+	}
 	if step.Shell != nil {
 		// The command is the shell's last argument; nothing else parses it.
 		rs.Tool = tool.Tool{Path: step.Shell[0]}
@@ -209,4 +212,13 @@ func splitRepo(fullName string) (owner, name string) {
 		return "", fullName
 	}
 	return fullName[:i], fullName[i+1:]
+}
+
+// stepFiles are the plan's files a step may write: a plan's steps write
+// them; an apply's steps only read the plan file.
+func (p *projectJob) stepFiles() []string {
+	if p.applying {
+		return nil
+	}
+	return []string{p.files.Plan, p.files.Show}
 }

@@ -1,10 +1,13 @@
 package server
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/atoll-iac/atoll/vcs/vcstest"
+	"github.com/atoll-iac/atoll/workflows"
 )
 
 // A pull request's code reads other pull requests' checkouts, and the
@@ -46,4 +49,42 @@ output "stores" {
 			}
 		})
 	}
+}
+
+// A plan file changed after its plan, by a process the plan left behind
+// say, is not applied: an apply runs what was shown or nothing.
+func TestApplyRefusesAChangedPlanFile(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	e := newTestEnv(t, testOptions{configure: func(c *Config) {
+		c.DataDir = data
+		c.ApplyRequirements = workflows.Requirements{}
+	}})
+	pr := e.planned(t, map[string]string{"main.tf": oneResource})
+	plansFound, err := planFiles(data)
+	if err != nil || len(plansFound) != 1 {
+		t.Fatalf("plan files %q, %v; want one", plansFound, err)
+	}
+	f, err := os.OpenFile(plansFound[0], os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("tampered"))
+	f.Close()
+	c := e.say(t, pr, "bob", "atoll apply")
+	if !strings.Contains(c.Body, "the plan file changed since it was planned") || strings.Contains(c.Body, "Apply complete") {
+		t.Errorf("apply of a changed plan file:\n%s", c.Body)
+	}
+}
+
+// planFiles are the plan files under the data directory data.
+func planFiles(data string) ([]string, error) {
+	var found []string
+	err := filepath.WalkDir(data, func(path string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(path, ".tfplan") {
+			found = append(found, path)
+		}
+		return err
+	})
+	return found, err
 }

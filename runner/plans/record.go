@@ -40,6 +40,10 @@ type Record struct {
 	// JobID is the job that made the plan: a run of the same job after an
 	// interruption finds what it already planned.
 	JobID string
+	// PlanSum is the SHA-256 of the plan file as its plan left it: an
+	// apply runs that file or none. Empty in records from before it was
+	// kept.
+	PlanSum string `json:",omitempty"`
 }
 
 // State is where a project's plan stands.

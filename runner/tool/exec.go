@@ -106,8 +106,8 @@ type Step struct {
 	// Home is the tool's HOME, private to the job, with its TMPDIR.
 	Home string
 	// Files are files outside the checkout that the step may read and
-	// write, such as its plan file.
-	Files []string
+	// write, such as its plan file; Reads, files it may only read.
+	Files, Reads []string
 	// Args follow the binary name.
 	Args []string
 	// Env is added to the runner's environment for this step.

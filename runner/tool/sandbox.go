@@ -81,8 +81,8 @@ var writeAccess = landlock.V9.HandledAccessFS &^ (ll.AccessFSMakeChar | ll.Acces
 type confinement struct {
 	// write are directories the step may read and write.
 	write []string
-	// files are files it may read and write.
-	files []string
+	// files are files it may read and write; reads, files it may read.
+	files, reads []string
 	// read are directories it may read and run files from.
 	read []string
 	// runs are programs it may run, besides the system's.
@@ -94,7 +94,7 @@ type confinement struct {
 // step may read: init links providers into it), its files, the program,
 // and the system.
 func (r *Runner) confinement(s Step, path string, pluginCache string) confinement {
-	c := confinement{write: []string{s.Home, cmpDir(s.Checkout, s.Dir)}, files: s.Files}
+	c := confinement{write: []string{s.Home, cmpDir(s.Checkout, s.Dir)}, files: s.Files, reads: s.Reads}
 	if pluginCache != "" {
 		c.write = append(c.write, pluginCache)
 	}
@@ -138,6 +138,7 @@ func (c confinement) rules() []landlock.Rule {
 		landlock.RWFiles(devices...).IgnoreIfMissing(),
 		landlock.ROFiles(systemFiles...).IgnoreIfMissing(),
 		landlock.ROFiles(c.runs...).IgnoreIfMissing(),
+		landlock.ROFiles(c.reads...),
 		landlock.RODirs(c.read...).IgnoreIfMissing(),
 	}
 }

@@ -212,3 +212,21 @@ func running(pid int) bool {
 	rest := stat[strings.LastIndexByte(string(stat), ')')+1:]
 	return !strings.HasPrefix(strings.TrimSpace(string(rest)), "Z")
 }
+
+// A step reads the files it is given to read, and cannot change them: an
+// apply's plan file.
+func TestSandboxReadsWithoutWriting(t *testing.T) {
+	t.Parallel()
+	r, s := sandboxed(t)
+	plan := filepath.Join(t.TempDir(), "plan.tfplan")
+	if err := os.WriteFile(plan, []byte("the plan\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.Reads = []string{plan}
+	if out, err := r.Run(t.Context(), script(s, "cat "+plan)); err != nil || out != "the plan\n" {
+		t.Errorf("reading the plan: %q, %v", out, err)
+	}
+	if out, err := r.Run(t.Context(), script(s, "echo changed >> "+plan)); err == nil {
+		t.Errorf("a step changed the plan it may only read: %q", out)
+	}
+}
