@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -77,25 +76,6 @@ func BenchmarkPlanOverhead(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed())/float64(directTotal), "x-direct")
 			b.ReportMetric(float64(directTotal.Milliseconds())/float64(n), "direct-ms/op")
-		})
-	}
-}
-
-// BenchmarkPlanConfined measures comment-to-plan-comment time for one
-// project with the tools confined and not: what the sandbox costs.
-func BenchmarkPlanConfined(b *testing.B) {
-	for _, mode := range []SandboxMode{SandboxRequired, SandboxOff} {
-		b.Run("sandbox="+string(mode), func(b *testing.B) {
-			e := newTestEnv(b, testOptions{configure: func(c *Config) { c.Sandbox = mode }})
-			e.f.CreateRepo(b, "acme/infra", nil)
-			pr := e.f.OpenPull(b, "acme/infra", vcstest.PullSpec{Files: map[string]string{"infra/main.tf": twoResources}})
-			for b.Loop() {
-				before := len(e.f.Comments(pr.Repo, pr.Number))
-				e.f.SendPullComment(b, e.events, pr, "alice", "atoll plan")
-				if c := e.waitComments(b, pr, before+1)[before]; !strings.Contains(c.Body, "plan succeeded") {
-					b.Fatalf("plan:\n%s", c.Body)
-				}
-			}
 		})
 	}
 }
