@@ -142,7 +142,7 @@ func queueRuns(t *testing.T, path string, o Order, runs []string, comment int64)
 		}
 		switch run {
 		case "release":
-			if err := store.Release(t.Context(), task.ID, consumer); err != nil {
+			if err := store.Release(t.Context(), task, consumer); err != nil {
 				t.Fatal(err)
 			}
 		case "crash":

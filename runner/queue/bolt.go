@@ -90,6 +90,21 @@ type boltTask struct {
 	// Holder and Until say who holds the task until when; "" when no one.
 	Holder string
 	Until  time.Time
+	// Released lists the claims (Task.Claims) whose runs were released.
+	Released []int `json:",omitempty"`
+}
+
+// releasedBefore counts the claims in released before claim: the
+// earlier runs of a task claimed for the claim-th time that were
+// released.
+func releasedBefore(released []int, claim int) int {
+	n := 0
+	for _, c := range released {
+		if c < claim {
+			n++
+		}
+	}
+	return n
 }
 
 // OpenBolt opens, or creates, the task store at path. Claims made
@@ -414,6 +429,7 @@ func (b *Bolt) claim(ctx context.Context, consumer string, ttl time.Duration) (T
 		found = true
 		got.Holder, got.Until = consumer, now.Add(ttl)
 		got.Claims++
+		got.Releases = releasedBefore(got.Released, got.Claims)
 		return putTask(bkt, key, got)
 	})
 	if err != nil {
@@ -423,10 +439,11 @@ func (b *Bolt) claim(ctx context.Context, consumer string, ttl time.Duration) (T
 }
 
 // Release implements Store.
-func (b *Bolt) Release(ctx context.Context, id, consumer string) error {
+func (b *Bolt) Release(ctx context.Context, rt Task, consumer string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	id := rt.ID
 	k, err := taskKey(id)
 	if err != nil {
 		return err
@@ -442,7 +459,9 @@ func (b *Bolt) Release(ctx context.Context, id, consumer string) error {
 		if err := json.Unmarshal(v, &t); err != nil {
 			return fmt.Errorf("queue: decoding task: %w", err)
 		}
-		t.Releases++
+		if !slices.Contains(t.Released, rt.Claims) {
+			t.Released = append(t.Released, rt.Claims)
+		}
 		if held = t.Holder == consumer; held {
 			t.Until = time.Time{} // lapsed: Claim hands it out
 		}

@@ -227,7 +227,7 @@ func (p *Pool) release(claimCtx context.Context, log *slog.Logger, t Task, consu
 		defer cancel()
 	}
 	for wait := p.ttl / 8; ; wait = min(2*wait, maxReleaseWait) {
-		err := p.handBack(ctx, log, t.ID, consumer, &note)
+		err := p.handBack(ctx, log, t, consumer, &note)
 		switch {
 		case err == nil:
 			return
@@ -260,12 +260,12 @@ func (p *Pool) finish(ctx context.Context, log *slog.Logger, t Task, consumer st
 	}
 }
 
-// handBack records *note on task id, unless it is "", and releases the
+// handBack records *note on task t, unless it is "", and releases the
 // task. The note is cleared once recorded, or refused for a task another
 // worker holds, so that a caller trying again does not record it twice.
-func (p *Pool) handBack(ctx context.Context, log *slog.Logger, id, consumer string, note *string) error {
+func (p *Pool) handBack(ctx context.Context, log *slog.Logger, t Task, consumer string, note *string) error {
 	if *note != "" {
-		err := p.store.Note(ctx, id, consumer, *note)
+		err := p.store.Note(ctx, t.ID, consumer, *note)
 		switch {
 		case errors.Is(err, ErrNotHeld):
 			log.Warn("not noting on a task another worker holds now")
@@ -274,7 +274,7 @@ func (p *Pool) handBack(ctx context.Context, log *slog.Logger, id, consumer stri
 		}
 		*note = ""
 	}
-	return p.store.Release(ctx, id, consumer)
+	return p.store.Release(ctx, t, consumer)
 }
 
 // sleep waits for d or until ctx ends.

@@ -81,7 +81,7 @@ func TestPoolKeepsClaims(t *testing.T) {
 				Handler: func(ctx context.Context, task Task, c *Claim) error {
 					h := handled{start: time.Now(), sound: c.Sound(ctx)}
 					if tt.steal {
-						if err := store.Release(ctx, task.ID, consumer); err != nil {
+						if err := store.Release(ctx, task, consumer); err != nil {
 							t.Errorf("releasing the task: %v", err)
 						}
 						if _, ok, err := store.Claim(ctx, "thief", time.Hour, 0); err != nil || !ok {
@@ -182,11 +182,11 @@ func (s awayStore) Note(ctx context.Context, id, consumer, note string) error {
 	return s.Store.Note(ctx, id, consumer, note)
 }
 
-func (s awayStore) Release(ctx context.Context, id, consumer string) error {
+func (s awayStore) Release(ctx context.Context, t Task, consumer string) error {
 	if s.away.Load() {
 		return errAway
 	}
-	return s.Store.Release(ctx, id, consumer)
+	return s.Store.Release(ctx, t, consumer)
 }
 
 // TestPoolHandsBackWhenTheStoreIsBack: a handler stopped because its

@@ -20,7 +20,7 @@ type Redis struct {
 	client   redis.UniversalClient
 	stream   string
 	claims   string // hash: entry id → times handed out
-	releases string // hash: entry id → times released
+	releases string // hash: entry id → the claims released, as "1,3"
 	notes    string // hash: entry id → its note
 	marks    string // prefix of the marks' keys
 	last     string // hash: task group → last turn handed out
@@ -203,7 +203,7 @@ func (r *Redis) Claim(ctx context.Context, consumer string, ttl, wait time.Durat
 		return Task{}, false, fmt.Errorf("queue: counting the claims of task %s: %w", m.ID, err)
 	}
 	t := Task{ID: m.ID, Claims: int(claims.Val()), Note: note.Val()}
-	t.Releases, _ = strconv.Atoi(releases.Val())
+	t.Releases = releasedBefore(parseReleased(releases.Val()), t.Claims)
 	body, _ := m.Values["body"].(string)
 	t.Body = []byte(body)
 	t.Group, _ = m.Values["group"].(string)
@@ -325,10 +325,10 @@ func (r *Redis) Note(ctx context.Context, id, consumer, note string) error {
 
 // Release implements Store: the entry's idle time becomes maxClaim,
 // past any claim's TTL, so the next Claim of any consumer takes it.
-func (r *Redis) Release(ctx context.Context, id, consumer string) error {
-	n, err := releaseScript.Run(ctx, r.client, []string{r.stream, r.releases}, id, consumer, r.group, maxClaim.Milliseconds()).Int()
+func (r *Redis) Release(ctx context.Context, t Task, consumer string) error {
+	n, err := releaseScript.Run(ctx, r.client, []string{r.stream, r.releases}, t.ID, consumer, r.group, maxClaim.Milliseconds(), t.Claims).Int()
 	if err != nil {
-		return fmt.Errorf("queue: releasing task %s: %w", id, err)
+		return fmt.Errorf("queue: releasing task %s: %w", t.ID, err)
 	}
 	if n == 0 {
 		return ErrNotHeld
@@ -336,15 +336,32 @@ func (r *Redis) Release(ctx context.Context, id, consumer string) error {
 	return nil
 }
 
-// releaseScript counts a release of entry ARGV[1] of stream KEYS[1] in
-// KEYS[2], if the entry is there, and when consumer ARGV[2] holds it for
-// group ARGV[3] (a claim of up to ARGV[4] ms), sets its idle time past
-// that, as if the claim had lapsed. It returns 1 when it did both.
+// parseReleased reads the claims a releases field lists.
+func parseReleased(s string) []int {
+	var claims []int
+	for f := range strings.SplitSeq(s, ",") {
+		if n, err := strconv.Atoi(f); err == nil {
+			claims = append(claims, n)
+		}
+	}
+	return claims
+}
+
+// releaseScript records claim ARGV[5] of entry ARGV[1] of stream KEYS[1]
+// as released in KEYS[2], once, if the entry is there, and when consumer
+// ARGV[2] holds it for group ARGV[3], or held it last (its claim lapsed,
+// or released already), sets its idle time to ARGV[4] ms, past any
+// claim's, as if the claim had lapsed. It returns 1 when it did both.
 var releaseScript = redis.NewScript(`
 if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then return 0 end
-redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+local released = redis.call('HGET', KEYS[2], ARGV[1])
+if not released then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[5])
+elseif not string.find(',' .. released .. ',', ',' .. ARGV[5] .. ',', 1, true) then
+  redis.call('HSET', KEYS[2], ARGV[1], released .. ',' .. ARGV[5])
+end
 local p = redis.call('XPENDING', KEYS[1], ARGV[3], ARGV[1], ARGV[1], 1)
-if #p == 0 or p[1][2] ~= ARGV[2] or p[1][3] >= tonumber(ARGV[4]) then return 0 end
+if #p == 0 or p[1][2] ~= ARGV[2] then return 0 end
 redis.call('XCLAIM', KEYS[1], ARGV[3], ARGV[2], 0, ARGV[1], 'IDLE', ARGV[4], 'JUSTID')
 return 1
 `)

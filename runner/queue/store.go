@@ -31,9 +31,10 @@ type Task struct {
 	// A task handed back before it ran, its turn not come (Requeue), is
 	// not counted.
 	Claims int
-	// Releases counts the times a consumer let go of the task unfinished
-	// on purpose (Release): its server shutting down, or its claim lost
-	// to a store out of reach. Those runs were stopped, not crashed.
+	// Releases counts the earlier runs of the task (claims) whose
+	// consumer let go of it unfinished on purpose (Release): its server
+	// shutting down, or its claim lost to a store out of reach. Those
+	// runs were stopped, not crashed.
 	Releases int
 	// Note is what a consumer that held the task noted of its progress
 	// (Note), for the one that runs it again.
@@ -86,15 +87,16 @@ type Store interface {
 	// Requeue hands task t, which consumer holds, back to the end of the
 	// queue, with its turn and without counting this claim.
 	Requeue(ctx context.Context, t Task, consumer string) error
-	// Release lets go of task id, which consumer holds, for any consumer
+	// Release lets go of task t, which consumer holds, for any consumer
 	// to claim at once, as if the claim had lapsed: its claims and note
-	// stay, for the run that takes it next, and the release is counted
-	// (Task.Releases). A claim that lapsed with no one taking the task
-	// since is still the consumer's to release. When another took it
-	// meanwhile, the release is counted all the same, the consumer's run
-	// having stopped on purpose, and ErrNotHeld returned; so it is when
-	// the task is gone.
-	Release(ctx context.Context, id, consumer string) error
+	// stay, for the run that takes it next, and the release of t's run
+	// (the claim t.Claims) is counted (Task.Releases), once however many
+	// times it is called for that run. A claim that lapsed with no one
+	// taking the task since is still the consumer's to release. When
+	// another took it meanwhile, the release is counted all the same, the
+	// consumer's run having stopped on purpose, and ErrNotHeld returned;
+	// so it is when the task is gone.
+	Release(ctx context.Context, t Task, consumer string) error
 	// Claim hands consumer, for ttl, a task: one whose holder let its
 	// claim lapse, else the oldest no one holds. It waits up to wait for
 	// one; ok is false when there was none.

@@ -221,10 +221,10 @@ func TestTasksReleaseHandsBackAtOnce(t *testing.T) {
 		if err := ts.Note(t.Context(), task.ID, "stopping", "posted comment 7"); err != nil {
 			t.Fatal(err)
 		}
-		if err := ts.Release(t.Context(), task.ID, "other"); !errors.Is(err, ErrNotHeld) {
+		if err := ts.Release(t.Context(), task, "other"); !errors.Is(err, ErrNotHeld) {
 			t.Errorf("Release by a consumer not holding the task = %v, want ErrNotHeld", err)
 		}
-		if err := ts.Release(t.Context(), task.ID, "stopping"); err != nil {
+		if err := ts.Release(t.Context(), task, "stopping"); err != nil {
 			t.Fatalf("Release: %v", err)
 		}
 		// Long before its hour is up, another takes it, as a rerun.
@@ -267,14 +267,14 @@ func TestTasksCountAbandonedRuns(t *testing.T) {
 			return Task{}
 		}
 		a := take("a", time.Hour, 1, 0)
-		if err := ts.Release(t.Context(), a.ID, "a"); err != nil {
+		if err := ts.Release(t.Context(), a, "a"); err != nil {
 			t.Fatalf("Release: %v", err)
 		}
 		take("b", short, 2, 0) // b dies: its claim lapses
 		c := take("c", short, 3, 1)
 		d := take("d", short, 4, 2) // c's claim lapsed, d took the task...
 		// ...and c, its run stopped for that, says so late.
-		if err := ts.Release(t.Context(), c.ID, "c"); !errors.Is(err, ErrNotHeld) {
+		if err := ts.Release(t.Context(), c, "c"); !errors.Is(err, ErrNotHeld) {
 			t.Errorf("Release of a task another took = %v, want ErrNotHeld", err)
 		}
 		if err := ts.Requeue(t.Context(), d, "d"); err != nil {
@@ -285,7 +285,7 @@ func TestTasksCountAbandonedRuns(t *testing.T) {
 		if err := ts.Done(t.Context(), e.ID, "e"); err != nil {
 			t.Fatalf("Done: %v", err)
 		}
-		if err := ts.Release(t.Context(), e.ID, "e"); !errors.Is(err, ErrNotHeld) {
+		if err := ts.Release(t.Context(), e, "e"); !errors.Is(err, ErrNotHeld) {
 			t.Errorf("Release of a task done = %v, want ErrNotHeld", err)
 		}
 	})
