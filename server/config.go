@@ -8,6 +8,7 @@ package server
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -81,6 +82,9 @@ type Config struct {
 	// Sandbox says whether steps run confined to their workspace; the
 	// zero value is SandboxAuto.
 	Sandbox SandboxMode
+	// ToolUser, when set, is who steps run as, for a server that runs as
+	// root; the tool and the data directory must be reachable to it.
+	ToolUser *tool.User
 	// SandboxReadPaths are directories confined steps may read and run
 	// files from, besides the system's and the tool's: where a tool
 	// wrapper keeps the binaries it runs, say.
@@ -149,6 +153,20 @@ func CheckClaimTTL(ttl time.Duration) error {
 func CheckLockTTL(ttl time.Duration) error {
 	if ttl != 0 && ttl < time.Second {
 		return fmt.Errorf("%v: want 0 (never) or at least 1s", ttl)
+	}
+	return nil
+}
+
+// checkToolUser refuses a tool user this server cannot run steps as: it
+// is not root, or the user cannot reach the tool or the data directory.
+func (c Config) checkToolUser() error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("server: running steps as user %d needs atoll to run as root", c.ToolUser.UID)
+	}
+	for _, p := range []string{c.Tool.Path, filepath.Dir(c.DataDir)} {
+		if err := tool.Reachable(*c.ToolUser, p); err != nil {
+			return fmt.Errorf("server: the tool user: %w", err)
+		}
 	}
 	return nil
 }

@@ -4,8 +4,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
+	"github.com/atoll-iac/atoll/runner/tool"
 	"github.com/atoll-iac/atoll/vcs/vcstest"
 	"github.com/atoll-iac/atoll/workflows"
 )
@@ -87,4 +89,72 @@ func planFiles(data string) ([]string, error) {
 		return err
 	})
 	return found, err
+}
+
+// A server that runs as root runs its steps as the tool user: plans and
+// applies work as before, from checkouts and plan files handed over, and
+// what the steps write is the tool user's.
+func TestStepsRunAsTheToolUser(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Fatal("running steps as another user needs root: run the tests as root (CI does)")
+	}
+	data := t.TempDir()
+	// Above the data directory, the way is the administrator's to open.
+	if err := os.Chmod(filepath.Dir(data), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEnv(t, testOptions{configure: func(c *Config) {
+		c.DataDir = data
+		c.Tool.Path = reachableTool(t, c.Tool.Path)
+		c.ToolUser = &tool.User{UID: 65534, GID: 65534}
+		c.ApplyRequirements = workflows.Requirements{}
+	}})
+	pr := e.planned(t, map[string]string{"main.tf": oneResource})
+	pr = e.f.PushToPull(t, "acme/infra", pr.Number, map[string]string{"main.tf": twoResources})
+	e.f.SendPullRequest(t, e.events, "synchronize", pr)
+	if c := e.waitComments(t, pr, 2)[1]; !strings.Contains(c.Body, "Plan: 2 to add") {
+		t.Fatalf("plan after a push, in the tool user's checkout:\n%s", c.Body)
+	}
+	if c := e.say(t, pr, "bob", "atoll apply"); !strings.Contains(c.Body, "Apply complete!") {
+		t.Fatalf("apply as the tool user:\n%s", c.Body)
+	}
+	// The state the apply wrote in the checkout.
+	state, err := filepath.Glob(filepath.Join(data, "repos", "*", "*", "*", "*", "*", "repo", "terraform.tfstate"))
+	if err != nil || len(state) != 1 {
+		t.Fatalf("state files %q, %v; want the apply's", state, err)
+	}
+	if fi, err := os.Stat(state[0]); err != nil || fi.Sys().(*syscall.Stat_t).Uid != 65534 {
+		t.Errorf("the state the apply wrote is not the tool user's: %v", err)
+	}
+}
+
+// reachableTool is the binary at path, linked or copied where any user
+// can run it: the tests' tofu is under root's home.
+func reachableTool(t *testing.T, path string) string {
+	t.Helper()
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "atoll-tool-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, filepath.Base(path))
+	if os.Link(real, dst) == nil {
+		return dst
+	}
+	b, err := os.ReadFile(real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dst
 }

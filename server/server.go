@@ -68,6 +68,11 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("server: creating the data directory: %w", err)
 	}
+	if cfg.ToolUser != nil {
+		if err := cfg.checkToolUser(); err != nil {
+			return nil, err
+		}
+	}
 	binDir := cmp.Or(cfg.TFBinDir, filepath.Join(cfg.DataDir, "bin"))
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
 		return nil, fmt.Errorf("server: creating the tool directory: %w", err)
@@ -83,6 +88,10 @@ func New(cfg Config) (*Server, error) {
 	sandbox, err := newSandbox(log, cfg.Sandbox, cfg.SandboxReadPaths)
 	if err != nil {
 		return nil, errors.Join(err, st.close())
+	}
+	sandbox.User, sandbox.Root = cfg.ToolUser, cfg.DataDir
+	if cfg.ToolUser == nil && os.Geteuid() == 0 {
+		log.Warn("atoll runs as root and so do its steps, without capabilities; --tool-user runs them as another user (nobody, say)")
 	}
 	claimTTL := cmp.Or(cfg.ClaimTTL, queue.DefaultClaimTTL)
 	redact := tool.NewRedactor(append(secrets(cfg), redactedValues(log, cfg)...)...)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/user"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -38,7 +39,7 @@ type serverFlags struct {
 	redisAddr, redisPassword                                   string
 	download, allowForks, automerge, hidePrev, redisTLS        bool
 	lockTTL, claimTTL, shutdownTimeout, pollInterval           time.Duration
-	sandbox, sandboxReadPaths                                  string
+	sandbox, sandboxReadPaths, toolUser                        string
 	// secretFiles holds, by secret flag, the file its -file form names.
 	secretFiles map[string]*string
 }
@@ -92,6 +93,7 @@ func (f *serverFlags) define(fs *flag.FlagSet) {
 	fs.IntVar(&f.redisDB, "redis-db", 0, "Redis database number")
 	fs.BoolVar(&f.redisTLS, "redis-tls", false, "connect to --redis-addr with TLS")
 	fs.StringVar(&f.sandbox, "sandbox", string(server.SandboxAuto), "confine every tool run to its workspace (Landlock): auto (when the kernel can), required, or off")
+	fs.StringVar(&f.toolUser, "tool-user", "", "for a server running as root, the user tool runs run as: a name (nobody) or uid[:gid] (default: atoll's own user)")
 	fs.StringVar(&f.sandboxReadPaths, "sandbox-read-paths", "", "comma-separated absolute directories tool runs may also read and run files from, such as where a tool wrapper keeps its binaries")
 	f.secretFiles = map[string]*string{}
 	for _, name := range secretFlags {
@@ -264,6 +266,10 @@ func (f *serverFlags) config() (server.Config, error) {
 	if err := server.CheckSandboxReadPaths(list(f.sandboxReadPaths)); err != nil {
 		return server.Config{}, fmt.Errorf("--sandbox-read-paths: %v", err)
 	}
+	toolUser, err := parseToolUser(f.toolUser)
+	if err != nil {
+		return server.Config{}, fmt.Errorf("--tool-user %q: %v", f.toolUser, err)
+	}
 	dir, err := expandHome(f.dataDir)
 	if err != nil {
 		return server.Config{}, fmt.Errorf("--data-dir: %v", err)
@@ -283,6 +289,7 @@ func (f *serverFlags) config() (server.Config, error) {
 		ClaimTTL:         f.claimTTL,
 		PollInterval:     f.pollInterval,
 		Sandbox:          sandbox,
+		ToolUser:         toolUser,
 		SandboxReadPaths: list(f.sandboxReadPaths),
 		RedactEnv:        list(f.redactEnv),
 		Redis:            server.RedisConfig{Addr: f.redisAddr, Password: f.redisPassword, DB: f.redisDB, TLS: f.redisTLS},
@@ -395,4 +402,38 @@ func expandHome(p string) (string, error) {
 		return "", err
 	}
 	return filepath.Join(home, strings.TrimPrefix(p, "~")), nil
+}
+
+// parseToolUser reads --tool-user: a user's name, or uid[:gid]; nil when
+// empty.
+func parseToolUser(s string) (*tool.User, error) {
+	if s == "" {
+		return nil, nil
+	}
+	uid, gid, hasGID := strings.Cut(s, ":")
+	if u, err := strconv.Atoi(uid); err == nil {
+		g := u
+		if hasGID {
+			if g, err = strconv.Atoi(gid); err != nil {
+				return nil, fmt.Errorf("gid %q is not a number", gid)
+			}
+		}
+		if u <= 0 || g <= 0 {
+			return nil, errors.New("not root's: steps run unprivileged")
+		}
+		return &tool.User{UID: u, GID: g}, nil
+	}
+	if hasGID {
+		return nil, errors.New("want a name, or uid[:gid]")
+	}
+	found, err := user.Lookup(s)
+	if err != nil {
+		return nil, err
+	}
+	u, _ := strconv.Atoi(found.Uid)
+	g, _ := strconv.Atoi(found.Gid)
+	if u == 0 {
+		return nil, errors.New("not root's: steps run unprivileged")
+	}
+	return &tool.User{UID: u, GID: g}, nil
 }

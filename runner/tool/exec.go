@@ -173,8 +173,13 @@ func (r *Runner) Run(ctx context.Context, s Step) (string, error) {
 		c := r.confinement(s, cmd.Path, pluginCache)
 		start = func() error { return startConfined(cmd, c) }
 	}
+	if r.sandbox.User != nil {
+		if err := r.handOver(s, pluginCache); err != nil {
+			return "", err
+		}
+	}
 	var out capped
-	err := runGroup(cmd, start, &out, r.stopGrace, r.sandbox.OwnPIDs)
+	err := runGroup(cmd, start, &out, r.stopGrace, r.sandbox.OwnPIDs, r.sandbox.User)
 	return r.redact.Redact(out.String()), err
 }
 

@@ -21,10 +21,14 @@ import (
 // background processes do not outlive it. A process can leave its group
 // (setsid), not its PID namespace, all of which the kernel kills when the
 // namespace's first process ends.
-func runGroup(cmd *exec.Cmd, start func() error, out io.Writer, grace time.Duration, ownPIDs bool) error {
+func runGroup(cmd *exec.Cmd, start func() error, out io.Writer, grace time.Duration, ownPIDs bool, user *User) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if user != nil {
+		// No supplementary groups: root's are not the step's.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(user.UID), Gid: uint32(user.GID), Groups: []uint32{}}
+	}
 	if ownPIDs {
-		pidNamespace(cmd.SysProcAttr)
+		pidNamespace(cmd.SysProcAttr, user == nil)
 	}
 	// Once the process has exited, its group is not signalled: its pid
 	// may be another's once reaped.
@@ -90,8 +94,15 @@ func runGroup(cmd *exec.Cmd, start func() error, out io.Writer, grace time.Durat
 // load kernel modules, make devices, or use raw sockets. (Mapping a user
 // would mean writing the child's uid_map from the starting thread, which
 // Landlock confines.)
-func pidNamespace(attr *syscall.SysProcAttr) {
-	attr.Cloneflags |= syscall.CLONE_NEWPID | syscall.CLONE_NEWUSER
+//
+// A step that runs as another user needs no user namespace: root makes
+// the PID namespace, and the user has no capability; nor could it have
+// one, its user being unmapped there.
+func pidNamespace(attr *syscall.SysProcAttr, newUser bool) {
+	attr.Cloneflags |= syscall.CLONE_NEWPID
+	if newUser {
+		attr.Cloneflags |= syscall.CLONE_NEWUSER
+	}
 }
 
 // OwnPIDs reports whether steps can run in PID namespaces of their own
@@ -99,7 +110,7 @@ func pidNamespace(attr *syscall.SysProcAttr) {
 func OwnPIDs() error {
 	cmd := exec.Command("/bin/sh", "-c", "exit 0")
 	cmd.SysProcAttr = &syscall.SysProcAttr{}
-	pidNamespace(cmd.SysProcAttr)
+	pidNamespace(cmd.SysProcAttr, true)
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("cannot start a process in a PID namespace of its own: %w", err)
 	}

@@ -34,6 +34,11 @@ type Sandbox struct {
 	// nothing it starts outlives it, not even a process that left its
 	// group; OwnPIDs says whether the system lets it.
 	OwnPIDs bool
+	// User, when set, is who steps run as: for a server that runs as
+	// root. Root is then the data directory, under which the way to what
+	// a step writes is opened to it.
+	User *User
+	Root string
 }
 
 // systemDirs and systemFiles are what every confined step may read:
