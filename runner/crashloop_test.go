@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,8 +29,10 @@ func TestJobThatTakesItsServerDown(t *testing.T) {
 		// comment is the command the task runs; an autoplan when "".
 		comment string
 		// runs are how the earlier runs ended: "crash" (the claim was
-		// left, as a killed process leaves it) or "release" (handed
-		// back on purpose, as a shutdown or a lost store does).
+		// left, as a killed process leaves it), "release" (handed
+		// back on purpose, as a shutdown or a lost store does) or
+		// "late" (released once the next run has the task, as a
+		// worker whose store was away longer than the claim does).
 		runs []string
 		// running has the last run note the running comment it posted.
 		running bool
@@ -44,6 +47,8 @@ func TestJobThatTakesItsServerDown(t *testing.T) {
 		{name: "help after two crashes", comment: "atoll help", runs: []string{"crash", "crash"},
 			want: gaveUp + " running this command**"},
 		{name: "help after one crash runs", comment: "atoll help", runs: []string{"crash"},
+			want: "atoll plan"},
+		{name: "help after a crash and a store outage runs", comment: "atoll help", runs: []string{"crash", "late"},
 			want: "atoll plan"},
 		{name: "help after a crash and two shutdowns runs", comment: "atoll help", runs: []string{"release", "crash", "release"},
 			want: "atoll plan"},
@@ -72,7 +77,7 @@ func TestJobThatTakesItsServerDown(t *testing.T) {
 				}
 			}
 			path := filepath.Join(t.TempDir(), "tasks.db")
-			queueRuns(t, path, Order{JobID: "j1", Forge: "github", Event: ev}, tt.runs, note)
+			late := queueRuns(t, path, Order{JobID: "j1", Forge: "github", Event: ev}, tt.runs, note)
 
 			r := New(Config{Forges: []vcs.Forge{forge}, Redactor: tool.NewRedactor(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 			store, err := queue.OpenBolt(path)
@@ -80,9 +85,17 @@ func TestJobThatTakesItsServerDown(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer store.Close()
-			pool := queue.NewPool(queue.PoolConfig{Store: store, Handler: r.Handle, ClaimTTL: 10 * time.Second})
+			pool := queue.NewPool(queue.PoolConfig{Store: store, Handler: r.Handle, ClaimTTL: 2 * time.Second})
 			pool.Start()
 			defer pool.Stop(context.Background())
+			if late != nil {
+				// Once the task runs again, most likely; before the
+				// run gives up on it, surely.
+				time.Sleep(300 * time.Millisecond)
+				if err := store.Release(t.Context(), *late, "late"); err != nil && !errors.Is(err, queue.ErrNotHeld) {
+					t.Fatal(err)
+				}
+			}
 			gh.WaitFor(t, 30*time.Second, "the task to be done", func() bool {
 				n, err := store.Pending(t.Context())
 				return err == nil && n == 0
@@ -114,9 +127,10 @@ func TestJobThatTakesItsServerDown(t *testing.T) {
 // queueRuns records o as a task in the bbolt store at path, and has it
 // claimed once for each of runs, which end as it says: "crash" leaves the
 // claim held, as a process killed leaves it, which the store, opened
-// again, voids; "release" hands the task back. The last run notes
+// again, voids; "release" hands the task back; "late" is a crash whose
+// task is returned, for the caller to release later. The last run notes
 // comment, unless 0.
-func queueRuns(t *testing.T, path string, o Order, runs []string, comment int64) {
+func queueRuns(t *testing.T, path string, o Order, runs []string, comment int64) (late *queue.Task) {
 	t.Helper()
 	group, body, err := o.Task()
 	if err != nil {
@@ -145,6 +159,9 @@ func queueRuns(t *testing.T, path string, o Order, runs []string, comment int64)
 			if err := store.Release(t.Context(), task, consumer); err != nil {
 				t.Fatal(err)
 			}
+		case "late":
+			late = &task
+			fallthrough
 		case "crash":
 			store.Close()
 			if store, err = queue.OpenBolt(path); err != nil {
@@ -153,4 +170,5 @@ func queueRuns(t *testing.T, path string, o Order, runs []string, comment int64)
 		}
 	}
 	store.Close()
+	return late
 }

@@ -156,6 +156,19 @@ func (r *Runner) Handle(ctx context.Context, t queue.Task, c *queue.Claim) error
 	j := r.newJob(o.JobID, log, forge, ev, c)
 	j.rerun = t.Claims > 1
 	j.abandoned = t.Abandoned()
+	if j.abandoned >= crashLimit {
+		// Not if a run stopped for a store out of reach was counted
+		// before it could say so.
+		n, err := c.Abandoned(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return context.Cause(ctx)
+		case err != nil:
+			log.Error("counting the runs of a task again", "err", err)
+		default:
+			j.abandoned = n
+		}
+	}
 	if id, err := strconv.ParseInt(t.Note, 10, 64); err == nil {
 		j.earlier, j.reply.ID = id, id
 	}

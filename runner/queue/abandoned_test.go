@@ -1,7 +1,12 @@
 package queue
 
 import (
+	"context"
 	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -40,4 +45,117 @@ func TestTasksReleaseCountedOncePerRun(t *testing.T) {
 			t.Fatalf("claimed after three runs released: %d claims, %d releases; want 4, 3", d.Claims, d.Releases)
 		}
 	})
+}
+
+// TestTasksReleasedLate: a run's release that reaches the store after
+// another consumer claimed the task is counted by Released, which the
+// new run reads; a run that never says so stays abandoned.
+func TestTasksReleasedLate(t *testing.T) {
+	t.Parallel()
+	taskStores(t, func(t *testing.T, ts Store) {
+		enqueue(t, ts, "job")
+		const short = 300 * time.Millisecond
+		claim(t, ts, "a", short, time.Second) // a dies
+		time.Sleep(short)
+		b, _ := claim(t, ts, "b", short, time.Second) // b loses its store
+		time.Sleep(short)
+		c, ok := claim(t, ts, "c", short, time.Second)
+		if !ok || c.Claims != 3 || c.Abandoned() != 2 {
+			t.Fatalf("claimed after two lapsed runs: %+v, %v; want 3 claims, 2 abandoned", c, ok)
+		}
+		if err := ts.Release(t.Context(), b, "b"); !errors.Is(err, ErrNotHeld) {
+			t.Errorf("Release of a task another took = %v, want ErrNotHeld", err)
+		}
+		n, err := ts.Released(t.Context(), c)
+		if err != nil || n != 1 {
+			t.Fatalf("Released = %d, %v; want b's run, 1", n, err)
+		}
+		// c's own release is no earlier run of c.
+		if err := ts.Release(t.Context(), c, "c"); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := ts.Released(t.Context(), c); err != nil || n != 1 {
+			t.Errorf("Released after c's own release = %d, %v; want 1", n, err)
+		}
+	})
+}
+
+// lateRelease is an awayStore that hands out no task while away, and
+// refuses releases until a task was claimed again: as when, the store
+// back, another worker claims the task before its first worker's next
+// try to release it.
+type lateRelease struct {
+	awayStore
+	reclaimed *atomic.Bool
+}
+
+func (s lateRelease) Claim(ctx context.Context, consumer string, ttl, wait time.Duration) (Task, bool, error) {
+	if s.away.Load() {
+		sleep(ctx, wait)
+		return Task{}, false, errAway
+	}
+	t, ok, err := s.Store.Claim(ctx, consumer, ttl, wait)
+	if ok && t.Claims > 1 {
+		s.reclaimed.Store(true)
+	}
+	return t, ok, err
+}
+
+func (s lateRelease) Release(ctx context.Context, t Task, consumer string) error {
+	if !s.reclaimed.Load() {
+		return errAway
+	}
+	return s.awayStore.Release(ctx, t, consumer)
+}
+
+// TestPoolOutageIsNoCrash: after an outage longer than the claim TTL,
+// another worker may claim the task before the worker that lost it
+// releases it, and find that run abandoned at first; Claim.Abandoned,
+// read before giving up on a task, counts the late release.
+func TestPoolOutageIsNoCrash(t *testing.T) {
+	t.Parallel()
+	bolt, err := OpenBolt(filepath.Join(t.TempDir(), "tasks.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bolt.Close() })
+	if _, err := bolt.Enqueue(t.Context(), "g", []byte("job")); err != nil {
+		t.Fatal(err)
+	}
+	away := new(atomic.Bool)
+	type rerun struct {
+		task      Task
+		abandoned int
+		err       error
+	}
+	again := make(chan rerun, 1)
+	const ttl = 2 * time.Second
+	pool := NewPool(PoolConfig{
+		Store: lateRelease{awayStore{bolt, away}, new(atomic.Bool)}, Workers: 2, ClaimTTL: ttl, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Handler: func(ctx context.Context, task Task, c *Claim) error {
+			if task.Claims > 1 {
+				n, err := c.Abandoned(ctx)
+				again <- rerun{task, n, err}
+				return nil
+			}
+			away.Store(true)
+			<-ctx.Done()
+			time.AfterFunc(ttl+ttl/2, func() { away.Store(false) }) // the claim lapsed
+			return context.Cause(ctx)
+		},
+	})
+	pool.Start()
+	defer pool.Stop(t.Context())
+	select {
+	case r := <-again:
+		if r.task.Abandoned() != 1 {
+			t.Errorf("claimed again with %d claims, %d releases; want the first run counted as abandoned, not yet released", r.task.Claims, r.task.Releases)
+		}
+		if r.err != nil || r.abandoned != 0 {
+			t.Errorf("run again after an outage (claimed with %d claims, %d releases): Abandoned = %d, %v; want 0",
+				r.task.Claims, r.task.Releases, r.abandoned, r.err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the task did not run again")
+	}
 }

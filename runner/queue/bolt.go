@@ -477,6 +477,31 @@ func (b *Bolt) Release(ctx context.Context, rt Task, consumer string) error {
 	return nil
 }
 
+// Released implements Store.
+func (b *Bolt) Released(ctx context.Context, t Task) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	k, err := taskKey(t.ID)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	err = b.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket([]byte(taskBucket)).Get(k)
+		if v == nil {
+			return ErrNotHeld
+		}
+		var bt boltTask
+		if err := json.Unmarshal(v, &bt); err != nil {
+			return fmt.Errorf("queue: decoding task: %w", err)
+		}
+		n = releasedBefore(bt.Released, t.Claims)
+		return nil
+	})
+	return n, err
+}
+
 // Extend implements Store.
 func (b *Bolt) Extend(ctx context.Context, id, consumer string, ttl time.Duration) (bool, error) {
 	err := b.held(ctx, id, consumer, false, func(_ *bolt.Tx, bkt *bolt.Bucket, k []byte, t boltTask) error {

@@ -13,8 +13,11 @@ type Claim struct {
 	task     Task
 	consumer string
 	ttl      time.Duration
-	done     chan struct{} // closed to stop keeping the claim
-	stopped  chan struct{} // closed once it is no longer kept
+	// grace is how long a worker whose claim on the task was lost may
+	// take to release it once the store is back (Abandoned).
+	grace   time.Duration
+	done    chan struct{} // closed to stop keeping the claim
+	stopped chan struct{} // closed once it is no longer kept
 
 	mu   sync.Mutex
 	held time.Time // when the claim was last made or extended
@@ -34,7 +37,7 @@ type Claim struct {
 // claimWait) is extended before its handler is far along.
 func (p *Pool) keep(ctx context.Context, log *slog.Logger, t Task, consumer string, claimed time.Time, cancel context.CancelCauseFunc) *Claim {
 	ctx = context.WithoutCancel(ctx) // a shutdown stops the handler, not its claim
-	c := &Claim{store: p.store, task: t, consumer: consumer, ttl: p.ttl, done: make(chan struct{}), stopped: make(chan struct{}), held: claimed}
+	c := &Claim{store: p.store, task: t, consumer: consumer, ttl: p.ttl, grace: 3 * p.releaseWait(), done: make(chan struct{}), stopped: make(chan struct{}), held: claimed}
 	go func() {
 		defer close(c.stopped)
 		tick := time.NewTicker(c.ttl / 8)
@@ -118,6 +121,28 @@ func (c *Claim) Sound(ctx context.Context) error {
 		case <-time.After(c.ttl / 16):
 		}
 	}
+}
+
+// Abandoned counts the earlier runs of the task that were abandoned
+// (Task.Abandoned), as the store has it once a run stopped for a lost
+// claim has had time to say so. Such a run's worker releases the task
+// once its store is back, and tries every few seconds; another worker
+// may have claimed the task first, and counted that run as abandoned.
+// So Abandoned waits that long, a few seconds (ctx's cause if ctx ends
+// first), and reads the task's releases again: call it before acting on
+// Task.Abandoned, not for every run.
+func (c *Claim) Abandoned(ctx context.Context) (int, error) {
+	sleep(ctx, c.grace)
+	if ctx.Err() != nil {
+		return 0, context.Cause(ctx)
+	}
+	n, err := c.store.Released(ctx, c.task)
+	if err != nil {
+		return 0, err
+	}
+	t := c.task
+	t.Releases = n
+	return t.Abandoned(), nil
 }
 
 // Note records note on the task, for a later run of it should this one

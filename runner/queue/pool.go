@@ -33,7 +33,7 @@ const (
 	// which run even when its handler was cancelled.
 	doneTimeout = 30 * time.Second
 	// maxReleaseWait bounds the wait between tries to hand back a task
-	// whose claim was lost to a store out of reach.
+	// whose claim was lost to a store out of reach, and each try.
 	maxReleaseWait = 5 * time.Second
 )
 
@@ -220,26 +220,39 @@ func (p *Pool) run(claimCtx, ctx context.Context, consumer string, t Task, claim
 // answers, or the pool stops taking tasks: a worker has nothing else to
 // do while its store is away.
 func (p *Pool) release(claimCtx context.Context, log *slog.Logger, t Task, consumer string, cause error, note string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(claimCtx), doneTimeout)
-	defer cancel()
-	if errors.Is(cause, ErrClaimLost) {
-		ctx, cancel = context.WithCancel(claimCtx)
+	if !errors.Is(cause, ErrClaimLost) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(claimCtx), doneTimeout)
 		defer cancel()
+		if err := p.handBack(ctx, log, t, consumer, &note); err != nil && !errors.Is(err, ErrNotHeld) {
+			log.Warn("handing the task back; it waits for its claim to lapse", "err", err)
+		}
+		return
 	}
-	for wait := p.ttl / 8; ; wait = min(2*wait, maxReleaseWait) {
+	// Each try is bounded too, so that a release lands within a few
+	// releaseWaits of the store coming back (Claim.Abandoned waits that
+	// long).
+	for wait := p.ttl / 8; ; wait = min(2*wait, p.releaseWait()) {
+		ctx, cancel := context.WithTimeout(claimCtx, p.releaseWait())
 		err := p.handBack(ctx, log, t, consumer, &note)
+		cancel()
 		switch {
 		case err == nil:
 			return
 		case errors.Is(err, ErrNotHeld):
 			log.Info("released a task another worker holds now")
 			return
-		case ctx.Err() != nil || !errors.Is(cause, ErrClaimLost):
+		case claimCtx.Err() != nil:
 			log.Warn("handing the task back; it waits for its claim to lapse", "err", err)
 			return
 		}
-		sleep(ctx, wait)
+		sleep(claimCtx, wait)
 	}
+}
+
+// releaseWait bounds each try to release a task whose claim was lost,
+// and the wait between tries.
+func (p *Pool) releaseWait() time.Duration {
+	return min(maxReleaseWait, p.ttl/4)
 }
 
 // finish marks t done, trying a few times: a task not marked done runs

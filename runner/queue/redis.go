@@ -336,6 +336,20 @@ func (r *Redis) Release(ctx context.Context, t Task, consumer string) error {
 	return nil
 }
 
+// Released implements Store.
+func (r *Redis) Released(ctx context.Context, t Task) (int, error) {
+	pipe := r.client.TxPipeline()
+	exists := pipe.XRange(ctx, r.stream, t.ID, t.ID)
+	released := pipe.HGet(ctx, r.releases, t.ID)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return 0, fmt.Errorf("queue: reading the releases of task %s: %w", t.ID, err)
+	}
+	if len(exists.Val()) == 0 {
+		return 0, ErrNotHeld
+	}
+	return releasedBefore(parseReleased(released.Val()), t.Claims), nil
+}
+
 // parseReleased reads the claims a releases field lists.
 func parseReleased(s string) []int {
 	var claims []int

@@ -97,6 +97,11 @@ type Store interface {
 	// consumer's run having stopped on purpose, and ErrNotHeld returned;
 	// so it is when the task is gone.
 	Release(ctx context.Context, t Task, consumer string) error
+	// Released counts the runs of task t before the one that claimed
+	// it as t (claims below t.Claims) that were released: Task.Releases
+	// as it stands now, a release that came late included. ErrNotHeld
+	// when the task is gone.
+	Released(ctx context.Context, t Task) (int, error)
 	// Claim hands consumer, for ttl, a task: one whose holder let its
 	// claim lapse, else the oldest no one holds. It waits up to wait for
 	// one; ok is false when there was none.
