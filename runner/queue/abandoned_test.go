@@ -159,3 +159,42 @@ func TestPoolOutageIsNoCrash(t *testing.T) {
 		t.Fatal("the task did not run again")
 	}
 }
+
+// TestPoolReleasesAClaimLostInShutdown: a claim lost while the pool
+// stops, which ends its tries to release, is still released once, so
+// the run is counted as stopped, not crashed.
+func TestPoolReleasesAClaimLostInShutdown(t *testing.T) {
+	t.Parallel()
+	bolt, err := OpenBolt(filepath.Join(t.TempDir(), "tasks.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bolt.Close() })
+	task, err := bolt.Enqueue(t.Context(), "g", []byte("job"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	away := new(atomic.Bool)
+	stopped := make(chan struct{})
+	var pool *Pool
+	pool = NewPool(PoolConfig{
+		Store: awayStore{bolt, away}, ClaimTTL: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Handler: func(ctx context.Context, task Task, c *Claim) error {
+			go func() { pool.Stop(context.Background()); close(stopped) }()
+			away.Store(true)
+			<-ctx.Done()
+			away.Store(false) // back, once the pool stopped taking tasks
+			return context.Cause(ctx)
+		},
+	})
+	pool.Start()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the pool did not stop")
+	}
+	task.Claims = 2 // the next run
+	if n, err := bolt.Released(t.Context(), task); err != nil || n != 1 {
+		t.Errorf("Released = %d, %v; want the run whose claim was lost released", n, err)
+	}
+}

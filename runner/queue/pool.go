@@ -218,7 +218,9 @@ func (p *Pool) run(claimCtx, ctx context.Context, consumer string, t Task, claim
 // when set, is recorded on the task first (Claim.NoteLater). When the
 // claim was lost to a store out of reach, it tries until the store
 // answers, or the pool stops taking tasks: a worker has nothing else to
-// do while its store is away.
+// do while its store is away. It tries once even when the pool has
+// stopped taking tasks already: a claim lost as the server shuts down is
+// a run stopped, not one that crashed.
 func (p *Pool) release(claimCtx context.Context, log *slog.Logger, t Task, consumer string, cause error, note string) {
 	if !errors.Is(cause, ErrClaimLost) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(claimCtx), doneTimeout)
@@ -231,8 +233,10 @@ func (p *Pool) release(claimCtx context.Context, log *slog.Logger, t Task, consu
 	// Each try is bounded too, so that a release lands within a few
 	// releaseWaits of the store coming back (Claim.Abandoned waits that
 	// long).
+	tryCtx := context.WithoutCancel(claimCtx) // the first try; then claimCtx
 	for wait := p.ttl / 8; ; wait = min(2*wait, p.releaseWait()) {
-		ctx, cancel := context.WithTimeout(claimCtx, p.releaseWait())
+		ctx, cancel := context.WithTimeout(tryCtx, p.releaseWait())
+		tryCtx = claimCtx
 		err := p.handBack(ctx, log, t, consumer, &note)
 		cancel()
 		switch {
