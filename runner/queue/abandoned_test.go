@@ -198,3 +198,90 @@ func TestPoolReleasesAClaimLostInShutdown(t *testing.T) {
 		t.Errorf("Released = %d, %v; want the run whose claim was lost released", n, err)
 	}
 }
+
+// TestTasksStoppingCountsAndKeeps: Stopping counts a run as released
+// and leaves the task held; the Release that may follow counts no more,
+// and a Done deletes the task.
+func TestTasksStoppingCountsAndKeeps(t *testing.T) {
+	t.Parallel()
+	taskStores(t, func(t *testing.T, ts Store) {
+		enqueue(t, ts, "job", "next")
+		a, _ := claim(t, ts, "a", time.Hour, time.Second)
+		for range 2 {
+			if err := ts.Stopping(t.Context(), a, "a"); err != nil {
+				t.Fatalf("Stopping: %v", err)
+			}
+		}
+		if b, ok := claim(t, ts, "b", time.Hour, 0); !ok || b.ID == a.ID {
+			t.Fatalf("Claim after Stopping = %+v, %v; want the next task, the first still held", b, ok)
+		}
+		if ok, err := ts.Extend(t.Context(), a.ID, "a", time.Hour); err != nil || !ok {
+			t.Errorf("Extend after Stopping = %v, %v; want the claim kept", ok, err)
+		}
+		if err := ts.Release(t.Context(), a, "a"); err != nil {
+			t.Fatalf("Release: %v", err)
+		}
+		c, ok := claim(t, ts, "c", time.Hour, time.Second)
+		if !ok || c.ID != a.ID || c.Claims != 2 || c.Releases != 1 {
+			t.Fatalf("Claim after Stopping and Release = %+v, %v; want %s claimed twice, released once", c, ok, a.ID)
+		}
+		if err := ts.Done(t.Context(), c.ID, "c"); err != nil {
+			t.Fatal(err)
+		}
+		if err := ts.Stopping(t.Context(), c, "c"); !errors.Is(err, ErrNotHeld) {
+			t.Errorf("Stopping of a task done = %v, want ErrNotHeld", err)
+		}
+	})
+}
+
+// TestPoolCountsRunsStoppedAsItStops: as Stop begins, the runs of the
+// tasks running are counted as released, their tasks still held: the
+// process may be killed before the handlers stop.
+func TestPoolCountsRunsStoppedAsItStops(t *testing.T) {
+	t.Parallel()
+	bolt, err := OpenBolt(filepath.Join(t.TempDir(), "tasks.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bolt.Close() })
+	task, err := bolt.Enqueue(t.Context(), "g", []byte("job"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	running, finish := make(chan struct{}), make(chan struct{})
+	pool := NewPool(PoolConfig{
+		Store: bolt, ClaimTTL: time.Minute, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Handler: func(ctx context.Context, task Task, c *Claim) error {
+			close(running)
+			<-finish
+			return nil
+		},
+	})
+	pool.Start()
+	<-running
+	stopped := make(chan struct{})
+	go func() { pool.Stop(context.Background()); close(stopped) }()
+	task.Claims = 2 // the next run, if the process dies now
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n, err := bolt.Released(t.Context(), task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the run was not counted as released as the pool began to stop")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if other, ok, err := bolt.Claim(t.Context(), "other", time.Minute, 0); err != nil || ok {
+		t.Errorf("Claim while the handler runs = %+v, %v, %v; want none", other, ok, err)
+	}
+	close(finish)
+	<-stopped
+	if n, err := bolt.Pending(t.Context()); err != nil || n != 0 {
+		t.Errorf("Pending after the handler finished = %d, %v; want 0", n, err)
+	}
+}

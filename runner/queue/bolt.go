@@ -440,6 +440,17 @@ func (b *Bolt) claim(ctx context.Context, consumer string, ttl time.Duration) (T
 
 // Release implements Store.
 func (b *Bolt) Release(ctx context.Context, rt Task, consumer string) error {
+	return b.release(ctx, rt, consumer, true)
+}
+
+// Stopping implements Store.
+func (b *Bolt) Stopping(ctx context.Context, t Task, consumer string) error {
+	return b.release(ctx, t, consumer, false)
+}
+
+// release counts the release of rt's run, and lets go of the task when
+// letGo is set.
+func (b *Bolt) release(ctx context.Context, rt Task, consumer string, letGo bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -462,7 +473,7 @@ func (b *Bolt) Release(ctx context.Context, rt Task, consumer string) error {
 		if !slices.Contains(t.Released, rt.Claims) {
 			t.Released = append(t.Released, rt.Claims)
 		}
-		if held = t.Holder == consumer; held {
+		if held = t.Holder == consumer; held && letGo {
 			t.Until = time.Time{} // lapsed: Claim hands it out
 		}
 		return putTask(bkt, k, t)
@@ -473,7 +484,9 @@ func (b *Bolt) Release(ctx context.Context, rt Task, consumer string) error {
 	case !held:
 		return ErrNotHeld
 	}
-	b.wake()
+	if letGo {
+		b.wake()
+	}
 	return nil
 }
 

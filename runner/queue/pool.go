@@ -94,6 +94,12 @@ type Pool struct {
 	stopClaiming context.CancelFunc
 	cancelJobs   context.CancelCauseFunc
 	wg           sync.WaitGroup
+
+	mu sync.Mutex
+	// running holds the task each worker's handler runs, by consumer.
+	running map[string]Task
+	// stopping is set once Stop begins.
+	stopping bool
 }
 
 // NewPool returns a pool for cfg; Start starts it.
@@ -105,6 +111,7 @@ func NewPool(cfg PoolConfig) *Pool {
 		ttl:     cmp.Or(cfg.ClaimTTL, DefaultClaimTTL),
 		replica: cmp.Or(cfg.Replica, replicaName()),
 		log:     cmp.Or(cfg.Logger, slog.Default()),
+		running: map[string]Task{},
 	}
 }
 
@@ -129,11 +136,23 @@ func (p *Pool) Start() {
 // Stop stops taking tasks at once, lets running handlers finish until ctx
 // is done, then cancels them with ErrShutdown (their tasks stay queued)
 // and waits for them.
+//
+// The runs of the tasks running are counted as released as Stop begins
+// (Store.Stopping): the process may be killed before they finish or are
+// handed back, as an orchestrator does when its grace period is shorter
+// than ctx, and such a run was stopped, not crashed (Task.Abandoned). A
+// run that crashes its server while it shuts down is not counted then.
 func (p *Pool) Stop(ctx context.Context) {
 	if p.stopClaiming == nil {
 		return // never started
 	}
 	p.stopClaiming()
+	p.mu.Lock()
+	p.stopping = true
+	for consumer, t := range p.running {
+		p.wg.Go(func() { p.markStopping(consumer, t) })
+	}
+	p.mu.Unlock()
 	done := make(chan struct{})
 	go func() { p.wg.Wait(); close(done) }()
 	select {
@@ -200,7 +219,9 @@ func (p *Pool) run(claimCtx, ctx context.Context, consumer string, t Task, claim
 	jobCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	claim := p.keep(jobCtx, log, t, consumer, claimed, cancel)
+	p.begin(consumer, t)
 	err = p.handle(jobCtx, t, claim)
+	p.end(consumer)
 	claim.stop()
 	if err == nil {
 		p.finish(ctx, log, t, consumer)
@@ -257,6 +278,35 @@ func (p *Pool) release(claimCtx context.Context, log *slog.Logger, t Task, consu
 // and the wait between tries.
 func (p *Pool) releaseWait() time.Duration {
 	return min(maxReleaseWait, p.ttl/4)
+}
+
+// begin records that consumer's handler runs t, for Stop; once Stop has
+// begun, it counts the run as released at once, as Stop does the others.
+func (p *Pool) begin(consumer string, t Task) {
+	p.mu.Lock()
+	p.running[consumer] = t
+	stopping := p.stopping
+	p.mu.Unlock()
+	if stopping {
+		p.markStopping(consumer, t)
+	}
+}
+
+// end records that consumer's handler returned.
+func (p *Pool) end(consumer string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.running, consumer)
+}
+
+// markStopping counts the run of t, which consumer holds, as released,
+// keeping it held, when the pool begins to stop (Store.Stopping).
+func (p *Pool) markStopping(consumer string, t Task) {
+	ctx, cancel := context.WithTimeout(context.Background(), p.releaseWait())
+	defer cancel()
+	if err := p.store.Stopping(ctx, t, consumer); err != nil && !errors.Is(err, ErrNotHeld) {
+		p.log.Warn("counting a run the shutdown stops", "task", t.ID, "group", t.Group, "err", err)
+	}
 }
 
 // finish marks t done, trying a few times: a task not marked done runs

@@ -326,7 +326,17 @@ func (r *Redis) Note(ctx context.Context, id, consumer, note string) error {
 // Release implements Store: the entry's idle time becomes maxClaim,
 // past any claim's TTL, so the next Claim of any consumer takes it.
 func (r *Redis) Release(ctx context.Context, t Task, consumer string) error {
-	n, err := releaseScript.Run(ctx, r.client, []string{r.stream, r.releases}, t.ID, consumer, r.group, maxClaim.Milliseconds(), t.Claims).Int()
+	return r.release(ctx, t, consumer, "release")
+}
+
+// Stopping implements Store.
+func (r *Redis) Stopping(ctx context.Context, t Task, consumer string) error {
+	return r.release(ctx, t, consumer, "count")
+}
+
+// release runs releaseScript for op.
+func (r *Redis) release(ctx context.Context, t Task, consumer, op string) error {
+	n, err := releaseScript.Run(ctx, r.client, []string{r.stream, r.releases}, t.ID, consumer, r.group, maxClaim.Milliseconds(), t.Claims, op).Int()
 	if err != nil {
 		return fmt.Errorf("queue: releasing task %s: %w", t.ID, err)
 	}
@@ -365,7 +375,8 @@ func parseReleased(s string) []int {
 // as released in KEYS[2], once, if the entry is there, and when consumer
 // ARGV[2] holds it for group ARGV[3], or held it last (its claim lapsed,
 // or released already), sets its idle time to ARGV[4] ms, past any
-// claim's, as if the claim had lapsed. It returns 1 when it did both.
+// claim's, as if the claim had lapsed, unless ARGV[6] is "count". It
+// returns 1 when the consumer holds the entry.
 var releaseScript = redis.NewScript(`
 if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then return 0 end
 local released = redis.call('HGET', KEYS[2], ARGV[1])
@@ -376,6 +387,7 @@ elseif not string.find(',' .. released .. ',', ',' .. ARGV[5] .. ',', 1, true) t
 end
 local p = redis.call('XPENDING', KEYS[1], ARGV[3], ARGV[1], ARGV[1], 1)
 if #p == 0 or p[1][2] ~= ARGV[2] then return 0 end
+if ARGV[6] == 'count' then return 1 end
 redis.call('XCLAIM', KEYS[1], ARGV[3], ARGV[2], 0, ARGV[1], 'IDLE', ARGV[4], 'JUSTID')
 return 1
 `)

@@ -97,6 +97,14 @@ type Store interface {
 	// consumer's run having stopped on purpose, and ErrNotHeld returned;
 	// so it is when the task is gone.
 	Release(ctx context.Context, t Task, consumer string) error
+	// Stopping counts the run of task t (the claim t.Claims), which
+	// consumer holds, as released (Task.Releases) ahead of its Release,
+	// and keeps it held: for a server beginning to shut down, which may
+	// be killed before its runs finish or are handed back. A Release of
+	// the run that follows counts it no more. ErrNotHeld when consumer
+	// does not hold the task (the run is counted all the same), or it is
+	// gone.
+	Stopping(ctx context.Context, t Task, consumer string) error
 	// Released counts the runs of task t before the one that claimed
 	// it as t (claims below t.Claims) that were released: Task.Releases
 	// as it stands now, a release that came late included. ErrNotHeld
