@@ -85,6 +85,11 @@ type Config struct {
 	// ToolUser, when set, is who steps run as, for a server that runs as
 	// root; the tool and the data directory must be reachable to it.
 	ToolUser *tool.User
+	// ToolUserByDefault says ToolUser was not asked for: when it cannot
+	// reach the tool or the data directory, steps run as atoll's own user,
+	// with a warning saying why, rather than the server refusing to
+	// start.
+	ToolUserByDefault bool
 	// SandboxReadPaths are directories confined steps may read and run
 	// files from, besides the system's and the tool's: where a tool
 	// wrapper keeps the binaries it runs, say.

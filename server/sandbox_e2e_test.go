@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/atoll-iac/atoll/runner/tool"
+	"github.com/atoll-iac/atoll/vcs/github"
 	"github.com/atoll-iac/atoll/vcs/vcstest"
 	"github.com/atoll-iac/atoll/workflows"
 )
@@ -157,4 +159,36 @@ func reachableTool(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return dst
+}
+
+// A tool user that cannot reach the tool keeps the server from starting,
+// naming the directory in the way; unless it was the default, when steps
+// run as atoll's own user instead.
+func TestToolUserThatCannotReachTheTool(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Fatal("running steps as another user needs root: run the tests as root (CI does)")
+	}
+	closed := t.TempDir()
+	bin := filepath.Join(closed, "tofu")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(os.Chmod(closed, 0o700), os.Chmod(filepath.Dir(closed), 0o711)); err != nil {
+		t.Fatal(err)
+	}
+	for _, byDefault := range []bool{false, true} {
+		cfg := Config{DataDir: t.TempDir(), Tool: tool.Tool{Path: bin}, ToolUser: &tool.User{UID: 65534, GID: 65534}, ToolUserByDefault: byDefault,
+			GitHub: github.Config{Token: testToken, WebhookSecret: testSecret, APIURL: newTestGitHub(t).APIURL()}}
+		s, err := New(cfg)
+		switch {
+		case byDefault && err != nil:
+			t.Errorf("a default tool user that cannot reach the tool: %v; want steps as atoll's user", err)
+		case !byDefault && (err == nil || !strings.Contains(err.Error(), "cannot pass "+closed)):
+			t.Errorf("a tool user that cannot reach the tool: %v; want an error naming %s", err, closed)
+		}
+		if s != nil {
+			s.Close(t.Context())
+		}
+	}
 }

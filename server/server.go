@@ -70,7 +70,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.ToolUser != nil {
 		if err := cfg.checkToolUser(); err != nil {
-			return nil, err
+			if !cfg.ToolUserByDefault {
+				return nil, err
+			}
+			log.Warn("steps run as root, not as the tool user: "+err.Error(), "tool_user", cfg.ToolUser.UID)
+			cfg.ToolUser = nil
 		}
 	}
 	binDir := cmp.Or(cfg.TFBinDir, filepath.Join(cfg.DataDir, "bin"))
@@ -91,7 +95,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	sandbox.User, sandbox.Root = cfg.ToolUser, cfg.DataDir
 	if cfg.ToolUser == nil && os.Geteuid() == 0 {
-		log.Warn("atoll runs as root and so do its steps, without capabilities; --tool-user runs them as another user (nobody, say)")
+		log.Warn("atoll runs as root and so do its steps, if without capabilities (--tool-user=self); --tool-user runs them as another user")
 	}
 	claimTTL := cmp.Or(cfg.ClaimTTL, queue.DefaultClaimTTL)
 	redact := tool.NewRedactor(append(secrets(cfg), redactedValues(log, cfg)...)...)

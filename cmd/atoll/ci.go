@@ -67,6 +67,11 @@ func ciConfig(sub string, args []string, getenv func(string) (string, bool), env
 	}
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if !set["tool-user"] {
+		// A CI job is the sandbox of its own, and its checkout the job's:
+		// not handed to another user.
+		f.toolUser = "self"
+	}
 	work, err := f.ciWork(sub, env, set)
 	if err != nil {
 		return server.Config{}, server.CIWork{}, nil, err

@@ -26,7 +26,7 @@ func TestJobThatKillsItsServer(t *testing.T) {
 	pr := gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": "resource \"terraform_data\" \"x\" {\n  input = 1\n}\n"}})
 
 	// A hook slow enough for the server to die in the middle of it.
-	dir := t.TempDir()
+	dir := dataDir(t)
 	repoConfig := filepath.Join(dir, "repos.yaml")
 	if err := os.WriteFile(repoConfig, []byte("repos:\n- id: acme/infra\n  pre_workflow_hooks:\n  - run: sleep 30\n"), 0o600); err != nil {
 		t.Fatal(err)

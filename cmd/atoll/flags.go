@@ -93,7 +93,7 @@ func (f *serverFlags) define(fs *flag.FlagSet) {
 	fs.IntVar(&f.redisDB, "redis-db", 0, "Redis database number")
 	fs.BoolVar(&f.redisTLS, "redis-tls", false, "connect to --redis-addr with TLS")
 	fs.StringVar(&f.sandbox, "sandbox", string(server.SandboxAuto), "confine every tool run to its workspace (Landlock): auto (when the kernel can), required, or off")
-	fs.StringVar(&f.toolUser, "tool-user", "", "for a server running as root, the user tool runs run as: a name (nobody) or uid[:gid] (default: atoll's own user)")
+	fs.StringVar(&f.toolUser, "tool-user", "", "the user tool runs run as, when atoll runs as root: a name or uid[:gid], or self for atoll's own (default: nobody when atoll is root)")
 	fs.StringVar(&f.sandboxReadPaths, "sandbox-read-paths", "", "comma-separated absolute directories tool runs may also read and run files from, such as where a tool wrapper keeps its binaries")
 	f.secretFiles = map[string]*string{}
 	for _, name := range secretFlags {
@@ -267,6 +267,7 @@ func (f *serverFlags) config() (server.Config, error) {
 		return server.Config{}, fmt.Errorf("--sandbox-read-paths: %v", err)
 	}
 	toolUser, err := parseToolUser(f.toolUser)
+	byDefault := f.toolUser == ""
 	if err != nil {
 		return server.Config{}, fmt.Errorf("--tool-user %q: %v", f.toolUser, err)
 	}
@@ -275,24 +276,25 @@ func (f *serverFlags) config() (server.Config, error) {
 		return server.Config{}, fmt.Errorf("--data-dir: %v", err)
 	}
 	return server.Config{
-		Addr:             net.JoinHostPort(f.bind, strconv.Itoa(f.port)),
-		DataDir:          dir,
-		RepoAllowlist:    allow,
-		GitHub:           github.Config{Token: f.ghToken, WebhookSecret: f.ghSecret, APIURL: f.ghAPI},
-		GitLab:           gitlab.Config{Token: f.glToken, WebhookSecret: f.glSecret, URL: f.glURL},
-		Tool:             tool,
-		TFBinDir:         f.binDir,
-		TFDownload:       f.download,
-		TFDownloadURL:    urls,
-		Parallelism:      f.parallelism,
-		ShutdownTimeout:  f.shutdownTimeout,
-		ClaimTTL:         f.claimTTL,
-		PollInterval:     f.pollInterval,
-		Sandbox:          sandbox,
-		ToolUser:         toolUser,
-		SandboxReadPaths: list(f.sandboxReadPaths),
-		RedactEnv:        list(f.redactEnv),
-		Redis:            server.RedisConfig{Addr: f.redisAddr, Password: f.redisPassword, DB: f.redisDB, TLS: f.redisTLS},
+		Addr:              net.JoinHostPort(f.bind, strconv.Itoa(f.port)),
+		DataDir:           dir,
+		RepoAllowlist:     allow,
+		GitHub:            github.Config{Token: f.ghToken, WebhookSecret: f.ghSecret, APIURL: f.ghAPI},
+		GitLab:            gitlab.Config{Token: f.glToken, WebhookSecret: f.glSecret, URL: f.glURL},
+		Tool:              tool,
+		TFBinDir:          f.binDir,
+		TFDownload:        f.download,
+		TFDownloadURL:     urls,
+		Parallelism:       f.parallelism,
+		ShutdownTimeout:   f.shutdownTimeout,
+		ClaimTTL:          f.claimTTL,
+		PollInterval:      f.pollInterval,
+		Sandbox:           sandbox,
+		ToolUser:          toolUser,
+		ToolUserByDefault: byDefault,
+		SandboxReadPaths:  list(f.sandboxReadPaths),
+		RedactEnv:         list(f.redactEnv),
+		Redis:             server.RedisConfig{Addr: f.redisAddr, Password: f.redisPassword, DB: f.redisDB, TLS: f.redisTLS},
 		Policy: runner.Policy{
 			ApplyRequirements:    reqs,
 			RepoConfig:           repoConfig,
@@ -404,11 +406,20 @@ func expandHome(p string) (string, error) {
 	return filepath.Join(home, strings.TrimPrefix(p, "~")), nil
 }
 
-// parseToolUser reads --tool-user: a user's name, or uid[:gid]; nil when
-// empty.
+// parseToolUser reads --tool-user: a user's name, or uid[:gid], or self
+// for atoll's own (nil). Empty is nobody when atoll runs as root, else
+// self.
 func parseToolUser(s string) (*tool.User, error) {
-	if s == "" {
+	switch {
+	case s == "self":
 		return nil, nil
+	case s == "" && os.Geteuid() != 0:
+		return nil, nil
+	case s == "":
+		if _, err := user.Lookup("nobody"); err != nil {
+			return &tool.User{UID: 65534, GID: 65534}, nil
+		}
+		s = "nobody"
 	}
 	uid, gid, hasGID := strings.Cut(s, ":")
 	if u, err := strconv.Atoi(uid); err == nil {

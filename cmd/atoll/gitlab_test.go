@@ -52,7 +52,7 @@ func TestGitLabAloneBehindAPrivateCA(t *testing.T) {
 		"ATOLL_GITLAB_URL="+front.URL+"/gitlab",
 		"SSL_CERT_FILE="+ca,
 		"ATOLL_TF_BIN="+tofu,
-		"ATOLL_DATA_DIR="+t.TempDir(),
+		"ATOLL_DATA_DIR="+dataDir(t),
 		"ATOLL_APPLY_REQUIREMENTS=approved",
 	)
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -171,7 +172,7 @@ func TestServerRedisUnreachable(t *testing.T) {
 	sh, _ := exec.LookPath("sh")
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t)) // nothing listens there
 	var stdout, stderr bytes.Buffer
-	args := []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--bind-addr=127.0.0.1", "--port=0", "--data-dir", t.TempDir(), "--redis-addr", addr}
+	args := []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--bind-addr=127.0.0.1", "--port=0", "--data-dir", dataDir(t), "--redis-addr", addr}
 	if code := run(args, []string{"ATOLL_GH_TOKEN=x"}, &stdout, &stderr); code != 1 {
 		t.Errorf("exit code %d, want 1", code)
 	}
@@ -208,7 +209,7 @@ func TestServerPlansSignedComment(t *testing.T) {
 		"ATOLL_GH_WEBHOOK_SECRET=shh",
 		"ATOLL_GH_API_URL="+gh.APIURL(),
 		"ATOLL_TF_BIN="+tofu,
-		"ATOLL_DATA_DIR="+t.TempDir(),
+		"ATOLL_DATA_DIR="+dataDir(t),
 	)
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	stderr, _ := cmd.StderrPipe()
@@ -267,13 +268,79 @@ func TestServerPlansSignedComment(t *testing.T) {
 
 // testTofu returns the tofu the tests run: ATOLL_TEST_TF_BIN, or tofu on
 // PATH. It fails the test, saying how to get one, when there is none.
+//
+// A server that runs as root, as tests here do, runs its steps as nobody,
+// who must reach the binary: scripts/install-tofu builds it under the
+// home directory, so it is linked (or copied) where any user reaches it.
 func testTofu(t *testing.T) string {
 	t.Helper()
 	tofu := cmp.Or(os.Getenv("ATOLL_TEST_TF_BIN"), "tofu")
-	if _, err := exec.LookPath(tofu); err != nil {
+	path, err := exec.LookPath(tofu)
+	if err != nil {
 		t.Fatalf("this test needs OpenTofu: %v. Build it with scripts/install-tofu (see README)", err)
 	}
-	return tofu
+	reachable.once.Do(func() { reachable.path, reachable.err = reachableCopy(path) })
+	if reachable.err != nil {
+		t.Fatalf("putting tofu where any user reaches it: %v", reachable.err)
+	}
+	return reachable.path
+}
+
+// reachable is the tests' tofu where any user reaches it, made once.
+var reachable struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// reachableCopy links, or copies, the binary at path into a new directory
+// any user may pass.
+func reachableCopy(path string) (string, error) {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "atoll-test-tofu-")
+	if err == nil {
+		err = os.Chmod(dir, 0o755)
+	}
+	if err != nil {
+		return "", err
+	}
+	dst := filepath.Join(dir, "tofu")
+	if os.Link(real, dst) == nil {
+		return dst, nil
+	}
+	b, err := os.ReadFile(real)
+	if err != nil {
+		return "", err
+	}
+	return dst, os.WriteFile(dst, b, 0o755)
+}
+
+// TestMain removes the tests' reachable tofu once they are done.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if reachable.path != "" {
+		os.RemoveAll(filepath.Dir(reachable.path))
+	}
+	os.Exit(code)
+}
+
+// dataDir is a data directory for a server under test, which its tool
+// user, nobody when the tests run as root, can reach.
+func dataDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+		if filepath.Dir(d) == os.TempDir() {
+			break
+		}
+	}
+	return dir
 }
 
 func freePort(t *testing.T) int {

@@ -107,7 +107,7 @@ func TestReplicaKilledMidPlan(t *testing.T) {
 	env := func() []string {
 		return []string{
 			"ATOLL_REPO_ALLOWLIST=acme/*", "ATOLL_GH_TOKEN=ghp_replicas", "ATOLL_GH_WEBHOOK_SECRET=shh",
-			"ATOLL_GH_API_URL=" + gh.APIURL(), "ATOLL_TF_BIN=" + tofu, "ATOLL_DATA_DIR=" + t.TempDir(),
+			"ATOLL_GH_API_URL=" + gh.APIURL(), "ATOLL_TF_BIN=" + tofu, "ATOLL_DATA_DIR=" + dataDir(t),
 			"ATOLL_REDIS_ADDR=" + redis.Addr, "ATOLL_CLAIM_TTL=2s", "ATOLL_PARALLELISM=1", "ATOLL_REPO_CONFIG=" + repoConfig,
 		}
 	}
@@ -168,7 +168,7 @@ func TestPollingReplicaKilled(t *testing.T) {
 	env := func() []string {
 		return []string{
 			"ATOLL_REPO_ALLOWLIST=acme/infra", "ATOLL_GH_TOKEN=ghp_pollers", "ATOLL_GH_API_URL=" + gh.APIURL(),
-			"ATOLL_TF_BIN=" + tofu, "ATOLL_DATA_DIR=" + t.TempDir(), "ATOLL_REDIS_ADDR=" + redis.Addr, "ATOLL_POLL_INTERVAL=1s",
+			"ATOLL_TF_BIN=" + tofu, "ATOLL_DATA_DIR=" + dataDir(t), "ATOLL_REDIS_ADDR=" + redis.Addr, "ATOLL_POLL_INTERVAL=1s",
 		}
 	}
 	replicas := []*replica{startReplica(t, gh, bin, "a", env()...), startReplica(t, gh, bin, "b", env()...)}

@@ -42,8 +42,13 @@ func TestServerKeepsItsSecretsFromThePullRequest(t *testing.T) {
 			gh.CreateRepo(t, "acme/infra", nil)
 			pr := gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": readsTheServer}})
 			env := []string{"ATOLL_REPO_ALLOWLIST=acme/*", "ATOLL_GH_TOKEN=" + token, "ATOLL_GH_API_URL=" + gh.APIURL(),
-				"ATOLL_TF_BIN=" + tofu, "ATOLL_DATA_DIR=" + t.TempDir()}
-			srv := startServerBinary(t, gh, bin, sandbox, env, []string{"--gh-webhook-secret", hookSecret, "--sandbox", sandbox})
+				"ATOLL_TF_BIN=" + tofu, "ATOLL_DATA_DIR=" + dataDir(t)}
+			// Off, with steps as atoll's own user: both fences down.
+			args := []string{"--gh-webhook-secret", hookSecret, "--sandbox", sandbox}
+			if sandbox == "off" {
+				args = append(args, "--tool-user", "self")
+			}
+			srv := startServerBinary(t, gh, bin, sandbox, env, args)
 			if d := gh.SendPullComment(t, srv.url+"/events", pr, "alice", "atoll plan"); d.Status != http.StatusAccepted {
 				t.Fatalf("webhook answered %d %s", d.Status, d.Body)
 			}

@@ -163,13 +163,16 @@ func (r *Runner) Run(ctx context.Context, s Step) (string, error) {
 		pluginCache = r.pluginCache
 		cmd.Env = append(cmd.Env, "TF_PLUGIN_CACHE_DIR="+pluginCache)
 	}
-	start := cmd.Start
-	if r.sandbox.On {
+	if r.sandbox.On || r.sandbox.User != nil {
+		// Made by atoll, for a rule to name or a user to be given.
 		made, err := makeFiles(s.Files)
 		defer removeEmpty(made)
 		if err != nil {
 			return "", err
 		}
+	}
+	start := cmd.Start
+	if r.sandbox.On {
 		c := r.confinement(s, cmd.Path, pluginCache)
 		start = func() error { return startConfined(cmd, c) }
 	}
