@@ -13,8 +13,9 @@ import (
 // Anyone who can reach /events can send a body, and its signature is
 // checked only once the whole body is in memory. So before that, bodies
 // are bounded three ways: in size (maxWebhookBody), in the memory all of
-// them hold at once (a byteBudget), and in time (bodyLimits.deadline),
-// so that a client that sends slowly, or not at all, lets go soon.
+// them hold at once (a byteBudget), given as the bytes come, and in
+// time (bodyLimits.deadline, and progress for each chunk), so that a
+// client that sends slowly, or stops, lets go soon.
 
 // byteBudget bounds the bytes held at once by those who take from it.
 // Unlike a queue, it lets any taker that fits go first: a small body is
@@ -52,6 +53,9 @@ func (b *byteBudget) take(ctx context.Context, n int64) bool {
 
 // give gives back n bytes taken before.
 func (b *byteBudget) give(n int64) {
+	if n == 0 {
+		return
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.free += n
@@ -77,11 +81,14 @@ type bodyLimits struct {
 	// large is the length past which a body is large.
 	large int64
 	big   *bigBuffer
-	// head is how much of a body gets memory before any of it arrives:
-	// a body longer than that gets the rest once its head has come, so
-	// a client that sends nothing holds little.
-	head int64
-	// wait is how long a body waits for memory.
+	// chunk is the memory a body gets first, once its first byte has
+	// come: a client that sends nothing holds nothing. progress is how
+	// long each chunk of a body may take to come, so that a client that
+	// stops lets go soon of what it holds, the big buffer included.
+	chunk    int64
+	progress time.Duration
+	// wait is how long a body waits for memory; for the big buffer,
+	// progress longer, which a body that stalls holds it for at most.
 	wait time.Duration
 	// grace, rate and most set a body's deadline: grace plus its length
 	// at rate bytes a second, most in all.
@@ -95,20 +102,21 @@ type bodyLimits struct {
 const maxWebhookBody = 25 << 20
 
 // webhookLimits are the limits of /events. The forges' payloads are
-// some tens of kilobytes: the budget holds hundreds of them, or of the
-// heads of bodies still to come; GitHub's largest, 25 MB, are rare
+// some tens of kilobytes, and come at once: the budget holds hundreds
+// of them, or of bodies still coming; GitHub's largest, 25 MB, are rare
 // enough to take turns. GitHub and GitLab both give up on a delivery
 // not answered within 10 seconds, so no body is waited for longer.
 func webhookLimits() bodyLimits {
 	return bodyLimits{
-		budget: newByteBudget(16 << 20),
-		large:  1 << 20,
-		big:    newBigBuffer(maxWebhookBody),
-		head:   32 << 10,
-		wait:   time.Second,
-		grace:  2 * time.Second,
-		rate:   1 << 20,
-		most:   10 * time.Second,
+		budget:   newByteBudget(16 << 20),
+		large:    1 << 20,
+		big:      newBigBuffer(maxWebhookBody),
+		chunk:    64 << 10,
+		progress: time.Second,
+		wait:     time.Second,
+		grace:    2 * time.Second,
+		rate:     1 << 20,
+		most:     10 * time.Second,
 	}
 }
 
@@ -128,77 +136,135 @@ type readDeadliner interface {
 }
 
 // read reads a body of exactly n bytes from r, which conn sets read
-// deadlines for. It returns the body with
-// the function that gives its memory back, to call once the body is no
-// longer needed: the body must not be used, nor kept, after. Its head
-// must come by the head's deadline, the rest by the whole body's. Errors
-// are errTooLarge (past the big buffer's size), errNoMemory, errTooSlow,
-// or what reading r returned (io.ErrUnexpectedEOF for a short body).
+// deadlines for. It returns the body with the function that gives its
+// memory back, to call once the body is no longer needed: the body must
+// not be used, nor kept, after.
+//
+// Memory follows the bytes that come. A body gets a chunk of the budget
+// once its first byte has come, and once it has filled that, as much
+// again as it holds when the next byte comes: it holds at most a chunk,
+// or twice what has come. A large body reads its first chunk so, then
+// waits its turn in the big buffer. Each chunk must come within
+// l.progress, the whole body by its deadline. Errors are errTooLarge
+// (past the big buffer's size), errNoMemory, errTooSlow, or what
+// reading r returned (io.ErrUnexpectedEOF for a short body).
 func (l bodyLimits) read(ctx context.Context, conn readDeadliner, r io.Reader, n int64) ([]byte, func(), error) {
 	if n > l.big.size {
 		return nil, nil, errTooLarge
 	}
-	start := time.Now()
-	head := min(n, l.head)
-	if !l.takeWithin(ctx, head) {
-		return nil, nil, errNoMemory
-	}
-	body := make([]byte, head)
-	if err := l.fill(conn, r, body, l.deadline(start, head)); err != nil {
-		l.budget.give(head)
-		return nil, nil, err
-	}
-	done := func() { l.budget.give(head) }
+	b := bodyRead{l: l, conn: conn, r: r, end: l.deadline(time.Now(), n)}
+	var body []byte
+	var done func()
 	var err error
-	switch {
-	case n > l.large:
-		body, done, err = l.readLarge(ctx, conn, r, body, n, l.deadline(start, n))
-	case n > head:
-		body, done, err = l.readRest(ctx, conn, r, body, n, l.deadline(start, n))
+	if n > l.large {
+		body, done, err = b.readLarge(ctx, n)
+	} else {
+		body, err = b.grow(ctx, nil, n)
+		done = func() { l.budget.give(int64(cap(body))) }
 	}
 	if err != nil {
 		return nil, nil, err
 	}
+	// The deadline would otherwise outlive the body: the server reads
+	// on after it, for the next request of the connection, under its
+	// own timeouts.
+	_ = conn.SetReadDeadline(time.Time{})
 	return body, sync.OnceFunc(done), nil
 }
 
-// readRest reads the rest of a body of n bytes whose head has come, once
-// the budget has memory for it, by deadline. It returns the body and the
-// function that gives its memory back, the head's too, which an error
-// gives back at once.
-func (l bodyLimits) readRest(ctx context.Context, conn readDeadliner, r io.Reader, head []byte, n int64, deadline time.Time) ([]byte, func(), error) {
-	if !l.takeWithin(ctx, n-int64(len(head))) {
-		l.budget.give(int64(len(head)))
+// bodyRead is the reading of one body, from r, whose reads conn sets
+// deadlines for, by end.
+type bodyRead struct {
+	l    bodyLimits
+	conn readDeadliner
+	r    io.Reader
+	end  time.Time
+}
+
+// grow reads body on until it has n bytes, in memory of the budget, of
+// which body holds cap(body) bytes. It takes more once the next byte
+// has come: a chunk, or as much again as it holds, so that it copies
+// the body few times; it waits for it until ctx is done, l.wait at
+// most. It returns the body, which holds cap(body) bytes of the budget;
+// an error gives them back.
+func (b bodyRead) grow(ctx context.Context, body []byte, n int64) ([]byte, error) {
+	for int64(len(body)) < n {
+		next, err := b.next()
+		size := min(n, max(2*int64(cap(body)), b.l.chunk))
+		if err == nil && !b.l.takeWithin(ctx, size-int64(cap(body))) {
+			err = errNoMemory
+		}
+		if err != nil {
+			b.l.budget.give(int64(cap(body)))
+			return nil, err
+		}
+		// The body it grows out of is garbage once copied.
+		body = append(append(make([]byte, 0, size), body...), next)
+		if err := b.fill(body[len(body):size]); err != nil {
+			b.l.budget.give(size)
+			return nil, err
+		}
+		body = body[:size]
+	}
+	return body, nil
+}
+
+// readLarge reads a large body of n bytes: its first chunk in memory of
+// the budget, then all of it in the big buffer, once its turn comes. It
+// returns the body and the function that gives the buffer back, which
+// an error gives back at once.
+func (b bodyRead) readLarge(ctx context.Context, n int64) ([]byte, func(), error) {
+	head, err := b.grow(ctx, nil, min(n, b.l.chunk))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer b.l.budget.give(int64(cap(head)))
+	ctx, cancel := context.WithTimeout(ctx, b.l.wait+b.l.progress)
+	defer cancel()
+	body, ok := b.l.big.take(ctx, n)
+	if !ok {
 		return nil, nil, errNoMemory
 	}
-	done := func() { l.budget.give(n) }
-	body := make([]byte, n)
+	done := func() { b.l.big.give(body) }
 	copy(body, head)
-	if err := l.fill(conn, r, body[len(head):], deadline); err != nil {
+	if err := b.fill(body[len(head):]); err != nil {
 		done()
 		return nil, nil, err
 	}
 	return body, done, nil
 }
 
-// readLarge is readRest for a large body, which it reads into the big
-// buffer, once its turn comes; it gives the head's memory back as it
-// returns.
-func (l bodyLimits) readLarge(ctx context.Context, conn readDeadliner, r io.Reader, head []byte, n int64, deadline time.Time) ([]byte, func(), error) {
-	defer l.budget.give(int64(len(head)))
-	ctx, cancel := context.WithTimeout(ctx, l.wait)
-	defer cancel()
-	body, ok := l.big.take(ctx, n)
-	if !ok {
-		return nil, nil, errNoMemory
+// next reads the next byte of the body, within l.progress.
+func (b bodyRead) next() (byte, error) {
+	var p [1]byte
+	err := b.fill(p[:])
+	return p[0], err
+}
+
+// fill reads len(p) bytes of the body, each chunk of them within
+// l.progress, all by the body's deadline.
+func (b bodyRead) fill(p []byte) error {
+	for len(p) > 0 {
+		k := min(int64(len(p)), b.l.chunk)
+		deadline := time.Now().Add(b.l.progress)
+		if b.end.Before(deadline) {
+			deadline = b.end
+		}
+		// Without deadlines (not a connection of net/http's server) the
+		// server's own read timeout is the only bound.
+		_ = b.conn.SetReadDeadline(deadline)
+		_, err := io.ReadFull(b.r, p[:k])
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return errTooSlow
+		case err == io.EOF: // ReadFull's, of a body short by p
+			return io.ErrUnexpectedEOF
+		case err != nil:
+			return err
+		}
+		p = p[k:]
 	}
-	done := func() { l.big.give(body) }
-	copy(body, head)
-	if err := l.fill(conn, r, body[len(head):], deadline); err != nil {
-		done()
-		return nil, nil, err
-	}
-	return body, done, nil
+	return nil
 }
 
 // takeWithin takes n bytes of the budget, waiting at most l.wait.
@@ -206,24 +272,6 @@ func (l bodyLimits) takeWithin(ctx context.Context, n int64) bool {
 	ctx, cancel := context.WithTimeout(ctx, l.wait)
 	defer cancel()
 	return l.budget.take(ctx, n)
-}
-
-// fill reads len(p) bytes from r by deadline. Once done it lifts the
-// deadline, which would otherwise outlive the body: the server reads on
-// after it, for the next request of the connection, under its own
-// timeouts.
-func (l bodyLimits) fill(conn readDeadliner, r io.Reader, p []byte, deadline time.Time) error {
-	// Without deadlines (not a connection of net/http's server) the
-	// server's own read timeout is the only bound.
-	_ = conn.SetReadDeadline(deadline)
-	_, err := io.ReadFull(r, p)
-	if err == nil {
-		_ = conn.SetReadDeadline(time.Time{})
-	}
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return errTooSlow
-	}
-	return err
 }
 
 // discard reads the rest of a body of n bytes that began at start into

@@ -13,14 +13,15 @@ import (
 // testLimits are bodyLimits small enough to exhaust in a test.
 func testLimits(budget int64) bodyLimits {
 	return bodyLimits{
-		budget: newByteBudget(budget),
-		large:  8,
-		big:    newBigBuffer(16),
-		head:   4,
-		wait:   50 * time.Millisecond,
-		grace:  200 * time.Millisecond,
-		rate:   1000,
-		most:   time.Second,
+		budget:   newByteBudget(budget),
+		large:    8,
+		big:      newBigBuffer(16),
+		chunk:    4,
+		progress: 100 * time.Millisecond,
+		wait:     50 * time.Millisecond,
+		grace:    200 * time.Millisecond,
+		rate:     1000,
+		most:     time.Second,
 	}
 }
 
@@ -184,5 +185,63 @@ func TestBigBufferIsLetGo(t *testing.T) {
 	runtime.GC()
 	if b.kept.Value() != nil {
 		t.Error("the buffer outlives a garbage collection")
+	}
+}
+
+// A body holds memory for what has come of it, twice that at most, and
+// lets go of it once it stalls: within progress, long before its
+// deadline.
+func TestReadBodyMemoryFollowsTheBytes(t *testing.T) {
+	t.Parallel()
+	l := testLimits(1000)
+	l.large, l.big = 100, newBigBuffer(100)
+	l.progress = time.Second
+	l.grace, l.most = time.Minute, time.Minute
+	server, client := net.Pipe()
+	defer server.Close()
+	defer client.Close()
+	read := make(chan error, 1)
+	go func() {
+		_, _, err := l.read(t.Context(), server, server, 100)
+		read <- err
+	}()
+	held := func() int64 {
+		l.budget.mu.Lock()
+		defer l.budget.mu.Unlock()
+		return 1000 - l.budget.free
+	}
+	time.Sleep(l.progress / 10)
+	if h := held(); h != 0 {
+		t.Errorf("%d bytes held before any came", h)
+	}
+	for _, step := range []struct {
+		send string
+		held int64
+	}{
+		{"0", 4}, {"123", 4}, {"4", 8}, {"567", 8}, {"8", 16}, {"9abcdef", 16}, {"g", 32},
+	} {
+		client.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(client, step.send); err != nil {
+			t.Fatalf("sending %q: %v", step.send, err)
+		}
+		for wait := time.Now().Add(5 * time.Second); held() != step.held && time.Now().Before(wait); {
+			time.Sleep(time.Millisecond)
+		}
+		if h := held(); h != step.held {
+			t.Fatalf("%d bytes held once %q came, want %d", h, step.send, step.held)
+		}
+	}
+	stalled := time.Now()
+	select {
+	case err := <-read:
+		if !errors.Is(err, errTooSlow) {
+			t.Errorf("read: %v, want %v", err, errTooSlow)
+		}
+		t.Logf("a stalled body was let go after %v", time.Since(stalled))
+	case <-time.After(10 * time.Second):
+		t.Fatal("a stalled body is still read after 10 s")
+	}
+	if h := held(); h != 0 {
+		t.Errorf("%d bytes still held by a stalled body let go", h)
 	}
 }

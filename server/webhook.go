@@ -33,6 +33,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		refuse(w, status, http.StatusText(status))
 		return
 	}
+	// Given back even should parsing panic: else the memory, or the big
+	// buffer's turn, would be lost for good.
+	defer done()
 	ev, err := forge.ParseWebhook(r.Header, body)
 	// The event holds values of its own: the body's memory can go to the
 	// next one.
@@ -64,7 +67,8 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 
 // readBody reads a webhook body within s.bodies, once its length is
 // known. A non-zero status says why it was not read; else done gives the
-// body's memory back, once it is parsed.
+// body's memory back, once it is parsed: calls after the first do
+// nothing.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (body []byte, done func(), status int) {
 	if r.ContentLength < 0 {
 		// Both forges say how long their bodies are; one that does not

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"slices"
 	"sync"
 	"testing"
@@ -36,30 +35,7 @@ func serveLikeRun(t testing.TB, s *Server) string {
 // nothing.
 func slowBodies(t testing.TB, events string, n int) []net.Conn {
 	t.Helper()
-	u, err := url.Parse(events)
-	if err != nil {
-		t.Fatal(err)
-	}
-	request := "POST /events HTTP/1.1\r\nHost: " + u.Host + "\r\n" +
-		"X-GitHub-Event: issue_comment\r\nX-GitHub-Delivery: 1\r\nX-Hub-Signature-256: sha256=00\r\n" +
-		"Content-Type: application/json\r\nContent-Length: 1048576\r\n\r\n{"
-	conns := make([]net.Conn, 0, n)
-	t.Cleanup(func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	for range n {
-		c, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
-		if err != nil {
-			t.Fatalf("opening slow connection %d: %v", len(conns)+1, err)
-		}
-		conns = append(conns, c)
-		if _, err := io.WriteString(c, request); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return conns
+	return stalledBodies(t, events, n, 1<<20, 1)
 }
 
 // answerOf reads the status of the answer on c, waiting at most wait: 0
