@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -114,14 +113,7 @@ func (s lateRelease) Release(ctx context.Context, t Task, consumer string) error
 // read before giving up on a task, counts the late release.
 func TestPoolOutageIsNoCrash(t *testing.T) {
 	t.Parallel()
-	bolt, err := OpenBolt(filepath.Join(t.TempDir(), "tasks.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bolt.Close() })
-	if _, err := bolt.Enqueue(t.Context(), "g", []byte("job")); err != nil {
-		t.Fatal(err)
-	}
+	bolt, _ := boltWithTask(t, "job")
 	away := new(atomic.Bool)
 	type rerun struct {
 		task      Task
@@ -165,15 +157,7 @@ func TestPoolOutageIsNoCrash(t *testing.T) {
 // the run is counted as stopped, not crashed.
 func TestPoolReleasesAClaimLostInShutdown(t *testing.T) {
 	t.Parallel()
-	bolt, err := OpenBolt(filepath.Join(t.TempDir(), "tasks.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bolt.Close() })
-	task, err := bolt.Enqueue(t.Context(), "g", []byte("job"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	bolt, task := boltWithTask(t, "job")
 	away := new(atomic.Bool)
 	stopped := make(chan struct{})
 	var pool *Pool
@@ -239,15 +223,7 @@ func TestTasksStoppingCountsAndKeeps(t *testing.T) {
 // process may be killed before the handlers stop.
 func TestPoolCountsRunsStoppedAsItStops(t *testing.T) {
 	t.Parallel()
-	bolt, err := OpenBolt(filepath.Join(t.TempDir(), "tasks.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bolt.Close() })
-	task, err := bolt.Enqueue(t.Context(), "g", []byte("job"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	bolt, task := boltWithTask(t, "job")
 	running, finish := make(chan struct{}), make(chan struct{})
 	pool := NewPool(PoolConfig{
 		Store: bolt, ClaimTTL: time.Minute, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),

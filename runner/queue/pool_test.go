@@ -131,14 +131,7 @@ func TestPoolKeepsClaims(t *testing.T) {
 
 func TestPoolHandsBackOnShutdown(t *testing.T) {
 	t.Parallel()
-	store, err := OpenBolt(filepath.Join(t.TempDir(), "tasks.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if _, err := store.Enqueue(t.Context(), "g", []byte("slow")); err != nil {
-		t.Fatal(err)
-	}
+	store, _ := boltWithTask(t, "slow")
 	running := make(chan struct{})
 	pool := NewPool(PoolConfig{
 		Store: store, ClaimTTL: time.Hour, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -195,14 +188,7 @@ func (s awayStore) Release(ctx context.Context, t Task, consumer string) error {
 // run that stopped, not one that crashed.
 func TestPoolHandsBackWhenTheStoreIsBack(t *testing.T) {
 	t.Parallel()
-	bolt, err := OpenBolt(filepath.Join(t.TempDir(), "tasks.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bolt.Close() })
-	if _, err := bolt.Enqueue(t.Context(), "g", []byte("job")); err != nil {
-		t.Fatal(err)
-	}
+	bolt, _ := boltWithTask(t, "job")
 	away := new(atomic.Bool)
 	stopped, again := make(chan error, 1), make(chan Task, 1)
 	// Long enough that the task is handed back well before its claim
@@ -237,4 +223,20 @@ func TestPoolHandsBackWhenTheStoreIsBack(t *testing.T) {
 	case <-time.After(ttl / 2):
 		t.Fatal("the task did not run again once the store was back")
 	}
+}
+
+// boltWithTask is a bolt store, closed when t ends, holding one task of
+// body in group g, which it returns too.
+func boltWithTask(t *testing.T, body string) (*Bolt, Task) {
+	t.Helper()
+	b, err := OpenBolt(filepath.Join(t.TempDir(), "tasks.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	task, err := b.Enqueue(t.Context(), "g", []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, task
 }
