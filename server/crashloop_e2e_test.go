@@ -37,14 +37,7 @@ func TestApplyThatTookItsServerDownTwice(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			gh := newTestGitHub(t)
-			dataDir := t.TempDir()
-			configure := func(c *Config) {
-				c.DataDir = dataDir
-				c.ApplyRequirements = workflows.Requirements{}
-			}
-			first := newTestEnv(t, testOptions{gh: gh, configure: configure})
-			pr := first.planned(t, map[string]string{"main.tf": oneResource})
+			gh, dataDir, configure, first, pr := plannedOnAServer(t)
 			first.shutDown(t, 30*time.Second)
 			if tt.applying {
 				pull := plans.Pull{Forge: "github", Repo: pr.Repo, Number: pr.Number}

@@ -5,9 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/atoll-iac/atoll/locking/redistest"
-	"github.com/atoll-iac/atoll/vcs/vcstest"
 )
 
 // TestRedisLostMidAutoplan loses Redis in the middle of an autoplan,
@@ -16,14 +13,7 @@ import (
 // plan. One comment for the autoplan, here too.
 func TestRedisLostMidAutoplan(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
-	e := newTestEnv(t, testOptions{configure: func(c *Config) {
-		c.Redis = RedisConfig{Addr: srv.Addr}
-		c.RepoConfig = slowHooks(t, 4)
-		c.ClaimTTL = 2 * time.Second
-	}})
-	e.gh.CreateRepo(t, "acme/infra", nil)
-	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+	e, srv, pr := slowOnRedis(t)
 	mustStatus(t, e.gh.SendPullRequest(t, e.events, "opened", pr), http.StatusAccepted, "queued")
 	time.Sleep(time.Second) // into the slow hook
 	srv.Stop()

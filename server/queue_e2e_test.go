@@ -374,14 +374,7 @@ workflows:
 
 func TestRedisLostMidJob(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
-	e := newTestEnv(t, testOptions{configure: func(c *Config) {
-		c.Redis = RedisConfig{Addr: srv.Addr}
-		c.RepoConfig = slowHooks(t, 4)
-		c.ClaimTTL = 2 * time.Second
-	}})
-	e.gh.CreateRepo(t, "acme/infra", nil)
-	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+	e, srv, pr := slowOnRedis(t)
 	mustStatus(t, e.gh.SendPullComment(t, e.events, pr, "alice", "atoll plan"), http.StatusAccepted, "queued")
 	waitRunning(t, e.gh, pr)
 	time.Sleep(300 * time.Millisecond) // for the job to note its comment on the task
@@ -450,14 +443,7 @@ func TestApplyThatNeverBeganRunsAfterRestart(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			gh := newTestGitHub(t)
-			dataDir := t.TempDir()
-			configure := func(c *Config) {
-				c.DataDir = dataDir
-				c.ApplyRequirements = workflows.Requirements{}
-			}
-			first := newTestEnv(t, testOptions{gh: gh, configure: configure})
-			pr := first.planned(t, map[string]string{"main.tf": oneResource})
+			gh, dataDir, configure, first, pr := plannedOnAServer(t)
 			// A worker took `atoll apply`, and died before it applied.
 			var died deadWorker
 			if tc.running {
@@ -493,4 +479,33 @@ func TestWebhookAfterShutdownIsRefused(t *testing.T) {
 	pr := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
 	e.shutDown(t, 10*time.Second)
 	mustStatus(t, e.gh.SendPullComment(t, e.events, pr, "alice", "atoll plan"), http.StatusServiceUnavailable, "shutting down")
+}
+
+// plannedOnAServer starts a server on a fake GitHub and a data directory
+// that a later server may take over (configured by configure), and
+// returns them with a pull request it planned.
+func plannedOnAServer(t *testing.T) (*vcstest.GitHub, string, func(*Config), *testEnv, vcstest.Pull) {
+	t.Helper()
+	gh := newTestGitHub(t)
+	dataDir := t.TempDir()
+	configure := func(c *Config) {
+		c.DataDir = dataDir
+		c.ApplyRequirements = workflows.Requirements{}
+	}
+	first := newTestEnv(t, testOptions{gh: gh, configure: configure})
+	return gh, dataDir, configure, first, first.planned(t, map[string]string{"main.tf": oneResource})
+}
+
+// slowOnRedis starts a server on a Redis the test may stop, whose jobs
+// take a few seconds in a hook, and opens a pull request on it.
+func slowOnRedis(t *testing.T) (*testEnv, *redistest.Server, vcstest.Pull) {
+	t.Helper()
+	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
+	e := newTestEnv(t, testOptions{configure: func(c *Config) {
+		c.Redis = RedisConfig{Addr: srv.Addr}
+		c.RepoConfig = slowHooks(t, 4)
+		c.ClaimTTL = 2 * time.Second
+	}})
+	e.gh.CreateRepo(t, "acme/infra", nil)
+	return e, srv, e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
 }
