@@ -58,25 +58,25 @@ type testEnv struct {
 // fakeForge is what tests drive either fake forge through: the fake
 // GitHub's and the fake GitLab's helpers mirror each other.
 type fakeForge interface {
-	CreateRepo(t testing.TB, fullName string, files map[string]string)
-	OpenPull(t testing.TB, repo string, spec vcstest.PullSpec) vcstest.Pull
-	PushToPull(t testing.TB, repo string, number int, files map[string]string) vcstest.Pull
-	ClosePull(t testing.TB, repo string, number int) vcstest.Pull
+	CreateRepo(t vcstest.T, fullName string, files map[string]string)
+	OpenPull(t vcstest.T, repo string, spec vcstest.PullSpec) vcstest.Pull
+	PushToPull(t vcstest.T, repo string, number int, files map[string]string) vcstest.Pull
+	ClosePull(t vcstest.T, repo string, number int) vcstest.Pull
 	Comments(repo string, number int) []vcstest.Comment
 	AllComments() []vcstest.Comment
 	Statuses(repo, sha string) []vcstest.Status
 	StatusHistory(repo, sha, context string) []string
 	SetPermission(repo, user, level string)
-	Review(t testing.TB, repo string, number int, user, state string)
-	WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
-	SendPullRequest(t testing.TB, target, action string, p vcstest.Pull) vcstest.Delivery
-	SendPullComment(t testing.TB, target string, p vcstest.Pull, author, body string) vcstest.Delivery
-	Deliver(t testing.TB, target, event string, payload []byte, o vcstest.DeliverOptions) vcstest.Delivery
-	Payload(t testing.TB, event, action string, p vcstest.Pull, author, body string) []byte
+	Review(t vcstest.T, repo string, number int, user, state string)
+	WaitFor(t vcstest.T, timeout time.Duration, what string, cond func() bool)
+	SendPullRequest(t vcstest.T, target, action string, p vcstest.Pull) vcstest.Delivery
+	SendPullComment(t vcstest.T, target string, p vcstest.Pull, author, body string) vcstest.Delivery
+	Deliver(t vcstest.T, target, event string, payload []byte, o vcstest.DeliverOptions) vcstest.Delivery
+	Payload(t vcstest.T, event, action string, p vcstest.Pull, author, body string) []byte
 	// What a poller finds without a webhook.
-	Act(t testing.TB, action string, p vcstest.Pull) vcstest.Pull
-	PostComment(t testing.TB, p vcstest.Pull, author, body string) int64
-	EditComment(t testing.TB, repo string, number int, id int64, body string)
+	Act(t vcstest.T, action string, p vcstest.Pull) vcstest.Pull
+	PostComment(t vcstest.T, p vcstest.Pull, author, body string) int64
+	EditComment(t vcstest.T, repo string, number int, id int64, body string)
 	APIStats() vcstest.APIStats
 	SetRateLimit(remaining int, reset time.Time)
 }

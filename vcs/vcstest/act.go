@@ -1,14 +1,12 @@
 package vcstest
 
-import "testing"
-
 // Act applies the effect of pull_request action to pull request p, as
 // GitHub holds it, without a webhook: closed, reopened (or opened, on a
 // closed one), ready_for_review and converted_to_draft change its state;
 // every action but opened and synchronize, which OpenPull and PushToPull
 // stand for, touches its updated_at. It returns the pull request as the
 // fake now holds it.
-func (g *GitHub) Act(t testing.TB, action string, p Pull) Pull {
+func (g *GitHub) Act(t T, action string, p Pull) Pull {
 	t.Helper()
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -30,7 +28,7 @@ func (g *GitHub) Act(t testing.TB, action string, p Pull) Pull {
 // The API serves it (issues/comments lists it), the pull request's
 // updated_at moves, and Comments, which lists what atoll wrote, leaves it
 // out.
-func (g *GitHub) PostComment(t testing.TB, p Pull, author, body string) int64 {
+func (g *GitHub) PostComment(t T, p Pull, author, body string) int64 {
 	t.Helper()
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -44,7 +42,7 @@ func (g *GitHub) PostComment(t testing.TB, p Pull, author, body string) int64 {
 // number of repo, as its author does, without a webhook: the comment's
 // updated_at moves, its created_at stays, and so does the pull request's
 // updated_at, as on GitHub.
-func (g *GitHub) EditComment(t testing.TB, repo string, number int, id int64, body string) {
+func (g *GitHub) EditComment(t T, repo string, number int, id int64, body string) {
 	t.Helper()
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -9,12 +9,11 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"testing"
 )
 
 // fixture decodes an example payload, with the example repository's URLs
 // rewritten to the fake's repository fullName.
-func (g *GitHub) fixture(t testing.TB, name, fullName string) map[string]any {
+func (g *GitHub) fixture(t T, name, fullName string) map[string]any {
 	t.Helper()
 	doc, err := g.fixtureDoc(name, fullName)
 	if err != nil {
@@ -48,7 +47,7 @@ func (g *GitHub) fixtureDoc(name, fullName string) (map[string]any, error) {
 
 // loadFixtures reads GitHub's example payloads from the module's
 // testdata/github.
-func loadFixtures(t testing.TB) map[string][]byte {
+func loadFixtures(t T) map[string][]byte {
 	t.Helper()
 	return loadExamples(t, "github")
 }
@@ -56,7 +55,7 @@ func loadFixtures(t testing.TB) map[string][]byte {
 // loadExamples reads the example payloads of forge (github, gitlab) by
 // file name, from the module's testdata/FORGE, found beside this source
 // file or, failing that (a -trimpath build), above the working directory.
-func loadExamples(t testing.TB, forge string) map[string][]byte {
+func loadExamples(t T, forge string) map[string][]byte {
 	t.Helper()
 	dir, err := fixtureDir(forge)
 	if err != nil {

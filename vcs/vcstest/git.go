@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 )
 
 // gitHost is the git half of a fake forge, shared by the fake GitHub and
@@ -40,13 +39,13 @@ type gitIdentity struct {
 
 // newGitHost makes the git half of a fake forge named forge, with its
 // directories under t.TempDir().
-func newGitHost(t testing.TB, forge string, id gitIdentity) *gitHost {
+func newGitHost(t T, forge string, id gitIdentity) *gitHost {
 	t.Helper()
 	return &gitHost{forge: forge, gitBin: findGit(t, forge), root: t.TempDir(), home: t.TempDir(), id: id}
 }
 
 // findGit locates the git binary; the fake is of no use without it.
-func findGit(t testing.TB, forge string) string {
+func findGit(t T, forge string) string {
 	t.Helper()
 	path, err := exec.LookPath("git")
 	if err != nil {
@@ -77,7 +76,7 @@ func (h *gitHost) backend(root string) *cgi.Handler {
 // of any commit it has, and a work clone of it under t.TempDir() whose
 // first commit, by the forge's author, holds files on main. The caller
 // holds opMu.
-func (h *gitHost) initRepo(t testing.TB, name string, files map[string]string) (bare, work string) {
+func (h *gitHost) initRepo(t T, name string, files map[string]string) (bare, work string) {
 	t.Helper()
 	bare = filepath.Join(h.root, filepath.FromSlash(name)+".git")
 	h.mustGit(t, h.root, nil, "init", "-q", "--bare", "--initial-branch=main", bare)
@@ -131,7 +130,7 @@ func (h *gitHost) git(ctx context.Context, dir string, extraEnv []string, args .
 }
 
 // mustGit is git for test helpers: a failure fails the test.
-func (h *gitHost) mustGit(t testing.TB, dir string, extraEnv []string, args ...string) string {
+func (h *gitHost) mustGit(t T, dir string, extraEnv []string, args ...string) string {
 	t.Helper()
 	out, err := h.git(t.Context(), dir, extraEnv, args...)
 	if err != nil {
@@ -156,7 +155,7 @@ func (h *gitHost) countCommits(ctx context.Context, bare, from, to string) (int,
 }
 
 // commit stages everything in work and commits it as author.
-func (h *gitHost) commit(t testing.TB, work, author, msg string) string {
+func (h *gitHost) commit(t T, work, author, msg string) string {
 	t.Helper()
 	h.mustGit(t, work, nil, "add", "-A")
 	h.mustGit(t, work, h.commitEnv(author), "-c", "commit.gpgsign=false", "commit", "-q", "--allow-empty", "--no-verify", "-m", msg)

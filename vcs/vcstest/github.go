@@ -34,7 +34,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -177,7 +176,7 @@ type Status struct {
 }
 
 // NewGitHub starts a fake GitHub on 127.0.0.1; it stops when t ends.
-func NewGitHub(t testing.TB, opts GitHubOptions) *GitHub {
+func NewGitHub(t T, opts GitHubOptions) *GitHub {
 	t.Helper()
 	g := &GitHub{
 		gitHost: newGitHost(t, "fake github", gitIdentity{
@@ -355,14 +354,14 @@ func (g *GitHub) GitHubRequests(pathPrefix string) int {
 
 // WaitFor polls cond every 20ms until it holds, failing the test if it
 // does not within timeout.
-func (g *GitHub) WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+func (g *GitHub) WaitFor(t T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	waitFor(t, timeout, what, cond, g.commentDump)
 }
 
 // waitFor polls cond every 20ms until it holds, failing the test with
 // dump's account of the comments if it does not within timeout.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool, dump func() string) {
+func waitFor(t T, timeout time.Duration, what string, cond func() bool, dump func() string) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {

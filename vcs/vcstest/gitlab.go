@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -136,7 +135,7 @@ type award struct {
 }
 
 // NewGitLab starts a fake GitLab on 127.0.0.1; it stops when t ends.
-func NewGitLab(t testing.TB, opts GitLabOptions) *GitLab {
+func NewGitLab(t T, opts GitLabOptions) *GitLab {
 	t.Helper()
 	g := &GitLab{
 		gitHost: newGitHost(t, "fake gitlab", gitIdentity{
@@ -315,7 +314,7 @@ func (g *GitLab) GitLabRequests(pathPrefix string) int {
 
 // WaitFor polls cond every 20ms until it holds, failing the test if it
 // does not within timeout.
-func (g *GitLab) WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+func (g *GitLab) WaitFor(t T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	waitFor(t, timeout, what, cond, g.noteDump)
 }

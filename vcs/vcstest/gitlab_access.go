@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"testing"
 	"time"
 )
 
@@ -142,7 +141,7 @@ func (g *GitLab) memberAnswer(w http.ResponseWriter, r *http.Request, access fun
 // Approve records that user approved merge request iid, as the button in
 // GitLab's page does, which touches its updated_at. Approving twice is
 // one approval. No webhook is sent.
-func (g *GitLab) Approve(t testing.TB, repo string, iid int, user string) {
+func (g *GitLab) Approve(t T, repo string, iid int, user string) {
 	t.Helper()
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -159,7 +158,7 @@ func (g *GitLab) Approve(t testing.TB, repo string, iid int, user string) {
 
 // Unapprove withdraws user's approval of merge request iid, if any. No
 // webhook is sent.
-func (g *GitLab) Unapprove(t testing.TB, repo string, iid int, user string) {
+func (g *GitLab) Unapprove(t T, repo string, iid int, user string) {
 	t.Helper()
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -177,7 +176,7 @@ func (g *GitLab) Unapprove(t testing.TB, repo string, iid int, user string) {
 // drive either fake: APPROVED approves, DISMISSED withdraws the approval,
 // and CHANGES_REQUESTED and COMMENTED leave approvals as they are, GitLab's
 // free tier having no review that blocks a merge.
-func (g *GitLab) Review(t testing.TB, repo string, iid int, user, state string) {
+func (g *GitLab) Review(t T, repo string, iid int, user, state string) {
 	t.Helper()
 	switch state {
 	case "APPROVED":

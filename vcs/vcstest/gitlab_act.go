@@ -1,7 +1,5 @@
 package vcstest
 
-import "testing"
-
 // Act applies the effect of merge request action, a name SendPullRequest
 // takes, to merge request p as GitLab holds it, without a webhook: close,
 // reopen, ready and draft change its state and merge merges it with real
@@ -9,7 +7,7 @@ import "testing"
 // unapproval do (approvals themselves are Approve's). open and update
 // stand for what OpenPull and PushToPull did and change nothing. It
 // returns the merge request as the fake now holds it.
-func (g *GitLab) Act(t testing.TB, action string, p Pull) Pull {
+func (g *GitLab) Act(t T, action string, p Pull) Pull {
 	t.Helper()
 	name, _ := lookupAction(t, action)
 	g.mu.Lock()
@@ -42,7 +40,7 @@ func (g *GitLab) Act(t testing.TB, action string, p Pull) Pull {
 // p, as GitLab holds it, without a webhook, and returns the note's id.
 // The API serves it (notes lists it), the merge request's updated_at
 // moves, and Comments, which lists what atoll wrote, leaves it out.
-func (g *GitLab) PostComment(t testing.TB, p Pull, author, body string) int64 {
+func (g *GitLab) PostComment(t T, p Pull, author, body string) int64 {
 	t.Helper()
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -57,7 +55,7 @@ func (g *GitLab) PostComment(t testing.TB, p Pull, author, body string) int64 {
 // number of project repo, as its author does, without a webhook: the
 // note's updated_at moves, its created_at stays, and the merge request's
 // updated_at moves too, as on GitLab.
-func (g *GitLab) EditComment(t testing.TB, repo string, number int, id int64, body string) {
+func (g *GitLab) EditComment(t T, repo string, number int, id int64, body string) {
 	t.Helper()
 	g.mu.Lock()
 	defer g.mu.Unlock()

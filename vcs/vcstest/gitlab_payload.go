@@ -6,19 +6,18 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"testing"
 	"time"
 )
 
 // loadGitLabFixtures reads GitLab's example payloads by file name, from
 // the module's testdata/gitlab (see its README.md).
-func loadGitLabFixtures(t testing.TB) map[string][]byte {
+func loadGitLabFixtures(t T) map[string][]byte {
 	t.Helper()
 	return loadExamples(t, "gitlab")
 }
 
 // fixture decodes the example payload name.
-func (g *GitLab) fixture(t testing.TB, name string) map[string]any {
+func (g *GitLab) fixture(t T, name string) map[string]any {
 	t.Helper()
 	var doc map[string]any
 	if err := json.Unmarshal(g.fixtures[name], &doc); err != nil {
@@ -59,7 +58,7 @@ type mrHookInfo struct {
 // build turns GitLab's documented example for h into a payload about the
 // fake's project and merge request or issue. Everything that describes
 // them is overwritten; the rest keeps the example's values.
-func (g *GitLab) build(t testing.TB, h glHook) []byte {
+func (g *GitLab) build(t T, h glHook) []byte {
 	t.Helper()
 	proj := g.project(t, h.p.Repo)
 	var doc map[string]any
@@ -79,7 +78,7 @@ func (g *GitLab) build(t testing.TB, h glHook) []byte {
 
 // mrInfo gathers what a payload says about merge request p once action
 // (one of mrActions' first names, or "") has happened.
-func (g *GitLab) mrInfo(t testing.TB, proj *project, p Pull, action string) mrHookInfo {
+func (g *GitLab) mrInfo(t T, proj *project, p Pull, action string) mrHookInfo {
 	t.Helper()
 	switch action {
 	case "open", "reopen":
@@ -122,7 +121,7 @@ func (g *GitLab) mrInfo(t testing.TB, proj *project, p Pull, action string) mrHo
 }
 
 // commitJSON is a commit as hooks' last_commit shows it, read with git.
-func (g *GitLab) commitJSON(t testing.TB, proj *project, sha string) map[string]any {
+func (g *GitLab) commitJSON(t T, proj *project, sha string) map[string]any {
 	t.Helper()
 	out, err := g.git(t.Context(), proj.bare, nil, "log", "-1", "--format=%s%x00%B%x00%aI%x00%an%x00%ae", sha, "--")
 	f := strings.SplitN(strings.TrimSuffix(out, "\n"), "\x00", 5)
@@ -175,7 +174,7 @@ func (g *GitLab) fillMR(o map[string]any, info mrHookInfo) {
 }
 
 // fillMRHook makes a merge_request.json document describe h.
-func (g *GitLab) fillMRHook(t testing.TB, doc map[string]any, proj *project, h glHook) {
+func (g *GitLab) fillMRHook(t T, doc map[string]any, proj *project, h glHook) {
 	t.Helper()
 	info := g.mrInfo(t, proj, h.p, h.action)
 	g.fillUser(object(doc, "user"), h.user)
@@ -217,7 +216,7 @@ func (g *GitLab) fillMRHook(t testing.TB, doc map[string]any, proj *project, h g
 
 // fillMRNote makes a note_merge_request.json document describe a note by
 // h.user on merge request h.p, which it records.
-func (g *GitLab) fillMRNote(t testing.TB, doc map[string]any, proj *project, h glHook) {
+func (g *GitLab) fillMRNote(t T, doc map[string]any, proj *project, h glHook) {
 	t.Helper()
 	info := g.mrInfo(t, proj, h.p, "")
 	n := g.recordUserNote(proj.path, "MergeRequest", h.p.Number, h.user, h.body, h.hook == "update")

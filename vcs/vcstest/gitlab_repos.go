@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"testing"
 )
 
 // validPath is what GitLab allows as a project's path with namespace: a
@@ -15,7 +14,7 @@ import (
 var validPath = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)+$`)
 
 // checkPath fails the test unless p is a path GitLab would give a project.
-func checkPath(t testing.TB, p string) {
+func checkPath(t T, p string) {
 	t.Helper()
 	if !validPath.MatchString(p) || strings.Contains(p, "..") || strings.HasSuffix(p, ".git") ||
 		strings.HasSuffix(p, ".atom") || strings.HasPrefix(p, "api/") {
@@ -28,7 +27,7 @@ func checkPath(t testing.TB, p string) {
 // (slash-separated paths, directories created as needed). Its groups are
 // created as needed. The fake serves a bare repository; the helpers
 // commit in a work clone under t.TempDir().
-func (g *GitLab) CreateRepo(t testing.TB, repo string, files map[string]string) {
+func (g *GitLab) CreateRepo(t T, repo string, files map[string]string) {
 	t.Helper()
 	checkPath(t, repo)
 	g.opMu.Lock()
@@ -91,7 +90,7 @@ func (g *GitLab) groupIDLocked(grp string) int64 {
 // that project, which the fake does not serve over git: only
 // refs/merge-requests/IID/head has the commits, and the source branch may
 // be called main.
-func (g *GitLab) OpenPull(t testing.TB, repo string, spec PullSpec) Pull {
+func (g *GitLab) OpenPull(t T, repo string, spec PullSpec) Pull {
 	t.Helper()
 	g.opMu.Lock()
 	defer g.opMu.Unlock()
@@ -150,7 +149,7 @@ func (g *GitLab) OpenPull(t testing.TB, repo string, spec PullSpec) Pull {
 // PushToPull pushes a new commit writing files to a merge request's
 // source branch, and returns the merge request with its new head. As on
 // GitLab, the diff is refreshed: diff_refs start from main's tip now.
-func (g *GitLab) PushToPull(t testing.TB, repo string, iid int, files map[string]string) Pull {
+func (g *GitLab) PushToPull(t T, repo string, iid int, files map[string]string) Pull {
 	t.Helper()
 	g.opMu.Lock()
 	defer g.opMu.Unlock()
@@ -183,7 +182,7 @@ func (g *GitLab) PushToPull(t testing.TB, repo string, iid int, files map[string
 
 // PushToMain commits files (written or replaced) to main and returns the
 // new tip, so that open merge requests fall behind it.
-func (g *GitLab) PushToMain(t testing.TB, repo string, files map[string]string) string {
+func (g *GitLab) PushToMain(t T, repo string, files map[string]string) string {
 	t.Helper()
 	g.opMu.Lock()
 	defer g.opMu.Unlock()
@@ -197,7 +196,7 @@ func (g *GitLab) PushToMain(t testing.TB, repo string, files map[string]string) 
 
 // ClosePull closes a merge request without merging it, as its author
 // would, and returns it. No webhook is sent.
-func (g *GitLab) ClosePull(t testing.TB, repo string, iid int) Pull {
+func (g *GitLab) ClosePull(t T, repo string, iid int) Pull {
 	t.Helper()
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -268,7 +267,7 @@ func (g *GitLab) mustMRLocked(repo string, iid int) *mergeRequest {
 	return mr
 }
 
-func (g *GitLab) project(t testing.TB, path string) *project {
+func (g *GitLab) project(t T, path string) *project {
 	t.Helper()
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -281,7 +280,7 @@ func (g *GitLab) project(t testing.TB, path string) *project {
 
 // pushMR pushes the work clone's HEAD as refs/merge-requests/IID/head
 // and, unless the merge request comes from a fork, as its source branch.
-func (g *GitLab) pushMR(t testing.TB, p *project, pl Pull) {
+func (g *GitLab) pushMR(t T, p *project, pl Pull) {
 	t.Helper()
 	refs := []string{fmt.Sprintf("HEAD:refs/merge-requests/%d/head", pl.Number)}
 	if pl.Fork == "" {
@@ -292,7 +291,7 @@ func (g *GitLab) pushMR(t testing.TB, p *project, pl Pull) {
 
 // diffRefs is the merge base of the work clone's HEAD with main, and
 // main's tip. The caller holds opMu.
-func (g *GitLab) diffRefs(t testing.TB, p *project) (base, start string) {
+func (g *GitLab) diffRefs(t T, p *project) (base, start string) {
 	t.Helper()
 	start = g.mustGit(t, p.work, nil, "rev-parse", "main")
 	base = g.mustGit(t, p.work, nil, "merge-base", "main", "HEAD")

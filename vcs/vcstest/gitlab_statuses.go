@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"testing"
 	"time"
 )
 
@@ -141,7 +140,7 @@ func (g *GitLab) listStatuses(w http.ResponseWriter, r *http.Request) {
 
 // SetStatus sets commit status name of sha in project repo to state, as a
 // CI job of the project's would, following GitLab's state machine.
-func (g *GitLab) SetStatus(t testing.TB, repo, sha, name, state string) {
+func (g *GitLab) SetStatus(t T, repo, sha, name, state string) {
 	t.Helper()
 	p := g.project(t, repo)
 	if _, msg := g.recordStatus(p, glStatus{Status: Status{SHA: sha, Context: name, State: state}}); msg != "" {

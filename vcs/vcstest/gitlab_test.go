@@ -28,11 +28,11 @@ type forge interface {
 	Token() string
 	BotLogin() string
 	CloneURL(repo string) string
-	CreateRepo(t testing.TB, repo string, files map[string]string)
-	OpenPull(t testing.TB, repo string, spec vcstest.PullSpec) vcstest.Pull
-	PushToPull(t testing.TB, repo string, number int, files map[string]string) vcstest.Pull
-	PushToMain(t testing.TB, repo string, files map[string]string) string
-	ClosePull(t testing.TB, repo string, number int) vcstest.Pull
+	CreateRepo(t vcstest.T, repo string, files map[string]string)
+	OpenPull(t vcstest.T, repo string, spec vcstest.PullSpec) vcstest.Pull
+	PushToPull(t vcstest.T, repo string, number int, files map[string]string) vcstest.Pull
+	PushToMain(t vcstest.T, repo string, files map[string]string) string
+	ClosePull(t vcstest.T, repo string, number int) vcstest.Pull
 	Pull(repo string, number int) vcstest.Pull
 	SetMergeable(repo string, number int, mergeable bool)
 	Merged(repo string, number int) bool
@@ -42,19 +42,19 @@ type forge interface {
 	Statuses(repo, sha string) []vcstest.Status
 	StatusHistory(repo, sha, context string) []string
 	SetPermission(repo, user, level string)
-	Review(t testing.TB, repo string, number int, user, state string)
+	Review(t vcstest.T, repo string, number int, user, state string)
 	Unhandled() []string
 	GitRequests() int
-	WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
-	SendPullRequest(t testing.TB, target, action string, p vcstest.Pull) vcstest.Delivery
-	SendPullComment(t testing.TB, target string, p vcstest.Pull, author, body string) vcstest.Delivery
-	SendCommentEdited(t testing.TB, target string, p vcstest.Pull, author, body string) vcstest.Delivery
-	SendIssueComment(t testing.TB, target, repo string, number int, author, body string) vcstest.Delivery
-	Payload(t testing.TB, event, action string, p vcstest.Pull, author, body string) []byte
-	Deliver(t testing.TB, target, event string, payload []byte, o vcstest.DeliverOptions) vcstest.Delivery
-	Act(t testing.TB, action string, p vcstest.Pull) vcstest.Pull
-	PostComment(t testing.TB, p vcstest.Pull, author, body string) int64
-	EditComment(t testing.TB, repo string, number int, id int64, body string)
+	WaitFor(t vcstest.T, timeout time.Duration, what string, cond func() bool)
+	SendPullRequest(t vcstest.T, target, action string, p vcstest.Pull) vcstest.Delivery
+	SendPullComment(t vcstest.T, target string, p vcstest.Pull, author, body string) vcstest.Delivery
+	SendCommentEdited(t vcstest.T, target string, p vcstest.Pull, author, body string) vcstest.Delivery
+	SendIssueComment(t vcstest.T, target, repo string, number int, author, body string) vcstest.Delivery
+	Payload(t vcstest.T, event, action string, p vcstest.Pull, author, body string) []byte
+	Deliver(t vcstest.T, target, event string, payload []byte, o vcstest.DeliverOptions) vcstest.Delivery
+	Act(t vcstest.T, action string, p vcstest.Pull) vcstest.Pull
+	PostComment(t vcstest.T, p vcstest.Pull, author, body string) int64
+	EditComment(t vcstest.T, repo string, number int, id int64, body string)
 	SetRateLimit(remaining int, reset time.Time)
 	APIStats() vcstest.APIStats
 }

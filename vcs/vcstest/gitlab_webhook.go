@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"testing"
 	"time"
 )
 
@@ -38,7 +37,7 @@ var mrActions = []mrAction{
 }
 
 // lookupAction finds the merge request action called name.
-func lookupAction(t testing.TB, name string) (canonical, hook string) {
+func lookupAction(t T, name string) (canonical, hook string) {
 	t.Helper()
 	var known []string
 	for _, a := range mrActions {
@@ -61,7 +60,7 @@ func lookupAction(t testing.TB, name string) (canonical, hook string) {
 // does before it sends the hook: merge merges it with real git. The
 // payload describes p in the state the fake then holds it in, at p's
 // head: an older p acts out a late delivery. The sender is p.Author.
-func (g *GitLab) SendPullRequest(t testing.TB, target, action string, p Pull) Delivery {
+func (g *GitLab) SendPullRequest(t T, target, action string, p Pull) Delivery {
 	t.Helper()
 	name, hook := lookupAction(t, action)
 	g.mu.Lock()
@@ -78,7 +77,7 @@ func (g *GitLab) SendPullRequest(t testing.TB, target, action string, p Pull) De
 
 // mergeForHook merges p with real git, as a user merging it in GitLab's
 // page would, unless it is merged already.
-func (g *GitLab) mergeForHook(t testing.TB, p Pull, mr *mergeRequest) {
+func (g *GitLab) mergeForHook(t T, p Pull, mr *mergeRequest) {
 	t.Helper()
 	g.opMu.Lock()
 	defer g.opMu.Unlock()
@@ -98,7 +97,7 @@ func (g *GitLab) mergeForHook(t testing.TB, p Pull, mr *mergeRequest) {
 // SendTitleEdit renames merge request p to title (without the "Draft: "
 // prefix, which follows p.Draft) and delivers the "update" hook GitLab
 // sends for it: changes.title, and no oldrev.
-func (g *GitLab) SendTitleEdit(t testing.TB, target string, p Pull, title string) Delivery {
+func (g *GitLab) SendTitleEdit(t T, target string, p Pull, title string) Delivery {
 	t.Helper()
 	g.mu.Lock()
 	mr := g.mrLocked(p.Repo, p.Number)
@@ -122,7 +121,7 @@ func (g *GitLab) SendTitleEdit(t testing.TB, target string, p Pull, title string
 
 // SendPullComment delivers a "Note Hook": author wrote body on merge
 // request p. The fake keeps the note, so that the API can serve it.
-func (g *GitLab) SendPullComment(t testing.TB, target string, p Pull, author, body string) Delivery {
+func (g *GitLab) SendPullComment(t T, target string, p Pull, author, body string) Delivery {
 	t.Helper()
 	payload := g.Payload(t, "note", "create", p, author, body)
 	return g.Deliver(t, target, "Note Hook", payload, DeliverOptions{})
@@ -131,7 +130,7 @@ func (g *GitLab) SendPullComment(t testing.TB, target string, p Pull, author, bo
 // SendCommentEdited delivers the "Note Hook" GitLab sends when author
 // edits a note on merge request p to read body (action "update"): the
 // author's latest note there, or a new one if there is none.
-func (g *GitLab) SendCommentEdited(t testing.TB, target string, p Pull, author, body string) Delivery {
+func (g *GitLab) SendCommentEdited(t T, target string, p Pull, author, body string) Delivery {
 	t.Helper()
 	payload := g.Payload(t, "note", "update", p, author, body)
 	return g.Deliver(t, target, "Note Hook", payload, DeliverOptions{})
@@ -139,7 +138,7 @@ func (g *GitLab) SendCommentEdited(t testing.TB, target string, p Pull, author, 
 
 // SendIssueComment delivers a "Note Hook" about a note on issue iid of
 // project repo, which is not a merge request: noteable_type "Issue".
-func (g *GitLab) SendIssueComment(t testing.TB, target, repo string, iid int, author, body string) Delivery {
+func (g *GitLab) SendIssueComment(t T, target, repo string, iid int, author, body string) Delivery {
 	t.Helper()
 	payload := g.build(t, glHook{kind: "note", hook: "create", issue: true,
 		p: Pull{Repo: repo, Number: iid, Author: author, Open: true}, user: author, body: body})
@@ -153,7 +152,7 @@ func (g *GitLab) SendIssueComment(t testing.TB, target, repo string, iid int, au
 // (p.Author when empty). For event "note", user wrote body on p; action
 // is "create" (or empty) or "update", which edits user's latest note
 // there. The fake keeps the note, as SendPullComment does.
-func (g *GitLab) Payload(t testing.TB, event, action string, p Pull, user, body string) []byte {
+func (g *GitLab) Payload(t T, event, action string, p Pull, user, body string) []byte {
 	t.Helper()
 	switch event {
 	case "merge_request":
@@ -173,7 +172,7 @@ func (g *GitLab) Payload(t testing.TB, event, action string, p Pull, user, body 
 // ("Merge Request Hook", "Note Hook"): its headers, with the webhook
 // secret as X-Gitlab-Token, a new X-Gitlab-Event-UUID and
 // Idempotency-Key unless o gives them.
-func (g *GitLab) Deliver(t testing.TB, target, event string, payload []byte, o DeliverOptions) Delivery {
+func (g *GitLab) Deliver(t T, target, event string, payload []byte, o DeliverOptions) Delivery {
 	t.Helper()
 	id := cmp.Or(o.DeliveryID, newUUID())
 	key := cmp.Or(o.IdempotencyKey, newUUID())

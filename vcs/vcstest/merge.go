@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"testing"
 	"time"
 
 	gh "github.com/google/go-github/v60/github"
@@ -24,7 +23,7 @@ func (g *GitHub) SetMergeable(repo string, number int, mergeable bool) {
 
 // ClosePull closes a pull request without merging it, as its author
 // would, and returns it. No webhook is sent.
-func (g *GitHub) ClosePull(t testing.TB, repo string, number int) Pull {
+func (g *GitHub) ClosePull(t T, repo string, number int) Pull {
 	t.Helper()
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -99,46 +98,66 @@ func (g *GitHub) mergePull(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	g.opMu.Lock() // one merge at a time, and none while a helper pushes
-	defer g.opMu.Unlock()
-	g.mu.Lock()
-	st := *g.statePullLocked(p.Repo, p.Number)
-	g.mu.Unlock()
-	switch {
-	case !st.Open || st.unmergeable:
-		apiError(w, http.StatusMethodNotAllowed, "Pull Request is not mergeable")
-		return
-	case st.Draft:
-		apiError(w, http.StatusMethodNotAllowed, "Pull Request is still a draft")
-		return
-	case in.SHA != "" && in.SHA != st.HeadSHA:
-		apiError(w, http.StatusConflict, "Head branch was modified. Review and try the merge again.")
-		return
-	}
-
-	headOwner, _, _ := strings.Cut(cmp.Or(st.Fork, p.Repo), "/")
-	title := cmp.Or(in.CommitTitle, fmt.Sprintf("Merge pull request #%d from %s/%s", p.Number, headOwner, st.Branch))
+	headOwner, _, _ := strings.Cut(cmp.Or(p.Fork, p.Repo), "/")
+	title := cmp.Or(in.CommitTitle, fmt.Sprintf("Merge pull request #%d from %s/%s", p.Number, headOwner, p.Branch))
 	if method == "squash" && in.CommitTitle == "" {
 		title = fmt.Sprintf("Pull request #%d (#%d)", p.Number, p.Number)
 	}
 	if in.CommitMessage != nil && *in.CommitMessage != "" {
 		title += "\n\n" + *in.CommitMessage
 	}
-	base, sha, err := g.mergeInto(r.Context(), rp.work, g.bot, st.HeadSHA, method, title)
-	if err != nil {
-		apiError(w, http.StatusMethodNotAllowed, "Pull Request is not mergeable")
+	sha, status, msg := g.merge(r.Context(), rp, p.Number, in.SHA, g.bot, method, title)
+	if status != http.StatusOK {
+		apiError(w, status, msg)
 		return
 	}
-
-	g.mu.Lock()
-	sp := g.statePullLocked(p.Repo, p.Number)
-	sp.setOpen(false)
-	sp.merge = &merge{sha: sha, base: base, by: g.bot, at: githubNow()}
-	sp.updated = sp.merge.at
-	g.mu.Unlock()
 	writeJSON(w, http.StatusOK, &gh.PullRequestMergeResult{
-		SHA: gh.String(sha), Merged: gh.Bool(true), Message: gh.String("Pull Request successfully merged"),
+		SHA: gh.String(sha), Merged: gh.Bool(true), Message: gh.String(msg),
 	})
+}
+
+// Merge merges pull request number of repo into main with a merge
+// commit, as user would with GitHub's merge button, and returns it,
+// closed. No webhook is sent.
+func (g *GitHub) Merge(t T, repo string, number int, user string) Pull {
+	t.Helper()
+	rp := g.repo(t, repo)
+	p := g.Pull(repo, number)
+	title := fmt.Sprintf("Merge pull request #%d from %s", number, p.Branch)
+	if _, status, msg := g.merge(t.Context(), rp, number, "", user, "merge", title); status != http.StatusOK {
+		t.Fatalf("fake github: merging %s#%d: %s", repo, number, msg)
+	}
+	return g.Pull(repo, number)
+}
+
+// merge merges pull request number of rp by method, if GitHub would let
+// it (its head still at sha, when sha is set), and returns the commit
+// made, or the status and message GitHub refuses with.
+func (g *GitHub) merge(ctx context.Context, rp *repo, number int, sha, by, method, title string) (string, int, string) {
+	g.opMu.Lock() // one merge at a time, and none while a helper pushes
+	defer g.opMu.Unlock()
+	g.mu.Lock()
+	st := *g.statePullLocked(rp.fullName, number)
+	g.mu.Unlock()
+	switch {
+	case !st.Open || st.unmergeable:
+		return "", http.StatusMethodNotAllowed, "Pull Request is not mergeable"
+	case st.Draft:
+		return "", http.StatusMethodNotAllowed, "Pull Request is still a draft"
+	case sha != "" && sha != st.HeadSHA:
+		return "", http.StatusConflict, "Head branch was modified. Review and try the merge again."
+	}
+	base, merged, err := g.mergeInto(ctx, rp.work, by, st.HeadSHA, method, title)
+	if err != nil {
+		return "", http.StatusMethodNotAllowed, "Pull Request is not mergeable"
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	sp := g.statePullLocked(rp.fullName, number)
+	sp.setOpen(false)
+	sp.merge = &merge{sha: merged, base: base, by: by, at: githubNow()}
+	sp.updated = sp.merge.at
+	return merged, http.StatusOK, "Pull Request successfully merged"
 }
 
 // BranchExists reports whether the repository has the branch.

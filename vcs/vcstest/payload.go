@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strings"
-	"testing"
 	"time"
 )
 
@@ -25,7 +24,7 @@ type hook struct {
 // a payload about the fake's repository and pull request. Everything a
 // webhook consumer reads is overwritten; the rest keeps the example's
 // values, with its github.com URLs pointing at the fake.
-func (g *GitHub) build(t testing.TB, h hook) []byte {
+func (g *GitHub) build(t T, h hook) []byte {
 	t.Helper()
 	name := h.event + ".json" // ping has no action
 	if h.action != "" {
@@ -193,7 +192,7 @@ func (g *GitHub) fillRepo(r map[string]any, fullName string) {
 }
 
 // mainSHA is the tip of main, or "" for a repository the fake lacks.
-func (g *GitHub) mainSHA(t testing.TB, fullName string) string {
+func (g *GitHub) mainSHA(t T, fullName string) string {
 	t.Helper()
 	g.mu.Lock()
 	r := g.repos[fullName]

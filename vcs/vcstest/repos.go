@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"testing"
 )
 
 // validName is what GitHub allows in an owner or repository name.
@@ -23,7 +22,7 @@ const firstCommit = 1704067200 // 2024-01-01T00:00:00Z
 // branch main holding files (slash-separated paths, directories created as
 // needed). The fake serves a bare repository; the helpers commit in a work
 // clone under t.TempDir().
-func (g *GitHub) CreateRepo(t testing.TB, fullName string, files map[string]string) {
+func (g *GitHub) CreateRepo(t T, fullName string, files map[string]string) {
 	t.Helper()
 	if !validName.MatchString(fullName) || strings.Contains(fullName, "..") {
 		t.Fatalf("fake github: invalid repository name %q", fullName)
@@ -64,7 +63,7 @@ type PullSpec struct {
 // OpenPull opens pull request N (numbered from 1 in each repository): a
 // branch off main's tip with one commit applying spec, pushed as the
 // branch and as refs/pull/N/head, like GitHub does.
-func (g *GitHub) OpenPull(t testing.TB, repo string, spec PullSpec) Pull {
+func (g *GitHub) OpenPull(t T, repo string, spec PullSpec) Pull {
 	t.Helper()
 	g.opMu.Lock()
 	defer g.opMu.Unlock()
@@ -105,7 +104,7 @@ func (g *GitHub) OpenPull(t testing.TB, repo string, spec PullSpec) Pull {
 
 // PushToPull pushes a new commit writing files to a pull request's branch,
 // and returns the pull request with its new head.
-func (g *GitHub) PushToPull(t testing.TB, repo string, number int, files map[string]string) Pull {
+func (g *GitHub) PushToPull(t T, repo string, number int, files map[string]string) Pull {
 	t.Helper()
 	g.opMu.Lock()
 	defer g.opMu.Unlock()
@@ -129,7 +128,7 @@ func (g *GitHub) PushToPull(t testing.TB, repo string, number int, files map[str
 
 // PushToMain commits files (written or replaced) to main and returns the
 // new tip, so that open pull requests fall behind it.
-func (g *GitHub) PushToMain(t testing.TB, repo string, files map[string]string) string {
+func (g *GitHub) PushToMain(t T, repo string, files map[string]string) string {
 	t.Helper()
 	g.opMu.Lock()
 	defer g.opMu.Unlock()
@@ -141,7 +140,7 @@ func (g *GitHub) PushToMain(t testing.TB, repo string, files map[string]string) 
 	return sha
 }
 
-func (g *GitHub) repo(t testing.TB, fullName string) *repo {
+func (g *GitHub) repo(t T, fullName string) *repo {
 	t.Helper()
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -153,7 +152,7 @@ func (g *GitHub) repo(t testing.TB, fullName string) *repo {
 }
 
 // pushPull pushes the work clone's HEAD as p's branch and refs/pull/N/head.
-func (g *GitHub) pushPull(t testing.TB, r *repo, p Pull) {
+func (g *GitHub) pushPull(t T, r *repo, p Pull) {
 	t.Helper()
 	g.mustGit(t, r.work, nil, "push", "-q", "--force", "origin",
 		"HEAD:refs/heads/"+p.Branch, fmt.Sprintf("HEAD:refs/pull/%d/head", p.Number))
@@ -169,7 +168,7 @@ func Symlink(target string) string { return symlinkMark + target }
 
 // writeFiles writes files under dir, in a stable order; those whose
 // content Symlink made are links.
-func (h *gitHost) writeFiles(t testing.TB, dir string, files map[string]string) {
+func (h *gitHost) writeFiles(t T, dir string, files map[string]string) {
 	t.Helper()
 	names := make([]string, 0, len(files))
 	for name := range files {

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"testing"
 	"time"
 
 	gh "github.com/google/go-github/v60/github"
@@ -26,7 +25,7 @@ var reviewStates = []string{"APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMI
 // Review records that user reviewed pull request number at its current
 // head, with state APPROVED, CHANGES_REQUESTED, COMMENTED or DISMISSED,
 // which touches the pull request's updated_at. No webhook is sent.
-func (g *GitHub) Review(t testing.TB, repo string, number int, user, state string) {
+func (g *GitHub) Review(t T, repo string, number int, user, state string) {
 	t.Helper()
 	if !slices.Contains(reviewStates, state) {
 		t.Fatalf("fake github: review state %q is none of %s", state, strings.Join(reviewStates, ", "))

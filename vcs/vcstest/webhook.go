@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"testing"
 	"time"
 )
 
@@ -59,7 +58,7 @@ type DeliverOptions struct {
 // the hook. The payload describes p in the state the fake then holds it
 // in, at p's head: an older p acts out a late delivery. The sender is
 // p.Author.
-func (g *GitHub) SendPullRequest(t testing.TB, target, action string, p Pull) Delivery {
+func (g *GitHub) SendPullRequest(t T, target, action string, p Pull) Delivery {
 	t.Helper()
 	held := g.Act(t, action, p)
 	p.Open, p.Draft = held.Open, held.Draft
@@ -69,7 +68,7 @@ func (g *GitHub) SendPullRequest(t testing.TB, target, action string, p Pull) De
 
 // SendPullComment delivers an issue_comment "created" event: author wrote
 // body on pull request p, which the fake keeps, as PostComment does.
-func (g *GitHub) SendPullComment(t testing.TB, target string, p Pull, author, body string) Delivery {
+func (g *GitHub) SendPullComment(t T, target string, p Pull, author, body string) Delivery {
 	t.Helper()
 	payload := g.Payload(t, "issue_comment", "created", p, author, body)
 	return g.Deliver(t, target, "issue_comment", payload, DeliverOptions{})
@@ -78,7 +77,7 @@ func (g *GitHub) SendPullComment(t testing.TB, target string, p Pull, author, bo
 // SendCommentEdited delivers an issue_comment "edited" event: author
 // changed their latest comment on pull request p (a new one if there is
 // none) to body, which the fake keeps, as EditComment does.
-func (g *GitHub) SendCommentEdited(t testing.TB, target string, p Pull, author, body string) Delivery {
+func (g *GitHub) SendCommentEdited(t T, target string, p Pull, author, body string) Delivery {
 	t.Helper()
 	payload := g.Payload(t, "issue_comment", "edited", p, author, body)
 	return g.Deliver(t, target, "issue_comment", payload, DeliverOptions{})
@@ -87,7 +86,7 @@ func (g *GitHub) SendCommentEdited(t testing.TB, target string, p Pull, author, 
 // SendIssueComment delivers an issue_comment "created" event on a plain
 // issue, which is not a pull request: the payload has no
 // issue.pull_request.
-func (g *GitHub) SendIssueComment(t testing.TB, target, repo string, number int, author, body string) Delivery {
+func (g *GitHub) SendIssueComment(t T, target, repo string, number int, author, body string) Delivery {
 	t.Helper()
 	payload := g.build(t, hook{
 		event: "issue_comment", action: "created",
@@ -103,7 +102,7 @@ func (g *GitHub) SendIssueComment(t testing.TB, target, repo string, number int,
 // the sender (p.Author when empty) and body is unused; for issue_comment
 // events author wrote body as a comment on p ("edited": their latest
 // comment there now reads body), which the fake keeps.
-func (g *GitHub) Payload(t testing.TB, event, action string, p Pull, author, body string) []byte {
+func (g *GitHub) Payload(t T, event, action string, p Pull, author, body string) []byte {
 	t.Helper()
 	if event == "pull_request" {
 		p = afterAction(p, action)
@@ -114,7 +113,7 @@ func (g *GitHub) Payload(t testing.TB, event, action string, p Pull, author, bod
 
 // Deliver POSTs payload to target as GitHub delivers event: its headers,
 // and signatures made with the webhook secret.
-func (g *GitHub) Deliver(t testing.TB, target, event string, payload []byte, o DeliverOptions) Delivery {
+func (g *GitHub) Deliver(t T, target, event string, payload []byte, o DeliverOptions) Delivery {
 	t.Helper()
 	id := cmp.Or(o.DeliveryID, newUUID())
 	secret := g.secret
@@ -146,7 +145,7 @@ func (g *GitHub) Deliver(t testing.TB, target, event string, payload []byte, o D
 // postHook POSTs body with header to target, as a forge delivers a
 // webhook about event, and returns the target's answer. Redirects are not
 // followed.
-func postHook(t testing.TB, forge, event, target string, header http.Header, body []byte) (int, string) {
+func postHook(t T, forge, event, target string, header http.Header, body []byte) (int, string) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
@@ -202,7 +201,7 @@ func afterAction(p Pull, action string) Pull {
 }
 
 // mustJSON encodes v, which cannot fail for the maps the fake builds.
-func mustJSON(t testing.TB, v any) []byte {
+func mustJSON(t T, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
