@@ -279,15 +279,23 @@ func (s *Server) httpServer(ctx context.Context) *http.Server {
 	}
 }
 
-// Run serves cfg until ctx is cancelled, then shuts down gracefully.
+// Run serves cfg on cfg.Addr until ctx is cancelled, then shuts down
+// gracefully.
 func Run(ctx context.Context, cfg Config) error {
-	s, err := New(cfg)
+	ln, err := net.Listen("tcp", cmp.Or(cfg.Addr, ":4141"))
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cmp.Or(cfg.Addr, ":4141"))
+	return Serve(ctx, cfg, ln)
+}
+
+// Serve is Run on a listener of the caller's, which it closes: for a
+// caller that listens on a port of the system's choosing and needs to
+// know it (atoll testdrive). cfg.Addr is not used.
+func Serve(ctx context.Context, cfg Config, ln net.Listener) error {
+	s, err := New(cfg)
 	if err != nil {
-		s.Close(context.Background())
+		ln.Close()
 		return err
 	}
 	s.Start()
