@@ -51,9 +51,7 @@ func TestJobThatKillsItsServer(t *testing.T) {
 	// The second start takes the task up again at once, and dies too.
 	second := startReplica(t, gh, bin, "second", env...)
 	gh.WaitFor(t, 60*time.Second, "the second start to run the plan again", func() bool {
-		second.mu.Lock()
-		defer second.mu.Unlock()
-		return strings.Contains(second.logs.String(), "running a task again")
+		return strings.Contains(second.log(), "running a task again")
 	})
 	time.Sleep(500 * time.Millisecond) // into the hook
 	second.kill()
@@ -91,9 +89,7 @@ func TestJobThatKillsItsServer(t *testing.T) {
 		t.Fatal("the third start ran the job that kills its server")
 	case <-time.After(2 * time.Second):
 	}
-	third.mu.Lock()
-	defer third.mu.Unlock()
-	if !strings.Contains(third.logs.String(), "not running a job again") {
-		t.Errorf("the third start did not log why it gave up:\n%s", third.logs.String())
+	if log := third.log(); !strings.Contains(log, "not running a job again") {
+		t.Errorf("the third start did not log why it gave up:\n%s", log)
 	}
 }

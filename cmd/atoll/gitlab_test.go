@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"encoding/pem"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,53 +38,23 @@ func TestGitLabAloneBehindAPrivateCA(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	port := freePort(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, buildAtoll(t), "server", "--bind-addr", "127.0.0.1", "--port", fmt.Sprint(port))
-	cmd.Env = append(os.Environ(),
+	srv := startServerBinary(t, gl, buildAtoll(t), "server", []string{
 		"ATOLL_REPO_ALLOWLIST=group/sub/*",
 		"ATOLL_GITLAB_TOKEN=glpat-binarytest0123456789",
 		"ATOLL_GITLAB_WEBHOOK_SECRET=shh",
-		"ATOLL_GITLAB_URL="+front.URL+"/gitlab",
-		"SSL_CERT_FILE="+ca,
-		"ATOLL_TF_BIN="+tofu,
-		"ATOLL_DATA_DIR="+dataDir(t),
+		"ATOLL_GITLAB_URL=" + front.URL + "/gitlab",
+		"SSL_CERT_FILE=" + ca,
+		"ATOLL_TF_BIN=" + tofu,
+		"ATOLL_DATA_DIR=" + dataDir(t),
 		"ATOLL_APPLY_REQUIREMENTS=approved",
-	)
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var logs strings.Builder
-	logDone := make(chan struct{})
-	go func() {
-		defer close(logDone)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			logs.WriteString(sc.Text() + "\n")
-		}
-	}()
+	}, nil)
 	t.Cleanup(func() {
-		cancel()
-		cmd.Wait()
-		<-logDone
-		if strings.Contains(logs.String(), "glpat-binarytest0123456789") {
-			t.Errorf("the token reached the log:\n%s", logs.String())
-		}
-		if t.Failed() {
-			t.Logf("server log:\n%s", logs.String())
+		srv.stop()
+		if log := srv.log(); strings.Contains(log, "glpat-binarytest0123456789") {
+			t.Errorf("the token reached the log:\n%s", log)
 		}
 	})
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	gl.WaitFor(t, 30*time.Second, "the server to answer /healthz", func() bool {
-		resp, err := http.Get(base + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	base := srv.url
 
 	say := func(user, body, want string) {
 		t.Helper()

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -200,52 +198,21 @@ func TestServerPlansSignedComment(t *testing.T) {
 	gh.CreateRepo(t, "acme/infra", nil)
 	pr := gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": "resource \"terraform_data\" \"x\" {\n  input = 1\n}\n"}})
 
-	port := freePort(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, buildAtoll(t), "server", "--bind-addr", "127.0.0.1", "--port", fmt.Sprint(port))
-	cmd.Env = append(os.Environ(),
+	srv := startServerBinary(t, gh, buildAtoll(t), "server", []string{
 		"ATOLL_REPO_ALLOWLIST=acme/*",
 		"ATOLL_GH_TOKEN=ghp_binarytest",
 		"ATOLL_GH_WEBHOOK_SECRET=shh",
-		"ATOLL_GH_API_URL="+gh.APIURL(),
-		"ATOLL_TF_BIN="+tofu,
-		"ATOLL_DATA_DIR="+dataDir(t),
-	)
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var logs bytes.Buffer
-	logDone := make(chan struct{})
-	go func() {
-		defer close(logDone)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			logs.WriteString(sc.Text() + "\n")
-		}
-	}()
+		"ATOLL_GH_API_URL=" + gh.APIURL(),
+		"ATOLL_TF_BIN=" + tofu,
+		"ATOLL_DATA_DIR=" + dataDir(t),
+	}, nil)
 	t.Cleanup(func() {
-		cancel()
-		cmd.Wait()
-		<-logDone
-		if strings.Contains(logs.String(), "ghp_binarytest") {
-			t.Errorf("the token reached the log:\n%s", logs.String())
-		}
-		if t.Failed() {
-			t.Logf("server log:\n%s", logs.String())
+		srv.stop()
+		if log := srv.log(); strings.Contains(log, "ghp_binarytest") {
+			t.Errorf("the token reached the log:\n%s", log)
 		}
 	})
-
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	gh.WaitFor(t, 30*time.Second, "the server to answer /healthz", func() bool {
-		resp, err := http.Get(base + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	base := srv.url
 	if d := gh.SendPullComment(t, base+"/events", pr, "alice", "atoll plan"); d.Status != http.StatusAccepted {
 		t.Fatalf("webhook answered %d %s", d.Status, d.Body)
 	}

@@ -26,18 +26,24 @@ type replica struct {
 	mu   sync.Mutex
 	logs strings.Builder
 	done chan struct{}
+	term sync.Once
+}
+
+// waiter is a fake forge, for its WaitFor.
+type waiter interface {
+	WaitFor(t vcstest.T, timeout time.Duration, what string, cond func() bool)
 }
 
 // startReplica runs the binary as a server with env (ATOLL_* variables)
 // on a free loopback port, waits until it answers /healthz, and stops it
 // when the test ends.
-func startReplica(t *testing.T, gh *vcstest.GitHub, bin, name string, env ...string) *replica {
+func startReplica(t *testing.T, gh waiter, bin, name string, env ...string) *replica {
 	t.Helper()
 	return startServerBinary(t, gh, bin, name, env, nil)
 }
 
 // startServerBinary is startReplica with more flags, args.
-func startServerBinary(t *testing.T, gh *vcstest.GitHub, bin, name string, env, args []string) *replica {
+func startServerBinary(t *testing.T, forge waiter, bin, name string, env, args []string) *replica {
 	t.Helper()
 	port := freePort(t)
 	r := &replica{name: name, url: fmt.Sprintf("http://127.0.0.1:%d", port), done: make(chan struct{})}
@@ -62,15 +68,12 @@ func startServerBinary(t *testing.T, gh *vcstest.GitHub, bin, name string, env, 
 		r.cmd.Wait()
 	}()
 	t.Cleanup(func() {
-		r.cmd.Process.Signal(syscall.SIGTERM)
-		<-r.done
+		r.stop()
 		if t.Failed() {
-			r.mu.Lock()
-			t.Logf("replica %s log:\n%s", r.name, r.logs.String())
-			r.mu.Unlock()
+			t.Logf("replica %s log:\n%s", r.name, r.log())
 		}
 	})
-	gh.WaitFor(t, 30*time.Second, "replica "+name+" to answer /healthz", func() bool {
+	forge.WaitFor(t, 30*time.Second, "replica "+name+" to answer /healthz", func() bool {
 		resp, err := http.Get(r.url + "/healthz")
 		if err != nil {
 			return false
@@ -79,6 +82,20 @@ func startServerBinary(t *testing.T, gh *vcstest.GitHub, bin, name string, env, 
 		return resp.StatusCode == http.StatusOK
 	})
 	return r
+}
+
+// stop ends the replica as SIGTERM does and waits until it has; it may
+// be called again.
+func (r *replica) stop() {
+	r.term.Do(func() { r.cmd.Process.Signal(syscall.SIGTERM) })
+	<-r.done
+}
+
+// log returns what the replica has logged so far.
+func (r *replica) log() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.logs.String()
 }
 
 // kill ends the replica as a crash would: SIGKILL, no clean-up.
@@ -148,10 +165,8 @@ func TestReplicaKilledMidPlan(t *testing.T) {
 	if h := gh.StatusHistory("acme/infra", pr.HeadSHA, "atoll/plan: ./default"); len(h) == 0 || h[len(h)-1] != "success" {
 		t.Errorf("plan status history = %v, want it to end in success", h)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !strings.Contains(b.logs.String(), "running a task again") {
-		t.Errorf("replica b did not say it ran a task again:\n%s", b.logs.String())
+	if log := b.log(); !strings.Contains(log, "running a task again") {
+		t.Errorf("replica b did not say it ran a task again:\n%s", log)
 	}
 }
 

@@ -71,10 +71,8 @@ func TestServerKeepsItsSecretsFromThePullRequest(t *testing.T) {
 			case sandbox != "off" && !strings.Contains(body, "plan failed"):
 				t.Errorf("reading the server's /proc should fail the plan:\n%s", body)
 			}
-			srv.mu.Lock()
-			defer srv.mu.Unlock()
-			if !strings.Contains(srv.logs.String(), "a secret on the command line") {
-				t.Errorf("no warning of the webhook secret on the command line:\n%s", srv.logs.String())
+			if log := srv.log(); !strings.Contains(log, "a secret on the command line") {
+				t.Errorf("no warning of the webhook secret on the command line:\n%s", log)
 			}
 		})
 	}
