@@ -1,6 +1,10 @@
 // Command atoll is the pull-request automation server for OpenTofu and
-// Terraform. This package only reads flags and the environment, builds
-// the server's Config, and runs it; the work lives in ../../server.
+// Terraform. This package reads flags and the environment, builds the
+// server's Config, and runs it; the work lives in ../../server. It also
+// holds the commands around the server: atoll ci and atoll forward for
+// CI jobs, atoll projects, and atoll testdrive, which plays a pull
+// request's story through the fake forge (vcs/vcstest) and a sample
+// repository, offline.
 package main
 
 import (
@@ -57,6 +61,10 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		return ci(ctx, args[1:], environ, stdout, stderr)
+	case "testdrive":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return testdrive(ctx, args[1:], getenv, environ, os.Stdin, stdout, stderr)
 	case "server":
 		cfg, err := serverConfig(args[1:], getenv, stdout)
 		if errors.Is(err, errHelp) {
@@ -103,5 +111,6 @@ Usage:
   atoll projects         print which projects a pull request from this checkout would plan, and why
   atoll ci [plan|apply]  in a CI job, do at once what its event asks, with no server
   atoll forward --url U  in a CI job, send its event to the atoll server at U as the forge would
+  atoll testdrive        watch atoll plan and apply a pull request, on this machine alone
   atoll version          print the version
 `
