@@ -114,6 +114,7 @@ func readHelp(help string) []helpFlag {
 // tableFlags are the flags of subcommand name its table lists: for ci,
 // those it adds to server's, which the page says it takes too.
 func tableFlags(t testing.TB, name string) []*flag.Flag {
+	t.Helper()
 	fs := commandFlags(t, name)
 	var server *flag.FlagSet
 	if name == "ci" {
@@ -140,9 +141,7 @@ func flagTable(t testing.TB, flags []*flag.Flag) string {
 	b.WriteString("| flag | environment variable | default | meaning |\n| --- | --- | --- | --- |\n")
 	for _, f := range flags {
 		meaning, def := splitUsage(f.Usage)
-		if def != "" {
-			def = markdown(def)
-		}
+		def = markdown(def)
 		if md, ok := machineDefaults[f.Name]; ok {
 			if f.DefValue != md.here {
 				t.Errorf("--%s defaults to %q, not %q: update machineDefaults", f.Name, f.DefValue, md.here)
@@ -157,6 +156,7 @@ func flagTable(t testing.TB, flags []*flag.Flag) string {
 	return b.String()
 }
 
+// parenthesize is s in parentheses, or "" for "".
 func parenthesize(s string) string {
 	if s == "" {
 		return ""
