@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -34,12 +35,13 @@ func (r *Runner) handOver(s Step, pluginCache string) error {
 			return fmt.Errorf("tool: handing %s to the tool user: %w", tree, err)
 		}
 	}
-	for _, f := range append(append([]string{}, s.Files...), s.Reads...) {
+	files := slices.Concat(s.Files, s.Reads)
+	for _, f := range files {
 		if err := os.Lchown(f, u.UID, u.GID); err != nil {
 			return fmt.Errorf("tool: handing %s to the tool user: %w", f, err)
 		}
 	}
-	for _, p := range append(append(trees, s.Files...), s.Reads...) {
+	for _, p := range slices.Concat(trees, files) {
 		if err := r.openWay(p); err != nil {
 			return err
 		}
