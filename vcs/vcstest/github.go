@@ -208,6 +208,7 @@ func NewGitHub(t T, opts GitHubOptions) *GitHub {
 	mux := http.NewServeMux()
 	g.routeAPI(mux)
 	mux.Handle("/git/", g.gitHandler())
+	mux.HandleFunc("/", g.servePages)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }() // returns http.ErrServerClosed at cleanup
 	t.Cleanup(func() {
