@@ -38,7 +38,8 @@ func (dr *drive) prompt(in io.Reader) {
 		return
 	}
 	dr.out.say("")
-	dr.out.say("%s", dr.out.paint(bold, "Your turn. Your pull request is #"+fmt.Sprint(dr.pull.Number)+"; its working copy is "+dr.work+"."))
+	dr.out.say("%s", dr.out.paint(bold, fmt.Sprintf("Your turn. Your pull request is #%d: %s/%s/pull/%d", dr.pull.Number, dr.gh.URL(), sampleRepo, dr.pull.Number)))
+	dr.out.say("Its working copy, for edit and push, is %s.", dr.work)
 	dr.out.say("%s", promptHelp)
 
 	lines, more := make(chan string), make(chan struct{})

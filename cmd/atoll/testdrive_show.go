@@ -75,8 +75,9 @@ func (s *screen) intro(dr *drive) {
 	defer s.mu.Unlock()
 	s.printf("%s", s.paint(bold, "atoll testdrive: a pull request's life with atoll, on this machine alone"))
 	s.printf("")
-	s.printf("  forge  %s  a local GitHub with the repository %s:", dr.gh.URL(), sampleRepo)
-	s.printf("         modules/tags is a module that stacks/app and stacks/network use; stacks/dns uses none")
+	s.printf("  forge  %s/  a local GitHub: open it in a browser to read the pull requests", dr.gh.URL())
+	s.printf("         the repository %s: modules/tags is a module that stacks/app and", sampleRepo)
+	s.printf("         stacks/network use; stacks/dns uses none")
 	s.printf("  atoll  http://%s  its log: %s", dr.addr, dr.logPath)
 	s.printf("  tool   %s", dr.tool)
 }
@@ -235,57 +236,48 @@ func (s *screen) showStatuses(dr *drive, pr vcstest.Pull) {
 }
 
 var (
-	summaryTag = regexp.MustCompile(`^<details><summary>(.*)</summary>$`)
-	htmlTag    = regexp.MustCompile(`</?[a-z]+[^>]*>`)
-	mdLink     = regexp.MustCompile(`\[([^\]]*)\]\([^)]*\)`)
-	strong     = regexp.MustCompile(`\*\*([^*]+)\*\*`)
-	code       = regexp.MustCompile("`([^`]+)`")
+	htmlTag = regexp.MustCompile(`</?[a-z]+[^>]*>`)
+	mdLink  = regexp.MustCompile(`\[([^\]]*)\]\([^)]*\)`)
+	strong  = regexp.MustCompile(`\*\*([^*]+)\*\*`)
+	code    = regexp.MustCompile("`([^`]+)`")
 )
 
 // render turns a comment's Markdown into lines for a terminal: headings
-// bold, tables aligned, code blocks indented, collapsed blocks folded to
+// bold, tables aligned, code blocks indented, folded blocks shown as
 // their summary unless expand.
 func (s *screen) render(body string, expand bool) []string {
-	var out, table []string
-	lines := strings.Split(strings.TrimRight(body, "\n"), "\n")
-	for i := 0; i < len(lines); i++ {
-		l := lines[i]
-		if strings.HasPrefix(l, "|") {
-			table = append(table, l)
-			continue
-		}
-		if table != nil {
-			out, table = append(out, s.table(table)...), nil
-		}
-		switch {
-		case strings.HasPrefix(l, "```"):
-			for i++; i < len(lines) && !strings.HasPrefix(lines[i], "```"); i++ {
-				out = append(out, "    "+lines[i])
+	var out []string
+	blocks := vcstest.ParseMarkdown(body)
+	for i := 0; i < len(blocks); i++ {
+		switch b := blocks[i]; b.Kind {
+		case vcstest.Table:
+			out = append(out, s.table(b.Rows)...)
+		case vcstest.Code:
+			for _, l := range b.Lines {
+				out = append(out, "    "+l)
 			}
-		case summaryTag.MatchString(l):
-			title := summaryTag.FindStringSubmatch(l)[1]
+		case vcstest.Fold:
 			if expand {
-				out = append(out, s.paint(dim, "▾ "+title))
+				out = append(out, s.paint(dim, "▾ "+b.Text))
 				continue
 			}
 			hidden := 0
-			for i++; i < len(lines) && lines[i] != "</details>"; i++ {
-				if l := lines[i]; l != "" && !strings.HasPrefix(l, "```") {
-					hidden++
+			for i++; i < len(blocks) && blocks[i].Kind != vcstest.Unfold; i++ {
+				for _, l := range append(blocks[i].Lines, blocks[i].Text) {
+					if l != "" {
+						hidden++
+					}
 				}
 			}
-			out = append(out, s.paint(dim, fmt.Sprintf("▸ %s: %d lines, folded (type show to see them)", title, hidden)))
-		case l == "</details>":
-		case l == "---":
+			out = append(out, s.paint(dim, fmt.Sprintf("▸ %s: %d lines, folded (type show to see them)", b.Text, hidden)))
+		case vcstest.Unfold:
+		case vcstest.Rule:
 			out = append(out, "")
-		case strings.HasPrefix(l, "#"):
-			out = append(out, s.paint(bold, s.inline(strings.TrimLeft(l, "# "))))
+		case vcstest.Heading:
+			out = append(out, s.paint(bold, s.inline(b.Text)))
 		default:
-			out = append(out, s.inline(l))
+			out = append(out, s.inline(b.Text))
 		}
-	}
-	if table != nil {
-		out = append(out, s.table(table)...)
 	}
 	// One blank line at most between paragraphs.
 	var squeezed []string
@@ -306,32 +298,24 @@ func (s *screen) inline(l string) string {
 	return strong.ReplaceAllStringFunc(l, func(m string) string { return s.paint(bold, m[2:len(m)-2]) })
 }
 
-// table aligns a Markdown table's columns, dropping its rule.
-func (s *screen) table(rows []string) []string {
-	var cells [][]string
+// table aligns a table's columns.
+func (s *screen) table(rows [][]string) []string {
 	var widths []int
-	for _, r := range rows {
-		parts := strings.Split(strings.Trim(strings.TrimSpace(r), "|"), "|")
-		if strings.Trim(strings.Join(parts, ""), " -:") == "" {
-			continue // | --- | --- |
-		}
-		row := make([]string, len(parts))
-		for i, p := range parts {
-			row[i] = strings.TrimSpace(strings.ReplaceAll(p, "`", ""))
+	for _, row := range rows {
+		for i, c := range row {
 			if i == len(widths) {
 				widths = append(widths, 0)
 			}
-			widths[i] = max(widths[i], cellWidth(row[i]))
+			widths[i] = max(widths[i], cellWidth(plain(c)))
 		}
-		cells = append(cells, row)
 	}
-	out := make([]string, len(cells))
-	for i, row := range cells {
+	out := make([]string, len(rows))
+	for i, row := range rows {
 		var b strings.Builder
 		for j, c := range row {
-			b.WriteString(c)
+			b.WriteString(plain(c))
 			if j < len(row)-1 {
-				b.WriteString(strings.Repeat(" ", widths[j]-cellWidth(c)+2))
+				b.WriteString(strings.Repeat(" ", widths[j]-cellWidth(plain(c))+2))
 			}
 		}
 		out[i] = strings.TrimRight(b.String(), " ")
@@ -341,6 +325,10 @@ func (s *screen) table(rows []string) []string {
 	}
 	return out
 }
+
+// plain is a table cell without its code marks, which would break the
+// columns' alignment if painted.
+func plain(cell string) string { return strings.ReplaceAll(cell, "`", "") }
 
 // cellWidth is how many columns a terminal gives s: the emoji atoll's
 // tables use take two, variation selectors none.
