@@ -62,6 +62,7 @@ func ciConfig(sub string, args []string, getenv func(string) (string, bool), env
 	if err := parse(fs, args, getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printFlags(stdout, fs, "atoll ci [plan|apply]")
+			err = errHelp
 		}
 		return server.Config{}, server.CIWork{}, nil, err
 	}

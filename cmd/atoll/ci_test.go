@@ -174,3 +174,12 @@ func TestCIUsage(t *testing.T) {
 		}
 	}
 }
+
+// atoll ci -h prints its flags and exits 0, as the other commands do.
+func TestCIHelp(t *testing.T) {
+	t.Parallel()
+	code, out, errOut := runCI(ciEnviron(t, nil), "-h")
+	if code != 0 || errOut != "" || !strings.Contains(out, "-plans-dir") {
+		t.Errorf("atoll ci -h: exit %d, stderr %q, stdout:\n%s", code, errOut, out)
+	}
+}
