@@ -20,14 +20,14 @@ import (
 // subcommand defines; the test fails when the page says otherwise, and
 // -update rewrites the tables in place.
 
-var update = flag.Bool("update", false, "rewrite the generated flag tables of docs/server.md")
+var update = flag.Bool("update", false, "rewrite what tests compare with: the flag tables of docs/server.md, golden files under testdata/")
 
 // serverDoc is the page, from this package's directory.
 var serverDoc = filepath.Join("..", "..", "docs", "server.md")
 
 // documented are the subcommands the page has a flag table for. Each
 // table sits between <!-- flags:NAME begin --> and <!-- flags:NAME end -->.
-var documented = []string{"server", "ci", "forward", "projects"}
+var documented = []string{"server", "ci", "forward", "projects", "testdrive"}
 
 // machineDefaults are the defaults that depend on the machine the flags
 // are defined on, as the page says them, with what they are here.
@@ -47,6 +47,8 @@ func commandFlags(t testing.TB, name string) *flag.FlagSet {
 		(&serverFlags{}).define(fs)
 	case "forward":
 		(&forwardFlags{}).define(fs)
+	case "testdrive":
+		(&testdriveFlags{}).define(fs)
 	case "ci":
 		(&serverFlags{}).define(fs)
 		helpFlags(t, fs, name)
@@ -66,7 +68,6 @@ func commandFlags(t testing.TB, name string) *flag.FlagSet {
 func helpFlags(t testing.TB, fs *flag.FlagSet, name string) {
 	t.Helper()
 	var stdout bytes.Buffer
-	// atoll ci -h prints its flags, then exits 2.
 	run([]string{name, "-h"}, nil, &stdout, io.Discard)
 	found := false
 	for _, h := range readHelp(stdout.String()) {

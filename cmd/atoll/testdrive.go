@@ -41,9 +41,8 @@ const sampleRepo = "acme/infra"
 func testdrive(ctx context.Context, args []string, getenv func(string) (string, bool), environ []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("atoll testdrive", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	script := fs.Bool("script", false, "play the story and exit, 0 only if every step did what it should (the default without a terminal on stdin)")
-	bin := fs.String("tf-bin", "", "tofu binary to run (default: tofu on PATH)")
-	port := fs.Int("port", 0, "port atoll listens on, on 127.0.0.1 (default: a free one)")
+	var f testdriveFlags
+	f.define(fs)
 	if err := parse(fs, args, getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printFlags(stdout, fs, "atoll testdrive")
@@ -53,13 +52,13 @@ func testdrive(ctx context.Context, args []string, getenv func(string) (string, 
 		fmt.Fprintf(stderr, "atoll testdrive: %v\n", err)
 		return 2
 	}
-	if *port < 0 || *port > 65535 {
-		fmt.Fprintf(stderr, "atoll testdrive: --port %d is not a TCP port\n", *port)
+	if f.port < 0 || f.port > 65535 {
+		fmt.Fprintf(stderr, "atoll testdrive: --port %d is not a TCP port\n", f.port)
 		return 2
 	}
-	interactive := !*script && isTerminal(stdin)
+	interactive := !f.script && isTerminal(stdin)
 
-	dr, err := startDrive(ctx, driveOptions{bin: *bin, port: *port, environ: environ, out: newScreen(stdout, isTerminal(stdout))})
+	dr, err := startDrive(ctx, driveOptions{bin: f.bin, port: f.port, environ: environ, out: newScreen(stdout, isTerminal(stdout))})
 	if err != nil {
 		fmt.Fprintf(stderr, "atoll testdrive: %v\n", err)
 		return 1
@@ -75,6 +74,20 @@ func testdrive(ctx context.Context, args []string, getenv func(string) (string, 
 	}
 	dr.prompt(stdin)
 	return 0
+}
+
+// testdriveFlags are the flags of atoll testdrive, as parsed.
+type testdriveFlags struct {
+	script bool
+	bin    string
+	port   int
+}
+
+// define defines the flags on fs.
+func (f *testdriveFlags) define(fs *flag.FlagSet) {
+	fs.BoolVar(&f.script, "script", false, "play the story and exit, 0 only if every step did what it should (the default without a terminal on stdin)")
+	fs.StringVar(&f.bin, "tf-bin", "", "tofu binary atoll runs (default: tofu on PATH)")
+	fs.IntVar(&f.port, "port", 0, "port atoll listens on, on 127.0.0.1 (default: a free one)")
 }
 
 // driveOptions configures startDrive.
