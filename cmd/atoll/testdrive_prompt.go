@@ -168,7 +168,7 @@ func (dr *drive) push() error {
 	return dr.t.do(func() {
 		pr := dr.gh.PushToPull(dr.t, sampleRepo, dr.pull.Number, changes)
 		dr.out.act(you, "push to #%d: %s", pr.Number, strings.Join(slices.Sorted(maps.Keys(changes)), ", "))
-		dr.pull, dr.files = pr, dr.withChanges(dr.files, changes)
+		dr.pull, dr.files = pr, withChanges(dr.files, changes)
 		dr.out.delivered("pull_request synchronize", dr.gh.SendPullRequest(dr.t, dr.events, "synchronize", pr))
 	})
 }

@@ -22,36 +22,6 @@ const (
 // stacks takes a second or two; a loaded machine, much longer.
 const answerTimeout = 3 * time.Minute
 
-// tagsChange is the pull request of the story: a tag more for everything.
-const tagsChange = `variable "service" {
-  type        = string
-  description = "What the tagged things belong to."
-}
-
-output "tags" {
-  description = "The tags every stack puts on what it makes."
-  value = {
-    service = var.service
-    team    = "platform"
-    owner   = "alice"
-  }
-}
-`
-
-// dnsChange is the pull request the prompt starts on.
-const dnsChange = `locals {
-  zone = "acme.example"
-}
-
-resource "terraform_data" "zone" {
-  input = local.zone
-}
-
-output "zone" {
-  value = local.zone
-}
-`
-
 // story plays the pull request's life and checks each step's outcome;
 // its error says which step went wrong, and how.
 func (dr *drive) story() error {
@@ -78,7 +48,9 @@ func (dr *drive) story() error {
 }
 
 func (dr *drive) openTagsPull() {
-	pr := dr.gh.OpenPull(dr.t, sampleRepo, vcstest.PullSpec{Author: author, Branch: "tag-owner", Files: map[string]string{"modules/tags/main.tf": tagsChange}})
+	tags := dr.edited("modules/tags/main.tf", `team    = "platform"`, "team    = \"platform\"\n    owner   = \"alice\"")
+	pr := dr.gh.OpenPull(dr.t, sampleRepo, vcstest.PullSpec{Author: author, Branch: "tag-owner", Files: tags})
+	dr.pull, dr.files = pr, withChanges(dr.main, tags)
 	dr.out.act(author, "opens pull request #%d: modules/tags/main.tf gains an owner tag", pr.Number)
 	dr.send("pull_request opened", dr.gh.SendPullRequest(dr.t, dr.events, "opened", pr))
 	c := dr.answer(pr, 0)
@@ -108,7 +80,7 @@ func (dr *drive) approveAndApply() {
 func (dr *drive) mergeTagsPull() {
 	pr := dr.gh.Merge(dr.t, sampleRepo, 1, author)
 	dr.out.act(author, "merges pull request #%d into main", pr.Number)
-	dr.main = dr.withChanges(dr.main, map[string]string{"modules/tags/main.tf": tagsChange})
+	dr.main = dr.files
 	n := len(dr.gh.Comments(sampleRepo, pr.Number))
 	dr.send("pull_request closed", dr.gh.SendPullRequest(dr.t, dr.events, "closed", pr))
 	c := dr.answer(pr, n)
@@ -116,7 +88,7 @@ func (dr *drive) mergeTagsPull() {
 }
 
 func (dr *drive) openYourPull() {
-	dr.openPull(map[string]string{"stacks/dns/main.tf": dnsChange}, "stacks/dns/main.tf names another zone")
+	dr.openPull(dr.edited("stacks/dns/main.tf", `"acme.internal"`, `"acme.example"`), "stacks/dns/main.tf names another zone")
 	c := dr.answer(dr.pull, 0)
 	dr.expect(c.Body, "`stacks/dns`", "Plan: 1 to add, 0 to change, 0 to destroy.")
 	if strings.Contains(c.Body, "stacks/app") {
@@ -129,12 +101,21 @@ func (dr *drive) openYourPull() {
 func (dr *drive) openPull(files map[string]string, what string) {
 	pr := dr.gh.OpenPull(dr.t, sampleRepo, vcstest.PullSpec{Author: you, Files: files})
 	dr.out.act(you, "open pull request #%d: %s", pr.Number, what)
-	dr.pull, dr.files = pr, dr.withChanges(dr.main, files)
+	dr.pull, dr.files = pr, withChanges(dr.main, files)
 	dr.send("pull_request opened", dr.gh.SendPullRequest(dr.t, dr.events, "opened", pr))
 }
 
+// edited returns the change to file of main that replaces old with new.
+func (dr *drive) edited(file, old, new string) map[string]string {
+	content := dr.main[file]
+	if !strings.Contains(content, old) {
+		dr.t.Fatalf("the sample's %s has no %q to change", file, old)
+	}
+	return map[string]string{file: strings.Replace(content, old, new, 1)}
+}
+
 // withChanges returns files with changes made.
-func (dr *drive) withChanges(files, changes map[string]string) map[string]string {
+func withChanges(files, changes map[string]string) map[string]string {
 	out := make(map[string]string, len(files)+len(changes))
 	for name, content := range files {
 		out[name] = content
