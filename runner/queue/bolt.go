@@ -579,6 +579,28 @@ func (b *Bolt) Note(ctx context.Context, id, consumer, note string) error {
 	})
 }
 
+// Oldest implements Store: tasks are kept in the order of their ids,
+// which is the order they were recorded in.
+func (b *Bolt) Oldest(ctx context.Context) (time.Time, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, false, err
+	}
+	var t boltTask
+	var ok bool
+	err := b.db.View(func(tx *bolt.Tx) error {
+		_, v := tx.Bucket([]byte(taskBucket)).Cursor().First()
+		if v == nil {
+			return nil
+		}
+		ok = true
+		if err := json.Unmarshal(v, &t); err != nil {
+			return fmt.Errorf("queue: decoding task: %w", err)
+		}
+		return nil
+	})
+	return t.Enqueued, ok && err == nil, err
+}
+
 // Pending implements Store.
 func (b *Bolt) Pending(ctx context.Context) (int, error) {
 	if err := ctx.Err(); err != nil {

@@ -418,6 +418,24 @@ func (r *Redis) Requeue(ctx context.Context, t Task, consumer string) error {
 	return nil
 }
 
+// Oldest implements Store: the stream's first entry is its oldest task
+// not done.
+func (r *Redis) Oldest(ctx context.Context) (time.Time, bool, error) {
+	msgs, err := r.client.XRangeN(ctx, r.stream, "-", "+", 1).Result()
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("queue: reading the oldest task: %w", err)
+	}
+	if len(msgs) == 0 {
+		return time.Time{}, false, nil
+	}
+	s, _ := msgs[0].Values["enqueued"].(string)
+	enqueued, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("queue: task %s has no time of record: %w", msgs[0].ID, err)
+	}
+	return enqueued, true, nil
+}
+
 // Pending implements Store: done tasks are deleted from the stream.
 func (r *Redis) Pending(ctx context.Context) (int, error) {
 	n, err := r.client.XLen(ctx, r.stream).Result()

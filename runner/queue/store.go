@@ -126,6 +126,9 @@ type Store interface {
 	Note(ctx context.Context, id, consumer, note string) error
 	// Pending counts the tasks recorded and not done.
 	Pending(ctx context.Context) (int, error)
+	// Oldest returns when the oldest task not done was recorded; ok is
+	// false when there is none.
+	Oldest(ctx context.Context) (enqueued time.Time, ok bool, err error)
 }
 
 // ErrNotHeld is returned for a task the consumer does not hold (any

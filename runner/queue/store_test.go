@@ -96,6 +96,39 @@ func TestTasksInOrder(t *testing.T) {
 	})
 }
 
+// Oldest follows the queue's head: the first task recorded and not done,
+// claimed or not.
+func TestOldestTask(t *testing.T) {
+	t.Parallel()
+	taskStores(t, func(t *testing.T, ts Store) {
+		if _, ok, err := ts.Oldest(t.Context()); err != nil || ok {
+			t.Fatalf("Oldest of an empty queue = %v, %v; want none", ok, err)
+		}
+		tasks := enqueue(t, ts, "a")
+		time.Sleep(10 * time.Millisecond)
+		tasks = append(tasks, enqueue(t, ts, "b")...)
+		for _, want := range tasks {
+			got, ok, err := ts.Oldest(t.Context())
+			if err != nil || !ok || !got.Equal(want.Enqueued) {
+				t.Fatalf("Oldest = %v, %v, %v; want %v (task %s)", got, ok, err, want.Enqueued, want.Body)
+			}
+			task, ok := claim(t, ts, "w1", time.Minute, 0)
+			if !ok {
+				t.Fatal("no task to claim")
+			}
+			if got, _, _ := ts.Oldest(t.Context()); !got.Equal(want.Enqueued) {
+				t.Errorf("Oldest moved when task %s was claimed, not done", task.Body)
+			}
+			if err := ts.Done(t.Context(), task.ID, "w1"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, ok, err := ts.Oldest(t.Context()); err != nil || ok {
+			t.Errorf("Oldest once all are done = %v, %v; want none", ok, err)
+		}
+	})
+}
+
 func TestTasksTakeTurns(t *testing.T) {
 	t.Parallel()
 	taskStores(t, func(t *testing.T, ts Store) {
