@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -52,6 +53,9 @@ type Job struct {
 	given bool
 	// failed is set once the job reports a failure, a refusal included.
 	failed bool
+	// kind is what the job was asked to do, for its Observer: autoplan,
+	// close, a command's name, or comment for a comment that is none.
+	kind string
 }
 
 // reportTimeout bounds the calls that report a job's end to the forge,
@@ -113,13 +117,29 @@ func (j *Job) run(ctx context.Context) (handed bool) {
 	if err != nil && queue.HandedOver(ctx) {
 		// Not the job's failure: its task runs again, and reports then.
 		j.Log.Info("job interrupted", "why", context.Cause(ctx), "err", err)
+		j.observe(Interrupted, start)
 		return true
 	}
+	outcome := Succeeded
 	if err != nil {
 		j.reportError(ctx, err)
+		outcome = Errored
+		if ue := (*userError)(nil); errors.As(err, &ue) {
+			outcome = Refused
+		}
+	} else if j.failed {
+		outcome = Failed
 	}
+	j.observe(outcome, start)
 	j.Log.Debug("job done", "elapsed", time.Since(start))
 	return false
+}
+
+// observe tells the runner's Observer, if any, how the job ended.
+func (j *Job) observe(outcome string, start time.Time) {
+	if j.r.observer != nil {
+		j.r.observer.JobDone(cmp.Or(j.kind, "unknown"), outcome, time.Since(start))
+	}
 }
 
 // do does the work the job's event asks for.
@@ -130,14 +150,15 @@ func (j *Job) do(ctx context.Context) error {
 	if ev.Type == vcs.CommentCreated {
 		j.User = ev.Comment.Author
 		cmd, _, parseErr = workflows.ParseComment(ev.Comment.Body, j.r.policy.AllowedExtraArgs)
-		if j.rerun && parseErr == nil && cmd.Name == "apply" {
-			// First, even after crashes: what may be half applied is
-			// never applied again.
-			if answered, err := j.interruptedApply(ctx); answered {
-				return err
-			}
-			// The first run never began to apply.
+	}
+	j.kind = jobKind(ev.Type, cmd, parseErr)
+	if ev.Type == vcs.CommentCreated && j.rerun && parseErr == nil && cmd.Name == "apply" {
+		// First, even after crashes: what may be half applied is never
+		// applied again.
+		if answered, err := j.interruptedApply(ctx); answered {
+			return err
 		}
+		// The first run never began to apply.
 	}
 	if j.abandoned >= crashLimit {
 		return j.giveUp(ctx, cmd)
@@ -161,6 +182,20 @@ func (j *Job) work(ctx context.Context, cmd workflows.Command, parseErr error) e
 		return j.command(ctx, cmd, parseErr)
 	}
 	return fmt.Errorf("runner: no work for a %s event", j.Event.Type)
+}
+
+// jobKind names what a job of an event of type t is asked to do, cmd
+// being its comment's command as ParseComment read it, with parseErr.
+func jobKind(t vcs.EventType, cmd workflows.Command, parseErr error) string {
+	switch {
+	case t == vcs.PullClosed:
+		return "close"
+	case t != vcs.CommentCreated:
+		return "autoplan"
+	case parseErr != nil || cmd.Name == "":
+		return "comment"
+	}
+	return cmd.Name
 }
 
 // reportError says on the pull request that the job failed: as err says

@@ -83,7 +83,32 @@ type Config struct {
 	Parallelism int
 	// Logger receives the jobs' logs; slog.Default() when nil.
 	Logger *slog.Logger
+	// Observer, when set, hears how each job ended.
+	Observer Observer
 }
+
+// Observer hears how each job ended, for metrics: what it was asked to
+// do (autoplan, close, or a comment command such as plan or apply; an
+// unreadable comment is "comment"), how it ended, and how long it took.
+type Observer interface {
+	JobDone(command, outcome string, took time.Duration)
+}
+
+// How a job ends, for an Observer.
+const (
+	// Succeeded: the job did all it was asked.
+	Succeeded = "succeeded"
+	// Failed: a project's plan or apply failed.
+	Failed = "failed"
+	// Refused: the job was refused (not allowed, requirements unmet, a
+	// bad command) and said why.
+	Refused = "refused"
+	// Errored: atoll hit an internal error.
+	Errored = "error"
+	// Interrupted: the job stopped before its end and runs again
+	// (shutdown, a claim lost); it is heard again then.
+	Interrupted = "interrupted"
+)
 
 // Runner runs the jobs events ask for. It is safe for concurrent use.
 type Runner struct {
@@ -97,6 +122,7 @@ type Runner struct {
 	redact     *tool.Redactor
 	ping       func(context.Context) error
 	log        *slog.Logger
+	observer   Observer
 	// slots bound the projects running at once across all jobs.
 	slots chan struct{}
 }
@@ -115,6 +141,7 @@ func New(cfg Config) *Runner {
 		redact:     cfg.Redactor,
 		ping:       cfg.Ping,
 		log:        cmp.Or(cfg.Logger, slog.Default()),
+		observer:   cfg.Observer,
 		slots:      make(chan struct{}, max(cfg.Parallelism, 1)),
 	}
 }
