@@ -8,12 +8,15 @@ import (
 	"github.com/atoll-iac/atoll/vcs/gitlab"
 )
 
-// newForges builds the forges the configuration enables, warning of what
-// they lack. It is the one place that knows which forges exist.
-func newForges(log *slog.Logger, cfg Config) ([]vcs.Forge, error) {
+// newForges builds the forges the configuration enables, their API
+// requests counted in m, warning of what they lack. It is the one place
+// that knows which forges exist.
+func newForges(log *slog.Logger, cfg Config, m *metrics) ([]vcs.Forge, error) {
 	var forges []vcs.Forge
 	if cfg.GitHub.Token != "" || cfg.GitHub.WebhookSecret != "" {
-		f, err := github.New(cfg.GitHub)
+		c := cfg.GitHub
+		c.HTTPClient = m.meter("github", c.HTTPClient)
+		f, err := github.New(c)
 		if err != nil {
 			return nil, err
 		}
@@ -21,7 +24,9 @@ func newForges(log *slog.Logger, cfg Config) ([]vcs.Forge, error) {
 		warnUnsigned(log, cfg, cfg.GitHub.WebhookSecret, "GitHub", "pull request", "--gh-webhook-secret")
 	}
 	if cfg.GitLab.Token != "" || cfg.GitLab.WebhookSecret != "" {
-		f, err := gitlab.New(cfg.GitLab)
+		c := cfg.GitLab
+		c.HTTPClient = m.meter("gitlab", c.HTTPClient)
+		f, err := gitlab.New(c)
 		if err != nil {
 			return nil, err
 		}

@@ -216,6 +216,7 @@ func (p *poller) cycle(ctx context.Context) {
 			p.pause(ctx, rl.Reset, "the rate limit is nearly spent")
 		}
 	}
+	p.s.metrics.pollCycle(p.forge.Name(), failed)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.status.Error = ""

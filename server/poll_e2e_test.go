@@ -314,6 +314,16 @@ func TestPollBothForges(t *testing.T) {
 			t.Errorf("the %s poller: %+v; want a clean cycle", forge, st)
 		}
 	}
+	// Both forges' cycles and API calls are counted apart.
+	m := e.scrape(t)
+	for _, forge := range []string{"github", "gitlab"} {
+		if n, _ := metricValue(m, "atoll_poll_cycles_total", "forge="+forge, "outcome=ok"); n < 1 {
+			t.Errorf("%s poll cycles counted: %v, want at least one", forge, n)
+		}
+		if n, _ := metricValue(m, "atoll_forge_requests_total", "forge="+forge, "code=2xx"); n < 1 {
+			t.Errorf("%s API calls counted: %v, want some", forge, n)
+		}
+	}
 }
 
 // Replicas poll one at a time; when the one polling dies, another takes

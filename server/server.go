@@ -56,6 +56,8 @@ type Server struct {
 	stopPolling context.CancelFunc
 	// sandbox is "on" when steps run confined.
 	sandbox string
+	// metrics are what /metrics shows.
+	metrics *metrics
 }
 
 // New builds a server from cfg: it opens the stores under cfg.DataDir (or
@@ -85,7 +87,8 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	forges, err := newForges(log, cfg)
+	m := newMetrics(log, st.tasks, st.locker)
+	forges, err := newForges(log, cfg, m)
 	if err != nil {
 		return nil, errors.Join(err, st.close())
 	}
@@ -116,6 +119,7 @@ func New(cfg Config) (*Server, error) {
 		Ping:        st.ping,
 		Parallelism: cfg.Parallelism,
 		Logger:      log,
+		Observer:    m,
 	})
 	s := &Server{
 		log:        log,
@@ -130,6 +134,7 @@ func New(cfg Config) (*Server, error) {
 		bodies:     webhookLimits(),
 		refused:    unsignedRefused(cfg),
 		sandbox:    sandboxState(sandbox),
+		metrics:    m,
 	}
 	if cfg.PollInterval > 0 {
 		for _, f := range forges {
@@ -201,7 +206,8 @@ func (s *Server) Locks(ctx context.Context) ([]locking.Lock, error) {
 // Handler serves atoll's HTTP endpoints.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /events", s.handleEvents)
+	mux.HandleFunc("POST /events", s.countWebhooks(s.handleEvents))
+	mux.Handle("GET /metrics", s.metrics.handler())
 	mux.HandleFunc("GET /healthz", s.healthz)
 	return mux
 }
