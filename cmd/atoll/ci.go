@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 
@@ -28,7 +27,7 @@ func ci(ctx context.Context, args, environ []string, stdout, stderr io.Writer) i
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		sub, args = args[0], args[1:]
 	}
-	cfg, work, cleanup, err := ciConfig(sub, args, getenv, env, stdout)
+	cfg, work, cleanup, err := ciConfig(sub, args, getenv, env, stdout, stderr)
 	if errors.Is(err, errHelp) {
 		return 0
 	}
@@ -37,7 +36,6 @@ func ci(ctx context.Context, args, environ []string, stdout, stderr io.Writer) i
 		return 2
 	}
 	defer cleanup()
-	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	cfg.Env = environ
 	failed, err := server.RunCI(ctx, cfg, work, stdout)
 	switch {
@@ -52,8 +50,8 @@ func ci(ctx context.Context, args, environ []string, stdout, stderr io.Writer) i
 
 // ciConfig reads the flags, filling in from the CI's own variables what
 // they leave unset, and the work the job asks for. cleanup removes the
-// data directory made for the run.
-func ciConfig(sub string, args []string, getenv func(string) (string, bool), env func(string) string, stdout io.Writer) (server.Config, server.CIWork, func(), error) {
+// data directory made for the run. The Config's Logger writes to logs.
+func ciConfig(sub string, args []string, getenv func(string) (string, bool), env func(string) string, stdout, logs io.Writer) (server.Config, server.CIWork, func(), error) {
 	fs := flag.NewFlagSet("atoll ci", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var f serverFlags
@@ -73,6 +71,11 @@ func ciConfig(sub string, args []string, getenv func(string) (string, bool), env
 		// not handed to another user.
 		f.toolUser = "self"
 	}
+	if !set["log-level"] {
+		// The job's output is what it did, on stdout: the log says only
+		// what went wrong.
+		f.logLevel = "warn"
+	}
 	work, err := f.ciWork(sub, env, set)
 	if err != nil {
 		return server.Config{}, server.CIWork{}, nil, err
@@ -85,7 +88,7 @@ func ciConfig(sub string, args []string, getenv func(string) (string, bool), env
 		}
 		f.dataDir, cleanup = dir, func() { os.RemoveAll(dir) }
 	}
-	cfg, err := f.config()
+	cfg, err := f.config(logs)
 	if err != nil {
 		cleanup()
 		return server.Config{}, server.CIWork{}, nil, err

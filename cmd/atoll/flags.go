@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -40,6 +42,7 @@ type serverFlags struct {
 	download, allowForks, automerge, hidePrev, redisTLS        bool
 	lockTTL, claimTTL, shutdownTimeout, pollInterval           time.Duration
 	sandbox, sandboxReadPaths, toolUser                        string
+	logFormat, logLevel                                        string
 	// secretFiles holds, by secret flag, the file its -file form names.
 	secretFiles map[string]*string
 }
@@ -95,6 +98,8 @@ func (f *serverFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&f.sandbox, "sandbox", string(server.SandboxAuto), "confine every tool run to its workspace with Landlock: auto (when the kernel can, else warn loudly), required (refuse to start without), or off")
 	fs.StringVar(&f.toolUser, "tool-user", "", "the user steps run as when atoll runs as root: a name or uid[:gid], or self for root itself, with no capability; the tool and --data-dir must be reachable to it (default: nobody when atoll is root, else atoll's own user)")
 	fs.StringVar(&f.sandboxReadPaths, "sandbox-read-paths", "", "comma-separated absolute directories tool runs may also read and run files from, such as where a tool wrapper keeps the binaries it runs")
+	fs.StringVar(&f.logFormat, "log-format", "text", "how logs are written to stderr: text (key=value pairs) or json (one object a line)")
+	fs.StringVar(&f.logLevel, "log-level", "", "the least severe logs written: debug, info, warn or error (default: info; atoll ci: warn)")
 	f.secretFiles = map[string]*string{}
 	for _, name := range secretFlags {
 		f.secretFiles[name] = fs.String(name+"-file", "", "file holding --"+name+", its trailing newline dropped: a flag's value is in /proc/PID/cmdline, which every local user can read")
@@ -166,9 +171,16 @@ func secretsOnCommandLine(args []string) []string {
 	return named
 }
 
-// serverConfig reads the server's flags, each of which may also come from
-// its environment variable, into a server.Config. Errors name the flag.
+// serverConfig is readServerFlags with a Logger that writes nowhere, for
+// callers that log elsewhere (atoll testdrive).
 func serverConfig(args []string, getenv func(string) (string, bool), stdout io.Writer) (server.Config, error) {
+	return readServerFlags(args, getenv, stdout, io.Discard)
+}
+
+// readServerFlags reads the server's flags, each of which may also come
+// from its environment variable, into a server.Config whose Logger writes
+// to logs as --log-format and --log-level say. Errors name the flag.
+func readServerFlags(args []string, getenv func(string) (string, bool), stdout, logs io.Writer) (server.Config, error) {
 	fs := flag.NewFlagSet("atoll server", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var f serverFlags
@@ -180,7 +192,7 @@ func serverConfig(args []string, getenv func(string) (string, bool), stdout io.W
 		}
 		return server.Config{}, err
 	}
-	return f.config()
+	return f.config(logs)
 }
 
 // check refuses the values of the flags that need no reading of what
@@ -217,8 +229,8 @@ func (f *serverFlags) check() error {
 }
 
 // config builds the server's Config from the flags, reading what they
-// name.
-func (f *serverFlags) config() (server.Config, error) {
+// name; its Logger writes to logs.
+func (f *serverFlags) config(logs io.Writer) (server.Config, error) {
 	if f.allowlist == "" {
 		return server.Config{}, errors.New("--repo-allowlist is required (comma-separated owner/repo globs, * for all)")
 	}
@@ -275,6 +287,10 @@ func (f *serverFlags) config() (server.Config, error) {
 	if err != nil {
 		return server.Config{}, fmt.Errorf("--data-dir: %v", err)
 	}
+	logger, err := newLogger(logs, f.logFormat, cmp.Or(f.logLevel, "info"))
+	if err != nil {
+		return server.Config{}, err
+	}
 	return server.Config{
 		Addr:              net.JoinHostPort(f.bind, strconv.Itoa(f.port)),
 		DataDir:           dir,
@@ -295,6 +311,7 @@ func (f *serverFlags) config() (server.Config, error) {
 		SandboxReadPaths:  list(f.sandboxReadPaths),
 		RedactEnv:         list(f.redactEnv),
 		Redis:             server.RedisConfig{Addr: f.redisAddr, Password: f.redisPassword, DB: f.redisDB, TLS: f.redisTLS},
+		Logger:            logger,
 		Policy: runner.Policy{
 			ApplyRequirements:    reqs,
 			RepoConfig:           repoConfig,
@@ -306,6 +323,25 @@ func (f *serverFlags) config() (server.Config, error) {
 			LockTTL:              f.lockTTL,
 		},
 	}, nil
+}
+
+// newLogger returns a logger that writes to w in format, text or json,
+// the records of level (debug, info, warn or error) and above. Errors
+// name the flag.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	levels := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}
+	lv, ok := levels[strings.ToLower(level)]
+	if !ok {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
 
 // downloadURLs reads --tf-download-url: a bare URL is for the default

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -66,7 +65,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		defer stop()
 		return testdrive(ctx, args[1:], getenv, environ, os.Stdin, stdout, stderr)
 	case "server":
-		cfg, err := serverConfig(args[1:], getenv, stdout)
+		cfg, err := readServerFlags(args[1:], getenv, stdout, stderr)
 		if errors.Is(err, errHelp) {
 			return 0
 		}
@@ -74,7 +73,6 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "atoll server: %v\n", err)
 			return 2
 		}
-		cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 		for _, name := range secretsOnCommandLine(args[1:]) {
 			cfg.Logger.Warn("a secret on the command line can be read by every local user (/proc/PID/cmdline): use --"+name+"-file or "+envName(name), "flag", "--"+name)
 		}
