@@ -158,6 +158,16 @@ type TeamChecker interface {
 	InTeam(ctx context.Context, team, user string) (bool, error)
 }
 
+// Pinger is a forge that can be asked whether its API answers atoll's
+// credentials: what a readiness probe checks.
+type Pinger interface {
+	// Ping makes one authenticated API call that changes nothing, is not
+	// answered from a cache and costs as little of the rate limit as the
+	// forge allows. It returns nil once the forge answered and took the
+	// credentials.
+	Ping(ctx context.Context) error
+}
+
 // EventType says what happened.
 type EventType int
 

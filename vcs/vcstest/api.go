@@ -18,6 +18,7 @@ const docsURL = "https://docs.github.com/rest"
 func (g *GitHub) routeAPI(mux *http.ServeMux) {
 	handle := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, g.authorized(h)) }
 	handle("GET /api/v3/user", g.getUser)
+	mux.HandleFunc("GET /api/v3/rate_limit", g.rateLimit) // unmetered, as on GitHub
 	handle("GET /api/v3/user/repos", g.listUserRepos)
 	handle("GET /api/v3/repos/{owner}/{repo}/pulls", g.listPulls)
 	handle("GET /api/v3/repos/{owner}/{repo}/pulls/{n}", g.getPull)
