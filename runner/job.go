@@ -51,6 +51,10 @@ type Job struct {
 	// configuration) rather than written in a comment: there is no
 	// comment to check or mark, only User's right to run it.
 	given bool
+	// operator, when set, gave the command through atoll's web UI or API
+	// (Order.Operator): there is no comment on the forge, and the right
+	// to give it was checked where it was given.
+	operator string
 	// failed is set once the job reports a failure, a refusal included.
 	failed bool
 	// kind is what the job was asked to do, for its Observer: autoplan,

@@ -22,6 +22,26 @@ type Order struct {
 	JobID string
 	Forge string
 	Event vcs.Event
+	// Operator, when set, is who asked for the work through atoll's own
+	// web UI or API rather than on the forge: a user of atoll, whose
+	// right to ask was checked there, and not of the forge. The event is
+	// then the command asked for, with no comment on the forge; only
+	// unlock is asked for so (UnlockOrder).
+	Operator string `json:",omitempty"`
+}
+
+// UnlockOrder is the order to unlock pull request pull, from forge, as
+// `atoll unlock` does, on operator's word: the pull request is told who
+// unlocked it, and from where. It runs in the pull request's turn, after
+// the jobs queued before it, so no lock is released under a running
+// apply.
+func UnlockOrder(jobID, forge string, pull vcs.PullRequest, operator string) Order {
+	return Order{JobID: jobID, Forge: forge, Operator: operator, Event: vcs.Event{
+		Type:    vcs.CommentCreated,
+		Repo:    pull.Repo,
+		Pull:    pull,
+		Comment: vcs.Comment{Author: operator, Body: "atoll unlock"},
+	}}
 }
 
 // group names the tasks of one pull request, which take turns.
@@ -93,11 +113,16 @@ func PullMark(forge string, pull vcs.PullRequest) queue.Mark {
 
 // Enqueue records o as a task in store, unless what its event reports
 // was queued before, and reports whether it did. The check and the
-// record are one step: an event is never half taken.
+// record are one step: an event is never half taken. An operator's order
+// reports nothing that could come again: it is always recorded.
 func Enqueue(ctx context.Context, store queue.Store, o Order) (bool, error) {
 	group, body, err := o.Task()
 	if err != nil {
 		return false, err
+	}
+	if o.Operator != "" {
+		_, err := store.Enqueue(ctx, group, body)
+		return err == nil, err
 	}
 	_, isNew, err := store.EnqueueOnce(ctx, o.mark(), group, body)
 	return isNew, err
@@ -154,6 +179,7 @@ func (r *Runner) Handle(ctx context.Context, t queue.Task, c *queue.Claim) error
 		return nil
 	}
 	j := r.newJob(o.JobID, log, forge, ev, c)
+	j.operator = o.Operator
 	j.rerun = t.Claims > 1
 	j.abandoned = t.Abandoned()
 	if j.abandoned >= crashLimit {

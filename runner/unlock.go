@@ -26,7 +26,13 @@ func (j *Job) unlock(ctx context.Context) error {
 	if len(released) == 0 && len(discarded) == 0 {
 		return userErrorf("This pull request holds no locks and has no plans: there is nothing to release.")
 	}
-	_, err = j.reply.Finish(ctx, "**atoll unlocked this pull request.**\n\n"+releasedText(released, discarded)+
+	said := "**atoll unlocked this pull request.**"
+	if j.operator != "" {
+		// The name is the server's configuration, not the forge's; kept
+		// in a code span all the same.
+		said = fmt.Sprintf("**atoll unlocked this pull request**, as `%s` asked in atoll's web UI.", strings.ReplaceAll(j.operator, "`", ""))
+	}
+	_, err = j.reply.Finish(ctx, said+"\n\n"+releasedText(released, discarded)+
 		"\nOther pull requests can plan these projects now; comment `atoll plan` to plan here again.")
 	return err
 }
