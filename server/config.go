@@ -94,12 +94,29 @@ type Config struct {
 	// files from, besides the system's and the tool's: where a tool
 	// wrapper keeps the binaries it runs, say.
 	SandboxReadPaths []string
+	// Web configures the web UI, which is off unless it says who may use
+	// it.
+	Web WebConfig
 	// Logger receives the server's logs; slog.Default() when nil.
 	Logger *slog.Logger
 
 	// oneShot is set by RunCI: no webhook comes in.
 	oneShot bool
 }
+
+// WebConfig configures the web UI (/, /locks): it serves it once it
+// knows who may use it, Username and Password (HTTP basic auth; serve it
+// over TLS, through a proxy that terminates it), or Open. The zero value
+// serves no UI.
+type WebConfig struct {
+	Username, Password string
+	// Open serves the UI to whoever reaches it, unlock button included:
+	// for a server only trusted people can reach.
+	Open bool
+}
+
+// on reports whether the UI is served.
+func (c WebConfig) on() bool { return c.Username != "" || c.Open }
 
 // check refuses a Config that New cannot run.
 func (c Config) check() error {
@@ -112,6 +129,12 @@ func (c Config) check() error {
 		return fmt.Errorf("server: poll interval %v is negative", c.PollInterval)
 	case c.PlansDir != "" && !filepath.IsAbs(c.PlansDir):
 		return fmt.Errorf("server: plans directory %q is not an absolute path", c.PlansDir)
+	}
+	switch {
+	case c.Web.Open && c.Web.Username != "":
+		return fmt.Errorf("server: the web UI is open to all and has a user: choose one")
+	case c.Web.Username != "" && c.Web.Password == "", c.Web.Username == "" && c.Web.Password != "":
+		return fmt.Errorf("server: the web UI needs a user name and a password, or neither")
 	}
 	if err := CheckSandboxReadPaths(c.SandboxReadPaths); err != nil {
 		return fmt.Errorf("server: sandbox read paths: %w", err)

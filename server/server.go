@@ -58,6 +58,8 @@ type Server struct {
 	sandbox string
 	// metrics are what /metrics shows.
 	metrics *metrics
+	// web serves the UI; nil when it is off.
+	web *web
 }
 
 // New builds a server from cfg: it opens the stores under cfg.DataDir (or
@@ -136,6 +138,9 @@ func New(cfg Config) (*Server, error) {
 		sandbox:    sandboxState(sandbox),
 		metrics:    m,
 	}
+	if cfg.Web.on() {
+		s.web = newWeb(s, cfg.Web)
+	}
 	if cfg.PollInterval > 0 {
 		for _, f := range forges {
 			if w, ok := f.(vcs.Watcher); ok {
@@ -208,6 +213,9 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /events", s.countWebhooks(s.handleEvents))
 	mux.Handle("GET /metrics", s.metrics.handler())
+	if s.web != nil {
+		s.web.route(mux)
+	}
 	mux.HandleFunc("GET /healthz", s.healthz)
 	return mux
 }

@@ -1,0 +1,218 @@
+package server
+
+import (
+	"cmp"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/atoll-iac/atoll/locking"
+)
+
+//go:embed web/*.html
+var webFiles embed.FS
+
+// pages are the web UI's templates, each page with the layout.
+var pages = template.Must(template.New("").Funcs(template.FuncMap{
+	"since": func(t time.Time) string { return since(time.Since(t)) },
+	"utc":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+}).ParseFS(webFiles, "web/*.html"))
+
+// web serves the UI: who may use it (basic auth, unless open), and the
+// token its forms carry against cross-site requests.
+type web struct {
+	s    *Server
+	cfg  WebConfig
+	csrf []byte // the key CSRF tokens are made with
+}
+
+// newWeb returns the UI of s. Its CSRF key comes from the password, so
+// that every replica of one configuration takes the others' forms; an
+// open UI has a key of its own (its forms then need their replica).
+func newWeb(s *Server, cfg WebConfig) *web {
+	w := &web{s: s, cfg: cfg}
+	if cfg.Password != "" {
+		sum := sha256.Sum256([]byte("atoll web csrf\x00" + cfg.Username + "\x00" + cfg.Password))
+		w.csrf = sum[:]
+	} else {
+		w.csrf = make([]byte, 32)
+		rand.Read(w.csrf)
+	}
+	return w
+}
+
+// route adds the UI's pages to mux.
+func (w *web) route(mux *http.ServeMux) {
+	mux.Handle("GET /{$}", w.auth(w.index))
+	mux.Handle("GET /locks", w.auth(w.locks))
+	mux.Handle("POST /locks/unlock", w.auth(w.unlock))
+}
+
+// auth lets a request through to next once it names the UI's user and
+// password (compared in constant time), or when the UI is open; else it
+// answers 401, asking the browser for them.
+func (w *web) auth(next func(http.ResponseWriter, *http.Request, string)) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+		rw.Header().Set("X-Content-Type-Options", "nosniff")
+		rw.Header().Set("Referrer-Policy", "same-origin")
+		if w.cfg.Open {
+			next(rw, r, "anonymous")
+			return
+		}
+		user, pass, ok := r.BasicAuth()
+		userOK := subtle.ConstantTimeCompare([]byte(user), []byte(w.cfg.Username)) == 1
+		passOK := subtle.ConstantTimeCompare([]byte(pass), []byte(w.cfg.Password)) == 1
+		if !ok || !userOK || !passOK {
+			rw.Header().Set("WWW-Authenticate", `Basic realm="atoll", charset="UTF-8"`)
+			http.Error(rw, "atoll's web UI needs its user name and password", http.StatusUnauthorized)
+			return
+		}
+		next(rw, r, user)
+	})
+}
+
+// token is the CSRF token of user's forms.
+func (w *web) token(user string) string {
+	m := hmac.New(sha256.New, w.csrf)
+	m.Write([]byte("form\x00" + user))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// sameOrigin refuses a form posted from another site: one whose token is
+// not user's, or whose Origin, when the browser sends one, is another
+// host.
+func (w *web) sameOrigin(r *http.Request, user string) error {
+	if !hmac.Equal([]byte(r.PostFormValue("csrf")), []byte(w.token(user))) {
+		return errors.New("the form's token is missing or wrong: reload the page and try again")
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		if u, err := url.Parse(o); err != nil || u.Host != r.Host {
+			return errors.New("the form was posted from another site")
+		}
+	}
+	return nil
+}
+
+// pageData is what every page gets.
+type pageData struct {
+	Title string
+	User  string
+	CSRF  string
+	// Repo filters the lists by repository.
+	Repo  string
+	Locks []locking.Lock
+	// Queue is the number of tasks waiting or running; Oldest how long
+	// ago the oldest was recorded, "" when none.
+	Queue  int
+	Oldest string
+	// Flash says what the last form did; Error what went wrong.
+	Flash, Error string
+}
+
+func (w *web) index(rw http.ResponseWriter, r *http.Request, user string) {
+	d, err := w.data(r, user, "atoll")
+	if err == nil {
+		d.Queue, err = w.s.tasks.Pending(r.Context())
+	}
+	if err == nil {
+		var oldest time.Time
+		var ok bool
+		if oldest, ok, err = w.s.tasks.Oldest(r.Context()); ok {
+			d.Oldest = since(time.Since(oldest))
+		}
+	}
+	w.render(rw, "index.html", d, err)
+}
+
+func (w *web) locks(rw http.ResponseWriter, r *http.Request, user string) {
+	d, err := w.data(r, user, "Locks · atoll")
+	d.Flash, d.Error = r.URL.Query().Get("done"), r.URL.Query().Get("error")
+	w.render(rw, "locks.html", d, err)
+}
+
+// unlock queues the unlock of the pull request the form names, and
+// sends the browser back to the locks, saying what became of it.
+func (w *web) unlock(rw http.ResponseWriter, r *http.Request, user string) {
+	if err := w.sameOrigin(r, user); err != nil {
+		http.Error(rw, err.Error(), http.StatusForbidden)
+		return
+	}
+	forge, repo := r.PostFormValue("forge"), r.PostFormValue("repo")
+	number, err := strconv.Atoi(r.PostFormValue("pull"))
+	if err != nil || forge == "" || repo == "" {
+		http.Error(rw, "the form names no pull request", http.StatusBadRequest)
+		return
+	}
+	back := url.Values{}
+	id, err := w.s.Unlock(r.Context(), forge, repo, number, user)
+	switch {
+	case errors.Is(err, errNoLocks):
+		back.Set("error", fmt.Sprintf("%s#%d holds no lock any more.", repo, number))
+	case err != nil:
+		w.s.log.Error("web: queueing an unlock", "err", err)
+		back.Set("error", "atoll could not queue the unlock; its log says why.")
+	default:
+		back.Set("done", fmt.Sprintf("Unlock of %s#%d queued (job %s): its locks go in its turn, and the pull request is told.", repo, number, id))
+	}
+	http.Redirect(rw, r, "/locks?"+back.Encode(), http.StatusSeeOther)
+}
+
+// data reads what every page shows: the locks, newest first, of the
+// repository the query names, if any.
+func (w *web) data(r *http.Request, user, title string) (pageData, error) {
+	d := pageData{Title: title, User: user, CSRF: w.token(user), Repo: strings.TrimSpace(r.URL.Query().Get("repo"))}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	locks, err := w.s.locker.List(ctx)
+	if err != nil {
+		return d, fmt.Errorf("listing locks: %w", err)
+	}
+	slices.SortStableFunc(locks, func(a, b locking.Lock) int { return b.Time.Compare(a.Time) })
+	for _, l := range locks {
+		if d.Repo == "" || l.Key.Repo == d.Repo {
+			d.Locks = append(d.Locks, l)
+		}
+	}
+	return d, nil
+}
+
+// render writes page with d; a page whose data could not be read says
+// so, with a 503.
+func (w *web) render(rw http.ResponseWriter, page string, d pageData, err error) {
+	rw.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err != nil {
+		w.s.log.Error("web: reading a page's data", "page", page, "err", err)
+		rw.WriteHeader(http.StatusServiceUnavailable)
+		d.Error = cmp.Or(d.Error, "atoll cannot read its store right now; its log says why.")
+	}
+	if err := pages.ExecuteTemplate(rw, page, d); err != nil {
+		w.s.log.Error("web: rendering", "page", page, "err", err)
+	}
+}
+
+// since says a duration as people do: "12s", "5m", "3h", "2d".
+func since(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
