@@ -43,6 +43,7 @@ type serverFlags struct {
 	lockTTL, claimTTL, shutdownTimeout, pollInterval           time.Duration
 	sandbox, sandboxReadPaths, toolUser                        string
 	logFormat, logLevel                                        string
+	webUser, webPassword, webAuth                              string
 	// secretFiles holds, by secret flag, the file its -file form names.
 	secretFiles map[string]*string
 }
@@ -50,7 +51,7 @@ type serverFlags struct {
 // secretFlags are the flags whose values are secrets. Each has a -file
 // form: a value on the command line is in /proc/PID/cmdline, which every
 // local user can read.
-var secretFlags = []string{"gh-token", "gh-webhook-secret", "gitlab-token", "gitlab-webhook-secret", "redis-password"}
+var secretFlags = []string{"gh-token", "gh-webhook-secret", "gitlab-token", "gitlab-webhook-secret", "redis-password", "web-password"}
 
 // secret is where the value of secret flag name goes.
 func (f *serverFlags) secret(name string) *string {
@@ -58,6 +59,7 @@ func (f *serverFlags) secret(name string) *string {
 		"gh-token": &f.ghToken, "gh-webhook-secret": &f.ghSecret,
 		"gitlab-token": &f.glToken, "gitlab-webhook-secret": &f.glSecret,
 		"redis-password": &f.redisPassword,
+		"web-password":   &f.webPassword,
 	}[name]
 }
 
@@ -98,6 +100,9 @@ func (f *serverFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&f.sandbox, "sandbox", string(server.SandboxAuto), "confine every tool run to its workspace with Landlock: auto (when the kernel can, else warn loudly), required (refuse to start without), or off")
 	fs.StringVar(&f.toolUser, "tool-user", "", "the user steps run as when atoll runs as root: a name or uid[:gid], or self for root itself, with no capability; the tool and --data-dir must be reachable to it (default: nobody when atoll is root, else atoll's own user)")
 	fs.StringVar(&f.sandboxReadPaths, "sandbox-read-paths", "", "comma-separated absolute directories tool runs may also read and run files from, such as where a tool wrapper keeps the binaries it runs")
+	fs.StringVar(&f.webUser, "web-username", "", "user name of the web UI (/, /locks), which is off unless it and --web-password, or --web-auth=none, are given")
+	fs.StringVar(&f.webPassword, "web-password", "", "password of the web UI's user, asked for by HTTP basic auth: serve atoll over TLS, through a proxy that terminates it")
+	fs.StringVar(&f.webAuth, "web-auth", "basic", "basic: the web UI asks for --web-username and --web-password; none: it is open to whoever reaches the server, unlock included")
 	fs.StringVar(&f.logFormat, "log-format", "text", "how logs are written to stderr: text (key=value pairs) or json (one object a line)")
 	fs.StringVar(&f.logLevel, "log-level", "", "the least severe logs written: debug, info, warn or error (default: info; atoll ci: warn)")
 	f.secretFiles = map[string]*string{}
@@ -218,6 +223,12 @@ func (f *serverFlags) check() error {
 		return fmt.Errorf("--claim-ttl %v", err)
 	}
 	switch {
+	case f.webAuth != "basic" && f.webAuth != "none":
+		return fmt.Errorf("--web-auth %q: want basic or none", f.webAuth)
+	case f.webAuth == "none" && (f.webUser != "" || f.webPassword != ""):
+		return errors.New("--web-auth=none opens the web UI to all: give no --web-username or --web-password with it")
+	case (f.webUser == "") != (f.webPassword == ""):
+		return errors.New("--web-username and --web-password go together: give both for the web UI, or neither")
 	case f.shutdownTimeout <= 0:
 		return fmt.Errorf("--shutdown-timeout %v: want a positive duration", f.shutdownTimeout)
 	case f.redisDB < 0:
@@ -312,6 +323,7 @@ func (f *serverFlags) config(logs io.Writer) (server.Config, error) {
 		RedactEnv:         list(f.redactEnv),
 		Redis:             server.RedisConfig{Addr: f.redisAddr, Password: f.redisPassword, DB: f.redisDB, TLS: f.redisTLS},
 		Logger:            logger,
+		Web:               server.WebConfig{Username: f.webUser, Password: f.webPassword, Open: f.webAuth == "none"},
 		Policy: runner.Policy{
 			ApplyRequirements:    reqs,
 			RepoConfig:           repoConfig,

@@ -67,6 +67,10 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"unknown sandbox mode", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--sandbox", "maybe"}, nil, `--sandbox "maybe": want auto, required or off`},
 		{"relative sandbox path", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--sandbox-read-paths", "/opt/tools,bin"}, nil, `--sandbox-read-paths: "bin" is not an absolute path`},
 		{"no token file", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token-file", "/nonexistent/token"}, nil, "--gh-token-file: no such file (the flag takes the path of a file holding the secret)"},
+		{"unknown web auth", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--web-auth", "oauth"}, nil, `--web-auth "oauth": want basic or none`},
+		{"web user alone", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--web-username", "ops"}, nil, "--web-username and --web-password go together"},
+		{"web password alone", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x"}, map[string]string{"ATOLL_WEB_PASSWORD": "pw"}, "--web-username and --web-password go together"},
+		{"open web with a user", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--web-auth=none", "--web-username", "ops"}, nil, "--web-auth=none opens the web UI to all"},
 		{"token twice", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token-file", "/etc/hostname"}, map[string]string{"ATOLL_GH_TOKEN": "x"}, "--gh-token and --gh-token-file are both set: give one"},
 	}
 	for _, tt := range tests {
