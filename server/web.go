@@ -37,13 +37,16 @@ type web struct {
 	s    *Server
 	cfg  WebConfig
 	csrf []byte // the key CSRF tokens are made with
+	// unlockWait is how long an unlock form waits for the unlock to run
+	// before it answers that it is queued.
+	unlockWait time.Duration
 }
 
 // newWeb returns the UI of s. Its CSRF key comes from the password, so
 // that every replica of one configuration takes the others' forms; an
 // open UI has a key of its own (its forms then need their replica).
 func newWeb(s *Server, cfg WebConfig) *web {
-	w := &web{s: s, cfg: cfg}
+	w := &web{s: s, cfg: cfg, unlockWait: 3 * time.Second}
 	if cfg.Password != "" {
 		sum := sha256.Sum256([]byte("atoll web csrf\x00" + cfg.Username + "\x00" + cfg.Password))
 		w.csrf = sum[:]
@@ -165,10 +168,32 @@ func (w *web) unlock(rw http.ResponseWriter, r *http.Request, user string) {
 	case err != nil:
 		w.s.log.Error("web: queueing an unlock", "err", err)
 		back.Set("error", "atoll could not queue the unlock; its log says why.")
+	case w.unlocked(r.Context(), forge, repo, number):
+		back.Set("done", fmt.Sprintf("Unlocked %s#%d (job %s): its locks are released, its plans discarded, and the pull request is told.", repo, number, id))
 	default:
-		back.Set("done", fmt.Sprintf("Unlock of %s#%d queued (job %s): its locks go in its turn, and the pull request is told.", repo, number, id))
+		back.Set("done", fmt.Sprintf("Unlock of %s#%d queued (job %s): its locks go once the jobs queued before it end, and the pull request is told.", repo, number, id))
 	}
 	http.Redirect(rw, r, "/locks?"+back.Encode(), http.StatusSeeOther)
+}
+
+// unlocked waits a little (unlockWait) for the pull request's unlock to
+// run, as it does at once when no job of the pull request runs, so that
+// the page shown next tells its outcome; it reports whether the pull
+// request holds no lock now.
+func (w *web) unlocked(ctx context.Context, forge, repo string, number int) bool {
+	deadline := time.Now().Add(w.unlockWait)
+	for {
+		locks, err := w.s.locker.List(ctx)
+		if err == nil && !slices.ContainsFunc(locks, func(l locking.Lock) bool {
+			return l.Key.Forge == forge && l.Key.Repo == repo && l.Pull == number
+		}) {
+			return true
+		}
+		if err != nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // data reads what every page shows: the locks, newest first, of the

@@ -7,6 +7,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/atoll-iac/atoll/locking"
 )
 
 // webGet fetches path from e's server as user (no credentials when
@@ -137,12 +140,37 @@ func TestWebUnlock(t *testing.T) {
 		t.Errorf("locks left after the unlock: %+v", locks)
 	}
 	done, _ := url.QueryUnescape(strings.TrimPrefix(loc, "/locks?done="))
-	if code, page := e.webGet(t, "/locks?done="+url.QueryEscape(done), "ops", "s3cret-pass"); code != http.StatusOK || !strings.Contains(page, "No lock is held") || !strings.Contains(page, "queued (job ") {
+	if code, page := e.webGet(t, "/locks?done="+url.QueryEscape(done), "ops", "s3cret-pass"); code != http.StatusOK || !strings.Contains(page, "No lock is held") || !strings.Contains(page, "Unlocked acme/infra#1 (job ") {
 		t.Errorf("the locks page after the unlock: %d\n%s", code, page)
 	}
 	// Again: nothing to unlock, said so.
 	if code, loc := e.webPost(t, "/locks/unlock", "ops", "s3cret-pass", "", form); code != http.StatusSeeOther || !strings.Contains(loc, "error=") {
 		t.Errorf("a second unlock: %d %s, want a redirect with an error", code, loc)
+	}
+}
+
+// An unlock that cannot run yet (here no worker runs jobs) is said to be
+// queued.
+func TestWebUnlockQueued(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, testOptions{idle: true, configure: func(c *Config) { c.Web = WebConfig{Username: "ops", Password: "s3cret-pass"} }})
+	e.server.web.unlockWait = 100 * time.Millisecond
+	// A lock of #1, as a plan would have taken it.
+	if _, ok, err := e.server.locker.TryLock(t.Context(), locking.Lock{Key: locking.Key{Forge: "github", Repo: "acme/infra", Dir: ".", Workspace: "default"}, Pull: 1, User: "alice", Time: time.Now()}); err != nil || !ok {
+		t.Fatalf("TryLock: %v, %v", ok, err)
+	}
+	_, page := e.webGet(t, "/locks", "ops", "s3cret-pass")
+	token := csrfField.FindStringSubmatch(page)
+	if token == nil {
+		t.Fatalf("no CSRF token:\n%s", page)
+	}
+	form := url.Values{"forge": {"github"}, "repo": {"acme/infra"}, "pull": {"1"}, "csrf": {token[1]}}
+	code, loc := e.webPost(t, "/locks/unlock", "ops", "s3cret-pass", "", form)
+	if done, _ := url.QueryUnescape(loc); code != http.StatusSeeOther || !strings.Contains(done, "Unlock of acme/infra#1 queued (job ") {
+		t.Errorf("unlock with no worker: %d %s, want a redirect saying it is queued", code, done)
+	}
+	if n, _ := e.server.tasks.Pending(t.Context()); n != 1 {
+		t.Errorf("%d tasks queued, want the unlock", n)
 	}
 }
 

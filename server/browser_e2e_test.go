@@ -1,0 +1,137 @@
+package server
+
+import (
+	"context"
+	"encoding/base64"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+// browser starts headless Chromium for t, which sends user's basic-auth
+// credentials with every request, and returns a context to drive it. It
+// fails the test, saying how to get Chromium, when there is none.
+func browser(t *testing.T, user, password string) context.Context {
+	t.Helper()
+	path := os.Getenv("ATOLL_TEST_CHROMIUM")
+	if path == "" {
+		for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+			if p, err := exec.LookPath(name); err == nil {
+				path = p
+				break
+			}
+		}
+	}
+	if path == "" {
+		t.Fatal("this test needs Chromium: apt-get install chromium (Debian), or name a binary in ATOLL_TEST_CHROMIUM")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox, // root runs the tests here; the page is the test's own
+		chromedp.WindowSize(1100, 800),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(t.Context(), opts...)
+	ctx, cancel := chromedp.NewContext(alloc)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() {
+		cancelTimeout()
+		cancel()
+		cancelAlloc()
+	})
+	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
+	err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+			return err
+		}
+		_, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Authorization": auth}})
+		return err
+	}))
+	if err != nil {
+		t.Fatalf("starting Chromium (%s): %v", path, err)
+	}
+	return ctx
+}
+
+// screenshot saves the page as name.png in $ATOLL_TEST_SCREENSHOTS, when
+// set, for a person to look at; else in the test's temporary directory.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("ATOLL_TEST_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
+	if err != nil {
+		t.Fatalf("screenshot of %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A person in a browser sees the lock a plan took, unlocks it with the
+// button, and sees it go; the pull request is told.
+func TestBrowserUnlock(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, testOptions{configure: func(c *Config) { c.Web = WebConfig{Username: "ops", Password: "s3cret-pass"} }})
+	pr := e.planned(t, map[string]string{"main.tf": oneResource})
+	ctx := browser(t, "ops", "s3cret-pass")
+
+	// text navigates to path and returns the text of the element sel.
+	text := func(path string, sel chromedp.CSS) string {
+		t.Helper()
+		if err := chromedp.Do(ctx, chromedp.Navigate(e.base()+path)); err != nil {
+			t.Fatal(err)
+		}
+		s, err := chromedp.Run(ctx, chromedp.Text(sel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+
+	if overview := text("/", "main"); !strings.Contains(overview, "acme/infra") {
+		t.Errorf("the overview does not show the lock:\n%s", overview)
+	}
+	screenshot(t, ctx, "overview")
+	if before := text("/locks", "tbody"); !strings.Contains(before, "acme/infra") || !strings.Contains(before, "#1") {
+		t.Fatalf("the locks page does not list #1's lock:\n%s", before)
+	}
+	screenshot(t, ctx, "locks")
+	// On a phone's width the button stays in reach.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)); err != nil {
+		t.Fatal(err)
+	}
+	screenshot(t, ctx, "locks-phone")
+	if err := chromedp.Do(ctx, chromedp.ResetViewport()); err != nil {
+		t.Fatal(err)
+	}
+
+	n := len(e.f.Comments(pr.Repo, pr.Number))
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`button[aria-label="unlock acme/infra#1"]`)),
+		chromedp.WaitVisible(chromedp.CSS(".flash")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	flash, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(".flash")))
+	if err != nil || !strings.Contains(flash, "Unlocked acme/infra#1") {
+		t.Errorf("after the click the page says %q (%v)", flash, err)
+	}
+	screenshot(t, ctx, "unlock-done")
+	c := e.waitComments(t, pr, n+1)[n]
+	if !strings.Contains(c.Body, "as `ops` asked in atoll's web UI") {
+		t.Errorf("the pull request was not told who unlocked it:\n%s", c.Body)
+	}
+	if after := text("/locks", "main"); !strings.Contains(after, "No lock is held") {
+		t.Errorf("the lock is still listed after the unlock:\n%s", after)
+	}
+	screenshot(t, ctx, "unlocked")
+}
