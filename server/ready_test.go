@@ -9,6 +9,8 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,7 +65,7 @@ func TestReadyzChecks(t *testing.T) {
 			s := &Server{log: slog.New(slog.NewTextHandler(io.Discard, nil)), forges: tt.forges, pingStore: tt.store}
 			rec := httptest.NewRecorder()
 			start := time.Now()
-			s.readyz(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+			(&readyProbe{s: s}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
 			if took := time.Since(start); took > readyTimeout+time.Second {
 				t.Errorf("/readyz took %v, want at most about %v", took, readyTimeout)
 			}
@@ -75,5 +77,53 @@ func TestReadyzChecks(t *testing.T) {
 				t.Errorf("/readyz = %d %s, want %d with checks %v", rec.Code, rec.Body, tt.code, tt.checks)
 			}
 		})
+	}
+}
+
+// counted is a forge whose Ping answers yes and counts the calls.
+type counted struct {
+	vcs.Forge
+	pings *atomic.Int32
+}
+
+func (c counted) Ping(context.Context) error {
+	c.pings.Add(1)
+	return nil
+}
+
+// TestReadyzAsksForgesSparingly asks /readyz often and at once: the
+// forge is asked once, the store every time.
+func TestReadyzAsksForgesSparingly(t *testing.T) {
+	t.Parallel()
+	gh, err := github.New(github.Config{Token: "ghp_x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pings, storePings atomic.Int32
+	s := &Server{log: slog.New(slog.NewTextHandler(io.Discard, nil)), forges: []vcs.Forge{counted{gh, &pings}},
+		pingStore: func(context.Context) error { storePings.Add(1); return nil }}
+	probe := &readyProbe{s: s}
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			rec := httptest.NewRecorder()
+			probe.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+			if rec.Code != http.StatusOK {
+				t.Errorf("/readyz = %d %s", rec.Code, rec.Body)
+			}
+		})
+	}
+	wg.Wait()
+	if pings.Load() != 1 || storePings.Load() != 20 {
+		t.Errorf("20 requests pinged the forge %d times and the store %d, want 1 and 20", pings.Load(), storePings.Load())
+	}
+	// Once the answer is older than forgeCheckReuse, the forge is asked
+	// again.
+	probe.mu.Lock()
+	probe.at = probe.at.Add(-forgeCheckReuse)
+	probe.mu.Unlock()
+	probe.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if pings.Load() != 2 {
+		t.Errorf("the forge was pinged %d times, want 2 once the last answer is stale", pings.Load())
 	}
 }

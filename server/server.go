@@ -217,7 +217,7 @@ func (s *Server) Handler() http.Handler {
 		s.web.route(mux)
 	}
 	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /readyz", &readyProbe{s: s})
 	return mux
 }
 
