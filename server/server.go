@@ -291,6 +291,9 @@ func (s *Server) httpServer(ctx context.Context) *http.Server {
 		ReadTimeout:       20 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
+		// Its own complaints (a TLS handshake gone wrong, a handler's
+		// panic) go to the server's log, in its format.
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 }
 
