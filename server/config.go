@@ -97,6 +97,10 @@ type Config struct {
 	// Web configures the web UI, which is off unless it says who may use
 	// it.
 	Web WebConfig
+	// TLSCertFile and TLSKeyFile, when set, are the PEM certificate
+	// (chain) and key Run and Serve serve HTTPS with; else they serve
+	// plain HTTP.
+	TLSCertFile, TLSKeyFile string
 	// Logger receives the server's logs; slog.Default() when nil.
 	Logger *slog.Logger
 
@@ -131,6 +135,8 @@ func (c Config) check() error {
 		return fmt.Errorf("server: plans directory %q is not an absolute path", c.PlansDir)
 	}
 	switch {
+	case (c.TLSCertFile == "") != (c.TLSKeyFile == ""):
+		return fmt.Errorf("server: a TLS certificate needs its key, and a key its certificate")
 	case c.Web.Open && c.Web.Username != "":
 		return fmt.Errorf("server: the web UI is open to all and has a user: choose one")
 	case c.Web.Username != "" && c.Web.Password == "", c.Web.Username == "" && c.Web.Password != "":

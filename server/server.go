@@ -3,6 +3,7 @@ package server
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -311,6 +312,14 @@ func Run(ctx context.Context, cfg Config) error {
 // caller that listens on a port of the system's choosing and needs to
 // know it (atoll testdrive). cfg.Addr is not used.
 func Serve(ctx context.Context, cfg Config, ln net.Listener) error {
+	if cfg.TLSCertFile != "" {
+		// Refused before anything starts, rather than at the first
+		// handshake.
+		if _, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile); err != nil {
+			ln.Close()
+			return fmt.Errorf("server: TLS certificate and key: %w", err)
+		}
+	}
 	s, err := New(cfg)
 	if err != nil {
 		ln.Close()
@@ -320,7 +329,13 @@ func Serve(ctx context.Context, cfg Config, ln net.Listener) error {
 	srv := s.httpServer(ctx)
 	s.log.Info("atoll listening", "addr", ln.Addr().String(), "tool", cfg.Tool.Path)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if cfg.TLSCertFile != "" {
+			errc <- srv.ServeTLS(ln, cfg.TLSCertFile, cfg.TLSKeyFile)
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err = <-errc:
 	case <-ctx.Done():

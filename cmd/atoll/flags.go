@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -44,6 +45,7 @@ type serverFlags struct {
 	sandbox, sandboxReadPaths, toolUser                        string
 	logFormat, logLevel                                        string
 	webUser, webPassword, webAuth                              string
+	tlsCert, tlsKey                                            string
 	// secretFiles holds, by secret flag, the file its -file form names.
 	secretFiles map[string]*string
 }
@@ -100,8 +102,10 @@ func (f *serverFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&f.sandbox, "sandbox", string(server.SandboxAuto), "confine every tool run to its workspace with Landlock: auto (when the kernel can, else warn loudly), required (refuse to start without), or off")
 	fs.StringVar(&f.toolUser, "tool-user", "", "the user steps run as when atoll runs as root: a name or uid[:gid], or self for root itself, with no capability; the tool and --data-dir must be reachable to it (default: nobody when atoll is root, else atoll's own user)")
 	fs.StringVar(&f.sandboxReadPaths, "sandbox-read-paths", "", "comma-separated absolute directories tool runs may also read and run files from, such as where a tool wrapper keeps the binaries it runs")
+	fs.StringVar(&f.tlsCert, "tls-cert-file", "", "PEM certificate (chain) to serve HTTPS with, with --tls-key-file (default: plain HTTP, for a proxy that terminates TLS)")
+	fs.StringVar(&f.tlsKey, "tls-key-file", "", "PEM private key of --tls-cert-file")
 	fs.StringVar(&f.webUser, "web-username", "", "user name of the web UI (/, /locks), which is off unless it and --web-password, or --web-auth=none, are given")
-	fs.StringVar(&f.webPassword, "web-password", "", "password of the web UI's user, asked for by HTTP basic auth: serve atoll over TLS, through a proxy that terminates it")
+	fs.StringVar(&f.webPassword, "web-password", "", "password of the web UI's user, asked for by HTTP basic auth: serve atoll over TLS (--tls-cert-file, or a proxy)")
 	fs.StringVar(&f.webAuth, "web-auth", "basic", "basic: the web UI asks for --web-username and --web-password; none: it is open to whoever reaches the server, unlock included")
 	fs.StringVar(&f.logFormat, "log-format", "text", "how logs are written to stderr: text (key=value pairs) or json (one object a line)")
 	fs.StringVar(&f.logLevel, "log-level", "", "the least severe logs written: debug, info, warn or error (default: info; atoll ci: warn)")
@@ -227,6 +231,8 @@ func (f *serverFlags) check() error {
 		return fmt.Errorf("--web-auth %q: want basic or none", f.webAuth)
 	case f.webAuth == "none" && (f.webUser != "" || f.webPassword != ""):
 		return errors.New("--web-auth=none opens the web UI to all: give no --web-username or --web-password with it")
+	case (f.tlsCert == "") != (f.tlsKey == ""):
+		return errors.New("--tls-cert-file and --tls-key-file go together: give both to serve HTTPS, or neither")
 	case (f.webUser == "") != (f.webPassword == ""):
 		return errors.New("--web-username and --web-password go together: give both for the web UI, or neither")
 	case f.shutdownTimeout <= 0:
@@ -282,6 +288,11 @@ func (f *serverFlags) config(logs io.Writer) (server.Config, error) {
 	if err := f.check(); err != nil {
 		return server.Config{}, err
 	}
+	if f.tlsCert != "" {
+		if _, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey); err != nil {
+			return server.Config{}, fmt.Errorf("--tls-cert-file/--tls-key-file: %v", err)
+		}
+	}
 	sandbox, err := server.ParseSandboxMode(f.sandbox)
 	if err != nil {
 		return server.Config{}, fmt.Errorf("--sandbox %v", err)
@@ -323,6 +334,8 @@ func (f *serverFlags) config(logs io.Writer) (server.Config, error) {
 		RedactEnv:         list(f.redactEnv),
 		Redis:             server.RedisConfig{Addr: f.redisAddr, Password: f.redisPassword, DB: f.redisDB, TLS: f.redisTLS},
 		Logger:            logger,
+		TLSCertFile:       f.tlsCert,
+		TLSKeyFile:        f.tlsKey,
 		Web:               server.WebConfig{Username: f.webUser, Password: f.webPassword, Open: f.webAuth == "none"},
 		Policy: runner.Policy{
 			ApplyRequirements:    reqs,
