@@ -27,6 +27,7 @@ var mayImport = map[string][]string{
 	"server":              {"runner", "runner/queue", "runner/plans", "runner/tool", "runner/workspace", "locking", "vcs", "vcs/github", "vcs/gitlab", "workflows"},
 	"runner":              {"runner/queue", "runner/plans", "runner/report", "runner/tool", "runner/workspace", "locking", "vcs", "workflows"},
 	"runner/queue":        {},
+	"runner/joblog":       {},
 	"runner/report":       {"runner/plans", "runner/tool", "locking", "vcs", "workflows"},
 	"runner/plans":        {"runner/tool", "runner/workspace", "workflows"},
 	"runner/tool":         {"workflows"},
