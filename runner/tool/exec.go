@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -123,6 +124,10 @@ type Step struct {
 	// Init marks the tool's own init, which fills the plugin cache: the
 	// one step that may write it.
 	Init bool
+	// Live, when set, also receives the step's output as it comes, a
+	// whole line at a time, redacted as the returned output is (see
+	// liveWriter), for a reader following the job.
+	Live io.Writer
 }
 
 // Run runs one step and returns its combined output with secrets redacted.
@@ -182,7 +187,13 @@ func (r *Runner) Run(ctx context.Context, s Step) (string, error) {
 		}
 	}
 	var out capped
-	err := runGroup(cmd, start, &out, r.stopGrace, r.sandbox.OwnPIDs, r.sandbox.User)
+	var sink io.Writer = &out
+	if s.Live != nil {
+		live := newLiveWriter(s.Live, r.redact)
+		defer live.Close()
+		sink = io.MultiWriter(&out, live)
+	}
+	err := runGroup(cmd, start, sink, r.stopGrace, r.sandbox.OwnPIDs, r.sandbox.User)
 	return r.redact.Redact(out.String()), err
 }
 
