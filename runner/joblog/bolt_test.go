@@ -22,6 +22,7 @@ func openBolt(t testing.TB, path string, retention time.Duration) *joblog.Bolt {
 }
 
 func TestBolt(t *testing.T) {
+	t.Parallel()
 	joblogtest.Run(t, func(t *testing.T, retention time.Duration) joblog.Store {
 		return openBolt(t, filepath.Join(t.TempDir(), "jobs.db"), retention)
 	})
