@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/atoll-iac/atoll/runner/joblog"
 	"github.com/atoll-iac/atoll/runner/queue"
 	"github.com/atoll-iac/atoll/runner/report"
 	"github.com/atoll-iac/atoll/runner/workspace"
@@ -55,11 +56,15 @@ type Job struct {
 	// (Order.Operator): there is no comment on the forge, and the right
 	// to give it was checked where it was given.
 	operator string
+	via      string
 	// failed is set once the job reports a failure, a refusal included.
 	failed bool
 	// kind is what the job was asked to do, for its Observer: autoplan,
 	// close, a command's name, or comment for a comment that is none.
 	kind string
+	// output keeps what the job's steps print in its log, as they print
+	// it; nil when the runner keeps no job log.
+	output *jobOutput
 }
 
 // reportTimeout bounds the calls that report a job's end to the forge,
@@ -139,11 +144,26 @@ func (j *Job) run(ctx context.Context) (handed bool) {
 	return false
 }
 
-// observe tells the runner's Observer, if any, how the job ended.
+// observe tells the runner's Observer, if any, how the job ended, and
+// its log.
 func (j *Job) observe(outcome string, start time.Time) {
 	if j.r.observer != nil {
 		j.r.observer.JobDone(cmp.Or(j.kind, "unknown"), outcome, time.Since(start))
 	}
+	if outcome == Interrupted {
+		// Most likely the store is away, or the server stopping: the job
+		// must say it paused, or hand its task back, before its claim
+		// lapses, not wait on its log. Its record stays "running" until
+		// it runs again.
+		if j.output != nil {
+			go j.output.Close()
+		}
+		return
+	}
+	if j.output != nil {
+		j.output.Close()
+	}
+	j.logState(joblog.State(outcome))
 }
 
 // do does the work the job's event asks for.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/atoll-iac/atoll/locking"
+	"github.com/atoll-iac/atoll/runner/joblog"
 	"github.com/atoll-iac/atoll/runner/plans"
 	"github.com/atoll-iac/atoll/runner/tool"
 	"github.com/atoll-iac/atoll/runner/workspace"
@@ -85,6 +86,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Observer, when set, hears how each job ended.
 	Observer Observer
+	// Jobs, when set, keeps a record of each job and its output, for the
+	// web UI and the API.
+	Jobs joblog.Store
 }
 
 // Observer hears how each job ended, for metrics: what it was asked to
@@ -123,6 +127,7 @@ type Runner struct {
 	ping       func(context.Context) error
 	log        *slog.Logger
 	observer   Observer
+	jobs       joblog.Store
 	// slots bound the projects running at once across all jobs.
 	slots chan struct{}
 }
@@ -142,6 +147,7 @@ func New(cfg Config) *Runner {
 		ping:       cfg.Ping,
 		log:        cmp.Or(cfg.Logger, slog.Default()),
 		observer:   cfg.Observer,
+		jobs:       cfg.Jobs,
 		slots:      make(chan struct{}, max(cfg.Parallelism, 1)),
 	}
 }

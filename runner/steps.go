@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os/exec"
 	"path/filepath"
@@ -163,6 +164,13 @@ func (p *projectJob) runStep(ctx context.Context, dir string, env *[]string, ste
 			names[i], _, _ = strings.Cut(v, "=")
 		}
 		return "multienv set " + strings.Join(names, ", "), nil
+	}
+	if p.output != nil {
+		// What the tool and run steps print; not env and multienv's,
+		// whose output is values.
+		live := prefixed{w: p.output, prefix: outputPrefix(p.cfg.Dir)}
+		io.WriteString(live, p.r.redact.Redact("$ "+strings.Join(append([]string{filepath.Base(cmp.Or(rs.Tool.Path, p.r.exec.Tool().Path))}, rs.Args...), " ")+"\n"))
+		rs.Live = live
 	}
 	return p.r.exec.Run(ctx, rs)
 }

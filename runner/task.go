@@ -28,15 +28,17 @@ type Order struct {
 	// then the command asked for, with no comment on the forge; only
 	// unlock is asked for so (UnlockOrder).
 	Operator string `json:",omitempty"`
+	// Via names where the operator asked: "web UI" or "API".
+	Via string `json:",omitempty"`
 }
 
 // UnlockOrder is the order to unlock pull request pull, from forge, as
-// `atoll unlock` does, on operator's word: the pull request is told who
-// unlocked it, and from where. It runs in the pull request's turn, after
-// the jobs queued before it, so no lock is released under a running
-// apply.
-func UnlockOrder(jobID, forge string, pull vcs.PullRequest, operator string) Order {
-	return Order{JobID: jobID, Forge: forge, Operator: operator, Event: vcs.Event{
+// `atoll unlock` does, on operator's word, given via atoll's "web UI" or
+// "API": the pull request is told who unlocked it, and from where. It
+// runs in the pull request's turn, after the jobs queued before it, so
+// no lock is released under a running apply.
+func UnlockOrder(jobID, forge string, pull vcs.PullRequest, operator, via string) Order {
+	return Order{JobID: jobID, Forge: forge, Operator: operator, Via: via, Event: vcs.Event{
 		Type:    vcs.CommentCreated,
 		Repo:    pull.Repo,
 		Pull:    pull,
@@ -179,7 +181,7 @@ func (r *Runner) Handle(ctx context.Context, t queue.Task, c *queue.Claim) error
 		return nil
 	}
 	j := r.newJob(o.JobID, log, forge, ev, c)
-	j.operator = o.Operator
+	j.operator, j.via = o.Operator, o.Via
 	j.rerun = t.Claims > 1
 	j.abandoned = t.Abandoned()
 	if j.abandoned >= crashLimit {
@@ -205,6 +207,7 @@ func (r *Runner) Handle(ctx context.Context, t queue.Task, c *queue.Claim) error
 			return nil
 		}
 	}
+	j.started(o)
 	if j.run(ctx) {
 		if errors.Is(context.Cause(ctx), queue.ErrClaimLost) {
 			j.sayPaused(ctx, c.Lapses())

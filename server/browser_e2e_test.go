@@ -3,9 +3,11 @@ package server
 import (
 	"context"
 	"encoding/base64"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -127,11 +129,71 @@ func TestBrowserUnlock(t *testing.T) {
 	}
 	screenshot(t, ctx, "unlock-done")
 	c := e.waitComments(t, pr, n+1)[n]
-	if !strings.Contains(c.Body, "as `ops` asked in atoll's web UI") {
+	if !strings.Contains(c.Body, "as `ops` asked through atoll's web UI") {
 		t.Errorf("the pull request was not told who unlocked it:\n%s", c.Body)
 	}
 	if after := text("/locks", "main"); !strings.Contains(after, "No lock is held") {
 		t.Errorf("the lock is still listed after the unlock:\n%s", after)
 	}
 	screenshot(t, ctx, "unlocked")
+}
+
+// tickingApply is a configuration whose apply prints a line, waits, and
+// prints another: a job to watch while it runs.
+const tickingApply = `resource "terraform_data" "slow" {
+  provisioner "local-exec" {
+    command = "echo tick-1; sleep 3; echo tick-2"
+  }
+}
+`
+
+var jobInBody = regexp.MustCompile(`\(job ([0-9a-f]+)\)`)
+
+// A person watching a job's page sees its output arrive while it runs,
+// then its end, with no reload.
+func TestBrowserFollowsAJob(t *testing.T) {
+	t.Parallel()
+	e := webEnv(t)
+	pr := e.planned(t, map[string]string{"main.tf": tickingApply})
+	e.gh.Review(t, "acme/infra", pr.Number, "bob", "APPROVED")
+	d := e.gh.SendPullComment(t, e.events, pr, "bob", "atoll apply")
+	m := jobInBody.FindStringSubmatch(d.Body)
+	if d.Status != http.StatusAccepted || m == nil {
+		t.Fatalf("the apply's webhook answered %d %q", d.Status, d.Body)
+	}
+	ctx := browser(t, "ops", "s3cret-pass")
+	if err := chromedp.Do(ctx, chromedp.Navigate(e.base()+"/jobs/"+m[1])); err != nil {
+		t.Fatal(err)
+	}
+	// read returns the page's output and state as they are now.
+	read := func() (output, state string) {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
+			`[document.getElementById('output').textContent, document.getElementById('state').textContent]`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v[0], v[1]
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	output, state := read()
+	for !strings.Contains(output, "): tick-1") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		output, state = read()
+	}
+	if !strings.Contains(output, "): tick-1") || strings.Contains(output, "): tick-2") || state != "running" {
+		t.Fatalf("while the apply runs, the page shows state %q and:\n%s", state, output)
+	}
+	screenshot(t, ctx, "job-running")
+	for state != "succeeded" && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		output, state = read()
+	}
+	if state != "succeeded" || !strings.Contains(output, "): tick-2") || !strings.Contains(output, "Apply complete!") {
+		t.Errorf("once the apply ended, the page shows state %q and:\n%s", state, output)
+	}
+	if strings.Count(output, "): tick-1") != 1 {
+		t.Errorf("a line was shown twice:\n%s", output)
+	}
+	screenshot(t, ctx, "job-done")
 }

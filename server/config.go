@@ -97,6 +97,12 @@ type Config struct {
 	// Web configures the web UI, which is off unless it says who may use
 	// it.
 	Web WebConfig
+	// APISecret, when set, serves the JSON API under /api/ to requests
+	// that carry it as a bearer token; no API when empty.
+	APISecret string
+	// JobRetention is how long a job's record and output are kept after
+	// its last change; 14 days when zero.
+	JobRetention time.Duration
 	// TLSCertFile and TLSKeyFile, when set, are the PEM certificate
 	// (chain) and key Run and Serve serve HTTPS with; else they serve
 	// plain HTTP.

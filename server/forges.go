@@ -64,5 +64,5 @@ func unsignedRefused(cfg Config) map[string]bool {
 // secrets are the configured credentials, kept out of tool environments and
 // output.
 func secrets(cfg Config) []string {
-	return []string{cfg.GitHub.Token, cfg.GitHub.WebhookSecret, cfg.GitLab.Token, cfg.GitLab.WebhookSecret, cfg.Redis.Password, cfg.Web.Password}
+	return []string{cfg.GitHub.Token, cfg.GitHub.WebhookSecret, cfg.GitLab.Token, cfg.GitLab.WebhookSecret, cfg.Redis.Password, cfg.Web.Password, cfg.APISecret}
 }

@@ -62,7 +62,8 @@ func (s *Server) admit(ctx context.Context, forge vcs.Forge, ev vcs.Event) (admi
 	if s.storeClosed {
 		return admission{}, errStoreClosed
 	}
-	isNew, err := runner.Enqueue(ctx, s.tasks, runner.Order{JobID: id, Forge: forge.Name(), Event: ev})
+	order := runner.Order{JobID: id, Forge: forge.Name(), Event: ev}
+	isNew, err := runner.Enqueue(ctx, s.tasks, order)
 	switch {
 	case err != nil:
 		log.Error("queueing job", "job", id, "err", err)
@@ -71,6 +72,7 @@ func (s *Server) admit(ctx context.Context, forge vcs.Forge, ev vcs.Event) (admi
 		return admission{why: "already received"}, nil
 	}
 	log.Info("queued", "job", id, "event", ev.Type.String(), "work", why)
+	s.jobs.Queued(ctx, order)
 	return admission{queued: true, job: id, why: why}, nil
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/atoll-iac/atoll/locking"
 	"github.com/atoll-iac/atoll/runner"
+	"github.com/atoll-iac/atoll/runner/joblog"
 	"github.com/atoll-iac/atoll/runner/queue"
 	"github.com/atoll-iac/atoll/runner/tool"
 	"github.com/atoll-iac/atoll/runner/workspace"
@@ -61,6 +62,10 @@ type Server struct {
 	metrics *metrics
 	// web serves the UI; nil when it is off.
 	web *web
+	// records keeps each job's record and output.
+	records joblog.Store
+	// apiSecret is the API's bearer token; no API when empty.
+	apiSecret string
 }
 
 // New builds a server from cfg: it opens the stores under cfg.DataDir (or
@@ -123,6 +128,7 @@ func New(cfg Config) (*Server, error) {
 		Parallelism: cfg.Parallelism,
 		Logger:      log,
 		Observer:    m,
+		Jobs:        st.jobs,
 	})
 	s := &Server{
 		log:        log,
@@ -138,6 +144,8 @@ func New(cfg Config) (*Server, error) {
 		refused:    unsignedRefused(cfg),
 		sandbox:    sandboxState(sandbox),
 		metrics:    m,
+		apiSecret:  cfg.APISecret,
+		records:    st.jobs,
 	}
 	if cfg.Web.on() {
 		s.web = newWeb(s, cfg.Web)
@@ -216,6 +224,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /metrics", s.metrics.handler())
 	if s.web != nil {
 		s.web.route(mux)
+	}
+	if s.apiSecret != "" {
+		s.routeAPI(mux, s.apiSecret)
 	}
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET /readyz", &readyProbe{s: s})

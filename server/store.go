@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/atoll-iac/atoll/locking"
+	"github.com/atoll-iac/atoll/runner/joblog"
 	"github.com/atoll-iac/atoll/runner/plans"
 	"github.com/atoll-iac/atoll/runner/queue"
 )
@@ -39,6 +40,7 @@ type stores struct {
 	locker locking.Locker
 	tasks  queue.Store
 	plans  plans.Store
+	jobs   joblog.Store
 	// ping checks that they answer.
 	ping  func(context.Context) error
 	close func() error
@@ -56,6 +58,10 @@ func openStores(cfg Config) (stores, error) {
 		if err != nil {
 			return stores{}, errors.Join(err, locks.Close())
 		}
+		jobs, err := joblog.OpenBolt(filepath.Join(cfg.DataDir, "jobs.db"), cfg.JobRetention)
+		if err != nil {
+			return stores{}, errors.Join(err, tasks.Close(), locks.Close())
+		}
 		var kept plans.Store = plans.NewLocal(filepath.Join(cfg.DataDir, "plans"))
 		if cfg.PlansDir != "" {
 			kept = plans.NewCarried(cfg.PlansDir)
@@ -64,8 +70,9 @@ func openStores(cfg Config) (stores, error) {
 			locker: locks,
 			tasks:  tasks,
 			plans:  kept,
+			jobs:   jobs,
 			ping:   func(context.Context) error { return nil },
-			close:  func() error { return errors.Join(tasks.Close(), locks.Close()) },
+			close:  func() error { return errors.Join(jobs.Close(), tasks.Close(), locks.Close()) },
 		}, nil
 	}
 	opts := &redis.Options{Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB}
@@ -89,6 +96,7 @@ func openStores(cfg Config) (stores, error) {
 		locker: locking.NewRedis(client, redisPrefix),
 		tasks:  tasks,
 		plans:  plans.NewRedis(client, redisPrefix, filepath.Join(cfg.DataDir, "plans")),
+		jobs:   joblog.NewRedis(client, redisPrefix, cfg.JobRetention),
 		ping:   func(ctx context.Context) error { return client.Ping(ctx).Err() },
 		close:  client.Close,
 	}, nil

@@ -13,11 +13,12 @@ import (
 var errNoLocks = errors.New("the pull request holds no lock")
 
 // Unlock queues the unlock of pull request number of repo on forge, as
-// `atoll unlock` would, on operator's word (a user of the web UI): in the
+// `atoll unlock` would, on operator's word (a user of the web UI, or the
+// API), given via "web UI" or "API": in the
 // pull request's turn, its locks are released, its plans discarded, and
 // it is told who unlocked it. It returns the job's id; errNoLocks when
 // the pull request holds no lock.
-func (s *Server) Unlock(ctx context.Context, forge, repo string, number int, operator string) (string, error) {
+func (s *Server) Unlock(ctx context.Context, forge, repo string, number int, operator, via string) (string, error) {
 	f := s.forge(forge)
 	if f == nil {
 		return "", fmt.Errorf("no forge %q: %w", forge, errNoLocks)
@@ -40,9 +41,11 @@ func (s *Server) Unlock(ctx context.Context, forge, repo string, number int, ope
 	if s.storeClosed {
 		return "", errStoreClosed
 	}
-	if _, err := runner.Enqueue(ctx, s.tasks, runner.UnlockOrder(id, forge, pull, operator)); err != nil {
+	order := runner.UnlockOrder(id, forge, pull, operator, via)
+	if _, err := runner.Enqueue(ctx, s.tasks, order); err != nil {
 		return "", fmt.Errorf("queueing the unlock: %w", err)
 	}
+	s.jobs.Queued(ctx, order)
 	s.log.Info("queued", "job", id, "forge", forge, "repo", repo, "pr", number, "work", "unlock", "operator", operator)
 	return id, nil
 }

@@ -20,9 +20,10 @@ import (
 	"time"
 
 	"github.com/atoll-iac/atoll/locking"
+	"github.com/atoll-iac/atoll/runner/joblog"
 )
 
-//go:embed web/*.html
+//go:embed web/*.html web/live.js
 var webFiles embed.FS
 
 // pages are the web UI's templates, each page with the layout.
@@ -62,6 +63,9 @@ func (w *web) route(mux *http.ServeMux) {
 	mux.Handle("GET /{$}", w.auth(w.index))
 	mux.Handle("GET /locks", w.auth(w.locks))
 	mux.Handle("POST /locks/unlock", w.auth(w.unlock))
+	mux.Handle("GET /jobs/{id}", w.auth(w.job))
+	mux.Handle("GET /jobs/{id}/events", w.auth(w.tail))
+	mux.Handle("GET /web/live.js", w.auth(w.script))
 }
 
 // auth lets a request through to next once it names the UI's user and
@@ -69,7 +73,7 @@ func (w *web) route(mux *http.ServeMux) {
 // answers 401, asking the browser for them.
 func (w *web) auth(next func(http.ResponseWriter, *http.Request, string)) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		rw.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+		rw.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'")
 		rw.Header().Set("X-Content-Type-Options", "nosniff")
 		rw.Header().Set("Referrer-Policy", "same-origin")
 		if w.cfg.Open {
@@ -86,6 +90,12 @@ func (w *web) auth(next func(http.ResponseWriter, *http.Request, string)) http.H
 		}
 		next(rw, r, user)
 	})
+}
+
+// script serves the one script, which follows a running job's output.
+func (w *web) script(rw http.ResponseWriter, r *http.Request, _ string) {
+	rw.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	http.ServeFileFS(rw, r, webFiles, "web/live.js")
 }
 
 // token is the CSRF token of user's forms.
@@ -124,10 +134,19 @@ type pageData struct {
 	Oldest string
 	// Flash says what the last form did; Error what went wrong.
 	Flash, Error string
+	// Jobs are the newest jobs (the overview); Job and Output one job
+	// and its output so far (its page), with Offset the output's length.
+	Jobs   []joblog.Record
+	Job    *joblog.Record
+	Output string
+	Offset int
 }
 
 func (w *web) index(rw http.ResponseWriter, r *http.Request, user string) {
 	d, err := w.data(r, user, "atoll")
+	if err == nil {
+		d.Jobs, err = w.s.records.List(r.Context(), d.Repo, 50)
+	}
 	if err == nil {
 		d.Queue, err = w.s.tasks.Pending(r.Context())
 	}
@@ -161,7 +180,7 @@ func (w *web) unlock(rw http.ResponseWriter, r *http.Request, user string) {
 		return
 	}
 	back := url.Values{}
-	id, err := w.s.Unlock(r.Context(), forge, repo, number, user)
+	id, err := w.s.Unlock(r.Context(), forge, repo, number, user, "web UI")
 	switch {
 	case errors.Is(err, errNoLocks):
 		back.Set("error", fmt.Sprintf("%s#%d holds no lock any more.", repo, number))

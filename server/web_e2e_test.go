@@ -131,7 +131,7 @@ func TestWebUnlock(t *testing.T) {
 		t.Fatalf("unlock: %d %s, want a redirect to /locks saying it is queued", code, loc)
 	}
 	c := e.waitComments(t, pr, n+1)[n]
-	for _, want := range []string{"**atoll unlocked this pull request**, as `ops` asked in atoll's web UI.", "Locks released:", "Unapplied plans discarded:"} {
+	for _, want := range []string{"**atoll unlocked this pull request**, as `ops` asked through atoll's web UI.", "Locks released:", "Unapplied plans discarded:"} {
 		if !strings.Contains(c.Body, want) {
 			t.Errorf("the pull request's comment lacks %q:\n%s", want, c.Body)
 		}

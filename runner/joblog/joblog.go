@@ -56,8 +56,8 @@ type Record struct {
 }
 
 // MaxOutput is the most output kept of one job: past it, the output
-// keeps its first MaxOutput-TruncatedNote bytes and ends with a note
-// (TruncatedNote) saying the rest was cut.
+// keeps its first MaxOutput-len(Truncated) bytes and ends with a note
+// (Truncated) saying the rest was cut.
 const MaxOutput = 4 << 20
 
 // Truncated ends the kept output of a job that wrote more than MaxOutput.

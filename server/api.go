@@ -1,0 +1,194 @@
+package server
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/atoll-iac/atoll/runner/joblog"
+)
+
+// The JSON API, under /api/, for scripts: what the web UI shows, with a
+// token instead of a password. It is off unless Config.APISecret is set;
+// every request must then carry it as "Authorization: Bearer SECRET".
+// Errors are JSON too: {"error": "what went wrong"}.
+
+// maxAPIBody bounds what an API request may send.
+const maxAPIBody = 64 << 10
+
+// routeAPI adds the API to mux.
+func (s *Server) routeAPI(mux *http.ServeMux, secret string) {
+	want := sha256.Sum256([]byte(secret))
+	auth := func(next http.HandlerFunc) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			// Hashed first: the comparison then takes as long whatever the
+			// length of what was sent.
+			got := sha256.Sum256([]byte(token))
+			if !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="atoll"`)
+				apiError(w, http.StatusUnauthorized, "this API needs the server's API secret, as Authorization: Bearer SECRET")
+				return
+			}
+			next(w, r)
+		})
+	}
+	mux.Handle("GET /api/locks", auth(s.apiLocks))
+	mux.Handle("POST /api/unlock", auth(s.apiUnlock))
+	mux.Handle("GET /api/jobs", auth(s.apiJobs))
+	mux.Handle("GET /api/jobs/{id}", auth(s.apiJob))
+	mux.Handle("/api/", auth(func(w http.ResponseWriter, r *http.Request) {
+		apiError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
+	}))
+}
+
+// apiLock is a held lock as the API gives it.
+type apiLock struct {
+	Forge     string     `json:"forge"`
+	Repo      string     `json:"repo"`
+	Dir       string     `json:"dir"`
+	Workspace string     `json:"workspace"`
+	Pull      int        `json:"pull"`
+	User      string     `json:"user"`
+	Since     time.Time  `json:"since"`
+	Expires   *time.Time `json:"expires,omitempty"`
+}
+
+// apiLocks answers the locks held, newest first, of ?repo= when given.
+func (s *Server) apiLocks(w http.ResponseWriter, r *http.Request) {
+	locks, err := s.locker.List(r.Context())
+	if err != nil {
+		s.log.Error("api: listing locks", "err", err)
+		apiError(w, http.StatusServiceUnavailable, "the lock store does not answer")
+		return
+	}
+	repo := r.URL.Query().Get("repo")
+	out := []apiLock{}
+	for i := len(locks) - 1; i >= 0; i-- {
+		l := locks[i]
+		if repo != "" && l.Key.Repo != repo {
+			continue
+		}
+		a := apiLock{Forge: l.Key.Forge, Repo: l.Key.Repo, Dir: l.Key.Dir, Workspace: l.Key.Workspace, Pull: l.Pull, User: l.User, Since: l.Time}
+		if !l.Expires.IsZero() {
+			a.Expires = &l.Expires
+		}
+		out = append(out, a)
+	}
+	writeAPI(w, http.StatusOK, out)
+}
+
+// apiUnlock queues the unlock of the pull request the body names, as
+// the web UI's button does, on behalf of "api".
+func (s *Server) apiUnlock(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Forge string `json:"forge"`
+		Repo  string `json:"repo"`
+		Pull  int    `json:"pull"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		apiError(w, http.StatusBadRequest, "the body is not {\"forge\":…,\"repo\":…,\"pull\":…}: "+err.Error())
+		return
+	}
+	if req.Forge == "" || req.Repo == "" || req.Pull <= 0 {
+		apiError(w, http.StatusBadRequest, "forge, repo and pull are required")
+		return
+	}
+	id, err := s.Unlock(r.Context(), req.Forge, req.Repo, req.Pull, "api", "API")
+	switch {
+	case errors.Is(err, errNoLocks):
+		apiError(w, http.StatusNotFound, req.Repo+"#"+strconv.Itoa(req.Pull)+" on "+req.Forge+" holds no lock")
+	case err != nil:
+		s.log.Error("api: queueing an unlock", "err", err)
+		apiError(w, http.StatusServiceUnavailable, "could not queue the unlock")
+	default:
+		writeAPI(w, http.StatusAccepted, map[string]string{"job": id})
+	}
+}
+
+// apiJobs answers the newest jobs: ?repo= filters, ?limit= (1 to 500,
+// 50 by default) bounds.
+func (s *Server) apiJobs(w http.ResponseWriter, r *http.Request) {
+	limit := 50
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			apiError(w, http.StatusBadRequest, "limit must be a number from 1 to 500")
+			return
+		}
+		limit = n
+	}
+	jobs, err := s.records.List(r.Context(), r.URL.Query().Get("repo"), limit)
+	if err != nil {
+		s.log.Error("api: listing jobs", "err", err)
+		apiError(w, http.StatusServiceUnavailable, "the job store does not answer")
+		return
+	}
+	out := make([]apiJob, len(jobs))
+	for i, j := range jobs {
+		out[i] = newAPIJob(j)
+	}
+	writeAPI(w, http.StatusOK, out)
+}
+
+// apiJob answers one job with its output.
+func (s *Server) apiJob(w http.ResponseWriter, r *http.Request) {
+	out, rec, err := s.records.Output(r.Context(), r.PathValue("id"), 0, joblog.MaxOutput)
+	switch {
+	case errors.Is(err, joblog.ErrNotFound):
+		apiError(w, http.StatusNotFound, "no job "+r.PathValue("id"))
+		return
+	case err != nil:
+		s.log.Error("api: reading a job", "err", err)
+		apiError(w, http.StatusServiceUnavailable, "the job store does not answer")
+		return
+	}
+	j := newAPIJob(rec)
+	output := string(out)
+	j.Output = &output
+	writeAPI(w, http.StatusOK, j)
+}
+
+// apiJob is a job as the API gives it.
+type apiJob struct {
+	ID      string     `json:"id"`
+	Forge   string     `json:"forge"`
+	Repo    string     `json:"repo"`
+	Pull    int        `json:"pull"`
+	Command string     `json:"command"`
+	User    string     `json:"user"`
+	State   string     `json:"state"`
+	Created time.Time  `json:"created"`
+	Started *time.Time `json:"started,omitempty"`
+	Ended   *time.Time `json:"ended,omitempty"`
+	Output  *string    `json:"output,omitempty"`
+}
+
+func newAPIJob(r joblog.Record) apiJob {
+	j := apiJob{ID: r.ID, Forge: r.Forge, Repo: r.Repo, Pull: r.Pull, Command: r.Command, User: r.User, State: string(r.State), Created: r.Created}
+	if !r.Started.IsZero() {
+		j.Started = &r.Started
+	}
+	if !r.Ended.IsZero() {
+		j.Ended = &r.Ended
+	}
+	return j
+}
+
+func writeAPI(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func apiError(w http.ResponseWriter, status int, msg string) {
+	writeAPI(w, status, map[string]string{"error": msg})
+}
