@@ -45,7 +45,8 @@ type serverFlags struct {
 	sandbox, sandboxReadPaths, toolUser                        string
 	logFormat, logLevel                                        string
 	webUser, webPassword, webAuth                              string
-	tlsCert, tlsKey                                            string
+	tlsCert, tlsKey, apiSecret                                 string
+	jobRetention                                               time.Duration
 	// secretFiles holds, by secret flag, the file its -file form names.
 	secretFiles map[string]*string
 }
@@ -53,7 +54,7 @@ type serverFlags struct {
 // secretFlags are the flags whose values are secrets. Each has a -file
 // form: a value on the command line is in /proc/PID/cmdline, which every
 // local user can read.
-var secretFlags = []string{"gh-token", "gh-webhook-secret", "gitlab-token", "gitlab-webhook-secret", "redis-password", "web-password"}
+var secretFlags = []string{"gh-token", "gh-webhook-secret", "gitlab-token", "gitlab-webhook-secret", "redis-password", "web-password", "api-secret"}
 
 // secret is where the value of secret flag name goes.
 func (f *serverFlags) secret(name string) *string {
@@ -62,6 +63,7 @@ func (f *serverFlags) secret(name string) *string {
 		"gitlab-token": &f.glToken, "gitlab-webhook-secret": &f.glSecret,
 		"redis-password": &f.redisPassword,
 		"web-password":   &f.webPassword,
+		"api-secret":     &f.apiSecret,
 	}[name]
 }
 
@@ -107,6 +109,8 @@ func (f *serverFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&f.webUser, "web-username", "", "user name of the web UI (/, /locks), which is off unless it and --web-password, or --web-auth=none, are given")
 	fs.StringVar(&f.webPassword, "web-password", "", "password of the web UI's user, asked for by HTTP basic auth: serve atoll over TLS (--tls-cert-file, or a proxy)")
 	fs.StringVar(&f.webAuth, "web-auth", "basic", "basic: the web UI asks for --web-username and --web-password; none: it is open to whoever reaches the server, unlock included")
+	fs.StringVar(&f.apiSecret, "api-secret", "", "token the JSON API under /api/ asks for, as Authorization: Bearer TOKEN (default: no API)")
+	fs.DurationVar(&f.jobRetention, "job-log-retention", 14*24*time.Hour, "how long a job's record and output are kept, for the web UI and the API, after its last change")
 	fs.StringVar(&f.logFormat, "log-format", "text", "how logs are written to stderr: text (key=value pairs) or json (one object a line)")
 	fs.StringVar(&f.logLevel, "log-level", "", "the least severe logs written: debug, info, warn or error (default: info; atoll ci: warn)")
 	f.secretFiles = map[string]*string{}
@@ -231,6 +235,10 @@ func (f *serverFlags) check() error {
 		return fmt.Errorf("--web-auth %q: want basic or none", f.webAuth)
 	case f.webAuth == "none" && (f.webUser != "" || f.webPassword != ""):
 		return errors.New("--web-auth=none opens the web UI to all: give no --web-username or --web-password with it")
+	case f.jobRetention < time.Minute:
+		return fmt.Errorf("--job-log-retention %v: want at least 1m", f.jobRetention)
+	case f.apiSecret != "" && len(f.apiSecret) < 16:
+		return errors.New("--api-secret is shorter than 16 characters: anyone could guess it")
 	case (f.tlsCert == "") != (f.tlsKey == ""):
 		return errors.New("--tls-cert-file and --tls-key-file go together: give both to serve HTTPS, or neither")
 	case (f.webUser == "") != (f.webPassword == ""):
@@ -334,6 +342,8 @@ func (f *serverFlags) config(logs io.Writer) (server.Config, error) {
 		RedactEnv:         list(f.redactEnv),
 		Redis:             server.RedisConfig{Addr: f.redisAddr, Password: f.redisPassword, DB: f.redisDB, TLS: f.redisTLS},
 		Logger:            logger,
+		APISecret:         f.apiSecret,
+		JobRetention:      f.jobRetention,
 		TLSCertFile:       f.tlsCert,
 		TLSKeyFile:        f.tlsKey,
 		Web:               server.WebConfig{Username: f.webUser, Password: f.webPassword, Open: f.webAuth == "none"},

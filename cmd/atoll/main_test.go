@@ -71,6 +71,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"web user alone", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--web-username", "ops"}, nil, "--web-username and --web-password go together"},
 		{"web password alone", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x"}, map[string]string{"ATOLL_WEB_PASSWORD": "pw"}, "--web-username and --web-password go together"},
 		{"open web with a user", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--web-auth=none", "--web-username", "ops"}, nil, "--web-auth=none opens the web UI to all"},
+		{"short API secret", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x"}, map[string]string{"ATOLL_API_SECRET": "short"}, "--api-secret is shorter than 16 characters"},
+		{"tiny job log retention", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--job-log-retention", "5s"}, nil, "--job-log-retention 5s: want at least 1m"},
 		{"TLS certificate alone", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--tls-cert-file", "/etc/hostname"}, nil, "--tls-cert-file and --tls-key-file go together"},
 		{"TLS files that are none", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--tls-cert-file", "/etc/hostname", "--tls-key-file", "/etc/hostname"}, nil, "--tls-cert-file/--tls-key-file: tls: failed to find any PEM data in certificate input"},
 		{"token twice", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token-file", "/etc/hostname"}, map[string]string{"ATOLL_GH_TOKEN": "x"}, "--gh-token and --gh-token-file are both set: give one"},
