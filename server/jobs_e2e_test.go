@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -207,4 +208,41 @@ func TestAPIOffByDefault(t *testing.T) {
 func toJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// A job's record and output outlive the server that ran it.
+func TestJobOutputAfterRestart(t *testing.T) {
+	t.Parallel()
+	dataDir := t.TempDir()
+	gh := newTestGitHub(t)
+	configure := func(c *Config) {
+		c.DataDir = dataDir
+		c.APISecret = "api-s3cret-api-s3cret"
+	}
+	first := newTestEnv(t, testOptions{gh: gh, configure: configure})
+	first.planned(t, map[string]string{"main.tf": oneResource})
+	job := first.endedJobs(t, 1)[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := first.server.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	second := newTestEnv(t, testOptions{gh: gh, configure: configure})
+	code, body := second.apiDo(t, http.MethodGet, "/api/jobs/"+job.ID, "api-s3cret-api-s3cret", "")
+	if got := toJSON(body); code != http.StatusOK || !strings.Contains(got, `"state":"succeeded"`) || !strings.Contains(got, "Plan: 1 to add") {
+		t.Errorf("GET /api/jobs/%s after a restart: %d %s", job.ID, code, got)
+	}
+}
+
+// Replicas share job records and output: a job one ran, another shows.
+func TestJobOutputAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	a, b := twoReplicas(t, true, func(c *Config) { c.APISecret = "api-s3cret-api-s3cret" })
+	a.planned(t, map[string]string{"main.tf": oneResource})
+	job := a.endedJobs(t, 1)[0]
+	code, body := b.apiDo(t, http.MethodGet, "/api/jobs/"+job.ID, "api-s3cret-api-s3cret", "")
+	if got := toJSON(body); code != http.StatusOK || !strings.Contains(got, `"state":"succeeded"`) || !strings.Contains(got, "Plan: 1 to add") {
+		t.Errorf("GET /api/jobs/%s from the other replica: %d %s", job.ID, code, got)
+	}
 }
