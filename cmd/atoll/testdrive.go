@@ -181,6 +181,8 @@ func (dr *drive) startServer(o driveOptions) error {
 		"--gh-webhook-secret", dr.secret,
 		"--data-dir", filepath.Join(dr.t.dir, "atoll"),
 		"--tf-download=false",
+		// On 127.0.0.1 only, for whoever runs the testdrive.
+		"--web-auth=none",
 	}
 	if o.bin != "" {
 		args = append(args, "--tf-bin", o.bin)

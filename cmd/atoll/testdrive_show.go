@@ -78,7 +78,7 @@ func (s *screen) intro(dr *drive) {
 	s.printf("  forge  %s/  a local GitHub: open it in a browser to read the pull requests", dr.gh.URL())
 	s.printf("         the repository %s: modules/tags is a module that stacks/app and", sampleRepo)
 	s.printf("         stacks/network use; stacks/dns uses none")
-	s.printf("  atoll  http://%s  its log: %s", dr.addr, dr.logPath)
+	s.printf("  atoll  http://%s/  its web UI: jobs with their output, and locks; its log: %s", dr.addr, dr.logPath)
 	s.printf("  tool   %s", dr.tool)
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -43,6 +44,7 @@ func TestTestdriveScript(t *testing.T) {
 		t.Fatalf("testdrive --script exited %d; stderr:\n%s\nstdout:\n%s", code, stderr.String(), out)
 	}
 	for _, want := range []string{
+		"its web UI: jobs with their output, and locks",
 		"1. alice changes the shared module modules/tags in a pull request",
 		"alice opens pull request #1",
 		"webhook pull_request opened → atoll answered 202",
@@ -137,6 +139,16 @@ func TestTestdrivePrompt(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	pr := dr.pull
+	// The web UI shows the story's jobs, to whoever is on this machine.
+	resp, err := http.Get("http://" + dr.addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), ">apply</a>") || !strings.Contains(string(page), "acme/infra") {
+		t.Errorf("the testdrive's web UI: %s\n%s", resp.Status, page)
+	}
 	// answered waits for an answer on pr after its first n comments that
 	// holds want.
 	answered := func(n int, want string) {
