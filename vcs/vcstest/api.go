@@ -44,16 +44,25 @@ func (g *GitHub) routeAPI(mux *http.ServeMux) {
 // "Bearer TOKEN" or "token TOKEN", metered.
 func (g *GitHub) authorized(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		if !strings.EqualFold(scheme, "bearer") && !strings.EqualFold(scheme, "token") || token != g.token {
-			apiError(w, http.StatusUnauthorized, "Bad credentials")
-			return
+		if g.tokenOK(w, r) {
+			g.meter.serve(w, r, next)
 		}
-		g.mu.Lock()
-		g.apiRequests = append(g.apiRequests, r.URL.Path)
-		g.mu.Unlock()
-		g.meter.serve(w, r, next)
 	})
+}
+
+// tokenOK reports whether r carries the token, as "Bearer TOKEN" or
+// "token TOKEN", and counts it among the API's requests; else it answers
+// 401 as GitHub does.
+func (g *GitHub) tokenOK(w http.ResponseWriter, r *http.Request) bool {
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "bearer") && !strings.EqualFold(scheme, "token") || token != g.token {
+		apiError(w, http.StatusUnauthorized, "Bad credentials")
+		return false
+	}
+	g.mu.Lock()
+	g.apiRequests = append(g.apiRequests, r.URL.Path)
+	g.mu.Unlock()
+	return true
 }
 
 func (g *GitHub) unhandledAPI(w http.ResponseWriter, r *http.Request) {

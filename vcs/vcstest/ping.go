@@ -2,7 +2,6 @@ package vcstest
 
 import (
 	"net/http"
-	"strings"
 	"time"
 )
 
@@ -11,14 +10,9 @@ import (
 // not count the request against any limit and answers it when a limit is
 // spent; so the fake checks the token but does not meter the request.
 func (g *GitHub) rateLimit(w http.ResponseWriter, r *http.Request) {
-	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !strings.EqualFold(scheme, "bearer") && !strings.EqualFold(scheme, "token") || token != g.token {
-		apiError(w, http.StatusUnauthorized, "Bad credentials")
+	if !g.tokenOK(w, r) {
 		return
 	}
-	g.mu.Lock()
-	g.apiRequests = append(g.apiRequests, r.URL.Path)
-	g.mu.Unlock()
 	resources := map[string]any{}
 	for _, name := range []string{"core", "graphql"} {
 		q := g.meter.peek(name)
