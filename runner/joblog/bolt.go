@@ -78,9 +78,8 @@ func OpenBolt(path string, retention time.Duration) (*Bolt, error) {
 // Close releases the store's file.
 func (b *Bolt) Close() error { return b.db.Close() }
 
-// Create implements Store. A job of the same id already held is replaced,
-// output and all. It also deletes up to sweepLimit expired jobs, the
-// oldest.
+// Create implements Store. It also deletes up to sweepLimit expired jobs,
+// the oldest.
 func (b *Bolt) Create(ctx context.Context, r Record) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -93,6 +92,8 @@ func (b *Bolt) Create(ctx context.Context, r Record) error {
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		if held, ok, err := load(tx, r.ID); err != nil {
 			return err
+		} else if ok && !held.expired(now, b.retention) {
+			return nil
 		} else if ok {
 			if err := forget(tx, held.Record); err != nil {
 				return err

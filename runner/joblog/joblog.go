@@ -72,7 +72,10 @@ var ErrNotFound = errors.New("joblog: no such job")
 // is written by one replica at a time (the one running it).
 type Store interface {
 	// Create records a new job, in State Queued unless r says otherwise,
-	// to be forgotten retention after its last change.
+	// to be forgotten retention after its last change. A job of r.ID
+	// held already (not expired) is kept as it is, output and all: the
+	// server's record of a job queued and the worker's of the job
+	// started may come in either order.
 	Create(ctx context.Context, r Record) error
 	// Update changes job id's record: change is given the record as held
 	// and may change its State, Started and Ended (other fields are kept

@@ -108,8 +108,13 @@ func (r *Redis) Create(ctx context.Context, rec Record) error {
 	if err != nil {
 		return fmt.Errorf("joblog: creating job %s: %w", rec.ID, err)
 	}
+	created, err := r.client.SetNX(ctx, r.recordKey(rec.ID), v, r.retention).Result()
+	if err != nil || !created {
+		// Held already: kept as it is.
+		return err
+	}
 	_, err = r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, r.recordKey(rec.ID), v, r.retention)
+		// Output of an expired job of the same id, if its key outlived it.
 		p.Del(ctx, r.outputKey(rec.ID))
 		p.ZAdd(ctx, r.orderKey(), redis.Z{Score: score(rec.Created), Member: rec.ID})
 		return nil
