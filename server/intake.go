@@ -18,9 +18,10 @@ import (
 
 // admission is what became of an event.
 type admission struct {
-	// queued is set when the event's work was queued, as job.
+	// queued is set when the event's work was queued, as job, by order.
 	queued bool
 	job    string
+	order  runner.Order
 	// why says what work, or why none.
 	why string
 }
@@ -72,8 +73,19 @@ func (s *Server) admit(ctx context.Context, forge vcs.Forge, ev vcs.Event) (admi
 		return admission{why: "already received"}, nil
 	}
 	log.Info("queued", "job", id, "event", ev.Type.String(), "work", why)
-	s.jobs.Queued(ctx, order)
-	return admission{queued: true, job: id, why: why}, nil
+	return admission{queued: true, job: id, why: why, order: order}, nil
+}
+
+// recordQueued records in the job log that adm's job is queued, if it
+// is: after the answer to a webhook, which waits on the task's record
+// alone. The worker makes the job's record if it starts first.
+func (s *Server) recordQueued(ctx context.Context, adm admission) {
+	if !adm.queued {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	s.jobs.Queued(ctx, adm.order)
 }
 
 // sawComment marks a comment that asks for nothing as seen, when the

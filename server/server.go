@@ -66,6 +66,9 @@ type Server struct {
 	records joblog.Store
 	// apiSecret is the API's bearer token; no API when empty.
 	apiSecret string
+	// recording counts the job records being written after their
+	// webhook's answer; the store closes once they are written.
+	recording sync.WaitGroup
 }
 
 // New builds a server from cfg: it opens the stores under cfg.DataDir (or
@@ -285,6 +288,7 @@ func (s *Server) shutStore() error {
 		return nil
 	}
 	s.storeClosed = true
+	s.recording.Wait()
 	return s.closeStore()
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/atoll-iac/atoll/vcs"
@@ -62,6 +63,8 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		respond(w, http.StatusOK, "ignored: "+adm.why)
 	default:
 		respond(w, http.StatusAccepted, fmt.Sprintf("queued: %s (job %s)", adm.why, adm.job))
+		// Not on the answer's path, nor on the connection's next request.
+		s.recording.Go(func() { s.recordQueued(r.Context(), adm) })
 	}
 }
 
@@ -127,6 +130,7 @@ func (s *Server) forgeFor(h http.Header) vcs.Forge {
 // respond answers with a line of plain text.
 func respond(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(msg)+1))
 	w.WriteHeader(code)
 	fmt.Fprintln(w, msg)
 }
