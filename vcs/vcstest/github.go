@@ -23,6 +23,11 @@
 // SetRateLimit's budget is spent, and an ETag on each JSON GET, which a
 // request naming it in If-None-Match gets back as a 304 (APIStats counts
 // them).
+//
+// The fakes are driven through T, which testing.TB satisfies, so that a
+// program can show one to people too (atoll testdrive): the fake GitHub
+// then also serves pages a browser reads, its pull requests and their
+// conversations (pages.go).
 package vcstest
 
 import (
