@@ -44,6 +44,22 @@ func (a Allowlist) Allows(fullName string) bool {
 	return false
 }
 
+// hostLike returns the entries that seem to start with a host name, as
+// Atlantis's allowlist entries do ("github.com/acme/*"): a first segment
+// with a dot, before two more. atoll matches "owner/name" (or a GitLab
+// path) with no host, so such an entry matches nothing, unless its
+// first segment is a GitLab group whose name has a dot.
+func (a Allowlist) hostLike() []string {
+	var like []string
+	for _, g := range a.globs {
+		first, rest, _ := strings.Cut(g, "/")
+		if strings.Contains(first, ".") && strings.Contains(rest, "/") {
+			like = append(like, g)
+		}
+	}
+	return like
+}
+
 // names returns the entries that name one repository each, and reports
 // whether there are globs besides.
 func (a Allowlist) names() (names []string, globs bool) {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -51,5 +52,20 @@ func TestAllowlistNames(t *testing.T) {
 		if strings.Join(names, ",") != want.names || globs != want.globs {
 			t.Errorf("%q: names %q, globs %v; want %q, %v", in, names, globs, want.names, want.globs)
 		}
+	}
+}
+
+// An Atlantis-style entry, host first, is told apart from owner/repo
+// entries, so that the server can warn of it: it would match nothing.
+func TestAllowlistHostLike(t *testing.T) {
+	t.Parallel()
+	a, err := ParseAllowlist("github.com/acme/infra, gitlab.example.com/group/*, acme/*, acme/infra.live, group/sub/proj, *")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := a.hostLike()
+	want := []string{"github.com/acme/infra", "gitlab.example.com/group/*"}
+	if !slices.Equal(got, want) {
+		t.Errorf("hostLike = %q, want %q", got, want)
 	}
 }

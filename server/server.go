@@ -90,6 +90,9 @@ func New(cfg Config) (*Server, error) {
 			cfg.ToolUser = nil
 		}
 	}
+	for _, g := range cfg.RepoAllowlist.hostLike() {
+		log.Warn("a --repo-allowlist entry seems to start with a host: atoll matches owner/repo with no host, so it matches nothing unless its first part is a GitLab group", "entry", g)
+	}
 	binDir := cmp.Or(cfg.TFBinDir, filepath.Join(cfg.DataDir, "bin"))
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
 		return nil, fmt.Errorf("server: creating the tool directory: %w", err)
