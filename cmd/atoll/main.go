@@ -63,6 +63,10 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	case "testdrive":
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
+		// Output piped to a reader that goes (| head) fails to write
+		// rather than killing the process before it removes what it made.
+		// (Caught, not ignored: the tools it runs keep the default.)
+		signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 		return testdrive(ctx, args[1:], getenv, environ, os.Stdin, stdout, stderr)
 	case "server":
 		cfg, err := readServerFlags(args[1:], getenv, stdout, stderr)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -263,5 +264,29 @@ func TestTestdriveRender(t *testing.T) {
 	}
 	if got := newScreen(io.Discard, true).inline("**atoll** ran `plan` [here](http://x)"); got != bold+"atoll"+reset+" ran "+cyan+"plan"+reset+" here" {
 		t.Errorf("inline with colour: %q", got)
+	}
+}
+
+// A testdrive whose reader goes away (| head) still removes what it made.
+func TestTestdriveBrokenPipe(t *testing.T) {
+	t.Parallel()
+	tmp := t.TempDir()
+	cmd := exec.Command("sh", "-c", `"$0" testdrive --script --tf-bin "$1" | head -n 1`, buildAtoll(t), testTofu(t))
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "atoll testdrive:") {
+		t.Fatalf("atoll testdrive | head -n 1: %v\n%s", err, out)
+	}
+	// The testdrive goes on after head is gone; give it time to end.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		left, _ := filepath.Glob(filepath.Join(tmp, "atoll-testdrive-*"))
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the testdrive left %v behind", left)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
