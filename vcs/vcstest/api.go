@@ -35,6 +35,8 @@ func (g *GitHub) routeAPI(mux *http.ServeMux) {
 	handle("PATCH /api/v3/repos/{owner}/{repo}/issues/comments/{id}", g.editComment)
 	handle("POST /api/v3/repos/{owner}/{repo}/issues/comments/{id}/reactions", g.createReaction)
 	handle("POST /api/v3/repos/{owner}/{repo}/statuses/{sha}", g.createStatus)
+	handle("GET /api/v3/repos/{owner}/{repo}/commits/{ref}/status", g.combinedStatus)
+	handle("GET /api/v3/repos/{owner}/{repo}/commits/{ref}/check-runs", g.listCheckRuns)
 	handle("/api/v3/", g.unhandledAPI)
 	// GitHub Enterprise Server's GraphQL endpoint, beside /api/v3.
 	handle("POST /api/graphql", g.graphQL)

@@ -77,8 +77,9 @@ type GitHub struct {
 	comments    []*comment // in creation order
 	lastID      int64      // last id handed out, to comments and the like
 	statuses    map[statusKey][]Status
-	perms       map[userKey]string // repository or team, and login
-	teams       map[userKey]bool   // "org/team-slug" and login
+	checkRuns   map[statusKey][]checkRun // in creation order
+	perms       map[userKey]string       // repository or team, and login
+	teams       map[userKey]bool         // "org/team-slug" and login
 	unhandled   []string
 	apiRequests []string // paths of authenticated API requests
 	gitRequests int
@@ -104,6 +105,12 @@ type pull struct {
 	closedAt    time.Time // zero while open
 	reviews     []review
 	merge       *merge // nil unless merged
+
+	// mergeState is the mergeable_state while mergeable, "" being
+	// "clean" (SetMergeState); reviewDecision is GraphQL's
+	// PullRequest.reviewDecision, "" being null: no review required
+	// (SetReviewDecision).
+	mergeState, reviewDecision string
 }
 
 // merge records how a pull request was merged.
@@ -190,14 +197,15 @@ func NewGitHub(t T, opts GitHubOptions) *GitHub {
 			committerName:  "GitHub",
 			committerEmail: "noreply@github.com",
 		}),
-		token:    cmp.Or(opts.Token, "test-token"),
-		secret:   opts.WebhookSecret,
-		bot:      cmp.Or(opts.BotLogin, "atoll-bot"),
-		fixtures: loadFixtures(t),
-		repos:    map[string]*repo{},
-		statuses: map[statusKey][]Status{},
-		perms:    map[userKey]string{},
-		teams:    map[userKey]bool{},
+		token:     cmp.Or(opts.Token, "test-token"),
+		secret:    opts.WebhookSecret,
+		bot:       cmp.Or(opts.BotLogin, "atoll-bot"),
+		fixtures:  loadFixtures(t),
+		repos:     map[string]*repo{},
+		statuses:  map[statusKey][]Status{},
+		checkRuns: map[statusKey][]checkRun{},
+		perms:     map[userKey]string{},
+		teams:     map[userKey]bool{},
 	}
 	g.meter = newMeter(g.rateStyle())
 	g.defaultPerm = cmp.Or(opts.DefaultPermission, "write")

@@ -26,9 +26,10 @@ type gqlError struct {
 }
 
 // graphQL answers POST /api/graphql. The schema is one mutation,
-// minimizeComment, on comments posted through the REST API; any other
-// field is unknown. As on GitHub, errors are answered 200 with an errors
-// array.
+// minimizeComment, on comments posted through the REST API, and one
+// query, repository(owner, name) { pullRequest(number) { reviewDecision }
+// } (graphql_repo.go); any other field is unknown. As on GitHub, errors
+// are answered 200 with an errors array.
 func (g *GitHub) graphQL(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Query     string         `json:"query"`
@@ -46,7 +47,7 @@ func (g *GitHub) graphQL(w http.ResponseWriter, r *http.Request) {
 		gqlFail(w, gqlError{Message: err.Error()})
 		return
 	}
-	root := &gqlObject{typename: "Query", fields: map[string]any{}}
+	root := &gqlObject{typename: "Query", fields: map[string]any{"repository": repositoryObject("", nil)}}
 	if op == "mutation" {
 		root = &gqlObject{typename: "Mutation", fields: map[string]any{"minimizeComment": minimizePayload(true, "")}}
 	}
@@ -70,6 +71,10 @@ func (g *GitHub) graphQL(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			data[f.key], _ = payload.project(f.sel, []string{f.key})
+		case "repository":
+			var fieldErrs []gqlError
+			data[f.key], fieldErrs = g.repositoryField(f, in.Variables)
+			errs = append(errs, fieldErrs...)
 		}
 	}
 	out := map[string]any{"data": data}

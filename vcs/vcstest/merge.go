@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +20,28 @@ func (g *GitHub) SetMergeable(repo string, number int, mergeable bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.mustPullLocked(repo, number).unmergeable = !mergeable
+}
+
+// mergeStates are the mergeable_state values SetMergeState takes, as
+// GitHub reports them for a pull request git could merge: "blocked" by
+// branch protection (a required status, check run or review missing),
+// "behind" its base when protection wants it up to date, "unstable" with
+// failing checks that are not required, "has_hooks" with pre-receive
+// hooks to pass, and "clean".
+var mergeStates = []string{"clean", "blocked", "behind", "unstable", "has_hooks"}
+
+// SetMergeState sets the mergeable_state pulls/N reports while git could
+// merge pull request number (mergeable true): one of mergeStates, "" being
+// "clean". PUT pulls/N/merge refuses a pull request "blocked" or "behind"
+// as GitHub does. SetMergeable(false) ("dirty") wins over it. It panics if
+// there is no such pull request or state is unknown.
+func (g *GitHub) SetMergeState(repo string, number int, state string) {
+	if state != "" && !slices.Contains(mergeStates, state) {
+		panic(fmt.Sprintf("fake github: mergeable_state %q is none of %s", state, strings.Join(mergeStates, ", ")))
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.mustPullLocked(repo, number).mergeState = state
 }
 
 // ClosePull closes a pull request without merging it, as its author
@@ -144,6 +167,10 @@ func (g *GitHub) merge(ctx context.Context, rp *repo, number int, sha, by, metho
 		return "", http.StatusMethodNotAllowed, "Pull Request is not mergeable"
 	case st.Draft:
 		return "", http.StatusMethodNotAllowed, "Pull Request is still a draft"
+	case st.mergeState == "blocked":
+		return "", http.StatusMethodNotAllowed, "Repository rule violations found"
+	case st.mergeState == "behind":
+		return "", http.StatusMethodNotAllowed, "Head branch is out of date. Review and try the merge again."
 	case sha != "" && sha != st.HeadSHA:
 		return "", http.StatusConflict, "Head branch was modified. Review and try the merge again."
 	}

@@ -141,7 +141,7 @@ func (g *GitHub) fillPullState(pr map[string]any, p Pull) {
 		st = *sp
 	}
 	g.mu.Unlock()
-	pr["mergeable"], pr["rebaseable"], pr["mergeable_state"] = !st.unmergeable, !st.unmergeable, "clean"
+	pr["mergeable"], pr["rebaseable"], pr["mergeable_state"] = !st.unmergeable, !st.unmergeable, cmp.Or(st.mergeState, "clean")
 	if st.unmergeable {
 		pr["mergeable_state"] = "dirty"
 	}

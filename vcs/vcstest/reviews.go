@@ -85,3 +85,21 @@ func (g *GitHub) user(login string) *gh.User {
 		HTMLURL: gh.String(g.url + "/" + login),
 	}
 }
+
+// reviewDecisions are the values of GraphQL's PullRequestReviewDecision.
+var reviewDecisions = []string{"APPROVED", "CHANGES_REQUESTED", "REVIEW_REQUIRED"}
+
+// SetReviewDecision sets the reviewDecision GraphQL reports for pull
+// request number, as branch protection that requires reviews works it
+// out: "APPROVED", "CHANGES_REQUESTED" or "REVIEW_REQUIRED"; "" (null,
+// the start) when no review is required. The reviews Review records do not
+// change it. It panics if there is no such pull request or decision is
+// unknown.
+func (g *GitHub) SetReviewDecision(repo string, number int, decision string) {
+	if decision != "" && !slices.Contains(reviewDecisions, decision) {
+		panic(fmt.Sprintf("fake github: review decision %q is none of %s", decision, strings.Join(reviewDecisions, ", ")))
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.mustPullLocked(repo, number).reviewDecision = decision
+}

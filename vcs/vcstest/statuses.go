@@ -105,3 +105,72 @@ func (g *GitHub) StatusHistory(repo, sha, context string) []string {
 	}
 	return out
 }
+
+// combinedStatus answers GET commits/REF/status as GitHub does: the latest
+// status of each context on the commit REF names, a page at a time (with
+// the Link header), and the state they combine to: failure if any failed
+// or errored, pending if any is pending or there are none, else success.
+// REF is a SHA or a branch or tag without a slash.
+func (g *GitHub) combinedStatus(w http.ResponseWriter, r *http.Request) {
+	rp, sha, ok := g.commitFor(w, r)
+	if !ok {
+		return
+	}
+	all := g.Statuses(rp.fullName, sha)
+	state := "success"
+	if len(all) == 0 {
+		state = "pending"
+	}
+	for _, s := range all {
+		switch {
+		case s.State == "failure" || s.State == "error":
+			state = "failure"
+		case s.State == "pending" && state != "failure":
+			state = "pending"
+		}
+	}
+	lo, hi := g.paginate(w, r, len(all))
+	statuses := []*gh.RepoStatus{}
+	for _, s := range all[lo:hi] {
+		st := &gh.RepoStatus{
+			URL:         gh.String(fmt.Sprintf("%srepos/%s/statuses/%s", g.APIURL(), rp.fullName, sha)),
+			State:       gh.String(s.State),
+			Context:     gh.String(s.Context),
+			Description: gh.String(s.Description),
+		}
+		if s.TargetURL != "" {
+			st.TargetURL = gh.String(s.TargetURL)
+		}
+		statuses = append(statuses, st)
+	}
+	repoDoc := map[string]any{}
+	g.fillRepo(repoDoc, rp.fullName)
+	api := fmt.Sprintf("%srepos/%s/commits/%s", g.APIURL(), rp.fullName, sha)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"state":       state,
+		"statuses":    statuses,
+		"sha":         sha,
+		"total_count": len(all),
+		"repository":  repoDoc,
+		"commit_url":  api,
+		"url":         api + "/status",
+	})
+}
+
+// commitFor resolves the commit a request's {ref} names in its repository,
+// answering 404 for an unknown repository and 422, as GitHub does, for a
+// ref it lacks.
+func (g *GitHub) commitFor(w http.ResponseWriter, r *http.Request) (*repo, string, bool) {
+	rp := g.repoFor(w, r)
+	if rp == nil {
+		return nil, "", false
+	}
+	ref := r.PathValue("ref")
+	sha, err := g.revParse(r.Context(), rp.bare, ref)
+	if err != nil {
+		writeJSON(w, http.StatusUnprocessableEntity, apiErrorBody{
+			Message: "No commit found for SHA: " + ref, DocumentationURL: docsURL})
+		return nil, "", false
+	}
+	return rp, sha, true
+}
