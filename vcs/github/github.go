@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -40,6 +41,10 @@ type Config struct {
 	// HTTPClient makes the API calls; when nil, a client that gives up on
 	// a call after 30 seconds.
 	HTTPClient *http.Client
+	// Logger receives what the forge handles itself rather than returns,
+	// such as a GraphQL query GitHub would not answer; when nil,
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // Forge is a GitHub account as a vcs.Forge.
@@ -47,6 +52,7 @@ type Forge struct {
 	client *gh.Client
 	token  string
 	secret []byte
+	log    *slog.Logger
 
 	// pullPages and commentPages keep the last answer to each list a
 	// poll asks for again.
@@ -88,7 +94,11 @@ func New(cfg Config) (*Forge, error) {
 		client = client.WithAuthToken(cfg.Token)
 	}
 	client.BaseURL = base
-	return &Forge{client: client, token: cfg.Token, secret: []byte(cfg.WebhookSecret)}, nil
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Forge{client: client, token: cfg.Token, secret: []byte(cfg.WebhookSecret), log: log}, nil
 }
 
 // Name implements vcs.Forge.
@@ -152,27 +162,11 @@ func (f *Forge) PullRequest(ctx context.Context, repo vcs.Repo, number int) (vcs
 	pull := convertPull(repo, pr)
 	if pr.GetMergeableState() == "blocked" && pr.GetMergeable() {
 		var err error
-		if pull.Mergeable, err = f.blockedOnlyByAtoll(ctx, owner, name, pull.HeadSHA); err != nil {
+		if pull.Mergeable, err = f.blockedOnlyByAtoll(ctx, owner, name, number, pull.HeadSHA); err != nil {
 			return vcs.PullRequest{}, err
 		}
 	}
 	return pull, nil
-}
-
-// blockedOnlyByAtoll reports whether every commit status of sha that is not
-// a success is atoll's own: branch protection that requires atoll/apply
-// blocks a merge until the apply that asks whether it may merge.
-func (f *Forge) blockedOnlyByAtoll(ctx context.Context, owner, name, sha string) (bool, error) {
-	cs, _, err := f.client.Repositories.GetCombinedStatus(ctx, owner, name, sha, &gh.ListOptions{PerPage: 100})
-	if err != nil {
-		return false, fmt.Errorf("github: fetching the statuses of %s/%s@%s: %w", owner, name, sha, err)
-	}
-	for _, st := range cs.Statuses {
-		if st.GetState() != "success" && !strings.HasPrefix(st.GetContext(), "atoll/") {
-			return false, nil
-		}
-	}
-	return true, nil
 }
 
 // ChangedFiles implements vcs.Forge.
@@ -270,7 +264,7 @@ func convertPull(repo vcs.Repo, pr *gh.PullRequest) vcs.PullRequest {
 // mergeableStates are the mergeable_state values in which GitHub would
 // merge: "unstable" has failing checks that are not required, and
 // "has_hooks" only pre-receive hooks to pass. A missing state counts as
-// clean. "blocked" is looked into further by PullRequest.
+// clean. "blocked" is looked into further by PullRequest (mergeable.go).
 var mergeableStates = map[string]bool{"": true, "clean": true, "unstable": true, "has_hooks": true, "blocked": true}
 
 func splitRepo(fullName string) (owner, name string) {
