@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"log/slog"
 
 	"github.com/atoll-iac/atoll/vcs"
@@ -16,6 +17,7 @@ func newForges(log *slog.Logger, cfg Config, m *metrics) ([]vcs.Forge, error) {
 	if cfg.GitHub.Token != "" || cfg.GitHub.WebhookSecret != "" {
 		c := cfg.GitHub
 		c.HTTPClient = m.meter("github", c.HTTPClient)
+		c.Logger = cmp.Or(c.Logger, log)
 		f, err := github.New(c)
 		if err != nil {
 			return nil, err
