@@ -19,10 +19,13 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends git ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --create-home --uid 1000 atoll
+ && useradd --create-home --uid 1000 atoll \
+ && install -d -o atoll -g atoll -m 0700 /home/atoll/.atoll
 COPY --from=tofu /out/tofu /usr/local/bin/tofu
 COPY --from=atoll /out/atoll /usr/local/bin/atoll
 USER atoll
+# Made above, owned by atoll: a named volume mounted here starts as a
+# copy of it, writable by atoll, not as a root-owned empty directory.
 ENV ATOLL_DATA_DIR=/home/atoll/.atoll
 EXPOSE 4141
 ENTRYPOINT ["atoll"]
