@@ -63,8 +63,10 @@ type Job struct {
 	// close, a command's name, or comment for a comment that is none.
 	kind string
 	// output keeps what the job's steps print in its log, as they print
-	// it; nil when the runner keeps no job log.
-	output *jobOutput
+	// it; nil when the runner keeps no job log. projects are those it
+	// ran, for its record.
+	output   *jobOutput
+	projects []string
 }
 
 // reportTimeout bounds the calls that report a job's end to the forge,

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/atoll-iac/atoll/runner/joblog"
+	"github.com/atoll-iac/atoll/runner/report"
 	"github.com/atoll-iac/atoll/vcs"
 	"github.com/atoll-iac/atoll/workflows"
 )
@@ -180,6 +182,20 @@ func (j *Job) started(o Order) {
 	}
 }
 
+// noteProjects keeps the projects results are of, for the job's record:
+// "dir", or "dir/workspace" for a workspace other than default.
+func (j *Job) noteProjects(results []report.Result) {
+	for _, r := range results {
+		name := r.Project.Dir
+		if ws := r.Project.Workspace; ws != "" && ws != "default" {
+			name += "/" + ws
+		}
+		if !slices.Contains(j.projects, name) {
+			j.projects = append(j.projects, name)
+		}
+	}
+}
+
 // logState notes in the job's log how it ended (or that it stopped, to
 // run again).
 func (j *Job) logState(state joblog.State) {
@@ -190,6 +206,9 @@ func (j *Job) logState(state joblog.State) {
 	defer cancel()
 	_, err := j.r.jobs.Update(ctx, j.ID, func(r *joblog.Record) {
 		r.State = state
+		if len(j.projects) > 0 {
+			r.Projects = j.projects
+		}
 		if state.Ended() {
 			r.Ended = time.Now().UTC()
 		}

@@ -93,6 +93,7 @@ func (j *Job) reportPlans(ctx context.Context, rc repoConfig, projects []workflo
 		return nil
 	}
 	j.noteFailures(results)
+	j.noteProjects(results)
 	ids, err := j.reply.Finish(ctx, report.Results(results, j.Forge.MaxCommentLen())...)
 	j.hidePreviousPlans(ctx, ids)
 	return err

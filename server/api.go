@@ -168,11 +168,15 @@ type apiJob struct {
 	Created time.Time  `json:"created"`
 	Started *time.Time `json:"started,omitempty"`
 	Ended   *time.Time `json:"ended,omitempty"`
-	Output  *string    `json:"output,omitempty"`
+	// Seconds is how long the job ran, once it ended.
+	Seconds  float64  `json:"seconds,omitempty"`
+	Projects []string `json:"projects,omitempty"`
+	Output   *string  `json:"output,omitempty"`
 }
 
 func newAPIJob(r joblog.Record) apiJob {
-	j := apiJob{ID: r.ID, Forge: r.Forge, Repo: r.Repo, Pull: r.Pull, Command: r.Command, User: r.User, State: string(r.State), Created: r.Created}
+	j := apiJob{ID: r.ID, Forge: r.Forge, Repo: r.Repo, Pull: r.Pull, Command: r.Command, User: r.User, State: string(r.State), Created: r.Created,
+		Seconds: r.Took().Seconds(), Projects: r.Projects}
 	if !r.Started.IsZero() {
 		j.Started = &r.Started
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +52,7 @@ func TestJobRecordAndPage(t *testing.T) {
 	pr := e.planned(t, map[string]string{"main.tf": oneResource})
 	jobs := e.endedJobs(t, 1)
 	j := jobs[0]
-	if j.Command != "autoplan" || j.State != joblog.Succeeded || j.Repo != "acme/infra" || j.Pull != pr.Number || j.User != "alice" || j.Started.IsZero() || j.Ended.IsZero() {
+	if j.Command != "autoplan" || j.State != joblog.Succeeded || j.Repo != "acme/infra" || j.Pull != pr.Number || j.User != "alice" || j.Started.IsZero() || j.Ended.IsZero() || !slices.Equal(j.Projects, []string{"."}) || j.Took() <= 0 {
 		t.Errorf("the autoplan's record: %+v", j)
 	}
 	out, _, err := e.server.records.Output(t.Context(), j.ID, 0, joblog.MaxOutput)
@@ -153,7 +154,7 @@ func TestAPI(t *testing.T) {
 		t.Errorf("GET /api/locks of another repository: %d %s, want []", code, toJSON(body))
 	}
 	code, body = e.apiDo(t, http.MethodGet, "/api/jobs", "api-s3cret", "")
-	if got := toJSON(body); code != http.StatusOK || !strings.Contains(got, `"id":"`+job.ID+`"`) || !strings.Contains(got, `"state":"succeeded"`) || strings.Contains(got, `"output"`) {
+	if got := toJSON(body); code != http.StatusOK || !strings.Contains(got, `"id":"`+job.ID+`"`) || !strings.Contains(got, `"state":"succeeded"`) || !strings.Contains(got, `"projects":["."]`) || !strings.Contains(got, `"seconds":`) || strings.Contains(got, `"output"`) {
 		t.Errorf("GET /api/jobs: %d %s", code, got)
 	}
 	code, body = e.apiDo(t, http.MethodGet, "/api/jobs/"+job.ID, "api-s3cret", "")

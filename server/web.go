@@ -29,6 +29,7 @@ var webFiles embed.FS
 // pages are the web UI's templates, each page with the layout.
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"since": func(t time.Time) string { return since(time.Since(t)) },
+	"took":  func(d time.Duration) string { return d.Round(100 * time.Millisecond).String() },
 	"utc":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 }).ParseFS(webFiles, "web/*.html"))
 

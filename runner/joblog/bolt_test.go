@@ -3,6 +3,7 @@ package joblog_test
 import (
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -59,10 +60,10 @@ func TestBoltReopen(t *testing.T) {
 	b = openBolt(t, path, 0)
 	want.State, want.Ended, want.Size = joblog.Succeeded, created.Add(time.Minute), 16
 	p, got, err := b.Output(ctx, want.ID, 0, 100)
-	if err != nil || string(p) != "Apply complete!\n" || got != want {
+	if err != nil || string(p) != "Apply complete!\n" || !reflect.DeepEqual(got, want) {
 		t.Errorf("Output after reopening = %q, %+v, %v; want the output and %+v", p, got, err, want)
 	}
-	if list, err := b.List(ctx, "", 10); err != nil || len(list) != 1 || list[0] != want {
+	if list, err := b.List(ctx, "", 10); err != nil || len(list) != 1 || !reflect.DeepEqual(list[0], want) {
 		t.Errorf("List after reopening = %+v, %v; want %+v", list, err, want)
 	}
 }

@@ -53,6 +53,17 @@ type Record struct {
 	Ended   time.Time // zero until State is an outcome
 	// Size is the output's length in bytes as kept (at most MaxOutput).
 	Size int64
+	// Projects are the projects the job ran, as "dir" or
+	// "dir/workspace" when the workspace is not default, once known.
+	Projects []string `json:",omitempty"`
+}
+
+// Took is how long the job ran, once it has ended; 0 before.
+func (r Record) Took() time.Duration {
+	if r.Ended.IsZero() || r.Started.IsZero() {
+		return 0
+	}
+	return r.Ended.Sub(r.Started)
 }
 
 // MaxOutput is the most output kept of one job: past it, the output
@@ -78,8 +89,8 @@ type Store interface {
 	// started may come in either order.
 	Create(ctx context.Context, r Record) error
 	// Update changes job id's record: change is given the record as held
-	// and may change its State, Started and Ended (other fields are kept
-	// as created). ErrNotFound when there is none.
+	// and may change its State, Started, Ended and Projects (other fields
+	// are kept as created). ErrNotFound when there is none.
 	Update(ctx context.Context, id string, change func(*Record)) (Record, error)
 	// Append adds p to job id's output, up to MaxOutput in all (then
 	// Truncated, once). ErrNotFound when there is no such job.

@@ -72,6 +72,6 @@ func normalize(r Record, now time.Time) Record {
 func applyChange(held Record, change func(*Record)) Record {
 	c := held
 	change(&c)
-	held.State, held.Started, held.Ended = c.State, c.Started, c.Ended
+	held.State, held.Started, held.Ended, held.Projects = c.State, c.Started, c.Ended, c.Projects
 	return held
 }

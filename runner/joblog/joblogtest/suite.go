@@ -109,6 +109,7 @@ func testUpdateKeepsCreatedFields(t *testing.T, s joblog.Store) {
 	got, err := s.Update(t.Context(), job.ID, func(r *joblog.Record) {
 		seen = *r
 		r.State, r.Started, r.Ended = joblog.Succeeded, started, ended
+		r.Projects = []string{"stacks/app", "stacks/db/staging"}
 		// Not Update's to change: kept as created.
 		r.ID, r.Forge, r.Repo, r.Pull, r.Command, r.User = "other", "gitlab", "x/y", 9, "apply", "mallory"
 		r.Created, r.Size = t0.Add(time.Hour), 1
@@ -121,6 +122,10 @@ func testUpdateKeepsCreatedFields(t *testing.T, s joblog.Store) {
 	assertRecord(t, "the record change was given", seen, held)
 	want := held
 	want.State, want.Started, want.Ended = joblog.Succeeded, started, ended
+	want.Projects = []string{"stacks/app", "stacks/db/staging"}
+	if got.Took() != time.Minute {
+		t.Errorf("Took = %v, want a minute", got.Took())
+	}
 	assertRecord(t, "Update's result", got, want)
 	assertRecord(t, "Get after Update", get(t, s, job.ID), want)
 	assertList(t, s, "", 10, want)
@@ -593,7 +598,7 @@ func assertRecord(t *testing.T, what string, got, want joblog.Record) {
 func equalRecords(a, b joblog.Record) bool {
 	return a.ID == b.ID && a.Forge == b.Forge && a.Repo == b.Repo && a.Pull == b.Pull && a.Command == b.Command &&
 		a.User == b.User && a.State == b.State && a.Created.Equal(b.Created) && a.Started.Equal(b.Started) &&
-		a.Ended.Equal(b.Ended) && a.Size == b.Size
+		a.Ended.Equal(b.Ended) && a.Size == b.Size && slices.Equal(a.Projects, b.Projects)
 }
 
 func formatRecords(recs []joblog.Record) string {
