@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -49,7 +50,7 @@ func (w *web) job(rw http.ResponseWriter, r *http.Request, user string) {
 // is sent.
 func (w *web) tail(rw http.ResponseWriter, r *http.Request, _ string) {
 	id := r.PathValue("id")
-	offset, _ := strconv.ParseInt(cmpOr(r.Header.Get("Last-Event-ID"), r.URL.Query().Get("offset")), 10, 64)
+	offset, _ := strconv.ParseInt(cmp.Or(r.Header.Get("Last-Event-ID"), r.URL.Query().Get("offset")), 10, 64)
 	flusher, ok := rw.(http.Flusher)
 	if !ok {
 		http.Error(rw, "streaming is not supported here", http.StatusInternalServerError)
@@ -108,11 +109,4 @@ func writeSSEData(rw http.ResponseWriter, s string) {
 		}
 	}
 	fmt.Fprint(rw, "\n")
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
