@@ -23,7 +23,7 @@ func TestJobThatKillsItsServer(t *testing.T) {
 	tofu := testTofu(t)
 	gh := vcstest.NewGitHub(t, vcstest.GitHubOptions{Token: "ghp_crashes", WebhookSecret: "shh"})
 	gh.CreateRepo(t, "acme/infra", nil)
-	pr := gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": "resource \"terraform_data\" \"x\" {\n  input = 1\n}\n"}})
+	pr := gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
 
 	// A hook slow enough for the server to die in the middle of it.
 	dir := dataDir(t)

@@ -24,7 +24,7 @@ func TestGitLabAloneBehindAPrivateCA(t *testing.T) {
 	tofu := testTofu(t)
 	gl := vcstest.NewGitLab(t, vcstest.GitLabOptions{Token: "glpat-binarytest0123456789", WebhookSecret: "shh"})
 	gl.CreateRepo(t, "group/sub/infra", nil)
-	mr := gl.OpenPull(t, "group/sub/infra", vcstest.PullSpec{Author: "alice", Files: map[string]string{"main.tf": "resource \"terraform_data\" \"x\" {\n  input = 1\n}\n"}})
+	mr := gl.OpenPull(t, "group/sub/infra", vcstest.PullSpec{Author: "alice", Files: map[string]string{"main.tf": oneResource}})
 
 	// https://127.0.0.1:PORT/gitlab/... is the fake GitLab, over TLS.
 	upstream, err := url.Parse(gl.URL())

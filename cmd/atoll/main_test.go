@@ -204,7 +204,7 @@ func TestServerPlansSignedComment(t *testing.T) {
 	tofu := testTofu(t)
 	gh := vcstest.NewGitHub(t, vcstest.GitHubOptions{Token: "ghp_binarytest", WebhookSecret: "shh"})
 	gh.CreateRepo(t, "acme/infra", nil)
-	pr := gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": "resource \"terraform_data\" \"x\" {\n  input = 1\n}\n"}})
+	pr := gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
 
 	srv := startServerBinary(t, gh, buildAtoll(t), "server", []string{
 		"ATOLL_REPO_ALLOWLIST=acme/*",
@@ -327,3 +327,7 @@ func freePort(t *testing.T) int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// oneResource is a configuration of one built-in resource: a plan of it
+// adds one.
+const oneResource = "resource \"terraform_data\" \"x\" {\n  input = 1\n}\n"

@@ -113,7 +113,7 @@ func TestReplicaKilledMidPlan(t *testing.T) {
 	redis := redistest.Start(t, redistest.Options{AppendOnly: true})
 	gh := vcstest.NewGitHub(t, vcstest.GitHubOptions{Token: "ghp_replicas", WebhookSecret: "shh"})
 	gh.CreateRepo(t, "acme/infra", nil)
-	pr := gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": "resource \"terraform_data\" \"x\" {\n  input = 1\n}\n"}})
+	pr := gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
 
 	// A hook slow enough to kill the replica in the middle of the plan.
 	repoConfig := filepath.Join(t.TempDir(), "repos.yaml")
@@ -197,7 +197,7 @@ func TestPollingReplicaKilled(t *testing.T) {
 		}
 		return false
 	})
-	pr := gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": "resource \"terraform_data\" \"x\" {\n  input = 1\n}\n"}})
+	pr := gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
 	gh.WaitFor(t, 60*time.Second, "the autoplan", func() bool { return len(gh.Comments("acme/infra", pr.Number)) == 1 })
 	polling.kill()
 	start := time.Now()
