@@ -2,6 +2,7 @@ package github
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -20,22 +21,31 @@ func (f *Forge) HideComment(ctx context.Context, repo vcs.Repo, number int, id i
 	if err != nil {
 		return fmt.Errorf("github: fetching comment %d on %s: %w", id, repo.FullName, err)
 	}
-	body := map[string]any{
-		"query":     minimizeMutation,
-		"variables": map[string]string{"id": c.GetNodeID(), "classifier": "OUTDATED"},
+	vars := map[string]any{"id": c.GetNodeID(), "classifier": "OUTDATED"}
+	if err := f.graphQL(ctx, minimizeMutation, vars, nil); err != nil {
+		return fmt.Errorf("github: minimizing comment %d on %s: %w", id, repo.FullName, err)
 	}
-	req, err := f.client.NewRequest("POST", f.graphQLURL(), body)
+	return nil
+}
+
+// graphQL sends query with vars to the GraphQL endpoint and decodes the
+// answer's data into data (when not nil); an answer with errors is the
+// first one's message.
+func (f *Forge) graphQL(ctx context.Context, query string, vars map[string]any, data any) error {
+	req, err := f.client.NewRequest("POST", f.graphQLURL(), map[string]any{"query": query, "variables": vars})
 	if err != nil {
 		return err
 	}
 	var resp struct {
+		Data   any                        `json:"data"`
 		Errors []struct{ Message string } `json:"errors"`
 	}
+	resp.Data = data
 	if _, err := f.client.Do(ctx, req, &resp); err != nil {
-		return fmt.Errorf("github: minimizing comment %d on %s: %w", id, repo.FullName, err)
+		return err
 	}
 	if len(resp.Errors) > 0 {
-		return fmt.Errorf("github: minimizing comment %d on %s: %s", id, repo.FullName, resp.Errors[0].Message)
+		return errors.New(resp.Errors[0].Message)
 	}
 	return nil
 }

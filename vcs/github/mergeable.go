@@ -103,31 +103,18 @@ const reviewDecisionQuery = `query($owner: String!, $name: String!, $number: Int
 // works it out: APPROVED, CHANGES_REQUESTED, REVIEW_REQUIRED, or "" (null)
 // when no review is required. Only GraphQL tells it.
 func (f *Forge) reviewDecision(ctx context.Context, owner, name string, number int) (string, error) {
-	body := map[string]any{
-		"query":     reviewDecisionQuery,
-		"variables": map[string]any{"owner": owner, "name": name, "number": number},
+	var data struct {
+		Repository *struct {
+			PullRequest *struct {
+				ReviewDecision *string `json:"reviewDecision"`
+			} `json:"pullRequest"`
+		} `json:"repository"`
 	}
-	req, err := f.client.NewRequest("POST", f.graphQLURL(), body)
-	if err != nil {
-		return "", err
-	}
-	var resp struct {
-		Data struct {
-			Repository *struct {
-				PullRequest *struct {
-					ReviewDecision *string `json:"reviewDecision"`
-				} `json:"pullRequest"`
-			} `json:"repository"`
-		} `json:"data"`
-		Errors []struct{ Message string } `json:"errors"`
-	}
-	if _, err := f.client.Do(ctx, req, &resp); err != nil {
+	vars := map[string]any{"owner": owner, "name": name, "number": number}
+	if err := f.graphQL(ctx, reviewDecisionQuery, vars, &data); err != nil {
 		return "", fmt.Errorf("github: fetching the review decision of %s/%s#%d: %w", owner, name, number, err)
 	}
-	if len(resp.Errors) > 0 {
-		return "", fmt.Errorf("github: fetching the review decision of %s/%s#%d: %s", owner, name, number, resp.Errors[0].Message)
-	}
-	repo := resp.Data.Repository
+	repo := data.Repository
 	if repo == nil || repo.PullRequest == nil {
 		return "", fmt.Errorf("github: fetching the review decision of %s/%s#%d: no pull request in the answer", owner, name, number)
 	}
