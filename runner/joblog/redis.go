@@ -93,8 +93,8 @@ if last >= first and first < size then p = redis.call('GETRANGE', KEYS[2], first
 return {rec, size, p}
 `)
 
-// Create implements Store. A job of the same id already held is
-// replaced, output and all. It also removes from the order up to
+// Create implements Store: a job of the same id already held is kept as
+// it is (SET NX). It also removes from the order up to
 // pruneLimit of its oldest members whose job has expired.
 func (r *Redis) Create(ctx context.Context, rec Record) error {
 	if err := ctx.Err(); err != nil {
