@@ -4,18 +4,13 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 )
 
 // classifiers are GraphQL's ReportedContentClassifiers.
 var classifiers = []string{"SPAM", "ABUSE", "OFF_TOPIC", "OUTDATED", "DUPLICATE", "RESOLVED"}
 
-var (
-	inputVar      = regexp.MustCompile(`^\s*input\s*:\s*\$(\w+)\s*$`)
-	subjectIDArg  = regexp.MustCompile(`subjectId\s*:\s*(\$\w+|"(?:[^"\\]|\\.)*")`)
-	classifierArg = regexp.MustCompile(`classifier\s*:\s*(\$\w+|\w+)`)
-)
+var inputVar = regexp.MustCompile(`^\s*input\s*:\s*\$(\w+)\s*$`)
 
 // gqlError is one entry of a GraphQL answer's errors.
 type gqlError struct {
@@ -87,27 +82,14 @@ func (g *GitHub) graphQL(w http.ResponseWriter, r *http.Request) {
 // minimizeComment carries out the mutation for field f: it minimizes the
 // comment input.subjectId names and returns the payload, or nil and why.
 func (g *GitHub) minimizeComment(f gqlField, vars map[string]any) (*gqlObject, *gqlError) {
-	arg := func(re *regexp.Regexp, args string) string {
-		m := re.FindStringSubmatch(args)
-		switch {
-		case m == nil:
-			return ""
-		case strings.HasPrefix(m[1], "$"):
-			s, _ := vars[m[1][1:]].(string)
-			return s
-		case strings.HasPrefix(m[1], `"`):
-			s, _ := strconv.Unquote(m[1])
-			return s
-		}
-		return m[1]
-	}
 	var id, classifier string
 	if m := inputVar.FindStringSubmatch(f.args); m != nil { // githubv4 style: one $input
 		input, _ := vars[m[1]].(map[string]any)
 		id, _ = input["subjectId"].(string)
 		classifier, _ = input["classifier"].(string)
 	} else {
-		id, classifier = arg(subjectIDArg, f.args), arg(classifierArg, f.args)
+		id, _ = gqlArg(f.args, "subjectId", vars).(string)
+		classifier, _ = gqlArg(f.args, "classifier", vars).(string)
 	}
 	if id == "" {
 		return nil, &gqlError{Message: "Argument 'subjectId' on InputObject 'MinimizeCommentInput' is required. Expected type ID!"}

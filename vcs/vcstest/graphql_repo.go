@@ -3,6 +3,7 @@ package vcstest
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -71,16 +72,20 @@ func pullObject(number int, decision any) *gqlObject {
 	}}
 }
 
+// gqlArgs matches each "name: value" in a field's argument text, an
+// input object's included.
+var gqlArgs = regexp.MustCompile(`(?:^|[\s,({])(\w+)\s*:\s*(\$\w+|"(?:[^"\\]|\\.)*"|-?\d+|\w+)`)
+
 // gqlArg is the value of argument name in a field's argument text: a
 // variable's value, a string, an int, or an enum value's name; nil when
 // absent. JSON numbers in variables are ints when whole.
 func gqlArg(args, name string, vars map[string]any) any {
-	re := regexp.MustCompile(`(?:^|[\s,(])` + regexp.QuoteMeta(name) + `\s*:\s*(\$\w+|"(?:[^"\\]|\\.)*"|-?\d+|\w+)`)
-	m := re.FindStringSubmatch(args)
-	if m == nil {
+	found := gqlArgs.FindAllStringSubmatch(args, -1)
+	i := slices.IndexFunc(found, func(m []string) bool { return m[1] == name })
+	if i < 0 {
 		return nil
 	}
-	v := m[1]
+	v := found[i][2]
 	switch {
 	case strings.HasPrefix(v, "$"):
 		val := vars[v[1:]]
