@@ -61,19 +61,14 @@ type apiLock struct {
 
 // apiLocks answers the locks held, newest first, of ?repo= when given.
 func (s *Server) apiLocks(w http.ResponseWriter, r *http.Request) {
-	locks, err := s.locker.List(r.Context())
+	locks, err := s.heldLocks(r.Context(), strings.TrimSpace(r.URL.Query().Get("repo")))
 	if err != nil {
 		s.log.Error("api: listing locks", "err", err)
 		apiError(w, http.StatusServiceUnavailable, "the lock store does not answer")
 		return
 	}
-	repo := r.URL.Query().Get("repo")
 	out := []apiLock{}
-	for i := len(locks) - 1; i >= 0; i-- {
-		l := locks[i]
-		if repo != "" && l.Key.Repo != repo {
-			continue
-		}
+	for _, l := range locks {
 		a := apiLock{Forge: l.Key.Forge, Repo: l.Key.Repo, Dir: l.Key.Dir, Workspace: l.Key.Workspace, Pull: l.Pull, User: l.User, Since: l.Time}
 		if !l.Expires.IsZero() {
 			a.Expires = &l.Expires

@@ -18,10 +18,9 @@ import (
 
 // admission is what became of an event.
 type admission struct {
-	// queued is set when the event's work was queued, as job, by order.
+	// queued is set when the event's work was queued, as job.
 	queued bool
 	job    string
-	order  runner.Order
 	// why says what work, or why none.
 	why string
 }
@@ -58,14 +57,10 @@ func (s *Server) admit(ctx context.Context, forge vcs.Forge, ev vcs.Event) (admi
 	// it thinks failed.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), queueTimeout)
 	defer cancel()
-	s.queueing.RLock()
-	defer s.queueing.RUnlock()
-	if s.storeClosed {
-		return admission{}, errStoreClosed
-	}
-	order := runner.Order{JobID: id, Forge: forge.Name(), Event: ev}
-	isNew, err := runner.Enqueue(ctx, s.tasks, order)
+	isNew, err := s.enqueue(ctx, runner.Order{JobID: id, Forge: forge.Name(), Event: ev})
 	switch {
+	case errors.Is(err, errStoreClosed):
+		return admission{}, err
 	case err != nil:
 		log.Error("queueing job", "job", id, "err", err)
 		return admission{}, err
@@ -73,19 +68,30 @@ func (s *Server) admit(ctx context.Context, forge vcs.Forge, ev vcs.Event) (admi
 		return admission{why: "already received"}, nil
 	}
 	log.Info("queued", "job", id, "event", ev.Type.String(), "work", why)
-	return admission{queued: true, job: id, why: why, order: order}, nil
+	return admission{queued: true, job: id, why: why}, nil
 }
 
-// recordQueued records in the job log that adm's job is queued, if it
-// is: after the answer to a webhook, which waits on the task's record
-// alone. The worker makes the job's record if it starts first.
-func (s *Server) recordQueued(ctx context.Context, adm admission) {
-	if !adm.queued {
-		return
+// enqueue records o's task, unless what it reports was queued before
+// (runner.Enqueue), and reports whether it did; errStoreClosed once the
+// server closed its store. The job's record in the job log is written
+// after, by a goroutine the store's close waits for: whoever waits on
+// the task (a webhook's sender) does not wait on it, and the worker
+// makes the record if it starts the job first.
+func (s *Server) enqueue(ctx context.Context, o runner.Order) (bool, error) {
+	s.queueing.RLock()
+	defer s.queueing.RUnlock()
+	if s.storeClosed {
+		return false, errStoreClosed
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	s.jobs.Queued(ctx, adm.order)
+	isNew, err := runner.Enqueue(ctx, s.tasks, o)
+	if err == nil && isNew {
+		s.recording.Go(func() {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			s.jobs.Queued(ctx, o)
+		})
+	}
+	return isNew, err
 }
 
 // sawComment marks a comment that asks for nothing as seen, when the

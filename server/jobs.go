@@ -24,11 +24,7 @@ const (
 // job shows a job: its record and its output so far, which the page's
 // script then follows live (tail).
 func (w *web) job(rw http.ResponseWriter, r *http.Request, user string) {
-	d, err := w.data(r, user, "Job · atoll")
-	if err != nil {
-		w.render(rw, "job.html", d, err)
-		return
-	}
+	d := w.data(r, user, "Job · atoll")
 	out, rec, err := w.s.records.Output(r.Context(), r.PathValue("id"), 0, joblog.MaxOutput)
 	if errors.Is(err, joblog.ErrNotFound) {
 		rw.WriteHeader(http.StatusNotFound)
@@ -37,7 +33,7 @@ func (w *web) job(rw http.ResponseWriter, r *http.Request, user string) {
 		return
 	}
 	if err == nil {
-		d.Job, d.Output, d.Offset = &rec, string(out), len(out)
+		d.Job, d.Output = &rec, string(out)
 		d.Title = fmt.Sprintf("%s %s#%d · atoll", rec.Command, rec.Repo, rec.Pull)
 	}
 	w.render(rw, "job.html", d, err)

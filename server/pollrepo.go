@@ -121,8 +121,7 @@ func (p *poller) pullChanged(ctx context.Context, pull vcs.PullRequest) error {
 	case prev == "" || prev == runner.ClosedPull:
 		ev.Type = vcs.PullOpened
 	}
-	adm, err := p.s.admit(ctx, p.forge, ev)
-	p.s.recordQueued(ctx, adm)
+	_, err = p.s.admit(ctx, p.forge, ev)
 	return err
 }
 
@@ -145,7 +144,6 @@ func (p *poller) commented(ctx context.Context, repo string, from time.Time, c v
 	if err != nil || !adm.queued {
 		return err
 	}
-	p.s.recordQueued(ctx, adm)
 	if reactor, ok := p.forge.(vcs.Reactor); ok {
 		if err := reactor.React(ctx, r, c.Pull, c.ID); err != nil {
 			p.log.Warn("marking a comment seen", "repo", repo, "comment", c.ID, "err", err)

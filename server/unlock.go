@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
+	"github.com/atoll-iac/atoll/locking"
 	"github.com/atoll-iac/atoll/runner"
 	"github.com/atoll-iac/atoll/vcs"
 )
@@ -19,35 +21,43 @@ var errNoLocks = errors.New("the pull request holds no lock")
 // it is told who unlocked it. It returns the job's id; errNoLocks when
 // the pull request holds no lock.
 func (s *Server) Unlock(ctx context.Context, forge, repo string, number int, operator, via string) (string, error) {
-	f := s.forge(forge)
-	if f == nil {
+	if s.forge(forge) == nil {
 		return "", fmt.Errorf("no forge %q: %w", forge, errNoLocks)
 	}
 	locks, err := s.locker.List(ctx)
 	if err != nil {
 		return "", fmt.Errorf("listing locks: %w", err)
 	}
-	held := false
-	for _, l := range locks {
-		held = held || l.Key.Forge == forge && l.Key.Repo == repo && l.Pull == number
-	}
-	if !held {
+	if !holds(locks, forge, repo, number) {
 		return "", errNoLocks
 	}
 	id := newJobID()
 	pull := vcs.PullRequest{Repo: vcs.Repo{FullName: repo}, Number: number}
-	s.queueing.RLock()
-	defer s.queueing.RUnlock()
-	if s.storeClosed {
-		return "", errStoreClosed
-	}
-	order := runner.UnlockOrder(id, forge, pull, operator, via)
-	if _, err := runner.Enqueue(ctx, s.tasks, order); err != nil {
+	if _, err := s.enqueue(ctx, runner.UnlockOrder(id, forge, pull, operator, via)); err != nil {
 		return "", fmt.Errorf("queueing the unlock: %w", err)
 	}
-	s.jobs.Queued(ctx, order)
 	s.log.Info("queued", "job", id, "forge", forge, "repo", repo, "pr", number, "work", "unlock", "operator", operator)
 	return id, nil
+}
+
+// holds reports whether pull request number of repo on forge holds one
+// of locks.
+func holds(locks []locking.Lock, forge, repo string, number int) bool {
+	return slices.ContainsFunc(locks, func(l locking.Lock) bool {
+		return l.Key.Forge == forge && l.Key.Repo == repo && l.Pull == number
+	})
+}
+
+// heldLocks returns the locks held, newest first, of repository repo
+// only when it is not "": what the web UI and the API list.
+func (s *Server) heldLocks(ctx context.Context, repo string) ([]locking.Lock, error) {
+	locks, err := s.locker.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing locks: %w", err)
+	}
+	locks = slices.DeleteFunc(locks, func(l locking.Lock) bool { return repo != "" && l.Key.Repo != repo })
+	slices.SortStableFunc(locks, func(a, b locking.Lock) int { return b.Time.Compare(a.Time) })
+	return locks, nil
 }
 
 // forge returns the server's forge called name, or nil.

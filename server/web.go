@@ -14,7 +14,6 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -136,15 +135,14 @@ type pageData struct {
 	// Flash says what the last form did; Error what went wrong.
 	Flash, Error string
 	// Jobs are the newest jobs (the overview); Job and Output one job
-	// and its output so far (its page), with Offset the output's length.
+	// and its output so far (its page).
 	Jobs   []joblog.Record
 	Job    *joblog.Record
 	Output string
-	Offset int
 }
 
 func (w *web) index(rw http.ResponseWriter, r *http.Request, user string) {
-	d, err := w.data(r, user, "atoll")
+	d, err := w.withLocks(r, user, "atoll")
 	if err == nil {
 		d.Jobs, err = w.s.records.List(r.Context(), d.Repo, 50)
 	}
@@ -162,7 +160,7 @@ func (w *web) index(rw http.ResponseWriter, r *http.Request, user string) {
 }
 
 func (w *web) locks(rw http.ResponseWriter, r *http.Request, user string) {
-	d, err := w.data(r, user, "Locks · atoll")
+	d, err := w.withLocks(r, user, "Locks · atoll")
 	d.Flash, d.Error = r.URL.Query().Get("done"), r.URL.Query().Get("error")
 	w.render(rw, "locks.html", d, err)
 }
@@ -204,9 +202,7 @@ func (w *web) unlocked(ctx context.Context, forge, repo string, number int) bool
 	deadline := time.Now().Add(w.unlockWait)
 	for {
 		locks, err := w.s.locker.List(ctx)
-		if err == nil && !slices.ContainsFunc(locks, func(l locking.Lock) bool {
-			return l.Key.Forge == forge && l.Key.Repo == repo && l.Pull == number
-		}) {
+		if err == nil && !holds(locks, forge, repo, number) {
 			return true
 		}
 		if err != nil || time.Now().After(deadline) || ctx.Err() != nil {
@@ -216,23 +212,22 @@ func (w *web) unlocked(ctx context.Context, forge, repo string, number int) bool
 	}
 }
 
-// data reads what every page shows: the locks, newest first, of the
-// repository the query names, if any.
-func (w *web) data(r *http.Request, user, title string) (pageData, error) {
-	d := pageData{Title: title, User: user, CSRF: w.token(user), Repo: strings.TrimSpace(r.URL.Query().Get("repo"))}
+// data is what every page has: its title, the user, the form token and
+// the repository the query filters by, if any.
+func (w *web) data(r *http.Request, user, title string) pageData {
+	return pageData{Title: title, User: user, CSRF: w.token(user), Repo: strings.TrimSpace(r.URL.Query().Get("repo"))}
+}
+
+// withLocks is data with the locks held, newest first, of the
+// repository the query names, if any: what the overview and the locks
+// page list.
+func (w *web) withLocks(r *http.Request, user, title string) (pageData, error) {
+	d := w.data(r, user, title)
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	locks, err := w.s.locker.List(ctx)
-	if err != nil {
-		return d, fmt.Errorf("listing locks: %w", err)
-	}
-	slices.SortStableFunc(locks, func(a, b locking.Lock) int { return b.Time.Compare(a.Time) })
-	for _, l := range locks {
-		if d.Repo == "" || l.Key.Repo == d.Repo {
-			d.Locks = append(d.Locks, l)
-		}
-	}
-	return d, nil
+	var err error
+	d.Locks, err = w.s.heldLocks(ctx, d.Repo)
+	return d, err
 }
 
 // render writes page with d; a page whose data could not be read says

@@ -63,8 +63,6 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		respond(w, http.StatusOK, "ignored: "+adm.why)
 	default:
 		respond(w, http.StatusAccepted, fmt.Sprintf("queued: %s (job %s)", adm.why, adm.job))
-		// Not on the answer's path, nor on the connection's next request.
-		s.recording.Go(func() { s.recordQueued(r.Context(), adm) })
 	}
 }
 
