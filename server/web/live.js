@@ -10,7 +10,8 @@
   const events = new EventSource(url);
   events.addEventListener("output", (e) => {
     const atBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 40;
-    out.textContent += e.data + "\n";
+    // The event's data is the chunk as sent, its last newline included.
+    out.textContent += e.data;
     if (atBottom) window.scrollTo(0, document.body.scrollHeight);
   });
   events.addEventListener("end", (e) => {
