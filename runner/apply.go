@@ -113,8 +113,7 @@ func (j *Job) reportApplies(ctx context.Context, rc repoConfig, results []report
 		}
 	}
 	j.setAggregates(ctx)
-	j.noteFailures(results)
-	j.noteProjects(results)
+	j.noteResults(results)
 	_, err := j.reply.Finish(ctx, report.Results(results, j.Forge.MaxCommentLen())...)
 	automerge := j.r.policy.Automerge
 	if rc.cfg.Automerge != nil {

@@ -45,9 +45,11 @@ func (r *Runner) runNow(ctx context.Context, id string, forge vcs.Forge, ev vcs.
 	return out
 }
 
-// noteFailures notes that the job failed when a project's result did.
-func (j *Job) noteFailures(results []report.Result) {
+// noteResults notes the projects results are of, for the job's record,
+// and that the job failed when a project's result did.
+func (j *Job) noteResults(results []report.Result) {
 	if slices.ContainsFunc(results, report.Result.HasFailed) {
 		j.failed = true
 	}
+	j.noteProjects(results)
 }

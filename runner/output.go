@@ -187,7 +187,7 @@ func (j *Job) started(o Order) {
 func (j *Job) noteProjects(results []report.Result) {
 	for _, r := range results {
 		name := r.Project.Dir
-		if ws := r.Project.Workspace; ws != "" && ws != "default" {
+		if ws := r.Project.Workspace; ws != "" && ws != workflows.DefaultWorkspace {
 			name += "/" + ws
 		}
 		if !slices.Contains(j.projects, name) {

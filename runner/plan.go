@@ -92,8 +92,7 @@ func (j *Job) reportPlans(ctx context.Context, rc repoConfig, projects []workflo
 	if len(results) == 0 {
 		return nil
 	}
-	j.noteFailures(results)
-	j.noteProjects(results)
+	j.noteResults(results)
 	ids, err := j.reply.Finish(ctx, report.Results(results, j.Forge.MaxCommentLen())...)
 	j.hidePreviousPlans(ctx, ids)
 	return err

@@ -1,7 +1,6 @@
 package runner
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -31,7 +30,7 @@ func (j *Job) unlock(ctx context.Context) error {
 	if j.operator != "" {
 		// The name is the server's configuration, not the forge's; kept
 		// in a code span all the same.
-		said = fmt.Sprintf("**atoll unlocked this pull request**, as `%s` asked through atoll's %s.", strings.ReplaceAll(j.operator, "`", ""), cmp.Or(j.via, "web UI"))
+		said = fmt.Sprintf("**atoll unlocked this pull request**, as `%s` asked through atoll's %s.", strings.ReplaceAll(j.operator, "`", ""), j.via)
 	}
 	_, err = j.reply.Finish(ctx, said+"\n\n"+releasedText(released, discarded)+
 		"\nOther pull requests can plan these projects now; comment `atoll plan` to plan here again.")

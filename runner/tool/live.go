@@ -22,8 +22,8 @@ type liveWriter struct {
 	w       io.Writer
 	redact  *Redactor
 	pending bytes.Buffer
-	// wholeOnly holds all output until Close: a redacted value spans
-	// lines, and could be cut at one.
+	// wholeOnly holds all output until Close, up to maxOutput: a
+	// redacted value spans lines, and could be cut at one.
 	wholeOnly bool
 }
 
@@ -34,10 +34,12 @@ func newLiveWriter(w io.Writer, r *Redactor) *liveWriter {
 func (l *liveWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.pending.Write(p)
 	if l.wholeOnly {
+		// Held until Close, as much as the step's own output keeps.
+		l.pending.Write(p[:min(len(p), max(maxOutput-l.pending.Len(), 0))])
 		return len(p), nil
 	}
+	l.pending.Write(p)
 	l.flush(false)
 	return len(p), nil
 }
