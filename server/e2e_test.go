@@ -370,7 +370,7 @@ func TestOversizedAndUnknownWebhooks(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("webhook from no forge: %d %s, want 400", resp.StatusCode, body)
 		}
-		resp, err = http.Get(strings.TrimSuffix(e.events, "/events") + "/healthz")
+		resp, err = http.Get(e.base() + "/healthz")
 		if err != nil || resp.StatusCode != http.StatusOK {
 			t.Errorf("healthz: %v %v", resp, err)
 		}

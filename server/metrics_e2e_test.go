@@ -18,7 +18,7 @@ import (
 // parser, and returns the families by name.
 func (e *testEnv) scrape(t testing.TB) map[string]*dto.MetricFamily {
 	t.Helper()
-	resp, err := http.Get(strings.TrimSuffix(e.events, "/events") + "/metrics")
+	resp, err := http.Get(e.base() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

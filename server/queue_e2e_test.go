@@ -206,7 +206,7 @@ func TestHealthzFollowsRedis(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
 	e := newTestEnv(t, testOptions{configure: func(c *Config) { c.Redis = RedisConfig{Addr: srv.Addr} }})
 	health := func() int {
-		resp, err := http.Get(strings.TrimSuffix(e.events, "/events") + "/healthz")
+		resp, err := http.Get(e.base() + "/healthz")
 		if err != nil {
 			t.Fatal(err)
 		}

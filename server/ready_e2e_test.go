@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -101,7 +100,7 @@ func TestReadyzStore(t *testing.T) {
 func TestReadyzBody(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t, testOptions{configure: func(c *Config) { c.GitHub.Token = "ghp_revoked" }})
-	resp, err := http.Get(strings.TrimSuffix(e.events, "/events") + "/readyz")
+	resp, err := http.Get(e.base() + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +118,7 @@ func TestReadyzBody(t *testing.T) {
 // getReadyz asks e's /readyz.
 func getReadyz(t *testing.T, e *testEnv) (int, readiness) {
 	t.Helper()
-	resp, err := http.Get(strings.TrimSuffix(e.events, "/events") + "/readyz")
+	resp, err := http.Get(e.base() + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +133,7 @@ func getReadyz(t *testing.T, e *testEnv) (int, readiness) {
 // getStatus asks e for path and returns the status code.
 func getStatus(t *testing.T, e *testEnv, path string) int {
 	t.Helper()
-	resp, err := http.Get(strings.TrimSuffix(e.events, "/events") + path)
+	resp, err := http.Get(e.base() + path)
 	if err != nil {
 		t.Fatal(err)
 	}
