@@ -192,14 +192,14 @@ func (s *screen) printBody(lines []string) {
 // printStatus prints a commit status as a ✓, ✗ or … line. The caller
 // holds mu.
 func (s *screen) printStatus(st vcstest.Status) {
-	mark := s.paint(yellow, "…")
+	colour := yellow
 	switch st.State {
 	case "success":
-		mark = s.paint(green, "✓")
+		colour = green
 	case "failure", "error":
-		mark = s.paint(red, "✗")
+		colour = red
 	}
-	s.printf("  %s %s  %s", mark, st.Context, s.paint(dim, st.Description))
+	s.printf("  %s %s  %s", s.paint(colour, vcstest.StatusMark(st.State)), st.Context, s.paint(dim, st.Description))
 }
 
 // showPrompt shows prompt p after what is printed, or none when p is "".
@@ -237,9 +237,6 @@ func (s *screen) showStatuses(dr *drive, pr vcstest.Pull) {
 
 var (
 	htmlTag = regexp.MustCompile(`</?[a-z]+[^>]*>`)
-	mdLink  = regexp.MustCompile(`\[([^\]]*)\]\([^)]*\)`)
-	strong  = regexp.MustCompile(`\*\*([^*]+)\*\*`)
-	code    = regexp.MustCompile("`([^`]+)`")
 )
 
 // render turns a comment's Markdown into lines for a terminal: headings
@@ -292,10 +289,9 @@ func (s *screen) render(body string, expand bool) []string {
 
 // inline renders a line's inline Markdown: emphasis, code and links.
 func (s *screen) inline(l string) string {
-	l = mdLink.ReplaceAllString(l, "$1")
-	l = htmlTag.ReplaceAllString(l, "")
-	l = code.ReplaceAllStringFunc(l, func(m string) string { return s.paint(cyan, m[1:len(m)-1]) })
-	return strong.ReplaceAllStringFunc(l, func(m string) string { return s.paint(bold, m[2:len(m)-2]) })
+	return vcstest.Inline(htmlTag.ReplaceAllString(l, ""),
+		func(c string) string { return s.paint(cyan, c) },
+		func(b string) string { return s.paint(bold, b) })
 }
 
 // table aligns a table's columns.

@@ -83,3 +83,18 @@ func ParseMarkdown(body string) []Block {
 	}
 	return blocks
 }
+
+var (
+	mdLink   = regexp.MustCompile(`\[([^\]]*)\]\([^)]*\)`)
+	mdCode   = regexp.MustCompile("`([^`]+)`")
+	mdStrong = regexp.MustCompile(`\*\*([^*]+)\*\*`)
+)
+
+// Inline renders a line's inline Markdown: a link becomes its text (its
+// target is dropped, a pull request's author wrote it), and code and
+// strong text become what code and strong make of their text.
+func Inline(s string, code, strong func(string) string) string {
+	s = mdLink.ReplaceAllString(s, "$1")
+	s = mdCode.ReplaceAllStringFunc(s, func(m string) string { return code(m[1 : len(m)-1]) })
+	return mdStrong.ReplaceAllStringFunc(s, func(m string) string { return strong(m[2 : len(m)-2]) })
+}

@@ -7,7 +7,6 @@ import (
 	"html/template"
 	"maps"
 	"net/http"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -140,22 +139,15 @@ func (g *GitHub) render(w http.ResponseWriter, p page) {
 	}
 }
 
-var (
-	pageLink   = regexp.MustCompile(`\[([^\]]*)\]\([^)]*\)`)
-	pageStrong = regexp.MustCompile(`\*\*([^*]+)\*\*`)
-	pageCode   = regexp.MustCompile("`([^`]+)`")
-)
-
 // renderHTML renders a comment's Markdown (ParseMarkdown's subset) as
 // HTML. All of its text is escaped first: a comment is the pull request
 // author's to write, so none of its HTML reaches the page, and links
 // keep their text but lose their targets.
 func renderHTML(body string) template.HTML {
 	inline := func(s string) string {
-		s = html.EscapeString(s)
-		s = pageLink.ReplaceAllString(s, "$1")
-		s = pageCode.ReplaceAllString(s, "<code>$1</code>")
-		return pageStrong.ReplaceAllString(s, "<b>$1</b>")
+		return Inline(html.EscapeString(s),
+			func(c string) string { return "<code>" + c + "</code>" },
+			func(b string) string { return "<b>" + b + "</b>" })
 	}
 	var b strings.Builder
 	open := 0
@@ -200,15 +192,7 @@ func renderHTML(body string) template.HTML {
 }
 
 var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
-	"mark": func(state string) string {
-		switch state {
-		case "success":
-			return "✓"
-		case "failure", "error":
-			return "✗"
-		}
-		return "…"
-	},
+	"mark": StatusMark,
 	"when": func(t time.Time) string { return t.Format("15:04:05") },
 }).Parse(`<!doctype html>
 <html lang="en">

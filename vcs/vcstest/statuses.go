@@ -174,3 +174,15 @@ func (g *GitHub) commitFor(w http.ResponseWriter, r *http.Request) (*repo, strin
 	}
 	return rp, sha, true
 }
+
+// StatusMark is how a status's state shows at a glance: ✓ for success,
+// ✗ for failure or error, … while pending.
+func StatusMark(state string) string {
+	switch state {
+	case "success":
+		return "✓"
+	case "failure", "error":
+		return "✗"
+	}
+	return "…"
+}
