@@ -121,8 +121,7 @@ func (g *GitHub) mergePull(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	headOwner, _, _ := strings.Cut(cmp.Or(p.Fork, p.Repo), "/")
-	title := cmp.Or(in.CommitTitle, fmt.Sprintf("Merge pull request #%d from %s/%s", p.Number, headOwner, p.Branch))
+	title := cmp.Or(in.CommitTitle, mergeTitle(p))
 	if method == "squash" && in.CommitTitle == "" {
 		title = fmt.Sprintf("Pull request #%d (#%d)", p.Number, p.Number)
 	}
@@ -146,11 +145,19 @@ func (g *GitHub) Merge(t T, repo string, number int, user string) Pull {
 	t.Helper()
 	rp := g.repo(t, repo)
 	p := g.Pull(repo, number)
-	title := fmt.Sprintf("Merge pull request #%d from %s", number, p.Branch)
-	if _, status, msg := g.merge(t.Context(), rp, number, "", user, "merge", title); status != http.StatusOK {
+	if p.Number == 0 {
+		t.Fatalf("fake github: no pull request %s#%d", repo, number)
+	}
+	if _, status, msg := g.merge(t.Context(), rp, number, "", user, "merge", mergeTitle(p)); status != http.StatusOK {
 		t.Fatalf("fake github: merging %s#%d: %s", repo, number, msg)
 	}
 	return g.Pull(repo, number)
+}
+
+// mergeTitle is the title GitHub gives a merge commit of p.
+func mergeTitle(p Pull) string {
+	headOwner, _, _ := strings.Cut(cmp.Or(p.Fork, p.Repo), "/")
+	return fmt.Sprintf("Merge pull request #%d from %s/%s", p.Number, headOwner, p.Branch)
 }
 
 // merge merges pull request number of rp by method, if GitHub would let
