@@ -86,10 +86,7 @@ func (dr *drive) command(line string) bool {
 	case "atoll", "atlantis":
 		err = dr.t.do(func() { dr.commentAsync(line) })
 	case "approve":
-		err = dr.t.do(func() {
-			dr.gh.Review(dr.t, sampleRepo, dr.pull.Number, reviewer, "APPROVED")
-			dr.out.act(reviewer, "approves pull request #%d", dr.pull.Number)
-		})
+		err = dr.t.do(func() { dr.approve(dr.pull) })
 	case "edit":
 		err = dr.edit(strings.TrimSpace(rest))
 	case "push":

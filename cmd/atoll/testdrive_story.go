@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -70,8 +71,7 @@ func (dr *drive) applyUnapproved() {
 
 func (dr *drive) approveAndApply() {
 	pr := dr.gh.Pull(sampleRepo, 1)
-	dr.gh.Review(dr.t, sampleRepo, pr.Number, reviewer, "APPROVED")
-	dr.out.act(reviewer, "approves pull request #%d", pr.Number)
+	dr.approve(pr)
 	c := dr.comment(pr, reviewer, "atoll apply")
 	dr.expect(c.Body, "2 of 2 projects succeeded", "Apply complete! Resources: 1 added, 0 changed, 0 destroyed.")
 	dr.expectStatus(pr, "atoll/apply", "success")
@@ -116,14 +116,15 @@ func (dr *drive) edited(file, old, new string) map[string]string {
 
 // withChanges returns files with changes made.
 func withChanges(files, changes map[string]string) map[string]string {
-	out := make(map[string]string, len(files)+len(changes))
-	for name, content := range files {
-		out[name] = content
-	}
-	for name, content := range changes {
-		out[name] = content
-	}
+	out := maps.Clone(files)
+	maps.Copy(out, changes)
 	return out
+}
+
+// approve has the reviewer approve pr.
+func (dr *drive) approve(pr vcstest.Pull) {
+	dr.gh.Review(dr.t, sampleRepo, pr.Number, reviewer, "APPROVED")
+	dr.out.act(reviewer, "approves pull request #%d", pr.Number)
 }
 
 // comment has user comment body on pr, and returns atoll's answer.
