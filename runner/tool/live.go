@@ -3,7 +3,6 @@ package tool
 import (
 	"bytes"
 	"io"
-	"strings"
 	"sync"
 )
 
@@ -28,7 +27,7 @@ type liveWriter struct {
 }
 
 func newLiveWriter(w io.Writer, r *Redactor) *liveWriter {
-	return &liveWriter{w: w, redact: r, wholeOnly: r.multiline()}
+	return &liveWriter{w: w, redact: r, wholeOnly: r.multiline}
 }
 
 func (l *liveWriter) Write(p []byte) (int, error) {
@@ -70,14 +69,4 @@ func (l *liveWriter) flush(end bool) {
 	}
 	l.w.Write([]byte(l.redact.Redact(string(b[:cut]))))
 	l.pending.Next(cut)
-}
-
-// multiline reports whether a value the redactor hides spans lines.
-func (r *Redactor) multiline() bool {
-	for _, v := range r.values {
-		if strings.ContainsAny(v, "\r\n") {
-			return true
-		}
-	}
-	return false
 }

@@ -26,13 +26,17 @@ var awsSecret = regexp.MustCompile(`(?i)(secret_access_key["']?\s*[:=]\s*["']?)[
 // well-known shapes. It is safe for concurrent use.
 type Redactor struct {
 	values []string // longest first, so that no part of one survives
+	// multiline is set when a value spans lines.
+	multiline bool
 }
 
 // NewRedactor returns a redactor for values; empty ones are ignored.
 func NewRedactor(values ...string) *Redactor {
 	vs := slices.DeleteFunc(slices.Clone(values), func(v string) bool { return v == "" })
 	slices.SortFunc(vs, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
-	return &Redactor{values: slices.Compact(vs)}
+	vs = slices.Compact(vs)
+	multiline := slices.ContainsFunc(vs, func(v string) bool { return strings.ContainsAny(v, "\r\n") })
+	return &Redactor{values: vs, multiline: multiline}
 }
 
 // Redact returns s with every secret replaced by [redacted].
