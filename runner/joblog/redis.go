@@ -289,7 +289,10 @@ func (r *Redis) List(ctx context.Context, repo string, limit int) ([]Record, err
 			return nil, fmt.Errorf("joblog: listing jobs: %w", err)
 		}
 		for _, j := range jobs {
-			if j.rec.Err() != nil || len(recs) == limit {
+			if len(recs) == limit {
+				break
+			}
+			if j.rec.Err() != nil {
 				continue // expired since it was listed
 			}
 			rec, err := decodeRecord(j.rec.Val(), j.size.Val())
