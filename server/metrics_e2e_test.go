@@ -86,11 +86,13 @@ func TestMetrics(t *testing.T) {
 	}
 
 	var m map[string]*dto.MetricFamily
-	// The job is counted once its answer is out: wait for it.
-	e.gh.WaitFor(t, waitLong, "the refused apply to be counted", func() bool {
+	// The job is counted once its answer is out, and its task leaves the
+	// queue a moment later: wait for both.
+	e.gh.WaitFor(t, waitLong, "the refused apply to be counted and done", func() bool {
 		m = e.scrape(t)
-		_, ok := metricValue(m, "atoll_jobs_total", "command=apply", "outcome=refused")
-		return ok
+		_, counted := metricValue(m, "atoll_jobs_total", "command=apply", "outcome=refused")
+		queued, _ := metricValue(m, "atoll_queue_tasks")
+		return counted && queued == 0
 	})
 	for _, c := range []struct {
 		name   string
