@@ -168,6 +168,29 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// RefResolver is a forge that can say which commit a branch, tag or
+// commit of a repository names: for work asked for on a repository
+// rather than on a pull request (atoll's API).
+type RefResolver interface {
+	// ResolveRef finds ref in repository repo ("owner/name"): a branch,
+	// a tag or a commit sha; the default branch when ref is "". The
+	// error wraps ErrNotFound when the forge has no such repository or
+	// ref, or does not show it to atoll.
+	ResolveRef(ctx context.Context, repo, ref string) (Ref, error)
+}
+
+// Ref is a commit of a repository, as a RefResolver found it.
+type Ref struct {
+	// Repo is the repository, with its clone URL.
+	Repo Repo
+	// Name is the ref asked for, or the default branch's name.
+	Name string
+	SHA  string
+	// Branch is the branch whose configuration applies to the commit:
+	// Name when it names a branch, else the default branch.
+	Branch string
+}
+
 // EventType says what happened.
 type EventType int
 
@@ -259,6 +282,10 @@ var (
 	// wrapping error's text says why.
 	ErrIgnored = errors.New("ignored")
 )
+
+// ErrNotFound is wrapped by an error of the forge's that says it has no
+// such thing, or does not show it to atoll.
+var ErrNotFound = errors.New("vcs: not found")
 
 // ErrTooManyFiles is wrapped by ChangedFiles's error when the forge lists
 // only some of the files a pull request changes: more than its diff

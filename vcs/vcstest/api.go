@@ -20,6 +20,9 @@ func (g *GitHub) routeAPI(mux *http.ServeMux) {
 	handle("GET /api/v3/user", g.getUser)
 	mux.HandleFunc("GET /api/v3/rate_limit", g.rateLimit) // unmetered, as on GitHub
 	handle("GET /api/v3/user/repos", g.listUserRepos)
+	handle("GET /api/v3/repos/{owner}/{repo}", g.getRepo)
+	handle("GET /api/v3/repos/{owner}/{repo}/branches/{branch...}", g.getBranch)
+	handle("GET /api/v3/repos/{owner}/{repo}/commits/{ref...}", g.getCommit)
 	handle("GET /api/v3/repos/{owner}/{repo}/pulls", g.listPulls)
 	handle("GET /api/v3/repos/{owner}/{repo}/pulls/{n}", g.getPull)
 	handle("GET /api/v3/repos/{owner}/{repo}/pulls/{n}/files", g.listFiles)

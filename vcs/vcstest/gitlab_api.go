@@ -38,6 +38,8 @@ func (g *GitLab) routeAPI(mux *http.ServeMux) {
 	handle("GET /api/v4/projects/{id}/members/all/{user}", g.getProjectMember)
 	handle("GET /api/v4/groups/{id}/members/all/{user}", g.getGroupMember)
 	handle("DELETE /api/v4/projects/{id}/repository/branches/{branch}", g.deleteBranch)
+	handle("GET /api/v4/projects/{id}/repository/branches/{branch}", g.getBranch)
+	handle("GET /api/v4/projects/{id}/repository/commits/{sha}", g.getCommit)
 	handle("/api/v4/", g.unhandledAPI)
 }
 
