@@ -57,6 +57,9 @@ type Job struct {
 	// to give it was checked where it was given.
 	operator string
 	via      string
+	// refRun, when set, is the work the job does on a commit rather than
+	// on a pull request (Order.Run).
+	refRun *RefRun
 	// failed is set once the job reports a failure, a refusal included.
 	failed bool
 	// kind is what the job was asked to do, for its Observer: autoplan,
@@ -170,6 +173,9 @@ func (j *Job) observe(outcome string, start time.Time) {
 
 // do does the work the job's event asks for.
 func (j *Job) do(ctx context.Context) error {
+	if !j.onPull() {
+		return j.runRef(ctx)
+	}
 	ev := j.Event
 	var cmd workflows.Command
 	var parseErr error
@@ -236,6 +242,10 @@ func (j *Job) reportError(ctx context.Context, err error) {
 	} else {
 		j.Log.Error("job failed", "err", err)
 		body = fmt.Sprintf(report.InternalErrorMark+" and stopped (job `%s`). The server's log has the details.", j.ID)
+	}
+	if !j.onPull() {
+		j.say(body)
+		return
 	}
 	ctx, cancel := reportContext(ctx)
 	defer cancel()

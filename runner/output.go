@@ -148,6 +148,12 @@ func (r *Runner) Queued(ctx context.Context, o Order) {
 // record is the record of o's job, in state.
 func (r *Runner) record(o Order, state joblog.State) joblog.Record {
 	ev := o.Event
+	if o.Run != nil {
+		return joblog.Record{
+			ID: o.JobID, Forge: o.Forge, Repo: ev.Repo.FullName, Ref: ev.Pull.HeadRef,
+			Command: o.Run.Command, User: o.Operator, State: state, Created: time.Now().UTC(),
+		}
+	}
 	cmd, _, err := workflows.ParseComment(ev.Comment.Body, r.policy.AllowedExtraArgs)
 	user := cmp.Or(o.Operator, ev.Comment.Author, ev.Pull.Author)
 	if ev.Type != vcs.CommentCreated {
@@ -180,6 +186,18 @@ func (j *Job) started(o Order) {
 	if err != nil {
 		j.Log.Warn("recording that the job runs", "err", err)
 	}
+}
+
+// say adds text, redacted, to the job's output, if the runner keeps a
+// job log: what a job on no pull request says instead of commenting.
+func (j *Job) say(text string) {
+	if j.output == nil {
+		return
+	}
+	if !strings.HasSuffix(text, "\n") {
+		text += "\n"
+	}
+	io.WriteString(j.output, j.r.redact.Redact(text))
 }
 
 // noteProjects keeps the projects results are of, for the job's record:

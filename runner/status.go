@@ -11,6 +11,9 @@ import (
 // repoConfig.statusTarget names it), logging a failure: a status that
 // cannot be set must not stop the command.
 func (j *Job) setStatus(ctx context.Context, command, target string, state vcs.State, desc string) {
+	if !j.onPull() {
+		return
+	}
 	st := report.Status(command, target, state, desc)
 	if err := j.Forge.SetStatus(ctx, j.Pull.Repo, j.Pull.HeadSHA, st); err != nil {
 		j.Log.Error("setting commit status", "context", st.Context, "err", err)
@@ -21,7 +24,7 @@ func (j *Job) setStatus(ctx context.Context, command, target string, state vcs.S
 // other commands have none) on the pull request's head, for a job that
 // ends before any project of it could say how it went.
 func (j *Job) failCommand(ctx context.Context, command, desc string) {
-	if command != "plan" && command != "apply" || j.Pull.HeadSHA == "" {
+	if command != "plan" && command != "apply" || j.Pull.HeadSHA == "" || !j.onPull() {
 		return
 	}
 	ctx, cancel := reportContext(ctx)
@@ -35,6 +38,9 @@ func (j *Job) failCommand(ctx context.Context, command, desc string) {
 // setAggregates sets the statuses that sum up every project of the pull
 // request (report.Aggregates).
 func (j *Job) setAggregates(ctx context.Context) {
+	if !j.onPull() {
+		return
+	}
 	recs, err := j.r.plans.Records(ctx, j.plansPull())
 	if err != nil {
 		j.Log.Error("reading plan records", "err", err)

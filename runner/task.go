@@ -30,6 +30,10 @@ type Order struct {
 	Operator string `json:",omitempty"`
 	// Via names where the operator asked: "web UI" or "API".
 	Via string `json:",omitempty"`
+	// Run, when set, is work on a commit of the repository rather than
+	// on a pull request (RefOrder): the event then names no pull
+	// request, only the commit.
+	Run *RefRun `json:",omitempty"`
 }
 
 // UnlockOrder is the order to unlock pull request pull, from forge, as
@@ -176,12 +180,17 @@ func (r *Runner) Handle(ctx context.Context, t queue.Task, c *queue.Claim) error
 		log.Error("dropping a task of a forge this server does not have")
 		return nil
 	}
-	if why, ok := r.Decide(ev); !ok {
+	if o.Run != nil {
+		if err := o.Run.check(); err != nil {
+			log.Error("dropping a task that cannot run", "err", err)
+			return nil
+		}
+	} else if why, ok := r.Decide(ev); !ok {
 		log.Info("dropping a task that needs no work", "why", why)
 		return nil
 	}
 	j := r.newJob(o.JobID, log, forge, ev, c)
-	j.operator, j.via = o.Operator, o.Via
+	j.operator, j.via, j.refRun = o.Operator, o.Via, o.Run
 	j.rerun = t.Claims > 1
 	j.abandoned = t.Abandoned()
 	if j.abandoned >= crashLimit {
@@ -246,6 +255,9 @@ func (j *Job) commentBody(ctx context.Context, id int64) (string, bool) {
 // job and said its result: then it speaks only over a comment still
 // saying the job runs.
 func (j *Job) sayPaused(ctx context.Context, lapses time.Time) {
+	if !j.onPull() {
+		return // its log says it was interrupted
+	}
 	ctx, cancel := reportContext(ctx)
 	defer cancel()
 	// The client retries a store it cannot reach until the deadline: while

@@ -8,9 +8,10 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/atoll-iac/atoll/locking/redistest"
 	"github.com/atoll-iac/atoll/runner/joblog"
-	bolt "go.etcd.io/bbolt"
 )
 
 // jobLines is how many lines a benchmark appends to one job before it

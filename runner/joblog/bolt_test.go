@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/atoll-iac/atoll/runner/joblog"
 	"github.com/atoll-iac/atoll/runner/joblog/joblogtest"
-	bolt "go.etcd.io/bbolt"
 )
 
 func openBolt(t testing.TB, path string, retention time.Duration) *joblog.Bolt {

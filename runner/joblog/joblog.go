@@ -38,13 +38,18 @@ func (s State) Ended() bool {
 	return false
 }
 
-// Record is what is kept of one job. Forge, Repo, Pull, Command and User
-// are set when it is created and do not change.
+// Record is what is kept of one job. Forge, Repo, Pull, Ref, Command
+// and User are set when it is created and do not change.
 type Record struct {
-	ID      string
-	Forge   string
-	Repo    string
-	Pull    int
+	ID    string
+	Forge string
+	Repo  string
+	// Pull is the pull request the job ran on; 0 for a job run on a
+	// commit of the repository (Ref) instead, through atoll's API.
+	Pull int
+	// Ref, of a job run on no pull request, is the branch, tag or commit
+	// asked for.
+	Ref     string `json:",omitempty"`
 	Command string // autoplan, close, plan, apply, unlock, …
 	User    string
 	State   State

@@ -92,6 +92,12 @@ func renderResult(b *strings.Builder, r Result, withOutput bool) {
 	switch r.Outcome {
 	case Locked:
 		h := r.Holder
+		if h.Pull == 0 {
+			fmt.Fprintf(b, "Nothing ran: %s holds this project's lock (taken for `%s` on %s) until it ends.\n"+
+				"Comment %s then to %s it here.\n",
+				r.holderRef(), strings.ReplaceAll(h.User, "`", ""), h.Time.UTC().Format("2006-01-02 15:04 UTC"), again, r.Command)
+			return
+		}
 		fmt.Fprintf(b, "Nothing ran: pull request %s holds this project's lock (taken for @%s on %s).\n"+
 			"Once %s is merged or closed, or runs `atoll unlock`, comment %s to %s it here.\n",
 			r.holderRef(), h.User, h.Time.UTC().Format("2006-01-02 15:04 UTC"), r.holderRef(), again, r.Command)

@@ -81,6 +81,8 @@ func TestRenderResults(t *testing.T) {
 		Outcome: Failed, Step: "plan", Summary: ErrorLine(sampleError, "?"), Output: sampleError}
 	locked := Result{Project: workflows.Project{Dir: "dns", Workspace: "default"}, Command: "plan",
 		Outcome: Locked, Holder: locking.Lock{Pull: 7, User: "alice", Time: time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC)}}
+	lockedByAPI := locked
+	lockedByAPI.Holder = locking.Lock{User: "api", Time: locked.Holder.Time}
 	errored := Result{Project: workflows.Project{Dir: ".", Workspace: "default"}, Command: "plan"}.Internal("abc123")
 	fences := ok
 	fences.Output = "a ``` b ```` c\n"
@@ -102,6 +104,7 @@ func TestRenderResults(t *testing.T) {
 		{"plan_one", []Result{ok}, 65536},
 		{"plan_many", []Result{ok, failed, locked, errored}, 65536},
 		{"plan_backticks", []Result{fences}, 65536},
+		{"plan_locked_by_api", []Result{lockedByAPI}, 65536},
 		{"plan_split", []Result{long, failed}, 2500},
 		{"apply_one", []Result{applied}, 65536},
 		{"apply_many", []Result{applied, staleApply, skipped}, 65536},

@@ -51,9 +51,12 @@ type Result struct {
 }
 
 // holderRef is how the result refers to the pull request holding the
-// lock.
+// lock, or to the run that holds it for no pull request (Pull 0).
 func (r Result) holderRef() string {
-	if r.HolderRef != "" {
+	switch {
+	case r.Holder.Pull == 0:
+		return "a run asked for through atoll's API"
+	case r.HolderRef != "":
 		return r.HolderRef
 	}
 	return fmt.Sprintf("#%d", r.Holder.Pull)

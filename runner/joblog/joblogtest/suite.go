@@ -83,7 +83,7 @@ func testCreateDefaults(t *testing.T, s joblog.Store) {
 	want.State, want.Created, want.Size = joblog.Queued, got.Created, 0
 	assertRecord(t, "Get after Create with zero State, Created and a Size", got, want)
 
-	running := joblog.Record{ID: "job-2", Repo: "owner/repo", State: joblog.Running, Created: t0, Started: t0}
+	running := joblog.Record{ID: "job-2", Repo: "owner/repo", Ref: "release/1.2", State: joblog.Running, Created: t0, Started: t0}
 	create(t, s, running)
 	assertRecord(t, "Get after Create in State running", get(t, s, running.ID), running)
 }
@@ -596,7 +596,7 @@ func assertRecord(t *testing.T, what string, got, want joblog.Record) {
 
 // equalRecords compares records field by field, times as instants.
 func equalRecords(a, b joblog.Record) bool {
-	return a.ID == b.ID && a.Forge == b.Forge && a.Repo == b.Repo && a.Pull == b.Pull && a.Command == b.Command &&
+	return a.ID == b.ID && a.Forge == b.Forge && a.Repo == b.Repo && a.Pull == b.Pull && a.Ref == b.Ref && a.Command == b.Command &&
 		a.User == b.User && a.State == b.State && a.Created.Equal(b.Created) && a.Started.Equal(b.Started) &&
 		a.Ended.Equal(b.Ended) && a.Size == b.Size && slices.Equal(a.Projects, b.Projects)
 }
