@@ -10,7 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/atoll-iac/atoll/runner"
 	"github.com/atoll-iac/atoll/runner/joblog"
+	"github.com/atoll-iac/atoll/workflows"
 )
 
 // The JSON API, under /api/, for scripts: what the web UI shows, with a
@@ -42,6 +44,8 @@ func (s *Server) routeAPI(mux *http.ServeMux, secret string) {
 	mux.Handle("POST /api/unlock", auth(s.apiUnlock))
 	mux.Handle("GET /api/jobs", auth(s.apiJobs))
 	mux.Handle("GET /api/jobs/{id}", auth(s.apiJob))
+	mux.Handle("POST /api/plan", auth(s.apiRun("plan")))
+	mux.Handle("POST /api/apply", auth(s.apiRun("apply")))
 	mux.Handle("/api/", auth(func(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
 	}))
@@ -108,6 +112,60 @@ func (s *Server) apiUnlock(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// apiProject selects a project of a run: by name, or by directory and
+// workspace ("default" when not given).
+type apiProject struct {
+	Name      string `json:"name,omitempty"`
+	Dir       string `json:"dir,omitempty"`
+	Workspace string `json:"workspace,omitempty"`
+}
+
+// apiRun queues command ("plan", or "apply": a plan and at once its
+// apply) of the projects the body names, on a ref of a repository rather
+// than on a pull request, on behalf of "api". It answers 202 with the
+// job's id, and the commit the ref named, once the job is queued: the
+// job's record and output (GET /api/jobs/{id}) say how it went.
+func (s *Server) apiRun(command string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Forge    string       `json:"forge"`
+			Repo     string       `json:"repo"`
+			Ref      string       `json:"ref"`
+			Projects []apiProject `json:"projects"`
+		}
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBody))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&body); err != nil {
+			apiError(w, http.StatusBadRequest, `the body is not {"repo":…,"ref":…,"projects":[{"dir":…,"workspace":…} or {"name":…}]}: `+err.Error())
+			return
+		}
+		run := runner.RefRun{Command: command}
+		for _, p := range body.Projects {
+			run.Projects = append(run.Projects, workflows.Command{Name: command, Project: p.Name, Dir: p.Dir, Workspace: p.Workspace})
+		}
+		req, err := s.checkRun(body.Forge, body.Repo, body.Ref, run)
+		if err != nil {
+			apiError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		id, ref, err := s.RunRef(r.Context(), req, "api", "API")
+		switch {
+		case errors.Is(err, errNotAllowed):
+			apiError(w, http.StatusForbidden, body.Repo+" is not in this server's --repo-allowlist")
+		case errors.Is(err, errNoSuchRef):
+			apiError(w, http.StatusNotFound, "the forge has no ref "+strconv.Quote(body.Ref)+" in "+body.Repo+", or does not show it to atoll")
+		case errors.Is(err, errForge):
+			s.log.Error("api: resolving a ref", "repo", body.Repo, "ref", body.Ref, "err", err)
+			apiError(w, http.StatusBadGateway, "the forge did not answer: "+err.Error())
+		case err != nil:
+			s.log.Error("api: queueing a run", "err", err)
+			apiError(w, http.StatusServiceUnavailable, "could not queue the run")
+		default:
+			writeAPI(w, http.StatusAccepted, map[string]string{"job": id, "ref": ref.Name, "sha": ref.SHA})
+		}
+	}
+}
+
 // apiJobs answers the newest jobs: ?repo= filters, ?limit= (1 to 500,
 // 50 by default) bounds.
 func (s *Server) apiJobs(w http.ResponseWriter, r *http.Request) {
@@ -156,7 +214,8 @@ type apiJob struct {
 	ID      string     `json:"id"`
 	Forge   string     `json:"forge"`
 	Repo    string     `json:"repo"`
-	Pull    int        `json:"pull"`
+	Pull    int        `json:"pull,omitempty"`
+	Ref     string     `json:"ref,omitempty"`
 	Command string     `json:"command"`
 	User    string     `json:"user"`
 	State   string     `json:"state"`
@@ -170,7 +229,7 @@ type apiJob struct {
 }
 
 func newAPIJob(r joblog.Record) apiJob {
-	j := apiJob{ID: r.ID, Forge: r.Forge, Repo: r.Repo, Pull: r.Pull, Command: r.Command, User: r.User, State: string(r.State), Created: r.Created,
+	j := apiJob{ID: r.ID, Forge: r.Forge, Repo: r.Repo, Pull: r.Pull, Ref: r.Ref, Command: r.Command, User: r.User, State: string(r.State), Created: r.Created,
 		Seconds: r.Took().Seconds(), Projects: r.Projects}
 	if !r.Started.IsZero() {
 		j.Started = &r.Started

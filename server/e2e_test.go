@@ -59,6 +59,7 @@ type testEnv struct {
 // GitHub's and the fake GitLab's helpers mirror each other.
 type fakeForge interface {
 	CreateRepo(t vcstest.T, fullName string, files map[string]string)
+	PushToMain(t vcstest.T, repo string, files map[string]string) string
 	OpenPull(t vcstest.T, repo string, spec vcstest.PullSpec) vcstest.Pull
 	PushToPull(t vcstest.T, repo string, number int, files map[string]string) vcstest.Pull
 	ClosePull(t vcstest.T, repo string, number int) vcstest.Pull

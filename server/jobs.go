@@ -35,6 +35,9 @@ func (w *web) job(rw http.ResponseWriter, r *http.Request, user string) {
 	if err == nil {
 		d.Job, d.Output = &rec, string(out)
 		d.Title = fmt.Sprintf("%s %s#%d · atoll", rec.Command, rec.Repo, rec.Pull)
+		if rec.Pull == 0 {
+			d.Title = fmt.Sprintf("%s %s@%s · atoll", rec.Command, rec.Repo, rec.Ref)
+		}
 	}
 	w.render(rw, "job.html", d, err)
 }
