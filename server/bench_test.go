@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/atoll-iac/atoll/locking/redistest"
+	"github.com/atoll-iac/atoll/runner/joblog"
 	"github.com/atoll-iac/atoll/vcs/vcstest"
 )
 
@@ -78,6 +79,45 @@ func BenchmarkPlanOverhead(b *testing.B) {
 			b.ReportMetric(float64(directTotal.Milliseconds())/float64(n), "direct-ms/op")
 		})
 	}
+}
+
+// BenchmarkAPIPlan measures a plan of one project of main asked for
+// through the API, from the request to the job's end in its record, as
+// a multiple of running `tofu init && tofu plan` by hand (x-direct).
+func BenchmarkAPIPlan(b *testing.B) {
+	e := newTestEnv(b, testOptions{configure: func(c *Config) { c.APISecret = apiToken }})
+	e.f.CreateRepo(b, "acme/infra", map[string]string{"infra/main.tf": twoResources})
+	direct := directPlan(b, twoResources)
+	var directTotal time.Duration
+	n := 0
+	for b.Loop() {
+		n++
+		code, v := e.apiDo(b, http.MethodPost, "/api/plan", apiToken, `{"repo":"acme/infra","projects":[{"dir":"infra"}]}`)
+		id, _ := v.(map[string]any)["job"].(string)
+		if code != http.StatusAccepted {
+			b.Fatalf("POST /api/plan: %d %v", code, v)
+		}
+		for deadline := time.Now().Add(waitLong); ; time.Sleep(2 * time.Millisecond) {
+			rec, err := e.server.records.Get(b.Context(), id)
+			if err == nil && rec.State.Ended() {
+				if rec.State != joblog.Succeeded {
+					b.Fatalf("the run ended %s", rec.State)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("the run did not end: %+v, %v", rec, err)
+			}
+		}
+
+		b.StopTimer()
+		start := time.Now()
+		direct()
+		directTotal += time.Since(start)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.Elapsed())/float64(directTotal), "x-direct")
+	b.ReportMetric(float64(directTotal.Milliseconds())/float64(n), "direct-ms/op")
 }
 
 // directPlan returns a function that runs `tofu init && tofu plan` by

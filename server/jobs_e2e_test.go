@@ -111,7 +111,7 @@ func TestJobRecordAndPage(t *testing.T) {
 
 // apiDo calls the API with token ("" for none) and returns the status
 // and the decoded JSON body.
-func (e *testEnv) apiDo(t *testing.T, method, path, token, body string) (int, any) {
+func (e *testEnv) apiDo(t testing.TB, method, path, token, body string) (int, any) {
 	t.Helper()
 	req, err := http.NewRequest(method, e.base()+path, strings.NewReader(body))
 	if err != nil {
