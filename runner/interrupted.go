@@ -26,17 +26,7 @@ func (j *Job) interruptedApply(ctx context.Context) (answered bool, err error) {
 		return true, err
 	}
 	j.setPull(pull)
-	// The run cut short may be winding down here still.
-	if err := j.r.workspaces.WaitIdle(ctx, j.Forge.Name(), pull.Repo.FullName, pull.Number); err != nil {
-		return true, err
-	}
-	unknown, err := j.r.plans.UpdateRecords(ctx, j.plansPull(), func(rec *plans.Record) bool {
-		if rec.State != plans.Applying {
-			return false
-		}
-		rec.State, rec.Summary = plans.ApplyUnknown, "interrupted: outcome unknown"
-		return true
-	})
+	unknown, err := j.markUnknownApplies(ctx, func(plans.Record) bool { return true })
 	if err != nil {
 		return true, err
 	}
@@ -60,6 +50,23 @@ func (j *Job) interruptedApply(ctx context.Context) (answered bool, err error) {
 	// In the running comment of the cut-short run, if it posted one.
 	_, err = j.reply.Finish(rctx, b.String())
 	return true, err
+}
+
+// markUnknownApplies marks the job's pull request's plans that an
+// earlier run was applying when it stopped, those of them that of
+// selects, as of unknown outcome, and returns them.
+func (j *Job) markUnknownApplies(ctx context.Context, of func(plans.Record) bool) ([]plans.Record, error) {
+	// The run cut short may be winding down here still.
+	if err := j.r.workspaces.WaitIdle(ctx, j.Forge.Name(), j.Pull.Repo.FullName, j.Pull.Number); err != nil {
+		return nil, err
+	}
+	return j.r.plans.UpdateRecords(ctx, j.plansPull(), func(rec *plans.Record) bool {
+		if rec.State != plans.Applying || !of(*rec) {
+			return false
+		}
+		rec.State, rec.Summary = plans.ApplyUnknown, "interrupted: outcome unknown"
+		return true
+	})
 }
 
 // keepUnknownLock keeps the lock of a project whose apply is unknown

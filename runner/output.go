@@ -150,7 +150,7 @@ func (r *Runner) record(o Order, state joblog.State) joblog.Record {
 	ev := o.Event
 	if o.Run != nil {
 		return joblog.Record{
-			ID: o.JobID, Forge: o.Forge, Repo: ev.Repo.FullName, Ref: ev.Pull.HeadRef,
+			ID: o.JobID, Forge: o.Forge, Repo: ev.Repo.FullName, Ref: o.Run.Ref,
 			Command: o.Run.Command, User: o.Operator, State: state, Created: time.Now().UTC(),
 		}
 	}

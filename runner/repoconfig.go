@@ -49,9 +49,15 @@ func (rc repoConfig) ordered(recs []plans.Record) ([]workflows.ProjectConfig, er
 		p.Project, p.Name = workflows.Project{Dir: rec.Dir, Workspace: rec.Workspace}, rec.Name
 		matches[i] = workflows.Match{ProjectConfig: p}
 	}
+	return ordered(rc.cfg, matches)
+}
+
+// ordered returns the projects of matches, of config cfg, in the order
+// they run.
+func ordered(cfg workflows.RepoConfig, matches []workflows.Match) ([]workflows.ProjectConfig, error) {
 	matches, err := workflows.Order(matches)
 	if err != nil {
-		return nil, orderError(rc.cfg, err)
+		return nil, orderError(cfg, err)
 	}
 	projects := make([]workflows.ProjectConfig, len(matches))
 	for i, m := range matches {

@@ -12,19 +12,9 @@ import (
 // unlock releases the pull request's locks and discards its plans, and
 // says which.
 func (j *Job) unlock(ctx context.Context) error {
-	// Plans go first, once no job uses the workspaces: no lock is
-	// released under a running apply.
-	discarded, err := j.discardPlans(ctx)
-	if err != nil {
-		return fmt.Errorf("discarding plans: %w", err)
-	}
-	released, err := j.releaseLocks(ctx)
+	released, discarded, err := j.releaseAll(ctx, "This pull request holds no locks and has no plans")
 	if err != nil {
 		return err
-	}
-	j.Log.Info("unlocked", "locks", len(released), "plans", len(discarded))
-	if len(released) == 0 && len(discarded) == 0 {
-		return userErrorf("This pull request holds no locks and has no plans: there is nothing to release.")
 	}
 	said := "**atoll unlocked this pull request.**"
 	if j.operator != "" {
@@ -37,15 +27,42 @@ func (j *Job) unlock(ctx context.Context) error {
 	return err
 }
 
+// releaseAll discards the pull request's plans and releases its locks,
+// and says which; when there were none, the error says so, in none
+// ("This pull request holds no locks and has no plans").
+func (j *Job) releaseAll(ctx context.Context, none string) ([]locking.Key, []plans.Record, error) {
+	// Plans go first, once no job uses the workspaces: no lock is
+	// released under a running apply.
+	discarded, err := j.discardPlans(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("discarding plans: %w", err)
+	}
+	released, err := j.releaseLocks(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	j.Log.Info("unlocked", "locks", len(released), "plans", len(discarded))
+	if len(released) == 0 && len(discarded) == 0 {
+		return nil, nil, userErrorf("%s: there is nothing to release.", none)
+	}
+	return released, discarded, nil
+}
+
 // releaseLocks lets go of every lock the pull request holds.
 func (j *Job) releaseLocks(ctx context.Context) ([]locking.Key, error) {
+	return j.releaseLocksExcept(ctx, nil)
+}
+
+// releaseLocksExcept lets go of the locks the pull request holds but
+// those of keep.
+func (j *Job) releaseLocksExcept(ctx context.Context, keep map[locking.Key]bool) ([]locking.Key, error) {
 	locks, err := j.r.locker.List(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("listing locks: %w", err)
 	}
 	var released []locking.Key
 	for _, l := range locks {
-		if l.Key.Forge != j.Forge.Name() || l.Key.Repo != j.Pull.Repo.FullName || l.Pull != j.Pull.Number {
+		if l.Key.Forge != j.Forge.Name() || l.Key.Repo != j.Pull.Repo.FullName || l.Pull != j.Pull.Number || keep[l.Key] {
 			continue
 		}
 		ok, err := j.r.locker.Unlock(ctx, l.Key, j.Pull.Number)

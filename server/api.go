@@ -88,7 +88,8 @@ func (s *Server) apiUnlock(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Forge string `json:"forge"`
 		Repo  string `json:"repo"`
-		Pull  int    `json:"pull"`
+		// Pull is required: 0 names the API's runs on refs.
+		Pull *int `json:"pull"`
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBody))
 	dec.DisallowUnknownFields()
@@ -96,14 +97,14 @@ func (s *Server) apiUnlock(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, "the body is not {\"forge\":…,\"repo\":…,\"pull\":…}: "+err.Error())
 		return
 	}
-	if req.Forge == "" || req.Repo == "" || req.Pull <= 0 {
-		apiError(w, http.StatusBadRequest, "forge, repo and pull are required")
+	if req.Forge == "" || req.Repo == "" || req.Pull == nil || *req.Pull < 0 {
+		apiError(w, http.StatusBadRequest, "forge, repo and pull (0 for the API's runs on refs) are required")
 		return
 	}
-	id, err := s.Unlock(r.Context(), req.Forge, req.Repo, req.Pull, "api", "API")
+	id, err := s.Unlock(r.Context(), req.Forge, req.Repo, *req.Pull, "api", "API")
 	switch {
 	case errors.Is(err, errNoLocks):
-		apiError(w, http.StatusNotFound, req.Repo+"#"+strconv.Itoa(req.Pull)+" on "+req.Forge+" holds no lock")
+		apiError(w, http.StatusNotFound, pullName(req.Repo, *req.Pull)+" on "+req.Forge+" holds no lock")
 	case err != nil:
 		s.log.Error("api: queueing an unlock", "err", err)
 		apiError(w, http.StatusServiceUnavailable, "could not queue the unlock")
@@ -148,12 +149,18 @@ func (s *Server) apiRun(command string) http.HandlerFunc {
 			apiError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		id, ref, err := s.RunRef(r.Context(), req, "api", "API")
+		id, ref, err := s.queueRun(r.Context(), req, "api", "API")
 		switch {
+		case r.Context().Err() != nil:
+			return // the caller hung up
 		case errors.Is(err, errNotAllowed):
 			apiError(w, http.StatusForbidden, body.Repo+" is not in this server's --repo-allowlist")
+		case errors.Is(err, errNoSuchRef) && body.Ref == "":
+			apiError(w, http.StatusNotFound, "the forge has no repository "+body.Repo+", or does not show it to atoll")
 		case errors.Is(err, errNoSuchRef):
 			apiError(w, http.StatusNotFound, "the forge has no ref "+strconv.Quote(body.Ref)+" in "+body.Repo+", or does not show it to atoll")
+		case errors.Is(err, errNoRefs):
+			apiError(w, http.StatusNotImplemented, req.forge.Name()+" cannot say which commit a ref names")
 		case errors.Is(err, errForge):
 			s.log.Error("api: resolving a ref", "repo", body.Repo, "ref", body.Ref, "err", err)
 			apiError(w, http.StatusBadGateway, "the forge did not answer: "+err.Error())

@@ -8,6 +8,7 @@ import (
 	"unicode"
 
 	"github.com/atoll-iac/atoll/runner"
+	"github.com/atoll-iac/atoll/runner/workspace"
 	"github.com/atoll-iac/atoll/vcs"
 	"github.com/atoll-iac/atoll/workflows"
 )
@@ -28,6 +29,8 @@ var (
 	errNotAllowed = errors.New("repository not allowed")
 	// errForge: the forge did not answer.
 	errForge = errors.New("the forge did not answer")
+	// errNoRefs: the forge cannot say which commit a ref names.
+	errNoRefs = errors.New("the forge cannot resolve refs")
 )
 
 // runRequest is what a run on a ref asks for, checked (checkRun) but
@@ -54,7 +57,8 @@ func (s *Server) checkRun(forge, repo, ref string, run runner.RefRun) (runReques
 			return req, fmt.Errorf("this server serves no forge %q", forge)
 		}
 	}
-	if repo == "" || len(repo) > 255 || strings.Count(repo, "/") < 1 || strings.ContainsFunc(repo, notInName) {
+	// The names a checkout may have are those a repository may have.
+	if _, err := workspace.PullPath(req.forge.Name(), repo, 0); err != nil || len(repo) > 255 {
 		return req, errors.New(`repo must be a repository's full name, "owner/name"`)
 	}
 	if err := checkRef(ref); err != nil {
@@ -73,7 +77,7 @@ func (s *Server) checkRun(forge, repo, ref string, run runner.RefRun) (runReques
 			}
 		default:
 			dir, err := workflows.CleanDir(p.Dir)
-			if err != nil || p.Dir == "" {
+			if err != nil || p.Dir == "" || len(p.Dir) > 1024 || strings.ContainsFunc(p.Dir, unicode.IsControl) {
 				return req, fmt.Errorf("project %d: dir must be a directory in the repository, relative to its root", i+1)
 			}
 			if p.Workspace == "" {
@@ -91,27 +95,27 @@ func (s *Server) checkRun(forge, repo, ref string, run runner.RefRun) (runReques
 // checkRef says what is wrong with ref as a branch, tag or commit name,
 // if anything: "" is the default branch.
 func checkRef(ref string) error {
-	if len(ref) > 255 || strings.HasPrefix(ref, "-") || strings.Contains(ref, "..") || strings.ContainsFunc(ref, notInName) {
+	if len(ref) > 255 || strings.HasPrefix(ref, "-") || strings.Contains(ref, "..") || strings.ContainsFunc(ref, notInRef) {
 		return errors.New("ref must be a branch, a tag or a commit")
 	}
 	return nil
 }
 
-// notInName reports whether r may not be in a repository's or ref's name.
-func notInName(r rune) bool {
+// notInRef reports whether r may not be in a ref's name.
+func notInRef(r rune) bool {
 	return unicode.IsControl(r) || unicode.IsSpace(r) || strings.ContainsRune(`\~^:?*[`, r)
 }
 
-// RunRef queues req's run, on operator's word, given via "API": the ref
-// is resolved to its commit now, and the job runs on that. It returns the
-// job's id and the commit.
-func (s *Server) RunRef(ctx context.Context, req runRequest, operator, via string) (string, vcs.Ref, error) {
+// queueRun queues req's run, on operator's word, given via "API": the
+// ref is resolved to its commit now, and the job runs on that. It
+// returns the job's id and the commit.
+func (s *Server) queueRun(ctx context.Context, req runRequest, operator, via string) (string, vcs.Ref, error) {
 	if !s.allow.Allows(req.repo) {
 		return "", vcs.Ref{}, errNotAllowed
 	}
 	resolver, ok := req.forge.(vcs.RefResolver)
 	if !ok {
-		return "", vcs.Ref{}, fmt.Errorf("%s cannot resolve refs: %w", req.forge.Name(), errForge)
+		return "", vcs.Ref{}, errNoRefs
 	}
 	ref, err := resolver.ResolveRef(ctx, req.repo, req.ref)
 	switch {

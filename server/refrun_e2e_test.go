@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/atoll-iac/atoll/workflows"
 )
 
 const apiToken = "api-s3cret-api-s3cret"
@@ -158,6 +160,9 @@ func TestAPIRunBadRequests(t *testing.T) {
 		{"/api/plan", apiToken, `{"repo":"acme/infra","ref":"-x",` + dot + `}`, http.StatusBadRequest},
 		{"/api/plan", apiToken, `{"repo":"acme/infra","ref":"a..b",` + dot + `}`, http.StatusBadRequest},
 		{"/api/plan", apiToken, `{"repo":"acme infra",` + dot + `}`, http.StatusBadRequest},
+		{"/api/plan", apiToken, `{"repo":"acme/..",` + dot + `}`, http.StatusBadRequest},
+		{"/api/plan", apiToken, `{"repo":"acme/infra","projects":[{"dir":"a\nb"}]}`, http.StatusBadRequest},
+		{"/api/plan", apiToken, `{"repo":"acme/infra","projects":[{}]}`, http.StatusBadRequest},
 		{"/api/plan", apiToken, `{"forge":"gitlab","repo":"acme/infra",` + dot + `}`, http.StatusBadRequest},
 		{"/api/plan", apiToken, `{"repo":"other/infra",` + dot + `}`, http.StatusForbidden},
 		{"/api/plan", apiToken, `{"repo":"acme/infra","ref":"nope",` + dot + `}`, http.StatusNotFound},
@@ -172,10 +177,47 @@ func TestAPIRunBadRequests(t *testing.T) {
 	}
 }
 
+// apiJobOn waits for job id to end on e's server, and returns it.
+func (e *testEnv) apiJobOn(t *testing.T, id string) map[string]any {
+	t.Helper()
+	var job map[string]any
+	e.f.WaitFor(t, waitLong, "job "+id+" to end", func() bool {
+		_, v := e.apiDo(t, http.MethodGet, "/api/jobs/"+id, apiToken, "")
+		job, _ = v.(map[string]any)
+		switch job["state"] {
+		case "succeeded", "failed", "refused", "error":
+			return true
+		}
+		return false
+	})
+	return job
+}
+
+// apiStart asks for a run and returns its job id, without waiting.
+func (e *testEnv) apiStart(t *testing.T, path, body string) string {
+	t.Helper()
+	code, v := e.apiDo(t, http.MethodPost, path, apiToken, body)
+	id, _ := v.(map[string]any)["job"].(string)
+	if code != http.StatusAccepted || id == "" {
+		t.Fatalf("POST %s %s: %d %s", path, body, code, toJSON(v))
+	}
+	return id
+}
+
+// waitOutput waits until job id's output on e's server holds s.
+func (e *testEnv) waitOutput(t *testing.T, id, s string) {
+	t.Helper()
+	e.f.WaitFor(t, waitLong, "job "+id+"'s output to say "+s, func() bool {
+		_, v := e.apiDo(t, http.MethodGet, "/api/jobs/"+id, apiToken, "")
+		out, _ := v.(map[string]any)["output"].(string)
+		return strings.Contains(out, s)
+	})
+}
+
 // TestAPIApplyInterruptedIsNotRetried: an apply asked for through the
 // API that stops midway (its server stopped) is not applied again when
-// its task runs again: its log says the outcome is unknown, and the run
-// lets go of its locks.
+// its task runs again: its log says the outcome is unknown, and the
+// lock stays, refusing the API's runs, until an operator unlocks it.
 func TestAPIApplyInterruptedIsNotRetried(t *testing.T) {
 	t.Parallel()
 	gh := newTestGitHub(t)
@@ -186,31 +228,82 @@ func TestAPIApplyInterruptedIsNotRetried(t *testing.T) {
 	}}
 	first := newTestEnv(t, opts)
 	gh.CreateRepo(t, "acme/infra", map[string]string{"main.tf": slowApply})
-	code, v := first.apiDo(t, http.MethodPost, "/api/apply", apiToken, `{"repo":"acme/infra","projects":[{"dir":"."}]}`)
-	id, _ := v.(map[string]any)["job"].(string)
-	if code != http.StatusAccepted || id == "" {
-		t.Fatalf("POST /api/apply: %d %s", code, toJSON(v))
-	}
-	gh.WaitFor(t, waitLong, "the apply to start", func() bool {
-		_, v := first.apiDo(t, http.MethodGet, "/api/jobs/"+id, apiToken, "")
-		out, _ := v.(map[string]any)["output"].(string)
-		return strings.Contains(out, "$ tofu apply")
-	})
+	id := first.apiStart(t, "/api/apply", `{"repo":"acme/infra","projects":[{"dir":"."}]}`)
+	first.waitOutput(t, id, "$ tofu apply")
 	time.Sleep(500 * time.Millisecond) // into tofu's apply
 	first.shutDown(t, 100*time.Millisecond)
 
 	second := newTestEnv(t, opts)
-	var job map[string]any
-	gh.WaitFor(t, waitLong, "the restarted job to end", func() bool {
-		_, v := second.apiDo(t, http.MethodGet, "/api/jobs/"+id, apiToken, "")
-		job, _ = v.(map[string]any)
-		return job["state"] == "refused" || job["state"] == "succeeded" || job["state"] == "failed" || job["state"] == "error"
-	})
+	job := second.apiJobOn(t, id)
 	out, _ := job["output"].(string)
 	if job["state"] != "refused" || !strings.Contains(out, "atoll was interrupted while applying `.` (job "+id+")") || strings.Contains(out, "Apply complete!") {
 		t.Errorf("the interrupted apply, run again: %s", toJSON(job))
 	}
+	code, v := second.apiDo(t, http.MethodGet, "/api/locks", apiToken, "")
+	if locks := toJSON(v); code != http.StatusOK || !strings.Contains(locks, `"dir":"."`) || strings.Contains(locks, `"pull"`) && !strings.Contains(locks, `"pull":0`) {
+		t.Errorf("locks after the interrupted run: %d %s, want the run's, kept", code, locks)
+	}
+	job, _ = second.runJob(t, "/api/plan", `{"repo":"acme/infra","projects":[{"dir":"."}]}`)
+	if out, _ := job["output"].(string); job["state"] != "refused" || !strings.Contains(out, "Nothing ran: atoll was interrupted while applying `.` (job "+id+")") {
+		t.Errorf("a plan while an apply's outcome is unknown: %s", toJSON(job))
+	}
+
+	// An operator checked, and unlocks.
+	code, v = second.apiDo(t, http.MethodPost, "/api/unlock", apiToken, `{"forge":"github","repo":"acme/infra","pull":0}`)
+	unlock, _ := v.(map[string]any)["job"].(string)
+	if code != http.StatusAccepted || unlock == "" {
+		t.Fatalf("POST /api/unlock of the API's runs: %d %s", code, toJSON(v))
+	}
+	if job := second.apiJobOn(t, unlock); job["state"] != "succeeded" || job["command"] != "unlock" || !strings.Contains(job["output"].(string), "Locks released:\n- `.` in workspace `default`") {
+		t.Errorf("the unlock: %s", toJSON(job))
+	}
 	if code, v := second.apiDo(t, http.MethodGet, "/api/locks", apiToken, ""); code != http.StatusOK || toJSON(v) != "[]" {
-		t.Errorf("locks after the interrupted run: %d %s, want none", code, toJSON(v))
+		t.Errorf("locks after the unlock: %d %s, want none", code, toJSON(v))
+	}
+	if job, _ := second.runJob(t, "/api/plan", `{"repo":"acme/infra","projects":[{"dir":"."}]}`); job["state"] != "succeeded" {
+		t.Errorf("a plan after the unlock: %s", toJSON(job))
+	}
+}
+
+// TestAPIApplyRerunKeepsWhatItApplied: an apply of two projects stopped
+// after the first was applied, while the second planned, applies only
+// the second when it runs again.
+func TestAPIApplyRerunKeepsWhatItApplied(t *testing.T) {
+	t.Parallel()
+	gh := newTestGitHub(t)
+	server, err := workflows.ParseServerConfig("repos.yaml", []byte("repos:\n- id: acme/infra\n  allowed_overrides: [workflow]\n  allow_custom_workflows: true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dataDir := t.TempDir()
+	opts := testOptions{gh: gh, allowlist: "acme/*", configure: func(c *Config) {
+		c.DataDir = dataDir
+		c.APISecret = apiToken
+		c.RepoConfig = server
+	}}
+	first := newTestEnv(t, opts)
+	gh.CreateRepo(t, "acme/infra", map[string]string{"a/main.tf": oneResource, "b/main.tf": oneResource, "atoll.yaml": `version: 3
+projects:
+- dir: b
+  workflow: slow
+  depends_on: [a]
+- name: a
+  dir: a
+workflows:
+  slow:
+    plan:
+      steps: [{run: sleep 4}, init, plan]
+`})
+	id := first.apiStart(t, "/api/apply", `{"repo":"acme/infra","projects":[{"dir":"b"},{"name":"a"}]}`)
+	first.waitOutput(t, id, "a │ Apply complete!")
+	time.Sleep(time.Second) // into b's plan
+	first.shutDown(t, 100*time.Millisecond)
+
+	second := newTestEnv(t, opts)
+	job := second.apiJobOn(t, id)
+	out, _ := job["output"].(string)
+	if job["state"] != "succeeded" || strings.Count(out, "a │ $ tofu apply") != 1 || strings.Count(out, "b │ $ tofu apply") != 1 ||
+		!strings.Contains(out, "- a (a) in workspace default: apply succeeded: Apply complete!") {
+		t.Errorf("the apply, run again after its first project was applied: %s", toJSON(job))
 	}
 }

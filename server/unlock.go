@@ -18,8 +18,10 @@ var errNoLocks = errors.New("the pull request holds no lock")
 // `atoll unlock` would, on operator's word (a user of the web UI, or the
 // API), given via "web UI" or "API": in the
 // pull request's turn, its locks are released, its plans discarded, and
-// it is told who unlocked it. It returns the job's id; errNoLocks when
-// the pull request holds no lock.
+// it is told who unlocked it. Pull request 0 stands for the runs on refs
+// of the repository asked for through the API: their locks are released
+// and plans discarded, after the runs queued before. It returns the job's
+// id; errNoLocks when the pull request holds no lock.
 func (s *Server) Unlock(ctx context.Context, forge, repo string, number int, operator, via string) (string, error) {
 	if s.forge(forge) == nil {
 		return "", fmt.Errorf("no forge %q: %w", forge, errNoLocks)
@@ -32,12 +34,24 @@ func (s *Server) Unlock(ctx context.Context, forge, repo string, number int, ope
 		return "", errNoLocks
 	}
 	id := newJobID()
-	pull := vcs.PullRequest{Repo: vcs.Repo{FullName: repo}, Number: number}
-	if _, err := s.enqueue(ctx, runner.UnlockOrder(id, forge, pull, operator, via)); err != nil {
+	order := runner.RefUnlockOrder(id, forge, vcs.Repo{FullName: repo}, operator, via)
+	if number != 0 {
+		order = runner.UnlockOrder(id, forge, vcs.PullRequest{Repo: vcs.Repo{FullName: repo}, Number: number}, operator, via)
+	}
+	if _, err := s.enqueue(ctx, order); err != nil {
 		return "", fmt.Errorf("queueing the unlock: %w", err)
 	}
 	s.log.Info("queued", "job", id, "forge", forge, "repo", repo, "pr", number, "work", "unlock", "operator", operator)
 	return id, nil
+}
+
+// pullName names pull request number of repo for people; 0 names the
+// API's runs on refs of repo.
+func pullName(repo string, number int) string {
+	if number == 0 {
+		return "the API's runs of " + repo
+	}
+	return fmt.Sprintf("%s#%d", repo, number)
 }
 
 // holds reports whether pull request number of repo on forge holds one

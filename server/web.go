@@ -174,22 +174,26 @@ func (w *web) unlock(rw http.ResponseWriter, r *http.Request, user string) {
 	}
 	forge, repo := r.PostFormValue("forge"), r.PostFormValue("repo")
 	number, err := strconv.Atoi(r.PostFormValue("pull"))
-	if err != nil || forge == "" || repo == "" {
+	if err != nil || number < 0 || forge == "" || repo == "" {
 		http.Error(rw, "the form names no pull request", http.StatusBadRequest)
 		return
 	}
 	back := url.Values{}
+	name, told := pullName(repo, number), ", and the pull request is told"
+	if number == 0 {
+		told = ""
+	}
 	id, err := w.s.Unlock(r.Context(), forge, repo, number, user, "web UI")
 	switch {
 	case errors.Is(err, errNoLocks):
-		back.Set("error", fmt.Sprintf("%s#%d holds no lock any more.", repo, number))
+		back.Set("error", fmt.Sprintf("%s holds no lock any more.", name))
 	case err != nil:
 		w.s.log.Error("web: queueing an unlock", "err", err)
 		back.Set("error", "atoll could not queue the unlock; its log says why.")
 	case w.unlocked(r.Context(), forge, repo, number):
-		back.Set("done", fmt.Sprintf("Unlocked %s#%d (job %s): its locks are released, its plans discarded, and the pull request is told.", repo, number, id))
+		back.Set("done", fmt.Sprintf("Unlocked %s (job %s): its locks are released, its plans discarded%s.", name, id, told))
 	default:
-		back.Set("done", fmt.Sprintf("Unlock of %s#%d queued (job %s): its locks go once the jobs queued before it end, and the pull request is told.", repo, number, id))
+		back.Set("done", fmt.Sprintf("Unlock of %s queued (job %s): its locks go once the jobs queued before it end%s.", name, id, told))
 	}
 	http.Redirect(rw, r, "/locks?"+back.Encode(), http.StatusSeeOther)
 }
