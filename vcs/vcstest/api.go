@@ -1,6 +1,8 @@
 package vcstest
 
 import (
+	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -43,30 +45,96 @@ func (g *GitHub) routeAPI(mux *http.ServeMux) {
 	handle("/api/v3/", g.unhandledAPI)
 	// GitHub Enterprise Server's GraphQL endpoint, beside /api/v3.
 	handle("POST /api/graphql", g.graphQL)
+	g.routeApp(mux)
 }
 
-// authorized lets through requests that carry the token as
-// "Bearer TOKEN" or "token TOKEN", metered.
+// authorized lets through requests that carry the personal token or a
+// live installation token, as "Bearer TOKEN" or "token TOKEN", metered.
+// An installation token reaches only its installation's account.
 func (g *GitHub) authorized(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if g.tokenOK(w, r) {
-			g.meter.serve(w, r, next)
+		r, ok := g.authenticate(w, r)
+		if !ok {
+			return
 		}
+		g.meter.serve(w, r, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if g.withinInstallation(w, r) {
+				next(w, r)
+			}
+		}))
 	})
 }
 
-// tokenOK reports whether r carries the token, as "Bearer TOKEN" or
-// "token TOKEN", and counts it among the API's requests; else it answers
-// 401 as GitHub does.
+// caller is who an authenticated API request acts as.
+type caller struct {
+	// login is whom what the request does is done as: the personal
+	// token's user (GitHubOptions.BotLogin) or the App's bot.
+	login string
+	// token is the installation token the request carries; nil for the
+	// personal token.
+	token *instToken
+}
+
+// callerKey keys a request's caller in its context.
+type callerKey struct{}
+
+// callerOf is who r authenticated as: the personal token's user unless
+// authenticate found an installation token.
+func (g *GitHub) callerOf(r *http.Request) caller {
+	if c, ok := r.Context().Value(callerKey{}).(caller); ok {
+		return c
+	}
+	return caller{login: g.bot}
+}
+
+// tokenOK reports whether r carries the personal token or a live
+// installation token, and counts it among the API's requests; else it
+// answers 401 as GitHub does.
 func (g *GitHub) tokenOK(w http.ResponseWriter, r *http.Request) bool {
+	_, ok := g.authenticate(w, r)
+	return ok
+}
+
+// authenticate finds who r's credential stands for, "Bearer TOKEN" or
+// "token TOKEN": the personal token or a live installation token. It
+// counts r among the API's requests and returns it with its caller
+// (callerOf); else it answers 401 as GitHub does.
+func (g *GitHub) authenticate(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
 	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !strings.EqualFold(scheme, "bearer") && !strings.EqualFold(scheme, "token") || token != g.token {
-		apiError(w, http.StatusUnauthorized, "Bad credentials")
-		return false
+	if !strings.EqualFold(scheme, "bearer") && !strings.EqualFold(scheme, "token") {
+		apiError(w, http.StatusUnauthorized, string(badCredentials))
+		return nil, false
+	}
+	c := caller{login: g.bot}
+	if token != g.token {
+		tok, err := g.installationToken(token)
+		if err != nil {
+			apiError(w, http.StatusUnauthorized, err.Error())
+			return nil, false
+		}
+		c = caller{login: tok.bot, token: tok}
 	}
 	g.mu.Lock()
 	g.apiRequests = append(g.apiRequests, r.URL.Path)
 	g.mu.Unlock()
+	return r.WithContext(context.WithValue(r.Context(), callerKey{}, c)), true
+}
+
+// withinInstallation reports whether r's installation token, if it
+// carries one, reaches what r asks for; if not, it answers 403 as GitHub
+// does: for the user's own routes, and for the repositories and
+// organization of an account other than the installation's.
+func (g *GitHub) withinInstallation(w http.ResponseWriter, r *http.Request) bool {
+	tok := g.callerOf(r).token
+	if tok == nil {
+		return true
+	}
+	owner := cmp.Or(r.PathValue("owner"), r.PathValue("org"))
+	userRoute := r.URL.Path == "/api/v3/user" || strings.HasPrefix(r.URL.Path, "/api/v3/user/")
+	if userRoute || owner != "" && !tok.covers(owner, r.PathValue("repo")) {
+		apiError(w, http.StatusForbidden, "Resource not accessible by integration")
+		return false
+	}
 	return true
 }
 

@@ -28,7 +28,7 @@ func (g *GitHub) createComment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.mu.Lock()
-	out := g.commentJSONLocked(g.addCommentLocked(rp.fullName, n, g.bot, body, false))
+	out := g.commentJSONLocked(g.addCommentLocked(rp.fullName, n, g.callerOf(r).login, body, false))
 	g.mu.Unlock()
 	writeJSON(w, http.StatusCreated, out)
 }

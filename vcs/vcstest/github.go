@@ -28,6 +28,11 @@
 // program can show one to people too (atoll testdrive): the fake GitHub
 // then also serves pages a browser reads, its pull requests and their
 // conversations (pages.go).
+//
+// The fake GitHub can host a GitHub App as well (EnableApp, Install): it
+// checks the App's JWTs, mints installation tokens that expire, and
+// accepts them on the API and git within their installation's account,
+// doing what they do as the App's bot (app.go).
 package vcstest
 
 import (
@@ -44,9 +49,11 @@ import (
 
 // GitHubOptions configures a fake GitHub. The zero value is usable.
 type GitHubOptions struct {
-	// Token is the only credential the fake accepts: as a bearer or
+	// Token is the personal credential the fake accepts: as a bearer or
 	// "token" Authorization header on the API, and as the basic-auth
-	// password (any user name) for git. Default "test-token".
+	// password (any user name) for git. Default "test-token". Once
+	// EnableApp, the App's JWT and its installation tokens are accepted
+	// too (app.go).
 	Token string
 	// WebhookSecret signs deliveries (X-Hub-Signature-256 and
 	// X-Hub-Signature). Empty sends them unsigned.
@@ -83,7 +90,8 @@ type GitHub struct {
 	unhandled   []string
 	apiRequests []string // paths of authenticated API requests
 	gitRequests int
-	gitFailures int // the git requests still to fail (FailGit); < 0: all
+	gitFailures int       // the git requests still to fail (FailGit); < 0: all
+	app         *appState // nil until EnableApp
 }
 
 // repo is one repository the fake serves. Fields other than pulls are set

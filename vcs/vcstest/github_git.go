@@ -11,18 +11,31 @@ import (
 
 // gitHandler serves the bare repositories under /git/ with git
 // http-backend (smart HTTP, fetch only), behind basic auth whose password
-// must be the token, as GitHub accepts x-access-token:TOKEN.
+// must be the token or a live installation token of the repository's
+// owner, as GitHub accepts x-access-token:TOKEN: an expired one is
+// refused 401, another account's 403.
 func (g *GitHub) gitHandler() http.Handler {
 	backend := g.backend("/git")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pass, ok := r.BasicAuth(); !ok || pass != g.token {
+		owner, rest, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/git/"), "/")
+		name, _, _ := strings.Cut(rest, ".git/")
+		_, pass, ok := r.BasicAuth()
+		var tok *instToken
+		if ok && pass != g.token {
+			var err error
+			tok, err = g.installationToken(pass)
+			ok = err == nil
+		}
+		if !ok {
 			w.Header().Set("WWW-Authenticate", `Basic realm="fake"`)
 			http.Error(w, "authentication required", http.StatusUnauthorized)
 			return
 		}
+		if tok != nil && !tok.covers(owner, name) {
+			http.Error(w, fmt.Sprintf("Permission to %s/%s.git denied to %s.", owner, name, tok.bot), http.StatusForbidden)
+			return
+		}
 		// Only the repositories CreateRepo made, as GitHub answers.
-		owner, rest, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/git/"), "/")
-		name, _, _ := strings.Cut(rest, ".git/")
 		g.mu.Lock()
 		known := g.repos[owner+"/"+name] != nil
 		if known {

@@ -59,7 +59,7 @@ func (g *GitHub) graphQL(w http.ResponseWriter, r *http.Request) {
 		case "__typename":
 			data[f.key] = root.typename
 		case "minimizeComment":
-			payload, err := g.minimizeComment(f, in.Variables)
+			payload, err := g.minimizeComment(f, in.Variables, g.callerOf(r).token)
 			if err != nil {
 				err.Path = []string{f.key}
 				data[f.key], errs = nil, append(errs, *err)
@@ -68,7 +68,7 @@ func (g *GitHub) graphQL(w http.ResponseWriter, r *http.Request) {
 			data[f.key], _ = payload.project(f.sel, []string{f.key})
 		case "repository":
 			var fieldErrs []gqlError
-			data[f.key], fieldErrs = g.repositoryField(f, in.Variables)
+			data[f.key], fieldErrs = g.repositoryField(f, in.Variables, g.callerOf(r).token)
 			errs = append(errs, fieldErrs...)
 		}
 	}
@@ -81,7 +81,9 @@ func (g *GitHub) graphQL(w http.ResponseWriter, r *http.Request) {
 
 // minimizeComment carries out the mutation for field f: it minimizes the
 // comment input.subjectId names and returns the payload, or nil and why.
-func (g *GitHub) minimizeComment(f gqlField, vars map[string]any) (*gqlObject, *gqlError) {
+// An installation token tok (nil for the personal token) reaches only
+// its account's comments.
+func (g *GitHub) minimizeComment(f gqlField, vars map[string]any, tok *instToken) (*gqlObject, *gqlError) {
 	var id, classifier string
 	if m := inputVar.FindStringSubmatch(f.args); m != nil { // githubv4 style: one $input
 		input, _ := vars[m[1]].(map[string]any)
@@ -102,10 +104,18 @@ func (g *GitHub) minimizeComment(f gqlField, vars map[string]any) (*gqlObject, *
 	reason := strings.ReplaceAll(strings.ToLower(classifier), "_", "-")
 	g.mu.Lock()
 	c := g.commentLocked(func(c *comment) bool { return commentNodeID(c.ID) == id })
-	if c != nil {
+	forbidden := false
+	if c != nil && tok != nil {
+		owner, name, _ := strings.Cut(c.repo, "/")
+		forbidden = !tok.covers(owner, name)
+	}
+	if c != nil && !forbidden {
 		c.Minimized, c.MinimizedReason = true, reason
 	}
 	g.mu.Unlock()
+	if forbidden {
+		return nil, &gqlError{Type: "FORBIDDEN", Message: "Resource not accessible by integration"}
+	}
 	if c == nil {
 		return nil, &gqlError{Type: "NOT_FOUND", Message: "Could not resolve to a node with the global id of '" + id + "'"}
 	}

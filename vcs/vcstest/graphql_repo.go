@@ -10,13 +10,15 @@ import (
 
 // repositoryField answers Query.repository(owner, name) for field f: the
 // repository's nameWithOwner and pullRequest(number) { number
-// reviewDecision }, or null and a NOT_FOUND error, as GitHub answers.
-func (g *GitHub) repositoryField(f gqlField, vars map[string]any) (any, []gqlError) {
+// reviewDecision }, or null and a NOT_FOUND error, as GitHub answers,
+// also for a repository an installation token tok (nil for the personal
+// token) does not reach.
+func (g *GitHub) repositoryField(f gqlField, vars map[string]any, tok *instToken) (any, []gqlError) {
 	owner, _ := gqlArg(f.args, "owner", vars).(string)
 	name, _ := gqlArg(f.args, "name", vars).(string)
 	fullName := owner + "/" + name
 	g.mu.Lock()
-	known := g.repos[fullName] != nil
+	known := g.repos[fullName] != nil && (tok == nil || tok.covers(owner, name))
 	g.mu.Unlock()
 	if !known {
 		return nil, []gqlError{{Type: "NOT_FOUND", Path: []string{f.key},

@@ -128,7 +128,7 @@ func (g *GitHub) mergePull(w http.ResponseWriter, r *http.Request) {
 	if in.CommitMessage != nil && *in.CommitMessage != "" {
 		title += "\n\n" + *in.CommitMessage
 	}
-	sha, status, msg := g.merge(r.Context(), rp, p.Number, in.SHA, g.bot, method, title)
+	sha, status, msg := g.merge(r.Context(), rp, p.Number, in.SHA, g.callerOf(r).login, method, title)
 	if status != http.StatusOK {
 		apiError(w, status, msg)
 		return

@@ -218,9 +218,9 @@ func (g *GitHub) setUser(u map[string]any, login string) {
 	}
 	u["login"] = login
 	u["id"] = userID(login)
-	u["type"] = "User"
+	u["type"] = userType(login)
 	u["url"] = g.APIURL() + "users/" + login
-	u["html_url"] = g.url + "/" + login
+	u["html_url"] = g.userLink(login)
 }
 
 // userID is a stable made-up id for login.

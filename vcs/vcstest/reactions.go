@@ -21,7 +21,7 @@ type reaction struct {
 	at      time.Time
 }
 
-// createReaction answers POST issues/comments/ID/reactions: the bot
+// createReaction answers POST issues/comments/ID/reactions: the caller
 // reacts with {"content": ...}, 201 with the new reaction, or 200 with
 // the one it made before with that content; 422 for content GitHub does
 // not know, 404 for a comment the repository does not have.
@@ -37,6 +37,7 @@ func (g *GitHub) createReaction(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &in) {
 		return
 	}
+	login := g.callerOf(r).login
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	c := g.commentLocked(func(c *comment) bool { return c.ID == id && c.repo == rp.fullName })
@@ -50,10 +51,10 @@ func (g *GitHub) createReaction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	status := http.StatusOK
-	i := slices.IndexFunc(c.reactions, func(re reaction) bool { return re.content == in.Content && re.user == g.bot })
+	i := slices.IndexFunc(c.reactions, func(re reaction) bool { return re.content == in.Content && re.user == login })
 	if i < 0 {
 		g.lastID++
-		c.reactions = append(c.reactions, reaction{id: g.lastID, content: in.Content, user: g.bot, at: githubNow()})
+		c.reactions = append(c.reactions, reaction{id: g.lastID, content: in.Content, user: login, at: githubNow()})
 		i, status = len(c.reactions)-1, http.StatusCreated
 	}
 	re := c.reactions[i]

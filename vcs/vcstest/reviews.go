@@ -80,9 +80,9 @@ func (g *GitHub) user(login string) *gh.User {
 	return &gh.User{
 		Login:   gh.String(login),
 		ID:      gh.Int64(userID(login)),
-		Type:    gh.String("User"),
+		Type:    gh.String(userType(login)),
 		URL:     gh.String(g.APIURL() + "users/" + login),
-		HTMLURL: gh.String(g.url + "/" + login),
+		HTMLURL: gh.String(g.userLink(login)),
 	}
 }
 

@@ -59,14 +59,14 @@ func (g *GitHub) createStatus(w http.ResponseWriter, r *http.Request) {
 	g.statuses[key] = append(g.statuses[key], s)
 	g.mu.Unlock()
 
-	now := &gh.Timestamp{Time: githubNow()}
+	now, login := &gh.Timestamp{Time: githubNow()}, g.callerOf(r).login
 	out := &gh.RepoStatus{
 		ID:          gh.Int64(id),
 		URL:         gh.String(fmt.Sprintf("%srepos/%s/statuses/%s", g.APIURL(), rp.fullName, sha)),
 		State:       gh.String(s.State),
 		Context:     gh.String(s.Context),
 		Description: gh.String(s.Description),
-		Creator:     &gh.User{Login: gh.String(g.bot), ID: gh.Int64(userID(g.bot)), Type: gh.String("User")},
+		Creator:     &gh.User{Login: gh.String(login), ID: gh.Int64(userID(login)), Type: gh.String(userType(login))},
 		CreatedAt:   now,
 		UpdatedAt:   now,
 	}
