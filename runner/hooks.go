@@ -16,11 +16,15 @@ import (
 // checkout holds the pull request's workspace wsName at its head.
 func (j *Job) checkout(ctx context.Context, wsName string) (*workspace.Workspace, error) {
 	start := time.Now()
+	auth, err := j.Forge.CloneAuth(ctx, j.Pull.Repo.FullName)
+	if err != nil {
+		return nil, fmt.Errorf("credentials to fetch %s with: %w", j.Pull.Repo.FullName, err)
+	}
 	ws, err := j.r.workspaces.Checkout(ctx, workspace.CheckoutSpec{
 		Forge:     j.Forge.Name(),
 		Repo:      j.Pull.Repo.FullName,
 		CloneURL:  j.Pull.Repo.CloneURL,
-		Auth:      j.Forge.CloneAuth(),
+		Auth:      auth,
 		Pull:      j.Pull.Number,
 		Workspace: wsName,
 		SHA:       j.Pull.HeadSHA,

@@ -58,8 +58,9 @@ type Forge interface {
 	// commits its head lacks.
 	BehindBase(ctx context.Context, pull PullRequest) (bool, error)
 	// CloneAuth is the HTTP Authorization header value that git uses to
-	// fetch from this forge. It is secret: never log it or write it to disk.
-	CloneAuth() string
+	// fetch repository repo ("owner/name") from this forge. It is secret:
+	// never log it or write it to disk.
+	CloneAuth(ctx context.Context, repo string) (string, error)
 	// MaxCommentLen is the longest comment body the forge accepts, in bytes.
 	MaxCommentLen() int
 	// PullRef is how a comment refers to pull request number, so that the

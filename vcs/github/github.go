@@ -4,8 +4,10 @@
 package github
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -30,8 +32,13 @@ const maxCommentLen = 65536
 // anonymously, which is of no use beyond tests of the webhook parser.
 type Config struct {
 	// Token authenticates API calls and git fetches (a personal access
-	// token or an app installation token).
+	// token or an app installation token). Give it, or AppID and AppKey.
 	Token string
+	// AppID and AppKey (its private key, in PEM) make atoll a GitHub App:
+	// it speaks as the App's installation on each repository's account,
+	// with tokens it mints and renews itself.
+	AppID  int64
+	AppKey []byte
 	// WebhookSecret, when set, is the key every webhook's
 	// X-Hub-Signature-256 must match.
 	WebhookSecret string
@@ -51,6 +58,8 @@ type Config struct {
 type Forge struct {
 	client *gh.Client
 	token  string
+	// app, when set, authenticates each request instead of token.
+	app    *appAuth
 	secret []byte
 	log    *slog.Logger
 
@@ -89,16 +98,31 @@ func New(cfg Config) (*Forge, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
+	var app *appAuth
+	switch {
+	case cfg.AppID != 0 && cfg.Token != "":
+		return nil, errors.New("github: give a token or an App, not both")
+	case cfg.AppID != 0:
+		if app, err = newAppAuth(cfg.AppID, cfg.AppKey, base.Path); err != nil {
+			return nil, err
+		}
+		with := *hc
+		with.Transport = &appTransport{app: app, next: cmp.Or[http.RoundTripper](hc.Transport, http.DefaultTransport)}
+		hc = &with
+	}
 	client := gh.NewClient(hc)
 	if cfg.Token != "" {
 		client = client.WithAuthToken(cfg.Token)
 	}
 	client.BaseURL = base
+	if app != nil {
+		app.client = client
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Forge{client: client, token: cfg.Token, secret: []byte(cfg.WebhookSecret), log: log}, nil
+	return &Forge{client: client, token: cfg.Token, app: app, secret: []byte(cfg.WebhookSecret), log: log}, nil
 }
 
 // Name implements vcs.Forge.
@@ -111,15 +135,27 @@ func (f *Forge) MaxCommentLen() int { return maxCommentLen }
 func (f *Forge) PullRef(number int) string { return fmt.Sprintf("#%d", number) }
 
 // CloneAuth implements vcs.Forge: GitHub accepts any token as the password
-// of the user x-access-token.
-func (f *Forge) CloneAuth() string {
-	if f.token == "" {
-		return ""
+// of the user x-access-token; an App's, that of the repository's
+// installation.
+func (f *Forge) CloneAuth(ctx context.Context, repo string) (string, error) {
+	token := f.token
+	if f.app != nil {
+		id, err := f.app.installationFor(ctx, ownerOf(forOwner(ctx, repo), ""))
+		if err != nil {
+			return "", err
+		}
+		if token, err = f.app.token(ctx, id); err != nil {
+			return "", err
+		}
 	}
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte("x-access-token:"+f.token))
+	if token == "" {
+		return "", nil
+	}
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte("x-access-token:"+token)), nil
 }
 
-// CurrentUser implements vcs.Forge. The answer is cached once known.
+// CurrentUser implements vcs.Forge: the token's user, or the App's bot
+// (SLUG[bot]). The answer is cached once known.
 func (f *Forge) CurrentUser(ctx context.Context) (string, error) {
 	f.mu.Lock()
 	user := f.user
@@ -127,14 +163,23 @@ func (f *Forge) CurrentUser(ctx context.Context) (string, error) {
 	if user != "" {
 		return user, nil
 	}
-	u, _, err := f.client.Users.Get(ctx, "")
-	if err != nil {
-		return "", fmt.Errorf("github: fetching the authenticated user: %w", err)
+	if f.app != nil {
+		app, _, err := f.client.Apps.Get(ctx, "")
+		if err != nil {
+			return "", fmt.Errorf("github: fetching the App: %w", err)
+		}
+		user = app.GetSlug() + "[bot]"
+	} else {
+		u, _, err := f.client.Users.Get(ctx, "")
+		if err != nil {
+			return "", fmt.Errorf("github: fetching the authenticated user: %w", err)
+		}
+		user = u.GetLogin()
 	}
 	f.mu.Lock()
-	f.user = u.GetLogin()
+	f.user = user
 	f.mu.Unlock()
-	return u.GetLogin(), nil
+	return user, nil
 }
 
 // PullRequest implements vcs.Forge. GitHub works out mergeability in the

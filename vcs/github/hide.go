@@ -22,7 +22,7 @@ func (f *Forge) HideComment(ctx context.Context, repo vcs.Repo, number int, id i
 		return fmt.Errorf("github: fetching comment %d on %s: %w", id, repo.FullName, err)
 	}
 	vars := map[string]any{"id": c.GetNodeID(), "classifier": "OUTDATED"}
-	if err := f.graphQL(ctx, minimizeMutation, vars, nil); err != nil {
+	if err := f.graphQL(forOwner(ctx, repo.FullName), minimizeMutation, vars, nil); err != nil {
 		return fmt.Errorf("github: minimizing comment %d on %s: %w", id, repo.FullName, err)
 	}
 	return nil
@@ -30,7 +30,8 @@ func (f *Forge) HideComment(ctx context.Context, repo vcs.Repo, number int, id i
 
 // graphQL sends query with vars to the GraphQL endpoint and decodes the
 // answer's data into data (when not nil); an answer with errors is the
-// first one's message.
+// first one's message. For an App, ctx says whose repositories the query
+// is about (forOwner): the endpoint's path does not.
 func (f *Forge) graphQL(ctx context.Context, query string, vars map[string]any, data any) error {
 	req, err := f.client.NewRequest("POST", f.graphQLURL(), map[string]any{"query": query, "variables": vars})
 	if err != nil {

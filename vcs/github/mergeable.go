@@ -111,7 +111,7 @@ func (f *Forge) reviewDecision(ctx context.Context, owner, name string, number i
 		} `json:"repository"`
 	}
 	vars := map[string]any{"owner": owner, "name": name, "number": number}
-	if err := f.graphQL(ctx, reviewDecisionQuery, vars, &data); err != nil {
+	if err := f.graphQL(forOwner(ctx, owner), reviewDecisionQuery, vars, &data); err != nil {
 		return "", fmt.Errorf("github: fetching the review decision of %s/%s#%d: %w", owner, name, number, err)
 	}
 	repo := data.Repository

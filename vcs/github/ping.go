@@ -15,8 +15,15 @@ var _ vcs.Pinger = (*Forge)(nil)
 // with the token's limits and counts against none of them. GitHub
 // Enterprise Server with rate limiting off answers it 404 ("Rate limiting
 // is not enabled."); Ping then asks GET /user, which costs nothing there,
-// and not through CurrentUser, which answers from a cache.
+// and not through CurrentUser, which answers from a cache. An App asks
+// GET /app with its JWT, which checks its key.
 func (f *Forge) Ping(ctx context.Context) error {
+	if f.app != nil {
+		if _, _, err := f.client.Apps.Get(ctx, ""); err != nil {
+			return fmt.Errorf("github: fetching the App: %w", err)
+		}
+		return nil
+	}
 	if f.token == "" {
 		return errors.New("github: no token to authenticate with")
 	}

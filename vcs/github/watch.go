@@ -27,8 +27,12 @@ var (
 const pollPage = 30
 
 // Repos implements vcs.Watcher with the repositories the token's user
-// owns, collaborates on or reaches through an organization.
+// owns, collaborates on or reaches through an organization; an App's,
+// with those of each of its installations.
 func (f *Forge) Repos(ctx context.Context) ([]string, error) {
+	if f.app != nil {
+		return f.appRepos(ctx)
+	}
 	opts := &gh.RepositoryListOptions{ListOptions: gh.ListOptions{PerPage: 100}}
 	var names []string
 	for {
@@ -45,6 +49,34 @@ func (f *Forge) Repos(ctx context.Context) ([]string, error) {
 		}
 		opts.Page = resp.NextPage
 	}
+}
+
+// appRepos lists the repositories of each of the App's installations.
+func (f *Forge) appRepos(ctx context.Context) ([]string, error) {
+	ids, err := f.app.installationIDs(ctx)
+	if err != nil {
+		return nil, pollError("listing the App's installations", err)
+	}
+	var names []string
+	for _, id := range ids {
+		ictx := forInstallation(ctx, id)
+		opts := &gh.ListOptions{PerPage: 100}
+		for {
+			list, resp, err := f.client.Apps.ListRepos(ictx, opts)
+			f.noteRate(resp)
+			if err != nil {
+				return nil, pollError(fmt.Sprintf("listing the repositories of installation %d", id), err)
+			}
+			for _, r := range list.Repositories {
+				names = append(names, r.GetFullName())
+			}
+			if resp.NextPage == 0 {
+				break
+			}
+			opts.Page = resp.NextPage
+		}
+	}
+	return names, nil
 }
 
 // OpenPulls implements vcs.Watcher.

@@ -134,11 +134,11 @@ func (f *Forge) PullRef(number int) string { return fmt.Sprintf("!%d", number) }
 
 // CloneAuth implements vcs.Forge: GitLab takes an access token as the
 // password of any user over HTTP; oauth2 is the name it documents.
-func (f *Forge) CloneAuth() string {
+func (f *Forge) CloneAuth(context.Context, string) (string, error) {
 	if f.token == "" {
-		return ""
+		return "", nil
 	}
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte("oauth2:"+f.token))
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte("oauth2:"+f.token)), nil
 }
 
 // CurrentUser implements vcs.Forge. The answer is cached once known.
