@@ -471,12 +471,20 @@ func TestLockTTLLetsAbandonedLocksLapse(t *testing.T) {
 	})
 }
 
-func TestLockTTLIsKeptWhileACommandRuns(t *testing.T) {
-	t.Parallel()
+// customWorkflows is a server-side repo config that lets acme/infra
+// choose its workflow and define its own.
+func customWorkflows(t testing.TB) workflows.ServerConfig {
+	t.Helper()
 	server, err := workflows.ParseServerConfig("repos.yaml", []byte("repos:\n- id: acme/infra\n  allowed_overrides: [workflow]\n  allow_custom_workflows: true\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return server
+}
+
+func TestLockTTLIsKeptWhileACommandRuns(t *testing.T) {
+	t.Parallel()
+	server := customWorkflows(t)
 	const ttl = 2 * time.Second
 	e := newTestEnv(t, testOptions{configure: func(c *Config) {
 		c.LockTTL = ttl

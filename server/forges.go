@@ -14,7 +14,7 @@ import (
 // that knows which forges exist.
 func newForges(log *slog.Logger, cfg Config, m *metrics) ([]vcs.Forge, error) {
 	var forges []vcs.Forge
-	if cfg.GitHub.Token != "" || cfg.GitHub.WebhookSecret != "" {
+	if cfg.GitHub.Token != "" || cfg.GitHub.AppID != 0 || cfg.GitHub.WebhookSecret != "" {
 		c := cfg.GitHub
 		c.HTTPClient = m.meter("github", c.HTTPClient)
 		c.Logger = cmp.Or(c.Logger, log)
@@ -36,7 +36,7 @@ func newForges(log *slog.Logger, cfg Config, m *metrics) ([]vcs.Forge, error) {
 		warnUnsigned(log, cfg, cfg.GitLab.WebhookSecret, "GitLab", "merge request", "--gitlab-webhook-secret")
 	}
 	if len(forges) == 0 {
-		log.Warn("no forge configured: every webhook will be refused; set --gh-token or --gitlab-token")
+		log.Warn("no forge configured: every webhook will be refused; set --gh-token, --gh-app-id or --gitlab-token")
 	}
 	return forges, nil
 }
@@ -66,5 +66,5 @@ func unsignedRefused(cfg Config) map[string]bool {
 // secrets are the configured credentials, kept out of tool environments and
 // output.
 func secrets(cfg Config) []string {
-	return []string{cfg.GitHub.Token, cfg.GitHub.WebhookSecret, cfg.GitLab.Token, cfg.GitLab.WebhookSecret, cfg.Redis.Password, cfg.Web.Password, cfg.APISecret}
+	return []string{cfg.GitHub.Token, string(cfg.GitHub.AppKey), cfg.GitHub.WebhookSecret, cfg.GitLab.Token, cfg.GitLab.WebhookSecret, cfg.Redis.Password, cfg.Web.Password, cfg.APISecret}
 }

@@ -323,10 +323,7 @@ func TestRerunDoesNotPlanTwice(t *testing.T) {
 	t.Parallel()
 	gh := newTestGitHub(t)
 	dataDir := t.TempDir()
-	server, err := workflows.ParseServerConfig("repos.yaml", []byte("repos:\n- id: acme/infra\n  allowed_overrides: [workflow]\n  allow_custom_workflows: true\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	server := customWorkflows(t)
 	configure := func(c *Config) {
 		c.DataDir = dataDir
 		c.RepoConfig = server

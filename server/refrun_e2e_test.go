@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/atoll-iac/atoll/workflows"
 )
 
 const apiToken = "api-s3cret-api-s3cret"
@@ -271,10 +269,7 @@ func TestAPIApplyInterruptedIsNotRetried(t *testing.T) {
 func TestAPIApplyRerunKeepsWhatItApplied(t *testing.T) {
 	t.Parallel()
 	gh := newTestGitHub(t)
-	server, err := workflows.ParseServerConfig("repos.yaml", []byte("repos:\n- id: acme/infra\n  allowed_overrides: [workflow]\n  allow_custom_workflows: true\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	server := customWorkflows(t)
 	dataDir := t.TempDir()
 	opts := testOptions{gh: gh, allowlist: "acme/*", configure: func(c *Config) {
 		c.DataDir = dataDir

@@ -35,7 +35,8 @@ var errHelp = errors.New("help requested")
 type serverFlags struct {
 	port, parallelism, redisDB                                 int
 	bind, dataDir, allowlist                                   string
-	ghToken, ghSecret, ghAPI                                   string
+	ghToken, ghSecret, ghAPI, ghAppKeyFile                     string
+	ghAppID                                                    int64
 	glToken, glSecret, glURL                                   string
 	dist, bin, binDir, downloadURL                             string
 	requirements, commenters, extraArgs, redactEnv, repoConfig string
@@ -73,7 +74,9 @@ func (f *serverFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&f.bind, "bind-addr", "", "address to listen on (default: all interfaces)")
 	fs.StringVar(&f.dataDir, "data-dir", "~/.atoll", "where workspaces are kept and, without --redis-addr, the locks, the job queue and plan files")
 	fs.StringVar(&f.allowlist, "repo-allowlist", "", "comma-separated globs on owner/repo (GitLab: the full path, group/sub/project) that atoll acts for, such as acme/* or group/sub/*; * alone for all (required)")
-	fs.StringVar(&f.ghToken, "gh-token", "", "GitHub token atoll reads, comments and fetches with (required, unless --gitlab-token)")
+	fs.StringVar(&f.ghToken, "gh-token", "", "GitHub token atoll reads, comments and fetches with (required, unless --gh-app-id or --gitlab-token)")
+	fs.Int64Var(&f.ghAppID, "gh-app-id", 0, "ID of the GitHub App atoll acts as, with --gh-app-key-file, instead of --gh-token: it speaks for each repository as the App's installation on its account")
+	fs.StringVar(&f.ghAppKeyFile, "gh-app-key-file", "", "the GitHub App's private key (the PEM file GitHub hands out); read at start, never logged, kept out of tool environments")
 	fs.StringVar(&f.ghSecret, "gh-webhook-secret", "", "secret GitHub signs webhooks with (X-Hub-Signature-256); without one, anyone who can reach atoll can make it plan")
 	fs.StringVar(&f.ghAPI, "gh-api-url", github.DefaultAPIURL, "GitHub REST API root; for GitHub Enterprise, https://HOST/api/v3/")
 	fs.StringVar(&f.glToken, "gitlab-token", "", "GitLab access token (api scope) atoll reads, comments and fetches with (required, unless --gh-token)")
@@ -211,8 +214,17 @@ func readServerFlags(args []string, getenv func(string) (string, bool), stdout, 
 // check refuses the values of the flags that need no reading of what
 // they name, naming the flag.
 func (f *serverFlags) check() error {
-	if f.ghToken == "" && f.glToken == "" {
-		return errors.New("--gh-token is required, or --gitlab-token: atoll needs a forge to read pull requests from and comment on")
+	switch {
+	case f.ghToken == "" && f.ghAppID == 0 && f.glToken == "":
+		return errors.New("--gh-token or --gh-app-id is required, or --gitlab-token: atoll needs a forge to read pull requests from and comment on")
+	case f.ghToken != "" && f.ghAppID != 0:
+		return errors.New("--gh-token and --gh-app-id are both set: give one, a token or an App")
+	case f.ghAppID < 0:
+		return fmt.Errorf("--gh-app-id %d: want the App's ID, a positive number", f.ghAppID)
+	case f.ghAppID != 0 && f.ghAppKeyFile == "":
+		return errors.New("--gh-app-id needs --gh-app-key-file, the App's private key")
+	case f.ghAppID == 0 && f.ghAppKeyFile != "":
+		return errors.New("--gh-app-key-file needs --gh-app-id")
 	}
 	if f.glToken != "" {
 		if u, err := url.Parse(f.glURL); err != nil || u.Host == "" || u.Scheme != "https" && u.Scheme != "http" {
@@ -296,6 +308,17 @@ func (f *serverFlags) config(logs io.Writer) (server.Config, error) {
 	if err := f.check(); err != nil {
 		return server.Config{}, err
 	}
+	var appKey []byte
+	if f.ghAppKeyFile != "" {
+		key, err := readSecretFile(f.ghAppKeyFile)
+		if err == nil {
+			err = github.CheckAppKey([]byte(key))
+		}
+		if err != nil {
+			return server.Config{}, fmt.Errorf("--gh-app-key-file: %v", err)
+		}
+		appKey = []byte(key)
+	}
 	if f.tlsCert != "" {
 		if _, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey); err != nil {
 			return server.Config{}, fmt.Errorf("--tls-cert-file/--tls-key-file: %v", err)
@@ -325,7 +348,7 @@ func (f *serverFlags) config(logs io.Writer) (server.Config, error) {
 		Addr:              net.JoinHostPort(f.bind, strconv.Itoa(f.port)),
 		DataDir:           dir,
 		RepoAllowlist:     allow,
-		GitHub:            github.Config{Token: f.ghToken, WebhookSecret: f.ghSecret, APIURL: f.ghAPI},
+		GitHub:            github.Config{Token: f.ghToken, AppID: f.ghAppID, AppKey: appKey, WebhookSecret: f.ghSecret, APIURL: f.ghAPI},
 		GitLab:            gitlab.Config{Token: f.glToken, WebhookSecret: f.glSecret, URL: f.glURL},
 		Tool:              tool,
 		TFBinDir:          f.binDir,
