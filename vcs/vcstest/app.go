@@ -55,6 +55,9 @@ type appState struct {
 	installs []*installation
 	tokens   []*instToken          // in minting order
 	byToken  map[string]*instToken // by the token itself
+	// deliveries is the App's webhook log, oldest first: deliveries[i]
+	// has id firstDeliveryID+i.
+	deliveries []loggedDelivery
 }
 
 // installation is the App installed on an account, for all its

@@ -29,6 +29,8 @@ func (g *GitHub) routeApp(mux *http.ServeMux) {
 	handle("GET /api/v3/app/installations", g.listInstallations)
 	handle("GET /api/v3/app/installations/{id}", g.getInstallation)
 	handle("POST /api/v3/app/installations/{id}/access_tokens", g.createAccessToken)
+	handle("GET /api/v3/app/hook/deliveries", g.listAppDeliveries)
+	handle("GET /api/v3/app/hook/deliveries/{id}", g.getAppDelivery)
 	handle("GET /api/v3/repos/{owner}/{repo}/installation", g.findInstallation)
 	handle("GET /api/v3/orgs/{owner}/installation", g.findInstallation)
 	handle("GET /api/v3/users/{owner}/installation", g.findInstallation)

@@ -32,7 +32,9 @@
 // The fake GitHub can host a GitHub App as well (EnableApp, Install): it
 // checks the App's JWTs, mints installation tokens that expire, and
 // accepts them on the API and git within their installation's account,
-// doing what they do as the App's bot (app.go).
+// doing what they do as the App's bot (app.go). It then logs every
+// webhook delivery, as GitHub logs an App's, on /app/hook/deliveries
+// (deliveries.go).
 package vcstest
 
 import (

@@ -23,7 +23,9 @@ type hook struct {
 // build turns GitHub's documented example for h's event and action into
 // a payload about the fake's repository and pull request. Everything a
 // webhook consumer reads is overwritten; the rest keeps the example's
-// values, with its github.com URLs pointing at the fake.
+// values, with its github.com URLs pointing at the fake. Where the App
+// is installed on the repository's owner, the payload names the
+// installation, as the App's webhooks do; elsewhere it names none.
 func (g *GitHub) build(t T, h hook) []byte {
 	t.Helper()
 	name := h.event + ".json" // ping has no action
@@ -36,6 +38,8 @@ func (g *GitHub) build(t T, h hook) []byte {
 	}
 	g.fillRepo(object(doc, "repository"), h.pull.Repo)
 	g.setUser(object(doc, "sender"), h.author)
+	owner, _, _ := strings.Cut(h.pull.Repo, "/")
+	g.setInstallation(doc, owner)
 
 	p := h.pull
 	api, html := g.APIURL()+"repos/"+p.Repo, g.url+"/"+p.Repo

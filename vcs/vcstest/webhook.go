@@ -3,17 +3,21 @@ package vcstest
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"hash"
 	"io"
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -112,7 +116,11 @@ func (g *GitHub) Payload(t T, event, action string, p Pull, author, body string)
 }
 
 // Deliver POSTs payload to target as GitHub delivers event: its headers,
-// and signatures made with the webhook secret.
+// and signatures made with the webhook secret. Once EnableApp, the
+// delivery is the App's: it is logged (AppDeliveries, and the App's
+// /app/hook/deliveries), and a target that does not answer, or target
+// "" (the App's webhook URL reaches nothing), makes a failed delivery,
+// with Status 0, instead of failing the test.
 func (g *GitHub) Deliver(t T, target, event string, payload []byte, o DeliverOptions) Delivery {
 	t.Helper()
 	id := cmp.Or(o.DeliveryID, newUUID())
@@ -126,46 +134,85 @@ func (g *GitHub) Deliver(t T, target, event string, payload []byte, o DeliverOpt
 		body = []byte("payload=" + url.QueryEscape(string(payload)))
 	}
 
+	g.mu.Lock()
+	app := g.app
+	g.mu.Unlock()
+	targetType, targetID := "repository", "1"
+	if app != nil {
+		targetType, targetID = "integration", strconv.FormatInt(app.ID, 10)
+	}
 	header := http.Header{}
 	header.Set("Content-Type", contentType)
 	header.Set("User-Agent", "GitHub-Hookshot/fake")
 	header.Set("X-GitHub-Event", event)
 	header.Set("X-GitHub-Delivery", id)
 	header.Set("X-GitHub-Hook-ID", "1")
-	header.Set("X-GitHub-Hook-Installation-Target-Type", "repository")
-	header.Set("X-GitHub-Hook-Installation-Target-ID", "1")
+	header.Set("X-GitHub-Hook-Installation-Target-Type", targetType)
+	header.Set("X-GitHub-Hook-Installation-Target-ID", targetID)
 	if secret != "" {
 		header.Set("X-Hub-Signature", "sha1="+sign(sha1.New, secret, body))
 		header.Set("X-Hub-Signature-256", "sha256="+sign(sha256.New, secret, body))
 	}
-	status, answer := postHook(t, "fake github", event, target, header, body)
-	return Delivery{Status: status, Body: answer, ID: id}
+	if app == nil {
+		status, answer := postHook(t, "fake github", event, target, header, body)
+		return Delivery{Status: status, Body: answer, ID: id}
+	}
+	start := time.Now()
+	var ans hookAnswer
+	err := errNoTarget
+	if target != "" {
+		ans, err = sendHook(t.Context(), target, header, body)
+	}
+	g.logDelivery(sent{target: target, event: event, guid: id, header: header, payload: payload,
+		start: start, answer: ans, err: err})
+	return Delivery{Status: ans.status, Body: ans.body, ID: id}
 }
 
+// hookAnswer is what a webhook's target answered.
+type hookAnswer struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// errNoTarget is why a delivery to target "" failed.
+var errNoTarget = errors.New("no webhook URL")
+
 // postHook POSTs body with header to target, as a forge delivers a
-// webhook about event, and returns the target's answer. Redirects are not
-// followed.
+// webhook about event, and returns the target's answer; a target that
+// does not answer fails the test. Redirects are not followed.
 func postHook(t T, forge, event, target string, header http.Header, body []byte) (int, string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, target, bytes.NewReader(body))
+	ans, err := sendHook(t.Context(), target, header, body)
 	if err != nil {
-		t.Fatalf("%s: delivering %s: %v", forge, event, err)
+		t.Fatalf("%s: delivering %s to %s: %v", forge, event, target, err)
 	}
-	req.Header = header
+	return ans.status, ans.body
+}
+
+// sendHook POSTs body with header to target and returns its answer, or
+// why it could not: the target did not answer, or not in full.
+// Redirects are not followed.
+func sendHook(ctx context.Context, target string, header http.Header, body []byte) (hookAnswer, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		return hookAnswer{}, err
+	}
+	req.Header = header.Clone()
 	client := &http.Client{
 		Timeout:       30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		t.Fatalf("%s: delivering %s to %s: %v", forge, event, target, err)
+		return hookAnswer{}, err
 	}
 	defer resp.Body.Close()
 	answer, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("%s: reading the answer to %s: %v", forge, event, err)
+		return hookAnswer{}, fmt.Errorf("reading the answer: %w", err)
 	}
-	return resp.StatusCode, string(answer)
+	return hookAnswer{status: resp.StatusCode, header: resp.Header, body: string(answer)}, nil
 }
 
 func sign(h func() hash.Hash, secret string, body []byte) string {
