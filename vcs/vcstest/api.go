@@ -42,6 +42,8 @@ func (g *GitHub) routeAPI(mux *http.ServeMux) {
 	handle("POST /api/v3/repos/{owner}/{repo}/statuses/{sha}", g.createStatus)
 	handle("GET /api/v3/repos/{owner}/{repo}/commits/{ref}/status", g.combinedStatus)
 	handle("GET /api/v3/repos/{owner}/{repo}/commits/{ref}/check-runs", g.listCheckRuns)
+	handle("POST /api/v3/repos/{owner}/{repo}/check-runs", g.createCheckRun)
+	handle("PATCH /api/v3/repos/{owner}/{repo}/check-runs/{id}", g.updateCheckRun)
 	handle("/api/v3/", g.unhandledAPI)
 	// GitHub Enterprise Server's GraphQL endpoint, beside /api/v3.
 	handle("POST /api/graphql", g.graphQL)

@@ -1,6 +1,7 @@
 package vcstest
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"slices"
@@ -11,7 +12,8 @@ import (
 )
 
 // checkRun is a check run as the fake holds it: one a CI app (GitHub
-// Actions, say) reported on a commit.
+// Actions, say) reported on a commit, or one the fake's App created
+// through the API (checkruns.go).
 type checkRun struct {
 	id         int64
 	sha        string
@@ -20,6 +22,15 @@ type checkRun struct {
 	conclusion string // "" until completed
 	started    time.Time
 	completed  time.Time // zero until completed
+
+	// app is the slug of the App that created the run through the API;
+	// "" for one AddCheckRun reported, as GitHub Actions.
+	app                    string
+	appID                  int64
+	detailsURL, externalID string // "" for GitHub's default
+	// title, summary and text are the run's output; nil is null.
+	title, summary, text *string
+	updates              int // PATCHes
 }
 
 // checkStatuses and checkConclusions are the values a check run's status
@@ -98,7 +109,7 @@ func (g *GitHub) listCheckRuns(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkRunJSON is c as GitHub's check-run object, reported by GitHub
-// Actions.
+// Actions or by the fake's App.
 func (g *GitHub) checkRunJSON(fullName string, c checkRun) map[string]any {
 	api := fmt.Sprintf("%srepos/%s/check-runs/%d", g.APIURL(), fullName, c.id)
 	var conclusion, completed any
@@ -107,28 +118,36 @@ func (g *GitHub) checkRunJSON(fullName string, c checkRun) map[string]any {
 	}
 	owner := map[string]any{}
 	g.setUser(owner, "github")
+	app := map[string]any{
+		"id": 15368, "slug": "github-actions", "node_id": "MDM6QXBwMTUzNjg=",
+		"name": "GitHub Actions", "owner": owner,
+	}
+	details := fmt.Sprintf("%s/%s/actions/runs/%d/job/%d", g.url, fullName, c.id, c.id)
+	if c.app != "" {
+		g.setUser(owner, "octocat")
+		app = map[string]any{"id": c.appID, "slug": c.app, "node_id": fmt.Sprintf("A_kwDO%d", c.appID),
+			"name": c.app, "owner": owner}
+		details = g.url + "/apps/" + c.app
+	}
 	return map[string]any{
 		"id":           c.id,
 		"node_id":      fmt.Sprintf("CR_%d", c.id),
 		"head_sha":     c.sha,
-		"external_id":  "",
+		"external_id":  c.externalID,
 		"url":          api,
 		"html_url":     fmt.Sprintf("%s/%s/runs/%d", g.url, fullName, c.id),
-		"details_url":  fmt.Sprintf("%s/%s/actions/runs/%d/job/%d", g.url, fullName, c.id, c.id),
+		"details_url":  cmp.Or(c.detailsURL, details),
 		"status":       c.status,
 		"conclusion":   conclusion,
 		"started_at":   c.started.Format(time.RFC3339),
 		"completed_at": completed,
 		"output": map[string]any{
-			"title": nil, "summary": nil, "text": nil, "annotations_count": 0,
+			"title": c.title, "summary": c.summary, "text": c.text, "annotations_count": 0,
 			"annotations_url": api + "/annotations",
 		},
-		"name":        c.name,
-		"check_suite": map[string]any{"id": c.id},
-		"app": map[string]any{
-			"id": 15368, "slug": "github-actions", "node_id": "MDM6QXBwMTUzNjg=",
-			"name": "GitHub Actions", "owner": owner,
-		},
+		"name":          c.name,
+		"check_suite":   map[string]any{"id": c.id},
+		"app":           app,
 		"pull_requests": []any{},
 	}
 }

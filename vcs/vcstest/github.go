@@ -34,7 +34,8 @@
 // accepts them on the API and git within their installation's account,
 // doing what they do as the App's bot (app.go). It then logs every
 // webhook delivery, as GitHub logs an App's, on /app/hook/deliveries
-// (deliveries.go).
+// (deliveries.go), and lets the App's installation tokens create and
+// update check runs (checkruns.go).
 package vcstest
 
 import (
