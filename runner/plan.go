@@ -65,6 +65,9 @@ func (j *Job) plan(ctx context.Context, req planRequest) error {
 	}
 	for _, p := range projects {
 		j.setStatus(ctx, "plan", rc.statusTarget(p.Name, p.Project), vcs.Running, "planning…")
+		j.setCheck(ctx, func(int) vcs.CheckRun {
+			return report.CheckRunning("plan", rc.statusTarget(p.Name, p.Project), "planning…")
+		})
 	}
 	results, err := j.runProjects(ctx, held, waves(projects, rc.cfg.ParallelPlan), rc.cfg.AbortOnExecutionOrderFail,
 		func(ws *workspace.Workspace, p workflows.ProjectConfig, blocked string) report.Result {
@@ -84,9 +87,12 @@ func (j *Job) reportPlans(ctx context.Context, rc repoConfig, projects []workflo
 	defer cancel()
 	for _, p := range projects[len(results):] {
 		j.setStatus(ctx, "plan", rc.statusTarget(p.Name, p.Project), vcs.Failure, "not planned: atoll hit an internal error")
+		unplanned := report.Result{Project: p.Project, Name: p.Name, Command: "plan"}.Internal(j.ID)
+		j.setCheck(ctx, func(max int) vcs.CheckRun { return report.CheckRun(rc.statusTarget(p.Name, p.Project), unplanned, max) })
 	}
 	for _, res := range results {
 		j.setStatus(ctx, "plan", rc.statusTarget(res.Name, res.Project), res.State(), res.StatusDescription())
+		j.setCheck(ctx, func(max int) vcs.CheckRun { return report.CheckRun(rc.statusTarget(res.Name, res.Project), res, max) })
 	}
 	j.setAggregates(ctx)
 	if len(results) == 0 {

@@ -20,6 +20,21 @@ func (j *Job) setStatus(ctx context.Context, command, target string, state vcs.S
 	}
 }
 
+// setCheck sets the check run run makes, given the forge's longest text,
+// on the pull request's head, redacted, where the forge shows check runs;
+// a failure is logged, as for statuses.
+func (j *Job) setCheck(ctx context.Context, run func(max int) vcs.CheckRun) {
+	c, ok := j.Forge.(vcs.CheckReporter)
+	if !ok || !j.onPull() {
+		return
+	}
+	cr := run(c.MaxCheckText())
+	cr.Title, cr.Summary, cr.Text = j.r.redact.Redact(cr.Title), j.r.redact.Redact(cr.Summary), j.r.redact.Redact(cr.Text)
+	if err := c.SetCheckRun(ctx, j.Pull.Repo, j.Pull.HeadSHA, cr); err != nil {
+		j.Log.Error("setting a check run", "name", cr.Name, "err", err)
+	}
+}
+
 // failCommand fails the status that sums up command ("plan", "apply";
 // other commands have none) on the pull request's head, for a job that
 // ends before any project of it could say how it went.

@@ -169,6 +169,57 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// DeliveryLog is a forge that keeps a log of the webhooks it delivered,
+// readable over its authenticated API: a GitHub App's. atoll reads it as
+// an inbox, to get events with no endpoint the forge reaches, and those
+// a webhook missed.
+type DeliveryLog interface {
+	// Deliveries lists the deliveries logged after the one of id after,
+	// oldest first; with after 0, only the latest, to start from.
+	Deliveries(ctx context.Context, after int64) ([]LoggedDelivery, error)
+	// LoggedEvent reads delivery id and decodes it as ParseWebhook does,
+	// with the same errors, but without a signature to check: it came
+	// over the forge's authenticated API.
+	LoggedEvent(ctx context.Context, id int64) (Event, error)
+}
+
+// LoggedDelivery is one delivery in a DeliveryLog.
+type LoggedDelivery struct {
+	ID int64
+	// GUID is the delivery's id, as its X-GitHub-Delivery header said.
+	GUID  string
+	Event string
+	// StatusCode is what the webhook's target answered; 0 when nothing
+	// did.
+	StatusCode int
+	Delivered  time.Time
+}
+
+// CheckReporter is a forge that shows a project's result as a check run
+// too, beside its commit status: its summary and its whole output, in
+// the forge's checks tab. On GitHub only an App can; a forge whose
+// credentials cannot reports none and says nil.
+type CheckReporter interface {
+	// SetCheckRun creates the check run named run.Name on commit sha, or
+	// updates it when this forge created it before.
+	SetCheckRun(ctx context.Context, repo Repo, sha string, run CheckRun) error
+	// MaxCheckText is the longest Summary or Text the forge takes, in
+	// bytes.
+	MaxCheckText() int
+}
+
+// CheckRun is a check run as atoll reports it.
+type CheckRun struct {
+	// Name is its name, "atoll/plan: DIR/WORKSPACE".
+	Name string
+	// State is Running while the project runs, then Success or Failure.
+	State State
+	// Title is one line: the tool's summary, or why it failed.
+	Title string
+	// Summary and Text are Markdown: what happened, and the output.
+	Summary, Text string
+}
+
 // RefResolver is a forge that can say which commit a branch, tag or
 // commit of a repository names: for work asked for on a repository
 // rather than on a pull request (atoll's API).

@@ -71,6 +71,9 @@ type Forge struct {
 	mu   sync.Mutex
 	user string        // cached login of the token's user
 	rate vcs.RateLimit // as the last answer said
+	// checkRuns are the ids of the check runs this forge created, by
+	// repository, commit and name.
+	checkRuns map[string]int64
 }
 
 var (
@@ -122,7 +125,7 @@ func New(cfg Config) (*Forge, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Forge{client: client, token: cfg.Token, app: app, secret: []byte(cfg.WebhookSecret), log: log}, nil
+	return &Forge{client: client, token: cfg.Token, app: app, secret: []byte(cfg.WebhookSecret), log: log, checkRuns: map[string]int64{}}, nil
 }
 
 // Name implements vcs.Forge.
