@@ -61,6 +61,10 @@ type Config struct {
 	// what changed in the repositories RepoAllowlist names, as well as
 	// taking webhooks: for a server the forge cannot reach.
 	PollInterval time.Duration
+	// InboxInterval, when set and GitHub is an App, has the server read
+	// the App's log of webhook deliveries this often, and take those
+	// that did not reach it (inbox.go).
+	InboxInterval time.Duration
 	// ShutdownTimeout is how long running jobs may go on once Run's
 	// context ends; one minute when zero. Jobs still running then are
 	// stopped, and their tasks stay queued.
@@ -137,6 +141,8 @@ func (c Config) check() error {
 		return fmt.Errorf("server: no tofu or terraform binary")
 	case c.PollInterval < 0:
 		return fmt.Errorf("server: poll interval %v is negative", c.PollInterval)
+	case c.InboxInterval < 0:
+		return fmt.Errorf("server: inbox interval %v is negative", c.InboxInterval)
 	case c.PlansDir != "" && !filepath.IsAbs(c.PlansDir):
 		return fmt.Errorf("server: plans directory %q is not an absolute path", c.PlansDir)
 	}

@@ -23,7 +23,7 @@ func newForges(log *slog.Logger, cfg Config, m *metrics) ([]vcs.Forge, error) {
 			return nil, err
 		}
 		forges = append(forges, f)
-		warnUnsigned(log, cfg, cfg.GitHub.WebhookSecret, "GitHub", "pull request", "--gh-webhook-secret")
+		warnUnsigned(log, cfg, cfg.GitHub.WebhookSecret, "GitHub", "pull request", "--gh-webhook-secret", cfg.inbox())
 	}
 	if cfg.GitLab.Token != "" || cfg.GitLab.WebhookSecret != "" {
 		c := cfg.GitLab
@@ -33,7 +33,7 @@ func newForges(log *slog.Logger, cfg Config, m *metrics) ([]vcs.Forge, error) {
 			return nil, err
 		}
 		forges = append(forges, f)
-		warnUnsigned(log, cfg, cfg.GitLab.WebhookSecret, "GitLab", "merge request", "--gitlab-webhook-secret")
+		warnUnsigned(log, cfg, cfg.GitLab.WebhookSecret, "GitLab", "merge request", "--gitlab-webhook-secret", false)
 	}
 	if len(forges) == 0 {
 		log.Warn("no forge configured: every webhook will be refused; set --gh-token, --gh-app-id or --gitlab-token")
@@ -42,13 +42,14 @@ func newForges(log *slog.Logger, cfg Config, m *metrics) ([]vcs.Forge, error) {
 }
 
 // warnUnsigned says what becomes of a forge's webhooks without a secret:
-// a server that polls refuses them all (polling finds what they would
-// say), one that does not takes them unsigned, which anyone can send.
-func warnUnsigned(log *slog.Logger, cfg Config, secret, forge, pull, flag string) {
+// a server that polls the forge or reads its inbox refuses them all
+// (they find what the webhooks would say), one that does not takes them
+// unsigned, which anyone can send.
+func warnUnsigned(log *slog.Logger, cfg Config, secret, forge, pull, flag string, inbox bool) {
 	switch {
 	case secret != "" || cfg.oneShot:
-	case cfg.PollInterval > 0:
-		log.Info("webhooks from " + forge + " are refused: the server polls, and takes webhooks only with " + flag)
+	case cfg.PollInterval > 0 || inbox:
+		log.Info("webhooks from " + forge + " are refused: the server finds their events itself (polling, or the App's inbox), and takes webhooks only with " + flag)
 	default:
 		log.Warn("NO WEBHOOK SECRET: anyone who can reach this server can make it plan any open " + pull + "; set " + flag)
 	}
@@ -57,11 +58,15 @@ func warnUnsigned(log *slog.Logger, cfg Config, secret, forge, pull, flag string
 // unsignedRefused names the forges whose webhooks a polling server
 // refuses, for want of a secret to check them with.
 func unsignedRefused(cfg Config) map[string]bool {
-	if cfg.PollInterval <= 0 {
-		return nil
+	polls := cfg.PollInterval > 0
+	return map[string]bool{
+		"github": (polls || cfg.inbox()) && cfg.GitHub.WebhookSecret == "",
+		"gitlab": polls && cfg.GitLab.WebhookSecret == "",
 	}
-	return map[string]bool{"github": cfg.GitHub.WebhookSecret == "", "gitlab": cfg.GitLab.WebhookSecret == ""}
 }
+
+// inbox reports whether the server reads the GitHub App's delivery log.
+func (c Config) inbox() bool { return c.InboxInterval > 0 && c.GitHub.AppID != 0 }
 
 // secrets are the configured credentials, kept out of tool environments and
 // output.

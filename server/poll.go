@@ -26,8 +26,14 @@ const reposEvery = 5 * time.Minute
 // poller polls one forge. Its fields are the run goroutine's, but for
 // those under mu.
 type poller struct {
-	s        *Server
-	forge    vcs.Forge
+	s     *Server
+	forge vcs.Forge
+	// name is what the lease and /healthz call it: the forge's name, or,
+	// for a GitHub App's inbox (inbox.go), "github-inbox".
+	name string
+	// poll asks the forge once, and says what failed, if anything:
+	// pollRepos, or the inbox's cycle.
+	poll     func(ctx context.Context) error
 	watch    vcs.Watcher
 	interval time.Duration
 	log      *slog.Logger
@@ -60,8 +66,10 @@ type pollStatus struct {
 }
 
 func newPoller(s *Server, forge vcs.Forge, watch vcs.Watcher, interval time.Duration) *poller {
-	return &poller{s: s, forge: forge, watch: watch, interval: interval,
+	p := &poller{s: s, forge: forge, name: forge.Name(), watch: watch, interval: interval,
 		log: s.log.With("forge", forge.Name(), "poller", true), owner: newJobID(), failing: map[string]string{}}
+	p.poll = p.pollRepos
+	return p
 }
 
 // state is the poller's status now.
@@ -76,7 +84,7 @@ func (p *poller) state() pollStatus {
 // takes over within two intervals of the poller's death.
 func (p *poller) leaseTTL() time.Duration { return p.interval*3/2 + time.Second }
 
-func (p *poller) lease() string { return "poll/" + p.forge.Name() }
+func (p *poller) lease() string { return "poll/" + p.name }
 
 // run polls every interval while it holds the lease, until ctx ends.
 func (p *poller) run(ctx context.Context) {
@@ -194,13 +202,31 @@ func jitter(d time.Duration) time.Duration {
 	return d + time.Duration(rand.Int64N(int64(d)/10+1))
 }
 
-// cycle polls each repository once.
+// cycle polls once, and says how it went in the poller's status.
 func (p *poller) cycle(ctx context.Context) {
+	failed := p.poll(ctx)
+	if ctx.Err() != nil {
+		return
+	}
+	p.s.metrics.pollCycle(p.name, failed)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.status.Error = ""
+	if failed != nil {
+		p.status.Error = failed.Error()
+		return
+	}
+	now := time.Now().UTC()
+	p.status.LastCycle = &now
+}
+
+// pollRepos polls each repository once, and returns the first error.
+func (p *poller) pollRepos(ctx context.Context) error {
 	repos, err := p.repositories(ctx)
 	failed := err
 	for _, repo := range repos {
 		if ctx.Err() != nil {
-			return
+			return ctx.Err()
 		}
 		err := p.pollRepo(ctx, repo)
 		p.logState(repo, err)
@@ -216,16 +242,7 @@ func (p *poller) cycle(ctx context.Context) {
 			p.pause(ctx, rl.Reset, "the rate limit is nearly spent")
 		}
 	}
-	p.s.metrics.pollCycle(p.forge.Name(), failed)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.status.Error = ""
-	if failed != nil {
-		p.status.Error = failed.Error()
-		return
-	}
-	now := time.Now().UTC()
-	p.status.LastCycle = &now
+	return failed
 }
 
 // pause waits until a little after until, if it is to come; the lease is

@@ -163,6 +163,13 @@ func New(cfg Config) (*Server, error) {
 			}
 		}
 	}
+	if cfg.inbox() {
+		for _, f := range forges {
+			if d, ok := f.(vcs.DeliveryLog); ok && f.Name() == "github" {
+				s.pollers = append(s.pollers, newInbox(s, f, d, cfg.InboxInterval))
+			}
+		}
+	}
 	return s, nil
 }
 
@@ -262,7 +269,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		if h.Pollers == nil {
 			h.Pollers = map[string]pollStatus{}
 		}
-		h.Pollers[p.forge.Name()] = p.state()
+		h.Pollers[p.name] = p.state()
 	}
 	code := http.StatusOK
 	if err := s.pingStore(ctx); err != nil {

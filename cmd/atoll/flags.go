@@ -41,8 +41,9 @@ type serverFlags struct {
 	dist, bin, binDir, downloadURL                             string
 	requirements, commenters, extraArgs, redactEnv, repoConfig string
 	redisAddr, redisPassword                                   string
-	download, allowForks, automerge, hidePrev, redisTLS        bool
+	download, allowForks, automerge, hidePrev, redisTLS, inbox bool
 	lockTTL, claimTTL, shutdownTimeout, pollInterval           time.Duration
+	inboxInterval                                              time.Duration
 	sandbox, sandboxReadPaths, toolUser                        string
 	logFormat, logLevel                                        string
 	webUser, webPassword, webAuth                              string
@@ -76,6 +77,8 @@ func (f *serverFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&f.allowlist, "repo-allowlist", "", "comma-separated globs on owner/repo (GitLab: the full path, group/sub/project) that atoll acts for, such as acme/* or group/sub/*; * alone for all (required)")
 	fs.StringVar(&f.ghToken, "gh-token", "", "GitHub token atoll reads, comments and fetches with (required, unless --gh-app-id or --gitlab-token)")
 	fs.Int64Var(&f.ghAppID, "gh-app-id", 0, "ID of the GitHub App atoll acts as, with --gh-app-key-file, instead of --gh-token: it speaks for each repository as the App's installation on its account")
+	fs.BoolVar(&f.inbox, "gh-app-inbox", true, "with --gh-app-id, read the App's log of webhook deliveries and take those that did not reach atoll: events with no endpoint GitHub can reach, and none lost while atoll was down (GitHub keeps three days)")
+	fs.DurationVar(&f.inboxInterval, "gh-app-inbox-interval", 5*time.Second, "how often --gh-app-inbox reads the log: one request each time, and one per delivery that did not reach atoll")
 	fs.StringVar(&f.ghAppKeyFile, "gh-app-key-file", "", "the GitHub App's private key (the PEM file GitHub hands out); read at start, never logged, kept out of tool environments")
 	fs.StringVar(&f.ghSecret, "gh-webhook-secret", "", "secret GitHub signs webhooks with (X-Hub-Signature-256); without one, anyone who can reach atoll can make it plan")
 	fs.StringVar(&f.ghAPI, "gh-api-url", github.DefaultAPIURL, "GitHub REST API root; for GitHub Enterprise, https://HOST/api/v3/")
@@ -225,6 +228,8 @@ func (f *serverFlags) check() error {
 		return errors.New("--gh-app-id needs --gh-app-key-file, the App's private key")
 	case f.ghAppID == 0 && f.ghAppKeyFile != "":
 		return errors.New("--gh-app-key-file needs --gh-app-id")
+	case f.inboxInterval < time.Second:
+		return fmt.Errorf("--gh-app-inbox-interval %v: want at least 1s", f.inboxInterval)
 	}
 	if f.glToken != "" {
 		if u, err := url.Parse(f.glURL); err != nil || u.Host == "" || u.Scheme != "https" && u.Scheme != "http" {
@@ -308,6 +313,10 @@ func (f *serverFlags) config(logs io.Writer) (server.Config, error) {
 	if err := f.check(); err != nil {
 		return server.Config{}, err
 	}
+	var inboxInterval time.Duration
+	if f.inbox && f.ghAppID != 0 {
+		inboxInterval = f.inboxInterval
+	}
 	var appKey []byte
 	if f.ghAppKeyFile != "" {
 		key, err := readSecretFile(f.ghAppKeyFile)
@@ -358,6 +367,7 @@ func (f *serverFlags) config(logs io.Writer) (server.Config, error) {
 		ShutdownTimeout:   f.shutdownTimeout,
 		ClaimTTL:          f.claimTTL,
 		PollInterval:      f.pollInterval,
+		InboxInterval:     inboxInterval,
 		Sandbox:           sandbox,
 		ToolUser:          toolUser,
 		ToolUserByDefault: byDefault,
