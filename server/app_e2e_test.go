@@ -40,6 +40,17 @@ func TestGitHubApp(t *testing.T) {
 		if st := e.status(repo, pr.HeadSHA, "atoll/plan"); st.State != "success" {
 			t.Errorf("%s's plan status: %+v", repo, st)
 		}
+		// The plan is a check run too: started, then completed with it.
+		runs := gh.CheckRuns(repo, pr.HeadSHA)
+		if len(runs) != 1 {
+			t.Fatalf("%s's check runs: %+v, want one", repo, runs)
+		}
+		r := runs[0]
+		if r.Name != "atoll/plan: ./default" || r.Status != "completed" || r.Conclusion != "success" || r.App != app.Slug || r.Updates != 1 ||
+			r.Title != "Plan: 1 to add, 0 to change, 0 to destroy." || !strings.Contains(r.Summary, "`+1 ~0 -0`") ||
+			!strings.Contains(r.Text, "terraform_data.web will be created") {
+			t.Errorf("%s's check run: %+v", repo, r)
+		}
 	}
 	minted := map[int64]int{}
 	for _, m := range gh.TokensMinted() {
