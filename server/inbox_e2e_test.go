@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atoll-iac/atoll/locking/redistest"
 	"github.com/atoll-iac/atoll/vcs/vcstest"
 )
 
@@ -39,15 +40,59 @@ func (e *testEnv) waitInbox(t testing.TB, since time.Time) {
 	})
 }
 
-// TestInboxAlone: with no webhook reaching atoll, the App's delivery log
-// brings the pull request's opening and a comment, each planned once.
-func TestInboxAlone(t *testing.T) {
-	t.Parallel()
+// startedInbox is a server of a new fake's App, installed on acme, whose
+// inbox reads the log every 200 ms and has started: it takes what is
+// delivered from now on.
+func startedInbox(t *testing.T) (*testEnv, *vcstest.GitHub) {
+	t.Helper()
 	gh := newTestGitHub(t)
 	app := gh.EnableApp(t, vcstest.AppOptions{})
 	gh.Install(t, "acme")
 	e := inboxEnv(t, gh, app, "", 200*time.Millisecond)
-	e.waitInbox(t, time.Now()) // it starts from now
+	e.waitInbox(t, time.Now())
+	return e, gh
+}
+
+// answeredOnce waits for the inbox of reader to read the log again, then
+// checks that each of pulls holds n comments: read again and again, a
+// delivery runs once.
+func answeredOnce(t *testing.T, reader *testEnv, gh *vcstest.GitHub, n int, pulls ...vcstest.Pull) {
+	t.Helper()
+	reader.waitInbox(t, time.Now().Add(time.Second))
+	for _, pr := range pulls {
+		if got := len(gh.Comments(pr.Repo, pr.Number)); got != n {
+			t.Errorf("#%d has %d comments after more reads of the log, want %d", pr.Number, got, n)
+		}
+	}
+}
+
+// pullsOfTheirOwn opens n pull requests of acme/infra, each changing a
+// project of its own: none holds another's lock.
+func pullsOfTheirOwn(t *testing.T, gh *vcstest.GitHub, n int) []vcstest.Pull {
+	t.Helper()
+	gh.CreateRepo(t, "acme/infra", nil)
+	var pulls []vcstest.Pull
+	for i := range n {
+		pulls = append(pulls, gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{fmt.Sprintf("p%d/main.tf", i): oneResource}}))
+	}
+	return pulls
+}
+
+// plannedEach checks that e answered each of pulls with a plan.
+func (e *testEnv) plannedEach(t *testing.T, pulls []vcstest.Pull) {
+	t.Helper()
+	for _, pr := range pulls {
+		if c := e.waitComments(t, pr, 1)[0]; !strings.Contains(c.Body, "Plan: 1 to add") {
+			t.Errorf("#%d's plan:\n%s", pr.Number, c.Body)
+		}
+	}
+}
+
+// TestInboxAlone: with no webhook reaching atoll, the App's delivery log
+// brings the pull request's opening and a comment, each planned once.
+func TestInboxAlone(t *testing.T) {
+	t.Parallel()
+	e, gh := startedInbox(t)
 	gh.CreateRepo(t, "acme/infra", nil)
 	pr := gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
 	if d := gh.SendPullRequest(t, nowhere, "opened", pr); d.Status != 0 {
@@ -60,11 +105,7 @@ func TestInboxAlone(t *testing.T) {
 	if c := e.waitComments(t, pr, 2)[1]; !strings.Contains(c.Body, "Plan: 1 to add") {
 		t.Errorf("the plan the inbox brought:\n%s", c.Body)
 	}
-	// Read again and again, they run once.
-	e.waitInbox(t, time.Now().Add(time.Second))
-	if n := len(gh.Comments("acme/infra", pr.Number)); n != 2 {
-		t.Errorf("%d comments after more reads of the log, want 2", n)
-	}
+	answeredOnce(t, e, gh, 2, pr)
 }
 
 // TestInboxAfterRestart: comments made while atoll is down are planned
@@ -77,11 +118,7 @@ func TestInboxAfterRestart(t *testing.T) {
 	dataDir := t.TempDir()
 	first := inboxEnv(t, gh, app, dataDir, 200*time.Millisecond)
 	first.waitInbox(t, time.Now())
-	gh.CreateRepo(t, "acme/infra", nil)
-	var pulls []vcstest.Pull
-	for i := range 3 { // each its own project: none holds another's lock
-		pulls = append(pulls, gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{fmt.Sprintf("p%d/main.tf", i): oneResource}}))
-	}
+	pulls := pullsOfTheirOwn(t, gh, 3)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	first.server.Close(ctx)
 	cancel()
@@ -90,28 +127,15 @@ func TestInboxAfterRestart(t *testing.T) {
 	}
 
 	second := inboxEnv(t, gh, app, dataDir, 200*time.Millisecond)
-	for _, pr := range pulls {
-		if c := second.waitComments(t, pr, 1)[0]; !strings.Contains(c.Body, "Plan: 1 to add") {
-			t.Errorf("#%d's plan after the restart:\n%s", pr.Number, c.Body)
-		}
-	}
-	second.waitInbox(t, time.Now().Add(time.Second))
-	for _, pr := range pulls {
-		if n := len(gh.Comments("acme/infra", pr.Number)); n != 1 {
-			t.Errorf("#%d has %d comments, want one plan", pr.Number, n)
-		}
-	}
+	second.plannedEach(t, pulls)
+	answeredOnce(t, second, gh, 1, pulls...)
 }
 
 // TestInboxWithWebhooks: events that reach atoll by webhook are not taken
 // again from the log; one that failed to is.
 func TestInboxWithWebhooks(t *testing.T) {
 	t.Parallel()
-	gh := newTestGitHub(t)
-	app := gh.EnableApp(t, vcstest.AppOptions{})
-	gh.Install(t, "acme")
-	e := inboxEnv(t, gh, app, "", 200*time.Millisecond)
-	e.waitInbox(t, time.Now())
+	e, gh := startedInbox(t)
 	gh.CreateRepo(t, "acme/infra", nil)
 	pr := gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
 	mustStatus(t, gh.SendPullRequest(t, e.events, "opened", pr), http.StatusAccepted, "queued")
@@ -123,8 +147,40 @@ func TestInboxWithWebhooks(t *testing.T) {
 	if c := e.waitComments(t, pr, 2)[1]; !strings.Contains(c.Body, "Plan: 1 to add") {
 		t.Errorf("the plan of the refused webhook, from the log:\n%s", c.Body)
 	}
-	e.waitInbox(t, time.Now().Add(time.Second))
-	if n := len(gh.Comments("acme/infra", pr.Number)); n != 2 {
-		t.Errorf("%d comments, want the autoplan and the plan, once each", n)
+	answeredOnce(t, e, gh, 2, pr)
+}
+
+// TestInboxReplicas: of two replicas sharing Redis, one reads the inbox,
+// and what it brings runs once.
+func TestInboxReplicas(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
+	gh := newTestGitHub(t)
+	app := gh.EnableApp(t, vcstest.AppOptions{})
+	gh.Install(t, "acme")
+	shared := func(c *Config) {
+		c.GitHub.Token, c.GitHub.AppID, c.GitHub.AppKey = "", app.ID, app.KeyPEM
+		c.InboxInterval = 200 * time.Millisecond
+		c.Redis = RedisConfig{Addr: srv.Addr}
 	}
+	a := newTestEnv(t, testOptions{gh: gh, configure: shared})
+	b := newTestEnv(t, testOptions{gh: gh, configure: shared})
+	var reading *testEnv
+	gh.WaitFor(t, waitLong, "a replica to read the inbox", func() bool {
+		for _, e := range []*testEnv{a, b} {
+			if st := e.server.pollers[0].state(); st.Polling && st.LastCycle != nil {
+				reading = e
+			}
+		}
+		return reading != nil
+	})
+	if a.server.pollers[0].state().Polling && b.server.pollers[0].state().Polling {
+		t.Error("both replicas read the inbox")
+	}
+	pulls := pullsOfTheirOwn(t, gh, 3)
+	for _, pr := range pulls {
+		gh.SendPullComment(t, nowhere, pr, "alice", "atoll plan")
+	}
+	a.plannedEach(t, pulls)
+	answeredOnce(t, reading, gh, 1, pulls...)
 }
