@@ -48,8 +48,17 @@ type inbox struct {
 // cycle takes the deliveries logged since the last one taken, oldest
 // first, and moves the position past each. It stops at the first that
 // cannot be taken now (the store is away, say), to try it again next
-// cycle.
+// cycle; refused for the forge's rate limit, it waits for its reset.
 func (in *inbox) cycle(ctx context.Context) error {
+	err := in.read(ctx)
+	if retry, ok := vcs.AsRateLimit(err); ok {
+		in.p.pause(ctx, retry, "the forge refused to show its delivery log for its rate limit")
+	}
+	return err
+}
+
+// read takes what was delivered since the position.
+func (in *inbox) read(ctx context.Context) error {
 	pos, err := in.position(ctx)
 	if err != nil {
 		return err

@@ -184,3 +184,19 @@ func TestInboxReplicas(t *testing.T) {
 	a.plannedEach(t, pulls)
 	answeredOnce(t, reading, gh, 1, pulls...)
 }
+
+// TestInboxWaitsForTheRateLimit: refused for the rate limit, the inbox
+// waits for its reset, says so in /healthz, and reads on after it.
+func TestInboxWaitsForTheRateLimit(t *testing.T) {
+	t.Parallel()
+	e, gh := startedInbox(t)
+	pulls := pullsOfTheirOwn(t, gh, 1)
+	gh.SetRateLimit(0, time.Now().Add(2*time.Second))
+	inbox := e.server.pollers[0]
+	gh.WaitFor(t, waitLong, "the inbox to pause", func() bool { return inbox.state().PausedUntil != nil })
+	gh.SendPullComment(t, nowhere, pulls[0], "alice", "atoll plan")
+	e.plannedEach(t, pulls)
+	if st := inbox.state(); st.PausedUntil != nil {
+		t.Errorf("the inbox still paused after it read on: %+v", st)
+	}
+}

@@ -22,7 +22,8 @@ var errNoApp = errors.New("github: only a GitHub App has a delivery log")
 
 // Deliveries implements vcs.DeliveryLog with the App's log of webhook
 // deliveries, newest first a page at a time, until one at or before
-// after. The log keeps three days.
+// after. The log keeps three days. A refusal for the rate limit is a
+// *vcs.RateLimitError.
 func (f *Forge) Deliveries(ctx context.Context, after int64) ([]vcs.LoggedDelivery, error) {
 	if f.app == nil {
 		return nil, errNoApp
@@ -36,7 +37,7 @@ func (f *Forge) Deliveries(ctx context.Context, after int64) ([]vcs.LoggedDelive
 		page, resp, err := f.client.Apps.ListHookDeliveries(ctx, opts)
 		f.noteRate(resp)
 		if err != nil {
-			return nil, fmt.Errorf("github: listing the App's webhook deliveries: %w", err)
+			return nil, pollError("listing the App's webhook deliveries", err)
 		}
 		for _, d := range page {
 			if d.GetID() <= after {
@@ -62,7 +63,7 @@ func (f *Forge) LoggedEvent(ctx context.Context, id int64) (vcs.Event, error) {
 	d, resp, err := f.client.Apps.GetHookDelivery(ctx, id)
 	f.noteRate(resp)
 	if err != nil {
-		return vcs.Event{}, fmt.Errorf("github: fetching webhook delivery %d: %w", id, err)
+		return vcs.Event{}, pollError(fmt.Sprintf("fetching webhook delivery %d", id), err)
 	}
 	req := d.GetRequest()
 	if req == nil || req.RawPayload == nil {
