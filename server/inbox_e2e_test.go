@@ -200,3 +200,24 @@ func TestInboxWaitsForTheRateLimit(t *testing.T) {
 		t.Errorf("the inbox still paused after it read on: %+v", st)
 	}
 }
+
+// TestInboxRefusesUnsignedWebhooks: with the inbox on and no webhook
+// secret, a webhook is refused, not taken unsigned: the inbox brings its
+// event.
+func TestInboxRefusesUnsignedWebhooks(t *testing.T) {
+	t.Parallel()
+	gh := newTestGitHub(t)
+	app := gh.EnableApp(t, vcstest.AppOptions{})
+	gh.Install(t, "acme")
+	e := appEnv(t, gh, app, func(c *Config) {
+		c.GitHub.WebhookSecret = ""
+		c.InboxInterval = 200 * time.Millisecond
+	})
+	e.waitInbox(t, time.Now())
+	pulls := pullsOfTheirOwn(t, gh, 1)
+	unsigned := ""
+	payload := gh.Payload(t, "issue_comment", "created", pulls[0], "alice", "atoll plan")
+	mustStatus(t, gh.Deliver(t, e.events, "issue_comment", payload, vcstest.DeliverOptions{Secret: &unsigned}), http.StatusUnauthorized, "")
+	e.plannedEach(t, pulls)
+	answeredOnce(t, e, gh, 1, pulls...)
+}

@@ -21,7 +21,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.refused[forge.Name()] {
-		s.refuseUnread(w, r, start, http.StatusUnauthorized, "this server polls "+forge.Name()+" and takes its webhooks only with a secret")
+		s.refuseUnread(w, r, start, http.StatusUnauthorized, "this server finds "+forge.Name()+"'s events itself (polling, or an App's inbox) and takes its webhooks only with a secret")
 		return
 	}
 	body, done, status := s.readBody(w, r)

@@ -114,7 +114,7 @@ func TestServerKeepsTheAppKeyFromThePullRequest(t *testing.T) {
 	for _, sandbox := range []string{"required", "off"} {
 		t.Run(sandbox, func(t *testing.T) {
 			t.Parallel()
-			gh := vcstest.NewGitHub(t, vcstest.GitHubOptions{})
+			gh := vcstest.NewGitHub(t, vcstest.GitHubOptions{WebhookSecret: "app-webhook-secret"})
 			app := gh.EnableApp(t, vcstest.AppOptions{})
 			gh.Install(t, "acme")
 			keyFile := filepath.Join(t.TempDir(), "app.pem")
@@ -124,7 +124,7 @@ func TestServerKeepsTheAppKeyFromThePullRequest(t *testing.T) {
 			gh.CreateRepo(t, "acme/infra", nil)
 			readsTheKey := readsTheServer + fmt.Sprintf("output \"key\" {\n  value = base64encode(file(%q))\n}\n", keyFile)
 			pr := gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": readsTheKey}})
-			env := []string{"ATOLL_REPO_ALLOWLIST=acme/*", "ATOLL_GH_API_URL=" + gh.APIURL(),
+			env := []string{"ATOLL_REPO_ALLOWLIST=acme/*", "ATOLL_GH_API_URL=" + gh.APIURL(), "ATOLL_GH_WEBHOOK_SECRET=app-webhook-secret",
 				"ATOLL_TF_BIN=" + tofu, "ATOLL_DATA_DIR=" + dataDir(t)}
 			args := []string{"--gh-app-id", strconv.FormatInt(app.ID, 10), "--gh-app-key-file", keyFile, "--sandbox", sandbox}
 			if sandbox == "off" {
