@@ -22,7 +22,11 @@ func newForges(log *slog.Logger, cfg Config, m *metrics) ([]vcs.Forge, error) {
 		if err != nil {
 			return nil, err
 		}
-		forges = append(forges, f)
+		if app, ok := f.App(); ok {
+			forges = append(forges, app) // with an App's abilities
+		} else {
+			forges = append(forges, f)
+		}
 		warnUnsigned(log, cfg, cfg.GitHub.WebhookSecret, "GitHub", "pull request", "--gh-webhook-secret", cfg.inbox())
 	}
 	if cfg.GitLab.Token != "" || cfg.GitLab.WebhookSecret != "" {
@@ -65,7 +69,8 @@ func unsignedRefused(cfg Config) map[string]bool {
 	}
 }
 
-// inbox reports whether the server reads the GitHub App's delivery log.
+// inbox reports whether the server reads the GitHub App's delivery log:
+// newForges makes a GitHub App a vcs.DeliveryLog.
 func (c Config) inbox() bool { return c.InboxInterval > 0 && c.GitHub.AppID != 0 }
 
 // secrets are the configured credentials, kept out of tool environments and

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/atoll-iac/atoll/runner/queue"
@@ -12,27 +11,38 @@ import (
 )
 
 // The inbox is the intake of a forge's log of webhook deliveries (a
-// GitHub App's): every interval it lists what was delivered since the
-// last delivery it took, and hands each that did not reach atoll to
-// admit, as the webhook would have. It needs no endpoint the forge can
-// reach, and it fills the gaps of one: what arrived while atoll was down
-// or failing. Deliveries a server answered 2xx were admitted then; the
-// rest are read from the log, whose payload is trusted, as it came over
-// the forge's authenticated API. Where the inbox stands is kept in the
-// store; on a first start it begins at the latest delivery. With
-// replicas, the one that holds the inbox's lease reads it.
+// GitHub App's): every interval it lists what was delivered lately, and
+// hands each delivery that did not reach atoll to admit, as the webhook
+// would have. It needs no endpoint the forge can reach, and it fills the
+// gaps of one: what arrived while atoll was down or failing. A delivery
+// reached atoll when the webhook handler marked its GUID; a 2xx answer
+// alone proves nothing (a proxy may answer for atoll). The rest are read
+// from the log, whose payload is trusted, as it came over the forge's
+// authenticated API, and marked once taken. Where the inbox stands is
+// the time of the latest delivery it saw, kept in the store; each read
+// goes back a little before it (inboxOverlap), since the log may show a
+// delivery later than others made after it. On a first start it begins
+// at the latest delivery. With replicas, the one that holds the inbox's
+// lease reads it.
 
-// inboxPositionTTL is how long the inbox's position is kept unread:
-// longer than the forge keeps its log (three days on GitHub).
-const inboxPositionTTL = 7 * 24 * time.Hour
+// inboxKeep is how long the inbox's position and the marks of the
+// deliveries it saw are kept: longer than the forge keeps its log (three
+// days on GitHub).
+const inboxKeep = 4 * 24 * time.Hour
+
+// inboxOverlap is how far before its position the inbox reads again.
+const inboxOverlap = 2 * time.Minute
+
+// deliveryKey names the mark of a delivery atoll took, by its GUID.
+func deliveryKey(forge, guid string) string { return forge + "/delivery/" + guid }
 
 // newInbox returns a poller that reads the delivery log of forge every
 // interval.
-func newInbox(s *Server, forge vcs.Forge, log vcs.DeliveryLog, interval time.Duration) *poller {
+func newInbox(s *Server, forge vcs.Forge, deliveries vcs.DeliveryLog, interval time.Duration) *poller {
 	name := forge.Name() + "-inbox"
 	p := &poller{s: s, forge: forge, name: name, interval: interval,
 		log: s.log.With("forge", forge.Name(), "inbox", true), owner: newJobID(), failing: map[string]string{}}
-	in := &inbox{p: p, deliveries: log, key: "inbox/" + name + "/position"}
+	in := &inbox{p: p, deliveries: deliveries, key: "inbox/" + name + "/position"}
 	p.poll = in.cycle
 	return p
 }
@@ -41,14 +51,15 @@ func newInbox(s *Server, forge vcs.Forge, log vcs.DeliveryLog, interval time.Dur
 type inbox struct {
 	p          *poller
 	deliveries vcs.DeliveryLog
-	// key names the mark that holds the id of the last delivery taken.
+	// key names the mark that holds the inbox's position.
 	key string
 }
 
-// cycle takes the deliveries logged since the last one taken, oldest
-// first, and moves the position past each. It stops at the first that
-// cannot be taken now (the store is away, say), to try it again next
-// cycle; refused for the forge's rate limit, it waits for its reset.
+// cycle takes the deliveries logged since a little before the position,
+// oldest first, and moves the position to the latest it saw. It stops at
+// the first that cannot be taken now (the store is away, say), to try it
+// again next cycle; refused for the forge's rate limit, it waits for its
+// reset.
 func (in *inbox) cycle(ctx context.Context) error {
 	err := in.read(ctx)
 	if retry, ok := vcs.AsRateLimit(err); ok {
@@ -57,16 +68,16 @@ func (in *inbox) cycle(ctx context.Context) error {
 	return err
 }
 
-// read takes what was delivered since the position.
+// read takes what was delivered since the position, less the overlap.
 func (in *inbox) read(ctx context.Context) error {
 	pos, err := in.position(ctx)
 	if err != nil {
 		return err
 	}
-	if pos == 0 {
+	if pos.IsZero() {
 		return in.start(ctx)
 	}
-	news, err := in.deliveries.Deliveries(ctx, pos)
+	news, err := in.deliveries.Deliveries(ctx, pos.Add(-inboxOverlap))
 	if err != nil {
 		return err
 	}
@@ -74,69 +85,108 @@ func (in *inbox) read(ctx context.Context) error {
 		if err := in.take(ctx, d); err != nil {
 			return err
 		}
-		if err := in.setPosition(ctx, d.ID); err != nil {
-			return err
-		}
+		pos = later(pos, d.Delivered)
 	}
-	return nil
-}
-
-// start sets the position at the latest delivery: a first start takes
-// what is delivered from now on. With an empty log, it starts before any
-// delivery.
-func (in *inbox) start(ctx context.Context) error {
-	latest, err := in.deliveries.Deliveries(ctx, 0)
-	if err != nil {
-		return err
-	}
-	pos := int64(1)
-	if len(latest) > 0 {
-		pos = latest[len(latest)-1].ID
-	}
-	in.p.log.Info("inbox starts at the latest delivery", "delivery", pos)
+	// Set each time, even unmoved: the mark lapses otherwise.
 	return in.setPosition(ctx, pos)
 }
 
-// take admits delivery d, unless a server answered it 2xx (it admitted
-// it then) or it asks for nothing.
+// start sets the position at the latest delivery, marking it and those
+// the next read goes back over taken: a first start takes what is
+// delivered from then on. With an empty log, from now.
+func (in *inbox) start(ctx context.Context) error {
+	latest, err := in.deliveries.Deliveries(ctx, time.Time{})
+	if err != nil {
+		return err
+	}
+	pos := time.Now()
+	if len(latest) > 0 {
+		pos = latest[len(latest)-1].Delivered
+		before, err := in.deliveries.Deliveries(ctx, pos.Add(-inboxOverlap))
+		if err != nil {
+			return err
+		}
+		for _, d := range before {
+			if err := in.mark(ctx, d); err != nil {
+				return err
+			}
+		}
+	}
+	in.p.log.Info("inbox starts", "at", pos)
+	return in.setPosition(ctx, pos)
+}
+
+// take admits delivery d, unless atoll took it before (the webhook, or
+// an earlier read), then marks it taken.
 func (in *inbox) take(ctx context.Context, d vcs.LoggedDelivery) error {
 	log := in.p.log.With("delivery", d.GUID, "event", d.Event, "answered", d.StatusCode)
-	if d.StatusCode >= 200 && d.StatusCode < 300 {
+	seen, err := in.p.s.tasks.Marked(ctx, deliveryKey(in.p.forge.Name(), d.GUID))
+	switch {
+	case err != nil:
+		return err
+	case seen != "":
 		return nil
 	}
 	ev, err := in.deliveries.LoggedEvent(ctx, d.ID)
 	switch {
 	case errors.Is(err, vcs.ErrIgnored):
 		log.Debug("inbox: delivery asks for nothing", "why", err)
-		return nil
-	case errors.Is(err, vcs.ErrBadPayload):
-		log.Warn("inbox: skipping a delivery that does not decode", "err", err)
-		return nil
+	case errors.Is(err, vcs.ErrBadPayload), errors.Is(err, vcs.ErrNotFound):
+		log.Warn("inbox: skipping a delivery that cannot be read", "err", err)
 	case err != nil:
 		return err
+	default:
+		adm, err := in.p.s.admit(ctx, in.p.forge, ev)
+		if err != nil {
+			return fmt.Errorf("admitting delivery %s: %w", d.GUID, err)
+		}
+		log.Info("inbox: took a delivery that did not reach atoll", "queued", adm.queued, "why", adm.why)
 	}
-	adm, err := in.p.s.admit(ctx, in.p.forge, ev)
-	if err != nil {
-		return fmt.Errorf("admitting delivery %s: %w", d.GUID, err)
-	}
-	log.Info("inbox: took a delivery that did not reach atoll", "queued", adm.queued, "why", adm.why)
-	return nil
+	return in.mark(ctx, d)
 }
 
-// position is the id of the last delivery taken; 0 before the first
-// start.
-func (in *inbox) position(ctx context.Context) (int64, error) {
+// delivered marks delivery guid of forge as taken by its webhook, when
+// the server reads forge's inbox: the inbox then skips it. A failure is
+// logged: the inbox reads the delivery, and what it reports runs once
+// all the same.
+func (s *Server) delivered(ctx context.Context, forge vcs.Forge, guid string) {
+	if !s.inboxes[forge.Name()] || guid == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), queueTimeout)
+	defer cancel()
+	if err := s.tasks.SetMark(ctx, queue.Mark{Key: deliveryKey(forge.Name(), guid), Value: "webhook", TTL: inboxKeep}); err != nil {
+		s.log.Warn("marking a webhook delivery for the inbox", "delivery", guid, "err", err)
+	}
+}
+
+// mark notes that atoll took delivery d.
+func (in *inbox) mark(ctx context.Context, d vcs.LoggedDelivery) error {
+	return in.p.s.tasks.SetMark(ctx, queue.Mark{Key: deliveryKey(in.p.forge.Name(), d.GUID), Value: "inbox", TTL: inboxKeep})
+}
+
+// position is the time of the latest delivery the inbox saw; zero before
+// its first start.
+func (in *inbox) position(ctx context.Context) (time.Time, error) {
 	v, err := in.p.s.tasks.Marked(ctx, in.key)
 	if err != nil || v == "" {
-		return 0, err
+		return time.Time{}, err
 	}
-	pos, err := strconv.ParseInt(v, 10, 64)
+	pos, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil {
-		return 0, fmt.Errorf("the inbox's position %q: %w", v, err)
+		return time.Time{}, fmt.Errorf("the inbox's position %q: %w", v, err)
 	}
 	return pos, nil
 }
 
-func (in *inbox) setPosition(ctx context.Context, id int64) error {
-	return in.p.s.tasks.SetMark(ctx, queue.Mark{Key: in.key, Value: strconv.FormatInt(id, 10), TTL: inboxPositionTTL})
+func (in *inbox) setPosition(ctx context.Context, pos time.Time) error {
+	return in.p.s.tasks.SetMark(ctx, queue.Mark{Key: in.key, Value: pos.UTC().Format(time.RFC3339Nano), TTL: inboxKeep})
+}
+
+// later is the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -140,6 +141,10 @@ func TestInboxWithWebhooks(t *testing.T) {
 	pr := gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
 	mustStatus(t, gh.SendPullRequest(t, e.events, "opened", pr), http.StatusAccepted, "queued")
 	e.waitComments(t, pr, 1)
+	e.waitInbox(t, time.Now().Add(time.Second))
+	if n := gh.GitHubRequests("/api/v3/app/hook/deliveries/"); n != 0 {
+		t.Errorf("the inbox read %d deliveries, want none: the webhook took the only one", n)
+	}
 	// A webhook atoll refused (a wrong signature) is in the log, failed.
 	wrong := "not-the-secret"
 	comment := gh.Payload(t, "issue_comment", "created", pr, "alice", "atoll plan")
@@ -148,6 +153,16 @@ func TestInboxWithWebhooks(t *testing.T) {
 		t.Errorf("the plan of the refused webhook, from the log:\n%s", c.Body)
 	}
 	answeredOnce(t, e, gh, 2, pr)
+
+	// A proxy that answers for atoll and forwards nothing: the delivery
+	// is in the log as answered 200, but never reached atoll.
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	defer proxy.Close()
+	mustStatus(t, gh.SendPullComment(t, proxy.URL, pr, "alice", "atoll plan"), http.StatusOK, "ok")
+	if c := e.waitComments(t, pr, 3)[2]; !strings.Contains(c.Body, "Plan: 1 to add") {
+		t.Errorf("the plan of a delivery a proxy answered:\n%s", c.Body)
+	}
+	answeredOnce(t, e, gh, 3, pr)
 }
 
 // TestInboxReplicas: of two replicas sharing Redis, one reads the inbox,

@@ -53,7 +53,10 @@ type Server struct {
 	// server that polls.
 	refused map[string]bool
 	// pollers poll the forges, from Start until stopPolling.
-	pollers     []*poller
+	pollers []*poller
+	// inboxes names the forges whose delivery log a poller reads: their
+	// webhooks mark the deliveries they take (inbox.go).
+	inboxes     map[string]bool
 	polling     sync.WaitGroup
 	stopPolling context.CancelFunc
 	// sandbox is "on" when steps run confined.
@@ -148,6 +151,7 @@ func New(cfg Config) (*Server, error) {
 		closeStore: st.close,
 		bodies:     webhookLimits(),
 		refused:    unsignedRefused(cfg),
+		inboxes:    map[string]bool{},
 		sandbox:    sandboxState(sandbox),
 		metrics:    m,
 		apiSecret:  cfg.APISecret,
@@ -163,10 +167,11 @@ func New(cfg Config) (*Server, error) {
 			}
 		}
 	}
-	if cfg.inbox() {
+	if cfg.InboxInterval > 0 {
 		for _, f := range forges {
-			if d, ok := f.(vcs.DeliveryLog); ok && f.Name() == "github" {
+			if d, ok := f.(vcs.DeliveryLog); ok {
 				s.pollers = append(s.pollers, newInbox(s, f, d, cfg.InboxInterval))
+				s.inboxes[f.Name()] = true
 			}
 		}
 	}

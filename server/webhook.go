@@ -54,6 +54,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	adm, err := s.admit(r.Context(), forge, ev)
+	if err == nil {
+		s.delivered(r.Context(), forge, ev.DeliveryID)
+	}
 	switch {
 	case errors.Is(err, errStoreClosed):
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)

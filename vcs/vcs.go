@@ -174,12 +174,13 @@ type Pinger interface {
 // an inbox, to get events with no endpoint the forge reaches, and those
 // a webhook missed.
 type DeliveryLog interface {
-	// Deliveries lists the deliveries logged after the one of id after,
-	// oldest first; with after 0, only the latest, to start from.
-	Deliveries(ctx context.Context, after int64) ([]LoggedDelivery, error)
+	// Deliveries lists the deliveries made at since or after, oldest
+	// first; with since zero, only the latest, to start from.
+	Deliveries(ctx context.Context, since time.Time) ([]LoggedDelivery, error)
 	// LoggedEvent reads delivery id and decodes it as ParseWebhook does,
 	// with the same errors, but without a signature to check: it came
-	// over the forge's authenticated API.
+	// over the forge's authenticated API. A delivery the forge no longer
+	// shows wraps ErrNotFound.
 	LoggedEvent(ctx context.Context, id int64) (Event, error)
 }
 

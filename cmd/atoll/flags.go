@@ -77,7 +77,7 @@ func (f *serverFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&f.allowlist, "repo-allowlist", "", "comma-separated globs on owner/repo (GitLab: the full path, group/sub/project) that atoll acts for, such as acme/* or group/sub/*; * alone for all (required)")
 	fs.StringVar(&f.ghToken, "gh-token", "", "GitHub token atoll reads, comments and fetches with (required, unless --gh-app-id or --gitlab-token)")
 	fs.Int64Var(&f.ghAppID, "gh-app-id", 0, "ID of the GitHub App atoll acts as, with --gh-app-key-file, instead of --gh-token: it speaks for each repository as the App's installation on its account")
-	fs.BoolVar(&f.inbox, "gh-app-inbox", true, "with --gh-app-id, read the App's log of webhook deliveries and take those that did not reach atoll: events with no endpoint GitHub can reach, and none lost while atoll was down (GitHub keeps three days)")
+	fs.BoolVar(&f.inbox, "gh-app-inbox", true, "with --gh-app-id, read the App's log of webhook deliveries and take those that did not reach atoll: events with no endpoint GitHub can reach, and none lost while atoll was down (GitHub keeps three days; comments older than 12h are not run)")
 	fs.DurationVar(&f.inboxInterval, "gh-app-inbox-interval", 5*time.Second, "how often --gh-app-inbox reads the log: one request each time, and one per delivery that did not reach atoll")
 	fs.StringVar(&f.ghAppKeyFile, "gh-app-key-file", "", "the GitHub App's private key (the PEM file GitHub hands out); read at start, never logged, kept out of tool environments")
 	fs.StringVar(&f.ghSecret, "gh-webhook-secret", "", "secret GitHub signs webhooks with (X-Hub-Signature-256); without one, anyone who can reach atoll can make it plan")

@@ -21,6 +21,9 @@ func TestCheckRun(t *testing.T) {
 		Outcome: Failed, Step: "plan", Summary: ErrorLine(sampleError, "?"), Output: sampleError, Hint: "Fix it and push."}
 	long := ok
 	long.Output = strings.Repeat("a line of a long plan\n", 100) + samplePlan
+	// A plan whose output would stretch the fence past the limit.
+	backticks := ok
+	backticks.Output = strings.Repeat("`", 600) + "\n" + samplePlan
 	for _, tt := range []struct {
 		name string
 		r    Result
@@ -29,6 +32,7 @@ func TestCheckRun(t *testing.T) {
 		{"plan_ok", ok, 65535},
 		{"plan_failed", failed, 65535},
 		{"plan_cut", long, 1024},
+		{"plan_backticks", backticks, 1024},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			run := CheckRun(tt.r.Project.Dir+"/"+tt.r.Project.Workspace, tt.r, tt.max)

@@ -147,6 +147,12 @@ func ProjectCommand(command, name string, p workflows.Project) string {
 // CodeBlock writes s fenced, with a fence longer than any run of backticks
 // in s so that output cannot close it early.
 func CodeBlock(b *strings.Builder, s string) {
+	f := fence(s)
+	fmt.Fprintf(b, "%s\n%s\n%s\n", f, s, f)
+}
+
+// fence is the fence CodeBlock puts around s.
+func fence(s string) string {
 	longest, run := 0, 0
 	for _, c := range s {
 		if c == '`' {
@@ -156,8 +162,7 @@ func CodeBlock(b *strings.Builder, s string) {
 			run = 0
 		}
 	}
-	fence := strings.Repeat("`", max(3, longest+1))
-	fmt.Fprintf(b, "%s\n%s\n%s\n", fence, s, fence)
+	return strings.Repeat("`", max(3, longest+1))
 }
 
 // outputChunk is one piece of a project's output too long for one comment.

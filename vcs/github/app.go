@@ -24,6 +24,19 @@ import (
 // account's repositories. appAuth picks, for each request, which one
 // it needs, and keeps the tokens until shortly before they expire.
 
+// App is a GitHub forge that is an App: besides what a token's forge
+// does, it shows plans as check runs (vcs.CheckReporter) and reads the
+// log of its webhook deliveries (vcs.DeliveryLog), which only Apps can.
+type App struct{ *Forge }
+
+// App returns f as an App, when it is one.
+func (f *Forge) App() (*App, bool) {
+	if f.app == nil {
+		return nil, false
+	}
+	return &App{f}, true
+}
+
 // jwtLife is how long the JWTs atoll signs are valid: GitHub takes at
 // most ten minutes; its clock may be a little behind or ahead of ours.
 const (
@@ -40,9 +53,10 @@ const installationsFresh = 30 * time.Second
 type appAuth struct {
 	id  int64
 	key *rsa.PrivateKey
-	// basePath is the API root's path ("/", "/api/v3/"): what a request's
-	// path is read relative to.
-	basePath string
+	// host and basePath are the API root's ("/", "/api/v3/"): requests
+	// to another host go without credentials, and a request's path is
+	// read relative to basePath.
+	host, basePath string
 	// client is the forge's own client, whose requests under app/ go
 	// with the JWT: it lists installations and mints tokens.
 	client *gh.Client
@@ -75,14 +89,14 @@ func CheckAppKey(pemKey []byte) error {
 }
 
 // newAppAuth returns the credentials of App id with the PEM private key
-// pemKey, for an API rooted at basePath.
-func newAppAuth(id int64, pemKey []byte, basePath string) (*appAuth, error) {
+// pemKey, for an API rooted at host and basePath.
+func newAppAuth(id int64, pemKey []byte, host, basePath string) (*appAuth, error) {
 	key, err := jwt.ParseRSAPrivateKeyFromPEM(pemKey)
 	if err != nil {
 		// Not the parser's words: they could quote the key.
 		return nil, fmt.Errorf("github: the App's private key: %w", CheckAppKey(pemKey))
 	}
-	return &appAuth{id: id, key: key, basePath: basePath, now: time.Now,
+	return &appAuth{id: id, key: key, host: host, basePath: basePath, now: time.Now,
 		installations: map[string]int64{}, tokens: map[int64]*installToken{}}, nil
 }
 
@@ -125,6 +139,9 @@ type appTransport struct {
 }
 
 func (t *appTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Host != t.app.host {
+		return t.next.RoundTrip(req) // a redirect away from the API: no credentials
+	}
 	auth, err := t.app.authorization(req)
 	if err != nil {
 		if req.Body != nil {
@@ -145,6 +162,11 @@ func (t *appTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // or the JWT when there is none.
 func (a *appAuth) authorization(req *http.Request) (string, error) {
 	ctx := req.Context()
+	// A redirect (a renamed repository's, say) is about what the request
+	// that led to it was about, whatever its own path.
+	for req.Response != nil && req.Response.Request != nil {
+		req = req.Response.Request
+	}
 	rel := strings.TrimPrefix(req.URL.Path, a.basePath)
 	if rel == "app" || strings.HasPrefix(rel, "app/") {
 		token, err := a.signJWT()
@@ -247,6 +269,19 @@ func (a *appAuth) listInstallations(ctx context.Context) error {
 	return nil
 }
 
+// forget forgets installation id, and that the installations were listed
+// lately: the next request lists them again.
+func (a *appAuth) forget(id int64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for owner, known := range a.installations {
+		if known == id {
+			delete(a.installations, owner)
+		}
+	}
+	a.listed = time.Time{}
+}
+
 // installationIDs are the App's installations, as last listed.
 func (a *appAuth) installationIDs(ctx context.Context) ([]int64, error) {
 	a.listing.Lock()
@@ -282,8 +317,11 @@ func (a *appAuth) token(ctx context.Context, id int64) (string, error) {
 	if t.token != "" && now.Before(t.renewAt) {
 		return t.token, nil
 	}
-	minted, _, err := a.client.Apps.CreateInstallationToken(ctx, id, nil)
+	minted, resp, err := a.client.Apps.CreateInstallationToken(ctx, id, nil)
 	if err != nil {
+		if resp != nil && resp.StatusCode == http.StatusNotFound {
+			a.forget(id) // uninstalled, perhaps installed again: list anew
+		}
 		if t.token != "" && now.Before(t.expires) {
 			return t.token, nil // renewed early: the old one still serves
 		}

@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -149,3 +151,45 @@ func TestAppAuthorization(t *testing.T) {
 		t.Errorf("ownerOf a GraphQL request for globex/network = %q", got)
 	}
 }
+
+// TestAppRedirects: a redirect goes with the token of the account the
+// request that led to it was about, and one away from the API with no
+// credentials at all.
+func TestAppRedirects(t *testing.T) {
+	t.Parallel()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemKey := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	a, err := newAppAuth(1, pemKey, "api.example.com", "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.listed = time.Now()
+	a.installations = map[string]int64{"acme": 1, "globex": 2}
+	for id, token := range map[int64]string{1: "ghs_acme", 2: "ghs_globex"} {
+		a.tokens[id] = &installToken{token: token, expires: time.Now().Add(time.Hour), renewAt: time.Now().Add(time.Hour)}
+	}
+	first := httptest.NewRequest(http.MethodGet, "https://api.example.com/repos/globex/old-name/pulls/1", nil)
+	moved := httptest.NewRequest(http.MethodGet, "https://api.example.com/repositories/99/pulls/1", nil)
+	moved.Response = &http.Response{StatusCode: http.StatusMovedPermanently, Request: first}
+	if got, err := a.authorization(moved); err != nil || got != "Bearer ghs_globex" {
+		t.Errorf("a redirect of a request about globex goes with %q, %v; want globex's token", got, err)
+	}
+
+	var sent []string
+	tr := &appTransport{app: a, next: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		sent = append(sent, r.Header.Get("Authorization"))
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: r}, nil
+	})}
+	away := httptest.NewRequest(http.MethodGet, "https://elsewhere.example.com/x", nil)
+	away.Response = &http.Response{StatusCode: http.StatusFound, Request: first}
+	if _, err := tr.RoundTrip(away); err != nil || len(sent) != 1 || sent[0] != "" {
+		t.Errorf("a redirect away from the API went with %q, %v; want no credentials", sent, err)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

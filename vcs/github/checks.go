@@ -10,7 +10,7 @@ import (
 	"github.com/atoll-iac/atoll/vcs"
 )
 
-var _ vcs.CheckReporter = (*Forge)(nil)
+var _ vcs.CheckReporter = (*App)(nil)
 
 // maxCheckText is the most GitHub takes in a check run's summary or text.
 const maxCheckText = 65535
@@ -21,16 +21,14 @@ const maxCheckText = 65535
 const maxCheckRunIDs = 10000
 
 // MaxCheckText implements vcs.CheckReporter.
-func (f *Forge) MaxCheckText() int { return maxCheckText }
+func (a *App) MaxCheckText() int { return maxCheckText }
 
-// SetCheckRun implements vcs.CheckReporter for an App; GitHub takes check
-// runs from Apps only, so a forge with a token reports none. A run this
-// forge created is updated; one created by another replica, or before a
-// restart, is created again, and GitHub shows the latest.
-func (f *Forge) SetCheckRun(ctx context.Context, repo vcs.Repo, sha string, run vcs.CheckRun) error {
-	if f.app == nil {
-		return nil
-	}
+// SetCheckRun implements vcs.CheckReporter: GitHub takes check runs from
+// Apps only. A run this forge created is updated; one created by another
+// replica, or before a restart, is created again, and GitHub shows the
+// latest.
+func (a *App) SetCheckRun(ctx context.Context, repo vcs.Repo, sha string, run vcs.CheckRun) error {
+	f := a.Forge
 	owner, name := splitRepo(repo.FullName)
 	key := repo.FullName + "@" + sha + "/" + run.Name
 	status, conclusion := checkStatus(run.State)

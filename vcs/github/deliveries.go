@@ -4,50 +4,44 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
+	"time"
 
 	gh "github.com/google/go-github/v60/github"
 
 	"github.com/atoll-iac/atoll/vcs"
 )
 
-var _ vcs.DeliveryLog = (*Forge)(nil)
+var _ vcs.DeliveryLog = (*App)(nil)
 
 // deliveriesPage is how many deliveries one request of the log lists.
 const deliveriesPage = 100
 
-// errNoApp is the answer of what only an App can do, asked of a forge
-// with a token.
-var errNoApp = errors.New("github: only a GitHub App has a delivery log")
-
 // Deliveries implements vcs.DeliveryLog with the App's log of webhook
-// deliveries, newest first a page at a time, until one at or before
-// after. The log keeps three days. A refusal for the rate limit is a
+// deliveries, newest first a page at a time, until one made before
+// since. The log keeps three days. A refusal for the rate limit is a
 // *vcs.RateLimitError.
-func (f *Forge) Deliveries(ctx context.Context, after int64) ([]vcs.LoggedDelivery, error) {
-	if f.app == nil {
-		return nil, errNoApp
-	}
+func (a *App) Deliveries(ctx context.Context, since time.Time) ([]vcs.LoggedDelivery, error) {
 	opts := &gh.ListCursorOptions{PerPage: deliveriesPage}
-	if after == 0 {
+	if since.IsZero() {
 		opts.PerPage = 1
 	}
 	var out []vcs.LoggedDelivery
 	for {
-		page, resp, err := f.client.Apps.ListHookDeliveries(ctx, opts)
-		f.noteRate(resp)
+		page, resp, err := a.client.Apps.ListHookDeliveries(ctx, opts)
 		if err != nil {
 			return nil, pollError("listing the App's webhook deliveries", err)
 		}
 		for _, d := range page {
-			if d.GetID() <= after {
+			if d.GetDeliveredAt().Before(since) {
 				slices.Reverse(out)
 				return out, nil
 			}
 			out = append(out, vcs.LoggedDelivery{ID: d.GetID(), GUID: d.GetGUID(), Event: d.GetEvent(),
 				StatusCode: d.GetStatusCode(), Delivered: d.GetDeliveredAt().Time})
 		}
-		if after == 0 || resp.Cursor == "" {
+		if since.IsZero() || resp.Cursor == "" {
 			slices.Reverse(out)
 			return out, nil
 		}
@@ -56,13 +50,12 @@ func (f *Forge) Deliveries(ctx context.Context, after int64) ([]vcs.LoggedDelive
 }
 
 // LoggedEvent implements vcs.DeliveryLog.
-func (f *Forge) LoggedEvent(ctx context.Context, id int64) (vcs.Event, error) {
-	if f.app == nil {
-		return vcs.Event{}, errNoApp
-	}
-	d, resp, err := f.client.Apps.GetHookDelivery(ctx, id)
-	f.noteRate(resp)
+func (a *App) LoggedEvent(ctx context.Context, id int64) (vcs.Event, error) {
+	d, resp, err := a.client.Apps.GetHookDelivery(ctx, id)
 	if err != nil {
+		if resp != nil && (resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone || resp.StatusCode == http.StatusUnprocessableEntity) {
+			err = errors.Join(vcs.ErrNotFound, err)
+		}
 		return vcs.Event{}, pollError(fmt.Sprintf("fetching webhook delivery %d", id), err)
 	}
 	req := d.GetRequest()

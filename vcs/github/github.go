@@ -106,7 +106,7 @@ func New(cfg Config) (*Forge, error) {
 	case cfg.AppID != 0 && cfg.Token != "":
 		return nil, errors.New("github: give a token or an App, not both")
 	case cfg.AppID != 0:
-		if app, err = newAppAuth(cfg.AppID, cfg.AppKey, base.Path); err != nil {
+		if app, err = newAppAuth(cfg.AppID, cfg.AppKey, base.Host, base.Path); err != nil {
 			return nil, err
 		}
 		with := *hc
