@@ -50,6 +50,8 @@ func (j *Job) command(ctx context.Context, cmd workflows.Command, parseErr error
 		return j.plan(ctx, planRequest{sel: cmd, extra: cmd.Extra})
 	case "apply":
 		return j.apply(ctx, cmd)
+	case "import", "state rm":
+		return j.stateCommand(ctx, cmd)
 	}
 	return fmt.Errorf("runner: command %q parsed but not handled", cmd.Name)
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/atoll-iac/atoll/runner/plans"
 	"github.com/atoll-iac/atoll/runner/queue"
 	"github.com/atoll-iac/atoll/runner/report"
-	"github.com/atoll-iac/atoll/runner/tool"
 	"github.com/atoll-iac/atoll/runner/workspace"
 	"github.com/atoll-iac/atoll/vcs"
 	"github.com/atoll-iac/atoll/workflows"
@@ -191,16 +190,8 @@ func (p *projectJob) runPlan(ctx context.Context, rec *plans.Record) report.Resu
 		p.log.Error("removing old plan", "err", err)
 		return res.Internal(p.ID)
 	}
-	if _, failed, ok := p.dir(res); !ok {
+	if failed, ok := p.useTool(ctx, res); !ok {
 		return failed
-	}
-	if p.tool, err = p.findTool(ctx); err != nil {
-		if errors.Is(err, tool.ErrToolVersion) {
-			res.Outcome, res.Summary = report.Failed, err.Error()
-			return res
-		}
-		p.log.Error("finding the project's tool", "err", err)
-		return res.Internal(p.ID)
 	}
 	rec.Tool = p.tool
 	if rec.ToolVersion, err = p.r.exec.Version(ctx, p.tool); err != nil {

@@ -128,6 +128,25 @@ func (p *projectJob) findTool(ctx context.Context) (tool.Tool, error) {
 	return p.r.tools.Resolve(ctx, distribution, constraint)
 }
 
+// useTool finds the project's directory and the binary that runs it
+// (findTool), which its steps then run with. When it cannot, it returns
+// res saying why, and false.
+func (p *projectJob) useTool(ctx context.Context, res report.Result) (report.Result, bool) {
+	if _, failed, ok := p.dir(res); !ok {
+		return failed, false
+	}
+	var err error
+	if p.tool, err = p.findTool(ctx); err != nil {
+		if errors.Is(err, tool.ErrToolVersion) {
+			res.Outcome, res.Summary = report.Failed, err.Error()
+			return res, false
+		}
+		p.log.Error("finding the project's tool", "err", err)
+		return res.Internal(p.ID), false
+	}
+	return res, true
+}
+
 // maxLockFile bounds the dependency lock file atoll reads from a checkout.
 const maxLockFile = 16 << 20
 

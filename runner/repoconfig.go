@@ -114,6 +114,19 @@ func (rc repoConfig) deleteBranch(recs []plans.Record) bool {
 	return rc.rule.DeleteSourceBranchOnMerge
 }
 
+// importRequirements are what project p needs before import or state rm
+// change its state: its own when the server lets it set them, else the
+// server config's for the repository, else its apply requirements.
+func (rc repoConfig) importRequirements(p workflows.ProjectConfig, flag workflows.Requirements) workflows.Requirements {
+	switch {
+	case p.ImportRequirements != nil:
+		return *p.ImportRequirements
+	case rc.rule.ImportRequirements != nil:
+		return *rc.rule.ImportRequirements
+	}
+	return rc.applyRequirements(p, flag)
+}
+
 // planRequirements are what project p needs before it is planned: its own
 // when the server lets it set them, else the server config's for the
 // repository; none unless set.

@@ -223,10 +223,11 @@ func splitRepo(fullName string) (owner, name string) {
 }
 
 // stepFiles are the plan's files a step may write: a plan's steps write
-// them; an apply's steps only read the plan file.
+// them; an apply's steps only read the plan file, and the steps of a
+// state command have none.
 func (p *projectJob) stepFiles() []string {
-	if p.applying {
-		return nil
+	if p.applying || p.files.Plan == "" {
+		return nil // none to write, or none to write again
 	}
 	return []string{p.files.Plan, p.files.Show}
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode"
@@ -12,7 +13,8 @@ import (
 
 // Command is a comment command, parsed and validated.
 type Command struct {
-	// Name is "plan", "apply", "unlock", "version" or "help".
+	// Name is "plan", "apply", "import", "state rm", "unlock", "version"
+	// or "help".
 	Name string
 	// Dir is the cleaned project directory, "" when not given.
 	Dir string
@@ -22,7 +24,13 @@ type Command struct {
 	Project string
 	// Extra are tool arguments given after "--", each one allowed.
 	Extra []string
+	// Args are what the command works on: for import, the resource
+	// address and the id to import; for state rm, resource addresses.
+	Args []string `json:",omitempty"`
 }
+
+// maxStateArgs bounds the addresses one state rm takes.
+const maxStateArgs = 50
 
 // Selects reports whether the command names projects, rather than meaning
 // all of them.
@@ -51,6 +59,12 @@ func ParseComment(body string, allowedExtra []string) (Command, bool, error) {
 		return Command{}, true, errors.New("no command given")
 	}
 	name, args := strings.ToLower(words[1]), words[2:]
+	if name == "state" {
+		if len(args) == 0 || !strings.EqualFold(args[0], "rm") {
+			return Command{}, true, errors.New("`state` takes one subcommand: `state rm ADDRESS`")
+		}
+		name, args = "state rm", args[1:]
+	}
 	var extra []string
 	if i := slices.Index(args, "--"); i >= 0 {
 		args, extra = args[:i], args[i+1:]
@@ -59,7 +73,7 @@ func ParseComment(body string, allowedExtra []string) (Command, bool, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	switch name {
-	case "plan", "apply":
+	case "plan", "apply", "import", "state rm":
 		fs.StringVar(&cmd.Dir, "d", "", "")
 		fs.StringVar(&cmd.Workspace, "w", "", "")
 		fs.StringVar(&cmd.Project, "p", "", "")
@@ -73,9 +87,11 @@ func ParseComment(body string, allowedExtra []string) (Command, bool, error) {
 	if err := fs.Parse(args); err != nil {
 		return Command{}, true, fmt.Errorf("`%s`: `%s`", name, Quote(err.Error()))
 	}
-	if rest := fs.Args(); len(rest) > 0 {
-		return Command{}, true, fmt.Errorf("`%s`: unexpected argument `%s`", name, Quote(rest[0]))
+	rest, err := stateArgs(name, fs.Args())
+	if err != nil {
+		return Command{}, true, err
 	}
+	cmd.Args = rest
 	if err := checkNameLengths(name, cmd); err != nil {
 		return Command{}, true, err
 	}
@@ -99,6 +115,39 @@ func ParseComment(body string, allowedExtra []string) (Command, bool, error) {
 	cmd.Extra = extra
 	return cmd, true, nil
 }
+
+// stateArgs checks what follows the flags of command name: for import,
+// an address and an id; for state rm, addresses; for the others,
+// nothing. Neither may look like a tool flag. Flags given after the
+// arguments are read as arguments, and refused as flags.
+func stateArgs(name string, rest []string) ([]string, error) {
+	switch {
+	case name == "import" && len(rest) != 2:
+		return nil, errors.New("`import` takes a resource address and an id: `atoll import ADDRESS ID`, with `-d DIR` or `-p PROJECT` before them")
+	case name == "state rm" && (len(rest) == 0 || len(rest) > maxStateArgs):
+		return nil, fmt.Errorf("`state rm` takes from 1 to %d resource addresses: `atoll state rm ADDRESS`", maxStateArgs)
+	case name != "import" && name != "state rm" && len(rest) > 0:
+		return nil, fmt.Errorf("`%s`: unexpected argument `%s`", name, Quote(rest[0]))
+	}
+	if len(rest) == 0 {
+		return nil, nil
+	}
+	for i, a := range rest {
+		switch {
+		case strings.HasPrefix(a, "-"):
+			return nil, fmt.Errorf("`%s`: `%s` is not a resource address or id: flags go before them, tool arguments after `--`", name, Quote(a))
+		case len(a) > maxExtraArgLen:
+			return nil, fmt.Errorf("`%s`: `%s` is %d bytes long; atoll takes at most %d", name, Quote(a), len(a), maxExtraArgLen)
+		case (name == "state rm" || i == 0) && !resourceAddress.MatchString(a):
+			return nil, fmt.Errorf("`%s`: `%s` is not a resource address, such as `aws_instance.web` or `module.db.aws_db_instance.main[\"a\"]`", name, Quote(a))
+		}
+	}
+	return rest, nil
+}
+
+// resourceAddress matches what the tool takes as a resource address:
+// names, dots, and index keys.
+var resourceAddress = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_\-]*(\[[^\]]+\])?(\.[A-Za-z_][A-Za-z0-9_\-]*(\[[^\]]+\])?)*$`)
 
 // The names a command gives are bounded, in bytes: no checkout holds a
 // longer directory (a file name takes 255 bytes at most), and a longer
@@ -206,6 +255,8 @@ const Usage = `**atoll** runs OpenTofu/Terraform for this pull request. Comment:
 | ` + "`atoll apply`" + ` | applies every plan of this pull request not applied yet |
 | ` + "`atoll apply -d DIR -w WORKSPACE`" + ` | applies that project's plan |
 | ` + "`atoll apply -p PROJECT`" + ` | applies the named project's plan |
+| ` + "`atoll import ADDRESS ID`" + ` | imports the existing resource ID into the state as ADDRESS, in the project this pull request changes (or ` + "`-d DIR`" + `, ` + "`-p PROJECT`" + `) |
+| ` + "`atoll state rm ADDRESS`" + ` | removes ADDRESS from the project's state, leaving the resource as it is |
 | ` + "`atoll unlock`" + ` | releases this pull request's locks and discards its plans |
 | ` + "`atoll version`" + ` | shows the tool and version each project runs with |
 | ` + "`atoll help`" + ` | shows this message |

@@ -53,6 +53,23 @@ func TestParseComment(t *testing.T) {
 		{"atoll plan -x @org/team", Command{}, true, "`flag provided but not defined: -x`"},
 		{"atoll plan -@org/team", Command{}, true, "`flag provided but not defined: -@org/team`"},
 		{"atoll plan `x```", Command{}, true, "unexpected argument `'x'''`"},
+		{"atoll import terraform_data.x abc-123", Command{Name: "import", Args: []string{"terraform_data.x", "abc-123"}}, true, ""},
+		{`atoll import -d infra -w prod module.db.aws_db_instance.main["a b"] arn:aws:rds:eu:1:db/x`, Command{}, true, "takes a resource address and an id"},
+		{`atoll import -d infra -w prod module.db.aws_db_instance.main["a"] arn:aws:rds:eu:1:db/x`, Command{Name: "import", Dir: "infra", Workspace: "prod", Args: []string{`module.db.aws_db_instance.main["a"]`, "arn:aws:rds:eu:1:db/x"}}, true, ""},
+		{"atoll import -p net aws_vpc.main vpc-1 -- -var=a=b", Command{Name: "import", Project: "net", Args: []string{"aws_vpc.main", "vpc-1"}, Extra: []string{"-var=a=b"}}, true, ""},
+		{"atoll import aws_vpc.main", Command{}, true, "takes a resource address and an id"},
+		{"atoll import aws_vpc.main vpc-1 extra", Command{}, true, "takes a resource address and an id"},
+		{"atoll import aws_vpc.main -state=/etc/x", Command{}, true, "is not a resource address or id"},
+		{"atoll import aws_vpc.main vpc-1 -d infra", Command{}, true, "takes a resource address and an id"},
+		{"atoll import $(id).x vpc-1", Command{}, true, "is not a resource address"},
+		{"atoll import aws_vpc.main vpc-1 -- -chdir=/", Command{}, true, "never allowed"},
+		{"atoll state rm terraform_data.x terraform_data.y", Command{Name: "state rm", Args: []string{"terraform_data.x", "terraform_data.y"}}, true, ""},
+		{"atoll STATE RM -d infra terraform_data.x", Command{Name: "state rm", Dir: "infra", Args: []string{"terraform_data.x"}}, true, ""},
+		{"atoll state rm", Command{}, true, "takes from 1 to 50 resource addresses"},
+		{"atoll state mv a b", Command{}, true, "`state rm ADDRESS`"},
+		{"atoll state", Command{}, true, "`state rm ADDRESS`"},
+		{"atoll state rm -lock=false", Command{}, true, "flag provided but not defined"},
+		{"atoll state rm ../x", Command{}, true, "is not a resource address"},
 	}
 	for _, tt := range tests {
 		got, isCmd, err := ParseComment(tt.body, []string{"-target=", "-var="})

@@ -70,6 +70,9 @@ type ProjectConfig struct {
 	ApplyRequirements *Requirements
 	// PlanRequirements replace the server's when set (nil: not set).
 	PlanRequirements *Requirements
+	// ImportRequirements replace, for import and state rm, the server's
+	// when set (nil: not set).
+	ImportRequirements *Requirements
 	// Branch, when set, limits the project to pull requests into the
 	// branches it matches.
 	Branch *regexp.Regexp
@@ -89,7 +92,7 @@ type ProjectConfig struct {
 
 // Workflow is a named set of steps for each command.
 type Workflow struct {
-	Plan, Apply []ConfigStep
+	Plan, Apply, Import, StateRm []ConfigStep
 }
 
 // ForBranch returns c for pull requests into base: the projects it limits
@@ -394,6 +397,9 @@ func convertProject(rp rawProject) (ProjectConfig, error) {
 	if p.PlanRequirements, err = optionalRequirements("plan", rp.PlanRequirements); err != nil {
 		return p, &lineError{at("plan_requirements"), err.Error()}
 	}
+	if p.ImportRequirements, err = optionalRequirements("import", rp.ImportRequirements); err != nil {
+		return p, &lineError{at("import_requirements"), err.Error()}
+	}
 	if rp.Branch != nil {
 		re, err := branchMatcher(*rp.Branch)
 		if err != nil {
@@ -418,7 +424,7 @@ func convertWorkflow(w rawWorkflow) (Workflow, error) {
 		raw  *rawStage
 		dst  *[]ConfigStep
 		name string
-	}{{w.Plan, &wf.Plan, "plan"}, {w.Apply, &wf.Apply, "apply"}} {
+	}{{w.Plan, &wf.Plan, "plan"}, {w.Apply, &wf.Apply, "apply"}, {w.Import, &wf.Import, "import"}, {w.StateRm, &wf.StateRm, "state_rm"}} {
 		if stage.raw == nil {
 			continue
 		}

@@ -42,6 +42,7 @@ type rawProject struct {
 	Autoplan                  *rawAutoplan `yaml:"autoplan"`
 	ApplyRequirements         []string     `yaml:"apply_requirements"`
 	PlanRequirements          []string     `yaml:"plan_requirements"`
+	ImportRequirements        []string     `yaml:"import_requirements"`
 	Workflow                  *string      `yaml:"workflow"`
 	DependsOn                 []string     `yaml:"depends_on"`
 	ExecutionOrderGroup       *int         `yaml:"execution_order_group"`

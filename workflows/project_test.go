@@ -149,3 +149,36 @@ func TestDirPathStaysInTheRepository(t *testing.T) {
 		}
 	}
 }
+
+// TestStateSteps: import and state rm run init, then their tool step with
+// the address and id last, after the user's tool arguments; a custom
+// stage replaces the default, and a workspace other than default is
+// selected after init.
+func TestStateSteps(t *testing.T) {
+	t.Parallel()
+	args := func(steps []Step) [][]string {
+		var out [][]string
+		for _, s := range steps {
+			out = append(out, s.Args)
+		}
+		return out
+	}
+	p := Project{Dir: "infra", Workspace: "default"}
+	got := args(Workflow{}.ImportSteps(p, "terraform_data.x", "id-1", []string{"-var=a=b"}))
+	want := [][]string{{"init", "-input=false", "-no-color"}, {"import", "-input=false", "-no-color", "-var=a=b", "terraform_data.x", "id-1"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ImportSteps = %q, want %q", got, want)
+	}
+	staging := Project{Dir: "infra", Workspace: "staging"}
+	got = args(Workflow{}.StateRmSteps(staging, []string{"a.b", "c.d"}, nil))
+	want = [][]string{{"init", "-input=false", "-no-color"}, {"workspace", "select", "-or-create", "-no-color", "staging"}, {"state", "rm", "-no-color", "a.b", "c.d"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("StateRmSteps = %q, want %q", got, want)
+	}
+	custom := Workflow{Import: []ConfigStep{{Name: "init", ExtraArgs: []string{"-upgrade"}}, {Name: "import", ExtraArgs: []string{"-lock=false"}}}}
+	got = args(custom.ImportSteps(p, "a.b", "x", nil))
+	want = [][]string{{"init", "-input=false", "-no-color", "-upgrade"}, {"import", "-input=false", "-no-color", "-lock=false", "a.b", "x"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("custom ImportSteps = %q, want %q", got, want)
+	}
+}

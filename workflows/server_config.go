@@ -45,6 +45,10 @@ type RepoRule struct {
 	// PlanRequirements are what a pull request must be before its
 	// projects are planned; none unless set.
 	PlanRequirements *Requirements
+	// ImportRequirements are what a pull request must be before import
+	// and state rm change its projects' state; the apply requirements
+	// unless set.
+	ImportRequirements *Requirements
 	// DeleteSourceBranchOnMerge deletes a pull request's branch when atoll
 	// merges it.
 	DeleteSourceBranchOnMerge bool
@@ -84,6 +88,7 @@ type rawRepoRule struct {
 	Branch               *string   `yaml:"branch"`
 	ApplyRequirements    []string  `yaml:"apply_requirements"`
 	PlanRequirements     []string  `yaml:"plan_requirements"`
+	ImportRequirements   []string  `yaml:"import_requirements"`
 	DeleteBranch         *bool     `yaml:"delete_source_branch_on_merge"`
 	Workflow             *string   `yaml:"workflow"`
 	AllowedOverrides     []string  `yaml:"allowed_overrides"`
@@ -178,6 +183,9 @@ func ParseServerConfig(file string, data []byte) (ServerConfig, error) {
 			return fail(r.line, "%v", err)
 		}
 		if rule.PlanRequirements, err = optionalRequirements("plan", r.PlanRequirements); err != nil {
+			return fail(r.line, "%v", err)
+		}
+		if rule.ImportRequirements, err = optionalRequirements("import", r.ImportRequirements); err != nil {
 			return fail(r.line, "%v", err)
 		}
 		if r.Branch != nil {
@@ -291,6 +299,9 @@ func (c ServerConfig) For(repo, base string) RepoRule {
 		if r.PlanRequirements != nil {
 			rule.PlanRequirements = r.PlanRequirements
 		}
+		if r.ImportRequirements != nil {
+			rule.ImportRequirements = r.ImportRequirements
+		}
 		if r.Workflow != "" {
 			rule.Workflow = r.Workflow
 		}
@@ -332,6 +343,7 @@ func (rule RepoRule) Check(cfg RepoConfig, serverWorkflows map[string]Workflow) 
 		}{
 			{"apply_requirements", p.ApplyRequirements != nil},
 			{"plan_requirements", p.PlanRequirements != nil},
+			{"import_requirements", p.ImportRequirements != nil},
 			{"delete_source_branch_on_merge", p.DeleteSourceBranchOnMerge != nil},
 		} {
 			if key.set && !slices.Contains(rule.AllowedOverrides, key.name) {
@@ -374,6 +386,12 @@ func (w Workflow) withDefaults() Workflow {
 	}
 	if w.Apply == nil {
 		w.Apply = []ConfigStep{{Name: "apply"}}
+	}
+	if w.Import == nil {
+		w.Import = []ConfigStep{{Name: "init"}, {Name: "import"}}
+	}
+	if w.StateRm == nil {
+		w.StateRm = []ConfigStep{{Name: "init"}, {Name: "state_rm"}}
 	}
 	return w
 }

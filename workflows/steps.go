@@ -82,15 +82,13 @@ func ApplySteps(p Project, planFile string, extra []string) []Step {
 func (w Workflow) PlanSteps(p Project, planFile, showFile string, extra []string) []Step {
 	return expand(w.withDefaults().Plan, p, func(s ConfigStep) Step {
 		switch s.Name {
-		case "init":
-			return Step{Name: "init", Args: append([]string{"init", "-input=false", "-no-color"}, s.ExtraArgs...)}
 		case "plan":
 			args := append([]string{"plan", "-input=false", "-no-color", "-out=" + planFile}, s.ExtraArgs...)
 			return Step{Name: "plan", Args: append(args, extra...)}
 		case "show":
 			return Step{Name: "show", Args: append(append([]string{"show", "-json"}, s.ExtraArgs...), planFile), StdoutFile: showFile}
 		}
-		return Step{Name: s.Name, Args: append([]string{s.Name}, s.ExtraArgs...)}
+		return initOr(s)
 	})
 }
 
@@ -104,6 +102,40 @@ func (w Workflow) ApplySteps(p Project, planFile string, extra []string) []Step 
 		}
 		return Step{Name: s.Name, Args: append([]string{s.Name}, s.ExtraArgs...)}
 	})
+}
+
+// ImportSteps returns w's import stage for p: the import step imports id
+// as address, with the user's extra tool arguments.
+func (w Workflow) ImportSteps(p Project, address, id string, extra []string) []Step {
+	return expand(w.withDefaults().Import, p, func(s ConfigStep) Step {
+		if s.Name == "import" {
+			args := append(append([]string{"import", "-input=false", "-no-color"}, s.ExtraArgs...), extra...)
+			return Step{Name: "import", Args: append(args, address, id)}
+		}
+		return initOr(s)
+	})
+}
+
+// StateRmSteps returns w's state_rm stage for p: the state_rm step
+// removes addresses from the state, with the user's extra tool
+// arguments.
+func (w Workflow) StateRmSteps(p Project, addresses, extra []string) []Step {
+	return expand(w.withDefaults().StateRm, p, func(s ConfigStep) Step {
+		if s.Name == "state_rm" {
+			args := append(append([]string{"state", "rm", "-no-color"}, s.ExtraArgs...), extra...)
+			return Step{Name: "state_rm", Args: append(args, addresses...)}
+		}
+		return initOr(s)
+	})
+}
+
+// initOr is tool step s of a stage but plan's and apply's own: init as
+// plan runs it, or the tool with s's name.
+func initOr(s ConfigStep) Step {
+	if s.Name == "init" {
+		return Step{Name: "init", Args: append([]string{"init", "-input=false", "-no-color"}, s.ExtraArgs...)}
+	}
+	return Step{Name: s.Name, Args: append([]string{s.Name}, s.ExtraArgs...)}
 }
 
 // expand turns config steps into steps, tool steps through tool, and puts

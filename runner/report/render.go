@@ -128,7 +128,11 @@ func renderResult(b *strings.Builder, r Result, withOutput bool) {
 
 // rerunCommand is the comment that runs the same command on the project.
 func rerunCommand(r Result) string {
-	return ProjectCommand(r.Command, r.Name, r.Project)
+	cmd := ProjectCommand(r.Command, r.Name, r.Project)
+	if len(r.Args) > 0 {
+		cmd += " " + strings.Join(r.Args, " ")
+	}
+	return cmd
 }
 
 // ProjectCommand is the comment that runs command on one project: by

@@ -44,6 +44,9 @@ type Result struct {
 	Step string
 	// Hint, when set, says what to do about the result.
 	Hint string
+	// Args are what a state command worked on (workflows.Command.Args):
+	// running it again takes them too.
+	Args []string
 	// Holder holds the lock when Outcome is Locked, and HolderRef is how
 	// comments refer to its pull request ("#7", "!7"; "#N" when empty).
 	Holder    locking.Lock
