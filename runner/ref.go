@@ -34,7 +34,8 @@ type RefRun struct {
 	// Ref is the branch, tag or commit asked for.
 	Ref string `json:",omitempty"`
 	// Projects select what a plan or apply runs, each by name (Project)
-	// or by Dir and Workspace; at least one.
+	// or by Dir and Workspace; none for every project of the commit
+	// (workflows.All).
 	Projects []workflows.Command `json:",omitempty"`
 }
 
@@ -66,9 +67,6 @@ func (run RefRun) check() error {
 	case "plan", "apply":
 	default:
 		return fmt.Errorf("runner: no %q on a ref, only plan, apply and unlock", run.Command)
-	}
-	if len(run.Projects) == 0 {
-		return errors.New("runner: a run on a ref names no project")
 	}
 	for _, p := range run.Projects {
 		if p.Project == "" && p.Dir == "" {
@@ -179,6 +177,14 @@ func (j *Job) runRefProjects(ctx context.Context, run RefRun) ([]report.Result, 
 	}
 	defer done()
 	var matches []workflows.Match
+	if len(run.Projects) == 0 {
+		if matches, err = workflows.All(rc.cfg, held[workflows.DefaultWorkspace].Dir); err != nil {
+			return nil, orderError(rc.cfg, err)
+		}
+		if len(matches) == 0 {
+			return nil, userErrorf("There is no project at %.7s: no configuration, and no directory with `.tf` or `.tofu` files.", j.Pull.HeadSHA)
+		}
+	}
 	for _, sel := range run.Projects {
 		projects, err := j.selectProjects(ctx, sel, rc, held[workflows.DefaultWorkspace])
 		if err != nil {

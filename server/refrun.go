@@ -64,8 +64,8 @@ func (s *Server) checkRun(forge, repo, ref string, run runner.RefRun) (runReques
 	if err := checkRef(ref); err != nil {
 		return req, err
 	}
-	if len(run.Projects) == 0 || len(run.Projects) > maxRunProjects {
-		return req, fmt.Errorf("projects must name from 1 to %d projects", maxRunProjects)
+	if len(run.Projects) > maxRunProjects {
+		return req, fmt.Errorf("projects may name at most %d projects; none for all", maxRunProjects)
 	}
 	for i, p := range run.Projects {
 		switch {

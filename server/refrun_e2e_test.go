@@ -76,6 +76,13 @@ func TestAPIPlanAndApply(t *testing.T) {
 		}
 	}
 
+	applied := job["id"].(string)
+	// Naming none, a run plans every project.
+	job, _ = e.runJob(t, "/api/plan", `{"repo":"acme/infra"}`)
+	out, _ = job["output"].(string)
+	if job["state"] != "succeeded" || toJSON(job["projects"]) != `["stacks/app","stacks/db"]` || !strings.Contains(out, "atoll plan: 2 of 2 projects succeeded") {
+		t.Errorf("a plan of every project: %s", toJSON(job))
+	}
 	if code, v := e.apiDo(t, http.MethodGet, "/api/locks", apiToken, ""); code != http.StatusOK || toJSON(v) != "[]" {
 		t.Errorf("locks after the runs: %d %s, want none", code, toJSON(v))
 	}
@@ -86,10 +93,10 @@ func TestAPIPlanAndApply(t *testing.T) {
 		t.Errorf("the runs set statuses on %s: %v", main, st)
 	}
 	// The web UI shows the runs on their ref.
-	if code, page := e.webGet(t, "/", "ops", "s3cret-pass"); code != http.StatusOK || strings.Count(page, "<td><code>main</code></td>") != 2 || strings.Contains(page, ">#0<") {
-		t.Errorf("GET /: %d, want the two runs on main:\n%s", code, page)
+	if code, page := e.webGet(t, "/", "ops", "s3cret-pass"); code != http.StatusOK || strings.Count(page, "<td><code>main</code></td>") != 3 || strings.Contains(page, ">#0<") {
+		t.Errorf("GET /: %d, want the three runs on main:\n%s", code, page)
 	}
-	if code, page := e.webGet(t, "/jobs/"+job["id"].(string), "ops", "s3cret-pass"); code != http.StatusOK || !strings.Contains(page, "<h1>apply on acme/infra at <code>main</code></h1>") {
+	if code, page := e.webGet(t, "/jobs/"+applied, "ops", "s3cret-pass"); code != http.StatusOK || !strings.Contains(page, "<h1>apply on acme/infra at <code>main</code></h1>") {
 		t.Errorf("GET the apply's page: %d\n%s", code, page)
 	}
 }
@@ -149,8 +156,6 @@ func TestAPIRunBadRequests(t *testing.T) {
 		{"/api/apply", "wrong-token", `{"repo":"acme/infra",` + dot + `}`, http.StatusUnauthorized},
 		{"/api/plan", apiToken, `{`, http.StatusBadRequest},
 		{"/api/plan", apiToken, `{"repo":"acme/infra",` + dot + `,"pull":1}`, http.StatusBadRequest},
-		{"/api/plan", apiToken, `{"repo":"acme/infra"}`, http.StatusBadRequest},
-		{"/api/plan", apiToken, `{"repo":"acme/infra","projects":[]}`, http.StatusBadRequest},
 		{"/api/plan", apiToken, `{"repo":"acme/infra","projects":[{"dir":"../etc"}]}`, http.StatusBadRequest},
 		{"/api/plan", apiToken, `{"repo":"acme/infra","projects":[{"dir":"/etc"}]}`, http.StatusBadRequest},
 		{"/api/plan", apiToken, `{"repo":"acme/infra","projects":[{"dir":".","workspace":"../x"}]}`, http.StatusBadRequest},

@@ -73,6 +73,41 @@ func Discover(cfg RepoConfig, repoDir string, changed []string, graph *ModuleGra
 	return Order(matches)
 }
 
+// All returns every project of the repository at repoDir, in the order
+// they run: its config's (but those limited to other branches, autoplan
+// or not), and, as cfg.Autodiscover says, each directory holding
+// configuration that no project names and that a change would plan: a
+// root, not a module others use or one under modules/ (unless it
+// declares a backend). It is what a run on a whole branch plans.
+func All(cfg RepoConfig, repoDir string) ([]Match, error) {
+	graph, err := LoadModuleGraph(repoDir, nil)
+	if err != nil {
+		return nil, err
+	}
+	var matches []Match
+	for _, p := range cfg.Projects {
+		if !p.elsewhere {
+			matches = append(matches, Match{ProjectConfig: p, Why: []string{"every project runs"}})
+		}
+	}
+	if cfg.Autodiscover.Mode == "enabled" || cfg.Autodiscover.Mode != "disabled" && len(cfg.Projects) == 0 {
+		// As if each directory's configuration changed.
+		var changed []string
+		for _, dir := range graph.Dirs() {
+			changed = append(changed, path.Join(dir, "main.tf"))
+		}
+		found, err := discoverDirs(cfg, repoDir, changed, graph)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range found {
+			m.Why = []string{"every project runs"}
+			matches = append(matches, m)
+		}
+	}
+	return Order(matches)
+}
+
 // matchWhenModified reports the glob of p's that decides f is a change to
 // p. Globs are relative to p's directory, may reach out of it with "../",
 // and match a file or any directory above it. A glob starting with "!"

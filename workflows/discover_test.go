@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,8 +15,9 @@ var update = flag.Bool("update", false, "rewrite the want sections of testdata/d
 
 // TestDiscoverGolden runs each testdata/discover/*.txtar case: its files
 // are a repository (config included), its "changed" section the files a
-// pull request changes, and its "want" section the projects planned, in
-// order, with why, or the config error.
+// pull request changes (ALL: every project, as a run on a branch plans),
+// and its "want" section the projects planned, in order, with why, or the
+// config error.
 func TestDiscoverGolden(t *testing.T) {
 	t.Parallel()
 	cases, err := filepath.Glob("testdata/discover/*.txtar")
@@ -77,6 +79,9 @@ func discoverReport(repo string, changed []string) string {
 		return "error: " + err.Error() + "\n"
 	}
 	matches, err := Select(cfg, repo, changed)
+	if slices.Equal(changed, []string{"ALL"}) {
+		matches, err = All(cfg.ForBranch("main"), repo) // as on the default branch
+	}
 	if err != nil {
 		return "error: " + err.Error() + "\n"
 	}

@@ -95,6 +95,9 @@ func LoadModuleGraph(repoDir string, skip func(dir string) bool) (*ModuleGraph, 
 	return g, nil
 }
 
+// Dirs are the directories that hold configuration, sorted.
+func (g *ModuleGraph) Dirs() []string { return slices.Clone(g.dirs) }
+
 // IsModule reports whether some other directory uses dir as a module.
 func (g *ModuleGraph) IsModule(dir string) bool {
 	i, ok := g.index[path.Clean(dir)]
