@@ -28,8 +28,9 @@ import (
 // applying are kept, and the repository's runs refused, until an
 // operator unlocks them (a RefRun "unlock").
 type RefRun struct {
-	// Command is "plan", "apply", or "unlock": let go of the locks and
-	// plans of the repository's runs.
+	// Command is "plan", "apply", "drift" (a plan whose result is a
+	// drift report: drift.go), or "unlock": let go of the locks and plans
+	// of the repository's runs.
 	Command string
 	// Ref is the branch, tag or commit asked for.
 	Ref string `json:",omitempty"`
@@ -64,9 +65,9 @@ func (run RefRun) check() error {
 	switch run.Command {
 	case "unlock":
 		return nil
-	case "plan", "apply":
+	case "plan", "apply", "drift":
 	default:
-		return fmt.Errorf("runner: no %q on a ref, only plan, apply and unlock", run.Command)
+		return fmt.Errorf("runner: no %q on a ref, only plan, apply, drift and unlock", run.Command)
 	}
 	for _, p := range run.Projects {
 		if p.Project == "" && p.Dir == "" {
@@ -133,6 +134,10 @@ func (j *Job) runRef(ctx context.Context) error {
 	if len(results) > 0 {
 		j.noteResults(results)
 		j.say(refResults(run.Command, results))
+	}
+	if run.Command == "drift" && err == nil {
+		j.reportDrift(ctx, results)
+		j.failed = false // drift is what the check is for, not a failure of it
 	}
 	return err
 }
@@ -212,6 +217,9 @@ func (j *Job) runRefProjects(ctx context.Context, run RefRun) ([]report.Result, 
 				}
 			}
 			res := j.project(ws, p, rc, nil).plan(ctx, blocked)
+			if run.Command == "drift" {
+				res.Command = "drift"
+			}
 			if run.Command != "apply" || res.Outcome != report.Succeeded {
 				return res
 			}

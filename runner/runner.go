@@ -89,6 +89,8 @@ type Config struct {
 	// Jobs, when set, keeps a record of each job and its output, for the
 	// web UI and the API.
 	Jobs joblog.Store
+	// Drift, when set, keeps what drift checks found.
+	Drift DriftRecorder
 }
 
 // Observer hears how each job ended, for metrics: what it was asked to
@@ -128,6 +130,7 @@ type Runner struct {
 	log        *slog.Logger
 	observer   Observer
 	jobs       joblog.Store
+	drift      DriftRecorder
 	// slots bound the projects running at once across all jobs.
 	slots chan struct{}
 }
@@ -148,6 +151,7 @@ func New(cfg Config) *Runner {
 		log:        cmp.Or(cfg.Logger, slog.Default()),
 		observer:   cfg.Observer,
 		jobs:       cfg.Jobs,
+		drift:      cfg.Drift,
 		slots:      make(chan struct{}, max(cfg.Parallelism, 1)),
 	}
 }

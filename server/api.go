@@ -46,6 +46,7 @@ func (s *Server) routeAPI(mux *http.ServeMux, secret string) {
 	mux.Handle("GET /api/jobs/{id}", auth(s.apiJob))
 	mux.Handle("POST /api/plan", auth(s.apiRun("plan")))
 	mux.Handle("POST /api/apply", auth(s.apiRun("apply")))
+	mux.Handle("GET /api/drift", auth(s.apiDrift))
 	mux.Handle("/api/", auth(func(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
 	}))
@@ -170,6 +171,30 @@ func (s *Server) apiRun(command string) http.HandlerFunc {
 		default:
 			writeAPI(w, http.StatusAccepted, map[string]string{"job": id, "ref": ref.Name, "sha": ref.SHA})
 		}
+	}
+}
+
+// apiDrift answers the last drift check of ?repo= (on ?forge=, which
+// may be left out when the server serves one forge).
+func (s *Server) apiDrift(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	repo, forge := strings.TrimSpace(q.Get("repo")), q.Get("forge")
+	if forge == "" && len(s.forges) == 1 {
+		forge = s.forges[0].Name()
+	}
+	if repo == "" || forge == "" {
+		apiError(w, http.StatusBadRequest, "repo is required, and forge when this server serves more than one")
+		return
+	}
+	report, ok, err := driftReports{s.tasks}.report(r.Context(), forge, repo)
+	switch {
+	case err != nil:
+		s.log.Error("api: reading a drift report", "err", err)
+		apiError(w, http.StatusServiceUnavailable, "the store does not answer")
+	case !ok:
+		apiError(w, http.StatusNotFound, "no drift check of "+repo+" on "+forge+" yet")
+	default:
+		writeAPI(w, http.StatusOK, report)
 	}
 }
 

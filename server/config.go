@@ -65,6 +65,9 @@ type Config struct {
 	// the App's log of webhook deliveries this often, and take those
 	// that did not reach it (inbox.go).
 	InboxInterval time.Duration
+	// DriftInterval, when set, has the server check every repository in
+	// the allowlist's scope for drift this often (drift.go).
+	DriftInterval time.Duration
 	// ShutdownTimeout is how long running jobs may go on once Run's
 	// context ends; one minute when zero. Jobs still running then are
 	// stopped, and their tasks stay queued.
@@ -143,6 +146,8 @@ func (c Config) check() error {
 		return fmt.Errorf("server: poll interval %v is negative", c.PollInterval)
 	case c.InboxInterval < 0:
 		return fmt.Errorf("server: inbox interval %v is negative", c.InboxInterval)
+	case c.DriftInterval < 0:
+		return fmt.Errorf("server: drift interval %v is negative", c.DriftInterval)
 	case c.PlansDir != "" && !filepath.IsAbs(c.PlansDir):
 		return fmt.Errorf("server: plans directory %q is not an absolute path", c.PlansDir)
 	}

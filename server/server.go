@@ -137,6 +137,7 @@ func New(cfg Config) (*Server, error) {
 		Parallelism: cfg.Parallelism,
 		Logger:      log,
 		Observer:    m,
+		Drift:       driftReports{st.tasks},
 		Jobs:        st.jobs,
 	})
 	s := &Server{
@@ -164,6 +165,13 @@ func New(cfg Config) (*Server, error) {
 		for _, f := range forges {
 			if w, ok := f.(vcs.Watcher); ok {
 				s.pollers = append(s.pollers, newPoller(s, f, w, cfg.PollInterval))
+			}
+		}
+	}
+	if cfg.DriftInterval > 0 {
+		for _, f := range forges {
+			if w, ok := f.(vcs.Watcher); ok {
+				s.pollers = append(s.pollers, newDriftScheduler(s, f, w, cfg.DriftInterval))
 			}
 		}
 	}

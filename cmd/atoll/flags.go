@@ -43,7 +43,7 @@ type serverFlags struct {
 	redisAddr, redisPassword                                   string
 	download, allowForks, automerge, hidePrev, redisTLS, inbox bool
 	lockTTL, claimTTL, shutdownTimeout, pollInterval           time.Duration
-	inboxInterval                                              time.Duration
+	inboxInterval, driftInterval                               time.Duration
 	sandbox, sandboxReadPaths, toolUser                        string
 	logFormat, logLevel                                        string
 	webUser, webPassword, webAuth                              string
@@ -86,6 +86,7 @@ func (f *serverFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&f.glSecret, "gitlab-webhook-secret", "", "secret token GitLab sends with webhooks (X-Gitlab-Token)")
 	fs.StringVar(&f.glURL, "gitlab-url", gitlab.DefaultURL, "GitLab instance, also under a path, such as https://example.com/gitlab")
 	fs.DurationVar(&f.pollInterval, "poll-interval", 0, "ask the forges what changed this often (at least 1s), for a server they cannot reach; 0 for webhooks only")
+	fs.DurationVar(&f.driftInterval, "drift-interval", 0, "check the default branch of each repository in --repo-allowlist's scope for drift this often (at least 1m), at a time of its own; 0 for never")
 	fs.StringVar(&f.dist, "tf-distribution", string(workflows.OpenTofu), "opentofu or terraform")
 	fs.StringVar(&f.bin, "tf-bin", "", "tofu or terraform binary to run (default: the distribution's binary on PATH)")
 	fs.StringVar(&f.binDir, "tf-bin-dir", "", "other releases, as DIR/tofu/1.10.7/tofu and DIR/terraform/1.11.4/terraform (default: DATA_DIR/bin)")
@@ -230,6 +231,8 @@ func (f *serverFlags) check() error {
 		return errors.New("--gh-app-key-file needs --gh-app-id")
 	case f.inboxInterval < time.Second:
 		return fmt.Errorf("--gh-app-inbox-interval %v: want at least 1s", f.inboxInterval)
+	case f.driftInterval != 0 && f.driftInterval < time.Minute:
+		return fmt.Errorf("--drift-interval %v: want at least 1m, or 0 for never", f.driftInterval)
 	}
 	if f.glToken != "" {
 		if u, err := url.Parse(f.glURL); err != nil || u.Host == "" || u.Scheme != "https" && u.Scheme != "http" {
@@ -368,6 +371,7 @@ func (f *serverFlags) config(logs io.Writer) (server.Config, error) {
 		ClaimTTL:          f.claimTTL,
 		PollInterval:      f.pollInterval,
 		InboxInterval:     inboxInterval,
+		DriftInterval:     f.driftInterval,
 		Sandbox:           sandbox,
 		ToolUser:          toolUser,
 		ToolUserByDefault: byDefault,

@@ -54,6 +54,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"App key without an App", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gitlab-token=x", "--gh-app-key-file=/etc/hostname"}, nil, "--gh-app-key-file needs --gh-app-id"},
 		{"negative App id", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-app-id=-3", "--gh-app-key-file=/etc/hostname"}, nil, "--gh-app-id -3: want the App's ID"},
 		{"App key that is none", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-app-id=7", "--gh-app-key-file=/etc/hostname"}, nil, "--gh-app-key-file: not an RSA private key in PEM"},
+		{"tiny drift interval", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--drift-interval", "30s"}, nil, "--drift-interval 30s: want at least 1m, or 0 for never"},
 		{"tiny inbox interval", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-token=x", "--gh-app-inbox-interval", "10ms"}, nil, "--gh-app-inbox-interval 10ms: want at least 1s"},
 		{"App key file missing", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--gh-app-id=7", "--gh-app-key-file=/nonexistent/key.pem"}, nil, "--gh-app-key-file: no such file"},
 		{"bad requirement", []string{"server", "--repo-allowlist=*", "--tf-bin", sh, "--apply-requirements", "approved,reviewed"}, nil, `--apply-requirements: unknown apply requirement "reviewed"`},

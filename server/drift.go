@@ -1,0 +1,138 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"time"
+
+	"github.com/atoll-iac/atoll/runner"
+	"github.com/atoll-iac/atoll/runner/queue"
+	"github.com/atoll-iac/atoll/vcs"
+)
+
+// Drift detection: every --drift-interval, each repository in scope (the
+// allowlist's, as polling finds them) gets a drift check of its default
+// branch (runner.RefRun "drift"), queued like any job, at a time of its
+// own within the interval, so that the checks do not all start at once.
+// A scheduler per forge, with a lease, queues them; the job's report is
+// kept as a mark, for GET /api/drift.
+
+// driftKeep is how long a drift report and a repository's schedule are
+// kept.
+const driftKeep = 30 * 24 * time.Hour
+
+func driftReportKey(forge, repo string) string { return "drift/" + forge + "/" + repo + "/report" }
+func driftNextKey(forge, repo string) string   { return "drift/" + forge + "/" + repo + "/next" }
+
+// driftReports keeps the last drift report of each repository as a mark
+// in the task store, shared by replicas.
+type driftReports struct{ tasks queue.Store }
+
+// RecordDrift implements runner.DriftRecorder.
+func (d driftReports) RecordDrift(ctx context.Context, r runner.DriftReport) error {
+	v, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return d.tasks.SetMark(ctx, queue.Mark{Key: driftReportKey(r.Forge, r.Repo), Value: string(v), TTL: driftKeep})
+}
+
+// report is the last drift report of repo on forge; false when there is
+// none.
+func (d driftReports) report(ctx context.Context, forge, repo string) (runner.DriftReport, bool, error) {
+	v, err := d.tasks.Marked(ctx, driftReportKey(forge, repo))
+	if err != nil || v == "" {
+		return runner.DriftReport{}, false, err
+	}
+	var r runner.DriftReport
+	if err := json.Unmarshal([]byte(v), &r); err != nil {
+		return runner.DriftReport{}, false, fmt.Errorf("drift report of %s: %w", repo, err)
+	}
+	return r, true, nil
+}
+
+// driftCheckEvery is how often a scheduler looks for checks that are
+// due: a twentieth of the interval, between a tenth of a second and a
+// minute.
+func driftCheckEvery(interval time.Duration) time.Duration {
+	return min(max(interval/20, 100*time.Millisecond), time.Minute)
+}
+
+// newDriftScheduler returns a poller that queues the drift checks of the
+// repositories forge shows, every interval each.
+func newDriftScheduler(s *Server, forge vcs.Forge, watch vcs.Watcher, interval time.Duration) *poller {
+	p := &poller{s: s, forge: forge, name: forge.Name() + "-drift", watch: watch, interval: driftCheckEvery(interval),
+		log: s.log.With("forge", forge.Name(), "drift", true), owner: newJobID(), failing: map[string]string{}}
+	d := &driftScheduler{p: p, interval: interval}
+	p.poll = d.cycle
+	return p
+}
+
+// driftScheduler queues drift checks, as its poller's poll.
+type driftScheduler struct {
+	p        *poller
+	interval time.Duration
+}
+
+// cycle queues the checks that are due, and sets when each repository is
+// next due: its first check at a time of its own within an interval of
+// now, the next ones an interval after the last.
+func (d *driftScheduler) cycle(ctx context.Context) error {
+	repos, err := d.p.repositories(ctx)
+	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, repo := range repos {
+		if err := d.check(ctx, repo); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", repo, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// check queues repo's drift check when it is due.
+func (d *driftScheduler) check(ctx context.Context, repo string) error {
+	forge := d.p.forge.Name()
+	v, err := d.p.s.tasks.Marked(ctx, driftNextKey(forge, repo))
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	next, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil { // none yet
+		return d.setNext(ctx, repo, now.Add(spread(forge+"/"+repo, d.interval)))
+	}
+	if now.Before(next) {
+		return nil
+	}
+	resolver, ok := d.p.forge.(vcs.RefResolver)
+	if !ok {
+		return errNoRefs
+	}
+	ref, err := resolver.ResolveRef(ctx, repo, "")
+	if err != nil {
+		return err
+	}
+	id := newJobID()
+	if _, err := d.p.s.enqueue(ctx, runner.RefOrder(id, forge, ref, runner.RefRun{Command: "drift"}, "drift", "drift check")); err != nil {
+		return err
+	}
+	d.p.log.Info("queued", "job", id, "repo", repo, "ref", ref.Name, "sha", ref.SHA, "work", "drift check")
+	return d.setNext(ctx, repo, now.Add(d.interval))
+}
+
+func (d *driftScheduler) setNext(ctx context.Context, repo string, next time.Time) error {
+	return d.p.s.tasks.SetMark(ctx, queue.Mark{Key: driftNextKey(d.p.forge.Name(), repo), Value: next.UTC().Format(time.RFC3339Nano), TTL: driftKeep})
+}
+
+// spread is where in an interval the checks of name fall: the same for
+// the same name, and spread evenly over names.
+func spread(name string, interval time.Duration) time.Duration {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return time.Duration(h.Sum64() % uint64(interval))
+}
