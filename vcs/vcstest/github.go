@@ -24,6 +24,11 @@
 // request naming it in If-None-Match gets back as a 304 (APIStats counts
 // them).
 //
+// Both keep issues as well, which atoll opens for its drift reports:
+// listed by state, label and author, edited, closed and commented on
+// (issues.go, gitlab_issues.go). GitHub numbers them in one sequence
+// with a repository's pull requests, GitLab by iids of their own.
+//
 // The fakes are driven through T, which testing.TB satisfies, so that a
 // program can show one to people too (atoll testdrive): the fake GitHub
 // then also serves pages a browser reads, its pull requests and their
@@ -97,14 +102,19 @@ type GitHub struct {
 	app         *appState // nil until EnableApp
 }
 
-// repo is one repository the fake serves. Fields other than pulls are set
-// once by CreateRepo.
+// repo is one repository the fake serves. Fields other than pulls,
+// issues and numbers are set once by CreateRepo.
 type repo struct {
 	fullName string
 	id       int64
-	bare     string  // served by git http-backend
-	work     string  // clone the helpers commit in
-	pulls    []*pull // pulls[i].Number == i+1; guarded by GitHub.mu
+	bare     string // served by git http-backend
+	work     string // clone the helpers commit in
+	// pulls and issues are in number order; guarded by GitHub.mu, as is
+	// numbers, the last number handed out: the two share one sequence,
+	// as on GitHub.
+	pulls   []*pull
+	issues  []*issue
+	numbers int
 }
 
 // pull is a pull request with the state only the API shows.
@@ -122,6 +132,8 @@ type pull struct {
 	// PullRequest.reviewDecision, "" being null: no review required
 	// (SetReviewDecision).
 	mergeState, reviewDecision string
+	// labels are those LabelPull put on it.
+	labels []string
 }
 
 // merge records how a pull request was merged.
@@ -282,10 +294,14 @@ func (g *GitHub) pullLocked(repo string, number int) (Pull, bool) {
 // statePullLocked is the fake's own record of a pull request, or nil.
 func (g *GitHub) statePullLocked(repo string, number int) *pull {
 	r := g.repos[repo]
-	if r == nil || number < 1 || number > len(r.pulls) {
+	if r == nil {
 		return nil
 	}
-	return r.pulls[number-1]
+	i, ok := slices.BinarySearchFunc(r.pulls, number, func(p *pull, n int) int { return cmp.Compare(p.Number, n) })
+	if !ok {
+		return nil
+	}
+	return r.pulls[i]
 }
 
 // Comments returns the comments posted through the API on an issue or pull

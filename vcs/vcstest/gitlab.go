@@ -77,6 +77,9 @@ type project struct {
 	bare string
 	work string
 	mrs  []*mergeRequest // mrs[i].Number == i+1; guarded by GitLab.mu
+	// issues have iids of their own: issues[i].Number == i+1; guarded
+	// by GitLab.mu.
+	issues []*glIssue
 }
 
 // mergeRequest is a merge request with the state only the API shows.

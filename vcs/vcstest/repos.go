@@ -60,16 +60,18 @@ type PullSpec struct {
 	Fork string
 }
 
-// OpenPull opens pull request N (numbered from 1 in each repository): a
-// branch off main's tip with one commit applying spec, pushed as the
-// branch and as refs/pull/N/head, like GitHub does.
+// OpenPull opens pull request N (numbered from 1 in each repository, in
+// one sequence with its issues): a branch off main's tip with one commit
+// applying spec, pushed as the branch and as refs/pull/N/head, like
+// GitHub does.
 func (g *GitHub) OpenPull(t T, repo string, spec PullSpec) Pull {
 	t.Helper()
 	g.opMu.Lock()
 	defer g.opMu.Unlock()
 	r := g.repo(t, repo)
 	g.mu.Lock()
-	number := len(r.pulls) + 1
+	r.numbers++ // taken now: the API may open an issue meanwhile
+	number := r.numbers
 	g.mu.Unlock()
 
 	p := Pull{
@@ -120,7 +122,7 @@ func (g *GitHub) PushToPull(t T, repo string, number int, files map[string]strin
 
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	st := r.pulls[number-1]
+	st := g.statePullLocked(repo, number)
 	st.HeadSHA = p.HeadSHA
 	st.touch()
 	return st.Pull
