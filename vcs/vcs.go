@@ -244,6 +244,32 @@ type Ref struct {
 	Branch string
 }
 
+// IssueTracker is a forge on which atoll can keep an issue of its own in
+// a repository: its drift report. Issues are told apart by a label.
+type IssueTracker interface {
+	// FindIssue returns the open issue of repo that carries label and
+	// that atoll opened (its author is CurrentUser), the newest if
+	// several; false when there is none.
+	FindIssue(ctx context.Context, repo Repo, label string) (Issue, bool, error)
+	// OpenIssue opens an issue in repo with title, body and label
+	// (created on the repository if missing, where the forge needs that)
+	// and returns it.
+	OpenIssue(ctx context.Context, repo Repo, title, body, label string) (Issue, error)
+	// UpdateIssue replaces the title and body of issue number, and
+	// reopens it when closed.
+	UpdateIssue(ctx context.Context, repo Repo, number int, title, body string) error
+	// CloseIssue closes issue number with a last comment, comment ("" for
+	// none).
+	CloseIssue(ctx context.Context, repo Repo, number int, comment string) error
+}
+
+// Issue is an issue as atoll keeps it.
+type Issue struct {
+	Number int    // GitHub's number, GitLab's iid
+	URL    string // its web page
+	Open   bool
+}
+
 // EventType says what happened.
 type EventType int
 
