@@ -20,10 +20,16 @@ import (
 // DriftStatus is the context of the commit status a drift check sets.
 const DriftStatus = "atoll/drift"
 
-// DriftRecorder keeps what drift checks found, for the web UI and API.
+// DriftRecorder keeps what drift checks found, for the web UI and API,
+// and for the next check of the repository.
 type DriftRecorder interface {
 	RecordDrift(ctx context.Context, r DriftReport) error
+	// LastDrift is the last report of repo on forge; false when none.
+	LastDrift(ctx context.Context, forge, repo string) (DriftReport, bool, error)
 }
+
+// DriftLabel marks the issue in which atoll lists what drifted.
+const DriftLabel = "atoll-drift"
 
 // DriftReport is what one drift check of a repository found.
 type DriftReport struct {
@@ -35,6 +41,9 @@ type DriftReport struct {
 	Time  time.Time `json:"time"`
 	// Projects are the projects checked, in the order they ran.
 	Projects []DriftProject `json:"projects"`
+	// Issue is the number of the repository's drift issue, where the
+	// forge keeps issues and one was opened; 0 for none.
+	Issue int `json:"issue,omitempty"`
 }
 
 // Drifted counts the projects found drifted.
@@ -83,17 +92,25 @@ func (j *Job) driftReport(results []report.Result) DriftReport {
 	return r
 }
 
-// reportDrift keeps the drift check's report and sets the branch head's
-// drift status: failure while a project drifts, success once none does
-// and every project could be checked.
+// reportDrift sets the branch head's drift status (failure while a
+// project drifts, success once none does and every project could be
+// checked), keeps the repository's drift issue, and then the report.
 func (j *Job) reportDrift(ctx context.Context, results []report.Result) {
 	r := j.driftReport(results)
 	ctx, cancel := reportContext(ctx)
 	defer cancel()
+	// The report is kept last: once it is there, all is said.
 	if j.r.drift != nil {
-		if err := j.r.drift.RecordDrift(ctx, r); err != nil {
-			j.Log.Error("recording the drift check", "err", err)
+		prev, _, err := j.r.drift.LastDrift(ctx, r.Forge, r.Repo)
+		if err != nil {
+			j.Log.Warn("reading the last drift check", "err", err)
 		}
+		r.Issue = j.driftIssue(ctx, r, prev.Issue)
+		defer func() {
+			if err := j.r.drift.RecordDrift(ctx, r); err != nil {
+				j.Log.Error("recording the drift check", "err", err)
+			}
+		}()
 	}
 	unknown := len(r.Projects) - r.Drifted()
 	for _, p := range r.Projects {
@@ -112,4 +129,85 @@ func (j *Job) reportDrift(ctx context.Context, results []report.Result) {
 		j.Log.Error("setting the drift status", "err", err)
 	}
 	j.Log.Info("drift checked", "drifted", r.Drifted(), "projects", len(r.Projects))
+}
+
+// driftIssue keeps the repository's drift issue as r says, where the
+// forge keeps issues: opened (or updated, reopened) listing what drifted
+// while anything does, closed once every project is in sync. number is
+// the issue the last check kept, if any; else atoll looks for its open
+// issue by DriftLabel, so that it finds it again after losing its store.
+// It returns the issue's number now; 0 for none.
+func (j *Job) driftIssue(ctx context.Context, r DriftReport, number int) int {
+	issues, ok := j.Forge.(vcs.IssueTracker)
+	if !ok {
+		return 0
+	}
+	if number == 0 {
+		found, ok, err := issues.FindIssue(ctx, j.Pull.Repo, DriftLabel)
+		if err != nil {
+			j.Log.Warn("looking for the drift issue", "err", err)
+		} else if ok {
+			number = found.Number
+		}
+	}
+	drifted := r.Drifted()
+	switch {
+	case drifted == 0 && number == 0:
+		return 0
+	case drifted == 0:
+		inSync := true
+		for _, p := range r.Projects {
+			inSync = inSync && p.State == InSync
+		}
+		if !inSync {
+			return number // not known to be fixed: the issue stays as it is
+		}
+		if err := issues.CloseIssue(ctx, j.Pull.Repo, number, fmt.Sprintf("No project drifts any more: atoll's drift check of `%s` at %.7s (job `%s`) found every project in sync.", r.Ref, r.SHA, r.Job)); err != nil {
+			j.Log.Error("closing the drift issue", "issue", number, "err", err)
+			return number
+		}
+		return 0
+	}
+	title, body := driftIssueText(r)
+	if number != 0 {
+		if err := issues.UpdateIssue(ctx, j.Pull.Repo, number, title, body); err != nil {
+			j.Log.Error("updating the drift issue", "issue", number, "err", err)
+		}
+		return number
+	}
+	opened, err := issues.OpenIssue(ctx, j.Pull.Repo, title, body, DriftLabel)
+	if err != nil {
+		j.Log.Error("opening the drift issue", "err", err)
+		return 0
+	}
+	return opened.Number
+}
+
+// driftIssueText is the title and body of the drift issue that r
+// describes: a line per project that drifted, with its plan's summary.
+func driftIssueText(r DriftReport) (title, body string) {
+	n := r.Drifted()
+	title = fmt.Sprintf("Drift: %d project%s of %s no longer match%s the code", n, plural(n), r.Ref, map[bool]string{true: "es", false: ""}[n == 1])
+	var b strings.Builder
+	fmt.Fprintf(&b, "atoll's drift check of `%s` at %.7s (job `%s`, %s) found the real infrastructure different from the code:\n\n", r.Ref, r.SHA, r.Job, r.Time.Format("2006-01-02 15:04 UTC"))
+	b.WriteString("| project | workspace | what a plan would do |\n| --- | --- | --- |\n")
+	for _, p := range r.Projects {
+		if p.State != Drifted {
+			continue
+		}
+		name := "`" + p.Dir + "`"
+		if p.Name != "" {
+			name = fmt.Sprintf("`%s` (`%s`)", p.Name, p.Dir)
+		}
+		fmt.Fprintf(&b, "| %s | `%s` | %s |\n", name, p.Workspace, strings.ReplaceAll(p.Summary, "|", "\\|"))
+	}
+	fmt.Fprintf(&b, "\nThe job's output has each plan (the web UI's job page, or `GET /api/jobs/%s`). Apply the code, or change it to match, and the next check closes this issue.\n", r.Job)
+	return title, b.String()
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }

@@ -40,6 +40,11 @@ func (d driftReports) RecordDrift(ctx context.Context, r runner.DriftReport) err
 	return d.tasks.SetMark(ctx, queue.Mark{Key: driftReportKey(r.Forge, r.Repo), Value: string(v), TTL: driftKeep})
 }
 
+// LastDrift implements runner.DriftRecorder.
+func (d driftReports) LastDrift(ctx context.Context, forge, repo string) (runner.DriftReport, bool, error) {
+	return d.report(ctx, forge, repo)
+}
+
 // report is the last drift report of repo on forge; false when there is
 // none.
 func (d driftReports) report(ctx context.Context, forge, repo string) (runner.DriftReport, bool, error) {

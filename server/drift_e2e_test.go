@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -9,47 +10,88 @@ import (
 	"github.com/atoll-iac/atoll/runner"
 )
 
-// TestDriftCheck: a repository whose code is not applied has drifted:
-// the scheduled check says so in the default branch's status and in GET
-// /api/drift; once it is applied, the next check finds it in sync.
+// TestDriftCheck, on each forge: a repository whose code is not applied
+// has drifted: the scheduled check says so in the default branch's
+// status, in GET /api/drift and in an issue; once it is applied, the
+// next check finds it in sync, and closes the issue.
 func TestDriftCheck(t *testing.T) {
-	t.Parallel()
-	gh := newTestGitHub(t)
-	gh.CreateRepo(t, "acme/infra", map[string]string{"main.tf": oneResource})
-	main := gh.PushToMain(t, "acme/infra", map[string]string{"README.md": "infra\n"})
-	e := newTestEnv(t, testOptions{gh: gh, configure: func(c *Config) {
+	for _, f := range forges {
+		t.Run(f.name, func(t *testing.T) {
+			t.Parallel()
+			testDriftCheck(t, f)
+		})
+	}
+}
+
+func testDriftCheck(t *testing.T, f forge) {
+	opts := testOptions{configure: func(c *Config) {
 		c.APISecret = apiToken
 		c.DriftInterval = 2 * time.Second
-	}})
-	report := func(want string) runner.DriftReport {
+	}}
+	var fake fakeForge
+	if f.name == "github" {
+		opts.gh = newTestGitHub(t)
+		fake = opts.gh
+	} else {
+		opts.gl = newTestGitLab(t)
+		fake = opts.gl
+	}
+	// There before the server starts: it lists the repositories at once,
+	// then every few minutes.
+	fake.CreateRepo(t, "acme/infra", map[string]string{"main.tf": oneResource})
+	main := fake.PushToMain(t, "acme/infra", map[string]string{"README.md": "infra\n"})
+	e := f.env(t, opts)
+	// report waits for a check, other than job notJob, that finds the
+	// project in state want.
+	report := func(want, notJob string) runner.DriftReport {
 		t.Helper()
 		var r runner.DriftReport
-		e.gh.WaitFor(t, waitLong, "a drift check that finds the project "+want, func() bool {
+		e.f.WaitFor(t, waitLong, "a drift check that finds the project "+want, func() bool {
 			var ok bool
-			r, ok, _ = driftReports{e.server.tasks}.report(t.Context(), "github", "acme/infra")
-			return ok && len(r.Projects) == 1 && r.Projects[0].State == want
+			r, ok, _ = driftReports{e.server.tasks}.report(t.Context(), f.name, "acme/infra")
+			return ok && r.Job != notJob && len(r.Projects) == 1 && r.Projects[0].State == want
 		})
 		return r
 	}
-	r := report(runner.Drifted)
+	r := report(runner.Drifted, "")
 	if r.SHA != main || r.Ref != "main" || !strings.Contains(r.Projects[0].Summary, "Plan: 1 to add") {
 		t.Errorf("drift report: %+v", r)
 	}
-	if st := e.status("acme/infra", main, "atoll/drift"); st.State != "failure" || st.Description != "1 of 1 projects drifted" {
+	if st := e.status("acme/infra", main, "atoll/drift"); st.State != f.failure || st.Description != "1 of 1 projects drifted" {
 		t.Errorf("drift status: %+v", st)
 	}
 	if code, v := e.apiDo(t, http.MethodGet, "/api/drift?repo=acme/infra", apiToken, ""); code != http.StatusOK || !strings.Contains(toJSON(v), `"state":"drifted"`) {
 		t.Errorf("GET /api/drift: %d %s", code, toJSON(v))
+	}
+	// One issue lists what drifted, kept over the next checks.
+	issues := e.f.Issues("acme/infra")
+	if len(issues) != 1 || !issues[0].Open || issues[0].Title != "Drift: 1 project of main no longer matches the code" ||
+		!slices.Contains(issues[0].Labels, "atoll-drift") || !strings.Contains(issues[0].Body, "| `.` | `default` | Plan: 1 to add, 0 to change, 0 to destroy. |") {
+		t.Errorf("drift issues: %+v", issues)
+	}
+	if r.Issue != issues[0].Number {
+		t.Errorf("the report keeps issue %d, want %d", r.Issue, issues[0].Number)
+	}
+	report(runner.Drifted, r.Job) // a second check
+	if n := len(e.f.Issues("acme/infra")); n != 1 {
+		t.Errorf("%d drift issues after a second check, want the same one", n)
 	}
 
 	// Applied (through the API, on the same branch), it is in sync.
 	if job, _ := e.runJob(t, "/api/apply", `{"repo":"acme/infra"}`); job["state"] != "succeeded" {
 		t.Fatalf("apply: %s", toJSON(job))
 	}
-	report(runner.InSync)
-	e.gh.WaitFor(t, waitLong, "the drift status to pass", func() bool {
+	report(runner.InSync, "")
+	e.f.WaitFor(t, waitLong, "the drift status to pass", func() bool {
 		return e.status("acme/infra", main, "atoll/drift").State == "success"
 	})
+	e.f.WaitFor(t, waitLong, "the drift issue to close", func() bool {
+		is := e.f.Issues("acme/infra")
+		return len(is) == 1 && !is[0].Open
+	})
+	if c := e.f.Issues("acme/infra")[0].Comments; len(c) != 1 || !strings.Contains(c[0], "No project drifts any more") {
+		t.Errorf("the closed drift issue's comments: %q", c)
+	}
 	for _, c := range []struct {
 		path string
 		want int

@@ -64,6 +64,7 @@ type fakeForge interface {
 	PushToPull(t vcstest.T, repo string, number int, files map[string]string) vcstest.Pull
 	ClosePull(t vcstest.T, repo string, number int) vcstest.Pull
 	Comments(repo string, number int) []vcstest.Comment
+	Issues(repo string) []vcstest.Issue
 	AllComments() []vcstest.Comment
 	Statuses(repo, sha string) []vcstest.Status
 	StatusHistory(repo, sha, context string) []string
