@@ -51,6 +51,18 @@ func RefOrder(jobID, forge string, ref vcs.Ref, run RefRun, operator, via string
 	return Order{JobID: jobID, Forge: forge, Operator: operator, Via: via, Run: &run, Event: vcs.Event{Repo: ref.Repo, Pull: pull}}
 }
 
+// RunRef does run on commit ref of forge at once, outside the queue, as
+// job id, on operator's word: one pass of `atoll drift`.
+func (r *Runner) RunRef(ctx context.Context, id string, forge vcs.Forge, ref vcs.Ref, run RefRun, operator string) Outcome {
+	o := RefOrder(id, forge.Name(), ref, run, operator, "command line")
+	log := r.log.With("forge", forge.Name(), "repo", ref.Repo.FullName, "ref", ref.Name, "job", id)
+	j := r.newJob(id, log, forge, o.Event, nil)
+	j.operator, j.via, j.refRun = operator, o.Via, o.Run
+	var out Outcome
+	out.Failed = j.run(ctx) || j.failed
+	return out
+}
+
 // RefUnlockOrder is the order to let go of the locks and plans of the
 // runs on refs of repo, on forge, as operator asked via atoll's "web UI"
 // or "API": what an operator does once they know what became of an apply

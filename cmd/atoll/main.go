@@ -60,6 +60,10 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		return ci(ctx, args[1:], environ, stdout, stderr)
+	case "drift":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return drift(ctx, args[1:], environ, getenv, stdout, stderr)
 	case "testdrive":
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
@@ -113,6 +117,7 @@ Usage:
   atoll projects         print which projects a pull request from this checkout would plan, and why
   atoll ci [plan|apply]  in a CI job, do at once what its event asks, with no server
   atoll forward --url U  in a CI job, send its event to the atoll server at U as the forge would
+  atoll drift [flags]    check each repository in scope for drift once (the server's flags); exit 2 on drift
   atoll testdrive        watch atoll plan and apply a pull request, on this machine alone
   atoll version          print the version
 `
