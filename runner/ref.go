@@ -55,7 +55,7 @@ func RefOrder(jobID, forge string, ref vcs.Ref, run RefRun, operator, via string
 // job id, on operator's word: one pass of `atoll drift`.
 func (r *Runner) RunRef(ctx context.Context, id string, forge vcs.Forge, ref vcs.Ref, run RefRun, operator string) Outcome {
 	o := RefOrder(id, forge.Name(), ref, run, operator, "command line")
-	log := r.log.With("forge", forge.Name(), "repo", ref.Repo.FullName, "ref", ref.Name, "job", id)
+	log := r.log.With("forge", forge.Name(), "repo", ref.Repo.FullName, "job", id)
 	j := r.newJob(id, log, forge, o.Event, nil)
 	j.operator, j.via, j.refRun = operator, o.Via, o.Run
 	var out Outcome

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/atoll-iac/atoll/locking/redistest"
+	"github.com/atoll-iac/atoll/runner"
 	"github.com/atoll-iac/atoll/runner/joblog"
+	"github.com/atoll-iac/atoll/vcs"
 	"github.com/atoll-iac/atoll/vcs/vcstest"
 )
 
@@ -189,4 +191,36 @@ func BenchmarkReplicaThroughput(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkDriftPass measures a drift check of a repository of 50
+// projects (one resource each), from its start to its report, and
+// reports the seconds a check takes (s/pass) and per project
+// (ms/project). Without parallel_plan in the repository's config, its
+// projects are planned one at a time.
+func BenchmarkDriftPass(b *testing.B) {
+	gh := newTestGitHub(b)
+	files := map[string]string{}
+	for i := range 50 {
+		files[fmt.Sprintf("p%02d/main.tf", i)] = oneResource
+	}
+	gh.CreateRepo(b, "acme/infra", files)
+	e := newTestEnv(b, testOptions{gh: gh, configure: func(c *Config) { c.Parallelism = 2 }})
+	f := e.server.forges[0]
+	ref, err := f.(vcs.RefResolver).ResolveRef(b.Context(), "acme/infra", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		id := newJobID()
+		if o := e.server.jobs.RunRef(b.Context(), id, f, ref, runner.RefRun{Command: "drift"}, "drift"); o.Failed {
+			b.Fatal("the drift check failed")
+		}
+		r, ok, err := driftReports{e.server.tasks}.report(b.Context(), "github", "acme/infra")
+		if err != nil || !ok || r.Job != id || len(r.Projects) != 50 {
+			b.Fatalf("report %+v, %v, %v", r, ok, err)
+		}
+	}
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/pass")
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N)/50, "ms/project")
 }
