@@ -186,7 +186,7 @@ func (s *Server) apiDrift(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, "repo is required, and forge when this server serves more than one")
 		return
 	}
-	report, ok, err := driftReports{s.tasks}.report(r.Context(), forge, repo)
+	report, ok, err := driftReports{tasks: s.tasks}.report(r.Context(), forge, repo)
 	switch {
 	case err != nil:
 		s.log.Error("api: reading a drift report", "err", err)

@@ -115,7 +115,7 @@ func RunDrift(ctx context.Context, cfg Config, out io.Writer) (DriftPass, error)
 	}
 	defer s.Close(context.WithoutCancel(ctx))
 	pass := DriftPass{Failed: map[string]error{}}
-	reports := driftReports{s.tasks}
+	reports := driftReports{tasks: s.tasks}
 	for _, f := range s.forges {
 		w, ok := f.(vcs.Watcher)
 		resolver, resolves := f.(vcs.RefResolver)

@@ -28,14 +28,21 @@ func driftReportKey(forge, repo string) string { return "drift/" + forge + "/" +
 func driftNextKey(forge, repo string) string   { return "drift/" + forge + "/" + repo + "/next" }
 
 // driftReports keeps the last drift report of each repository as a mark
-// in the task store, shared by replicas.
-type driftReports struct{ tasks queue.Store }
+// in the task store, shared by replicas, and in m's gauges when m is
+// set.
+type driftReports struct {
+	tasks queue.Store
+	m     *metrics
+}
 
 // RecordDrift implements runner.DriftRecorder.
 func (d driftReports) RecordDrift(ctx context.Context, r runner.DriftReport) error {
 	v, err := json.Marshal(r)
 	if err != nil {
 		return err
+	}
+	if d.m != nil {
+		d.m.drift(r)
 	}
 	return d.tasks.SetMark(ctx, queue.Mark{Key: driftReportKey(r.Forge, r.Repo), Value: string(v), TTL: driftKeep})
 }

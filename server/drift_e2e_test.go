@@ -48,7 +48,7 @@ func testDriftCheck(t *testing.T, f forge) {
 		var r runner.DriftReport
 		e.f.WaitFor(t, waitLong, "a drift check that finds the project "+want, func() bool {
 			var ok bool
-			r, ok, _ = driftReports{e.server.tasks}.report(t.Context(), f.name, "acme/infra")
+			r, ok, _ = driftReports{tasks: e.server.tasks}.report(t.Context(), f.name, "acme/infra")
 			return ok && r.Job != notJob && len(r.Projects) == 1 && r.Projects[0].State == want
 		})
 		return r
@@ -62,6 +62,13 @@ func testDriftCheck(t *testing.T, f forge) {
 	}
 	if code, v := e.apiDo(t, http.MethodGet, "/api/drift?repo=acme/infra", apiToken, ""); code != http.StatusOK || !strings.Contains(toJSON(v), `"state":"drifted"`) {
 		t.Errorf("GET /api/drift: %d %s", code, toJSON(v))
+	}
+	drifted := func() float64 {
+		v, _ := metricValue(e.scrape(t), "atoll_project_drifted", "forge="+f.name, "repo=acme/infra", "dir=.", "workspace=default")
+		return v
+	}
+	if v := drifted(); v != 1 {
+		t.Errorf("atoll_project_drifted = %v, want 1", v)
 	}
 	// One issue lists what drifted, kept over the next checks.
 	issues := e.f.Issues("acme/infra")
@@ -82,6 +89,9 @@ func testDriftCheck(t *testing.T, f forge) {
 		t.Fatalf("apply: %s", toJSON(job))
 	}
 	report(runner.InSync, "")
+	if v := drifted(); v != 0 {
+		t.Errorf("atoll_project_drifted = %v once in sync, want 0", v)
+	}
 	e.f.WaitFor(t, waitLong, "the drift status to pass", func() bool {
 		return e.status("acme/infra", main, "atoll/drift").State == "success"
 	})

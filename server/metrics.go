@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/atoll-iac/atoll/locking"
+	"github.com/atoll-iac/atoll/runner"
 	"github.com/atoll-iac/atoll/runner/queue"
 )
 
@@ -30,6 +31,7 @@ type metrics struct {
 	forgeCalls *prometheus.CounterVec
 	rateLeft   *prometheus.GaugeVec
 	pollCycles *prometheus.CounterVec
+	drifted    *prometheus.GaugeVec
 }
 
 // newMetrics registers the server's metrics, and the Go runtime's and
@@ -63,8 +65,12 @@ func newMetrics(log *slog.Logger, tasks queue.Store, locker locking.Locker) *met
 			Name: "atoll_poll_cycles_total",
 			Help: "Polling cycles ended, by forge and outcome: ok or error.",
 		}, []string{"forge", "outcome"}),
+		drifted: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "atoll_project_drifted",
+			Help: "1 when the last drift check this replica ran found the project drifted, 0 when in sync, by forge, repository, directory and workspace.",
+		}, []string{"forge", "repo", "dir", "workspace"}),
 	}
-	m.reg.MustRegister(m.webhooks, m.jobs, m.jobSeconds, m.forgeCalls, m.rateLeft, m.pollCycles,
+	m.reg.MustRegister(m.webhooks, m.jobs, m.jobSeconds, m.forgeCalls, m.rateLeft, m.pollCycles, m.drifted,
 		&storeCollector{log: log, tasks: tasks, locker: locker},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -79,6 +85,20 @@ func (m *metrics) handler() http.Handler {
 func (m *metrics) JobDone(command, outcome string, took time.Duration) {
 	m.jobs.WithLabelValues(command, outcome).Inc()
 	m.jobSeconds.WithLabelValues(command).Observe(took.Seconds())
+}
+
+// drift notes what drift check r found of each project; one it could
+// not check keeps what was known.
+func (m *metrics) drift(r runner.DriftReport) {
+	for _, p := range r.Projects {
+		g := m.drifted.WithLabelValues(r.Forge, r.Repo, p.Dir, p.Workspace)
+		switch p.State {
+		case runner.Drifted:
+			g.Set(1)
+		case runner.InSync:
+			g.Set(0)
+		}
+	}
 }
 
 // pollCycle counts a poller's cycle.

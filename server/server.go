@@ -137,7 +137,7 @@ func New(cfg Config) (*Server, error) {
 		Parallelism: cfg.Parallelism,
 		Logger:      log,
 		Observer:    m,
-		Drift:       driftReports{st.tasks},
+		Drift:       driftReports{tasks: st.tasks, m: m},
 		Jobs:        st.jobs,
 	})
 	s := &Server{
