@@ -133,8 +133,13 @@ func RunDrift(ctx context.Context, cfg Config, out io.Writer) (DriftPass, error)
 				fmt.Fprintf(out, "%s: not checked: %v\n", repo, err)
 				continue
 			}
+			run, on := s.driftRun(ref)
+			if !on {
+				fmt.Fprintf(out, "%s: not checked: the server's repo config turns drift checks off\n", repo)
+				continue
+			}
 			id := newJobID()
-			o := s.jobs.RunRef(ctx, id, f, ref, runner.RefRun{Command: "drift"}, "drift")
+			o := s.jobs.RunRef(ctx, id, f, ref, run, "drift")
 			r, ok, err := reports.report(ctx, f.Name(), ref.Repo.FullName)
 			if err != nil || !ok || r.Job != id {
 				pass.Failed[repo] = fmt.Errorf("the check (job %s) did not end with a report; failed: %v", id, o.Failed)

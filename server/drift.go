@@ -129,8 +129,12 @@ func (d *driftScheduler) check(ctx context.Context, repo string) error {
 	if err != nil {
 		return err
 	}
+	run, on := d.p.s.driftRun(ref)
+	if !on {
+		return d.setNext(ctx, repo, now.Add(d.interval)) // asked again then: the config may change
+	}
 	id := newJobID()
-	if _, err := d.p.s.enqueue(ctx, runner.RefOrder(id, forge, ref, runner.RefRun{Command: "drift"}, "drift", "drift check")); err != nil {
+	if _, err := d.p.s.enqueue(ctx, runner.RefOrder(id, forge, ref, run, "drift", "drift check")); err != nil {
 		return err
 	}
 	d.p.log.Info("queued", "job", id, "repo", repo, "ref", ref.Name, "sha", ref.SHA, "work", "drift check")
@@ -139,6 +143,18 @@ func (d *driftScheduler) check(ctx context.Context, repo string) error {
 
 func (d *driftScheduler) setNext(ctx context.Context, repo string, next time.Time) error {
 	return d.p.s.tasks.SetMark(ctx, queue.Mark{Key: driftNextKey(d.p.forge.Name(), repo), Value: next.UTC().Format(time.RFC3339Nano), TTL: driftKeep})
+}
+
+// driftRun is the drift check of ref as the server-side repo config's
+// drift: says, and whether it has the repository checked at all.
+func (s *Server) driftRun(ref vcs.Ref) (runner.RefRun, bool) {
+	run := runner.RefRun{Command: "drift"}
+	rule := s.repoConfig.For(ref.Repo.FullName, ref.Branch).Drift
+	if rule == nil {
+		return run, true
+	}
+	run.Projects = rule.Selects()
+	return run, !rule.Off
 }
 
 // spread is where in an interval the checks of name fall: the same for

@@ -25,6 +25,7 @@ import (
 	"github.com/atoll-iac/atoll/runner/tool"
 	"github.com/atoll-iac/atoll/runner/workspace"
 	"github.com/atoll-iac/atoll/vcs"
+	"github.com/atoll-iac/atoll/workflows"
 )
 
 // Server receives forge events and runs what they ask for. New builds
@@ -56,7 +57,10 @@ type Server struct {
 	pollers []*poller
 	// inboxes names the forges whose delivery log a poller reads: their
 	// webhooks mark the deliveries they take (inbox.go).
-	inboxes     map[string]bool
+	inboxes map[string]bool
+	// repoConfig is the server-side repo config, whose drift: entries
+	// the drift checks follow.
+	repoConfig  workflows.ServerConfig
 	polling     sync.WaitGroup
 	stopPolling context.CancelFunc
 	// sandbox is "on" when steps run confined.
@@ -153,6 +157,7 @@ func New(cfg Config) (*Server, error) {
 		bodies:     webhookLimits(),
 		refused:    unsignedRefused(cfg),
 		inboxes:    map[string]bool{},
+		repoConfig: cfg.Policy.RepoConfig,
 		sandbox:    sandboxState(sandbox),
 		metrics:    m,
 		apiSecret:  cfg.APISecret,

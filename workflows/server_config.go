@@ -49,6 +49,9 @@ type RepoRule struct {
 	// and state rm change its projects' state; the apply requirements
 	// unless set.
 	ImportRequirements *Requirements
+	// Drift says what drift checks do for the repository; every project
+	// is checked when nil (and --drift-interval is set).
+	Drift *DriftRule
 	// DeleteSourceBranchOnMerge deletes a pull request's branch when atoll
 	// merges it.
 	DeleteSourceBranchOnMerge bool
@@ -95,7 +98,33 @@ type rawRepoRule struct {
 	AllowCustomWorkflows *bool     `yaml:"allow_custom_workflows"`
 	PreWorkflowHooks     []rawHook `yaml:"pre_workflow_hooks"`
 	PostWorkflowHooks    []rawHook `yaml:"post_workflow_hooks"`
+	Drift                *rawDrift `yaml:"drift"`
 	line                 int
+}
+
+// rawDrift is a repos entry's drift: true, false, or what to check.
+type rawDrift struct {
+	Enabled  *bool    `yaml:"enabled"`
+	Projects []string `yaml:"projects"`
+	Dirs     []string `yaml:"dirs"`
+}
+
+var driftKeys = []string{"enabled", "projects", "dirs"}
+
+func (d *rawDrift) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		var on bool
+		if err := n.Decode(&on); err != nil {
+			return &lineError{n.Line, "drift: want true, false, or a mapping of enabled, projects and dirs"}
+		}
+		d.Enabled = &on
+		return nil
+	}
+	if err := checkKeys(n, "drift", driftKeys); err != nil {
+		return err
+	}
+	type plain rawDrift
+	return n.Decode((*plain)(d))
 }
 
 type rawHook struct {
@@ -108,7 +137,7 @@ type rawHook struct {
 
 var (
 	serverConfigKeys = []string{"repos", "workflows"}
-	repoRuleKeys     = []string{"id", "apply_requirements", "workflow", "allowed_overrides", "allow_custom_workflows", "pre_workflow_hooks", "post_workflow_hooks", "branch", "repo_config_file", "plan_requirements", "import_requirements", "delete_source_branch_on_merge", "repo_locking", "repo_locks", "policy_check", "custom_policy_check", "autodiscover", "silence_pr_comments"}
+	repoRuleKeys     = []string{"id", "drift", "apply_requirements", "workflow", "allowed_overrides", "allow_custom_workflows", "pre_workflow_hooks", "post_workflow_hooks", "branch", "repo_config_file", "plan_requirements", "import_requirements", "delete_source_branch_on_merge", "repo_locking", "repo_locks", "policy_check", "custom_policy_check", "autodiscover", "silence_pr_comments"}
 	overridable      = []string{"apply_requirements", "workflow", "delete_source_branch_on_merge", "plan_requirements", "import_requirements", "repo_locking", "repo_locks", "policy_check", "custom_policy_check", "autodiscover", "silence_pr_comments"}
 )
 
@@ -187,6 +216,11 @@ func ParseServerConfig(file string, data []byte) (ServerConfig, error) {
 		}
 		if rule.ImportRequirements, err = optionalRequirements("import", r.ImportRequirements); err != nil {
 			return fail(r.line, "%v", err)
+		}
+		if r.Drift != nil {
+			if rule.Drift, err = convertDrift(*r.Drift); err != nil {
+				return fail(r.line, "drift: %v", err)
+			}
 		}
 		if r.Branch != nil {
 			if rule.branch, err = branchMatcher(*r.Branch); err != nil {
@@ -302,6 +336,9 @@ func (c ServerConfig) For(repo, base string) RepoRule {
 		if r.ImportRequirements != nil {
 			rule.ImportRequirements = r.ImportRequirements
 		}
+		if r.Drift != nil {
+			rule.Drift = r.Drift
+		}
 		if r.Workflow != "" {
 			rule.Workflow = r.Workflow
 		}
@@ -394,4 +431,44 @@ func (w Workflow) withDefaults() Workflow {
 		w.StateRm = []ConfigStep{{Name: "init"}, {Name: "state_rm"}}
 	}
 	return w
+}
+
+// DriftRule is what a repos entry's drift: says.
+type DriftRule struct {
+	// Off turns drift checks off for the repository.
+	Off bool
+	// Projects and Dirs, when either is set, are the projects checked:
+	// by name, and by directory (in the default workspace, or as the
+	// config sets them); every project when both are empty.
+	Projects, Dirs []string
+}
+
+// Selects returns what the rule has checked, as commands that select
+// projects; none for every project.
+func (d DriftRule) Selects() []Command {
+	var sel []Command
+	for _, p := range d.Projects {
+		sel = append(sel, Command{Name: "plan", Project: p})
+	}
+	for _, dir := range d.Dirs {
+		sel = append(sel, Command{Name: "plan", Dir: dir})
+	}
+	return sel
+}
+
+func convertDrift(r rawDrift) (*DriftRule, error) {
+	d := &DriftRule{Off: r.Enabled != nil && !*r.Enabled, Projects: r.Projects}
+	for _, dir := range r.Dirs {
+		clean, err := CleanDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("dirs: %q: %v", dir, err)
+		}
+		d.Dirs = append(d.Dirs, clean)
+	}
+	for _, p := range r.Projects {
+		if strings.TrimSpace(p) == "" || len(p) > maxNameLen {
+			return nil, fmt.Errorf("projects: %q is no project name", p)
+		}
+	}
+	return d, nil
 }

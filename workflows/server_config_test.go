@@ -73,6 +73,9 @@ func TestServerConfigErrors(t *testing.T) {
 		{"repos:\n- id: x\n  plan_requirements: [approve]\n", `repos.yaml:2: plan requirement "approve": want approved, mergeable or undiverged`},
 		{"repos:\n- id: x\n  post_workflow_hooks:\n  - shell: bash\n", "repos.yaml:4: a hook needs a run command"},
 		{"repos:\n- id: x\n  pre_workflow_hooks:\n  - run: x\n    commands: plan apply\n", `repos.yaml:4: hook commands: "plan apply" is no command`},
+		{"repos:\n- id: x\n  drift: sometimes\n", "repos.yaml:3: drift: want true, false, or a mapping"},
+		{"repos:\n- id: x\n  drift:\n    every: 1h\n", `repos.yaml:4: unknown key "every" in drift`},
+		{"repos:\n- id: x\n  drift:\n    dirs: [../etc]\n", `drift: dirs: "../etc"`},
 	}
 	for _, tt := range tests {
 		_, err := ParseServerConfig("repos.yaml", []byte(tt.yaml))
@@ -102,5 +105,38 @@ func TestRepoRuleCheck(t *testing.T) {
 		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
 			t.Errorf("Check with %+v = %v, want %q", tt.rule, err, tt.want)
 		}
+	}
+}
+
+// TestServerConfigDrift: drift: is true, false, or what to check; the
+// last matching entry that sets it decides.
+func TestServerConfigDrift(t *testing.T) {
+	t.Parallel()
+	cfg, err := ParseServerConfig("repos.yaml", []byte(`repos:
+- id: /.*/
+  drift:
+    projects: [dns]
+    dirs: [./stacks/app/]
+- id: acme/legacy
+  drift: false
+- id: acme/other
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		repo string
+		want *DriftRule
+	}{
+		{"acme/infra", &DriftRule{Projects: []string{"dns"}, Dirs: []string{"stacks/app"}}},
+		{"acme/legacy", &DriftRule{Off: true}},
+		{"acme/other", &DriftRule{Projects: []string{"dns"}, Dirs: []string{"stacks/app"}}},
+	} {
+		if got := cfg.For(tt.repo, "main").Drift; !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("For(%s).Drift = %+v, want %+v", tt.repo, got, tt.want)
+		}
+	}
+	if sel := (DriftRule{Projects: []string{"dns"}, Dirs: []string{"app"}}).Selects(); len(sel) != 2 || sel[0].Project != "dns" || sel[1].Dir != "app" {
+		t.Errorf("Selects = %+v", sel)
 	}
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -37,6 +39,18 @@ func TestDriftCommand(t *testing.T) {
 	stdout.Reset()
 	if code := run([]string{"drift", "--repo-allowlist", "acme/empty"}, environ, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "0 of 1 projects drifted") {
 		t.Errorf("atoll drift of a repository in sync: exit %d\n%s", code, stdout.String())
+	}
+	// The server's repo config turns one repository's checks off, and
+	// names the other's projects.
+	repoConfig := filepath.Join(t.TempDir(), "repos.yaml")
+	if err := os.WriteFile(repoConfig, []byte("repos:\n- id: acme/empty\n  drift: false\n- id: acme/infra\n  drift:\n    dirs: [.]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout.Reset()
+	code = run([]string{"drift", "--repo-allowlist", "acme/*", "--repo-config", repoConfig}, environ, &stdout, &stderr)
+	out = stdout.String()
+	if code != 2 || !strings.Contains(out, "acme/empty: not checked: the server's repo config turns drift checks off") || !strings.Contains(out, "acme/infra (main at "+main[:7]+"): 1 of 1 projects drifted") {
+		t.Errorf("atoll drift with a repo config: exit %d\n%s\n%s", code, out, stderr.String())
 	}
 	if code := run([]string{"drift", "--repo-allowlist", "acme/*", "--drift-interval", "1s"}, environ, &stdout, &stderr); code != 2 {
 		t.Errorf("atoll drift with a bad flag: exit %d, want 2", code)
