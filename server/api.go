@@ -175,15 +175,26 @@ func (s *Server) apiRun(command string) http.HandlerFunc {
 }
 
 // apiDrift answers the last drift check of ?repo= (on ?forge=, which
-// may be left out when the server serves one forge).
+// may be left out when the server serves one forge), or, without repo,
+// of every repository checked.
 func (s *Server) apiDrift(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	repo, forge := strings.TrimSpace(q.Get("repo")), q.Get("forge")
 	if forge == "" && len(s.forges) == 1 {
 		forge = s.forges[0].Name()
 	}
-	if repo == "" || forge == "" {
-		apiError(w, http.StatusBadRequest, "repo is required, and forge when this server serves more than one")
+	if repo == "" {
+		reports, err := driftReports{tasks: s.tasks}.all(r.Context(), "")
+		if err != nil {
+			s.log.Error("api: listing drift reports", "err", err)
+			apiError(w, http.StatusServiceUnavailable, "the store does not answer")
+			return
+		}
+		writeAPI(w, http.StatusOK, append([]runner.DriftReport{}, reports...))
+		return
+	}
+	if forge == "" {
+		apiError(w, http.StatusBadRequest, "forge is required: this server serves more than one")
 		return
 	}
 	report, ok, err := driftReports{tasks: s.tasks}.report(r.Context(), forge, repo)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/atoll-iac/atoll/runner"
@@ -25,7 +27,16 @@ import (
 const driftKeep = 30 * 24 * time.Hour
 
 func driftReportKey(forge, repo string) string { return "drift/" + forge + "/" + repo + "/report" }
-func driftNextKey(forge, repo string) string   { return "drift/" + forge + "/" + repo + "/next" }
+
+// driftIndexKey names the mark that lists the repositories with a drift
+// report, as "forge/repo", so that the web UI and the API can list
+// them; at most maxDriftIndex, the most recently checked kept.
+const (
+	driftIndexKey = "drift/index"
+	maxDriftIndex = 1000
+)
+
+func driftNextKey(forge, repo string) string { return "drift/" + forge + "/" + repo + "/next" }
 
 // driftReports keeps the last drift report of each repository as a mark
 // in the task store, shared by replicas, and in m's gauges when m is
@@ -44,7 +55,65 @@ func (d driftReports) RecordDrift(ctx context.Context, r runner.DriftReport) err
 	if d.m != nil {
 		d.m.drift(r)
 	}
-	return d.tasks.SetMark(ctx, queue.Mark{Key: driftReportKey(r.Forge, r.Repo), Value: string(v), TTL: driftKeep})
+	if err := d.tasks.SetMark(ctx, queue.Mark{Key: driftReportKey(r.Forge, r.Repo), Value: string(v), TTL: driftKeep}); err != nil {
+		return err
+	}
+	return d.index(ctx, r.Forge+"/"+r.Repo)
+}
+
+// index puts name first in the list of repositories with a report. Two
+// replicas that record at once may drop one name from it, until that
+// repository's next check.
+func (d driftReports) index(ctx context.Context, name string) error {
+	names, err := d.indexed(ctx)
+	if err != nil {
+		return err
+	}
+	names = append([]string{name}, slices.DeleteFunc(names, func(n string) bool { return n == name })...)
+	v, err := json.Marshal(names[:min(len(names), maxDriftIndex)])
+	if err != nil {
+		return err
+	}
+	return d.tasks.SetMark(ctx, queue.Mark{Key: driftIndexKey, Value: string(v), TTL: driftKeep})
+}
+
+// indexed lists the repositories with a report, as "forge/repo", the
+// most recently checked first.
+func (d driftReports) indexed(ctx context.Context) ([]string, error) {
+	v, err := d.tasks.Marked(ctx, driftIndexKey)
+	if err != nil || v == "" {
+		return nil, err
+	}
+	var names []string
+	if err := json.Unmarshal([]byte(v), &names); err != nil {
+		return nil, fmt.Errorf("the drift index: %w", err)
+	}
+	return names, nil
+}
+
+// all returns the last report of each repository with one, of repo only
+// when it is not "", sorted by repository.
+func (d driftReports) all(ctx context.Context, repo string) ([]runner.DriftReport, error) {
+	names, err := d.indexed(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []runner.DriftReport
+	for _, name := range names {
+		forge, full, _ := strings.Cut(name, "/")
+		if repo != "" && full != repo {
+			continue
+		}
+		r, ok, err := d.report(ctx, forge, full)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b runner.DriftReport) int { return strings.Compare(a.Forge+"/"+a.Repo, b.Forge+"/"+b.Repo) })
+	return out, nil
 }
 
 // LastDrift implements runner.DriftRecorder.

@@ -27,6 +27,7 @@ func testDriftCheck(t *testing.T, f forge) {
 	opts := testOptions{configure: func(c *Config) {
 		c.APISecret = apiToken
 		c.DriftInterval = 2 * time.Second
+		c.Web = WebConfig{Username: "ops", Password: "s3cret-pass"}
 	}}
 	var fake fakeForge
 	if f.name == "github" {
@@ -70,6 +71,13 @@ func testDriftCheck(t *testing.T, f forge) {
 	if v := drifted(); v != 1 {
 		t.Errorf("atoll_project_drifted = %v, want 1", v)
 	}
+	if code, v := e.apiDo(t, http.MethodGet, "/api/drift", apiToken, ""); code != http.StatusOK || !strings.Contains(toJSON(v), `"repo":"acme/infra"`) {
+		t.Errorf("GET /api/drift, every repository: %d %s", code, toJSON(v))
+	}
+	if code, page := e.webGet(t, "/", "ops", "s3cret-pass"); code != http.StatusOK || !strings.Contains(page, "<h2>Drift</h2>") ||
+		!strings.Contains(page, `<span class="state failed">1 of 1</span>`) || !strings.Contains(page, "<code>.</code>") {
+		t.Errorf("the overview's drift:\n%s", page)
+	}
 	// One issue lists what drifted, kept over the next checks.
 	issues := e.f.Issues("acme/infra")
 	if len(issues) != 1 || !issues[0].Open || issues[0].Title != "Drift: 1 project of main no longer matches the code" ||
@@ -105,7 +113,7 @@ func testDriftCheck(t *testing.T, f forge) {
 	for _, c := range []struct {
 		path string
 		want int
-	}{{"/api/drift", http.StatusBadRequest}, {"/api/drift?repo=acme/other", http.StatusNotFound}} {
+	}{{"/api/drift?repo=acme/other", http.StatusNotFound}, {"/api/drift?repo=acme/infra&forge=bitbucket", http.StatusNotFound}} {
 		if code, _ := e.apiDo(t, http.MethodGet, c.path, apiToken, ""); code != c.want {
 			t.Errorf("GET %s: %d, want %d", c.path, code, c.want)
 		}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/atoll-iac/atoll/locking"
+	"github.com/atoll-iac/atoll/runner"
 	"github.com/atoll-iac/atoll/runner/joblog"
 )
 
@@ -139,12 +140,17 @@ type pageData struct {
 	Jobs   []joblog.Record
 	Job    *joblog.Record
 	Output string
+	// Drift are the last drift checks of the repositories checked.
+	Drift []runner.DriftReport
 }
 
 func (w *web) index(rw http.ResponseWriter, r *http.Request, user string) {
 	d, err := w.withLocks(r, user, "atoll")
 	if err == nil {
 		d.Jobs, err = w.s.records.List(r.Context(), d.Repo, 50)
+	}
+	if err == nil {
+		d.Drift, err = driftReports{tasks: w.s.tasks}.all(r.Context(), d.Repo)
 	}
 	if err == nil {
 		d.Queue, err = w.s.tasks.Pending(r.Context())
