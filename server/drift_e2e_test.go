@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/atoll-iac/atoll/runner"
+	"github.com/atoll-iac/atoll/vcs"
 )
 
 // TestDriftCheck, on each forge: a repository whose code is not applied
@@ -117,5 +118,31 @@ func testDriftCheck(t *testing.T, f forge) {
 		if code, _ := e.apiDo(t, http.MethodGet, c.path, apiToken, ""); code != c.want {
 			t.Errorf("GET %s: %d, want %d", c.path, code, c.want)
 		}
+	}
+}
+
+// TestDriftSkipsWhatAPullRequestHolds: a drift check never plans a
+// project a pull request holds: it says so, as unknown, and leaves the
+// pull request its lock.
+func TestDriftSkipsWhatAPullRequestHolds(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, testOptions{})
+	pr := e.planned(t, map[string]string{"main.tf": oneResource})
+	e.gh.PushToMain(t, "acme/infra", map[string]string{"main.tf": oneResource})
+	f := e.server.forges[0]
+	ref, err := f.(vcs.RefResolver).ResolveRef(t.Context(), "acme/infra", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.server.jobs.RunRef(t.Context(), "drift-1", f, ref, runner.RefRun{Command: "drift"}, "drift")
+	r, ok, err := driftReports{tasks: e.server.tasks}.report(t.Context(), "github", "acme/infra")
+	if err != nil || !ok || len(r.Projects) != 1 || r.Projects[0].State != runner.Unknown || r.Projects[0].Summary != "locked by #1" {
+		t.Fatalf("drift report: %+v, %v, %v", r, ok, err)
+	}
+	if st := e.status("acme/infra", ref.SHA, "atoll/drift"); st.State != "failure" || st.Description != "1 of 1 projects could not be checked" {
+		t.Errorf("drift status: %+v", st)
+	}
+	if locks, err := e.server.Locks(t.Context()); err != nil || len(locks) != 1 || locks[0].Pull != pr.Number {
+		t.Errorf("locks after the check: %+v, %v; want #%d's", locks, err, pr.Number)
 	}
 }
