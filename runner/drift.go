@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -19,6 +20,10 @@ import (
 
 // DriftStatus is the context of the commit status a drift check sets.
 const DriftStatus = "atoll/drift"
+
+// DriftOperator is who asks for drift checks: the user their locks and
+// records name. No user of the web UI or the API may take it.
+const DriftOperator = "drift"
 
 // DriftRecorder keeps what drift checks found, for the web UI and API,
 // and for the next check of the repository.
@@ -99,6 +104,15 @@ func (j *Job) reportDrift(ctx context.Context, results []report.Result) {
 	r := j.driftReport(results)
 	ctx, cancel := reportContext(ctx)
 	defer cancel()
+	if len(results) == 0 {
+		// A repository with no project: nothing to say on it.
+		if j.r.drift != nil {
+			if err := j.r.drift.RecordDrift(ctx, r); err != nil {
+				j.Log.Error("recording the drift check", "err", err)
+			}
+		}
+		return
+	}
 	// The report is kept last: once it is there, all is said.
 	if j.r.drift != nil {
 		prev, _, err := j.r.drift.LastDrift(ctx, r.Forge, r.Repo)
@@ -170,10 +184,14 @@ func (j *Job) driftIssue(ctx context.Context, r DriftReport, number int) int {
 	}
 	title, body := driftIssueText(r)
 	if number != 0 {
-		if err := issues.UpdateIssue(ctx, j.Pull.Repo, number, title, body); err != nil {
-			j.Log.Error("updating the drift issue", "issue", number, "err", err)
+		err := issues.UpdateIssue(ctx, j.Pull.Repo, number, title, body)
+		if !errors.Is(err, vcs.ErrNotFound) {
+			if err != nil {
+				j.Log.Error("updating the drift issue", "issue", number, "err", err)
+			}
+			return number
 		}
-		return number
+		j.Log.Warn("the drift issue is gone; opening another", "issue", number)
 	}
 	opened, err := issues.OpenIssue(ctx, j.Pull.Repo, title, body, DriftLabel)
 	if err != nil {
@@ -187,7 +205,11 @@ func (j *Job) driftIssue(ctx context.Context, r DriftReport, number int) int {
 // describes: a line per project that drifted, with its plan's summary.
 func driftIssueText(r DriftReport) (title, body string) {
 	n := r.Drifted()
-	title = fmt.Sprintf("Drift: %d project%s of %s no longer match%s the code", n, plural(n), r.Ref, map[bool]string{true: "es", false: ""}[n == 1])
+	verb := "match"
+	if n == 1 {
+		verb = "matches"
+	}
+	title = fmt.Sprintf("Drift: %d project%s of %s no longer %s the code", n, plural(n), r.Ref, verb)
 	var b strings.Builder
 	fmt.Fprintf(&b, "atoll's drift check of `%s` at %.7s (job `%s`, %s) found the real infrastructure different from the code:\n\n", r.Ref, r.SHA, r.Job, r.Time.Format("2006-01-02 15:04 UTC"))
 	b.WriteString("| project | workspace | what a plan would do |\n| --- | --- | --- |\n")

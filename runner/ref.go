@@ -198,6 +198,9 @@ func (j *Job) runRefProjects(ctx context.Context, run RefRun) ([]report.Result, 
 		if matches, err = workflows.All(rc.cfg, held[workflows.DefaultWorkspace].Dir); err != nil {
 			return nil, orderError(rc.cfg, err)
 		}
+		if len(matches) == 0 && run.Command == "drift" {
+			return nil, nil // nothing to drift: its report says so
+		}
 		if len(matches) == 0 {
 			return nil, userErrorf("There is no project at %.7s: no configuration, and no directory with `.tf` or `.tofu` files.", j.Pull.HeadSHA)
 		}

@@ -37,6 +37,7 @@ const (
 )
 
 func driftNextKey(forge, repo string) string { return "drift/" + forge + "/" + repo + "/next" }
+func driftJobKey(forge, repo string) string  { return "drift/" + forge + "/" + repo + "/job" }
 
 // driftReports keeps the last drift report of each repository as a mark
 // in the task store, shared by replicas, and in m's gauges when m is
@@ -190,6 +191,15 @@ func (d *driftScheduler) check(ctx context.Context, repo string) error {
 	if now.Before(next) {
 		return nil
 	}
+	// Whatever comes of this round, the next is an interval away: a
+	// forge that fails is not asked again at every tick.
+	if err := d.setNext(ctx, repo, now.Add(d.interval)); err != nil {
+		return err
+	}
+	if d.running(ctx, repo) {
+		d.p.log.Info("drift check still queued or running; not queueing another", "repo", repo)
+		return nil
+	}
 	resolver, ok := d.p.forge.(vcs.RefResolver)
 	if !ok {
 		return errNoRefs
@@ -200,14 +210,25 @@ func (d *driftScheduler) check(ctx context.Context, repo string) error {
 	}
 	run, on := d.p.s.driftRun(ref)
 	if !on {
-		return d.setNext(ctx, repo, now.Add(d.interval)) // asked again then: the config may change
+		return nil // asked again next time: the config may change
 	}
 	id := newJobID()
-	if _, err := d.p.s.enqueue(ctx, runner.RefOrder(id, forge, ref, run, "drift", "drift check")); err != nil {
+	if _, err := d.p.s.enqueue(ctx, runner.RefOrder(id, forge, ref, run, runner.DriftOperator, "drift check")); err != nil {
 		return err
 	}
 	d.p.log.Info("queued", "job", id, "repo", repo, "ref", ref.Name, "sha", ref.SHA, "work", "drift check")
-	return d.setNext(ctx, repo, now.Add(d.interval))
+	return d.p.s.tasks.SetMark(ctx, queue.Mark{Key: driftJobKey(forge, repo), Value: id, TTL: driftKeep})
+}
+
+// running reports whether repo's last drift check is queued or running
+// still, by its job's record: then none is queued over it.
+func (d *driftScheduler) running(ctx context.Context, repo string) bool {
+	id, err := d.p.s.tasks.Marked(ctx, driftJobKey(d.p.forge.Name(), repo))
+	if err != nil || id == "" {
+		return false
+	}
+	rec, err := d.p.s.records.Get(ctx, id)
+	return err == nil && !rec.State.Ended()
 }
 
 func (d *driftScheduler) setNext(ctx context.Context, repo string, next time.Time) error {

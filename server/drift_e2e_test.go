@@ -94,7 +94,7 @@ func testDriftCheck(t *testing.T, f forge) {
 	}
 
 	// Applied (through the API, on the same branch), it is in sync.
-	if job, _ := e.runJob(t, "/api/apply", `{"repo":"acme/infra"}`); job["state"] != "succeeded" {
+	if job, _ := e.runJob(t, "/api/apply", `{"repo":"acme/infra","projects":[{"dir":"."}]}`); job["state"] != "succeeded" {
 		t.Fatalf("apply: %s", toJSON(job))
 	}
 	report(runner.InSync, "")

@@ -88,8 +88,10 @@ func (m *metrics) JobDone(command, outcome string, took time.Duration) {
 }
 
 // drift notes what drift check r found of each project; one it could
-// not check keeps what was known.
+// not check has no value until a check does.
 func (m *metrics) drift(r runner.DriftReport) {
+	// Projects gone since the last check go from the gauge too.
+	m.drifted.DeletePartialMatch(prometheus.Labels{"forge": r.Forge, "repo": r.Repo})
 	for _, p := range r.Projects {
 		g := m.drifted.WithLabelValues(r.Forge, r.Repo, p.Dir, p.Workspace)
 		switch p.State {

@@ -64,8 +64,11 @@ func (s *Server) checkRun(forge, repo, ref string, run runner.RefRun) (runReques
 	if err := checkRef(ref); err != nil {
 		return req, err
 	}
-	if len(run.Projects) > maxRunProjects {
+	switch {
+	case len(run.Projects) > maxRunProjects:
 		return req, fmt.Errorf("projects may name at most %d projects; none for all", maxRunProjects)
+	case len(run.Projects) == 0 && run.Command == "apply":
+		return req, errors.New("an apply names its projects: none means all for a plan, never for an apply")
 	}
 	for i, p := range run.Projects {
 		switch {

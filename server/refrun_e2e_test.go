@@ -166,6 +166,8 @@ func TestAPIRunBadRequests(t *testing.T) {
 		{"/api/plan", apiToken, `{"repo":"acme/..",` + dot + `}`, http.StatusBadRequest},
 		{"/api/plan", apiToken, `{"repo":"acme/infra","projects":[{"dir":"a\nb"}]}`, http.StatusBadRequest},
 		{"/api/plan", apiToken, `{"repo":"acme/infra","projects":[{}]}`, http.StatusBadRequest},
+		{"/api/apply", apiToken, `{"repo":"acme/infra"}`, http.StatusBadRequest},
+		{"/api/apply", apiToken, `{"repo":"acme/infra","projects":[]}`, http.StatusBadRequest},
 		{"/api/plan", apiToken, `{"forge":"gitlab","repo":"acme/infra",` + dot + `}`, http.StatusBadRequest},
 		{"/api/plan", apiToken, `{"repo":"other/infra",` + dot + `}`, http.StatusForbidden},
 		{"/api/plan", apiToken, `{"repo":"acme/infra","ref":"nope",` + dot + `}`, http.StatusNotFound},

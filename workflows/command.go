@@ -40,8 +40,14 @@ func (c Command) Selects() bool { return c.Dir != "" || c.Workspace != "" || c.P
 const commandWord = "atoll"
 
 // alwaysRefused are tool arguments no server setting allows: they would
-// point the tool outside the checkout or at other state.
-var alwaysRefused = []string{"chdir", "plugin-dir", "state", "backup"}
+// point the tool outside the checkout or at other state; neverExactly
+// those refused by their exact name only: -lock=false would change the
+// state without its lock (-lock-timeout is fine), -config would import
+// with configuration from elsewhere.
+var (
+	alwaysRefused = []string{"chdir", "plugin-dir", "state", "backup"}
+	neverExactly  = []string{"lock", "config"}
+)
 
 // ParseComment reads a comment body. It reports false when the comment is
 // not addressed to atoll; otherwise it returns the command, or an error
@@ -136,6 +142,9 @@ func stateArgs(name string, rest []string) ([]string, error) {
 		switch {
 		case strings.HasPrefix(a, "-"):
 			return nil, fmt.Errorf("`%s`: `%s` is not a resource address or id: flags go before them, tool arguments after `--`", name, Quote(a))
+		case strings.ContainsFunc(a, func(r rune) bool { return r == '`' || unicode.IsControl(r) }):
+			// Replies quote them in code spans, which a backtick would end.
+			return nil, fmt.Errorf("`%s`: `%s` holds a backtick or a control character, which no resource address or id atoll takes does", name, Quote(a))
 		case len(a) > maxExtraArgLen:
 			return nil, fmt.Errorf("`%s`: `%s` is %d bytes long; atoll takes at most %d", name, Quote(a), len(a), maxExtraArgLen)
 		case (name == "state rm" || i == 0) && !resourceAddress.MatchString(a):
@@ -192,6 +201,9 @@ func checkExtraArg(a string, allowed []string) error {
 		return fmt.Errorf("the tool argument `%s` is %d bytes long; atoll takes at most %d", Quote(a), len(a), maxExtraArgLen)
 	}
 	name, value, hasValue := toolArg(a)
+	if slices.Contains(neverExactly, name) {
+		return fmt.Errorf("the tool argument `%s` is never allowed", Quote(a))
+	}
 	for _, r := range alwaysRefused {
 		if name == r || strings.HasPrefix(name, r+"-") {
 			return fmt.Errorf("the tool argument `%s` is never allowed", Quote(a))

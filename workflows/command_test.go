@@ -70,6 +70,11 @@ func TestParseComment(t *testing.T) {
 		{"atoll state", Command{}, true, "`state rm ADDRESS`"},
 		{"atoll state rm -lock=false", Command{}, true, "flag provided but not defined"},
 		{"atoll state rm ../x", Command{}, true, "is not a resource address"},
+		{"atoll import a.b[\"x`@acme/admins`\"] id", Command{}, true, "holds a backtick"},
+		{"atoll import a.b id`x", Command{}, true, "holds a backtick"},
+		{"atoll state rm a.b -- -lock=false", Command{}, true, "never allowed"},
+		{"atoll plan -- -lock=false", Command{}, true, "never allowed"},
+		{"atoll import a.b id -- -config=/etc", Command{}, true, "never allowed"},
 	}
 	for _, tt := range tests {
 		got, isCmd, err := ParseComment(tt.body, []string{"-target=", "-var="})

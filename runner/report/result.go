@@ -57,7 +57,7 @@ type Result struct {
 // lock, or to the run that holds it for no pull request (Pull 0).
 func (r Result) holderRef() string {
 	switch {
-	case r.Holder.Pull == 0 && r.Holder.User == "drift":
+	case r.Holder.Pull == 0 && r.Holder.User == "drift": // runner.DriftOperator
 		return "atoll's drift check of the branch"
 	case r.Holder.Pull == 0:
 		return "a run asked for through atoll's API"
