@@ -146,3 +146,26 @@ func TestDriftSkipsWhatAPullRequestHolds(t *testing.T) {
 		t.Errorf("locks after the check: %+v, %v; want #%d's", locks, err, pr.Number)
 	}
 }
+
+// TestDriftChecksDoNotPileUp: while a repository's drift check waits in
+// the queue, the scheduler queues no other.
+func TestDriftChecksDoNotPileUp(t *testing.T) {
+	t.Parallel()
+	gh := newTestGitHub(t)
+	gh.CreateRepo(t, "acme/infra", map[string]string{"main.tf": oneResource})
+	e := newTestEnv(t, testOptions{gh: gh, idle: true, configure: func(c *Config) { c.DriftInterval = 20 * time.Millisecond }})
+	p := e.server.pollers[0]
+	if !p.hold(t.Context()) {
+		t.Fatal("no scheduler lease")
+	}
+	for range 4 { // due at once, then every 20 ms
+		p.cycle(t.Context())
+		time.Sleep(30 * time.Millisecond)
+	}
+	if st := p.state(); st.Error != "" {
+		t.Fatalf("scheduler: %s", st.Error)
+	}
+	if n, err := e.server.tasks.Pending(t.Context()); err != nil || n != 1 {
+		t.Errorf("%d tasks queued by 4 rounds while none runs (%v), want 1", n, err)
+	}
+}
