@@ -21,6 +21,8 @@ import (
 type ServerConfig struct {
 	Repos     []RepoRule
 	Workflows map[string]Workflow
+	// Policies, when set, are checked on every plan (policies.go).
+	Policies *Policies
 }
 
 // RepoRule is what the server config says of the repositories it matches.
@@ -84,6 +86,7 @@ func (h Hook) For(command string) bool {
 type rawServerConfig struct {
 	Repos     []rawRepoRule          `yaml:"repos"`
 	Workflows map[string]rawWorkflow `yaml:"workflows"`
+	Policies  *rawPolicies           `yaml:"policies"`
 }
 
 type rawRepoRule struct {
@@ -136,7 +139,7 @@ type rawHook struct {
 }
 
 var (
-	serverConfigKeys = []string{"repos", "workflows"}
+	serverConfigKeys = []string{"repos", "workflows", "policies"}
 	repoRuleKeys     = []string{"id", "drift", "apply_requirements", "workflow", "allowed_overrides", "allow_custom_workflows", "pre_workflow_hooks", "post_workflow_hooks", "branch", "repo_config_file", "plan_requirements", "import_requirements", "delete_source_branch_on_merge", "repo_locking", "repo_locks", "policy_check", "custom_policy_check", "autodiscover", "silence_pr_comments"}
 	overridable      = []string{"apply_requirements", "workflow", "delete_source_branch_on_merge", "plan_requirements", "import_requirements", "repo_locking", "repo_locks", "policy_check", "custom_policy_check", "autodiscover", "silence_pr_comments"}
 )
@@ -195,6 +198,16 @@ func ParseServerConfig(file string, data []byte) (ServerConfig, error) {
 		return fail(0, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	cfg := ServerConfig{Workflows: map[string]Workflow{}}
+	if raw.Policies != nil {
+		var err error
+		if cfg.Policies, err = convertPolicies(*raw.Policies); err != nil {
+			var le *lineError
+			if errors.As(err, &le) {
+				return fail(le.line, "%s", le.msg)
+			}
+			return fail(0, "%v", err)
+		}
+	}
 	for name, w := range raw.Workflows {
 		wf, err := convertWorkflow(w)
 		if err != nil {

@@ -140,3 +140,50 @@ func TestServerConfigDrift(t *testing.T) {
 		t.Errorf("Selects = %+v", sel)
 	}
 }
+
+// TestServerConfigPolicies reads Atlantis's policies: as it writes them,
+// and refuses what atoll cannot use, saying where.
+func TestServerConfigPolicies(t *testing.T) {
+	t.Parallel()
+	cfg, err := ParseServerConfig("repos.yaml", []byte(`policies:
+  conftest_version: v0.25.0
+  owners:
+    users: [alice]
+    teams: [acme/security]
+  policy_sets:
+  - name: no-forbidden
+    path: /etc/atoll/policies/forbidden/
+    source: local
+  - name: limits
+    path: /etc/atoll/policies/limits.rego
+    approve_count: 2
+    owners:
+      users: [bob]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Policies{
+		Owners: Owners{Users: []string{"alice"}, Teams: []string{"acme/security"}},
+		Sets: []PolicySet{
+			{Name: "no-forbidden", Path: "/etc/atoll/policies/forbidden", ApproveCount: 1},
+			{Name: "limits", Path: "/etc/atoll/policies/limits.rego", ApproveCount: 2, Owners: Owners{Users: []string{"bob"}}},
+		},
+	}
+	if !reflect.DeepEqual(cfg.Policies, want) {
+		t.Errorf("Policies = %+v, want %+v", cfg.Policies, want)
+	}
+	for _, tt := range []struct{ yaml, want string }{
+		{"policies:\n  policy_sets: []\n", "repos.yaml:2: policies: no policy_sets"},
+		{"policies:\n  policy_sets:\n  - path: /p\n", "repos.yaml:3: a policy set needs a name"},
+		{"policies:\n  policy_sets:\n  - name: a\n    path: policies/a\n", `repos.yaml:3: policy set "a": path "policies/a": want an absolute path`},
+		{"policies:\n  policy_sets:\n  - name: a\n    path: /p\n    source: github\n", `source "github": atoll reads policies from the server's file system only`},
+		{"policies:\n  policy_sets:\n  - name: a\n    path: /p\n  - name: a\n    path: /q\n", `repos.yaml:5: policy set "a": a second set of that name`},
+		{"policies:\n  policy_sets:\n  - name: a\n    path: /p\n    approve_count: 0\n", "approve_count 0: want at least 1"},
+		{"policies:\n  policy_set:\n  - name: a\n", `unknown key "policy_set" in policies`},
+	} {
+		if _, err := ParseServerConfig("repos.yaml", []byte(tt.yaml)); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("ParseServerConfig(%q) = %v, want %q", tt.yaml, err, tt.want)
+		}
+	}
+}
