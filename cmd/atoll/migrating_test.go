@@ -333,6 +333,13 @@ workflows:
   custom:
     plan:
       steps: [init, plan]
+policies:
+  owners:
+    users: [alice]
+  policy_sets:
+  - name: no-forbidden
+    path: /etc/atoll/policies/forbidden
+    source: local
 `
 
 // yamlKeyPaths returns the key paths of a YAML document as the page
