@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/atoll-iac/atoll/runner/plans"
@@ -91,6 +93,13 @@ func (j *Job) reportPlans(ctx context.Context, rc repoConfig, projects []workflo
 	}
 	for _, res := range results {
 		j.setStatus(ctx, "plan", rc.statusTarget(res.Name, res.Project), res.State(), res.StatusDescription())
+		if len(res.Policies) > 0 {
+			st, desc := vcs.Success, "every policy passed"
+			if report.PolicyFailed(res.Policies) {
+				st, desc = vcs.Failure, "a policy failed: the plan cannot be applied"
+			}
+			j.setStatus(ctx, "policy", rc.statusTarget(res.Name, res.Project), st, desc)
+		}
 		j.setCheck(ctx, func(max int) vcs.CheckRun { return report.CheckRun(rc.statusTarget(res.Name, res.Project), res, max) })
 	}
 	j.setAggregates(ctx)
@@ -137,6 +146,7 @@ func (p *projectJob) plan(ctx context.Context, blocked string) report.Result {
 	rec.State, rec.Summary = plans.PlanFailed, res.StatusDescription()
 	if res.Outcome == report.Succeeded {
 		rec.State, rec.Summary = plans.Planned, res.Summary
+		rec.PolicyFailed = report.PolicyFailed(res.Policies)
 	}
 	if err := p.r.plans.SaveRecord(ctx, p.plansPull(), rec); err != nil {
 		p.log.Error("saving plan record", "err", err)
@@ -198,11 +208,59 @@ func (p *projectJob) runPlan(ctx context.Context, rec *plans.Record) report.Resu
 		p.log.Error("asking the tool for its version", "err", err)
 		return res.Internal(p.ID)
 	}
-	res = p.runSteps(ctx, res, p.workflow().PlanSteps(p.cfg.Project, p.files.Plan, p.files.Show, p.extra))
+	steps := p.workflow().PlanSteps(p.cfg.Project, p.files.Plan, p.files.Show, p.extra)
+	if p.r.policies != nil && !slices.ContainsFunc(steps, func(s workflows.Step) bool { return s.StdoutFile != "" }) {
+		// The policies read the plan as JSON.
+		steps = append(steps, workflows.Step{Name: "show", Args: []string{"show", "-json", p.files.Plan}, StdoutFile: p.files.Show})
+	}
+	res = p.runSteps(ctx, res, steps)
 	if res.Outcome == report.Succeeded {
 		res.Summary = report.PlanSummary(res.Output)
+		res = p.checkPolicies(ctx, res)
 	}
 	return res
+}
+
+// maxPlanJSON bounds the plan JSON the policies read.
+const maxPlanJSON = 256 << 20
+
+// checkPolicies checks the plan just made against the server's policy
+// sets, if any, and returns res with what they said. A plan whose JSON
+// cannot be read or checked is the job's failure, not the change's.
+func (p *projectJob) checkPolicies(ctx context.Context, res report.Result) report.Result {
+	if p.r.policies == nil {
+		return res
+	}
+	plan, err := readBounded(p.files.Show, maxPlanJSON)
+	if err != nil {
+		p.log.Error("reading the plan's JSON for the policies", "err", err)
+		return res.Internal(p.ID)
+	}
+	if res.Policies, err = p.r.policies.Check(ctx, plan); err != nil {
+		p.log.Error("checking the policies", "err", err)
+		return res.Internal(p.ID)
+	}
+	p.log.Info("policies checked", "failed", report.PolicyFailed(res.Policies))
+	return res
+}
+
+// readBounded reads the regular file at path, of at most max bytes.
+func readBounded(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	switch {
+	case err != nil:
+		return nil, err
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	case fi.Size() > max:
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, max)
+	}
+	return io.ReadAll(io.LimitReader(f, max))
 }
 
 // workflow is the workflow the project runs.

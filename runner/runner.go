@@ -18,6 +18,7 @@ import (
 	"github.com/atoll-iac/atoll/locking"
 	"github.com/atoll-iac/atoll/runner/joblog"
 	"github.com/atoll-iac/atoll/runner/plans"
+	"github.com/atoll-iac/atoll/runner/policy"
 	"github.com/atoll-iac/atoll/runner/tool"
 	"github.com/atoll-iac/atoll/runner/workspace"
 	"github.com/atoll-iac/atoll/vcs"
@@ -91,6 +92,13 @@ type Config struct {
 	Jobs joblog.Store
 	// Drift, when set, keeps what drift checks found.
 	Drift DriftRecorder
+	// Policies, when set, checks every plan (runner/policy).
+	Policies PolicyChecker
+}
+
+// PolicyChecker checks a plan's JSON against policy sets.
+type PolicyChecker interface {
+	Check(ctx context.Context, plan []byte) ([]policy.Result, error)
 }
 
 // Observer hears how each job ended, for metrics: what it was asked to
@@ -131,6 +139,7 @@ type Runner struct {
 	observer   Observer
 	jobs       joblog.Store
 	drift      DriftRecorder
+	policies   PolicyChecker
 	// slots bound the projects running at once across all jobs.
 	slots chan struct{}
 }
@@ -152,6 +161,7 @@ func New(cfg Config) *Runner {
 		observer:   cfg.Observer,
 		jobs:       cfg.Jobs,
 		drift:      cfg.Drift,
+		policies:   cfg.Policies,
 		slots:      make(chan struct{}, max(cfg.Parallelism, 1)),
 	}
 }

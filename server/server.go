@@ -21,6 +21,7 @@ import (
 	"github.com/atoll-iac/atoll/locking"
 	"github.com/atoll-iac/atoll/runner"
 	"github.com/atoll-iac/atoll/runner/joblog"
+	"github.com/atoll-iac/atoll/runner/policy"
 	"github.com/atoll-iac/atoll/runner/queue"
 	"github.com/atoll-iac/atoll/runner/tool"
 	"github.com/atoll-iac/atoll/runner/workspace"
@@ -121,6 +122,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ToolUser == nil && os.Geteuid() == 0 {
 		log.Warn("atoll runs as root and so do its steps, if without capabilities (--tool-user=self); --tool-user runs them as another user")
 	}
+	policies, err := loadPolicies(cfg.Policy.RepoConfig.Policies)
+	if err != nil {
+		return nil, errors.Join(err, st.close())
+	}
 	claimTTL := cmp.Or(cfg.ClaimTTL, queue.DefaultClaimTTL)
 	redact := tool.NewRedactor(append(secrets(cfg), redactedValues(log, cfg)...)...)
 	// A tool stopped because its job lost the claim must be gone before
@@ -142,6 +147,7 @@ func New(cfg Config) (*Server, error) {
 		Logger:      log,
 		Observer:    m,
 		Drift:       driftReports{tasks: st.tasks, m: m},
+		Policies:    policies,
 		Jobs:        st.jobs,
 	})
 	s := &Server{
@@ -402,4 +408,22 @@ func Serve(ctx context.Context, cfg Config, ln net.Listener) error {
 		err = nil
 	}
 	return err
+}
+
+// loadPolicies loads the policy sets of the server-side repo config's
+// policies, if any: the runner checks every plan against them. Nil, as
+// a runner.PolicyChecker, when there are none.
+func loadPolicies(p *workflows.Policies) (runner.PolicyChecker, error) {
+	if p == nil {
+		return nil, nil
+	}
+	sets := make([]policy.Set, len(p.Sets))
+	for i, s := range p.Sets {
+		sets[i] = policy.Set{Name: s.Name, Path: s.Path}
+	}
+	c, err := policy.Load(context.Background(), sets)
+	if err != nil {
+		return nil, fmt.Errorf("server: policies: %w", err)
+	}
+	return c, nil
 }

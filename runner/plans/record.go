@@ -44,6 +44,9 @@ type Record struct {
 	// apply runs that file or none. Empty in records from before it was
 	// kept.
 	PlanSum string `json:",omitempty"`
+	// PolicyFailed is set when a policy set denied the plan: it is not
+	// applied.
+	PolicyFailed bool `json:",omitempty"`
 }
 
 // State is where a project's plan stands.

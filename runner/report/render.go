@@ -9,9 +9,12 @@ package report
 import (
 	"cmp"
 	"fmt"
+	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
+	"github.com/atoll-iac/atoll/runner/policy"
 	"github.com/atoll-iac/atoll/workflows"
 )
 
@@ -118,7 +121,10 @@ func renderResult(b *strings.Builder, r Result, withOutput bool) {
 		CodeBlock(b, strings.TrimRight(r.Output, "\n"))
 		b.WriteString("\n</details>\n")
 	}
+	renderPolicies(b, r.Policies)
 	switch {
+	case r.Command == "plan" && r.Outcome == Succeeded && PolicyFailed(r.Policies):
+		fmt.Fprintf(b, "\nA policy failed, so this plan cannot be applied. Change the code and push, or plan again: %s\n", again)
 	case r.Command == "plan" && r.Outcome == Succeeded:
 		fmt.Fprintf(b, "\nTo apply: `%s` · to plan again: %s\n", ProjectCommand("apply", r.Name, r.Project), again)
 	case r.Outcome == Failed && r.Hint == "":
@@ -219,4 +225,51 @@ func clip(s string, max int) string {
 		cut--
 	}
 	return s[:cut] + note
+}
+
+// PolicyFailed reports whether a policy set denied the plan.
+func PolicyFailed(results []policy.Result) bool {
+	return slices.ContainsFunc(results, func(r policy.Result) bool { return !r.Passed() })
+}
+
+// renderPolicies writes what each policy set said of the plan.
+func renderPolicies(b *strings.Builder, results []policy.Result) {
+	if len(results) == 0 {
+		return
+	}
+	b.WriteString("\n**Policy checks**\n\n")
+	for _, r := range results {
+		mark, verdict := "✅", "passed"
+		if !r.Passed() {
+			mark, verdict = "❌", "failed"
+		}
+		fmt.Fprintf(b, "- %s `%s` %s\n", mark, workflows.Quote(r.Set), verdict)
+		for _, m := range r.Failures {
+			fmt.Fprintf(b, "  - %s\n", policyLine(m))
+		}
+		for _, m := range r.Warnings {
+			fmt.Fprintf(b, "  - ⚠️ %s\n", policyLine(m))
+		}
+	}
+}
+
+// maxPolicyLine bounds a policy's message in a comment, in runes.
+const maxPolicyLine = 500
+
+// policyLine is a policy's message on one line, in a code span: the
+// policy is the server's, but it may quote what the pull request wrote.
+func policyLine(m string) string {
+	m = strings.Map(func(r rune) rune {
+		switch {
+		case r == '`':
+			return '\''
+		case unicode.IsControl(r):
+			return -1
+		}
+		return r
+	}, strings.Join(strings.Fields(m), " "))
+	if r := []rune(m); len(r) > maxPolicyLine {
+		m = string(r[:maxPolicyLine]) + "…"
+	}
+	return "`" + m + "`"
 }

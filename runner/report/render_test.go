@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/atoll-iac/atoll/locking"
+	"github.com/atoll-iac/atoll/runner/policy"
 	"github.com/atoll-iac/atoll/workflows"
 )
 
@@ -81,6 +82,11 @@ func TestRenderResults(t *testing.T) {
 		Outcome: Failed, Step: "plan", Summary: ErrorLine(sampleError, "?"), Output: sampleError}
 	locked := Result{Project: workflows.Project{Dir: "dns", Workspace: "default"}, Command: "plan",
 		Outcome: Locked, Holder: locking.Lock{Pull: 7, User: "alice", Time: time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC)}}
+	denied := ok
+	denied.Policies = []policy.Result{
+		{Set: "no-forbidden", Failures: []string{"terraform_data.x: input must not be `forbidden`\nsecond line"}, Warnings: []string{"terraform_data.x is created"}},
+		{Set: "tags"},
+	}
 	lockedByAPI := locked
 	lockedByAPI.Holder = locking.Lock{User: "api", Time: locked.Holder.Time}
 	errored := Result{Project: workflows.Project{Dir: ".", Workspace: "default"}, Command: "plan"}.Internal("abc123")
@@ -105,6 +111,7 @@ func TestRenderResults(t *testing.T) {
 		{"plan_many", []Result{ok, failed, locked, errored}, 65536},
 		{"plan_backticks", []Result{fences}, 65536},
 		{"plan_locked_by_api", []Result{lockedByAPI}, 65536},
+		{"plan_policy_failed", []Result{denied}, 65536},
 		{"plan_split", []Result{long, failed}, 2500},
 		{"apply_one", []Result{applied}, 65536},
 		{"apply_many", []Result{applied, staleApply, skipped}, 65536},

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/atoll-iac/atoll/locking"
+	"github.com/atoll-iac/atoll/runner/policy"
 	"github.com/atoll-iac/atoll/vcs"
 	"github.com/atoll-iac/atoll/workflows"
 )
@@ -47,6 +48,9 @@ type Result struct {
 	// Args are what a state command worked on (workflows.Command.Args):
 	// running it again takes them too.
 	Args []string
+	// Policies are what the policy sets said of a plan; none when no
+	// policy checks ran.
+	Policies []policy.Result
 	// Holder holds the lock when Outcome is Locked, and HolderRef is how
 	// comments refer to its pull request ("#7", "!7"; "#N" when empty).
 	Holder    locking.Lock
