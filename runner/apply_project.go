@@ -55,8 +55,9 @@ func (p *projectJob) applicable(ctx context.Context, res report.Result) (plans.R
 		return rec, res.Skip("another command applied or discarded this plan meanwhile."), false
 	case rec.SHA != p.Pull.HeadSHA:
 		return rec, res.Skip(fmt.Sprintf("this plan is of %.7s, not the latest commit. Comment `%s`.", rec.SHA, planCommand(rec))), false
-	case rec.PolicyFailed:
-		return rec, res.Skip(fmt.Sprintf("a policy failed on this plan (see its comment). Change the code and push, or plan again: `%s`.", planCommand(rec))), false
+	case len(p.r.unapproved(rec)) > 0:
+		return rec, res.Skip(fmt.Sprintf("the policy set `%s` denied this plan (see its comment), and its owners have not approved it: they can comment `atoll approve_policies`. Or change the code and push.",
+			strings.Join(p.r.unapproved(rec), "`, `"))), false
 	}
 	if dep, err := p.unappliedDependency(ctx); err != nil {
 		p.log.Error("reading plan records", "err", err)

@@ -12,14 +12,20 @@ import (
 // repository: a listed user or member of a listed team, or, with no list,
 // anyone with write access.
 func (j *Job) mayComment(ctx context.Context) (bool, error) {
-	user := j.User
 	if len(j.r.policy.AllowedCommenters) == 0 {
-		return j.Forge.CanWrite(ctx, j.Event.Repo, user)
+		return j.Forge.CanWrite(ctx, j.Event.Repo, j.User)
 	}
-	for _, c := range j.r.policy.AllowedCommenters {
+	return j.listed(ctx, j.r.policy.AllowedCommenters), nil
+}
+
+// listed reports whether the job's user is one of users, each a login
+// or a team ("org/team") the user is a member of, where the forge says.
+func (j *Job) listed(ctx context.Context, users []string) bool {
+	user := j.User
+	for _, c := range users {
 		if !strings.Contains(c, "/") {
 			if strings.EqualFold(c, user) {
-				return true, nil
+				return true
 			}
 			continue
 		}
@@ -33,10 +39,10 @@ func (j *Job) mayComment(ctx context.Context) (bool, error) {
 			continue
 		}
 		if in {
-			return true, nil
+			return true
 		}
 	}
-	return false, nil
+	return false
 }
 
 // gap is a requirement the pull request does not meet, and why.

@@ -52,6 +52,8 @@ func (j *Job) command(ctx context.Context, cmd workflows.Command, parseErr error
 		return j.apply(ctx, cmd)
 	case "import", "state rm":
 		return j.stateCommand(ctx, cmd)
+	case "approve_policies":
+		return j.approvePolicies(ctx)
 	}
 	return fmt.Errorf("runner: command %q parsed but not handled", cmd.Name)
 }

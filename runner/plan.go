@@ -146,7 +146,11 @@ func (p *projectJob) plan(ctx context.Context, blocked string) report.Result {
 	rec.State, rec.Summary = plans.PlanFailed, res.StatusDescription()
 	if res.Outcome == report.Succeeded {
 		rec.State, rec.Summary = plans.Planned, res.Summary
-		rec.PolicyFailed = report.PolicyFailed(res.Policies)
+		for _, pr := range res.Policies {
+			if !pr.Passed() {
+				rec.PolicyDenied = append(rec.PolicyDenied, pr.Set)
+			}
+		}
 	}
 	if err := p.r.plans.SaveRecord(ctx, p.plansPull(), rec); err != nil {
 		p.log.Error("saving plan record", "err", err)

@@ -83,7 +83,7 @@ func ParseComment(body string, allowedExtra []string) (Command, bool, error) {
 		fs.StringVar(&cmd.Dir, "d", "", "")
 		fs.StringVar(&cmd.Workspace, "w", "", "")
 		fs.StringVar(&cmd.Project, "p", "", "")
-	case "unlock", "version", "help":
+	case "unlock", "version", "help", "approve_policies":
 		if len(extra) > 0 {
 			return Command{}, true, fmt.Errorf("`%s` takes no tool arguments", name)
 		}
@@ -269,6 +269,7 @@ const Usage = `**atoll** runs OpenTofu/Terraform for this pull request. Comment:
 | ` + "`atoll apply -p PROJECT`" + ` | applies the named project's plan |
 | ` + "`atoll import ADDRESS ID`" + ` | imports the existing resource ID into the state as ADDRESS, in the project this pull request changes (or ` + "`-d DIR`" + `, ` + "`-p PROJECT`" + `) |
 | ` + "`atoll state rm ADDRESS`" + ` | removes ADDRESS from the project's state, leaving the resource as it is |
+| ` + "`atoll approve_policies`" + ` | approves the policy sets you own that denied this pull request's plans |
 | ` + "`atoll unlock`" + ` | releases this pull request's locks and discards its plans |
 | ` + "`atoll version`" + ` | shows the tool and version each project runs with |
 | ` + "`atoll help`" + ` | shows this message |

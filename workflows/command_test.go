@@ -70,6 +70,8 @@ func TestParseComment(t *testing.T) {
 		{"atoll state", Command{}, true, "`state rm ADDRESS`"},
 		{"atoll state rm -lock=false", Command{}, true, "flag provided but not defined"},
 		{"atoll state rm ../x", Command{}, true, "is not a resource address"},
+		{"atoll approve_policies", Command{Name: "approve_policies"}, true, ""},
+		{"atoll approve_policies now", Command{}, true, "unexpected argument `now`"},
 		{"atoll import a.b[\"x`@acme/admins`\"] id", Command{}, true, "holds a backtick"},
 		{"atoll import a.b id`x", Command{}, true, "holds a backtick"},
 		{"atoll state rm a.b -- -lock=false", Command{}, true, "never allowed"},

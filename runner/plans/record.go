@@ -44,9 +44,11 @@ type Record struct {
 	// apply runs that file or none. Empty in records from before it was
 	// kept.
 	PlanSum string `json:",omitempty"`
-	// PolicyFailed is set when a policy set denied the plan: it is not
-	// applied.
-	PolicyFailed bool `json:",omitempty"`
+	// PolicyDenied names the policy sets that denied the plan: it is
+	// applied only once each has the approvals of enough of its owners
+	// (PolicyApprovals, by set).
+	PolicyDenied    []string            `json:",omitempty"`
+	PolicyApprovals map[string][]string `json:",omitempty"`
 }
 
 // State is where a project's plan stands.

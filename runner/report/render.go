@@ -124,7 +124,7 @@ func renderResult(b *strings.Builder, r Result, withOutput bool) {
 	renderPolicies(b, r.Policies)
 	switch {
 	case r.Command == "plan" && r.Outcome == Succeeded && PolicyFailed(r.Policies):
-		fmt.Fprintf(b, "\nA policy failed, so this plan cannot be applied. Change the code and push, or plan again: %s\n", again)
+		fmt.Fprintf(b, "\nA policy denied this plan: it is applied once the policy's owners approve it (`atoll approve_policies`). Or change the code and push, or plan again: %s\n", again)
 	case r.Command == "plan" && r.Outcome == Succeeded:
 		fmt.Fprintf(b, "\nTo apply: `%s` · to plan again: %s\n", ProjectCommand("apply", r.Name, r.Project), again)
 	case r.Outcome == Failed && r.Hint == "":
