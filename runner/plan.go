@@ -213,7 +213,7 @@ func (p *projectJob) runPlan(ctx context.Context, rec *plans.Record) report.Resu
 		return res.Internal(p.ID)
 	}
 	steps := p.workflow().PlanSteps(p.cfg.Project, p.files.Plan, p.files.Show, p.extra)
-	if p.r.policies != nil && !slices.ContainsFunc(steps, func(s workflows.Step) bool { return s.StdoutFile != "" }) {
+	if p.checksPolicies() && !slices.ContainsFunc(steps, func(s workflows.Step) bool { return s.StdoutFile != "" }) {
 		// The policies read the plan as JSON.
 		steps = append(steps, workflows.Step{Name: "show", Args: []string{"show", "-json", p.files.Plan}, StdoutFile: p.files.Show})
 	}
@@ -225,6 +225,13 @@ func (p *projectJob) runPlan(ctx context.Context, rec *plans.Record) report.Resu
 	return res
 }
 
+// checksPolicies reports whether the project's plans are checked: the
+// server has policies, and the repository's entry does not set
+// policy_check: false.
+func (p *projectJob) checksPolicies() bool {
+	return p.r.policies != nil && !p.rc.rule.NoPolicyCheck
+}
+
 // maxPlanJSON bounds the plan JSON the policies read.
 const maxPlanJSON = 256 << 20
 
@@ -232,7 +239,7 @@ const maxPlanJSON = 256 << 20
 // sets, if any, and returns res with what they said. A plan whose JSON
 // cannot be read or checked is the job's failure, not the change's.
 func (p *projectJob) checkPolicies(ctx context.Context, res report.Result) report.Result {
-	if p.r.policies == nil {
+	if !p.checksPolicies() {
 		return res
 	}
 	plan, err := readBounded(p.files.Show, maxPlanJSON)

@@ -82,3 +82,25 @@ func TestPolicyChecks(t *testing.T) {
 		}
 	})
 }
+
+// TestPolicyCheckOff: a repository whose entry sets policy_check: false
+// is not checked.
+func TestPolicyCheckOff(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "forbid.rego"), []byte(forbidInput), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	server, err := workflows.ParseServerConfig("repos.yaml", []byte("repos:\n- id: acme/infra\n  policy_check: false\npolicies:\n  policy_sets:\n  - name: no-forbidden\n    path: "+dir+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEnv(t, testOptions{configure: func(c *Config) { c.RepoConfig = server }})
+	pr := e.planned(t, map[string]string{"main.tf": "resource \"terraform_data\" \"web\" {\n  input = \"forbidden\"\n}\n"})
+	if c := e.gh.Comments("acme/infra", pr.Number)[0]; strings.Contains(c.Body, "Policy checks") {
+		t.Errorf("a repository with policy_check: false was checked:\n%s", c.Body)
+	}
+	if st := e.status("acme/infra", pr.HeadSHA, "atoll/policy: ./default"); st.State != "" {
+		t.Errorf("policy status of an unchecked repository: %+v", st)
+	}
+}

@@ -54,10 +54,14 @@ type RepoRule struct {
 	// Drift says what drift checks do for the repository; every project
 	// is checked when nil (and --drift-interval is set).
 	Drift *DriftRule
+	// NoPolicyCheck turns the server's policy checks off for the
+	// repository (policy_check: false).
+	NoPolicyCheck bool
 	// DeleteSourceBranchOnMerge deletes a pull request's branch when atoll
 	// merges it.
 	DeleteSourceBranchOnMerge bool
 	setsDelete                bool
+	setsPolicyCheck           bool
 	// PreWorkflowHooks and PostWorkflowHooks run in the checkout's root
 	// before and after each command.
 	PreWorkflowHooks, PostWorkflowHooks []Hook
@@ -102,6 +106,7 @@ type rawRepoRule struct {
 	PreWorkflowHooks     []rawHook `yaml:"pre_workflow_hooks"`
 	PostWorkflowHooks    []rawHook `yaml:"post_workflow_hooks"`
 	Drift                *rawDrift `yaml:"drift"`
+	PolicyCheck          *bool     `yaml:"policy_check"`
 	line                 int
 }
 
@@ -235,6 +240,9 @@ func ParseServerConfig(file string, data []byte) (ServerConfig, error) {
 				return fail(r.line, "drift: %v", err)
 			}
 		}
+		if r.PolicyCheck != nil {
+			rule.setsPolicyCheck, rule.NoPolicyCheck = true, !*r.PolicyCheck
+		}
 		if r.Branch != nil {
 			if rule.branch, err = branchMatcher(*r.Branch); err != nil {
 				return fail(r.line, "%v", err)
@@ -351,6 +359,9 @@ func (c ServerConfig) For(repo, base string) RepoRule {
 		}
 		if r.Drift != nil {
 			rule.Drift = r.Drift
+		}
+		if r.setsPolicyCheck {
+			rule.NoPolicyCheck = r.NoPolicyCheck
 		}
 		if r.Workflow != "" {
 			rule.Workflow = r.Workflow

@@ -42,6 +42,7 @@ type serverFlags struct {
 	requirements, commenters, extraArgs, redactEnv, repoConfig string
 	redisAddr, redisPassword                                   string
 	download, allowForks, automerge, hidePrev, redisTLS, inbox bool
+	enablePolicyChecks                                         bool
 	lockTTL, claimTTL, shutdownTimeout, pollInterval           time.Duration
 	inboxInterval, driftInterval                               time.Duration
 	sandbox, sandboxReadPaths, toolUser                        string
@@ -100,6 +101,7 @@ func (f *serverFlags) define(fs *flag.FlagSet) {
 	fs.BoolVar(&f.automerge, "automerge", false, "merge a pull request once all its plans are applied")
 	fs.BoolVar(&f.hidePrev, "hide-prev-plan-comments", false, "collapse a pull request's earlier plan comments when it gets a new one (GitLab: edit them into a block marked outdated)")
 	fs.StringVar(&f.redactEnv, "redact-env", "", "comma-separated environment variables whose values (of 6 characters or more; atoll warns of shorter ones) never appear in comments")
+	fs.BoolVar(&f.enablePolicyChecks, "enable-policy-checks", false, "accepted, as Atlantis has it: plans are checked against policies whenever --repo-config has policies")
 	fs.StringVar(&f.repoConfig, "repo-config", "", "server-side repo config file: what each repository gets and may set in its own config")
 	fs.DurationVar(&f.lockTTL, "lock-ttl", 0, "let a project lock lapse this long after its pull request's last plan or apply of it, for pull requests abandoned without a close event; 0 holds it until the pull request is closed or merged")
 	fs.DurationVar(&f.claimTTL, "claim-ttl", 30*time.Second, "how soon another replica takes over the jobs of one that died; a tool atoll stops gets a quarter of it to exit")
