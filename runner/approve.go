@@ -28,8 +28,7 @@ func (j *Job) approvePolicies(ctx context.Context) error {
 	}
 	owns := map[string]bool{}
 	for _, s := range pol.Sets {
-		owns[s.Name] = j.listed(ctx, append(slices.Clone(pol.Owners.Users), pol.Owners.Teams...)) ||
-			j.listed(ctx, append(slices.Clone(s.Owners.Users), s.Owners.Teams...))
+		owns[s.Name] = j.owner(ctx, pol.Owners) || j.owner(ctx, s.Owners)
 	}
 	var waiting, approved []plans.Record
 	changed, err := j.r.plans.UpdateRecords(ctx, j.plansPull(), func(rec *plans.Record) bool {
@@ -93,4 +92,20 @@ func (r *Runner) unapproved(rec plans.Record) []string {
 		}
 	}
 	return left
+}
+
+// owner reports whether the job's user is one of o: one of its users, or
+// a member of one of its teams, "org/team" or, as Atlantis writes them,
+// a team of the repository's owner.
+func (j *Job) owner(ctx context.Context, o workflows.Owners) bool {
+	teams := make([]string, len(o.Teams))
+	for i, t := range o.Teams {
+		if !strings.Contains(t, "/") {
+			owner, _, _ := strings.Cut(j.Pull.Repo.FullName, "/")
+			t = owner + "/" + t
+		}
+		teams[i] = t
+	}
+	users := slices.DeleteFunc(slices.Clone(o.Users), func(u string) bool { return strings.Contains(u, "/") })
+	return j.listed(ctx, append(users, teams...))
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/atoll-iac/atoll/runner/plans"
@@ -213,9 +212,12 @@ func (p *projectJob) runPlan(ctx context.Context, rec *plans.Record) report.Resu
 		return res.Internal(p.ID)
 	}
 	steps := p.workflow().PlanSteps(p.cfg.Project, p.files.Plan, p.files.Show, p.extra)
-	if p.checksPolicies() && !slices.ContainsFunc(steps, func(s workflows.Step) bool { return s.StdoutFile != "" }) {
-		// The policies read the plan as JSON.
-		steps = append(steps, workflows.Step{Name: "show", Args: []string{"show", "-json", p.files.Plan}, StdoutFile: p.files.Show})
+	if p.checksPolicies() {
+		// The policies read the plan file as JSON, shown last, into a
+		// file of atoll's that no step is told of: whatever the steps
+		// did, they read the plan file that an apply applies (its sum is
+		// taken after this).
+		steps = append(steps, workflows.Step{Name: "show", Args: []string{"show", "-json", p.files.Plan}, StdoutFile: p.policyInput()})
 	}
 	res = p.runSteps(ctx, res, steps)
 	if res.Outcome == report.Succeeded {
@@ -232,8 +234,12 @@ func (p *projectJob) checksPolicies() bool {
 	return p.r.policies != nil && !p.rc.rule.NoPolicyCheck
 }
 
-// maxPlanJSON bounds the plan JSON the policies read.
-const maxPlanJSON = 256 << 20
+// policyInput is where the plan's JSON for the policies goes.
+func (p *projectJob) policyInput() string { return p.files.Plan + ".policy.json" }
+
+// maxPlanJSON bounds the plan JSON the policies read: evaluating it
+// takes several times its size in memory.
+const maxPlanJSON = 32 << 20
 
 // checkPolicies checks the plan just made against the server's policy
 // sets, if any, and returns res with what they said. A plan whose JSON
@@ -242,10 +248,11 @@ func (p *projectJob) checkPolicies(ctx context.Context, res report.Result) repor
 	if !p.checksPolicies() {
 		return res
 	}
-	plan, err := readBounded(p.files.Show, maxPlanJSON)
+	plan, err := readBounded(p.policyInput(), maxPlanJSON)
 	if err != nil {
-		p.log.Error("reading the plan's JSON for the policies", "err", err)
-		return res.Internal(p.ID)
+		p.log.Warn("reading the plan's JSON for the policies", "err", err)
+		res.Outcome, res.Summary = report.Failed, fmt.Sprintf("The plan could not be checked against the policies: its JSON is larger than %d MiB, or unreadable.", maxPlanJSON>>20)
+		return res
 	}
 	if res.Policies, err = p.r.policies.Check(ctx, plan); err != nil {
 		p.log.Error("checking the policies", "err", err)

@@ -63,6 +63,13 @@ func Load(ctx context.Context, sets []Set) (*Checker, error) {
 		if len(modules) == 0 {
 			return nil, fmt.Errorf("policy set %s: no .rego file in %s", s.Name, s.Path)
 		}
+		if len(s.Namespaces) == 0 {
+			s.Namespaces = []string{"main"}
+		}
+		// A set whose rules are all elsewhere would pass every plan.
+		if !slices.ContainsFunc(modules, func(m *ast.Module) bool { return counts(m, s.Namespaces) }) {
+			return nil, fmt.Errorf("policy set %s: no deny, violation or warn rule in package %s", s.Name, strings.Join(s.Namespaces, ", "))
+		}
 		opts := []func(*rego.Rego){rego.Query("data")}
 		for _, m := range modules {
 			opts = append(opts, rego.ParsedModule(m))
@@ -71,12 +78,18 @@ func Load(ctx context.Context, sets []Set) (*Checker, error) {
 		if err != nil {
 			return nil, fmt.Errorf("policy set %s: %w", s.Name, err)
 		}
-		if len(s.Namespaces) == 0 {
-			s.Namespaces = []string{"main"}
-		}
 		c.sets = append(c.sets, loaded{Set: s, query: q})
 	}
 	return c, nil
+}
+
+// counts reports whether m, in one of namespaces, has a rule that counts.
+func counts(m *ast.Module, namespaces []string) bool {
+	pkg := strings.TrimPrefix(m.Package.Path.String(), "data.")
+	if !slices.Contains(namespaces, pkg) {
+		return false
+	}
+	return slices.ContainsFunc(m.Rules, func(r *ast.Rule) bool { return ruleName.MatchString(r.Head.Name.String()) })
 }
 
 // readModules parses the policies at path: Rego v1, or v0 for a file

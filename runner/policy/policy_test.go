@@ -90,3 +90,12 @@ func TestLoadErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadRefusesRulesElsewhere: a set whose rules are in no namespace
+// it reads would pass every plan: it is refused.
+func TestLoadRefusesRulesElsewhere(t *testing.T) {
+	t.Parallel()
+	if _, err := Load(t.Context(), []Set{{Name: "limits", Path: "testdata/v1"}}); err == nil || !strings.Contains(err.Error(), "no deny, violation or warn rule in package main") {
+		t.Errorf("Load of rules outside main = %v", err)
+	}
+}
