@@ -52,10 +52,13 @@ type DriftReport struct {
 }
 
 // Drifted counts the projects found drifted.
-func (r DriftReport) Drifted() int {
+func (r DriftReport) Drifted() int { return r.Count(Drifted) }
+
+// Count counts the projects found in state.
+func (r DriftReport) Count(state string) int {
 	n := 0
 	for _, p := range r.Projects {
-		if p.State == Drifted {
+		if p.State == state {
 			n++
 		}
 	}
@@ -126,12 +129,7 @@ func (j *Job) reportDrift(ctx context.Context, results []report.Result) {
 			}
 		}()
 	}
-	unknown := len(r.Projects) - r.Drifted()
-	for _, p := range r.Projects {
-		if p.State == InSync {
-			unknown--
-		}
-	}
+	unknown := r.Count(Unknown)
 	st := vcs.Status{Context: DriftStatus, State: vcs.Success, Description: fmt.Sprintf("no drift in %d projects", len(r.Projects))}
 	switch {
 	case r.Drifted() > 0:
@@ -169,11 +167,7 @@ func (j *Job) driftIssue(ctx context.Context, r DriftReport, number int) int {
 	case drifted == 0 && number == 0:
 		return 0
 	case drifted == 0:
-		inSync := true
-		for _, p := range r.Projects {
-			inSync = inSync && p.State == InSync
-		}
-		if !inSync {
+		if r.Count(InSync) < len(r.Projects) {
 			return number // not known to be fixed: the issue stays as it is
 		}
 		if err := issues.CloseIssue(ctx, j.Pull.Repo, number, fmt.Sprintf("No project drifts any more: atoll's drift check of `%s` at %.7s (job `%s`) found every project in sync.", r.Ref, r.SHA, r.Job)); err != nil {

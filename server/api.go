@@ -184,7 +184,7 @@ func (s *Server) apiDrift(w http.ResponseWriter, r *http.Request) {
 		forge = s.forges[0].Name()
 	}
 	if repo == "" {
-		reports, err := driftReports{tasks: s.tasks}.all(r.Context(), "")
+		reports, err := s.drift.all(r.Context(), "")
 		if err != nil {
 			s.log.Error("api: listing drift reports", "err", err)
 			apiError(w, http.StatusServiceUnavailable, "the store does not answer")
@@ -197,7 +197,7 @@ func (s *Server) apiDrift(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, "forge is required: this server serves more than one")
 		return
 	}
-	report, ok, err := driftReports{tasks: s.tasks}.report(r.Context(), forge, repo)
+	report, ok, err := s.drift.LastDrift(r.Context(), forge, repo)
 	switch {
 	case err != nil:
 		s.log.Error("api: reading a drift report", "err", err)

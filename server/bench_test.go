@@ -216,7 +216,7 @@ func BenchmarkDriftPass(b *testing.B) {
 		if o := e.server.jobs.RunRef(b.Context(), id, f, ref, runner.RefRun{Command: "drift"}, "drift"); o.Failed {
 			b.Fatal("the drift check failed")
 		}
-		r, ok, err := driftReports{tasks: e.server.tasks}.report(b.Context(), "github", "acme/infra")
+		r, ok, err := e.server.drift.LastDrift(b.Context(), "github", "acme/infra")
 		if err != nil || !ok || r.Job != id || len(r.Projects) != 50 {
 			b.Fatalf("report %+v, %v, %v", r, ok, err)
 		}

@@ -105,7 +105,7 @@ func (d driftReports) all(ctx context.Context, repo string) ([]runner.DriftRepor
 		if repo != "" && full != repo {
 			continue
 		}
-		r, ok, err := d.report(ctx, forge, full)
+		r, ok, err := d.LastDrift(ctx, forge, full)
 		if err != nil {
 			return nil, err
 		}
@@ -117,14 +117,9 @@ func (d driftReports) all(ctx context.Context, repo string) ([]runner.DriftRepor
 	return out, nil
 }
 
-// LastDrift implements runner.DriftRecorder.
+// LastDrift implements runner.DriftRecorder: the last drift report of
+// repo on forge; false when there is none.
 func (d driftReports) LastDrift(ctx context.Context, forge, repo string) (runner.DriftReport, bool, error) {
-	return d.report(ctx, forge, repo)
-}
-
-// report is the last drift report of repo on forge; false when there is
-// none.
-func (d driftReports) report(ctx context.Context, forge, repo string) (runner.DriftReport, bool, error) {
 	v, err := d.tasks.Marked(ctx, driftReportKey(forge, repo))
 	if err != nil || v == "" {
 		return runner.DriftReport{}, false, err
@@ -146,8 +141,7 @@ func driftCheckEvery(interval time.Duration) time.Duration {
 // newDriftScheduler returns a poller that queues the drift checks of the
 // repositories forge shows, every interval each.
 func newDriftScheduler(s *Server, forge vcs.Forge, watch vcs.Watcher, interval time.Duration) *poller {
-	p := &poller{s: s, forge: forge, name: forge.Name() + "-drift", watch: watch, interval: driftCheckEvery(interval),
-		log: s.log.With("forge", forge.Name(), "drift", true), owner: newJobID(), failing: map[string]string{}}
+	p := newLoop(s, forge, forge.Name()+"-drift", "drift", watch, driftCheckEvery(interval))
 	d := &driftScheduler{p: p, interval: interval}
 	p.poll = d.cycle
 	return p

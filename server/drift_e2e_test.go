@@ -50,7 +50,7 @@ func testDriftCheck(t *testing.T, f forge) {
 		var r runner.DriftReport
 		e.f.WaitFor(t, waitLong, "a drift check that finds the project "+want, func() bool {
 			var ok bool
-			r, ok, _ = driftReports{tasks: e.server.tasks}.report(t.Context(), f.name, "acme/infra")
+			r, ok, _ = e.server.drift.LastDrift(t.Context(), f.name, "acme/infra")
 			return ok && r.Job != notJob && len(r.Projects) == 1 && r.Projects[0].State == want
 		})
 		return r
@@ -135,7 +135,7 @@ func TestDriftSkipsWhatAPullRequestHolds(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.server.jobs.RunRef(t.Context(), "drift-1", f, ref, runner.RefRun{Command: "drift"}, "drift")
-	r, ok, err := driftReports{tasks: e.server.tasks}.report(t.Context(), "github", "acme/infra")
+	r, ok, err := e.server.drift.LastDrift(t.Context(), "github", "acme/infra")
 	if err != nil || !ok || len(r.Projects) != 1 || r.Projects[0].State != runner.Unknown || r.Projects[0].Summary != "locked by #1" {
 		t.Fatalf("drift report: %+v, %v, %v", r, ok, err)
 	}

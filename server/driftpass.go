@@ -28,9 +28,7 @@ func (p DriftPass) Drifted() bool {
 // Unknown reports whether a project could not be checked (locked by a
 // pull request, or its plan failed).
 func (p DriftPass) Unknown() bool {
-	return slices.ContainsFunc(p.Reports, func(r runner.DriftReport) bool {
-		return slices.ContainsFunc(r.Projects, func(p runner.DriftProject) bool { return p.State == runner.Unknown })
-	})
+	return slices.ContainsFunc(p.Reports, func(r runner.DriftReport) bool { return r.Count(runner.Unknown) > 0 })
 }
 
 // RunDrift checks, at once and one after the other, each repository in
@@ -48,7 +46,6 @@ func RunDrift(ctx context.Context, cfg Config, out io.Writer) (DriftPass, error)
 		s.log.Warn("runs on a branch share their locks and plans: do not run atoll drift while a server sharing this Redis runs API plans or applies on the same repositories")
 	}
 	pass := DriftPass{Failed: map[string]error{}}
-	reports := driftReports{tasks: s.tasks}
 	for _, f := range s.forges {
 		w, ok := f.(vcs.Watcher)
 		resolver, resolves := f.(vcs.RefResolver)
@@ -73,7 +70,7 @@ func RunDrift(ctx context.Context, cfg Config, out io.Writer) (DriftPass, error)
 			}
 			id := newJobID()
 			o := s.jobs.RunRef(ctx, id, f, ref, run, runner.DriftOperator)
-			r, ok, err := reports.report(ctx, f.Name(), ref.Repo.FullName)
+			r, ok, err := s.drift.LastDrift(ctx, f.Name(), ref.Repo.FullName)
 			if err != nil || !ok || r.Job != id {
 				pass.Failed[repo] = fmt.Errorf("the check (job %s) did not end with a report; failed: %v", id, o.Failed)
 				fmt.Fprintf(out, "%s: not checked: %v\n", repo, pass.Failed[repo])

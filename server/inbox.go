@@ -40,8 +40,7 @@ func deliveryKey(forge, guid string) string { return forge + "/delivery/" + guid
 // interval.
 func newInbox(s *Server, forge vcs.Forge, deliveries vcs.DeliveryLog, interval time.Duration) *poller {
 	name := forge.Name() + "-inbox"
-	p := &poller{s: s, forge: forge, name: name, interval: interval,
-		log: s.log.With("forge", forge.Name(), "inbox", true), owner: newJobID(), failing: map[string]string{}}
+	p := newLoop(s, forge, name, "inbox", nil, interval)
 	in := &inbox{p: p, deliveries: deliveries, key: "inbox/" + name + "/position"}
 	p.poll = in.cycle
 	return p

@@ -66,10 +66,17 @@ type pollStatus struct {
 }
 
 func newPoller(s *Server, forge vcs.Forge, watch vcs.Watcher, interval time.Duration) *poller {
-	p := &poller{s: s, forge: forge, name: forge.Name(), watch: watch, interval: interval,
-		log: s.log.With("forge", forge.Name(), "poller", true), owner: newJobID(), failing: map[string]string{}}
+	p := newLoop(s, forge, forge.Name(), "poller", watch, interval)
 	p.poll = p.pollRepos
 	return p
+}
+
+// newLoop is a poller of forge called name that does its work (poll,
+// which the caller sets; kind names it in the log) every interval while
+// it holds its lease; watch lists the forge's repositories, when set.
+func newLoop(s *Server, forge vcs.Forge, name, kind string, watch vcs.Watcher, interval time.Duration) *poller {
+	return &poller{s: s, forge: forge, name: name, watch: watch, interval: interval,
+		log: s.log.With("forge", forge.Name(), kind, true), owner: newJobID(), failing: map[string]string{}}
 }
 
 // state is the poller's status now.

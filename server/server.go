@@ -59,6 +59,8 @@ type Server struct {
 	// inboxes names the forges whose delivery log a poller reads: their
 	// webhooks mark the deliveries they take (inbox.go).
 	inboxes map[string]bool
+	// drift keeps the drift checks' reports.
+	drift driftReports
 	// repoConfig is the server-side repo config, whose drift: entries
 	// the drift checks follow.
 	repoConfig  workflows.ServerConfig
@@ -122,6 +124,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ToolUser == nil && os.Geteuid() == 0 {
 		log.Warn("atoll runs as root and so do its steps, if without capabilities (--tool-user=self); --tool-user runs them as another user")
 	}
+	drift := driftReports{tasks: st.tasks, m: m}
 	policies, err := loadPolicies(cfg.Policy.RepoConfig.Policies)
 	if err != nil {
 		return nil, errors.Join(err, st.close())
@@ -146,7 +149,7 @@ func New(cfg Config) (*Server, error) {
 		Parallelism: cfg.Parallelism,
 		Logger:      log,
 		Observer:    m,
-		Drift:       driftReports{tasks: st.tasks, m: m},
+		Drift:       drift,
 		Policies:    policies,
 		Jobs:        st.jobs,
 	})
@@ -164,6 +167,7 @@ func New(cfg Config) (*Server, error) {
 		refused:    unsignedRefused(cfg),
 		inboxes:    map[string]bool{},
 		repoConfig: cfg.Policy.RepoConfig,
+		drift:      drift,
 		sandbox:    sandboxState(sandbox),
 		metrics:    m,
 		apiSecret:  cfg.APISecret,

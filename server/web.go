@@ -150,7 +150,7 @@ func (w *web) index(rw http.ResponseWriter, r *http.Request, user string) {
 		d.Jobs, err = w.s.records.List(r.Context(), d.Repo, 50)
 	}
 	if err == nil {
-		d.Drift, err = driftReports{tasks: w.s.tasks}.all(r.Context(), d.Repo)
+		d.Drift, err = w.s.drift.all(r.Context(), d.Repo)
 	}
 	if err == nil {
 		d.Queue, err = w.s.tasks.Pending(r.Context())
