@@ -22,7 +22,7 @@ import (
 func BenchmarkWebhookAnswer(b *testing.B) {
 	for _, f := range forges {
 		b.Run(f.name, func(b *testing.B) {
-			e := f.env(b, testOptions{})
+			e := f.env(b, testOptions{configure: quietLogs})
 			e.f.CreateRepo(b, "acme/infra", nil)
 			pr := e.f.OpenPull(b, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
 			for _, bc := range []struct {

@@ -163,3 +163,59 @@ func TestAttackTarget(t *testing.T) {
 	fmt.Printf("listening %s\n", ln.Addr())
 	io.Copy(io.Discard, os.Stdin)
 }
+
+// BenchmarkWebhookBurst sends 200 signed comment commands at once, each
+// on a connection of its own, to a server whose workers are not started
+// (so that only the intake is measured), and reports the answer times'
+// median, 95th and 99th percentiles over every iteration (p50-ms,
+// p95-ms, p99-ms). Every answer is a 202: the work is recorded.
+func BenchmarkWebhookBurst(b *testing.B) {
+	const burst, pulls = 200, 20
+	e := newTestEnv(b, testOptions{idle: true, configure: quietLogs})
+	events := serveLikeRun(b, e.server)
+	e.gh.CreateRepo(b, "acme/infra", nil)
+	var prs []vcstest.Pull
+	for range pulls {
+		prs = append(prs, e.gh.OpenPull(b, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}}))
+	}
+	var took []time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		payloads := make([][]byte, burst)
+		for i := range payloads {
+			payloads[i] = e.gh.Payload(b, "issue_comment", "created", prs[i%pulls], "alice", "atoll help")
+		}
+		b.StartTimer()
+		answers := make(chan time.Duration, burst)
+		statuses := make(chan int, burst)
+		start := make(chan struct{})
+		for _, p := range payloads {
+			go func() {
+				<-start
+				t0 := time.Now()
+				d := e.gh.Deliver(b, events, "issue_comment", p, vcstest.DeliverOptions{})
+				answers <- time.Since(t0)
+				statuses <- d.Status
+			}()
+		}
+		close(start)
+		for range burst {
+			took = append(took, <-answers)
+			if s := <-statuses; s != http.StatusAccepted {
+				b.Fatalf("a webhook of the burst was answered %d", s)
+			}
+		}
+	}
+	slices.Sort(took)
+	at := func(q float64) float64 {
+		return float64(took[min(int(q*float64(len(took))), len(took)-1)].Microseconds()) / 1000
+	}
+	b.ReportMetric(at(0.50), "p50-ms")
+	b.ReportMetric(at(0.95), "p95-ms")
+	b.ReportMetric(at(0.99), "p99-ms")
+}
+
+// quietLogs makes a benchmark's server log as a server does by default,
+// at level info, to nowhere: not to the benchmark's log, whose lock and
+// buffer would weigh on what is measured.
+func quietLogs(c *Config) { c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -77,6 +77,8 @@ func putTurns(bkt *bolt.Bucket, group string, tr turns) error {
 // process: bbolt lets one process open the file at a time.
 type Bolt struct {
 	db *bolt.DB
+	// writes commits the changes of callers writing at once together.
+	writes *committer
 	// queued wakes a waiting Claim when a task is enqueued.
 	queued chan struct{}
 	// pruned is when lapsed marks were last deleted (Unix seconds).
@@ -152,11 +154,14 @@ func OpenBolt(path string) (*Bolt, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("queue: task store %s: %w", path, err), db.Close())
 	}
-	return &Bolt{db: db, queued: make(chan struct{}, 1)}, nil
+	return &Bolt{db: db, writes: newCommitter(db), queued: make(chan struct{}, 1)}, nil
 }
 
-// Close releases the file.
-func (b *Bolt) Close() error { return b.db.Close() }
+// Close releases the file, once the writes under way are done.
+func (b *Bolt) Close() error {
+	b.writes.close()
+	return b.db.Close()
+}
 
 func putTask(bkt *bolt.Bucket, k []byte, t boltTask) error {
 	v, err := json.Marshal(t)
@@ -187,8 +192,9 @@ func (b *Bolt) EnqueueOnce(ctx context.Context, m Mark, group string, body []byt
 		return Task{}, false, err
 	}
 	var t boltTask
-	isNew := true
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	var isNew bool
+	err := b.writes.update(func(tx *bolt.Tx) error {
+		isNew = true
 		if m.Key != "" {
 			if held, err := b.marked(tx, m.Key); err != nil || held.Value == m.Value || held.Order > m.Order && m.Order != 0 {
 				isNew = false
@@ -224,7 +230,7 @@ func (b *Bolt) SetMark(ctx context.Context, m Mark) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := b.db.Update(func(tx *bolt.Tx) error { return putMark(tx, m) }); err != nil {
+	if err := b.writes.update(func(tx *bolt.Tx) error { return putMark(tx, m) }); err != nil {
 		return fmt.Errorf("queue: setting mark %s: %w", m.Key, err)
 	}
 	return nil
@@ -413,7 +419,8 @@ func (b *Bolt) claim(ctx context.Context, consumer string, ttl time.Duration) (T
 	}
 	var got boltTask
 	var found bool
-	err = b.db.Update(func(tx *bolt.Tx) error {
+	err = b.writes.update(func(tx *bolt.Tx) error {
+		got, found = boltTask{}, false
 		bkt := tx.Bucket([]byte(taskBucket))
 		v := bkt.Get(key)
 		if v == nil {
@@ -459,8 +466,9 @@ func (b *Bolt) release(ctx context.Context, rt Task, consumer string, letGo bool
 	if err != nil {
 		return err
 	}
-	held := false
-	err = b.db.Update(func(tx *bolt.Tx) error {
+	var held bool
+	err = b.writes.update(func(tx *bolt.Tx) error {
+		held = false
 		bkt := tx.Bucket([]byte(taskBucket))
 		v := bkt.Get(k)
 		if v == nil {
@@ -554,7 +562,7 @@ func (b *Bolt) held(ctx context.Context, id, consumer string, lapsed bool, fn fu
 	if err != nil {
 		return err
 	}
-	return b.db.Update(func(tx *bolt.Tx) error {
+	return b.writes.update(func(tx *bolt.Tx) error {
 		bkt := tx.Bucket([]byte(taskBucket))
 		v := bkt.Get(k)
 		if v == nil {
