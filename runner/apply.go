@@ -47,7 +47,9 @@ func (j *Job) apply(ctx context.Context, cmd workflows.Command) error {
 		return userErrorf("**atoll will not apply yet.** This pull request must be:\n\n%s", gapList(unmet))
 	}
 
+	endReport := j.phases.start(PhaseReport)
 	j.reply.Start(ctx, report.Running("apply", cmd))
+	endReport()
 	results, err := j.runProjects(ctx, held, waves(projects, rc.cfg.ParallelApply), rc.cfg.AbortOnExecutionOrderFail,
 		func(ws *workspace.Workspace, p workflows.ProjectConfig, blocked string) report.Result {
 			pj := j.project(ws, p, rc, cmd.Extra)
@@ -107,6 +109,7 @@ func planCommand(rec plans.Record) string {
 func (j *Job) reportApplies(ctx context.Context, rc repoConfig, results []report.Result, ok bool) error {
 	ctx, cancel := reportContext(ctx)
 	defer cancel()
+	defer j.phases.start(PhaseReport)()
 	for _, res := range results {
 		if res.Outcome != report.Skipped {
 			j.setStatus(ctx, "apply", rc.statusTarget(res.Name, res.Project), res.State(), res.StatusDescription())

@@ -176,7 +176,9 @@ func (p *projectJob) beginApply(ctx context.Context, res report.Result, rec *pla
 		p.log.Error("saving plan record", "err", err)
 		return res.Internal(p.ID), false
 	}
+	endReport := p.phases.start(PhaseReport)
 	p.setStatus(ctx, "apply", p.target(), vcs.Running, "applying…")
+	endReport()
 	return res, true
 }
 

@@ -19,7 +19,9 @@ var errForkRefused = userErrorf("This server does not run pull requests from for
 // the event for the newer commit plans it. Earlier plans are discarded
 // first; the locks stay.
 func (j *Job) autoplan(ctx context.Context) error {
+	endPull := j.phases.start(PhasePull)
 	pull, err := j.Forge.PullRequest(ctx, j.Event.Repo, j.Event.Pull.Number)
+	endPull()
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,9 @@ import (
 // it. Nothing runs for atoll's own comments, for commenters without the
 // right to run commands, or for pull requests atoll must not run.
 func (j *Job) command(ctx context.Context, cmd workflows.Command, parseErr error) error {
+	endPull := j.phases.start(PhasePull)
 	if ok, err := j.trustedCommenter(ctx); !ok {
+		endPull()
 		return err
 	}
 	if parseErr != nil {
@@ -26,6 +28,7 @@ func (j *Job) command(ctx context.Context, cmd workflows.Command, parseErr error
 		return err
 	}
 	pull, err := j.Forge.PullRequest(ctx, j.Event.Repo, j.Event.Pull.Number)
+	endPull()
 	if err != nil {
 		return err
 	}

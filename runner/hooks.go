@@ -15,6 +15,7 @@ import (
 
 // checkout holds the pull request's workspace wsName at its head.
 func (j *Job) checkout(ctx context.Context, wsName string) (*workspace.Workspace, error) {
+	defer j.phases.start(PhaseCheckout)()
 	start := time.Now()
 	auth, err := j.Forge.CloneAuth(ctx, j.Pull.Repo.FullName)
 	if err != nil {
@@ -62,7 +63,10 @@ func (j *Job) prepare(ctx context.Context, held heldWorkspaces, extra []string, 
 		defer cancel()
 		root.runHooks(ctx, command, "post", rule.PostWorkflowHooks)
 	}
-	if rc, err = j.readRepoConfig(ws.Dir, rule); err != nil {
+	endConfig := j.phases.start(PhaseConfig)
+	rc, err = j.readRepoConfig(ws.Dir, rule)
+	endConfig()
+	if err != nil {
 		done()
 		return repoConfig{}, nil, err
 	}

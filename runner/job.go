@@ -70,6 +70,8 @@ type Job struct {
 	// ran, for its record.
 	output   *jobOutput
 	projects []string
+	// phases is where the job's time went.
+	phases phases
 }
 
 // reportTimeout bounds the calls that report a job's end to the forge,
@@ -118,7 +120,7 @@ func (j *Job) setPull(pull vcs.PullRequest) {
 // It reports whether the job was handed over: stopped midway for its task
 // to run again (queue.HandedOver), rather than done.
 func (j *Job) run(ctx context.Context) (handed bool) {
-	ctx, cancel := context.WithTimeout(ctx, j.r.policy.JobTimeout)
+	ctx, cancel := context.WithTimeout(withPhases(ctx, &j.phases), j.r.policy.JobTimeout)
 	defer cancel()
 	start := time.Now()
 	defer func() {
@@ -153,7 +155,7 @@ func (j *Job) run(ctx context.Context) (handed bool) {
 // its log.
 func (j *Job) observe(outcome string, start time.Time) {
 	if j.r.observer != nil {
-		j.r.observer.JobDone(cmp.Or(j.kind, "unknown"), outcome, time.Since(start))
+		j.r.observer.JobDone(JobEnd{Command: cmp.Or(j.kind, "unknown"), Outcome: outcome, Took: time.Since(start), Phases: j.phases.all()})
 	}
 	if outcome == Interrupted {
 		// Most likely the store is away, or the server stopping: the job

@@ -38,7 +38,9 @@ func (j *Job) plan(ctx context.Context, req planRequest) error {
 	// A command is answered at once; an autoplan speaks only when it has
 	// planned something.
 	if !req.auto {
+		endReport := j.phases.start(PhaseReport)
 		j.reply.Start(ctx, report.Running("plan", req.sel))
+		endReport()
 	}
 	held := heldWorkspaces{}
 	defer held.close()
@@ -47,7 +49,9 @@ func (j *Job) plan(ctx context.Context, req planRequest) error {
 		return err
 	}
 	defer done()
+	endConfig := j.phases.start(PhaseConfig)
 	projects, err := j.selectProjects(ctx, req.sel, rc, held[workflows.DefaultWorkspace])
+	endConfig()
 	if err != nil {
 		return err
 	}
@@ -63,12 +67,14 @@ func (j *Job) plan(ctx context.Context, req planRequest) error {
 	if err != nil {
 		return err
 	}
+	endReport := j.phases.start(PhaseReport)
 	for _, p := range projects {
 		j.setStatus(ctx, "plan", rc.statusTarget(p.Name, p.Project), vcs.Running, "planning…")
 		j.setCheck(ctx, func(int) vcs.CheckRun {
 			return report.CheckRunning("plan", rc.statusTarget(p.Name, p.Project), "planning…")
 		})
 	}
+	endReport()
 	results, err := j.runProjects(ctx, held, waves(projects, rc.cfg.ParallelPlan), rc.cfg.AbortOnExecutionOrderFail,
 		func(ws *workspace.Workspace, p workflows.ProjectConfig, blocked string) report.Result {
 			return j.project(ws, p, rc, req.extra).plan(ctx, cmp.Or(blocked, unmet[keyOf(p)]))
@@ -85,6 +91,7 @@ func (j *Job) plan(ctx context.Context, req planRequest) error {
 func (j *Job) reportPlans(ctx context.Context, rc repoConfig, projects []workflows.ProjectConfig, results []report.Result) error {
 	ctx, cancel := reportContext(ctx)
 	defer cancel()
+	defer j.phases.start(PhaseReport)()
 	for _, p := range projects[len(results):] {
 		j.setStatus(ctx, "plan", rc.statusTarget(p.Name, p.Project), vcs.Failure, "not planned: atoll hit an internal error")
 		unplanned := report.Result{Project: p.Project, Name: p.Name, Command: "plan"}.Internal(j.ID)
@@ -131,6 +138,8 @@ func (p *projectJob) plan(ctx context.Context, blocked string) report.Result {
 			res = res.Internal(p.ID)
 		}
 	}
+	endStore := p.phases.start(PhaseStore)
+	defer endStore()
 	if res.Outcome == report.Succeeded {
 		// Kept where any replica can apply it.
 		err := p.keepPlan(ctx, rec)

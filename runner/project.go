@@ -80,6 +80,7 @@ func (r *Runner) projectLock(key locking.Key, pull int, user string) locking.Loc
 // it (p.lock) until p.lock.release. When another pull request holds it,
 // or taking it fails, it returns res saying so, and false.
 func (p *projectJob) takeLock(ctx context.Context, res report.Result) (report.Result, bool) {
+	defer p.phases.start(PhaseLock)()
 	l := p.r.projectLock(p.lockKey(p.cfg.Dir, p.cfg.Workspace), p.Pull.Number, p.User)
 	holder, ok, err := p.r.locker.TryLock(ctx, l)
 	switch {

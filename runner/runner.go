@@ -101,11 +101,23 @@ type PolicyChecker interface {
 	Check(ctx context.Context, plan []byte) ([]policy.Result, error)
 }
 
-// Observer hears how each job ended, for metrics: what it was asked to
-// do (autoplan, close, or a comment command such as plan or apply; an
-// unreadable comment is "comment"), how it ended, and how long it took.
+// Observer hears how each job ended, for metrics.
 type Observer interface {
-	JobDone(command, outcome string, took time.Duration)
+	JobDone(JobEnd)
+}
+
+// JobEnd is how a job ended.
+type JobEnd struct {
+	// Command is what the job was asked to do: autoplan, close, or a
+	// comment command such as plan or apply; an unreadable comment is
+	// "comment".
+	Command string
+	// Outcome is how it ended: Succeeded, Failed, ...
+	Outcome string
+	// Took is how long it ran, from its start.
+	Took time.Duration
+	// Phases is where its time went, by phase (PhaseQueued, ...).
+	Phases map[string]time.Duration
 }
 
 // How a job ends, for an Observer.

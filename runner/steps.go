@@ -50,6 +50,7 @@ func (p *projectJob) runSteps(ctx context.Context, res report.Result, steps []wo
 		}
 		start := time.Now()
 		out, err := p.runStep(ctx, dir, &env, step)
+		p.phases.add(step.Name, time.Since(start))
 		p.log.Debug("ran step", "step", step.Name, "elapsed", time.Since(start))
 		out = step.Visible(out)
 		if err != nil {

@@ -216,6 +216,7 @@ func (r *Runner) Handle(ctx context.Context, t queue.Task, c *queue.Claim) error
 			return nil
 		}
 	}
+	j.phases.add(PhaseQueued, time.Since(t.Enqueued))
 	j.started(o)
 	if j.run(ctx) {
 		if errors.Is(context.Cause(ctx), queue.ErrClaimLost) {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/atoll-iac/atoll/runner/joblog"
 	"github.com/atoll-iac/atoll/vcs"
 	"github.com/atoll-iac/atoll/vcs/vcstest"
+	"github.com/atoll-iac/atoll/workflows"
 )
 
 // BenchmarkWebhookAnswer measures how long a signed webhook waits for its
@@ -52,34 +54,112 @@ func BenchmarkWebhookAnswer(b *testing.B) {
 	}
 }
 
-// BenchmarkPlanOverhead measures comment-to-plan-comment time for one
-// project, on each forge, and reports it as a multiple of running
-// `tofu init && tofu plan` by hand on the same configuration (x-direct).
+// BenchmarkPlanOverhead measures the time from a comment `atoll plan` to
+// the last edit of its answer, for one project, on each forge, against
+// running `tofu init && tofu plan` by hand on the same configuration
+// each time: x-direct is their ratio, added-ms what atoll adds, and the
+// phases (checkout-ms, init-ms, ...) where a job's time went.
 func BenchmarkPlanOverhead(b *testing.B) {
 	for _, f := range forges {
 		b.Run(f.name, func(b *testing.B) {
-			e := f.env(b, testOptions{})
+			e := f.env(b, testOptions{configure: quietLogs})
 			files := map[string]string{"infra/main.tf": twoResources}
 			e.f.CreateRepo(b, "acme/infra", nil)
 			pr := e.f.OpenPull(b, "acme/infra", vcstest.PullSpec{Files: files})
 			direct := directPlan(b, twoResources)
-			var directTotal time.Duration
-			n := 0
+			var atoll, raw []time.Duration
+			before := phaseSplit(e.scrape(b), "plan")
 			for b.Loop() {
-				n++
-				before := len(e.f.Comments(pr.Repo, pr.Number))
-				e.f.SendPullComment(b, e.events, pr, "alice", "atoll plan")
-				e.waitComments(b, pr, before+1)
-
-				b.StopTimer()
-				start := time.Now()
-				direct()
-				directTotal += time.Since(start)
-				b.StartTimer()
+				atoll = append(atoll, e.timeComment(b, pr, "atoll plan"))
+				raw = append(raw, timed(direct))
 			}
-			b.ReportMetric(float64(b.Elapsed())/float64(directTotal), "x-direct")
-			b.ReportMetric(float64(directTotal.Milliseconds())/float64(n), "direct-ms/op")
+			reportVersusRaw(b, atoll, raw)
+			reportSplit(b, e, "plan", before, len(atoll))
 		})
+	}
+}
+
+// timeComment comments body on pr as alice and returns the time from
+// sending it to the last edit of atoll's answer, once that no longer
+// says the command runs.
+func (e *testEnv) timeComment(b *testing.B, pr vcstest.Pull, body string) time.Duration {
+	b.Helper()
+	n := len(e.f.Comments(pr.Repo, pr.Number))
+	start := time.Now()
+	e.f.SendPullComment(b, e.events, pr, "alice", body)
+	return e.waitComments(b, pr, n+1)[n].Written.Sub(start)
+}
+
+// timed returns how long fn took.
+func timed(fn func()) time.Duration {
+	start := time.Now()
+	fn()
+	return time.Since(start)
+}
+
+// reportVersusRaw reports the medians of what atoll took and of what the
+// raw tool took, runs measured in turn, as atoll-ms and raw-ms, their
+// ratio as x-direct and their difference as added-ms.
+func reportVersusRaw(b *testing.B, atoll, raw []time.Duration) {
+	a, r := median(atoll), median(raw)
+	b.ReportMetric(float64(a.Microseconds())/1000, "atoll-ms")
+	b.ReportMetric(float64(r.Microseconds())/1000, "raw-ms")
+	b.ReportMetric(float64(a)/float64(r), "x-direct")
+	b.ReportMetric(float64((a-r).Microseconds())/1000, "added-ms")
+}
+
+// BenchmarkApplyOverhead measures the time from a comment `atoll apply`
+// to the last edit of its answer, for one project whose plan changes a
+// resource, against running `tofu apply` of a saved plan by hand: as
+// BenchmarkPlanOverhead reports.
+func BenchmarkApplyOverhead(b *testing.B) {
+	for _, f := range forges {
+		b.Run(f.name, func(b *testing.B) {
+			e := f.env(b, testOptions{configure: func(c *Config) {
+				quietLogs(c)
+				c.Policy.ApplyRequirements = workflows.Requirements{}
+			}})
+			e.f.CreateRepo(b, "acme/infra", nil)
+			pr := e.f.OpenPull(b, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+			dir := b.TempDir()
+			tofu := testTool(b).Path
+			var atoll, raw []time.Duration
+			before := phaseSplit(e.scrape(b), "apply")
+			i := 0
+			for b.Loop() {
+				b.StopTimer()
+				i++
+				src := strings.Replace(oneResource, `"v1"`, fmt.Sprintf(`"v%d"`, i+1), 1)
+				n := len(e.f.Comments(pr.Repo, pr.Number))
+				pr = e.f.PushToPull(b, "acme/infra", pr.Number, map[string]string{"main.tf": src})
+				e.f.SendPullRequest(b, e.events, "synchronize", pr)
+				e.waitComments(b, pr, n+1)
+				if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(src), 0o644); err != nil {
+					b.Fatal(err)
+				}
+				for _, args := range [][]string{{"init", "-input=false", "-no-color"}, {"plan", "-input=false", "-no-color", "-out=plan"}} {
+					runTool(b, dir, tofu, args...)
+				}
+				b.StartTimer()
+				atoll = append(atoll, e.timeComment(b, pr, "atoll apply"))
+				raw = append(raw, timed(func() { runTool(b, dir, tofu, "apply", "-input=false", "-no-color", "plan") }))
+			}
+			if cs := e.f.Comments(pr.Repo, pr.Number); !strings.Contains(cs[len(cs)-1].Body, "Apply complete!") {
+				b.Fatalf("the last apply:\n%s", cs[len(cs)-1].Body)
+			}
+			reportVersusRaw(b, atoll, raw)
+			reportSplit(b, e, "apply", before, len(atoll))
+		})
+	}
+}
+
+// runTool runs tool with args in dir, failing b if it fails.
+func runTool(b *testing.B, dir, tool string, args ...string) {
+	b.Helper()
+	cmd := exec.Command(tool, args...)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("%s %s: %v\n%s", filepath.Base(tool), args[0], err, out)
 	}
 }
 
@@ -135,11 +215,7 @@ func directPlan(b *testing.B, src string) func() {
 	tofu := testTool(b).Path
 	return func() {
 		for _, args := range [][]string{{"init", "-input=false", "-no-color"}, {"plan", "-input=false", "-no-color", "-out=plan"}} {
-			cmd := exec.Command(tofu, args...)
-			cmd.Dir = dir
-			if out, err := cmd.CombinedOutput(); err != nil {
-				b.Fatalf("tofu %s: %v\n%s", args[0], err, out)
-			}
+			runTool(b, dir, tofu, args...)
 		}
 	}
 }
@@ -223,4 +299,22 @@ func BenchmarkDriftPass(b *testing.B) {
 	}
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/pass")
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N)/50, "ms/project")
+}
+
+// reportSplit reports where the n jobs of command since before (their
+// phaseSplit then) spent their time, in ms per job and phase (as
+// checkout-ms): the step split of what a benchmark measured.
+func reportSplit(b *testing.B, e *testEnv, command string, before map[string]float64, n int) {
+	b.Helper()
+	// A job is counted once its comment is out: wait for the last.
+	var after map[string]float64
+	e.f.WaitFor(b, waitLong, "the jobs to be counted", func() bool {
+		m := e.scrape(b)
+		done, _ := metricValue(m, "atoll_job_duration_seconds", "command="+command)
+		after = phaseSplit(m, command)
+		return int(done) >= n
+	})
+	for phase, s := range after {
+		b.ReportMetric((s-before[phase])*1000/float64(n), phase+"-ms")
+	}
 }

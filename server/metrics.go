@@ -28,6 +28,7 @@ type metrics struct {
 	webhooks   *prometheus.CounterVec
 	jobs       *prometheus.CounterVec
 	jobSeconds *prometheus.HistogramVec
+	jobPhases  *prometheus.CounterVec
 	forgeCalls *prometheus.CounterVec
 	rateLeft   *prometheus.GaugeVec
 	pollCycles *prometheus.CounterVec
@@ -48,6 +49,10 @@ func newMetrics(log *slog.Logger, tasks queue.Store, locker locking.Locker) *met
 			Name: "atoll_jobs_total",
 			Help: "Jobs ended, by command (autoplan, close, plan, apply, …) and outcome: succeeded, failed, refused, error or interrupted.",
 		}, []string{"command", "outcome"}),
+		jobPhases: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "atoll_job_phase_seconds_total",
+			Help: "Seconds jobs spent in each phase, by command and phase: queued, pull, checkout, config, lock, a tool step's name (init, plan, apply, ...), store, report; forge is the time in the forge's API, across the others.",
+		}, []string{"command", "phase"}),
 		jobSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "atoll_job_duration_seconds",
 			Help:    "How long jobs ran, by command.",
@@ -70,7 +75,7 @@ func newMetrics(log *slog.Logger, tasks queue.Store, locker locking.Locker) *met
 			Help: "1 when the last drift check this replica ran found the project drifted, 0 when in sync, by forge, repository, directory and workspace.",
 		}, []string{"forge", "repo", "dir", "workspace"}),
 	}
-	m.reg.MustRegister(m.webhooks, m.jobs, m.jobSeconds, m.forgeCalls, m.rateLeft, m.pollCycles, m.drifted,
+	m.reg.MustRegister(m.webhooks, m.jobs, m.jobSeconds, m.jobPhases, m.forgeCalls, m.rateLeft, m.pollCycles, m.drifted,
 		&storeCollector{log: log, tasks: tasks, locker: locker},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -82,9 +87,13 @@ func (m *metrics) handler() http.Handler {
 }
 
 // JobDone implements runner.Observer.
-func (m *metrics) JobDone(command, outcome string, took time.Duration) {
-	m.jobs.WithLabelValues(command, outcome).Inc()
-	m.jobSeconds.WithLabelValues(command).Observe(took.Seconds())
+func (m *metrics) JobDone(e runner.JobEnd) {
+	m.jobs.WithLabelValues(e.Command, e.Outcome).Inc()
+	m.jobSeconds.WithLabelValues(e.Command).Observe(e.Took.Seconds())
+	// Phases are the runner's few and the workflows' step kinds.
+	for phase, d := range e.Phases {
+		m.jobPhases.WithLabelValues(e.Command, phase).Add(d.Seconds())
+	}
 }
 
 // drift notes what drift check r found of each project; one it could
@@ -178,7 +187,9 @@ type meteredTransport struct {
 }
 
 func (t *meteredTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	start := time.Now()
 	resp, err := t.next.RoundTrip(req)
+	runner.Spend(req.Context(), runner.PhaseForge, time.Since(start))
 	if err != nil {
 		t.m.forgeCalls.WithLabelValues(t.forge, "error").Inc()
 		return resp, err

@@ -34,14 +34,10 @@ func (e *testEnv) scrape(t testing.TB) map[string]*dto.MetricFamily {
 	return families
 }
 
-// metricValue is the value of the series of family name whose labels
-// include labels ("k=v" each), and whether there is one.
-func metricValue(families map[string]*dto.MetricFamily, name string, labels ...string) (float64, bool) {
-	f := families[name]
-	if f == nil {
-		return 0, false
-	}
-	for _, m := range f.GetMetric() {
+// series is the series of family name whose labels include labels
+// ("k=v" each), or nil.
+func series(families map[string]*dto.MetricFamily, name string, labels ...string) *dto.Metric {
+	for _, m := range families[name].GetMetric() {
 		have := map[string]string{}
 		for _, l := range m.GetLabel() {
 			have[l.GetName()] = l.GetValue()
@@ -51,17 +47,27 @@ func metricValue(families map[string]*dto.MetricFamily, name string, labels ...s
 			k, v, _ := strings.Cut(kv, "=")
 			match = match && have[k] == v
 		}
-		if !match {
-			continue
+		if match {
+			return m
 		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue(), true
-		case m.Gauge != nil:
-			return m.Gauge.GetValue(), true
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount()), true
-		}
+	}
+	return nil
+}
+
+// metricValue is the value of the series of family name whose labels
+// include labels ("k=v" each), and whether there is one: a histogram's
+// is its count of observations.
+func metricValue(families map[string]*dto.MetricFamily, name string, labels ...string) (float64, bool) {
+	m := series(families, name, labels...)
+	switch {
+	case m == nil:
+		return 0, false
+	case m.Counter != nil:
+		return m.Counter.GetValue(), true
+	case m.Gauge != nil:
+		return m.Gauge.GetValue(), true
+	case m.Histogram != nil:
+		return float64(m.Histogram.GetSampleCount()), true
 	}
 	return 0, false
 }
@@ -126,6 +132,43 @@ func TestMetrics(t *testing.T) {
 	if _, ok := metricValue(m, "go_goroutines"); !ok {
 		t.Error("no Go runtime metrics")
 	}
+	// Where the autoplan's time went: every phase of its path, and the
+	// forge's API across them; together no more than the job took.
+	split := phaseSplit(m, "autoplan")
+	var sum float64
+	for _, phase := range []string{"queued", "pull", "checkout", "config", "lock", "init", "plan", "store", "report", "forge"} {
+		if split[phase] <= 0 {
+			t.Errorf("autoplan phase %s: %v seconds, want some", phase, split[phase])
+		}
+		if phase != "forge" && phase != "queued" {
+			sum += split[phase]
+		}
+	}
+	if took := histogramSum(m, "atoll_job_duration_seconds", "command=autoplan"); sum > took {
+		t.Errorf("autoplan phases add up to %vs, more than the job's %vs", sum, took)
+	}
+}
+
+// phaseSplit is the seconds jobs of command spent in each phase, from
+// atoll_job_phase_seconds_total.
+func phaseSplit(families map[string]*dto.MetricFamily, command string) map[string]float64 {
+	split := map[string]float64{}
+	for _, m := range families["atoll_job_phase_seconds_total"].GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if labels["command"] == command {
+			split[labels["phase"]] = m.GetCounter().GetValue()
+		}
+	}
+	return split
+}
+
+// histogramSum is the sum of the observations of the histogram series
+// of family name whose labels include labels.
+func histogramSum(families map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+	return series(families, name, labels...).GetHistogram().GetSampleSum()
 }
 
 // TestMetricsQueue sees a task wait in /metrics while no worker runs it.

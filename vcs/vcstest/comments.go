@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	gh "github.com/google/go-github/v60/github"
@@ -39,7 +40,7 @@ func (g *GitHub) createComment(w http.ResponseWriter, r *http.Request) {
 func (g *GitHub) addCommentLocked(repo string, number int, author, body string, byUser bool) *comment {
 	now := githubNow()
 	g.lastID++
-	c := &comment{Comment: Comment{ID: g.lastID, Author: author, Body: body}, repo: repo, number: number,
+	c := &comment{Comment: Comment{ID: g.lastID, Author: author, Body: body, Written: time.Now()}, repo: repo, number: number,
 		created: now, updated: now, byUser: byUser}
 	g.comments = append(g.comments, c)
 	if p := g.statePullLocked(repo, number); p != nil {
@@ -71,7 +72,7 @@ func (g *GitHub) userComment(repo string, number int, author, body string, editi
 func (c *comment) edit(body string) {
 	c.Body = body
 	c.Edits++
-	c.updated = githubNow()
+	c.updated, c.Written = githubNow(), time.Now()
 }
 
 func (g *GitHub) editComment(w http.ResponseWriter, r *http.Request) {

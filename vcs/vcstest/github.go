@@ -194,6 +194,10 @@ type Comment struct {
 	Body   string
 	// Edits counts the times the body was replaced.
 	Edits int
+	// Written is when the body was last written, created or edited, to
+	// the clock's precision (the forge's own times are in seconds): for
+	// benchmarks that time atoll's answers.
+	Written time.Time
 	// Minimized is set by GraphQL's minimizeComment, with its classifier
 	// as GitHub reports it: "outdated", "resolved", "off-topic" and so on.
 	Minimized       bool

@@ -120,7 +120,7 @@ func TestAPI(t *testing.T) {
 	if _, _, err := c.Issues.EditComment(ctx, owner, name, cm.GetID(), &gh.IssueComment{Body: gh.String("No changes.")}); err != nil {
 		t.Fatal(err)
 	}
-	if got := g.Comments(repoName, 1); len(got) != 1 || got[0] != (vcstest.Comment{ID: cm.GetID(), Author: "atoll-bot", Body: "No changes.", Edits: 1}) {
+	if got := writtenNow(t, g.Comments(repoName, 1)); len(got) != 1 || got[0] != (vcstest.Comment{ID: cm.GetID(), Author: "atoll-bot", Body: "No changes.", Edits: 1}) {
 		t.Errorf("Comments = %+v", got)
 	}
 	_, _, err = c.Issues.CreateComment(ctx, owner, name, 1, &gh.IssueComment{Body: gh.String(strings.Repeat("é", 70000))})
@@ -208,4 +208,17 @@ func (f *fatalTB) Helper() {}
 func (f *fatalTB) Fatalf(format string, args ...any) {
 	f.fatal = fmt.Sprintf(format, args...)
 	runtime.Goexit()
+}
+
+// writtenNow checks that each comment was written within the last minute
+// and returns them with Written cleared, for comparing.
+func writtenNow(t *testing.T, cs []vcstest.Comment) []vcstest.Comment {
+	t.Helper()
+	for i, c := range cs {
+		if time.Since(c.Written) > time.Minute || time.Until(c.Written) > 0 {
+			t.Errorf("comment %d written at %v, not just now", c.ID, c.Written)
+		}
+		cs[i].Written = time.Time{}
+	}
+	return cs
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -71,7 +72,7 @@ func (g *GitLab) createNote(w http.ResponseWriter, r *http.Request) {
 func (g *GitLab) addNoteLocked(repo, noteable string, iid int, author, body string, byUser bool) *note {
 	at := now()
 	g.lastID++
-	n := &note{Comment: Comment{ID: g.lastID, Author: author, Body: body}, project: repo,
+	n := &note{Comment: Comment{ID: g.lastID, Author: author, Body: body, Written: time.Now()}, project: repo,
 		noteable: noteable, iid: iid, created: at, updated: at, byUser: byUser}
 	g.notes = append(g.notes, n)
 	g.touchNoteableLocked(n)
@@ -81,7 +82,7 @@ func (g *GitLab) addNoteLocked(repo, noteable string, iid int, author, body stri
 // editLocked replaces n's body, as its author does, touching the merge
 // request it is on.
 func (g *GitLab) editLocked(n *note, body string) {
-	n.Body, n.updated = body, now()
+	n.Body, n.updated, n.Written = body, now(), time.Now()
 	n.Edits++
 	g.touchNoteableLocked(n)
 }

@@ -30,7 +30,7 @@ func TestGitLabNotes(t *testing.T) {
 	if got, _, err := c.Notes.GetMergeRequestNote(glRepo, 1, n.ID); err != nil || got.Body != "No changes." {
 		t.Errorf("GetMergeRequestNote = %v, %v", got, err)
 	}
-	if got := g.Comments(glRepo, 1); len(got) != 1 || got[0] != (vcstest.Comment{ID: int64(n.ID), Author: "atoll-bot", Body: "No changes.", Edits: 1}) {
+	if got := writtenNow(t, g.Comments(glRepo, 1)); len(got) != 1 || got[0] != (vcstest.Comment{ID: int64(n.ID), Author: "atoll-bot", Body: "No changes.", Edits: 1}) {
 		t.Errorf("Comments = %+v", got)
 	}
 
