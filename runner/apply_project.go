@@ -127,7 +127,8 @@ func (p *projectJob) applySteps(ctx context.Context, res report.Result, rec plan
 	steps := wf.ApplySteps(p.cfg.Project, p.files.Plan, p.extra)
 	// Perhaps planned in another checkout (another replica's), or with
 	// other providers than this one last saw: init as the plan did, so
-	// that the tool has its providers and backend.
+	// that the tool has its providers and backend; not when the plan's
+	// init had nothing to keep in this checkout.
 	needsInit := p.r.plans.Shared()
 	if !needsInit {
 		inited, err := p.initialized()
@@ -135,7 +136,7 @@ func (p *projectJob) applySteps(ctx context.Context, res report.Result, rec plan
 			p.log.Error("looking for the project's .terraform", "err", err)
 			return nil, res.Internal(p.ID), false
 		}
-		needsInit = !inited
+		needsInit = !inited && !rec.InitLeftNothing
 	}
 	if needsInit {
 		inits := slices.DeleteFunc(wf.PlanSteps(p.cfg.Project, p.files.Plan, p.files.Show, nil), func(s workflows.Step) bool { return s.Name != "init" })

@@ -519,3 +519,48 @@ workflows:
 		t.Errorf("#1's plan:\n%s", c.Body)
 	}
 }
+
+// An apply inits the project again only where the plan's init left
+// something the apply needs: not for a configuration whose init keeps
+// nothing, but for one with a module when the checkout lost .terraform.
+func TestApplyInitsOnlyWhatInitKept(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name     string
+		files    map[string]string
+		lose     bool // .terraform removed between plan and apply
+		wantInit bool
+	}{
+		{"nothing to keep", map[string]string{"main.tf": oneResource}, false, false},
+		{"module, kept", map[string]string{"main.tf": `module "m" { source = "./m" }`, "m/main.tf": oneResource}, false, false},
+		{"module, lost", map[string]string{"main.tf": `module "m" { source = "./m" }`, "m/main.tf": oneResource}, true, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			dataDir := t.TempDir()
+			e := newTestEnv(t, testOptions{configure: func(cfg *Config) {
+				cfg.DataDir = dataDir
+				cfg.Policy.ApplyRequirements = workflows.Requirements{}
+			}})
+			pr := e.planned(t, c.files)
+			if c.lose {
+				if err := os.RemoveAll(filepath.Join(dataDir, "repos", "github", "acme", "infra", "@1", "default", "repo", ".terraform")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := e.say(t, pr, "alice", "atoll apply"); !strings.Contains(got.Body, "Apply complete!") {
+				t.Fatalf("apply:\n%s", got.Body)
+			}
+			var inited float64
+			e.gh.WaitFor(t, waitLong, "the apply to be counted", func() bool {
+				m := e.scrape(t)
+				_, counted := metricValue(m, "atoll_jobs_total", "command=apply")
+				inited = phaseSplit(m, "apply")["init"]
+				return counted
+			})
+			if (inited > 0) != c.wantInit {
+				t.Errorf("the apply spent %vs in init; want an init: %t", inited, c.wantInit)
+			}
+		})
+	}
+}

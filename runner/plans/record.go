@@ -44,6 +44,11 @@ type Record struct {
 	// apply runs that file or none. Empty in records from before it was
 	// kept.
 	PlanSum string `json:",omitempty"`
+	// InitLeftNothing is set when, once planned, the project had no
+	// .terraform in the checkout it was planned in: its init had nothing
+	// to keep (no provider, module or backend to set up), so an apply in
+	// that checkout needs none.
+	InitLeftNothing bool `json:",omitempty"`
 	// PolicyDenied names the policy sets that denied the plan: it is
 	// applied only once each has the approvals of enough of its owners
 	// (PolicyApprovals, by set).
