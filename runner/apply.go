@@ -47,9 +47,7 @@ func (j *Job) apply(ctx context.Context, cmd workflows.Command) error {
 		return userErrorf("**atoll will not apply yet.** This pull request must be:\n\n%s", gapList(unmet))
 	}
 
-	endReport := j.phases.start(PhaseReport)
-	j.reply.Start(ctx, report.Running("apply", cmd))
-	endReport()
+	j.reply.Begin(ctx, report.Running("apply", cmd))
 	results, err := j.runProjects(ctx, held, waves(projects, rc.cfg.ParallelApply), rc.cfg.AbortOnExecutionOrderFail,
 		func(ws *workspace.Workspace, p workflows.ProjectConfig, blocked string) report.Result {
 			pj := j.project(ws, p, rc, cmd.Extra)
@@ -110,12 +108,15 @@ func (j *Job) reportApplies(ctx context.Context, rc repoConfig, results []report
 	ctx, cancel := reportContext(ctx)
 	defer cancel()
 	defer j.phases.start(PhaseReport)()
+	var writes []func()
 	for _, res := range results {
 		if res.Outcome != report.Skipped {
-			j.setStatus(ctx, "apply", rc.statusTarget(res.Name, res.Project), res.State(), res.StatusDescription())
+			writes = append(writes, func() {
+				j.setStatus(ctx, "apply", rc.statusTarget(res.Name, res.Project), res.State(), res.StatusDescription())
+			})
 		}
 	}
-	j.setAggregates(ctx)
+	concurrently(append(writes, func() { j.setAggregates(ctx) }))
 	j.noteResults(results)
 	_, err := j.reply.Finish(ctx, report.Results(results, j.Forge.MaxCommentLen())...)
 	automerge := j.r.policy.Automerge

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/atoll-iac/atoll/runner/joblog"
@@ -72,6 +73,10 @@ type Job struct {
 	projects []string
 	// phases is where the job's time went.
 	phases phases
+	// pending are what the job tells the forge while it goes on (the
+	// statuses of projects it starts); it waits for them before its
+	// final word, and before it ends.
+	pending sync.WaitGroup
 }
 
 // reportTimeout bounds the calls that report a job's end to the forge,
@@ -126,10 +131,12 @@ func (j *Job) run(ctx context.Context) (handed bool) {
 	defer func() {
 		if p := recover(); p != nil {
 			j.Log.Error("job panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			j.settle()
 			j.reportError(ctx, errors.New("panic"))
 		}
 	}()
 	err := j.do(ctx)
+	j.settle()
 	if err != nil && queue.HandedOver(ctx) {
 		// Not the job's failure: its task runs again, and reports then.
 		j.Log.Info("job interrupted", "why", context.Cause(ctx), "err", err)
@@ -149,6 +156,12 @@ func (j *Job) run(ctx context.Context) (handed bool) {
 	j.observe(outcome, start)
 	j.Log.Debug("job done", "elapsed", time.Since(start))
 	return false
+}
+
+// settle waits for what the job is telling the forge in the background.
+func (j *Job) settle() {
+	j.pending.Wait()
+	j.reply.Wait()
 }
 
 // observe tells the runner's Observer, if any, how the job ended, and

@@ -38,9 +38,7 @@ func (j *Job) plan(ctx context.Context, req planRequest) error {
 	// A command is answered at once; an autoplan speaks only when it has
 	// planned something.
 	if !req.auto {
-		endReport := j.phases.start(PhaseReport)
-		j.reply.Start(ctx, report.Running("plan", req.sel))
-		endReport()
+		j.reply.Begin(ctx, report.Running("plan", req.sel))
 	}
 	held := heldWorkspaces{}
 	defer held.close()
@@ -67,14 +65,15 @@ func (j *Job) plan(ctx context.Context, req planRequest) error {
 	if err != nil {
 		return err
 	}
-	endReport := j.phases.start(PhaseReport)
-	for _, p := range projects {
-		j.setStatus(ctx, "plan", rc.statusTarget(p.Name, p.Project), vcs.Running, "planning…")
-		j.setCheck(ctx, func(int) vcs.CheckRun {
-			return report.CheckRunning("plan", rc.statusTarget(p.Name, p.Project), "planning…")
-		})
-	}
-	endReport()
+	// Said while the projects plan; the final word waits for it.
+	j.pending.Go(func() {
+		for _, p := range projects {
+			j.setStatus(ctx, "plan", rc.statusTarget(p.Name, p.Project), vcs.Running, "planning…")
+			j.setCheck(ctx, func(int) vcs.CheckRun {
+				return report.CheckRunning("plan", rc.statusTarget(p.Name, p.Project), "planning…")
+			})
+		}
+	})
 	results, err := j.runProjects(ctx, held, waves(projects, rc.cfg.ParallelPlan), rc.cfg.AbortOnExecutionOrderFail,
 		func(ws *workspace.Workspace, p workflows.ProjectConfig, blocked string) report.Result {
 			return j.project(ws, p, rc, req.extra).plan(ctx, cmp.Or(blocked, unmet[keyOf(p)]))
@@ -92,23 +91,31 @@ func (j *Job) reportPlans(ctx context.Context, rc repoConfig, projects []workflo
 	ctx, cancel := reportContext(ctx)
 	defer cancel()
 	defer j.phases.start(PhaseReport)()
+	j.pending.Wait()
+	// Each project's statuses, and the aggregates, at once; all before
+	// the comment.
+	var writes []func()
 	for _, p := range projects[len(results):] {
-		j.setStatus(ctx, "plan", rc.statusTarget(p.Name, p.Project), vcs.Failure, "not planned: atoll hit an internal error")
-		unplanned := report.Result{Project: p.Project, Name: p.Name, Command: "plan"}.Internal(j.ID)
-		j.setCheck(ctx, func(max int) vcs.CheckRun { return report.CheckRun(rc.statusTarget(p.Name, p.Project), unplanned, max) })
+		writes = append(writes, func() {
+			j.setStatus(ctx, "plan", rc.statusTarget(p.Name, p.Project), vcs.Failure, "not planned: atoll hit an internal error")
+			unplanned := report.Result{Project: p.Project, Name: p.Name, Command: "plan"}.Internal(j.ID)
+			j.setCheck(ctx, func(max int) vcs.CheckRun { return report.CheckRun(rc.statusTarget(p.Name, p.Project), unplanned, max) })
+		})
 	}
 	for _, res := range results {
-		j.setStatus(ctx, "plan", rc.statusTarget(res.Name, res.Project), res.State(), res.StatusDescription())
-		if len(res.Policies) > 0 {
-			st, desc := vcs.Success, "every policy passed"
-			if report.PolicyFailed(res.Policies) {
-				st, desc = vcs.Failure, "a policy failed: the plan cannot be applied"
+		writes = append(writes, func() {
+			j.setStatus(ctx, "plan", rc.statusTarget(res.Name, res.Project), res.State(), res.StatusDescription())
+			if len(res.Policies) > 0 {
+				st, desc := vcs.Success, "every policy passed"
+				if report.PolicyFailed(res.Policies) {
+					st, desc = vcs.Failure, "a policy failed: the plan cannot be applied"
+				}
+				j.setStatus(ctx, "policy", rc.statusTarget(res.Name, res.Project), st, desc)
 			}
-			j.setStatus(ctx, "policy", rc.statusTarget(res.Name, res.Project), st, desc)
-		}
-		j.setCheck(ctx, func(max int) vcs.CheckRun { return report.CheckRun(rc.statusTarget(res.Name, res.Project), res, max) })
+			j.setCheck(ctx, func(max int) vcs.CheckRun { return report.CheckRun(rc.statusTarget(res.Name, res.Project), res, max) })
+		})
 	}
-	j.setAggregates(ctx)
+	concurrently(append(writes, func() { j.setAggregates(ctx) }))
 	if len(results) == 0 {
 		return nil
 	}

@@ -19,7 +19,7 @@ import (
 // set apart), and discards the project's saved plan, which the state
 // change makes stale.
 func (j *Job) stateCommand(ctx context.Context, cmd workflows.Command) error {
-	j.reply.Start(ctx, report.Running(cmd.Name, cmd))
+	j.reply.Begin(ctx, report.Running(cmd.Name, cmd))
 	held := heldWorkspaces{}
 	defer held.close()
 	hook := strings.Fields(cmd.Name)[0] // the hooks' name for state rm is "state"

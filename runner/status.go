@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"sync"
 
 	"github.com/atoll-iac/atoll/runner/report"
 	"github.com/atoll-iac/atoll/vcs"
@@ -10,6 +11,25 @@ import (
 // setStatus sets the commit status of command on a project (target, as
 // repoConfig.statusTarget names it), logging a failure: a status that
 // cannot be set must not stop the command.
+// maxForgeWrites bounds a job's writes to the forge at once: the forges
+// ask API clients for few concurrent requests.
+const maxForgeWrites = 4
+
+// concurrently runs writes, maxForgeWrites at a time, and returns once
+// all have.
+func concurrently(writes []func()) {
+	slots := make(chan struct{}, maxForgeWrites)
+	var wg sync.WaitGroup
+	for _, w := range writes {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			w()
+		})
+	}
+	wg.Wait()
+}
+
 func (j *Job) setStatus(ctx context.Context, command, target string, state vcs.State, desc string) {
 	if !j.onPull() {
 		return

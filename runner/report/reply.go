@@ -51,12 +51,42 @@ type Reply struct {
 	// Said, when set, hears each body Finish says, as said: a CI job's
 	// log repeats them.
 	Said func(body string)
+
+	// begun is closed once what Begin started is said.
+	begun chan struct{}
+}
+
+// Begin is Start without waiting on the forge: the comment is posted
+// while the job goes on, and the reply's other methods wait for it.
+// Like them, it is called from one goroutine at a time.
+func (r *Reply) Begin(ctx context.Context, running string) {
+	r.Wait()
+	done := make(chan struct{})
+	r.begun = done
+	go func() {
+		defer close(done)
+		r.start(ctx, running)
+	}()
+}
+
+// Wait waits until what Begin started is said: ID is then the reply's
+// comment.
+func (r *Reply) Wait() {
+	if r.begun != nil {
+		<-r.begun
+		r.begun = nil
+	}
 }
 
 // Start says that the job runs, in the reply's comment (ID) if it has
 // one, else in a new comment; failing both, the result is posted as a new
 // comment at the end instead.
 func (r *Reply) Start(ctx context.Context, running string) {
+	r.Wait()
+	r.start(ctx, running)
+}
+
+func (r *Reply) start(ctx context.Context, running string) {
 	running = r.Redact.Redact(running)
 	if r.ID != 0 {
 		if err := r.Forge.UpdateComment(ctx, r.Pull.Repo, r.Pull.Number, r.ID, running); err == nil {
@@ -80,6 +110,7 @@ func (r *Reply) Start(ctx context.Context, running string) {
 // result. The reply's comment is used once: what is finished later goes
 // to new comments. It fails only when a body could not be said at all.
 func (r *Reply) Finish(ctx context.Context, bodies ...string) ([]int64, error) {
+	r.Wait()
 	defer func() { r.ID = 0 }()
 	var ids []int64
 	var errs []error
