@@ -116,7 +116,7 @@ func (j *Job) reportApplies(ctx context.Context, rc repoConfig, results []report
 			})
 		}
 	}
-	concurrently(append(writes, func() { j.setAggregates(ctx) }))
+	concurrently(append(writes, j.aggregateWrites(ctx)...))
 	j.noteResults(results)
 	_, err := j.reply.Finish(ctx, report.Results(results, j.Forge.MaxCommentLen())...)
 	automerge := j.r.policy.Automerge

@@ -14,7 +14,19 @@ import (
 // right to run commands, or for pull requests atoll must not run.
 func (j *Job) command(ctx context.Context, cmd workflows.Command, parseErr error) error {
 	endPull := j.phases.start(PhasePull)
+	// Read while the commenter is checked; used only if they may run it.
+	pulled := make(chan pullAnswer, 1)
+	wantPull := parseErr == nil && cmd.Name != "help"
+	if wantPull {
+		go func() {
+			pull, err := j.Forge.PullRequest(ctx, j.Event.Repo, j.Event.Pull.Number)
+			pulled <- pullAnswer{pull, err}
+		}()
+	}
 	if ok, err := j.trustedCommenter(ctx); !ok {
+		if wantPull {
+			<-pulled
+		}
 		endPull()
 		return err
 	}
@@ -27,8 +39,9 @@ func (j *Job) command(ctx context.Context, cmd workflows.Command, parseErr error
 		_, err := j.Forge.Comment(ctx, j.Event.Repo, j.Event.Pull.Number, workflows.Usage)
 		return err
 	}
-	pull, err := j.Forge.PullRequest(ctx, j.Event.Repo, j.Event.Pull.Number)
+	answer := <-pulled
 	endPull()
+	pull, err := answer.pull, answer.err
 	if err != nil {
 		return err
 	}
@@ -59,6 +72,12 @@ func (j *Job) command(ctx context.Context, cmd workflows.Command, parseErr error
 		return j.approvePolicies(ctx)
 	}
 	return fmt.Errorf("runner: command %q parsed but not handled", cmd.Name)
+}
+
+// pullAnswer is what the forge answered when asked for a pull request.
+type pullAnswer struct {
+	pull vcs.PullRequest
+	err  error
 }
 
 // markSeen marks the job's comment, where the forge can, so that its
@@ -94,9 +113,21 @@ func (j *Job) trustedCommenter(ctx context.Context) (bool, error) {
 		j.Log.Debug("ignoring atoll's own comment")
 		return false, nil
 	}
+	// Whether its author may run commands is asked meanwhile, and heeded
+	// only for a comment the forge holds as the webhook says.
+	type mayAnswer struct {
+		ok  bool
+		err error
+	}
+	may := make(chan mayAnswer, 1)
+	go func() {
+		ok, err := j.mayRun(ctx)
+		may <- mayAnswer{ok, err}
+	}()
 	// Who wrote what is taken from the forge, not from the payload, which
 	// is only as good as its signature.
 	held, err := j.Forge.GetComment(ctx, ev.Repo, ev.Pull.Number, ev.Comment.ID)
+	answer := <-may
 	if err != nil {
 		return false, err
 	}
@@ -104,8 +135,8 @@ func (j *Job) trustedCommenter(ctx context.Context) (bool, error) {
 		j.Log.Warn("comment in the webhook differs from the forge's; ignoring it", "comment", ev.Comment.ID, "forge_author", held.Author)
 		return false, nil
 	}
-	j.markSeen(ctx)
-	return j.mayRun(ctx)
+	j.pending.Go(func() { j.markSeen(ctx) })
+	return answer.ok, answer.err
 }
 
 // mayRun reports whether the job's user may run commands; when not, the

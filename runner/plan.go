@@ -115,7 +115,7 @@ func (j *Job) reportPlans(ctx context.Context, rc repoConfig, projects []workflo
 			j.setCheck(ctx, func(max int) vcs.CheckRun { return report.CheckRun(rc.statusTarget(res.Name, res.Project), res, max) })
 		})
 	}
-	concurrently(append(writes, func() { j.setAggregates(ctx) }))
+	concurrently(append(writes, j.aggregateWrites(ctx)...))
 	if len(results) == 0 {
 		return nil
 	}

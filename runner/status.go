@@ -73,19 +73,29 @@ func (j *Job) failCommand(ctx context.Context, command, desc string) {
 // setAggregates sets the statuses that sum up every project of the pull
 // request (report.Aggregates).
 func (j *Job) setAggregates(ctx context.Context) {
+	concurrently(j.aggregateWrites(ctx))
+}
+
+// aggregateWrites are the writes that set the statuses summing up every
+// project of the pull request, as its plan records stand now.
+func (j *Job) aggregateWrites(ctx context.Context) []func() {
 	if !j.onPull() {
-		return
+		return nil
 	}
 	recs, err := j.r.plans.Records(ctx, j.plansPull())
 	if err != nil {
 		j.Log.Error("reading plan records", "err", err)
-		return
+		return nil
 	}
+	var writes []func()
 	for _, st := range report.Aggregates(recs) {
-		if err := j.Forge.SetStatus(ctx, j.Pull.Repo, j.Pull.HeadSHA, st); err != nil {
-			j.Log.Error("setting commit status", "context", st.Context, "err", err)
-		}
+		writes = append(writes, func() {
+			if err := j.Forge.SetStatus(ctx, j.Pull.Repo, j.Pull.HeadSHA, st); err != nil {
+				j.Log.Error("setting commit status", "context", st.Context, "err", err)
+			}
+		})
 	}
+	return writes
 }
 
 // hidePreviousPlans remembers ids as the pull request's latest plan

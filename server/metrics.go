@@ -221,7 +221,11 @@ func (m *metrics) meter(forge string, client *http.Client) *http.Client {
 	}
 	next := c.Transport
 	if next == nil {
-		next = http.DefaultTransport
+		// A job writes to the forge a few requests at once: keep as
+		// many connections to it, not net/http's two, to reuse them.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 16
+		next = t
 	}
 	c.Transport = &meteredTransport{forge: forge, next: next, m: m}
 	return c
