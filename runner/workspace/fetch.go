@@ -40,13 +40,14 @@ func (e *FetchError) Error() string {
 
 func (e *FetchError) Unwrap() error { return e.Err }
 
-// fetch fetches commit sha of spec's repository into the clone of the
-// workspace in root, trying again, with backoff, while the forge fails in
-// a way that may pass.
-func (ws *Workspaces) fetch(ctx context.Context, root string, spec CheckoutSpec, sha string) error {
+// fetch fetches commit sha of spec's repository, without its history,
+// into the mirror m as ref, trying again, with backoff, while the forge
+// fails in a way that may pass. The caller holds the mirror.
+func (ws *Workspaces) fetch(ctx context.Context, m place, spec CheckoutSpec, sha, ref string) error {
 	wait := fetchBackoff
 	for try := 1; ; try++ {
-		err := ws.git(ctx, root, spec.Auth, "fetch", "--quiet", "--no-tags", "--depth=1", "--", spec.CloneURL, sha)
+		_, err := ws.run(ctx, m, spec.Auth, nil, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--depth=1",
+			"--", spec.CloneURL, "+"+sha+":"+ref)
 		if err == nil {
 			return nil
 		}

@@ -11,14 +11,14 @@ import (
 )
 
 // Remove deletes every workspace of a pull request, each once no job
-// uses it.
+// uses it, and lets go of the commits it held in its repository's mirror.
 func (ws *Workspaces) Remove(ctx context.Context, forge, repo string, pull int) error {
 	dir, err := ws.each(ctx, forge, repo, pull, os.RemoveAll)
 	if err != nil {
 		return err
 	}
 	os.Remove(dir) // now empty, unless a job started meanwhile
-	return nil
+	return ws.dropRefs(ctx, forge, repo, pull)
 }
 
 // WaitIdle waits until no job of this process uses a workspace of the

@@ -1,8 +1,9 @@
-// Package workspace owns the checkouts that jobs run in: one git
-// directory per repository, pull request and tool workspace, held by one
-// job at a time, fetched with the forge's credentials in git's
-// environment only, and the files atoll itself reads from or writes into
-// a checkout, which it treats as hostile.
+// Package workspace owns the checkouts that jobs run in: one work tree
+// and git directory per repository, pull request and tool workspace, held
+// by one job at a time; one store of git objects per repository (its
+// mirror) that they all borrow from, fetched into with the forge's
+// credentials in git's environment only; and the files atoll itself
+// reads from or writes into a checkout, which it treats as hostile.
 package workspace
 
 import (
@@ -28,17 +29,30 @@ import (
 // Workspaces hands out one checkout directory per repository, pull request
 // and workspace under a root directory, and lets one job at a time use each.
 //
-// A workspace's directory holds repo, the work tree that steps may write;
-// git, its git directory; and home, the tool's. Steps write no more than
-// repo and home, so the git directory, whose config and hooks git heeds,
-// is out of their reach, and git is always told where it is and where the
-// work tree is: a .git that a step makes in the work tree is never read.
+// Under the root, a repository's files are at forge/owner/name (a path
+// element for each part of its name): its mirror at @objects, which holds
+// the git objects of all its pull requests, and each pull request's
+// workspaces at @N/WORKSPACE (see PullPath). A workspace's directory
+// holds repo, the work tree that steps may write; git, its git directory,
+// which borrows the mirror's objects and holds few of its own; and home,
+// the tool's. Steps write no more than repo and home, so the git
+// directory and the mirror, whose config and hooks git heeds, are out of
+// their reach, and git is always told where its git directory is and
+// where the work tree is: a .git that a step makes in the work tree is
+// never read.
+//
+// A checkout fetches from the forge only the commits its repository's
+// mirror lacks, and a commit on top of ones the mirror holds costs what
+// it changed; one fetch at a time goes into a mirror, the mirrors of
+// different repositories fill in parallel. Mirrors only grow: see
+// mirrorName for why, and what the growth is.
 type Workspaces struct {
 	root string
 	env  []string // git's environment
 
-	mu   sync.Mutex
-	busy map[string]chan struct{} // directory → released when its job ends
+	mu      sync.Mutex
+	busy    map[string]chan struct{} // directory → released when its job ends
+	mirrors map[string]chan struct{} // mirror → full while a git writes to it
 }
 
 // NewWorkspaces returns workspaces kept under root. Git runs with env,
@@ -52,7 +66,7 @@ func NewWorkspaces(root string, env []string) *Workspaces {
 		"GIT_AUTHOR_NAME=atoll", "GIT_AUTHOR_EMAIL=atoll@localhost",
 		"GIT_COMMITTER_NAME=atoll", "GIT_COMMITTER_EMAIL=atoll@localhost",
 	)
-	return &Workspaces{root: root, env: env, busy: map[string]chan struct{}{}}
+	return &Workspaces{root: root, env: env, busy: map[string]chan struct{}{}, mirrors: map[string]chan struct{}{}}
 }
 
 // CheckoutSpec says what to check out, and where from.
@@ -99,8 +113,8 @@ var (
 )
 
 // Checkout waits until no other job uses the workspace for spec, then makes
-// its directory hold exactly spec.SHA: cloning on first use, fetching into
-// the existing clone afterwards.
+// its directory hold exactly spec.SHA, fetched into the repository's
+// mirror unless there already.
 func (ws *Workspaces) Checkout(ctx context.Context, spec CheckoutSpec) (*Workspace, error) {
 	root, err := ws.dir(spec)
 	if err != nil {
@@ -208,17 +222,14 @@ func (ws *Workspaces) checkout(ctx context.Context, root string, spec CheckoutSp
 		if err := os.MkdirAll(workTree(root), 0o755); err != nil {
 			return err
 		}
-		if err := ws.git(ctx, root, "", "init", "--quiet"); err != nil {
+		if err := ws.git(ctx, root, "", "init", "--quiet", "--template="); err != nil {
 			return err
 		}
 	} else if err := removeStaleGitLocks(gitDir(root)); err != nil {
 		return err
 	}
-	// A re-plan of a commit already fetched needs no network.
-	if ws.git(ctx, root, "", "cat-file", "-e", spec.SHA+"^{commit}") != nil {
-		if err := ws.fetch(ctx, root, spec, spec.SHA); err != nil {
-			return err
-		}
+	if err := ws.borrow(ctx, root, spec, spec.SHA); err != nil {
+		return err
 	}
 	if err := ws.git(ctx, root, "", "checkout", "--quiet", "--force", "--detach", spec.SHA); err != nil {
 		return err
@@ -253,19 +264,36 @@ func removeStaleGitLocks(gitDir string) error {
 // reaches git through its environment as an extra HTTP header: not in a
 // URL, a config file or argv.
 func (ws *Workspaces) git(ctx context.Context, root, auth string, args ...string) error {
-	_, err := ws.gitOutput(ctx, root, auth, args...)
+	_, err := ws.run(ctx, inWorkspace(root), auth, nil, args...)
 	return err
 }
 
 // gitOutput is git, returning what the command printed.
 func (ws *Workspaces) gitOutput(ctx context.Context, root, auth string, args ...string) ([]byte, error) {
+	return ws.run(ctx, inWorkspace(root), auth, nil, args...)
+}
+
+// A place is where a git command works: a git directory and, for a
+// workspace, its work tree; a mirror has none.
+type place struct{ gitDir, workTree string }
+
+func inWorkspace(root string) place { return place{gitDir: gitDir(root), workTree: workTree(root)} }
+
+// run runs one git command in p, given stdin, returning what it printed.
+func (ws *Workspaces) run(ctx context.Context, p place, auth string, stdin []byte, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, "git", args...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
 	// Stopped with SIGTERM, git removes its lock files itself; a git that
 	// will not stop is killed a little later.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 5 * time.Second
-	cmd.Dir = workTree(root)
-	cmd.Env = ws.gitEnv(root, auth)
+	cmd.Dir = p.gitDir
+	if p.workTree != "" {
+		cmd.Dir = p.workTree
+	}
+	cmd.Env = ws.gitEnv(p, auth)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -278,18 +306,24 @@ func (ws *Workspaces) gitOutput(ctx context.Context, root, auth string, args ...
 	return stdout.Bytes(), nil
 }
 
-// gitEnv is git's environment for the workspace in root: its git
-// directory and work tree named, so that git looks for no .git; no hooks
-// and no fsmonitor, should the git directory ever hold any; and auth, when
+// gitEnv is git's environment in p: its git directory and work tree
+// named, so that git looks for no .git; no hooks and no fsmonitor, should
+// the git directory ever hold any; no automatic gc, which could prune
+// from a mirror what a workspace borrows (see mirrorName); and auth, when
 // set, as an extra HTTP header.
-func (ws *Workspaces) gitEnv(root, auth string) []string {
-	config := [][2]string{{"core.hooksPath", "/dev/null"}, {"core.fsmonitor", "false"}}
+func (ws *Workspaces) gitEnv(p place, auth string) []string {
+	config := [][2]string{
+		{"core.hooksPath", "/dev/null"}, {"core.fsmonitor", "false"},
+		{"gc.auto", "0"}, {"maintenance.auto", "false"},
+	}
 	if auth != "" {
 		config = append(config, [2]string{"http.extraHeader", "Authorization: " + auth})
 	}
-	env := append(slices.Clip(ws.env),
-		"GIT_DIR="+gitDir(root), "GIT_WORK_TREE="+workTree(root),
-		"GIT_CONFIG_COUNT="+strconv.Itoa(len(config)))
+	env := append(slices.Clip(ws.env), "GIT_DIR="+p.gitDir)
+	if p.workTree != "" {
+		env = append(env, "GIT_WORK_TREE="+p.workTree)
+	}
+	env = append(env, "GIT_CONFIG_COUNT="+strconv.Itoa(len(config)))
 	for i, kv := range config {
 		env = append(env, fmt.Sprintf("GIT_CONFIG_KEY_%d=%s", i, kv[0]), fmt.Sprintf("GIT_CONFIG_VALUE_%d=%s", i, kv[1]))
 	}
@@ -311,16 +345,14 @@ func (e *gitError) Error() string {
 func (e *gitError) Unwrap() error { return e.err }
 
 // ChangedFrom lists the files that differ between commit base and the
-// checkout's head, fetching base if the checkout lacks it: what a pull
+// checkout's head, fetching base if the mirror lacks it: what a pull
 // request whose merge base is base changes, however many files that is.
 func (w *Workspace) ChangedFrom(ctx context.Context, base string) ([]string, error) {
 	if !shaRE.MatchString(base) {
 		return nil, fmt.Errorf("workspace: commit %q is not a full hex sha", base)
 	}
-	if w.ws.git(ctx, w.root, "", "cat-file", "-e", base+"^{commit}") != nil {
-		if err := w.ws.fetch(ctx, w.root, w.spec, base); err != nil {
-			return nil, err
-		}
+	if err := w.ws.borrow(ctx, w.root, w.spec, base); err != nil {
+		return nil, err
 	}
 	out, err := w.ws.gitOutput(ctx, w.root, "", "diff", "-z", "--name-only", "--no-renames", base, w.spec.SHA, "--")
 	if err != nil {

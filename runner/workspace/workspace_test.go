@@ -114,8 +114,15 @@ func TestCheckoutAfterAKilledGit(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Close()
-	for _, lock := range []string{"index.lock", "HEAD.lock", "shallow.lock", "refs/heads/main.lock"} {
-		path := filepath.Join(gitDir(w.root), lock)
+	mirror := mirrorDir(ws, spec)
+	for _, lock := range []string{
+		filepath.Join(gitDir(w.root), "index.lock"), filepath.Join(gitDir(w.root), "HEAD.lock"),
+		filepath.Join(gitDir(w.root), "shallow.lock"), filepath.Join(gitDir(w.root), "refs/heads/main.lock"),
+		// and in the mirror, a fetch's
+		filepath.Join(mirror, "shallow.lock"), filepath.Join(mirror, "packed-refs.lock"),
+		filepath.Join(mirror, pullRef(spec.Pull, shas[1])+".lock"), filepath.Join(mirror, "objects/pack/tmp_pack_8ZCgKq"),
+	} {
+		path := lock
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -131,6 +138,9 @@ func TestCheckoutAfterAKilledGit(t *testing.T) {
 	defer w.Close()
 	if b, _ := os.ReadFile(filepath.Join(w.Dir, "main.tf")); string(b) != "v2" {
 		t.Errorf("main.tf = %q, want v2", b)
+	}
+	if _, err := os.Stat(filepath.Join(mirror, "objects/pack/tmp_pack_8ZCgKq")); !os.IsNotExist(err) {
+		t.Errorf("a killed fetch's pack outlived the next fetch: %v", err)
 	}
 }
 
