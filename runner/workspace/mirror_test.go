@@ -4,12 +4,17 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/atoll-iac/atoll/vcs/vcstest"
@@ -130,27 +135,50 @@ func TestSecondPullFetchesOnlyWhatItChanged(t *testing.T) {
 }
 
 // Pull requests of one repository checked out at once each get their own
-// commit, through one mirror.
+// commit, through one mirror, into which one fetch goes at a time.
 func TestConcurrentCheckoutsOfOneRepository(t *testing.T) {
 	t.Parallel()
 	const pulls = 4
 	_, spec, _, heads := pullsRepo(t, pulls)
+	// The forge, behind a proxy that counts the git requests in flight.
+	forge, err := url.Parse(spec.CloneURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inFlight, most atomic.Int32
+	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: forge.Scheme, Host: forge.Host})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	spec.CloneURL = srv.URL + forge.Path
+
 	ws := NewWorkspaces(t.TempDir(), nil)
 	for round := range 2 { // fetching, then finding what is there
 		var wg sync.WaitGroup
 		for i, head := range heads {
-			wg.Go(func() {
-				for _, name := range []string{"default", "staging"} {
+			for _, name := range []string{"default", "staging"} {
+				wg.Go(func() {
 					s := spec
-					s.Workspace = name
-					wantPullFile(t, checkoutPull(t, ws, s, i+1, head), i+1)
-				}
-			})
+					s.Pull, s.SHA, s.Workspace = i+1, head, name
+					w, err := ws.Checkout(t.Context(), s)
+					if err != nil {
+						t.Errorf("round %d, #%d %s: %v", round, i+1, name, err)
+						return
+					}
+					w.Close()
+					wantPullFile(t, w, i+1)
+				})
+			}
 		}
 		wg.Wait()
-		if t.Failed() {
-			t.Fatalf("round %d failed", round)
-		}
+	}
+	if n := most.Load(); n != 1 {
+		t.Errorf("%d git requests went to the forge at once, want 1", n)
 	}
 	refs := gitIn(t, mirrorDir(ws, spec), "for-each-ref", "--format=%(refname)", "refs/atoll")
 	for i, head := range heads {
