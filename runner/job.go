@@ -73,9 +73,12 @@ type Job struct {
 	projects []string
 	// phases is where the job's time went.
 	phases phases
-	// pending are what the job tells the forge while it goes on (the
-	// statuses of projects it starts); it waits for them before its
-	// final word, and before it ends.
+	// changes, when set, waits for the forge's list of the files the pull
+	// request changes, asked for before it was needed (listChanges).
+	changes func() ([]string, error)
+	// pending are the forge calls the job makes while it goes on (the
+	// statuses of the projects it starts, the list of changed files); it
+	// waits for them before its final word, and before it ends.
 	pending sync.WaitGroup
 }
 

@@ -40,6 +40,10 @@ func (j *Job) plan(ctx context.Context, req planRequest) error {
 	if !req.auto {
 		j.reply.Begin(ctx, report.Running("plan", req.sel))
 	}
+	if req.sel.Project == "" && !req.sel.Selects() {
+		// Listed while the pull request is checked out.
+		j.changes = j.listChanges(ctx)
+	}
 	held := heldWorkspaces{}
 	defer held.close()
 	rc, done, err := j.prepare(ctx, held, req.extra, "plan")

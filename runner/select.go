@@ -47,7 +47,11 @@ func (j *Job) selectProjects(ctx context.Context, sel workflows.Command, rc repo
 // changedFiles lists the files the pull request changes, from the forge;
 // from git, in the checkout ws, when the forge lists only some of them.
 func (j *Job) changedFiles(ctx context.Context, ws *workspace.Workspace) ([]string, error) {
-	changed, err := j.Forge.ChangedFiles(ctx, j.Pull.Repo, j.Pull.Number)
+	list := j.changes
+	if list == nil {
+		list = j.listChanges(ctx)
+	}
+	changed, err := list()
 	switch {
 	case errors.Is(err, vcs.ErrTooManyFiles) && j.Pull.BaseSHA != "":
 		j.Log.Info("the forge lists only some of the changed files; asking git", "listed", len(changed))
@@ -61,6 +65,22 @@ func (j *Job) changedFiles(ctx context.Context, ws *workspace.Workspace) ([]stri
 		return nil, fmt.Errorf("listing the changed files: %w", err)
 	}
 	return changed, nil
+}
+
+// listChanges asks the forge for the files the pull request changes, and
+// returns a function that waits for its answer: the list, or why none.
+func (j *Job) listChanges(ctx context.Context) func() ([]string, error) {
+	var changed []string
+	var err error
+	done := make(chan struct{})
+	j.pending.Go(func() {
+		defer close(done)
+		changed, err = j.Forge.ChangedFiles(ctx, j.Pull.Repo, j.Pull.Number)
+	})
+	return func() ([]string, error) {
+		<-done
+		return changed, err
+	}
 }
 
 // projectsAt returns the projects in the directory and workspace sel

@@ -84,8 +84,9 @@ func (ws *Workspaces) borrow(ctx context.Context, root string, spec CheckoutSpec
 	}
 	ref := pullRef(spec.Pull, sha)
 	// A re-plan of a commit finds it held already, and waits for no fetch
-	// of another pull request's.
-	if out, err := ws.run(ctx, m, "", nil, "rev-parse", "--verify", "--quiet", ref); err != nil || strings.TrimSpace(string(out)) != sha {
+	// of another pull request's. The ref is read as git writes it, a file
+	// (no gc packs the mirror's refs), rather than by starting a git.
+	if held, err := os.ReadFile(filepath.Join(m.gitDir, filepath.FromSlash(ref))); err != nil || strings.TrimSpace(string(held)) != sha {
 		if err := ws.fill(ctx, root, m, spec, sha, ref); err != nil {
 			return err
 		}
