@@ -114,7 +114,10 @@ func releasedBefore(released []int, claim int) int {
 // now gone, so their tasks are handed out again at once (their Claims
 // tell that they were started).
 func OpenBolt(path string) (*Bolt, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	// The free pages are not written at each commit but found again when
+	// the file opens: a commit writes, and syncs, one page fewer, and the
+	// file is small enough to scan at start.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		return nil, fmt.Errorf("queue: opening task store %s: %w", path, err)
 	}
