@@ -9,6 +9,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/atoll-iac/atoll/runner/internal/groupcommit"
 )
 
 // openTimeout bounds the wait for bbolt's file lock, so that a second
@@ -36,7 +38,10 @@ const sweepLimit = 16
 // jobs read as ErrNotFound at once, and are deleted from the file by
 // later calls to Create, a few at a time.
 type Bolt struct {
-	db        *bolt.DB
+	db *bolt.DB
+	// writes commits the writes of jobs that write at once together: a
+	// burst of webhooks records a burst of jobs.
+	writes    *groupcommit.Committer
 	retention time.Duration
 }
 
@@ -72,11 +77,14 @@ func OpenBolt(path string, retention time.Duration) (*Bolt, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("joblog: creating buckets in job store %s: %w", path, err), db.Close())
 	}
-	return &Bolt{db: db, retention: retentionOrDefault(retention)}, nil
+	return &Bolt{db: db, writes: groupcommit.New(db), retention: retentionOrDefault(retention)}, nil
 }
 
 // Close releases the store's file.
-func (b *Bolt) Close() error { return b.db.Close() }
+func (b *Bolt) Close() error {
+	b.writes.Close()
+	return b.db.Close()
+}
 
 // Create implements Store. It also deletes up to sweepLimit expired jobs,
 // the oldest.
@@ -89,7 +97,7 @@ func (b *Bolt) Create(ctx context.Context, r Record) error {
 	}
 	now := time.Now()
 	rec := boltRecord{Record: normalize(r, now), Touched: now}
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.writes.Update(func(tx *bolt.Tx) error {
 		if held, ok, err := load(tx, r.ID); err != nil {
 			return err
 		} else if ok && !held.expired(now, b.retention) {
@@ -119,7 +127,7 @@ func (b *Bolt) Update(ctx context.Context, id string, change func(*Record)) (Rec
 		return Record{}, err
 	}
 	var rec boltRecord
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.writes.Update(func(tx *bolt.Tx) error {
 		var err error
 		if rec, err = b.live(tx, id); err != nil {
 			return err
@@ -140,7 +148,7 @@ func (b *Bolt) Append(ctx context.Context, id string, p []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.writes.Update(func(tx *bolt.Tx) error {
 		rec, err := b.live(tx, id)
 		if err != nil {
 			return err

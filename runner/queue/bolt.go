@@ -12,6 +12,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/atoll-iac/atoll/runner/internal/groupcommit"
 )
 
 // taskBucket holds one record a task: its sequence number (big-endian, so
@@ -78,7 +80,7 @@ func putTurns(bkt *bolt.Bucket, group string, tr turns) error {
 type Bolt struct {
 	db *bolt.DB
 	// writes commits the changes of callers writing at once together.
-	writes *committer
+	writes *groupcommit.Committer
 	// queued wakes a waiting Claim when a task is enqueued.
 	queued chan struct{}
 	// pruned is when lapsed marks were last deleted (Unix seconds).
@@ -157,12 +159,12 @@ func OpenBolt(path string) (*Bolt, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("queue: task store %s: %w", path, err), db.Close())
 	}
-	return &Bolt{db: db, writes: newCommitter(db), queued: make(chan struct{}, 1)}, nil
+	return &Bolt{db: db, writes: groupcommit.New(db), queued: make(chan struct{}, 1)}, nil
 }
 
 // Close releases the file, once the writes under way are done.
 func (b *Bolt) Close() error {
-	b.writes.close()
+	b.writes.Close()
 	return b.db.Close()
 }
 
@@ -196,7 +198,7 @@ func (b *Bolt) EnqueueOnce(ctx context.Context, m Mark, group string, body []byt
 	}
 	var t boltTask
 	var isNew bool
-	err := b.writes.update(func(tx *bolt.Tx) error {
+	err := b.writes.Update(func(tx *bolt.Tx) error {
 		isNew = true
 		if m.Key != "" {
 			if held, err := b.marked(tx, m.Key); err != nil || held.Value == m.Value || held.Order > m.Order && m.Order != 0 {
@@ -233,7 +235,7 @@ func (b *Bolt) SetMark(ctx context.Context, m Mark) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := b.writes.update(func(tx *bolt.Tx) error { return putMark(tx, m) }); err != nil {
+	if err := b.writes.Update(func(tx *bolt.Tx) error { return putMark(tx, m) }); err != nil {
 		return fmt.Errorf("queue: setting mark %s: %w", m.Key, err)
 	}
 	return nil
@@ -422,7 +424,7 @@ func (b *Bolt) claim(ctx context.Context, consumer string, ttl time.Duration) (T
 	}
 	var got boltTask
 	var found bool
-	err = b.writes.update(func(tx *bolt.Tx) error {
+	err = b.writes.Update(func(tx *bolt.Tx) error {
 		got, found = boltTask{}, false
 		bkt := tx.Bucket([]byte(taskBucket))
 		v := bkt.Get(key)
@@ -470,7 +472,7 @@ func (b *Bolt) release(ctx context.Context, rt Task, consumer string, letGo bool
 		return err
 	}
 	var held bool
-	err = b.writes.update(func(tx *bolt.Tx) error {
+	err = b.writes.Update(func(tx *bolt.Tx) error {
 		held = false
 		bkt := tx.Bucket([]byte(taskBucket))
 		v := bkt.Get(k)
@@ -565,7 +567,7 @@ func (b *Bolt) held(ctx context.Context, id, consumer string, lapsed bool, fn fu
 	if err != nil {
 		return err
 	}
-	return b.writes.update(func(tx *bolt.Tx) error {
+	return b.writes.Update(func(tx *bolt.Tx) error {
 		bkt := tx.Bucket([]byte(taskBucket))
 		v := bkt.Get(k)
 		if v == nil {

@@ -1,4 +1,4 @@
-package queue
+package groupcommit
 
 import (
 	"errors"
@@ -11,18 +11,18 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-func openCommitter(t *testing.T) (*bolt.DB, *committer) {
+func openCommitter(t *testing.T) (*bolt.DB, *Committer) {
 	t.Helper()
 	db, err := bolt.Open(filepath.Join(t.TempDir(), "db"), 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newCommitter(db)
+	c := New(db)
 	t.Cleanup(func() {
-		c.close()
+		c.Close()
 		db.Close()
 	})
-	if err := c.update(func(tx *bolt.Tx) error {
+	if err := c.Update(func(tx *bolt.Tx) error {
 		_, err := tx.CreateBucket([]byte("b"))
 		return err
 	}); err != nil {
@@ -53,7 +53,7 @@ func TestCommitterGroupsWrites(t *testing.T) {
 	var wg sync.WaitGroup
 	// The first write holds the writer until the others wait.
 	wg.Go(func() {
-		if err := c.update(func(tx *bolt.Tx) error {
+		if err := c.Update(func(tx *bolt.Tx) error {
 			<-release
 			return put(0)(tx)
 		}); err != nil {
@@ -70,7 +70,7 @@ func TestCommitterGroupsWrites(t *testing.T) {
 					panics.Store(i, v)
 				}
 			}()
-			errs[i] = c.update(func(tx *bolt.Tx) error {
+			errs[i] = c.Update(func(tx *bolt.Tx) error {
 				if err := put(i)(tx); err != nil {
 					return err
 				}
@@ -126,8 +126,8 @@ func TestCommitterGroupsWrites(t *testing.T) {
 // A write after close is refused; close waits for the writes taken.
 func TestCommitterClosed(t *testing.T) {
 	_, c := openCommitter(t)
-	c.close()
-	if err := c.update(func(*bolt.Tx) error { return nil }); !errors.Is(err, bolt.ErrDatabaseNotOpen) {
+	c.Close()
+	if err := c.Update(func(*bolt.Tx) error { return nil }); !errors.Is(err, bolt.ErrDatabaseNotOpen) {
 		t.Fatalf("a write after close returned %v", err)
 	}
 }

@@ -1,4 +1,8 @@
-package queue
+// Package groupcommit commits the writes that callers of a bbolt file
+// make at once in one transaction, and so one sync of the file: a group
+// commit, for the stores whose writes come in bursts (the task queue,
+// the job log).
+package groupcommit
 
 import (
 	"fmt"
@@ -11,15 +15,14 @@ import (
 // maxGroup bounds the writes one transaction takes.
 const maxGroup = 1000
 
-// committer writes a bbolt file for callers that write at once in one
-// transaction, so one sync of the file, rather than one each: a group
-// commit. Its one writer takes the writes that wait, commits them
+// A Committer writes a bbolt file for callers that write at once in one
+// transaction, so one sync of the file, rather than one each. Its one writer takes the writes that wait, commits them
 // together, and answers each once they are on disk; writes that come
 // meanwhile wait for the next commit, so a write alone waits for no
 // other. A write that fails is taken out, the others committed without
 // it: each caller sees its own write fail or hold, as with one
 // transaction each.
-type committer struct {
+type Committer struct {
 	db      *bolt.DB
 	writes  chan write
 	stop    chan struct{}
@@ -33,17 +36,19 @@ type write struct {
 	done chan error
 }
 
-func newCommitter(db *bolt.DB) *committer {
-	c := &committer{db: db, writes: make(chan write), stop: make(chan struct{}), stopped: make(chan struct{})}
+// New returns a Committer of db, whose writes go through it; Close stops
+// it.
+func New(db *bolt.DB) *Committer {
+	c := &Committer{db: db, writes: make(chan write), stop: make(chan struct{}), stopped: make(chan struct{})}
 	go c.run()
 	return c
 }
 
-// update runs fn in a writable transaction, and returns once what it
+// Update runs fn in a writable transaction, and returns once what it
 // wrote is on disk, or fn's error; fn may run more than once, in
 // transactions rolled back but for the last, so it must set whatever it
 // reports afresh each time.
-func (c *committer) update(fn func(*bolt.Tx) error) error {
+func (c *Committer) Update(fn func(*bolt.Tx) error) error {
 	w := write{fn: fn, done: make(chan error, 1)}
 	select {
 	case c.writes <- w:
@@ -57,14 +62,14 @@ func (c *committer) update(fn func(*bolt.Tx) error) error {
 	return err
 }
 
-// close stops the writer, once the writes it took are answered; calls
-// after the first wait likewise.
-func (c *committer) close() {
+// Close stops the writer, once the writes it took are answered; calls
+// after the first wait likewise. It does not close the file.
+func (c *Committer) Close() {
 	c.once.Do(func() { close(c.stop) })
 	<-c.stopped
 }
 
-func (c *committer) run() {
+func (c *Committer) run() {
 	defer close(c.stopped)
 	for {
 		var group []write
@@ -88,7 +93,7 @@ func (c *committer) run() {
 }
 
 // commit writes group in one transaction and answers each write.
-func (c *committer) commit(group []write) {
+func (c *Committer) commit(group []write) {
 	for len(group) > 0 {
 		failed := -1
 		err := c.db.Update(func(tx *bolt.Tx) error {
@@ -114,7 +119,7 @@ func (c *committer) commit(group []write) {
 // panicked carries a write's panic to its caller.
 type panicked struct{ v any }
 
-func (p panicked) Error() string { return fmt.Sprintf("queue: a write panicked: %v", p.v) }
+func (p panicked) Error() string { return fmt.Sprintf("groupcommit: a write panicked: %v", p.v) }
 
 // call runs fn, turning its panic into an error for its caller.
 func call(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
