@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -35,7 +36,8 @@ import (
 //   - x-raw: atoll's time ÷ the raw time;
 //   - s-atoll, s-raw: the two times, in seconds;
 //   - rss-MB: the server's peak resident memory (VmHWM), the tools, its
-//     child processes, not counted;
+//     child processes, not counted; anon-MB and file-MB, what is
+//     resident at the end of its heap and of the files it maps;
 //   - max-overtaken: the most pull requests that arrived after one and
 //     got their plan comment before it, the webhooks' answers giving the
 //     order of arrival, ties and all (see arrivalTie);
@@ -75,7 +77,7 @@ func BenchmarkBurst100(b *testing.B) {
 				done := waitPlanned(b, gh, prs, 10*time.Minute)
 				atoll := slices.MaxFunc(done, time.Time.Compare).Sub(start)
 				forge := selfCPU() - self
-				hwm := srv.peakRSS(b)
+				srv.reportMemory(b)
 				server, tools := srv.cpu(b)
 				phases := srv.phases(b)
 				srv.stop(b)
@@ -96,7 +98,6 @@ func BenchmarkBurst100(b *testing.B) {
 				b.ReportMetric(atoll.Seconds()/raw.Seconds(), "x-raw")
 				b.ReportMetric(atoll.Seconds(), "s-atoll")
 				b.ReportMetric(raw.Seconds(), "s-raw")
-				b.ReportMetric(float64(hwm)/(1<<20), "rss-MB")
 				b.ReportMetric(float64(slices.Max(overtakers)), "max-overtaken")
 				b.ReportMetric(float64(len(slices.DeleteFunc(unfair, func(n int) bool { return n <= p }))), "unfair-waits")
 				b.ReportMetric(float64(overtakeLead(answered, done, p).Microseconds())/1e3, "overtake-lead-ms")
@@ -129,7 +130,7 @@ func BenchmarkLongPlan(b *testing.B) {
 		gh.CreateRepo(b, "acme/infra", nil)
 		srv := startAtollProcess(b, gh, bin, tofu, "--parallelism", "1")
 		longPlan(b, gh, srv.url+"/events", tofu, src, func() (time.Duration, time.Duration) { return srv.cpu(b) })
-		b.ReportMetric(float64(srv.peakRSS(b))/(1<<20), "rss-MB")
+		srv.reportMemory(b)
 	})
 	b.Run("inprocess", func(b *testing.B) {
 		e := newTestEnv(b, testOptions{})
@@ -584,25 +585,39 @@ func (p *atollProcess) phases(b *testing.B) map[string]time.Duration {
 	return phases
 }
 
-// peakRSS returns the server's peak resident memory so far, in bytes:
-// VmHWM, of its own process alone.
-func (p *atollProcess) peakRSS(b *testing.B) int64 {
+// memory returns the server's peak resident memory so far (VmHWM), of
+// its own process alone, and how much is resident now of its anonymous
+// memory (RssAnon: the Go heap, stacks) and of the files it maps
+// (RssFile: its binary, the bbolt files), in bytes.
+func (p *atollProcess) memory(b *testing.B) (peak, anon, file int64) {
 	b.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+	fields := map[string]*int64{"VmHWM:": &peak, "RssAnon:": &anon, "RssFile:": &file}
+	for line := range strings.Lines(string(status)) {
+		name, value, _ := strings.Cut(line, "\t")
+		if v, ok := fields[name]; ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
 			if err != nil {
-				b.Fatal(err)
+				b.Fatalf("reading /proc/%d/status: %q: %v", p.cmd.Process.Pid, line, err)
 			}
-			return kb << 10
+			*v = kb << 10
+			delete(fields, name)
 		}
 	}
-	b.Fatalf("no VmHWM in /proc/%d/status", p.cmd.Process.Pid)
-	return 0
+	if len(fields) > 0 {
+		b.Fatalf("no %v in /proc/%d/status", slices.Collect(maps.Keys(fields)), p.cmd.Process.Pid)
+	}
+	return peak, anon, file
+}
+
+// reportMemory reports the server's memory, in MB: rss-MB its peak,
+// anon-MB and file-MB what is resident now of either kind.
+func (p *atollProcess) reportMemory(b *testing.B) {
+	peak, anon, file := p.memory(b)
+	b.ReportMetric(float64(peak)/(1<<20), "rss-MB")
+	b.ReportMetric(float64(anon)/(1<<20), "anon-MB")
+	b.ReportMetric(float64(file)/(1<<20), "file-MB")
 }
