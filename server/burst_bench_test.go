@@ -48,6 +48,7 @@ import (
 //   - cpu-s-server, cpu-s-tools, cpu-s-forge, cpu-s-raw: CPU seconds of
 //     the server, of its children (the tools and git), of this process
 //     (the fake forge, less its git), and of the tools run by hand;
+//   - api-req/job: the forge API requests the server made, per job;
 //   - ms-PHASE: the average job's time in each phase, from the server's
 //     atoll_job_phase_seconds_total.
 func BenchmarkBurst100(b *testing.B) {
@@ -71,12 +72,13 @@ func BenchmarkBurst100(b *testing.B) {
 				beforeCPU = childrenCPU() - beforeCPU
 				srv := startAtollProcess(b, gh, bin, tofu, "--parallelism", strconv.Itoa(p))
 
-				self := selfCPU()
+				self, api := selfCPU(), gh.APIStats().Requests
 				start := time.Now()
 				answered := deliverAtOnce(b, gh, srv.url+"/events", payloads)
 				done := waitPlanned(b, gh, prs, 10*time.Minute)
 				atoll := slices.MaxFunc(done, time.Time.Compare).Sub(start)
 				forge := selfCPU() - self
+				api = gh.APIStats().Requests - api
 				srv.reportMemory(b)
 				server, tools := srv.cpu(b)
 				phases := srv.phases(b)
@@ -105,6 +107,7 @@ func BenchmarkBurst100(b *testing.B) {
 				b.ReportMetric(tools.Seconds(), "cpu-s-tools")
 				b.ReportMetric(forge.Seconds(), "cpu-s-forge")
 				b.ReportMetric(children.Seconds(), "cpu-s-raw")
+				b.ReportMetric(float64(api)/pulls, "api-req/job")
 				for phase, d := range phases {
 					b.ReportMetric(float64(d.Microseconds())/1e3/pulls, "ms-"+phase)
 				}
