@@ -64,7 +64,7 @@ func BenchmarkWebhookAnswer(b *testing.B) {
 func BenchmarkPlanOverhead(b *testing.B) {
 	for _, f := range forges {
 		b.Run(f.name, func(b *testing.B) {
-			e := f.env(b, testOptions{idle: true, configure: quietLogs})
+			e := f.env(b, testOptions{configure: quietLogs})
 			files := map[string]string{"infra/main.tf": twoResources}
 			e.f.CreateRepo(b, "acme/infra", nil)
 			pr := e.f.OpenPull(b, "acme/infra", vcstest.PullSpec{Files: files})
@@ -88,7 +88,7 @@ func (e *testEnv) timeComment(b *testing.B, pr vcstest.Pull, body string) time.D
 	b.Helper()
 	n := len(e.f.Comments(pr.Repo, pr.Number))
 	start := time.Now()
-	e.f.SendPullComment(b, e.events, pr, "alice", body)
+	mustStatus(b, e.f.SendPullComment(b, e.events, pr, "alice", body), http.StatusAccepted, "queued")
 	return e.waitComments(b, pr, n+1)[n].Written.Sub(start)
 }
 
