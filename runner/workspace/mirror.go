@@ -77,7 +77,9 @@ func (ws *Workspaces) lockMirror(ctx context.Context, dir string) (func(), error
 // borrow makes commit sha of spec's repository readable in the workspace
 // in root, which the caller holds: fetched into the repository's mirror
 // unless there already, and held there by a ref of spec's pull request.
-func (ws *Workspaces) borrow(ctx context.Context, root string, spec CheckoutSpec, sha string) error {
+// fresh says the workspace's git directory was just made: it holds no
+// objects of its own.
+func (ws *Workspaces) borrow(ctx context.Context, root string, spec CheckoutSpec, sha string, fresh bool) error {
 	m, err := ws.mirrorOf(spec.Forge, spec.Repo)
 	if err != nil {
 		return err
@@ -87,7 +89,7 @@ func (ws *Workspaces) borrow(ctx context.Context, root string, spec CheckoutSpec
 	// of another pull request's. The ref is read as git writes it, a file
 	// (no gc packs the mirror's refs), rather than by starting a git.
 	if held, err := os.ReadFile(filepath.Join(m.gitDir, filepath.FromSlash(ref))); err != nil || strings.TrimSpace(string(held)) != sha {
-		if err := ws.fill(ctx, root, m, spec, sha, ref); err != nil {
+		if err := ws.fill(ctx, root, m, spec, sha, ref, fresh); err != nil {
 			return err
 		}
 	}
@@ -99,8 +101,8 @@ func (ws *Workspaces) borrow(ctx context.Context, root string, spec CheckoutSpec
 
 // fill makes the mirror m hold commit sha as ref, fetching it unless the
 // mirror has it; a workspace in root from before the mirrors, which has
-// the commit itself, needs neither.
-func (ws *Workspaces) fill(ctx context.Context, root string, m place, spec CheckoutSpec, sha, ref string) error {
+// the commit itself, needs neither; a fresh one has none.
+func (ws *Workspaces) fill(ctx context.Context, root string, m place, spec CheckoutSpec, sha, ref string, fresh bool) error {
 	unlock, err := ws.lockMirror(ctx, m.gitDir)
 	if err != nil {
 		return err
@@ -116,7 +118,7 @@ func (ws *Workspaces) fill(ctx context.Context, root string, m place, spec Check
 	if err := linkMirror(root, m); err != nil {
 		return err
 	}
-	if ws.git(ctx, root, "", "cat-file", "-e", sha+"^{commit}") == nil {
+	if !fresh && ws.git(ctx, root, "", "cat-file", "-e", sha+"^{commit}") == nil {
 		return nil // in the workspace's own objects, from before the mirrors
 	}
 	return ws.fetch(ctx, m, spec, sha, ref)

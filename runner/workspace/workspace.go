@@ -218,7 +218,13 @@ func (ws *Workspaces) checkout(ctx context.Context, root string, spec CheckoutSp
 	}
 	// A workspace without a git directory of its own is new, or from
 	// before: its clone starts afresh, its work tree made to match below.
-	if _, err := os.Stat(gitDir(root)); errors.Is(err, os.ErrNotExist) {
+	_, err := os.Stat(gitDir(root))
+	fresh := errors.Is(err, os.ErrNotExist)
+	// A work tree that was not there holds only what the checkout writes:
+	// nothing to clean.
+	_, err = os.Stat(workTree(root))
+	empty := errors.Is(err, os.ErrNotExist)
+	if fresh {
 		if err := os.MkdirAll(workTree(root), 0o755); err != nil {
 			return err
 		}
@@ -228,11 +234,14 @@ func (ws *Workspaces) checkout(ctx context.Context, root string, spec CheckoutSp
 	} else if err := removeStaleGitLocks(gitDir(root)); err != nil {
 		return err
 	}
-	if err := ws.borrow(ctx, root, spec, spec.SHA); err != nil {
+	if err := ws.borrow(ctx, root, spec, spec.SHA, fresh); err != nil {
 		return err
 	}
 	if err := ws.git(ctx, root, "", "checkout", "--quiet", "--force", "--detach", spec.SHA); err != nil {
 		return err
+	}
+	if empty {
+		return nil
 	}
 	// Keep what init made, so that a re-plan need not download providers
 	// again and an apply finds the providers its plan was made with, and
@@ -351,7 +360,7 @@ func (w *Workspace) ChangedFrom(ctx context.Context, base string) ([]string, err
 	if !shaRE.MatchString(base) {
 		return nil, fmt.Errorf("workspace: commit %q is not a full hex sha", base)
 	}
-	if err := w.ws.borrow(ctx, w.root, w.spec, base); err != nil {
+	if err := w.ws.borrow(ctx, w.root, w.spec, base, false); err != nil {
 		return nil, err
 	}
 	out, err := w.ws.gitOutput(ctx, w.root, "", "diff", "-z", "--name-only", "--no-renames", base, w.spec.SHA, "--")
