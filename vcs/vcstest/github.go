@@ -45,9 +45,7 @@ package vcstest
 
 import (
 	"cmp"
-	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -73,6 +71,11 @@ type GitHubOptions struct {
 	// unless SetPermission says otherwise: admin, maintain, write, triage,
 	// read or none. Default "write".
 	DefaultPermission string
+	// TLS serves the API and git over HTTPS, HTTP/2 offered, as GitHub
+	// does, with a self-signed certificate: URL and the rest are then
+	// https://, and Certificate, CAFile and Client say how to trust it.
+	// The default serves plain HTTP.
+	TLS bool
 }
 
 // GitHub is a fake GitHub server. Its methods are safe for concurrent use.
@@ -81,9 +84,10 @@ type GitHub struct {
 	token    string
 	secret   string
 	bot      string
-	url      string
 	fixtures map[string][]byte // testdata/github by file name
 	meter    *meter            // rate limit and conditional requests
+
+	*endpoint // where it listens (url), and its certificate over HTTPS
 
 	defaultPerm string
 
@@ -239,29 +243,18 @@ func NewGitHub(t T, opts GitHubOptions) *GitHub {
 	if _, ok := roles[g.defaultPerm]; !ok {
 		t.Fatalf("fake github: unknown DefaultPermission %q", opts.DefaultPermission)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("fake github: listening: %v", err)
-	}
-	g.url = "http://" + ln.Addr().String()
+	g.endpoint = listen(t, "fake github", opts.TLS)
 
 	mux := http.NewServeMux()
 	g.routeAPI(mux)
 	mux.Handle("/git/", g.gitHandler())
 	mux.HandleFunc("/", g.servePages)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }() // returns http.ErrServerClosed at cleanup
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if srv.Shutdown(ctx) != nil {
-			srv.Close()
-		}
-	})
+	g.serve(t, mux)
 	return g
 }
 
-// URL is the server's root, http://127.0.0.1:PORT, without a trailing slash.
+// URL is the server's root, http://127.0.0.1:PORT (https:// with
+// GitHubOptions.TLS), without a trailing slash.
 func (g *GitHub) URL() string { return g.url }
 
 // APIURL is the REST API root as GitHub Enterprise Server lays it out,

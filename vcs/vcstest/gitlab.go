@@ -2,9 +2,7 @@ package vcstest
 
 import (
 	"cmp"
-	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -36,6 +34,8 @@ type GitLabOptions struct {
 	// first DiffMaxFiles files and changes_count reads "DiffMaxFiles+".
 	// Zero lists every file.
 	DiffMaxFiles int
+	// TLS serves the API and git over HTTPS, as GitHubOptions.TLS does.
+	TLS bool
 }
 
 // GitLab is a fake GitLab server. Its methods are safe for concurrent use.
@@ -44,9 +44,10 @@ type GitLab struct {
 	token    string
 	secret   string
 	bot      string
-	url      string
 	fixtures map[string][]byte // testdata/gitlab by file name
 	meter    *meter            // rate limit and conditional requests
+
+	*endpoint // where it listens (url), and its certificate over HTTPS
 
 	defaultAccess int
 	diffMaxFiles  int
@@ -171,29 +172,18 @@ func NewGitLab(t T, opts GitLabOptions) *GitLab {
 	}
 	g.defaultAccess = level
 	g.users[g.bot] = true
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("fake gitlab: listening: %v", err)
-	}
-	g.url = "http://" + ln.Addr().String()
+	g.endpoint = listen(t, "fake gitlab", opts.TLS)
 
 	mux := http.NewServeMux()
 	g.routeAPI(mux)
 	mux.Handle("/", g.gitHandler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }() // returns http.ErrServerClosed at cleanup
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if srv.Shutdown(ctx) != nil {
-			srv.Close()
-		}
-	})
+	g.serve(t, mux)
 	return g
 }
 
-// URL is the server's root, http://127.0.0.1:PORT, without a trailing
-// slash. Projects' web pages are under it, as on gitlab.com.
+// URL is the server's root, http://127.0.0.1:PORT (https:// with
+// GitLabOptions.TLS), without a trailing slash. Projects' web pages
+// are under it, as on gitlab.com.
 func (g *GitLab) URL() string { return g.url }
 
 // APIURL is the REST API root, for go-gitlab's WithBaseURL:
