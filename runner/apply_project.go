@@ -145,6 +145,30 @@ func (p *projectJob) applySteps(ctx context.Context, res report.Result, rec plan
 	return steps, res, true
 }
 
+// initLeftNothing reports whether the project's plan, just made, left
+// nothing in the checkout that an apply there needs init to make again:
+// no .terraform, no lock file of providers, and no TF_DATA_DIR that puts
+// what init makes elsewhere. A plan with steps that run commands may
+// set that, or remove what init made: its applies always init.
+func (p *projectJob) initLeftNothing() bool {
+	commands := slices.ContainsFunc(p.workflow().Plan, func(s workflows.ConfigStep) bool {
+		return s.Name == "run" || s.Name == "env" || s.Name == "multienv"
+	})
+	if commands || p.r.exec.Sets("TF_DATA_DIR") {
+		return false
+	}
+	dir, err := workflows.DirPath(p.ws.Dir, p.cfg.Dir)
+	if err != nil {
+		return false
+	}
+	for _, name := range []string{".terraform", ".terraform.lock.hcl"} {
+		if _, err := os.Lstat(filepath.Join(dir, name)); !errors.Is(err, fs.ErrNotExist) {
+			return false
+		}
+	}
+	return true
+}
+
 // initialized reports whether the project has been initialized in the
 // checkout (it holds .terraform).
 func (p *projectJob) initialized() (bool, error) {

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/atoll-iac/atoll/vcs"
@@ -82,13 +83,13 @@ type pullAnswer struct {
 
 // markSeen marks the job's comment, where the forge can, so that its
 // author sees atoll picked it up before the answer comes.
-func (j *Job) markSeen(ctx context.Context) {
+func (j *Job) markSeen(ctx context.Context, log *slog.Logger) {
 	r, ok := j.Forge.(vcs.Reactor)
 	if !ok {
 		return
 	}
 	if err := r.React(ctx, j.Event.Repo, j.Event.Pull.Number, j.Event.Comment.ID); err != nil {
-		j.Log.Warn("marking the comment as seen", "err", err)
+		log.Warn("marking the comment as seen", "err", err)
 	}
 }
 
@@ -135,7 +136,8 @@ func (j *Job) trustedCommenter(ctx context.Context) (bool, error) {
 		j.Log.Warn("comment in the webhook differs from the forge's; ignoring it", "comment", ev.Comment.ID, "forge_author", held.Author)
 		return false, nil
 	}
-	j.pending.Go(func() { j.markSeen(ctx) })
+	log := j.Log // the job's own changes as it goes on
+	j.pending.Go(func() { j.markSeen(ctx, log) })
 	return answer.ok, answer.err
 }
 

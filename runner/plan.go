@@ -241,8 +241,7 @@ func (p *projectJob) runPlan(ctx context.Context, rec *plans.Record) report.Resu
 	}
 	res = p.runSteps(ctx, res, steps)
 	if res.Outcome == report.Succeeded {
-		inited, err := p.initialized()
-		rec.InitLeftNothing = err == nil && !inited
+		rec.InitLeftNothing = p.initLeftNothing()
 		res.Summary = report.PlanSummary(res.Output)
 		res = p.checkPolicies(ctx, res)
 	}

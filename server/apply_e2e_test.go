@@ -528,12 +528,15 @@ func TestApplyInitsOnlyWhatInitKept(t *testing.T) {
 	for _, c := range []struct {
 		name     string
 		files    map[string]string
-		lose     bool // .terraform removed between plan and apply
+		lose     bool   // .terraform removed between plan and apply
+		dataDir  string // TF_DATA_DIR in the server's environment
 		wantInit bool
 	}{
-		{"nothing to keep", map[string]string{"main.tf": oneResource}, false, false},
-		{"module, kept", map[string]string{"main.tf": `module "m" { source = "./m" }`, "m/main.tf": oneResource}, false, false},
-		{"module, lost", map[string]string{"main.tf": `module "m" { source = "./m" }`, "m/main.tf": oneResource}, true, true},
+		{"nothing to keep", map[string]string{"main.tf": oneResource}, false, "", false},
+		{"module, kept", map[string]string{"main.tf": `module "m" { source = "./m" }`, "m/main.tf": oneResource}, false, "", false},
+		{"module, lost", map[string]string{"main.tf": `module "m" { source = "./m" }`, "m/main.tf": oneResource}, true, "", true},
+		// What init makes goes where the checkout does not keep it.
+		{"TF_DATA_DIR", map[string]string{"main.tf": oneResource}, false, ".tfdata", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -541,6 +544,9 @@ func TestApplyInitsOnlyWhatInitKept(t *testing.T) {
 			e := newTestEnv(t, testOptions{configure: func(cfg *Config) {
 				cfg.DataDir = dataDir
 				cfg.Policy.ApplyRequirements = workflows.Requirements{}
+				if c.dataDir != "" {
+					cfg.Env = append(cfg.Env, "TF_DATA_DIR="+c.dataDir)
+				}
 			}})
 			pr := e.planned(t, c.files)
 			if c.lose {

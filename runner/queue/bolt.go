@@ -199,7 +199,7 @@ func (b *Bolt) EnqueueOnce(ctx context.Context, m Mark, group string, body []byt
 	var t boltTask
 	var isNew bool
 	err := b.writes.Update(func(tx *bolt.Tx) error {
-		isNew = true
+		t, isNew = boltTask{}, true
 		if m.Key != "" {
 			if held, err := b.marked(tx, m.Key); err != nil || held.Value == m.Value || held.Order > m.Order && m.Order != 0 {
 				isNew = false

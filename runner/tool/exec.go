@@ -210,6 +210,11 @@ func lookupEnv(env []string, name string) string {
 // Tool is the runner's default binary.
 func (r *Runner) Tool() Tool { return r.tool }
 
+// Sets reports whether the environment tools run with sets name.
+func (r *Runner) Sets(name string) bool {
+	return slices.ContainsFunc(r.env, func(kv string) bool { return strings.HasPrefix(kv, name+"=") })
+}
+
 // capped keeps the first and last maxOutput/2 bytes written to it.
 type capped struct {
 	head, tail bytes.Buffer

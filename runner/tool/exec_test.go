@@ -40,6 +40,12 @@ func TestRunScrubsEnvironment(t *testing.T) {
 			t.Errorf("environment holds %s:\n%s", bad, out)
 		}
 	}
+	// Sets answers for the environment the tools get.
+	for name, want := range map[string]bool{"CLOUD_REGION": true, "TF_IN_AUTOMATION": true, "CLOUD": false, "GITHUB_TOKEN": false, "TF_WORKSPACE": false} {
+		if got := r.Sets(name); got != want {
+			t.Errorf("Sets(%q) = %t, want %t", name, got, want)
+		}
+	}
 }
 
 // Inits share the plugin cache one at a time; other steps, which might
