@@ -124,6 +124,26 @@ func (ws *Workspaces) fill(ctx context.Context, root string, m place, spec Check
 	return ws.fetch(ctx, m, spec, sha, ref)
 }
 
+// refetch fetches spec's commit into its mirror again, for a checkout
+// that found its objects missing there. The pull request's ref to it goes
+// first, so that git does not tell the forge it has the commit.
+func (ws *Workspaces) refetch(ctx context.Context, spec CheckoutSpec) error {
+	m, err := ws.mirrorOf(spec.Forge, spec.Repo)
+	if err != nil {
+		return err
+	}
+	unlock, err := ws.lockMirror(ctx, m.gitDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	ref := pullRef(spec.Pull, spec.SHA)
+	if _, err := ws.run(ctx, m, "", nil, "update-ref", "-d", ref); err != nil {
+		return err
+	}
+	return ws.fetch(ctx, m, spec, spec.SHA, ref)
+}
+
 // initMirror makes the mirror m, unless made, or cleans up after a git
 // killed in it. The caller holds the mirror: any lock or temporary file
 // there is stale.

@@ -407,3 +407,27 @@ func TestCheckoutAfterTheMirrorIsDeleted(t *testing.T) {
 		t.Errorf("f1.tf = %q, %v; want main's", b, err)
 	}
 }
+
+// A mirror that kept its refs but lost its objects (a crash, a hand's
+// cleanup) fetches the commit again rather than fail every checkout; a
+// workspace whose work tree is gone gets a new one.
+func TestCheckoutRepairsWhatWentMissing(t *testing.T) {
+	t.Parallel()
+	_, spec, _, heads := pullsRepo(t, 1)
+	ws := NewWorkspaces(t.TempDir(), nil)
+	w := checkoutPull(t, ws, spec, 1, heads[0])
+	if err := os.RemoveAll(filepath.Join(mirrorDir(ws, spec), "objects")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(mirrorDir(ws, spec), "objects", "pack"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	spec.Workspace = "staging" // a new workspace of the same pull request
+	wantPullFile(t, checkoutPull(t, ws, spec, 1, heads[0]), 1)
+
+	spec.Workspace = "default"
+	if err := os.RemoveAll(w.Dir); err != nil {
+		t.Fatal(err)
+	}
+	wantPullFile(t, checkoutPull(t, ws, spec, 1, heads[0]), 1)
+}

@@ -224,10 +224,12 @@ func (ws *Workspaces) checkout(ctx context.Context, root string, spec CheckoutSp
 	// nothing to clean.
 	_, err = os.Stat(workTree(root))
 	empty := errors.Is(err, os.ErrNotExist)
-	if fresh {
+	if empty {
 		if err := os.MkdirAll(workTree(root), 0o755); err != nil {
 			return err
 		}
+	}
+	if fresh {
 		if err := ws.git(ctx, root, "", "init", "--quiet", "--template="); err != nil {
 			return err
 		}
@@ -238,7 +240,14 @@ func (ws *Workspaces) checkout(ctx context.Context, root string, spec CheckoutSp
 		return err
 	}
 	if err := ws.git(ctx, root, "", "checkout", "--quiet", "--force", "--detach", spec.SHA); err != nil {
-		return err
+		// The mirror's ref for the commit may have outlived its objects
+		// (a crash, a hand's cleanup): fetch it again, once.
+		if err := ws.refetch(ctx, spec); err != nil {
+			return err
+		}
+		if err := ws.git(ctx, root, "", "checkout", "--quiet", "--force", "--detach", spec.SHA); err != nil {
+			return err
+		}
 	}
 	if empty {
 		return nil
