@@ -154,6 +154,8 @@ type Runner struct {
 	policies   PolicyChecker
 	// slots bound the projects running at once across all jobs.
 	slots chan struct{}
+	// prefetch fetches queued pull requests' commits ahead of their jobs.
+	prefetch prefetcher
 }
 
 // New returns a Runner for cfg.

@@ -76,7 +76,9 @@ func (s *Server) admit(ctx context.Context, forge vcs.Forge, ev vcs.Event) (admi
 // server closed its store. The job's record in the job log is written
 // after, by a goroutine the store's close waits for: whoever waits on
 // the task (a webhook's sender) does not wait on it, and the worker
-// makes the record if it starts the job first.
+// makes the record if it starts the job first. Where this server runs
+// what it queues, the commit a pull request's job will check out starts
+// to be fetched (runner.Prefetch).
 func (s *Server) enqueue(ctx context.Context, o runner.Order) (bool, error) {
 	s.queueing.RLock()
 	defer s.queueing.RUnlock()
@@ -84,6 +86,9 @@ func (s *Server) enqueue(ctx context.Context, o runner.Order) (bool, error) {
 		return false, errStoreClosed
 	}
 	isNew, err := runner.Enqueue(ctx, s.tasks, o)
+	if err == nil && isNew && s.prefetch {
+		s.jobs.Prefetch(o)
+	}
 	if err == nil && isNew {
 		s.recording.Go(func() {
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

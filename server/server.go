@@ -79,6 +79,9 @@ type Server struct {
 	// recording counts the job records being written after their
 	// webhook's answer; the store closes once they are written.
 	recording sync.WaitGroup
+	// prefetch is set when the jobs queued here run here (no replicas):
+	// their pull requests' commits are fetched as they are queued.
+	prefetch bool
 }
 
 // New builds a server from cfg: it opens the stores under cfg.DataDir (or
@@ -155,6 +158,7 @@ func New(cfg Config) (*Server, error) {
 	})
 	s := &Server{
 		log:        log,
+		prefetch:   cfg.Redis.Addr == "",
 		allow:      cfg.RepoAllowlist,
 		forges:     forges,
 		jobs:       jobs,
@@ -315,6 +319,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 func (s *Server) Close(ctx context.Context) error {
 	s.stopPollers()
 	s.pool.Stop(ctx)
+	s.jobs.Close()
 	return s.shutStore()
 }
 

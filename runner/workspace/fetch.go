@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -49,7 +51,9 @@ func (ws *Workspaces) fetch(ctx context.Context, m place, spec CheckoutSpec, sha
 		_, err := ws.run(ctx, m, spec.Auth, nil, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--depth=1",
 			"--", spec.CloneURL, "+"+sha+":"+ref)
 		if err == nil {
-			return nil
+			// Where Prefetch may fetch from: a checkout's URL is the
+			// forge's word.
+			return os.WriteFile(filepath.Join(m.gitDir, fetchedFrom), []byte(spec.CloneURL), 0o644)
 		}
 		status, transient := classifyFetch(err)
 		if !transient || try == fetchTries || ctx.Err() != nil {

@@ -88,7 +88,7 @@ func (ws *Workspaces) borrow(ctx context.Context, root string, spec CheckoutSpec
 	// A re-plan of a commit finds it held already, and waits for no fetch
 	// of another pull request's. The ref is read as git writes it, a file
 	// (no gc packs the mirror's refs), rather than by starting a git.
-	if held, err := os.ReadFile(filepath.Join(m.gitDir, filepath.FromSlash(ref))); err != nil || strings.TrimSpace(string(held)) != sha {
+	if !holds(m, ref, sha) {
 		if err := ws.fill(ctx, root, m, spec, sha, ref, fresh); err != nil {
 			return err
 		}
@@ -123,6 +123,66 @@ func (ws *Workspaces) fill(ctx context.Context, root string, m place, spec Check
 	}
 	return ws.fetch(ctx, m, spec, sha, ref)
 }
+
+// holds reports whether ref of mirror m holds commit sha, read as git
+// writes it, a file (no gc packs the mirror's refs), rather than by
+// starting a git.
+func holds(m place, ref, sha string) bool {
+	held, err := os.ReadFile(filepath.Join(m.gitDir, filepath.FromSlash(ref)))
+	return err == nil && strings.TrimSpace(string(held)) == sha
+}
+
+// Prefetch fetches into the mirror of their repository, in one fetch,
+// the commits of specs (pull requests of one repository, fetched with
+// the first's URL and credentials) that it does not hold, so that their
+// checkouts find them there: for pull requests that wait behind others.
+// Nothing depends on it: a checkout fetches what the mirror lacks. It
+// fetches only from the URL that a checkout fetched the repository from
+// last, which came from the forge's API, since specs' URL may come from
+// an event: the credentials go nowhere else.
+func (ws *Workspaces) Prefetch(ctx context.Context, specs []CheckoutSpec) error {
+	if len(specs) == 0 {
+		return nil
+	}
+	first := specs[0]
+	m, err := ws.mirrorOf(first.Forge, first.Repo)
+	if err != nil {
+		return err
+	}
+	if trusted, err := os.ReadFile(filepath.Join(m.gitDir, fetchedFrom)); err != nil || string(trusted) != first.CloneURL {
+		return fmt.Errorf("workspace: not prefetching %s from %s, which no checkout fetched it from", first.Repo, first.CloneURL)
+	}
+	var refspecs []string
+	for _, spec := range specs {
+		if _, err := ws.dir(spec); err != nil {
+			return err
+		}
+		if spec.Forge != first.Forge || spec.Repo != first.Repo {
+			return fmt.Errorf("workspace: prefetching %s and %s at once", first.Repo, spec.Repo)
+		}
+		if ref := pullRef(spec.Pull, spec.SHA); !holds(m, ref, spec.SHA) {
+			refspecs = append(refspecs, "+"+spec.SHA+":"+ref)
+		}
+	}
+	if len(refspecs) == 0 {
+		return nil
+	}
+	unlock, err := ws.lockMirror(ctx, m.gitDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := ws.initMirror(ctx, m); err != nil {
+		return err
+	}
+	args := append([]string{"fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--depth=1", "--", first.CloneURL}, refspecs...)
+	_, err = ws.run(ctx, m, first.Auth, nil, args...)
+	return err
+}
+
+// fetchedFrom is the file, in a mirror, that holds the URL a checkout
+// last fetched it from.
+const fetchedFrom = "atoll-fetched-from"
 
 // refetch fetches spec's commit into its mirror again, for a checkout
 // that found its objects missing there. The pull request's ref to it goes

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -430,4 +431,52 @@ func TestCheckoutRepairsWhatWentMissing(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantPullFile(t, checkoutPull(t, ws, spec, 1, heads[0]), 1)
+}
+
+// Prefetch brings the commits of several pull requests in one fetch; their
+// checkouts then fetch nothing more, and a commit held already is not
+// asked for again.
+func TestPrefetchFillsTheMirrorAtOnce(t *testing.T) {
+	t.Parallel()
+	gh, spec, base, heads := pullsRepo(t, 3)
+	ws := NewWorkspaces(t.TempDir(), nil)
+	var specs []CheckoutSpec
+	for i, h := range heads {
+		s := spec
+		s.Pull, s.SHA = i+1, h
+		specs = append(specs, s)
+	}
+	// Only from where a checkout fetched the repository before: not yet,
+	// and not from elsewhere.
+	if err := ws.Prefetch(t.Context(), specs); err == nil {
+		t.Error("Prefetch fetched a repository that no checkout had fetched")
+	}
+	checkoutPull(t, ws, spec, 99, base)
+	elsewhere := slices.Clone(specs)
+	elsewhere[0].CloneURL = strings.Replace(spec.CloneURL, "127.0.0.1", "localhost", 1)
+	if err := ws.Prefetch(t.Context(), elsewhere); err == nil {
+		t.Error("Prefetch fetched from another URL than the checkout's")
+	}
+	before := gh.Connections().Git
+	if err := ws.Prefetch(t.Context(), specs); err != nil {
+		t.Fatal(err)
+	}
+	fetched := gh.Connections().Git - before
+	if fetched == 0 {
+		t.Fatal("Prefetch made no connection to the forge")
+	}
+	for i, h := range heads {
+		wantPullFile(t, checkoutPull(t, ws, spec, i+1, h), i+1)
+	}
+	if err := ws.Prefetch(t.Context(), specs); err != nil {
+		t.Fatal(err)
+	}
+	if n := gh.Connections().Git - before; n != fetched {
+		t.Errorf("the checkouts and a second Prefetch made %d more connections to the forge, want none", n-fetched)
+	}
+	other := spec
+	other.Repo, other.Pull, other.SHA = "acme/other", 9, heads[0]
+	if err := ws.Prefetch(t.Context(), append(specs[:1:1], other)); err == nil {
+		t.Error("Prefetch took two repositories at once")
+	}
 }
