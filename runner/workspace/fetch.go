@@ -48,8 +48,7 @@ func (e *FetchError) Unwrap() error { return e.Err }
 func (ws *Workspaces) fetch(ctx context.Context, m place, spec CheckoutSpec, sha, ref string) error {
 	wait := fetchBackoff
 	for try := 1; ; try++ {
-		_, err := ws.run(ctx, m, spec.Auth, nil, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--depth=1",
-			"--", spec.CloneURL, "+"+sha+":"+ref)
+		_, err := ws.run(ctx, m, spec.Auth, nil, fetchArgs(spec.CloneURL, "+"+sha+":"+ref)...)
 		if err == nil {
 			// Where Prefetch may fetch from: a checkout's URL is the
 			// forge's word.
@@ -66,6 +65,12 @@ func (ws *Workspaces) fetch(ctx context.Context, m place, spec CheckoutSpec, sha
 		}
 		wait *= 2
 	}
+}
+
+// fetchArgs are git's arguments to fetch refspecs from url into a
+// mirror: the commits alone (no tags, no history), and no FETCH_HEAD.
+func fetchArgs(url string, refspecs ...string) []string {
+	return append([]string{"fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--depth=1", "--", url}, refspecs...)
 }
 
 // httpStatusRE finds the HTTP status in what git says of a failed

@@ -103,14 +103,11 @@ func (ws *Workspaces) borrow(ctx context.Context, root string, spec CheckoutSpec
 // mirror has it; a workspace in root from before the mirrors, which has
 // the commit itself, needs neither; a fresh one has none.
 func (ws *Workspaces) fill(ctx context.Context, root string, m place, spec CheckoutSpec, sha, ref string, fresh bool) error {
-	unlock, err := ws.lockMirror(ctx, m.gitDir)
+	unlock, err := ws.holdMirror(ctx, m)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	if err := ws.initMirror(ctx, m); err != nil {
-		return err
-	}
 	if _, err := ws.run(ctx, m, "", nil, "cat-file", "-e", sha+"^{commit}"); err == nil {
 		_, err := ws.run(ctx, m, "", nil, "update-ref", ref, sha)
 		return err
@@ -167,16 +164,12 @@ func (ws *Workspaces) Prefetch(ctx context.Context, specs []CheckoutSpec) error 
 	if len(refspecs) == 0 {
 		return nil
 	}
-	unlock, err := ws.lockMirror(ctx, m.gitDir)
+	unlock, err := ws.holdMirror(ctx, m)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	if err := ws.initMirror(ctx, m); err != nil {
-		return err
-	}
-	args := append([]string{"fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--depth=1", "--", first.CloneURL}, refspecs...)
-	_, err = ws.run(ctx, m, first.Auth, nil, args...)
+	_, err = ws.run(ctx, m, first.Auth, nil, fetchArgs(first.CloneURL, refspecs...)...)
 	return err
 }
 
@@ -202,6 +195,21 @@ func (ws *Workspaces) refetch(ctx context.Context, spec CheckoutSpec) error {
 		return err
 	}
 	return ws.fetch(ctx, m, spec, spec.SHA, ref)
+}
+
+// holdMirror waits until no other git of this process writes to the
+// mirror m, which it makes unless made, and lets none write until the
+// returned function is called.
+func (ws *Workspaces) holdMirror(ctx context.Context, m place) (func(), error) {
+	unlock, err := ws.lockMirror(ctx, m.gitDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := ws.initMirror(ctx, m); err != nil {
+		unlock()
+		return nil, err
+	}
+	return unlock, nil
 }
 
 // initMirror makes the mirror m, unless made, or cleans up after a git
