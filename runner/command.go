@@ -16,18 +16,13 @@ import (
 func (j *Job) command(ctx context.Context, cmd workflows.Command, parseErr error) error {
 	endPull := j.phases.start(PhasePull)
 	// Read while the commenter is checked; used only if they may run it.
-	pulled := make(chan pullAnswer, 1)
-	wantPull := parseErr == nil && cmd.Name != "help"
-	if wantPull {
-		go func() {
-			pull, err := j.Forge.PullRequest(ctx, j.Event.Repo, j.Event.Pull.Number)
-			pulled <- pullAnswer{pull, err}
-		}()
-	}
-	if ok, err := j.trustedCommenter(ctx); !ok {
-		if wantPull {
-			<-pulled
+	pulled := soon(j, func() (vcs.PullRequest, error) {
+		if parseErr != nil || cmd.Name == "help" {
+			return vcs.PullRequest{}, nil // not needed
 		}
+		return j.Forge.PullRequest(ctx, j.Event.Repo, j.Event.Pull.Number)
+	})
+	if ok, err := j.trustedCommenter(ctx); !ok {
 		endPull()
 		return err
 	}
@@ -40,9 +35,8 @@ func (j *Job) command(ctx context.Context, cmd workflows.Command, parseErr error
 		_, err := j.Forge.Comment(ctx, j.Event.Repo, j.Event.Pull.Number, workflows.Usage)
 		return err
 	}
-	answer := <-pulled
+	pull, err := pulled()
 	endPull()
-	pull, err := answer.pull, answer.err
 	if err != nil {
 		return err
 	}
@@ -73,12 +67,6 @@ func (j *Job) command(ctx context.Context, cmd workflows.Command, parseErr error
 		return j.approvePolicies(ctx)
 	}
 	return fmt.Errorf("runner: command %q parsed but not handled", cmd.Name)
-}
-
-// pullAnswer is what the forge answered when asked for a pull request.
-type pullAnswer struct {
-	pull vcs.PullRequest
-	err  error
 }
 
 // markSeen marks the job's comment, where the forge can, so that its
@@ -116,19 +104,11 @@ func (j *Job) trustedCommenter(ctx context.Context) (bool, error) {
 	}
 	// Whether its author may run commands is asked meanwhile, and heeded
 	// only for a comment the forge holds as the webhook says.
-	type mayAnswer struct {
-		ok  bool
-		err error
-	}
-	may := make(chan mayAnswer, 1)
-	go func() {
-		ok, err := j.mayRun(ctx)
-		may <- mayAnswer{ok, err}
-	}()
+	may := soon(j, func() (bool, error) { return j.mayRun(ctx) })
 	// Who wrote what is taken from the forge, not from the payload, which
 	// is only as good as its signature.
 	held, err := j.Forge.GetComment(ctx, ev.Repo, ev.Pull.Number, ev.Comment.ID)
-	answer := <-may
+	allowed, mayErr := may()
 	if err != nil {
 		return false, err
 	}
@@ -138,7 +118,7 @@ func (j *Job) trustedCommenter(ctx context.Context) (bool, error) {
 	}
 	log := j.Log // the job's own changes as it goes on
 	j.pending.Go(func() { j.markSeen(ctx, log) })
-	return answer.ok, answer.err
+	return allowed, mayErr
 }
 
 // mayRun reports whether the job's user may run commands; when not, the

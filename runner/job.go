@@ -161,6 +161,22 @@ func (j *Job) run(ctx context.Context) (handed bool) {
 	return false
 }
 
+// soon calls fn in the background, as one of the job's pending calls,
+// and returns a function that waits for its answer.
+func soon[T any](j *Job, fn func() (T, error)) func() (T, error) {
+	var v T
+	var err error
+	done := make(chan struct{})
+	j.pending.Go(func() {
+		defer close(done)
+		v, err = fn()
+	})
+	return func() (T, error) {
+		<-done
+		return v, err
+	}
+}
+
 // settle waits for what the job is telling the forge in the background.
 func (j *Job) settle() {
 	j.pending.Wait()

@@ -70,17 +70,7 @@ func (j *Job) changedFiles(ctx context.Context, ws *workspace.Workspace) ([]stri
 // listChanges asks the forge for the files the pull request changes, and
 // returns a function that waits for its answer: the list, or why none.
 func (j *Job) listChanges(ctx context.Context) func() ([]string, error) {
-	var changed []string
-	var err error
-	done := make(chan struct{})
-	j.pending.Go(func() {
-		defer close(done)
-		changed, err = j.Forge.ChangedFiles(ctx, j.Pull.Repo, j.Pull.Number)
-	})
-	return func() ([]string, error) {
-		<-done
-		return changed, err
-	}
+	return soon(j, func() ([]string, error) { return j.Forge.ChangedFiles(ctx, j.Pull.Repo, j.Pull.Number) })
 }
 
 // projectsAt returns the projects in the directory and workspace sel
