@@ -227,12 +227,8 @@ func (g *GitLab) createIssueNote(w http.ResponseWriter, r *http.Request) {
 	if is == nil {
 		return
 	}
-	body, ok := noteBody(w, r)
+	body, ok := newNoteBody(w, r)
 	if !ok {
-		return
-	}
-	if errs := noteErrors(body); errs != "" {
-		glError(w, http.StatusBadRequest, "400 Bad request - Note "+errs)
 		return
 	}
 	g.mu.Lock()

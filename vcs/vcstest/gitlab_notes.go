@@ -46,18 +46,28 @@ func noteBody(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return *in.Body, true
 }
 
+// newNoteBody is noteBody of a note to create, answering 400 as GitLab
+// does for one it would not save.
+func newNoteBody(w http.ResponseWriter, r *http.Request) (string, bool) {
+	body, ok := noteBody(w, r)
+	if !ok {
+		return "", false
+	}
+	if errs := noteErrors(body); errs != "" {
+		glError(w, http.StatusBadRequest, "400 Bad request - Note "+errs)
+		return "", false
+	}
+	return body, true
+}
+
 // createNote answers POST merge_requests/:iid/notes: a note by the bot.
 func (g *GitLab) createNote(w http.ResponseWriter, r *http.Request) {
 	p, mr := g.mrFor(w, r)
 	if mr == nil {
 		return
 	}
-	body, ok := noteBody(w, r)
+	body, ok := newNoteBody(w, r)
 	if !ok {
-		return
-	}
-	if errs := noteErrors(body); errs != "" {
-		glError(w, http.StatusBadRequest, "400 Bad request - Note "+errs)
 		return
 	}
 	g.mu.Lock()
