@@ -149,8 +149,7 @@ func (p *projectJob) plan(ctx context.Context, blocked string) report.Result {
 			res = res.Internal(p.ID)
 		}
 	}
-	endStore := p.phases.start(PhaseStore)
-	defer endStore()
+	defer p.phases.start(PhaseStore)()
 	if res.Outcome == report.Succeeded {
 		// Kept where any replica can apply it.
 		err := p.keepPlan(ctx, rec)

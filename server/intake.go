@@ -86,17 +86,18 @@ func (s *Server) enqueue(ctx context.Context, o runner.Order) (bool, error) {
 		return false, errStoreClosed
 	}
 	isNew, err := runner.Enqueue(ctx, s.tasks, o)
-	if err == nil && isNew && s.prefetch {
+	if err != nil || !isNew {
+		return isNew, err
+	}
+	if s.prefetch {
 		s.jobs.Prefetch(o)
 	}
-	if err == nil && isNew {
-		s.recording.Go(func() {
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			s.jobs.Queued(ctx, o)
-		})
-	}
-	return isNew, err
+	s.recording.Go(func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		s.jobs.Queued(ctx, o)
+	})
+	return true, nil
 }
 
 // sawComment marks a comment that asks for nothing as seen, when the
