@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -574,30 +573,13 @@ func (p *atollProcess) cpu(b *testing.B) (own, children time.Duration) {
 	return tick(11) + tick(12), tick(13) + tick(14)
 }
 
-// phases returns where the server's jobs' time went, from its /metrics
-// (atoll_job_phase_seconds_total, summed over commands), by phase.
+// phases returns where the server's autoplans' time went, from its
+// /metrics (atoll_job_phase_seconds_total), by phase.
 func (p *atollProcess) phases(b *testing.B) map[string]time.Duration {
 	b.Helper()
-	resp, err := http.Get(p.url + "/metrics")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer resp.Body.Close()
 	phases := map[string]time.Duration{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "atoll_job_phase_seconds_total{")
-		if !ok {
-			continue
-		}
-		labels, value, _ := strings.Cut(rest, "} ")
-		_, phase, _ := strings.Cut(labels, `phase="`)
-		phase, _, _ = strings.Cut(phase, `"`)
-		v, err := strconv.ParseFloat(value, 64)
-		if err != nil {
-			b.Fatalf("reading /metrics: %q: %v", sc.Text(), err)
-		}
-		phases[phase] += time.Duration(v * float64(time.Second))
+	for phase, s := range phaseSplit(scrapeURL(b, p.url+"/metrics"), "autoplan") {
+		phases[phase] = time.Duration(s * float64(time.Second))
 	}
 	return phases
 }

@@ -18,7 +18,13 @@ import (
 // parser, and returns the families by name.
 func (e *testEnv) scrape(t testing.TB) map[string]*dto.MetricFamily {
 	t.Helper()
-	resp, err := http.Get(e.base() + "/metrics")
+	return scrapeURL(t, e.base()+"/metrics")
+}
+
+// scrapeURL reads the metrics at url, as scrape does.
+func scrapeURL(t testing.TB, url string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
