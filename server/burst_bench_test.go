@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -590,26 +589,8 @@ func (p *atollProcess) phases(b *testing.B) map[string]time.Duration {
 // (RssFile: its binary, the bbolt files), in bytes.
 func (p *atollProcess) memory(b *testing.B) (peak, anon, file int64) {
 	b.Helper()
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	fields := map[string]*int64{"VmHWM:": &peak, "RssAnon:": &anon, "RssFile:": &file}
-	for line := range strings.Lines(string(status)) {
-		name, value, _ := strings.Cut(line, "\t")
-		if v, ok := fields[name]; ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
-			if err != nil {
-				b.Fatalf("reading /proc/%d/status: %q: %v", p.cmd.Process.Pid, line, err)
-			}
-			*v = kb << 10
-			delete(fields, name)
-		}
-	}
-	if len(fields) > 0 {
-		b.Fatalf("no %v in /proc/%d/status", slices.Collect(maps.Keys(fields)), p.cmd.Process.Pid)
-	}
-	return peak, anon, file
+	m := procMemory(b, p.cmd.Process.Pid, "VmHWM", "RssAnon", "RssFile")
+	return m[0], m[1], m[2]
 }
 
 // reportMemory reports the server's memory, in MB: rss-MB its peak,

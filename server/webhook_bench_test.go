@@ -113,21 +113,36 @@ func startAttackTarget(b *testing.B) attackTarget {
 // /proc/PID/status (VmHWM, VmRSS), in bytes.
 func (a attackTarget) memory(b *testing.B, field string) int64 {
 	b.Helper()
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", a.pid))
+	return procMemory(b, a.pid, field)[0]
+}
+
+// procMemory returns memory figures of process pid's /proc/PID/status
+// (VmHWM, VmRSS, RssAnon …), in bytes, in the order of fields.
+func procMemory(b *testing.B, pid int, fields ...string) []int64 {
+	b.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		b.Fatal(err)
 	}
+	values := make([]int64, len(fields))
+	found := 0
 	for line := range strings.Lines(string(status)) {
-		if value, ok := strings.CutPrefix(line, field+":"); ok {
-			kB, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return kB << 10
+		name, value, _ := strings.Cut(line, ":")
+		i := slices.Index(fields, name)
+		if i < 0 {
+			continue
 		}
+		kB, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
+		if err != nil {
+			b.Fatalf("reading /proc/%d/status: %q: %v", pid, line, err)
+		}
+		values[i] = kB << 10
+		found++
 	}
-	b.Fatalf("no %s in the target's status", field)
-	return 0
+	if found < len(fields) {
+		b.Fatalf("not all of %v in /proc/%d/status", fields, pid)
+	}
+	return values
 }
 
 // TestAttackTarget is no test of its own: it serves a GitHub server as
