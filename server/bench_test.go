@@ -308,6 +308,16 @@ func BenchmarkDriftPass(b *testing.B) {
 // checkout-ms): the step split of what a benchmark measured.
 func reportSplit(b *testing.B, e *testEnv, command string, before map[string]float64, n int) {
 	b.Helper()
+	for phase, ms := range splitMs(b, e, command, before, n) {
+		b.ReportMetric(ms, phase+"-ms")
+	}
+}
+
+// splitMs is the milliseconds per job that the n jobs of command since
+// before (their phaseSplit then) spent in each phase, once all are
+// counted.
+func splitMs(b *testing.B, e *testEnv, command string, before map[string]float64, n int) map[string]float64 {
+	b.Helper()
 	// A job is counted once its comment is out: wait for the last.
 	var after map[string]float64
 	e.f.WaitFor(b, waitLong, "the jobs to be counted", func() bool {
@@ -316,7 +326,9 @@ func reportSplit(b *testing.B, e *testEnv, command string, before map[string]flo
 		after = phaseSplit(m, command)
 		return int(done) >= n
 	})
+	ms := map[string]float64{}
 	for phase, s := range after {
-		b.ReportMetric((s-before[phase])*1000/float64(n), phase+"-ms")
+		ms[phase] = (s - before[phase]) * 1000 / float64(n)
 	}
+	return ms
 }

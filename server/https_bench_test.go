@@ -75,7 +75,7 @@ func planTwins(b *testing.B, f forge, push bool) {
 	reportSplit(b, tls, "plan", beforeHTTPS, n)
 	b.ReportMetric(float64((median(overHTTP)-median(raw)).Microseconds())/1000, "http-added-ms")
 	b.ReportMetric(float64(median(extra).Microseconds())/1000, "tls-ms")
-	httpSplit, httpsSplit := splitMs(b, plain, beforeHTTP, n), splitMs(b, tls, beforeHTTPS, n)
+	httpSplit, httpsSplit := splitMs(b, plain, "plan", beforeHTTP, n), splitMs(b, tls, "plan", beforeHTTPS, n)
 	for _, phase := range []string{"pull", "checkout", "report", "forge"} {
 		b.ReportMetric(httpsSplit[phase]-httpSplit[phase], "tls-"+phase+"-ms")
 	}
@@ -122,22 +122,4 @@ func schemeEnv(b *testing.B, f forge, useTLS bool) (*testEnv, tlsFake) {
 		}
 	}
 	return f.env(b, opts), fake
-}
-
-// splitMs is the milliseconds per job that the n plans since before
-// (their phaseSplit then) spent in each phase, once all are counted.
-func splitMs(b *testing.B, e *testEnv, before map[string]float64, n int) map[string]float64 {
-	b.Helper()
-	var after map[string]float64
-	e.f.WaitFor(b, waitLong, "the plans to be counted", func() bool {
-		m := e.scrape(b)
-		done, _ := metricValue(m, "atoll_job_duration_seconds", "command=plan")
-		after = phaseSplit(m, "plan")
-		return int(done) >= n
-	})
-	ms := map[string]float64{}
-	for phase, s := range after {
-		ms[phase] = (s - before[phase]) * 1000 / float64(n)
-	}
-	return ms
 }
