@@ -79,6 +79,9 @@ type ProjectConfig struct {
 	// DeleteSourceBranchOnMerge overrides the repository's setting when
 	// set.
 	DeleteSourceBranchOnMerge *bool
+	// RepoLocking overrides the server's repo_locking for the project
+	// when set: false plans and applies it without a project lock.
+	RepoLocking *bool
 	// elsewhere is set, by RepoConfig.ForBranch, for a project limited to
 	// other branches than the pull request's.
 	elsewhere bool
@@ -408,6 +411,7 @@ func convertProject(rp rawProject) (ProjectConfig, error) {
 		p.Branch = re
 	}
 	p.DeleteSourceBranchOnMerge = rp.DeleteSourceBranchOnMerge
+	p.RepoLocking = rp.RepoLocking
 	if rp.Workflow != nil {
 		p.Workflow = *rp.Workflow
 	}

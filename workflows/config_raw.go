@@ -47,6 +47,7 @@ type rawProject struct {
 	DependsOn                 []string     `yaml:"depends_on"`
 	ExecutionOrderGroup       *int         `yaml:"execution_order_group"`
 	DeleteSourceBranchOnMerge *bool        `yaml:"delete_source_branch_on_merge"`
+	RepoLocking               *bool        `yaml:"repo_locking"`
 	line                      int
 	keyLines                  map[string]int
 }
@@ -150,9 +151,9 @@ func (s *rawStep) decodeCommand(val *yaml.Node, outputs ...Output) error {
 
 // The keys each mapping may hold. Some are Atlantis's that atoll accepts,
 // so that an atlantis.yaml reads as it is, and does not act on (yet):
-// allowed_regexp_prefixes, and a project's import_requirements,
-// repo_locking, repo_locks, custom_policy_check, silence_pr_comments and
-// policy_check. The raw structs have no field for them.
+// allowed_regexp_prefixes, and a project's repo_locks,
+// custom_policy_check, silence_pr_comments and policy_check. The raw
+// structs have no field for them.
 var (
 	configKeys       = []string{"version", "automerge", "delete_source_branch_on_merge", "parallel_plan", "parallel_apply", "abort_on_execution_order_fail", "autodiscover", "projects", "workflows", "allowed_regexp_prefixes"}
 	autodiscoverKeys = []string{"mode", "ignore_paths"}

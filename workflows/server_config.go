@@ -57,6 +57,11 @@ type RepoRule struct {
 	// NoPolicyCheck turns the server's policy checks off for the
 	// repository (policy_check: false).
 	NoPolicyCheck bool
+	// NoRepoLocking lets the repository's plans and applies run without
+	// project locks (repo_locking: false): two pull requests may then
+	// hold plans of one project, and an apply makes the other's stale.
+	NoRepoLocking   bool
+	setsRepoLocking bool
 	// DeleteSourceBranchOnMerge deletes a pull request's branch when atoll
 	// merges it.
 	DeleteSourceBranchOnMerge bool
@@ -107,6 +112,7 @@ type rawRepoRule struct {
 	PostWorkflowHooks    []rawHook `yaml:"post_workflow_hooks"`
 	Drift                *rawDrift `yaml:"drift"`
 	PolicyCheck          *bool     `yaml:"policy_check"`
+	RepoLocking          *bool     `yaml:"repo_locking"`
 	line                 int
 }
 
@@ -243,6 +249,9 @@ func ParseServerConfig(file string, data []byte) (ServerConfig, error) {
 		if r.PolicyCheck != nil {
 			rule.setsPolicyCheck, rule.NoPolicyCheck = true, !*r.PolicyCheck
 		}
+		if r.RepoLocking != nil {
+			rule.setsRepoLocking, rule.NoRepoLocking = true, !*r.RepoLocking
+		}
 		if r.Branch != nil {
 			if rule.branch, err = branchMatcher(*r.Branch); err != nil {
 				return fail(r.line, "%v", err)
@@ -363,6 +372,9 @@ func (c ServerConfig) For(repo, base string) RepoRule {
 		if r.setsPolicyCheck {
 			rule.NoPolicyCheck = r.NoPolicyCheck
 		}
+		if r.setsRepoLocking {
+			rule.NoRepoLocking = r.NoRepoLocking
+		}
 		if r.Workflow != "" {
 			rule.Workflow = r.Workflow
 		}
@@ -406,6 +418,7 @@ func (rule RepoRule) Check(cfg RepoConfig, serverWorkflows map[string]Workflow) 
 			{"plan_requirements", p.PlanRequirements != nil},
 			{"import_requirements", p.ImportRequirements != nil},
 			{"delete_source_branch_on_merge", p.DeleteSourceBranchOnMerge != nil},
+			{"repo_locking", p.RepoLocking != nil},
 		} {
 			if key.set && !slices.Contains(rule.AllowedOverrides, key.name) {
 				return fail(p.Line, "%s: this server does not let repositories set it (allowed_overrides)", key.name)

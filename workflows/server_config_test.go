@@ -187,3 +187,33 @@ func TestServerConfigPolicies(t *testing.T) {
 		}
 	}
 }
+
+// TestRepoLocking: repo_locking: false in a repos entry turns project
+// locks off for its repositories, a later entry's true turns them on
+// again, and a repository's project sets it only where the server lets
+// it.
+func TestRepoLocking(t *testing.T) {
+	t.Parallel()
+	cfg, err := ParseServerConfig("repos.yaml", []byte("repos:\n- id: acme/*\n  repo_locking: false\n- id: acme/locked\n  repo_locking: true\n- id: acme/open\n  allowed_overrides: [workflow]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for repo, want := range map[string]bool{"acme/infra": true, "acme/locked": false, "acme/open": true, "other/x": false} {
+		if got := cfg.For(repo, "main").NoRepoLocking; got != want {
+			t.Errorf("For(%q).NoRepoLocking = %v, want %v", repo, got, want)
+		}
+	}
+	repo, err := ParseConfig("atoll.yaml", []byte("version: 3\nprojects:\n- dir: a\n  repo_locking: false\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := repo.Projects[0]; p.RepoLocking == nil || *p.RepoLocking {
+		t.Fatalf("project's RepoLocking = %v, want false", p.RepoLocking)
+	}
+	if err := (RepoRule{}).Check(repo, nil); err == nil || !strings.Contains(err.Error(), "atoll.yaml:3: repo_locking: this server does not let repositories set it") {
+		t.Errorf("Check without the override = %v", err)
+	}
+	if err := (RepoRule{AllowedOverrides: []string{"repo_locking"}}).Check(repo, nil); err != nil {
+		t.Errorf("Check with the override = %v", err)
+	}
+}
