@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/atoll-iac/atoll/runner/workspace"
@@ -238,23 +241,73 @@ func (l *Local) Drop(ctx context.Context, pull Pull, rec Record) error {
 // they are carried.
 func (l *Local) Shared() bool { return l.carried }
 
+// Comments implements Store.
+func (l *Local) Comments(ctx context.Context, pull Pull) ([]int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ids, err := l.comments(pull)
+	return ids, err
+}
+
+// comments returns the file that holds the pull request's latest plan
+// comments, and their ids.
+func (l *Local) comments(pull Pull) (string, []int64, error) {
+	dir, err := l.pullDir(pull)
+	if err != nil {
+		return "", nil, err
+	}
+	path := filepath.Join(dir, "comments.json")
+	var ids []int64
+	if b, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(b, &ids); err != nil {
+			return "", nil, fmt.Errorf("plans: decoding plan comments: %w", err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", nil, err
+	}
+	return path, ids, nil
+}
+
+// Pulls implements Store: the pull requests with a directory of plans
+// that holds a record.
+func (l *Local) Pulls(ctx context.Context, forge, repo string) ([]int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	any, err := l.pullDir(Pull{Forge: forge, Repo: repo})
+	if err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(filepath.Dir(any))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("plans: listing pull requests with plans: %w", err)
+	}
+	var pulls []int
+	for _, e := range entries {
+		num, ok := strings.CutPrefix(e.Name(), "@")
+		n, err := strconv.Atoi(num)
+		if !ok || err != nil || !e.IsDir() {
+			continue
+		}
+		if recs, err := l.records(Pull{Forge: forge, Repo: repo, Number: n}); err == nil && len(recs) > 0 {
+			pulls = append(pulls, n)
+		}
+	}
+	slices.Sort(pulls)
+	return pulls, nil
+}
+
 // SwapComments implements Store.
 func (l *Local) SwapComments(ctx context.Context, pull Pull, ids []int64) ([]int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	dir, err := l.pullDir(pull)
+	path, prev, err := l.comments(pull)
 	if err != nil {
 		return nil, err
 	}
-	path := filepath.Join(dir, "comments.json")
-	var prev []int64
-	if b, err := os.ReadFile(path); err == nil {
-		if err := json.Unmarshal(b, &prev); err != nil {
-			return nil, fmt.Errorf("plans: decoding plan comments: %w", err)
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
+	dir := filepath.Dir(path)
 	if ids == nil {
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, err

@@ -261,3 +261,48 @@ func TestCarriedPlansTravelWithTheirLockFile(t *testing.T) {
 		t.Errorf("a link as the plan file: Fetch = %v; want an error", err)
 	}
 }
+
+// TestPullsWithPlans: Pulls lists the pull requests of one repository
+// that have records, not those of another repository, forge or a
+// subgroup under it, and forgets a pull request once discarded; Comments
+// reads what SwapComments recorded.
+func TestPullsWithPlans(t *testing.T) {
+	t.Parallel()
+	stores(t, func(t *testing.T, s Store) {
+		ctx := t.Context()
+		rec := Record{Dir: ".", Workspace: "default", State: Planned}
+		for _, p := range []Pull{
+			{Forge: "gitlab", Repo: "acme/infra", Number: 12},
+			{Forge: "gitlab", Repo: "acme/infra", Number: 3},
+			{Forge: "github", Repo: "acme/infra", Number: 4},
+			{Forge: "gitlab", Repo: "acme/infra/sub", Number: 5},
+			{Forge: "gitlab", Repo: "acme/other", Number: 6},
+		} {
+			if err := s.SaveRecord(ctx, p, rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, err := s.Pulls(ctx, "gitlab", "acme/infra"); err != nil || !slices.Equal(got, []int{3, 12}) {
+			t.Errorf("Pulls = %v, %v; want [3 12]", got, err)
+		}
+		if _, err := s.Discard(ctx, Pull{Forge: "gitlab", Repo: "acme/infra", Number: 3}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Pulls(ctx, "gitlab", "acme/infra"); err != nil || !slices.Equal(got, []int{12}) {
+			t.Errorf("Pulls after a discard = %v, %v; want [12]", got, err)
+		}
+		if got, err := s.Pulls(ctx, "gitlab", "nobody/here"); err != nil || len(got) != 0 {
+			t.Errorf("Pulls of a repository without plans = %v, %v", got, err)
+		}
+		pull := Pull{Forge: "gitlab", Repo: "acme/infra", Number: 12}
+		if ids, err := s.Comments(ctx, pull); err != nil || ids != nil {
+			t.Errorf("Comments before any = %v, %v", ids, err)
+		}
+		if _, err := s.SwapComments(ctx, pull, []int64{7, 8}); err != nil {
+			t.Fatal(err)
+		}
+		if ids, err := s.Comments(ctx, pull); err != nil || !slices.Equal(ids, []int64{7, 8}) {
+			t.Errorf("Comments = %v, %v; want [7 8]", ids, err)
+		}
+	})
+}

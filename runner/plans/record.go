@@ -54,6 +54,8 @@ type Record struct {
 	// (PolicyApprovals, by set).
 	PolicyDenied    []string            `json:",omitempty"`
 	PolicyApprovals map[string][]string `json:",omitempty"`
+	// StaleBy is the pull request whose apply made the plan Stale.
+	StaleBy int `json:",omitempty"`
 }
 
 // State is where a project's plan stands.
@@ -74,6 +76,10 @@ const (
 	// ApplyUnknown: applying was interrupted (atoll stopped midway), so
 	// whether it went through is unknown; the plan is not applied again.
 	ApplyUnknown State = "apply_unknown"
+	// Stale: another pull request's apply of the project changed its
+	// state after this plan was made (Record.StaleBy); the plan is not
+	// applied.
+	Stale State = "stale"
 )
 
 // Unapplied reports whether the record holds a plan file waiting to be

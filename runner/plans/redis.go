@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
@@ -60,10 +61,39 @@ func (r *Redis) SaveRecord(ctx context.Context, pull Pull, rec Record) error {
 	if err != nil {
 		return err
 	}
-	if err := r.client.HSet(ctx, r.recordsKey(pull), field(rec), b).Err(); err != nil {
+	_, err = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, r.recordsKey(pull), field(rec), b)
+		p.SAdd(ctx, r.pullsKey(pull.Forge, pull.Repo), pull.Number)
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("plans: saving a record: %w", err)
 	}
 	return nil
+}
+
+// pullsKey names the set of the numbers of the pull requests of repo
+// that have records.
+func (r *Redis) pullsKey(forge, repo string) string {
+	return r.prefix + "planpulls:" + forge + ":" + repo
+}
+
+// Pulls implements Store.
+func (r *Redis) Pulls(ctx context.Context, forge, repo string) ([]int, error) {
+	members, err := r.client.SMembers(ctx, r.pullsKey(forge, repo)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("plans: listing pull requests with plans: %w", err)
+	}
+	pulls := make([]int, 0, len(members))
+	for _, m := range members {
+		n, err := strconv.Atoi(m)
+		if err != nil {
+			return nil, fmt.Errorf("plans: listing pull requests with plans: %q is no number", m)
+		}
+		pulls = append(pulls, n)
+	}
+	slices.Sort(pulls)
+	return pulls, nil
 }
 
 // Records implements Store.
@@ -104,7 +134,12 @@ func (r *Redis) Discard(ctx context.Context, pull Pull) ([]Record, error) {
 	for _, rec := range recs {
 		keys = append(keys, r.planKey(pull, rec))
 	}
-	if err := r.client.Del(ctx, keys...).Err(); err != nil {
+	_, err = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, keys...)
+		p.SRem(ctx, r.pullsKey(pull.Forge, pull.Repo), pull.Number)
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("plans: discarding: %w", err)
 	}
 	if _, err := r.files.Discard(ctx, pull); err != nil {
@@ -184,9 +219,28 @@ func (r *Redis) Drop(ctx context.Context, pull Pull, rec Record) error {
 // Shared implements Store: every replica sees Redis's plans.
 func (r *Redis) Shared() bool { return true }
 
+// commentsKey holds the ids of the pull request's latest plan comments.
+func (r *Redis) commentsKey(pull Pull) string { return r.prefix + "plancomments:" + pullKey(pull) }
+
+// Comments implements Store.
+func (r *Redis) Comments(ctx context.Context, pull Pull) ([]int64, error) {
+	v, err := r.client.Get(ctx, r.commentsKey(pull)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("plans: reading plan comments: %w", err)
+	}
+	var ids []int64
+	if err := json.Unmarshal([]byte(v), &ids); err != nil {
+		return nil, fmt.Errorf("plans: decoding plan comments: %w", err)
+	}
+	return ids, nil
+}
+
 // SwapComments implements Store.
 func (r *Redis) SwapComments(ctx context.Context, pull Pull, ids []int64) ([]int64, error) {
-	key := r.prefix + "plancomments:" + pullKey(pull)
+	key := r.commentsKey(pull)
 	var old string
 	var err error
 	if ids == nil {

@@ -65,6 +65,13 @@ type Store interface {
 	// comments, and returns those recorded before; nil ids forgets them.
 	// Discard keeps them.
 	SwapComments(ctx context.Context, pull Pull, ids []int64) ([]int64, error)
+	// Comments returns the pull request's latest plan comments, as
+	// SwapComments recorded them.
+	Comments(ctx context.Context, pull Pull) ([]int64, error)
+	// Pulls lists, in order, the numbers of the pull requests of repo on
+	// forge that have records: those whose plans another's apply can
+	// make stale.
+	Pulls(ctx context.Context, forge, repo string) ([]int, error)
 }
 
 // ErrNoPlanFile says a plan file is not (any more) in the store.
