@@ -52,7 +52,7 @@ func (s *Server) routeAPI(mux *http.ServeMux, secret string) {
 	}))
 }
 
-// apiLock is a held lock as the API gives it.
+// apiLock is a held lock as the API gives it, with its line.
 type apiLock struct {
 	Forge     string     `json:"forge"`
 	Repo      string     `json:"repo"`
@@ -62,19 +62,53 @@ type apiLock struct {
 	User      string     `json:"user"`
 	Since     time.Time  `json:"since"`
 	Expires   *time.Time `json:"expires,omitempty"`
+	// Turn is set on a lock handed to the first in its line, whose plan
+	// has yet to take it.
+	Turn    bool        `json:"turn,omitempty"`
+	Waiting []apiWaiter `json:"waiting,omitempty"`
 }
 
-// apiLocks answers the locks held, newest first, of ?repo= when given.
+// apiFreeKey is a key free for a moment, whose line has yet to get it,
+// as the API gives it: a lock with no pull, user or since.
+type apiFreeKey struct {
+	Forge     string      `json:"forge"`
+	Repo      string      `json:"repo"`
+	Dir       string      `json:"dir"`
+	Workspace string      `json:"workspace"`
+	Free      bool        `json:"free"`
+	Waiting   []apiWaiter `json:"waiting"`
+}
+
+// apiWaiter is a pull request in a line as the API gives it: Since is
+// when it joined, Place counts from 1.
+type apiWaiter struct {
+	Pull  int       `json:"pull"`
+	User  string    `json:"user"`
+	Since time.Time `json:"since"`
+	Place int       `json:"place"`
+}
+
+// apiLocks answers the locks held, newest first, each with its line,
+// then the keys free for a moment with a line; of ?repo= when given.
 func (s *Server) apiLocks(w http.ResponseWriter, r *http.Request) {
-	locks, err := s.heldLocks(r.Context(), strings.TrimSpace(r.URL.Query().Get("repo")))
+	locks, err := s.lockLines(r.Context(), strings.TrimSpace(r.URL.Query().Get("repo")))
 	if err != nil {
 		s.log.Error("api: listing locks", "err", err)
 		apiError(w, http.StatusServiceUnavailable, "the lock store does not answer")
 		return
 	}
-	out := []apiLock{}
+	out := []any{}
 	for _, l := range locks {
-		a := apiLock{Forge: l.Key.Forge, Repo: l.Key.Repo, Dir: l.Key.Dir, Workspace: l.Key.Workspace, Pull: l.Pull, User: l.User, Since: l.Time}
+		var waiting []apiWaiter
+		for _, wt := range l.Waiting {
+			waiting = append(waiting, apiWaiter{Pull: wt.Pull, User: wt.User, Since: wt.Time, Place: wt.Place})
+		}
+		if l.Free {
+			out = append(out, apiFreeKey{Forge: l.Key.Forge, Repo: l.Key.Repo, Dir: l.Key.Dir, Workspace: l.Key.Workspace, Free: true, Waiting: waiting})
+			continue
+		}
+		a := apiLock{Forge: l.Key.Forge, Repo: l.Key.Repo, Dir: l.Key.Dir, Workspace: l.Key.Workspace, Pull: l.Pull, User: l.User, Since: l.Time,
+			Turn: l.Turn, Waiting: waiting}
 		if !l.Expires.IsZero() {
 			a.Expires = &l.Expires
 		}
@@ -105,7 +139,7 @@ func (s *Server) apiUnlock(w http.ResponseWriter, r *http.Request) {
 	id, err := s.Unlock(r.Context(), req.Forge, req.Repo, *req.Pull, "api", "API")
 	switch {
 	case errors.Is(err, errNoLocks):
-		apiError(w, http.StatusNotFound, pullName(req.Repo, *req.Pull)+" on "+req.Forge+" holds no lock")
+		apiError(w, http.StatusNotFound, pullName(req.Repo, *req.Pull)+" on "+req.Forge+" holds no lock and waits in no line")
 	case err != nil:
 		s.log.Error("api: queueing an unlock", "err", err)
 		apiError(w, http.StatusServiceUnavailable, "could not queue the unlock")

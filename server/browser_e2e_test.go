@@ -14,6 +14,9 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/atoll-iac/atoll/locking"
+	"github.com/atoll-iac/atoll/vcs/vcstest"
 )
 
 // browser starts headless Chromium for t, which sends user's basic-auth
@@ -136,6 +139,53 @@ func TestBrowserUnlock(t *testing.T) {
 		t.Errorf("the lock is still listed after the unlock:\n%s", after)
 	}
 	screenshot(t, ctx, "unlocked")
+}
+
+// A person in a browser sees a lock's line, in order, and unlocks a
+// pull request that only waits in it with its own button.
+func TestBrowserLines(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, testOptions{configure: func(c *Config) { c.Web = WebConfig{Username: "ops", Password: "s3cret-pass"} }})
+	e.server.web.unlockWait = time.Second
+	e.f.CreateRepo(t, "acme/infra", map[string]string{"main.tf": oneResource})
+	for range 3 {
+		e.f.OpenPull(t, "acme/infra", vcstest.PullSpec{Author: "alice"})
+	}
+	key := locking.Key{Forge: "github", Repo: "acme/infra", Dir: ".", Workspace: "default"}
+	// #1 takes the lock; #2, then #3, wait in its line.
+	for i, user := range []string{"alice", "bob", "carol"} {
+		if _, place, err := e.server.locker.Wait(t.Context(), locking.Lock{Key: key, Pull: i + 1, User: user, Time: time.Now()}); err != nil || place != i {
+			t.Fatalf("#%d waits: place %d, %v", i+1, place, err)
+		}
+	}
+	ctx := browser(t, "ops", "s3cret-pass")
+	if err := chromedp.Do(ctx, chromedp.Navigate(e.base()+"/locks")); err != nil {
+		t.Fatal(err)
+	}
+	text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`ol[aria-label="line for acme/infra . in default"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := strings.Join(strings.Fields(text), " ")
+	if i, j := strings.Index(line, "1st #2 for bob"), strings.Index(line, "2nd #3 for carol"); i < 0 || j < i {
+		t.Errorf("the line of #1's lock reads:\n%s", line)
+	}
+	screenshot(t, ctx, "lines")
+
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`button[aria-label="unlock acme/infra#3"]`)),
+		chromedp.WaitVisible(chromedp.CSS(".flash")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	flash, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(".flash")))
+	if err != nil || !regexp.MustCompile(`^(Unlocked|Unlock of) acme/infra#3 (queued )?\(job [0-9a-f]+\)`).MatchString(flash) {
+		t.Errorf("after the click the page says %q (%v)", flash, err)
+	}
+	screenshot(t, ctx, "lines-unlock")
+	if jobs := e.endedJobs(t, 1); jobs[0].Command != "unlock" || jobs[0].Pull != 3 || jobs[0].User != "ops" {
+		t.Errorf("the job queued is %+v, want the unlock of #3", jobs[0])
+	}
 }
 
 // tickingApply is a configuration whose apply prints a line, waits, and

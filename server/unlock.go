@@ -11,26 +11,28 @@ import (
 	"github.com/atoll-iac/atoll/vcs"
 )
 
-// errNoLocks is Unlock's answer for a pull request that holds no lock.
-var errNoLocks = errors.New("the pull request holds no lock")
+// errNoLocks is Unlock's answer for a pull request that holds no lock
+// and waits in no line.
+var errNoLocks = errors.New("the pull request holds no lock and waits in no line")
 
 // Unlock queues the unlock of pull request number of repo on forge, as
 // `atoll unlock` would, on operator's word (a user of the web UI, or the
 // API), given via "web UI" or "API": in the
 // pull request's turn, its locks are released, its plans discarded, and
-// it is told who unlocked it. Pull request 0 stands for the runs on refs
-// of the repository asked for through the API: their locks are released
-// and plans discarded, after the runs queued before. It returns the job's
-// id; errNoLocks when the pull request holds no lock.
+// it leaves every line it waits in, and it is told who unlocked it.
+// Pull request 0 stands for the runs on refs of the repository asked for
+// through the API: their locks are released and plans discarded, after
+// the runs queued before. It returns the job's id; errNoLocks when the
+// pull request holds no lock and waits in no line.
 func (s *Server) Unlock(ctx context.Context, forge, repo string, number int, operator, via string) (string, error) {
 	if s.forge(forge) == nil {
 		return "", fmt.Errorf("no forge %q: %w", forge, errNoLocks)
 	}
-	locks, err := s.locker.List(ctx)
+	locked, err := s.locked(ctx, forge, repo, number)
 	if err != nil {
-		return "", fmt.Errorf("listing locks: %w", err)
+		return "", err
 	}
-	if !holds(locks, forge, repo, number) {
+	if !locked {
 		return "", errNoLocks
 	}
 	id := newJobID()
@@ -54,24 +56,75 @@ func pullName(repo string, number int) string {
 	return fmt.Sprintf("%s#%d", repo, number)
 }
 
-// holds reports whether pull request number of repo on forge holds one
-// of locks.
-func holds(locks []locking.Lock, forge, repo string, number int) bool {
-	return slices.ContainsFunc(locks, func(l locking.Lock) bool {
-		return l.Key.Forge == forge && l.Key.Repo == repo && l.Pull == number
-	})
+// locked reports whether pull request number of repo on forge holds a
+// lock or waits in a line: whether there is anything to unlock.
+func (s *Server) locked(ctx context.Context, forge, repo string, number int) (bool, error) {
+	locks, err := s.locker.List(ctx)
+	if err != nil {
+		return false, fmt.Errorf("listing locks: %w", err)
+	}
+	ours := func(k locking.Key, pull int) bool { return k.Forge == forge && k.Repo == repo && pull == number }
+	if slices.ContainsFunc(locks, func(l locking.Lock) bool { return ours(l.Key, l.Pull) }) {
+		return true, nil
+	}
+	lines, err := s.locker.Lines(ctx)
+	if err != nil {
+		return false, fmt.Errorf("listing lines: %w", err)
+	}
+	return slices.ContainsFunc(lines, func(l locking.Line) bool {
+		return slices.ContainsFunc(l.Waiting, func(w locking.Waiter) bool { return ours(l.Key, w.Pull) })
+	}), nil
 }
 
-// heldLocks returns the locks held, newest first, of repository repo
-// only when it is not "": what the web UI and the API list.
-func (s *Server) heldLocks(ctx context.Context, repo string) ([]locking.Lock, error) {
+// lockLine is a key's lock with the line of pull requests waiting for
+// it, as the web UI and the API list them. A key whose line has yet to
+// get it, released or lapsed a moment ago, is Free: its Lock has only
+// the Key.
+type lockLine struct {
+	locking.Lock
+	Free    bool
+	Waiting []waiter
+}
+
+// waiter is a pull request in a line, at its Place, counting from 1.
+type waiter struct {
+	locking.Waiter
+	Place int
+}
+
+// lockLines returns the locks held, newest first, each with its line,
+// then the free keys with a line, ordered by key; of repository repo
+// only when it is not "".
+func (s *Server) lockLines(ctx context.Context, repo string) ([]lockLine, error) {
 	locks, err := s.locker.List(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("listing locks: %w", err)
 	}
-	locks = slices.DeleteFunc(locks, func(l locking.Lock) bool { return repo != "" && l.Key.Repo != repo })
-	slices.SortStableFunc(locks, func(a, b locking.Lock) int { return b.Time.Compare(a.Time) })
-	return locks, nil
+	lines, err := s.locker.Lines(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing lines: %w", err)
+	}
+	waiting := make(map[locking.Key][]waiter, len(lines))
+	for _, l := range lines {
+		for i, w := range l.Waiting {
+			waiting[l.Key] = append(waiting[l.Key], waiter{Waiter: w, Place: i + 1})
+		}
+	}
+	var out []lockLine
+	held := make(map[locking.Key]bool, len(locks))
+	for _, l := range locks {
+		held[l.Key] = true
+		if repo == "" || l.Key.Repo == repo {
+			out = append(out, lockLine{Lock: l, Waiting: waiting[l.Key]})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b lockLine) int { return b.Time.Compare(a.Time) })
+	for _, l := range lines {
+		if !held[l.Key] && len(l.Waiting) > 0 && (repo == "" || l.Key.Repo == repo) {
+			out = append(out, lockLine{Lock: locking.Lock{Key: l.Key}, Free: true, Waiting: waiting[l.Key]})
+		}
+	}
+	return out, nil
 }
 
 // forge returns the server's forge called name, or nil.

@@ -28,10 +28,20 @@ var webFiles embed.FS
 
 // pages are the web UI's templates, each page with the layout.
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"since": func(t time.Time) string { return since(time.Since(t)) },
-	"took":  func(d time.Duration) string { return d.Round(100 * time.Millisecond).String() },
-	"utc":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"since":   func(t time.Time) string { return since(time.Since(t)) },
+	"took":    func(d time.Duration) string { return d.Round(100 * time.Millisecond).String() },
+	"utc":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"ordinal": ordinal,
+	"unlockButton": func(csrf string, key locking.Key, pull int) unlockButton {
+		return unlockButton{CSRF: csrf, Forge: key.Forge, Repo: key.Repo, Pull: pull}
+	},
 }).ParseFS(webFiles, "web/*.html"))
+
+// unlockButton is what the unlock form of one pull request posts.
+type unlockButton struct {
+	CSRF, Forge, Repo string
+	Pull              int
+}
 
 // web serves the UI: who may use it (basic auth, unless open), and the
 // token its forms carry against cross-site requests.
@@ -127,8 +137,10 @@ type pageData struct {
 	User  string
 	CSRF  string
 	// Repo filters the lists by repository.
-	Repo  string
-	Locks []locking.Lock
+	Repo string
+	// Locks are the locks held, each with its line, then the keys free
+	// for a moment whose line has yet to get them.
+	Locks []lockLine
 	// Queue is the number of tasks waiting or running; Oldest how long
 	// ago the oldest was recorded, "" when none.
 	Queue  int
@@ -142,6 +154,17 @@ type pageData struct {
 	Output string
 	// Drift are the last drift checks of the repositories checked.
 	Drift []runner.DriftReport
+}
+
+// Held is the number of locks held.
+func (d pageData) Held() int {
+	n := 0
+	for _, l := range d.Locks {
+		if !l.Free {
+			n++
+		}
+	}
+	return n
 }
 
 func (w *web) index(rw http.ResponseWriter, r *http.Request, user string) {
@@ -192,14 +215,14 @@ func (w *web) unlock(rw http.ResponseWriter, r *http.Request, user string) {
 	id, err := w.s.Unlock(r.Context(), forge, repo, number, user, "web UI")
 	switch {
 	case errors.Is(err, errNoLocks):
-		back.Set("error", fmt.Sprintf("%s holds no lock any more.", name))
+		back.Set("error", fmt.Sprintf("%s holds no lock and waits in no line any more.", name))
 	case err != nil:
 		w.s.log.Error("web: queueing an unlock", "err", err)
 		back.Set("error", "atoll could not queue the unlock; its log says why.")
 	case w.unlocked(r.Context(), forge, repo, number):
-		back.Set("done", fmt.Sprintf("Unlocked %s (job %s): its locks are released, its plans discarded%s.", name, id, told))
+		back.Set("done", fmt.Sprintf("Unlocked %s (job %s): its locks are released, its places in line given up, its plans discarded%s.", name, id, told))
 	default:
-		back.Set("done", fmt.Sprintf("Unlock of %s queued (job %s): its locks go once the jobs queued before it end%s.", name, id, told))
+		back.Set("done", fmt.Sprintf("Unlock of %s queued (job %s): its locks and places in line go once the jobs queued before it end%s.", name, id, told))
 	}
 	http.Redirect(rw, r, "/locks?"+back.Encode(), http.StatusSeeOther)
 }
@@ -207,12 +230,12 @@ func (w *web) unlock(rw http.ResponseWriter, r *http.Request, user string) {
 // unlocked waits a little (unlockWait) for the pull request's unlock to
 // run, as it does at once when no job of the pull request runs, so that
 // the page shown next tells its outcome; it reports whether the pull
-// request holds no lock now.
+// request now holds no lock and waits in no line.
 func (w *web) unlocked(ctx context.Context, forge, repo string, number int) bool {
 	deadline := time.Now().Add(w.unlockWait)
 	for {
-		locks, err := w.s.locker.List(ctx)
-		if err == nil && !holds(locks, forge, repo, number) {
+		locked, err := w.s.locked(ctx, forge, repo, number)
+		if err == nil && !locked {
 			return true
 		}
 		if err != nil || time.Now().After(deadline) || ctx.Err() != nil {
@@ -228,15 +251,15 @@ func (w *web) data(r *http.Request, user, title string) pageData {
 	return pageData{Title: title, User: user, CSRF: w.token(user), Repo: strings.TrimSpace(r.URL.Query().Get("repo"))}
 }
 
-// withLocks is data with the locks held, newest first, of the
-// repository the query names, if any: what the overview and the locks
-// page list.
+// withLocks is data with the locks held, newest first, and their lines,
+// of the repository the query names, if any: what the overview and the
+// locks page list.
 func (w *web) withLocks(r *http.Request, user, title string) (pageData, error) {
 	d := w.data(r, user, title)
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	var err error
-	d.Locks, err = w.s.heldLocks(ctx, d.Repo)
+	d.Locks, err = w.s.lockLines(ctx, d.Repo)
 	return d, err
 }
 
@@ -265,4 +288,20 @@ func since(d time.Duration) string {
 		return fmt.Sprintf("%dh", int(d.Hours()))
 	}
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+// ordinal says a place in line: "1st", "2nd", "3rd", "4th", "11th",
+// "21st".
+func ordinal(n int) string {
+	suffix := "th"
+	switch {
+	case n%100 >= 11 && n%100 <= 13:
+	case n%10 == 1:
+		suffix = "st"
+	case n%10 == 2:
+		suffix = "nd"
+	case n%10 == 3:
+		suffix = "rd"
+	}
+	return strconv.Itoa(n) + suffix
 }

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -185,6 +187,192 @@ func TestWebOpenAndMisconfigured(t *testing.T) {
 		cfg := Config{DataDir: t.TempDir(), Tool: testTool(t), Web: w}
 		if _, err := New(cfg); err == nil {
 			t.Errorf("New with web %+v: no error", w)
+		}
+	}
+}
+
+// seedLines takes locks and lines of acme/infra (and one of acme/other)
+// through e's locker, as plans refused for another's lock would:
+//
+//   - "." held by #1 since 10m, #2 then #3 in line;
+//   - "net" handed to #5 from its line, its plan yet to take it (Turn),
+//     #6 in line after it;
+//   - "dns" free for a moment, passing to #7;
+//   - "solo" held by #8, no line;
+//   - acme/other "." held by #1, #2 in line.
+func seedLines(t *testing.T, e *testEnv) {
+	t.Helper()
+	ctx, l := t.Context(), e.server.locker
+	now := time.Now()
+	key := func(repo, dir string) locking.Key {
+		return locking.Key{Forge: "github", Repo: repo, Dir: dir, Workspace: "default"}
+	}
+	wait := func(k locking.Key, pull int, user string, ago time.Duration, want int) {
+		t.Helper()
+		if _, place, err := l.Wait(ctx, locking.Lock{Key: k, Pull: pull, User: user, Time: now.Add(-ago)}); err != nil || place != want {
+			t.Fatalf("#%d waits for %+v: place %d, %v; want %d", pull, k, place, err, want)
+		}
+	}
+	dot, net, dns := key("acme/infra", "."), key("acme/infra", "net"), key("acme/infra", "dns")
+	wait(dot, 1, "alice", 10*time.Minute, 0)
+	wait(dot, 2, "bob", 8*time.Minute, 1)
+	wait(dot, 3, "<b>carol</b>", 3*time.Minute, 2)
+	wait(net, 4, "alice", 20*time.Minute, 0)
+	wait(net, 5, "bob", 15*time.Minute, 1)
+	wait(net, 6, "carol", 12*time.Minute, 2)
+	if ok, err := l.Unlock(ctx, net, 4); err != nil || !ok {
+		t.Fatalf("Unlock of net: %v, %v", ok, err)
+	}
+	if turns, err := l.Pass(ctx); err != nil || len(turns) != 1 || turns[0].Pull != 5 {
+		t.Fatalf("Pass: %+v, %v; want net handed to #5", turns, err)
+	}
+	wait(dns, 6, "carol", 30*time.Minute, 0)
+	wait(dns, 7, "dave", 25*time.Minute, 1)
+	if ok, err := l.Unlock(ctx, dns, 6); err != nil || !ok {
+		t.Fatalf("Unlock of dns: %v, %v", ok, err)
+	}
+	wait(key("acme/infra", "solo"), 8, "erin", 40*time.Minute, 0)
+	wait(key("acme/other", "."), 1, "alice", 2*time.Minute, 0)
+	wait(key("acme/other", "."), 2, "bob", time.Minute, 1)
+}
+
+// The API and the locks page show each lock's line in order, a lock
+// handed over from its line, and a key free for a moment; a pull
+// request that only waits can be unlocked.
+func TestWebAndAPILines(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, testOptions{idle: true, configure: func(c *Config) {
+		c.Web = WebConfig{Username: "ops", Password: "s3cret-pass"}
+		c.APISecret = "api-s3cret"
+	}})
+	e.server.web.unlockWait = 100 * time.Millisecond
+	seedLines(t, e)
+
+	// summary says each entry of GET /api/locks?query in a line:
+	// "repo dir #pull [turn|free] (place #pull user minutes-in-line, …)".
+	summary := func(query string) string {
+		t.Helper()
+		code, v := e.apiDo(t, http.MethodGet, "/api/locks"+query, "api-s3cret", "")
+		if code != http.StatusOK {
+			t.Fatalf("GET /api/locks%s: %d %s", query, code, toJSON(v))
+		}
+		var locks []struct {
+			Repo, Dir string
+			Pull      *int
+			User      *string
+			Since     *time.Time
+			Turn      bool
+			Free      bool
+			Waiting   []struct {
+				Pull, Place int
+				User        string
+				Since       time.Time
+			}
+		}
+		if err := json.Unmarshal([]byte(toJSON(v)), &locks); err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		for _, l := range locks {
+			fmt.Fprintf(&b, "%s %s", l.Repo, l.Dir)
+			if l.Pull != nil {
+				fmt.Fprintf(&b, " #%d", *l.Pull)
+			}
+			if l.Turn {
+				b.WriteString(" turn")
+			}
+			if l.Free {
+				b.WriteString(" free")
+			}
+			if (l.Pull == nil) != l.Free || (l.User == nil) != l.Free || (l.Since == nil) != l.Free {
+				b.WriteString(" (pull, user and since should be there when held, not when free)")
+			}
+			sep := " ("
+			for _, w := range l.Waiting {
+				fmt.Fprintf(&b, "%s%d #%d %s %s", sep, w.Place, w.Pull, w.User, time.Since(w.Since).Round(time.Minute))
+				sep = ", "
+			}
+			if len(l.Waiting) > 0 {
+				b.WriteString(")")
+			}
+			b.WriteString("\n")
+		}
+		return b.String()
+	}
+	want := `acme/infra net #5 turn (1 #6 carol 12m0s)
+acme/other . #1 (1 #2 bob 1m0s)
+acme/infra . #1 (1 #2 bob 8m0s, 2 #3 <b>carol</b> 3m0s)
+acme/infra solo #8
+acme/infra dns free (1 #7 dave 25m0s)
+`
+	if got := summary(""); got != want {
+		t.Errorf("GET /api/locks:\n%s\nwant:\n%s", got, want)
+	}
+	if got, want := summary("?repo=acme/other"), "acme/other . #1 (1 #2 bob 1m0s)\n"; got != want {
+		t.Errorf("GET /api/locks?repo=acme/other:\n%s\nwant:\n%s", got, want)
+	}
+	// A lock with no line has no "waiting", and its fields as before.
+	if _, v := e.apiDo(t, http.MethodGet, "/api/locks?repo=acme/infra", "api-s3cret", ""); strings.Count(toJSON(v), `"waiting"`) != 3 {
+		t.Errorf("GET /api/locks?repo=acme/infra: want 3 locks with a line, and #8's without:\n%s", toJSON(v))
+	}
+
+	code, page := e.webGet(t, "/locks", "ops", "s3cret-pass")
+	if code != http.StatusOK {
+		t.Fatalf("GET /locks: %d\n%s", code, page)
+	}
+	for _, want := range []string{
+		`<ol class="line" aria-label="line for acme/infra . in default">`,
+		`<li><b>1st</b> #2 <span class="muted">for bob, joined <span title="`,
+		`<li><b>2nd</b> #3 <span class="muted">for &lt;b&gt;carol&lt;/b&gt;, joined <span title="`,
+		`aria-label="unlock acme/infra#3">Unlock #3</button>`,
+		`#5<br><span class="muted">handed over from the line; its plan is queued</span>`,
+		`<td>free; passing to #7</td>`,
+		`aria-label="unlock acme/infra#7">Unlock #7</button>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the locks page lacks %s", want)
+		}
+	}
+	if i, j := strings.Index(page, "<b>1st</b> #2"), strings.Index(page, "<b>2nd</b> #3"); i < 0 || j < i || strings.Contains(page, "<b>carol</b>") {
+		t.Errorf("the locks page shows #1's line out of order, or a user unescaped:\n%s", page)
+	}
+	if _, page := e.webGet(t, "/?repo=acme/infra", "ops", "s3cret-pass"); !strings.Contains(page, `<b id="locks">3</b>`) || !strings.Contains(page, "in line: 1st #2, 2nd #3") || !strings.Contains(page, "free; passing to #7") {
+		t.Errorf("the overview of acme/infra: want 3 locks held, #1's line and the free key:\n%s", page)
+	}
+
+	// #3 only waits: the API and the UI queue its unlock; #99 neither
+	// holds nor waits.
+	code, v := e.apiDo(t, http.MethodPost, "/api/unlock", "api-s3cret", `{"forge":"github","repo":"acme/infra","pull":3}`)
+	if code != http.StatusAccepted || !strings.Contains(toJSON(v), `"job"`) {
+		t.Errorf("POST /api/unlock of #3, which waits: %d %s, want 202 and a job", code, toJSON(v))
+	}
+	code, v = e.apiDo(t, http.MethodPost, "/api/unlock", "api-s3cret", `{"forge":"github","repo":"acme/infra","pull":99}`)
+	if code != http.StatusNotFound || !strings.Contains(toJSON(v), "holds no lock and waits in no line") {
+		t.Errorf("POST /api/unlock of #99: %d %s, want 404", code, toJSON(v))
+	}
+	token := csrfField.FindStringSubmatch(page)
+	if token == nil {
+		t.Fatalf("no CSRF token:\n%s", page)
+	}
+	form := url.Values{"forge": {"github"}, "repo": {"acme/infra"}, "pull": {"7"}, "csrf": {token[1]}}
+	code, loc := e.webPost(t, "/locks/unlock", "ops", "s3cret-pass", "", form)
+	if done, _ := url.QueryUnescape(loc); code != http.StatusSeeOther || !strings.Contains(done, "Unlock of acme/infra#7 queued (job ") {
+		t.Errorf("unlock of #7, which waits for a free key: %d %s, want a redirect saying it is queued", code, done)
+	}
+	if n, _ := e.server.tasks.Pending(t.Context()); n != 2 {
+		t.Errorf("%d tasks queued, want the unlocks of #3 and #7", n)
+	}
+	form.Set("pull", "99")
+	if code, loc := e.webPost(t, "/locks/unlock", "ops", "s3cret-pass", "", form); code != http.StatusSeeOther || !strings.Contains(loc, "error=") {
+		t.Errorf("unlock of #99: %d %s, want a redirect with an error", code, loc)
+	}
+}
+
+func TestOrdinal(t *testing.T) {
+	t.Parallel()
+	for n, want := range map[int]string{1: "1st", 2: "2nd", 3: "3rd", 4: "4th", 10: "10th", 11: "11th", 12: "12th", 13: "13th", 21: "21st", 22: "22nd", 101: "101st", 111: "111th", 112: "112th"} {
+		if got := ordinal(n); got != want {
+			t.Errorf("ordinal(%d) = %q, want %q", n, got, want)
 		}
 	}
 }
