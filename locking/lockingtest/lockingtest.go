@@ -41,6 +41,24 @@ func Run(t *testing.T, newLocker func(t *testing.T) locking.Locker) {
 		{"LeaseRace", testLeaseRace},
 		{"AbandonedLeaseLapses", testAbandonedLeaseLapses},
 		{"LeaseElectsOnePoller", testLeaseElectsOnePoller},
+		{"WaitFree", testWaitFree},
+		{"WaitPlaces", testWaitPlaces},
+		{"WaitKeepsPlace", testWaitKeepsPlace},
+		{"HolderNeverWaits", testHolderNeverWaits},
+		{"FreeKeyGoesToFirstInLine", testFreeKeyGoesToFirstInLine},
+		{"WaitOnFreeKeyJoinsBehind", testWaitOnFreeKeyJoinsBehind},
+		{"FirstInLineTakes", testFirstInLineTakes},
+		{"PassHandsOnce", testPassHandsOnce},
+		{"HolderWaitClearsTurn", testHolderWaitClearsTurn},
+		{"Leave", testLeave},
+		{"LinesSorted", testLinesSorted},
+		{"HandOddCharacters", testHandOddCharacters},
+		{"HandedExpiry", testHandedExpiry},
+		{"LapsedGoesToFirstInLine", testLapsedGoesToFirstInLine},
+		{"PassHandsLapsed", testPassHandsLapsed},
+		{"WaitRace", testWaitRace},
+		{"PassRace", testPassRace},
+		{"PassLapseJoinRace", testPassLapseJoinRace},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -237,6 +255,18 @@ func testCancelledContext(t *testing.T, lk locking.Locker) {
 	}
 	if _, err := lk.List(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("List with a cancelled context: err = %v, want context.Canceled", err)
+	}
+	if _, _, err := lk.Wait(ctx, l); !errors.Is(err, context.Canceled) {
+		t.Errorf("Wait with a cancelled context: err = %v, want context.Canceled", err)
+	}
+	if _, err := lk.Leave(ctx, key, 1); !errors.Is(err, context.Canceled) {
+		t.Errorf("Leave with a cancelled context: err = %v, want context.Canceled", err)
+	}
+	if _, err := lk.Lines(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Lines with a cancelled context: err = %v, want context.Canceled", err)
+	}
+	if _, err := lk.Pass(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Pass with a cancelled context: err = %v, want context.Canceled", err)
 	}
 }
 
@@ -517,7 +547,7 @@ func assertLock(t *testing.T, what string, got, want locking.Lock) {
 // equalLocks compares times with Equal, as a backend may not keep the
 // location or monotonic reading.
 func equalLocks(a, b locking.Lock) bool {
-	return a.Key == b.Key && a.Pull == b.Pull && a.User == b.User && a.Time.Equal(b.Time) && a.Expires.Equal(b.Expires)
+	return a.Key == b.Key && a.Pull == b.Pull && a.User == b.User && a.Time.Equal(b.Time) && a.Expires.Equal(b.Expires) && a.Turn == b.Turn
 }
 
 // compareLocks orders locks by key, as List does.
@@ -532,7 +562,7 @@ func compareLocks(a, b locking.Lock) int {
 
 // formatLock quotes a lock's strings, which may hold any characters.
 func formatLock(l locking.Lock) string {
-	return fmt.Sprintf("{%+q Pull:%d User:%q Time:%s Expires:%s}", l.Key, l.Pull, l.User, l.Time.Format(time.RFC3339Nano), l.Expires.Format(time.RFC3339Nano))
+	return fmt.Sprintf("{%+q Pull:%d User:%q Time:%s Expires:%s Turn:%t}", l.Key, l.Pull, l.User, l.Time.Format(time.RFC3339Nano), l.Expires.Format(time.RFC3339Nano), l.Turn)
 }
 
 func formatLocks(ls []locking.Lock) string {
