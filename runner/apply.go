@@ -72,9 +72,17 @@ func (j *Job) selectPlans(ctx context.Context, cmd workflows.Command) ([]plans.R
 		return nil, err
 	}
 	var selected []plans.Record
-	var stale []string
+	var stale, outdated []string
 	for _, rec := range recs {
-		if !rec.Unapplied() || cmd.Dir != "" && rec.Dir != cmd.Dir || cmd.Workspace != "" && rec.Workspace != cmd.Workspace || cmd.Project != "" && rec.Name != cmd.Project {
+		if cmd.Dir != "" && rec.Dir != cmd.Dir || cmd.Workspace != "" && rec.Workspace != cmd.Workspace || cmd.Project != "" && rec.Name != cmd.Project {
+			continue
+		}
+		if rec.State == plans.Stale {
+			outdated = append(outdated, fmt.Sprintf("- `%s` in workspace `%s`: %s's apply changed its state after it was planned; comment `%s`",
+				rec.Dir, rec.Workspace, j.Forge.PullRef(rec.StaleBy), planCommand(rec)))
+			continue
+		}
+		if !rec.Unapplied() {
 			continue
 		}
 		selected = append(selected, rec)
@@ -83,6 +91,8 @@ func (j *Job) selectPlans(ctx context.Context, cmd workflows.Command) ([]plans.R
 		}
 	}
 	switch {
+	case len(outdated) > 0:
+		return nil, userErrorf("**atoll will not apply plans that another pull request's apply made stale.** Plan again:\n\n%s", strings.Join(outdated, "\n"))
 	case len(selected) == 0 && cmd.Project != "":
 		return nil, userErrorf("There is no plan of project `%s` waiting to be applied. Comment `atoll plan -p %s` first.", workflows.Quote(cmd.Project), workflows.Quote(cmd.Project))
 	case len(selected) == 0 && cmd.Selects():
@@ -117,6 +127,7 @@ func (j *Job) reportApplies(ctx context.Context, rc repoConfig, results []report
 		}
 	}
 	concurrently(append(writes, j.aggregateWrites(ctx)...))
+	j.markStale(ctx, results)
 	j.noteResults(results)
 	_, err := j.reply.Finish(ctx, report.Results(results, j.Forge.MaxCommentLen())...)
 	automerge := j.r.policy.Automerge

@@ -25,7 +25,7 @@ func (p *projectJob) apply(ctx context.Context) report.Result {
 	if !ok {
 		return res
 	}
-	if res, ok = p.takeLock(ctx, res); !ok {
+	if res, ok = p.takeLock(ctx, res, false); !ok {
 		return res
 	}
 	defer p.lock.release()

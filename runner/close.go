@@ -6,7 +6,8 @@ import (
 )
 
 // close cleans up after a closed or merged pull request: it releases its
-// locks, deletes its workspaces and plans, and says what it let go of.
+// locks, takes it out of the lines it waits in, deletes its workspaces
+// and plans, and says what it let go of.
 func (j *Job) close(ctx context.Context) error {
 	pull, err := j.Forge.PullRequest(ctx, j.Event.Repo, j.Event.Pull.Number)
 	if err != nil {
@@ -22,21 +23,23 @@ func (j *Job) close(ctx context.Context) error {
 	if err := j.r.workspaces.Remove(ctx, j.Forge.Name(), pull.Repo.FullName, pull.Number); err != nil {
 		return fmt.Errorf("removing workspaces: %w", err)
 	}
-	discarded, err := j.r.plans.Discard(ctx, j.plansPull())
-	if err != nil {
+	var gone letGo
+	if gone.discarded, err = j.r.plans.Discard(ctx, j.plansPull()); err != nil {
 		return fmt.Errorf("discarding plans: %w", err)
 	}
-	released, err := j.releaseLocks(ctx)
-	if err != nil {
+	if gone.left, err = j.leaveLines(ctx); err != nil {
+		return err
+	}
+	if gone.released, err = j.releaseLocks(ctx); err != nil {
 		return err
 	}
 	if _, err := j.r.plans.SwapComments(ctx, j.plansPull(), nil); err != nil {
 		j.Log.Error("forgetting plan comments", "err", err)
 	}
-	j.Log.Info("cleaned up a closed pull request", "locks", len(released), "plans", len(discarded))
-	if len(released) == 0 && len(discarded) == 0 {
+	j.Log.Info("cleaned up a closed pull request", "locks", len(gone.released), "plans", len(gone.discarded), "lines", len(gone.left))
+	if gone.none() {
 		return nil
 	}
-	_, err = j.Forge.Comment(ctx, pull.Repo, pull.Number, "**atoll cleaned up after this pull request** and deleted its workspaces.\n\n"+releasedText(released, discarded))
+	_, err = j.Forge.Comment(ctx, pull.Repo, pull.Number, "**atoll cleaned up after this pull request** and deleted its workspaces.\n\n"+gone.text())
 	return err
 }

@@ -51,6 +51,10 @@ func (j *Job) command(ctx context.Context, cmd workflows.Command, parseErr error
 		return j.version(ctx)
 	}
 	if !pull.Open {
+		if j.replan != nil {
+			j.Log.Info("not planning a closed pull request on atoll's own: its close lets go of its locks")
+			return nil
+		}
 		return userErrorf("This pull request is closed: atoll runs nothing on it.")
 	}
 	if pull.Fork && !j.r.policy.AllowForkPRs {
@@ -85,7 +89,9 @@ func (j *Job) markSeen(ctx context.Context, log *slog.Logger) {
 // atoll's own, the forge holds it as the webhook says, and its author may
 // run commands. When it may not, the error, if any, is the answer.
 func (j *Job) trustedCommenter(ctx context.Context) (bool, error) {
-	if j.operator != "" {
+	if j.operator != "" || j.replan != nil {
+		// Checked where it was asked for; a replan continues a plan
+		// whose asker was checked.
 		return true, nil
 	}
 	if j.given {

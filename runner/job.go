@@ -61,6 +61,9 @@ type Job struct {
 	// refRun, when set, is the work the job does on a commit rather than
 	// on a pull request (Order.Run).
 	refRun *RefRun
+	// replan, when set, is the plan atoll asked for on its own (a turn
+	// for a lock, a stale plan), which no one commented (Order.Replan).
+	replan *Replan
 	// failed is set once the job reports a failure, a refusal included.
 	failed bool
 	// kind is what the job was asked to do, for its Observer: autoplan,
@@ -215,7 +218,11 @@ func (j *Job) do(ctx context.Context) error {
 	var parseErr error
 	if ev.Type == vcs.CommentCreated {
 		j.User = ev.Comment.Author
-		cmd, _, parseErr = workflows.ParseComment(ev.Comment.Body, j.r.policy.AllowedExtraArgs)
+		if j.replan != nil {
+			cmd = j.replan.command()
+		} else {
+			cmd, _, parseErr = workflows.ParseComment(ev.Comment.Body, j.r.policy.AllowedExtraArgs)
+		}
 	}
 	j.kind = jobKind(ev.Type, cmd, parseErr)
 	if ev.Type == vcs.CommentCreated && j.rerun && parseErr == nil && cmd.Name == "apply" {

@@ -124,7 +124,10 @@ func (j *Job) reportPlans(ctx context.Context, rc repoConfig, projects []workflo
 		return nil
 	}
 	j.noteResults(results)
-	ids, err := j.reply.Finish(ctx, report.Results(results, j.Forge.MaxCommentLen())...)
+	header := j.replanHeader(results)
+	parts := report.Results(results, j.Forge.MaxCommentLen()-len(header))
+	parts[0] = header + parts[0]
+	ids, err := j.reply.Finish(ctx, parts...)
 	j.hidePreviousPlans(ctx, ids)
 	return err
 }
@@ -203,7 +206,7 @@ func (p *projectJob) plannedBefore(ctx context.Context) (report.Result, bool) {
 // runPlan takes the project's lock and runs the plan steps, noting in rec
 // the tool that ran them.
 func (p *projectJob) runPlan(ctx context.Context, rec *plans.Record) report.Result {
-	res, ok := p.takeLock(ctx, p.result("plan"))
+	res, ok := p.takeLock(ctx, p.result("plan"), p.r.policy.LockQueue)
 	if !ok {
 		return res
 	}

@@ -77,22 +77,54 @@ func (r *Runner) projectLock(key locking.Key, pull int, user string) locking.Loc
 }
 
 // takeLock takes the project's lock for the job's pull request and keeps
-// it (p.lock) until p.lock.release. When another pull request holds it,
-// or taking it fails, it returns res saying so, and false.
-func (p *projectJob) takeLock(ctx context.Context, res report.Result) (report.Result, bool) {
+// it (p.lock) until p.lock.release; a project whose repository config
+// turns locking off needs none. When another pull request holds it, or
+// taking it fails, it returns res saying so, and false: with join, the
+// pull request then waits in line for the lock, and res says where.
+func (p *projectJob) takeLock(ctx context.Context, res report.Result, join bool) (report.Result, bool) {
+	if !p.locks() {
+		return res, true
+	}
 	defer p.phases.start(PhaseLock)()
 	l := p.r.projectLock(p.lockKey(p.cfg.Dir, p.cfg.Workspace), p.Pull.Number, p.User)
-	holder, ok, err := p.r.locker.TryLock(ctx, l)
+	var holder locking.Lock
+	var place int
+	var err error
+	if join {
+		holder, place, err = p.r.locker.Wait(ctx, l)
+	} else {
+		var ok bool
+		holder, ok, err = p.r.locker.TryLock(ctx, l)
+		if !ok {
+			place = -1 // not in line
+		}
+	}
 	switch {
 	case err != nil:
 		p.log.Error("taking the project lock", "err", err)
 		return res.Internal(p.ID), false
-	case !ok:
+	case place != 0:
 		res.Outcome, res.Holder, res.HolderRef = report.Locked, holder, p.Forge.PullRef(holder.Pull)
+		res.Place = max(place, 0)
+		if holder.Turn {
+			// Handed over just now, perhaps by this very call: its
+			// pull request is told at once.
+			p.passTurns(ctx)
+		}
 		return res, false
 	}
 	p.lock = p.r.keepLock(p.log, l)
 	return res, true
+}
+
+// locks reports whether the project is planned and applied under a
+// lock: unless its repository's repo_locking (or its own, where the
+// server lets it) is false.
+func (p *projectJob) locks() bool {
+	if p.cfg.RepoLocking != nil {
+		return *p.cfg.RepoLocking
+	}
+	return !p.rc.rule.NoRepoLocking
 }
 
 // dir finds the project's directory in the checkout. When there is none,

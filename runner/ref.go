@@ -295,11 +295,11 @@ func (j *Job) endRef(ctx context.Context) {
 // unlockRef lets go of the locks and plans of the repository's runs on
 // refs, and says which.
 func (j *Job) unlockRef(ctx context.Context) error {
-	released, discarded, err := j.releaseAll(ctx, "The API's runs of this repository hold no locks and have no plans")
+	gone, err := j.releaseAll(ctx, "The API's runs of this repository hold no locks and have no plans")
 	if err != nil {
 		return err
 	}
-	j.say(fmt.Sprintf("Unlocked the API's runs of this repository, as %s asked through atoll's %s.\n\n%s", j.operator, j.via, releasedText(released, discarded)))
+	j.say(fmt.Sprintf("Unlocked the API's runs of this repository, as %s asked through atoll's %s.\n\n%s", j.operator, j.via, gone.text()))
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/atoll-iac/atoll/runner/joblog"
 	"github.com/atoll-iac/atoll/runner/plans"
 	"github.com/atoll-iac/atoll/runner/policy"
+	"github.com/atoll-iac/atoll/runner/queue"
 	"github.com/atoll-iac/atoll/runner/tool"
 	"github.com/atoll-iac/atoll/runner/workspace"
 	"github.com/atoll-iac/atoll/vcs"
@@ -60,6 +61,14 @@ type Policy struct {
 	LockTTL time.Duration
 	// JobTimeout bounds one job, tool runs included; one hour when zero.
 	JobTimeout time.Duration
+	// LockQueue puts a pull request whose plan finds a project locked by
+	// another in line for the lock: it is planned on its own when its
+	// turn comes. Off, the plan is refused and nothing more.
+	LockQueue bool
+	// ReplanStale plans again, on their own, the other pull requests'
+	// plans of a project that an apply made stale. Off, they are only
+	// marked stale, and refused if applied.
+	ReplanStale bool
 }
 
 // Config is what a Runner runs jobs with. Every field but Logger and
@@ -94,6 +103,10 @@ type Config struct {
 	Drift DriftRecorder
 	// Policies, when set, checks every plan (runner/policy).
 	Policies PolicyChecker
+	// Tasks, when set, is the queue the runner adds its own work to: the
+	// plan of a pull request whose turn for a lock came, a stale plan's
+	// plan again. Without it, that work is not done.
+	Tasks queue.Store
 }
 
 // PolicyChecker checks a plan's JSON against policy sets.
@@ -152,6 +165,7 @@ type Runner struct {
 	jobs       joblog.Store
 	drift      DriftRecorder
 	policies   PolicyChecker
+	tasks      queue.Store
 	// slots bound the projects running at once across all jobs.
 	slots chan struct{}
 	// prefetch fetches queued pull requests' commits ahead of their jobs.
@@ -176,6 +190,7 @@ func New(cfg Config) *Runner {
 		jobs:       cfg.Jobs,
 		drift:      cfg.Drift,
 		policies:   cfg.Policies,
+		tasks:      cfg.Tasks,
 		slots:      make(chan struct{}, max(cfg.Parallelism, 1)),
 	}
 }

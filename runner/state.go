@@ -68,7 +68,7 @@ func (j *Job) stateCommand(ctx context.Context, cmd workflows.Command) error {
 func (p *projectJob) changeState(ctx context.Context, cmd workflows.Command) report.Result {
 	res := p.result(cmd.Name)
 	res.Args = cmd.Args
-	res, ok := p.takeLock(ctx, res)
+	res, ok := p.takeLock(ctx, res, false)
 	if !ok {
 		return res
 	}

@@ -3,6 +3,8 @@ package runner
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +36,17 @@ type Order struct {
 	// on a pull request (RefOrder): the event then names no pull
 	// request, only the commit.
 	Run *RefRun `json:",omitempty"`
+	// Replan, when set, is a plan atoll asks for on its own (a turn for
+	// a lock, a stale plan): the event is then a comment that no one
+	// wrote, standing for the command Replan.command gives.
+	Replan *Replan `json:",omitempty"`
+}
+
+// NewJobID returns a new job id: 12 random hex digits.
+func NewJobID() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // UnlockOrder is the order to unlock pull request pull, from forge, as
@@ -185,12 +198,14 @@ func (r *Runner) Handle(ctx context.Context, t queue.Task, c *queue.Claim) error
 			log.Error("dropping a task that cannot run", "err", err)
 			return nil
 		}
+	} else if o.Replan != nil {
+		log = log.With("replan", o.Replan.Why)
 	} else if why, ok := r.Decide(ev); !ok {
 		log.Info("dropping a task that needs no work", "why", why)
 		return nil
 	}
 	j := r.newJob(o.JobID, log, forge, ev, c)
-	j.operator, j.via, j.refRun = o.Operator, o.Via, o.Run
+	j.operator, j.via, j.refRun, j.replan = o.Operator, o.Via, o.Run, o.Replan
 	j.rerun = t.Claims > 1
 	j.abandoned = t.Abandoned()
 	if j.abandoned >= crashLimit {

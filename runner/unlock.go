@@ -9,10 +9,10 @@ import (
 	"github.com/atoll-iac/atoll/runner/plans"
 )
 
-// unlock releases the pull request's locks and discards its plans, and
-// says which.
+// unlock releases the pull request's locks, discards its plans and
+// takes it out of the lines it waits in, and says which.
 func (j *Job) unlock(ctx context.Context) error {
-	released, discarded, err := j.releaseAll(ctx, "This pull request holds no locks and has no plans")
+	gone, err := j.releaseAll(ctx, "This pull request holds no locks, has no plans and waits in no line")
 	if err != nil {
 		return err
 	}
@@ -22,30 +22,49 @@ func (j *Job) unlock(ctx context.Context) error {
 		// in a code span all the same.
 		said = fmt.Sprintf("**atoll unlocked this pull request**, as `%s` asked through atoll's %s.", strings.ReplaceAll(j.operator, "`", ""), j.via)
 	}
-	_, err = j.reply.Finish(ctx, said+"\n\n"+releasedText(released, discarded)+
+	_, err = j.reply.Finish(ctx, said+"\n\n"+gone.text()+
 		"\nOther pull requests can plan these projects now; comment `atoll plan` to plan here again.")
 	return err
 }
 
-// releaseAll discards the pull request's plans and releases its locks,
-// and says which; when there were none, the error says so, in none
-// ("This pull request holds no locks and has no plans").
-func (j *Job) releaseAll(ctx context.Context, none string) ([]locking.Key, []plans.Record, error) {
+// letGo is what a pull request let go of.
+type letGo struct {
+	// released are the locks it held.
+	released []locking.Key
+	// discarded are its plans.
+	discarded []plans.Record
+	// left are the lines it waited in.
+	left []locking.Key
+}
+
+// none reports whether there was nothing to let go of.
+func (g letGo) none() bool {
+	return len(g.released) == 0 && len(g.discarded) == 0 && len(g.left) == 0
+}
+
+// releaseAll discards the pull request's plans, releases its locks and
+// takes it out of the lines it waits in, and says which; when there were
+// none, the error says so, in none ("This pull request holds no
+// locks…").
+func (j *Job) releaseAll(ctx context.Context, none string) (letGo, error) {
+	var gone letGo
 	// Plans go first, once no job uses the workspaces: no lock is
 	// released under a running apply.
-	discarded, err := j.discardPlans(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("discarding plans: %w", err)
+	var err error
+	if gone.discarded, err = j.discardPlans(ctx); err != nil {
+		return gone, fmt.Errorf("discarding plans: %w", err)
 	}
-	released, err := j.releaseLocks(ctx)
-	if err != nil {
-		return nil, nil, err
+	if gone.left, err = j.leaveLines(ctx); err != nil {
+		return gone, err
 	}
-	j.Log.Info("unlocked", "locks", len(released), "plans", len(discarded))
-	if len(released) == 0 && len(discarded) == 0 {
-		return nil, nil, userErrorf("%s: there is nothing to release.", none)
+	if gone.released, err = j.releaseLocks(ctx); err != nil {
+		return gone, err
 	}
-	return released, discarded, nil
+	j.Log.Info("unlocked", "locks", len(gone.released), "plans", len(gone.discarded), "lines", len(gone.left))
+	if gone.none() {
+		return gone, userErrorf("%s: there is nothing to release.", none)
+	}
+	return gone, nil
 }
 
 // releaseLocks lets go of every lock the pull request holds.
@@ -54,13 +73,18 @@ func (j *Job) releaseLocks(ctx context.Context) ([]locking.Key, error) {
 }
 
 // releaseLocksExcept lets go of the locks the pull request holds but
-// those of keep.
+// those of keep, and passes them to the pull requests waiting in line.
 func (j *Job) releaseLocksExcept(ctx context.Context, keep map[locking.Key]bool) ([]locking.Key, error) {
 	locks, err := j.r.locker.List(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("listing locks: %w", err)
 	}
 	var released []locking.Key
+	defer func() {
+		if len(released) > 0 {
+			j.passTurns(ctx)
+		}
+	}()
 	for _, l := range locks {
 		if l.Key.Forge != j.Forge.Name() || l.Key.Repo != j.Pull.Repo.FullName || l.Pull != j.Pull.Number || keep[l.Key] {
 			continue
@@ -76,27 +100,33 @@ func (j *Job) releaseLocksExcept(ctx context.Context, keep map[locking.Key]bool)
 	return released, nil
 }
 
-// releasedText lists the locks released and the unapplied plans
-// discarded, for a comment.
-func releasedText(released []locking.Key, discarded []plans.Record) string {
-	var b strings.Builder
-	if len(released) > 0 {
-		b.WriteString("Locks released:\n")
-		for _, k := range released {
-			fmt.Fprintf(&b, "- `%s` in workspace `%s`\n", k.Dir, k.Workspace)
-		}
+// text lists, for a comment, the locks released, the unapplied plans
+// discarded and the lines left.
+func (g letGo) text() string {
+	var sections []string
+	if len(g.released) > 0 {
+		sections = append(sections, "Locks released:\n"+keyList(g.released))
 	}
 	var unapplied []string
-	for _, rec := range discarded {
+	for _, rec := range g.discarded {
 		if rec.Unapplied() {
 			unapplied = append(unapplied, fmt.Sprintf("- `%s` in workspace `%s` (%s)\n", rec.Dir, rec.Workspace, rec.Summary))
 		}
 	}
 	if len(unapplied) > 0 {
-		if len(released) > 0 {
-			b.WriteString("\n")
-		}
-		b.WriteString("Unapplied plans discarded:\n" + strings.Join(unapplied, ""))
+		sections = append(sections, "Unapplied plans discarded:\n"+strings.Join(unapplied, ""))
+	}
+	if len(g.left) > 0 {
+		sections = append(sections, "Left the line for the locks of:\n"+keyList(g.left))
+	}
+	return strings.Join(sections, "\n")
+}
+
+// keyList lists keys for a comment, a line each.
+func keyList(keys []locking.Key) string {
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "- `%s` in workspace `%s`\n", k.Dir, k.Workspace)
 	}
 	return b.String()
 }

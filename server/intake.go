@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"time"
 
@@ -118,8 +116,5 @@ func (s *Server) sawComment(ctx context.Context, forge vcs.Forge, ev vcs.Event) 
 	}
 }
 
-func newJobID() string {
-	var b [6]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
+// newJobID names a new job.
+func newJobID() string { return runner.NewJobID() }

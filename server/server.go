@@ -82,6 +82,8 @@ type Server struct {
 	// prefetch is set when the jobs queued here run here (no replicas):
 	// their pull requests' commits are fetched as they are queued.
 	prefetch bool
+	// lockTTL is how long a project lock lasts untaken; 0 for ever.
+	lockTTL time.Duration
 }
 
 // New builds a server from cfg: it opens the stores under cfg.DataDir (or
@@ -155,10 +157,12 @@ func New(cfg Config) (*Server, error) {
 		Drift:       drift,
 		Policies:    policies,
 		Jobs:        st.jobs,
+		Tasks:       st.tasks,
 	})
 	s := &Server{
 		log:        log,
 		prefetch:   cfg.Redis.Addr == "",
+		lockTTL:    cfg.LockTTL,
 		allow:      cfg.RepoAllowlist,
 		forges:     forges,
 		jobs:       jobs,
@@ -246,6 +250,7 @@ func (s *Server) Start() {
 	for _, p := range s.pollers {
 		s.polling.Go(func() { p.run(ctx) })
 	}
+	s.polling.Go(func() { s.passTurns(ctx, s.lockTTL) })
 }
 
 // stopPollers stops the pollers and waits for them to end.

@@ -42,7 +42,7 @@ type serverFlags struct {
 	requirements, commenters, extraArgs, redactEnv, repoConfig string
 	redisAddr, redisPassword                                   string
 	download, allowForks, automerge, hidePrev, redisTLS, inbox bool
-	enablePolicyChecks                                         bool
+	enablePolicyChecks, lockQueue, replanStale                 bool
 	lockTTL, claimTTL, shutdownTimeout, pollInterval           time.Duration
 	inboxInterval, driftInterval                               time.Duration
 	sandbox, sandboxReadPaths, toolUser                        string
@@ -104,6 +104,8 @@ func (f *serverFlags) define(fs *flag.FlagSet) {
 	fs.BoolVar(&f.enablePolicyChecks, "enable-policy-checks", false, "accepted, as Atlantis has it: plans are checked against policies whenever --repo-config has policies")
 	fs.StringVar(&f.repoConfig, "repo-config", "", "server-side repo config file: what each repository gets and may set in its own config")
 	fs.DurationVar(&f.lockTTL, "lock-ttl", 0, "let a project lock lapse this long after its pull request's last plan or apply of it, for pull requests abandoned without a close event; 0 holds it until the pull request is closed or merged")
+	fs.BoolVar(&f.lockQueue, "lock-queue", true, "put a pull request whose plan finds a project locked by another in line for the lock, and plan it when its turn comes")
+	fs.BoolVar(&f.replanStale, "replan-stale", false, "when an apply makes other pull requests' plans of its projects stale, plan them again (they are marked stale and refused either way)")
 	fs.DurationVar(&f.claimTTL, "claim-ttl", 30*time.Second, "how soon another replica takes over the jobs of one that died; a tool atoll stops gets a quarter of it to exit")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", time.Minute, "on SIGTERM, how long running jobs may finish; the rest stay queued")
 	fs.StringVar(&f.redisAddr, "redis-addr", "", "host:port of the Redis that replicas share locks, jobs, plans and webhook deliveries through (default: an embedded store in --data-dir)")
@@ -395,6 +397,8 @@ func (f *serverFlags) config(logs io.Writer) (server.Config, error) {
 			Automerge:            f.automerge,
 			HidePrevPlanComments: f.hidePrev,
 			LockTTL:              f.lockTTL,
+			LockQueue:            f.lockQueue,
+			ReplanStale:          f.replanStale,
 		},
 	}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -101,9 +102,15 @@ func renderResult(b *strings.Builder, r Result, withOutput bool) {
 				r.holderRef(), strings.ReplaceAll(h.User, "`", ""), h.Time.UTC().Format("2006-01-02 15:04 UTC"), again, r.Command)
 			return
 		}
-		fmt.Fprintf(b, "Nothing ran: pull request %s holds this project's lock (taken for @%s on %s).\n"+
-			"Once %s is merged or closed, or runs `atoll unlock`, comment %s to %s it here.\n",
-			r.holderRef(), h.User, h.Time.UTC().Format("2006-01-02 15:04 UTC"), r.holderRef(), again, r.Command)
+		fmt.Fprintf(b, "Nothing ran: pull request %s holds this project's lock (taken for @%s on %s).\n",
+			r.holderRef(), h.User, h.Time.UTC().Format("2006-01-02 15:04 UTC"))
+		if r.Place > 0 {
+			fmt.Fprintf(b, "This pull request is **%s in line** for it: atoll will %s it here on its own when its turn comes, "+
+				"once %s is merged or closed, or runs `atoll unlock`. To leave the line, comment `atoll unlock` (which lets go of this pull request's other locks and plans too).\n",
+				Ordinal(r.Place), r.Command, r.holderRef())
+			return
+		}
+		fmt.Fprintf(b, "Once %s is merged or closed, or runs `atoll unlock`, comment %s to %s it here.\n", r.holderRef(), again, r.Command)
 		return
 	case Errored:
 		fmt.Fprintf(b, "%s\n", r.Summary)
@@ -152,6 +159,21 @@ func ProjectCommand(command, name string, p workflows.Project) string {
 		cmd += " -w " + p.Workspace
 	}
 	return cmd
+}
+
+// Ordinal is n as "1st", "2nd", "3rd", "4th"…
+func Ordinal(n int) string {
+	suffix := "th"
+	switch {
+	case n%100 >= 11 && n%100 <= 13:
+	case n%10 == 1:
+		suffix = "st"
+	case n%10 == 2:
+		suffix = "nd"
+	case n%10 == 3:
+		suffix = "rd"
+	}
+	return strconv.Itoa(n) + suffix
 }
 
 // CodeBlock writes s fenced, with a fence longer than any run of backticks

@@ -87,6 +87,8 @@ func TestRenderResults(t *testing.T) {
 		{Set: "no-forbidden", Failures: []string{"terraform_data.x: input must not be `forbidden`\nsecond line"}, Warnings: []string{"terraform_data.x is created"}},
 		{Set: "tags"},
 	}
+	inLine := locked
+	inLine.Place = 2
 	lockedByAPI := locked
 	lockedByAPI.Holder = locking.Lock{User: "api", Time: locked.Holder.Time}
 	errored := Result{Project: workflows.Project{Dir: ".", Workspace: "default"}, Command: "plan"}.Internal("abc123")
@@ -111,6 +113,7 @@ func TestRenderResults(t *testing.T) {
 		{"plan_many", []Result{ok, failed, locked, errored}, 65536},
 		{"plan_backticks", []Result{fences}, 65536},
 		{"plan_locked_by_api", []Result{lockedByAPI}, 65536},
+		{"plan_in_line", []Result{ok, inLine}, 65536},
 		{"plan_policy_failed", []Result{denied}, 65536},
 		{"plan_split", []Result{long, failed}, 2500},
 		{"apply_one", []Result{applied}, 65536},

@@ -26,6 +26,9 @@ const (
 	// Skipped: nothing ran, as there was nothing left to do, or something
 	// stood in the way (Reason says what).
 	Skipped
+	// Stale: the plan was made, but another pull request's apply changed
+	// the project's state since (Summary says whose): it is not applied.
+	Stale
 )
 
 // Result is what a command did to one project.
@@ -55,6 +58,9 @@ type Result struct {
 	// comments refer to its pull request ("#7", "!7"; "#N" when empty).
 	Holder    locking.Lock
 	HolderRef string
+	// Place, when Outcome is Locked, is the pull request's place in line
+	// for the lock, from 1; 0 when it is not in line.
+	Place int
 }
 
 // holderRef is how the result refers to the pull request holding the
@@ -90,7 +96,7 @@ func (r Result) Internal(jobID string) Result {
 // the tool failed, atoll did, or another pull request held the lock. A
 // project skipped for want of anything to do did not fail.
 func (r Result) HasFailed() bool {
-	return r.Outcome == Failed || r.Outcome == Errored || r.Outcome == Locked
+	return r.Outcome == Failed || r.Outcome == Errored || r.Outcome == Locked || r.Outcome == Stale
 }
 
 // State is the commit status state that stands for r.
@@ -107,9 +113,14 @@ func (r Result) StatusDescription() string {
 	case Succeeded:
 		return r.Summary
 	case Locked:
+		if r.Place > 0 {
+			return fmt.Sprintf("locked by %s; %s in line", r.holderRef(), Ordinal(r.Place))
+		}
 		return "locked by " + r.holderRef()
 	case Failed:
 		return r.Command + " failed: " + r.Summary
+	case Stale:
+		return r.Summary
 	case Skipped:
 		reason, _, _ := strings.Cut(r.Reason, "\n")
 		return "not run: " + strings.TrimSuffix(reason, ":")
@@ -133,9 +144,14 @@ func (r Result) verdict() string {
 	case Failed:
 		return "❌ " + r.Command + " failed"
 	case Locked:
+		if r.Place > 0 {
+			return fmt.Sprintf("🔒 locked by %s, %s in line", r.holderRef(), Ordinal(r.Place))
+		}
 		return "🔒 locked by " + r.holderRef()
 	case Skipped:
 		return "⏭️ skipped"
+	case Stale:
+		return "🕰️ stale"
 	}
 	return "⚠️ not run"
 }
