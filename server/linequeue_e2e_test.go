@@ -262,3 +262,38 @@ func TestReplanStale(t *testing.T) {
 		}
 	})
 }
+
+// TestLockQueueAcrossReplicas: replicas sharing Redis share the line:
+// three pull requests contend through two replicas, each told its place
+// whichever replica ran its plan, and each gets its turn in order.
+func TestLockQueueAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	a, b := twoReplicas(t, false, lockQueue)
+	first := a.planned(t, map[string]string{"main.tf": oneResource})
+	second := a.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Author: "bob", Files: map[string]string{"main.tf": twoResources}})
+	third := a.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Author: "carol", Files: map[string]string{"extra.tf": "locals {\n  a = 1\n}\n"}})
+	if c := b.say(t, second, "bob", "atoll plan"); !strings.Contains(c.Body, "**1st in line**") {
+		t.Fatalf("#2's plan through b:\n%s", c.Body)
+	}
+	if c := a.say(t, third, "carol", "atoll plan"); !strings.Contains(c.Body, "**2nd in line**") {
+		t.Fatalf("#3's plan through a:\n%s", c.Body)
+	}
+	// #1 closes through b; #2's turn, then #3's after #2 unlocks through a.
+	a.gh.SendPullRequest(t, b.events, "closed", a.gh.ClosePull(t, "acme/infra", first.Number))
+	if c := a.waitBody(t, second, "It is this pull request's turn"); !strings.Contains(c.Body, "Plan: 2 to add") {
+		t.Errorf("#2's turn:\n%s", c.Body)
+	}
+	a.say(t, second, "bob", "atoll unlock")
+	if c := a.waitBody(t, third, "It is this pull request's turn"); !strings.Contains(c.Body, "plan succeeded") {
+		t.Errorf("#3's turn:\n%s", c.Body)
+	}
+	for _, p := range []vcstest.Pull{second, third} {
+		if n := len(a.commentsContaining(p, "It is this pull request's turn")); n != 1 {
+			t.Errorf("#%d was planned in its turn %d times, want once", p.Number, n)
+		}
+	}
+	locks, err := b.server.Locks(t.Context())
+	if err != nil || len(locks) != 1 || locks[0].Pull != third.Number {
+		t.Errorf("locks at the end = %+v, %v; want #3's", locks, err)
+	}
+}
