@@ -55,6 +55,9 @@ func TestLockQueue(t *testing.T) {
 		if c := e.waitComments(t, third, 1)[0]; !strings.Contains(c.Body, "**2nd in line**") {
 			t.Errorf("#3's refusal:\n%s", c.Body)
 		}
+		if got, ok := metricValue(e.scrape(t), "atoll_lock_waiters"); got != 2 {
+			t.Errorf("atoll_lock_waiters = %v (present: %v), want 2", got, ok)
+		}
 		// A push to #3 plans it again: still locked, still 2nd.
 		third = e.f.PushToPull(t, "acme/infra", third.Number, map[string]string{"extra.tf": "locals {\n  a = 2\n}\n"})
 		e.f.SendPullRequest(t, e.events, "synchronize", third)

@@ -246,12 +246,15 @@ var (
 		"How long ago the oldest task not done was recorded; 0 when there is none.", nil, nil)
 	locksHeldDesc = prometheus.NewDesc("atoll_locks_held",
 		"Project locks held.", nil, nil)
+	lockWaitersDesc = prometheus.NewDesc("atoll_lock_waiters",
+		"Pull requests waiting in line for project locks, counted once per lock.", nil, nil)
 )
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- queueTasksDesc
 	ch <- queueOldestDesc
 	ch <- locksHeldDesc
+	ch <- lockWaitersDesc
 }
 
 // Collect reads the stores within a few seconds; a value that cannot be
@@ -277,5 +280,14 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		c.log.Warn("metrics: listing the locks", "err", err)
 	} else {
 		ch <- prometheus.MustNewConstMetric(locksHeldDesc, prometheus.GaugeValue, float64(len(locks)))
+	}
+	if lines, err := c.locker.Lines(ctx); err != nil {
+		c.log.Warn("metrics: listing the lock lines", "err", err)
+	} else {
+		n := 0
+		for _, l := range lines {
+			n += len(l.Waiting)
+		}
+		ch <- prometheus.MustNewConstMetric(lockWaitersDesc, prometheus.GaugeValue, float64(n))
 	}
 }

@@ -119,6 +119,7 @@ func TestMetrics(t *testing.T) {
 		{"atoll_jobs_total", []string{"command=apply", "outcome=refused"}, 1},
 		{"atoll_job_duration_seconds", []string{"command=autoplan"}, 1}, // observations
 		{"atoll_locks_held", nil, 1},
+		{"atoll_lock_waiters", nil, 0},
 		{"atoll_queue_tasks", nil, 0},
 		{"atoll_queue_oldest_task_age_seconds", nil, 0},
 	} {
