@@ -186,6 +186,14 @@ func TestBrowserLines(t *testing.T) {
 	if jobs := e.endedJobs(t, 1); jobs[0].Command != "unlock" || jobs[0].Pull != 3 || jobs[0].User != "ops" {
 		t.Errorf("the job queued is %+v, want the unlock of #3", jobs[0])
 	}
+	// The unlock took #3 out of the line, and told it so.
+	lines, err := e.server.locker.Lines(t.Context())
+	if err != nil || len(lines) != 1 || len(lines[0].Waiting) != 1 || lines[0].Waiting[0].Pull != 2 {
+		t.Errorf("lines after #3's unlock = %+v, %v; want #2 alone", lines, err)
+	}
+	if cs := e.gh.Comments("acme/infra", 3); len(cs) == 0 || !strings.Contains(cs[len(cs)-1].Body, "Left the line for the locks of:") {
+		t.Errorf("#3 was not told it left the line: %+v", cs)
+	}
 }
 
 // tickingApply is a configuration whose apply prints a line, waits, and
