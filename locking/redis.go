@@ -23,7 +23,8 @@ import (
 // handed over whose pull requests have yet to take them (Turn), while
 // those keys exist. A lease is one key whose value is its owner. Every
 // call on locks and lines is one Lua script, so no two replicas ever both
-// win and no one jumps a line.
+// win and no one jumps a line. Pass and Lines reach the keys those sets
+// name, so all of them must be on one server: not a Redis Cluster.
 type Redis struct {
 	client redis.UniversalClient
 	prefix string

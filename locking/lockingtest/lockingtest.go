@@ -56,6 +56,7 @@ func Run(t *testing.T, newLocker func(t *testing.T) locking.Locker) {
 		{"HandedExpiry", testHandedExpiry},
 		{"LapsedGoesToFirstInLine", testLapsedGoesToFirstInLine},
 		{"PassHandsLapsed", testPassHandsLapsed},
+		{"HandedLockLapses", testHandedLockLapses},
 		{"WaitRace", testWaitRace},
 		{"PassRace", testPassRace},
 		{"PassLapseJoinRace", testPassLapseJoinRace},
