@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/atoll-iac/atoll/runner/plans"
 	"github.com/atoll-iac/atoll/runner/queue"
@@ -56,11 +57,12 @@ func (j *Job) apply(ctx context.Context, cmd workflows.Command) error {
 			}
 			return pj.apply(ctx)
 		})
+	applied := time.Now()
 	if queue.HandedOver(ctx) {
 		// The next run of the job finds what was applied, and reports.
 		return context.Cause(ctx)
 	}
-	return errors.Join(err, j.reportApplies(ctx, rc, results, err == nil))
+	return errors.Join(err, j.reportApplies(ctx, rc, results, err == nil, applied))
 }
 
 // selectPlans returns the pull request's plans waiting to be applied that
@@ -78,8 +80,8 @@ func (j *Job) selectPlans(ctx context.Context, cmd workflows.Command) ([]plans.R
 			continue
 		}
 		if rec.State == plans.Stale {
-			outdated = append(outdated, fmt.Sprintf("- `%s` in workspace `%s`: %s's apply changed its state after it was planned; comment `%s`",
-				rec.Dir, rec.Workspace, j.Forge.PullRef(rec.StaleBy), planCommand(rec)))
+			outdated = append(outdated, fmt.Sprintf("- `%s` in workspace `%s`: %s changed its state after it was planned; comment `%s`",
+				workflows.Quote(rec.Dir), workflows.Quote(rec.Workspace), j.applier(rec.StaleBy), planCommand(rec)))
 			continue
 		}
 		if !rec.Unapplied() {
@@ -112,9 +114,10 @@ func planCommand(rec plans.Record) string {
 	return report.ProjectCommand("plan", rec.Name, workflows.Project{Dir: rec.Dir, Workspace: rec.Workspace})
 }
 
-// reportApplies reports the results of an apply: statuses, the comment,
-// and, when every plan is applied and ok, an automerge.
-func (j *Job) reportApplies(ctx context.Context, rc repoConfig, results []report.Result, ok bool) error {
+// reportApplies reports the results of an apply, which ended at
+// applied: statuses, the other pull requests' plans it made stale, the
+// comment, and, when every plan is applied and ok, an automerge.
+func (j *Job) reportApplies(ctx context.Context, rc repoConfig, results []report.Result, ok bool, applied time.Time) error {
 	ctx, cancel := reportContext(ctx)
 	defer cancel()
 	defer j.phases.start(PhaseReport)()
@@ -127,7 +130,7 @@ func (j *Job) reportApplies(ctx context.Context, rc repoConfig, results []report
 		}
 	}
 	concurrently(append(writes, j.aggregateWrites(ctx)...))
-	j.markStale(ctx, results)
+	j.markStale(ctx, results, applied)
 	j.noteResults(results)
 	_, err := j.reply.Finish(ctx, report.Results(results, j.Forge.MaxCommentLen())...)
 	automerge := j.r.policy.Automerge

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -27,10 +28,10 @@ func (j *Job) close(ctx context.Context) error {
 	if gone.discarded, err = j.r.plans.Discard(ctx, j.plansPull()); err != nil {
 		return fmt.Errorf("discarding plans: %w", err)
 	}
-	if gone.left, err = j.leaveLines(ctx); err != nil {
-		return err
-	}
-	if gone.released, err = j.releaseLocks(ctx); err != nil {
+	var leaveErr error
+	gone.left, leaveErr = j.leaveLines(ctx)
+	gone.released, err = j.releaseLocks(ctx)
+	if err := errors.Join(leaveErr, err); err != nil {
 		return err
 	}
 	if _, err := j.r.plans.SwapComments(ctx, j.plansPull(), nil); err != nil {

@@ -237,6 +237,9 @@ func (j *Job) do(ctx context.Context) error {
 		return j.giveUp(ctx, cmd)
 	}
 	err := j.work(ctx, cmd, parseErr)
+	if j.replan != nil && j.replan.Why == TurnCame && !queue.HandedOver(ctx) {
+		j.giveBackTurn(ctx)
+	}
 	if fe := (*workspace.FetchError)(nil); errors.As(err, &fe) && !queue.HandedOver(ctx) {
 		return j.fetchFailed(ctx, cmd, fe)
 	}

@@ -86,7 +86,17 @@ func (r *Runner) PassTurns(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	passOn := false
 	for _, l := range turns {
+		if l.Pull == 0 {
+			// A run on a ref never waits in line; should one have (an
+			// older atoll's), its turn goes on to the next.
+			if _, err := r.locker.Unlock(ctx, l.Key, 0); err != nil {
+				return err
+			}
+			passOn = true
+			continue
+		}
 		if r.forge(l.Key.Forge) == nil {
 			continue
 		}
@@ -95,7 +105,37 @@ func (r *Runner) PassTurns(ctx context.Context) error {
 			return fmt.Errorf("queueing the plan of %s#%d, whose turn came: %w", l.Key.Repo, l.Pull, err)
 		}
 	}
+	if passOn {
+		return r.PassTurns(ctx)
+	}
 	return nil
+}
+
+// giveBackTurn lets go of the lock of the job's replan, handed to the
+// pull request in its turn, when the plan never took it (it stopped
+// before the project's lock: the directory is gone, a requirement is
+// unmet, locking was turned off), and passes it to the next in line: a
+// turn not taken must not keep the lock from everyone.
+func (j *Job) giveBackTurn(ctx context.Context) {
+	ctx, cancel := reportContext(ctx)
+	defer cancel()
+	rp := j.replan
+	key := locking.Key{Forge: j.Forge.Name(), Repo: j.Event.Repo.FullName, Dir: rp.Dir, Workspace: rp.Workspace}
+	locks, err := j.r.locker.List(ctx)
+	if err != nil {
+		j.Log.Error("listing locks, to give back a turn not taken", "err", err)
+		return
+	}
+	i := slices.IndexFunc(locks, func(l locking.Lock) bool { return l.Key == key && l.Pull == j.Event.Pull.Number && l.Turn })
+	if i < 0 {
+		return // taken, or gone
+	}
+	j.Log.Info("giving back the lock of a turn the plan did not take", "dir", key.Dir, "workspace", key.Workspace)
+	if _, err := j.r.locker.Unlock(ctx, key, j.Event.Pull.Number); err != nil {
+		j.Log.Error("giving back a turn not taken", "err", err)
+		return
+	}
+	j.passTurns(ctx)
 }
 
 // passTurns is PassTurns for a job, which logs what fails.
@@ -140,7 +180,7 @@ func (j *Job) replanHeader(results []report.Result) string {
 	}
 	where := fmt.Sprintf("`%s` in workspace `%s`", workflows.Quote(rp.Dir), workflows.Quote(rp.Workspace))
 	if rp.Why == PlanStale {
-		return fmt.Sprintf("**%s's apply changed the state of %s**, which made this pull request's plan of it stale, so atoll planned it again.\n\n", j.Forge.PullRef(rp.By), where)
+		return fmt.Sprintf("**%s changed the state of %s**, which made this pull request's plan of it stale, so atoll planned it again.\n\n", j.applier(rp.By), where)
 	}
 	return fmt.Sprintf("**It is this pull request's turn for %s:** its lock came to this pull request from the line, so atoll planned it.\n\n", where)
 }

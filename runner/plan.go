@@ -206,7 +206,9 @@ func (p *projectJob) plannedBefore(ctx context.Context) (report.Result, bool) {
 // runPlan takes the project's lock and runs the plan steps, noting in rec
 // the tool that ran them.
 func (p *projectJob) runPlan(ctx context.Context, rec *plans.Record) report.Result {
-	res, ok := p.takeLock(ctx, p.result("plan"), p.r.policy.LockQueue)
+	// Only pull requests wait in line: a run on a ref (a drift check,
+	// the API's) has no one to take its turn.
+	res, ok := p.takeLock(ctx, p.result("plan"), p.r.policy.LockQueue && p.onPull())
 	if !ok {
 		return res
 	}

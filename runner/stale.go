@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/atoll-iac/atoll/runner/plans"
 	"github.com/atoll-iac/atoll/runner/report"
@@ -17,20 +18,20 @@ import (
 const StaleMark = "> 🕰️ **This plan is stale:**"
 
 // markStale marks as stale the plans that other pull requests of the
-// repository keep, waiting to be applied, of the projects the job just
-// applied (the results that succeeded): their state changed since they
-// were planned. Each such pull request's plan statuses fail, saying so,
-// its latest plan comment says so at the top, and, with
-// Policy.ReplanStale, its projects are planned again. What fails is
-// logged: the apply itself went through.
-func (j *Job) markStale(ctx context.Context, results []report.Result) {
+// repository keep, waiting to be applied, of the projects the job
+// applied (the results that succeeded), made before the apply ended at
+// end: their state changed since they were planned. Each such pull
+// request's plan statuses fail, saying so, its latest plan comment says
+// so at the top, and, with Policy.ReplanStale, its projects are planned
+// again. What fails is logged: the apply itself went through.
+func (j *Job) markStale(ctx context.Context, results []report.Result, end time.Time) {
 	var applied []workflows.Project
 	for _, r := range results {
 		if r.Outcome == report.Succeeded {
 			applied = append(applied, r.Project)
 		}
 	}
-	if len(applied) == 0 || !j.onPull() {
+	if len(applied) == 0 {
 		return
 	}
 	pulls, err := j.r.plans.Pulls(ctx, j.Forge.Name(), j.Pull.Repo.FullName)
@@ -38,18 +39,19 @@ func (j *Job) markStale(ctx context.Context, results []report.Result) {
 		j.Log.Error("listing the pull requests with plans, to mark stale ones", "err", err)
 		return
 	}
-	by := j.Forge.PullRef(j.Pull.Number)
+	by := j.applier(j.Pull.Number)
 	for _, n := range pulls {
 		if n == j.Pull.Number || n == 0 {
 			continue // the API's runs apply what they plan, at once
 		}
 		other := plans.Pull{Forge: j.Forge.Name(), Repo: j.Pull.Repo.FullName, Number: n}
 		stale, err := j.r.plans.UpdateRecords(ctx, other, func(rec *plans.Record) bool {
-			if !rec.Unapplied() || !slices.Contains(applied, workflows.Project{Dir: rec.Dir, Workspace: rec.Workspace}) {
+			// A plan begun once the apply ended saw what it applied.
+			if !rec.Unapplied() || !rec.Time.Before(end) || !slices.Contains(applied, workflows.Project{Dir: rec.Dir, Workspace: rec.Workspace}) {
 				return false
 			}
 			rec.State, rec.StaleBy = plans.Stale, j.Pull.Number
-			rec.Summary = fmt.Sprintf("state changed by %s's apply; plan again", by)
+			rec.Summary = fmt.Sprintf("state changed by %s; plan again", by)
 			return true
 		})
 		if err != nil {
@@ -60,6 +62,15 @@ func (j *Job) markStale(ctx context.Context, results []report.Result) {
 			j.tellStale(ctx, other, stale)
 		}
 	}
+}
+
+// applier names, in a comment, the apply of pull request n: of a run
+// asked for through atoll's API when n is 0.
+func (j *Job) applier(n int) string {
+	if n == 0 {
+		return "an apply asked for through atoll's API"
+	}
+	return j.Forge.PullRef(n) + "'s apply"
 }
 
 // tellStale tells pull request pull that its plans stale, just marked,
@@ -123,7 +134,7 @@ func (j *Job) tellStale(ctx context.Context, pull plans.Pull, stale []plans.Reco
 func (j *Job) noteStale(ctx context.Context, pull plans.Pull, stale []plans.Record) {
 	log := j.Log.With("stale_pr", pull.Number)
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s's apply changed the state of these projects after they were planned, so atoll will not apply these plans:\n>\n", StaleMark, j.Forge.PullRef(j.Pull.Number))
+	fmt.Fprintf(&b, "%s %s changed the state of these projects after they were planned, so atoll will not apply these plans:\n>\n", StaleMark, j.applier(j.Pull.Number))
 	for _, rec := range stale {
 		fmt.Fprintf(&b, "> - `%s` in workspace `%s`: comment `%s` to plan it again\n", workflows.Quote(rec.Dir), workflows.Quote(rec.Workspace), planCommand(rec))
 	}

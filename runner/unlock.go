@@ -2,11 +2,13 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/atoll-iac/atoll/locking"
 	"github.com/atoll-iac/atoll/runner/plans"
+	"github.com/atoll-iac/atoll/workflows"
 )
 
 // unlock releases the pull request's locks, discards its plans and
@@ -54,10 +56,12 @@ func (j *Job) releaseAll(ctx context.Context, none string) (letGo, error) {
 	if gone.discarded, err = j.discardPlans(ctx); err != nil {
 		return gone, fmt.Errorf("discarding plans: %w", err)
 	}
-	if gone.left, err = j.leaveLines(ctx); err != nil {
-		return gone, err
-	}
-	if gone.released, err = j.releaseLocks(ctx); err != nil {
+	// Out of line first, so that no lock released is handed to it; a
+	// line that cannot be left keeps no lock held.
+	var leaveErr error
+	gone.left, leaveErr = j.leaveLines(ctx)
+	gone.released, err = j.releaseLocks(ctx)
+	if err := errors.Join(leaveErr, err); err != nil {
 		return gone, err
 	}
 	j.Log.Info("unlocked", "locks", len(gone.released), "plans", len(gone.discarded), "lines", len(gone.left))
@@ -126,7 +130,7 @@ func (g letGo) text() string {
 func keyList(keys []locking.Key) string {
 	var b strings.Builder
 	for _, k := range keys {
-		fmt.Fprintf(&b, "- `%s` in workspace `%s`\n", k.Dir, k.Workspace)
+		fmt.Fprintf(&b, "- `%s` in workspace `%s`\n", workflows.Quote(k.Dir), workflows.Quote(k.Workspace))
 	}
 	return b.String()
 }

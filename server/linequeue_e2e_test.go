@@ -300,3 +300,68 @@ func TestLockQueueAcrossReplicas(t *testing.T) {
 		t.Errorf("locks at the end = %+v, %v; want #3's", locks, err)
 	}
 }
+
+// TestLockQueueRefRuns: a run on a ref through the API never waits in
+// line (it has no pull request to take a turn), and an apply through the
+// API makes the pull requests' plans of its projects stale.
+func TestLockQueueRefRuns(t *testing.T) {
+	t.Parallel()
+	t.Run("queue", func(t *testing.T) {
+		t.Parallel()
+		e := newTestEnv(t, testOptions{configure: func(c *Config) { lockQueue(c); c.APISecret = apiToken }})
+		e.planned(t, map[string]string{"main.tf": oneResource})
+		e.f.PushToMain(t, "acme/infra", map[string]string{"main.tf": oneResource})
+		job, _ := e.runJob(t, "/api/plan", `{"repo":"acme/infra","projects":[{"dir":"."}]}`)
+		if out, _ := job["output"].(string); !strings.Contains(out, "locked by #1") || strings.Contains(out, "in line") {
+			t.Errorf("an API plan of a locked project: %s", toJSON(job))
+		}
+		if lines, err := e.server.locker.Lines(t.Context()); err != nil || len(lines) != 0 {
+			t.Errorf("lines after an API run found the project locked = %+v, %v", lines, err)
+		}
+	})
+	t.Run("stale", func(t *testing.T) {
+		t.Parallel()
+		configure := noRepoLocking(t)
+		e := newTestEnv(t, testOptions{configure: func(c *Config) { configure(c); c.APISecret = apiToken }})
+		pr := e.planned(t, map[string]string{"main.tf": oneResource})
+		e.f.PushToMain(t, "acme/infra", map[string]string{"main.tf": oneResource})
+		if job, _ := e.runJob(t, "/api/apply", `{"repo":"acme/infra","projects":[{"dir":"."}]}`); job["state"] != "succeeded" {
+			t.Fatalf("API apply: %s", toJSON(job))
+		}
+		want := "state changed by an apply asked for through atoll's API; plan again"
+		if st := e.status("acme/infra", pr.HeadSHA, "atoll/plan: ./default"); st.State != "failure" || st.Description != want {
+			t.Errorf("#1's plan status after an API apply = %+v, want %q", st, want)
+		}
+	})
+}
+
+// TestLockQueueTurnNotTaken: a pull request whose turn comes but whose
+// plan stops before it takes the lock (here its config went bad while it
+// waited) gives the lock on to the next in line, instead of keeping it.
+func TestLockQueueTurnNotTaken(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, testOptions{configure: lockQueue})
+	first := e.planned(t, map[string]string{"main.tf": oneResource})
+	var waiting []vcstest.Pull
+	for _, author := range []string{"bob", "carol"} {
+		p := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Author: author, Files: map[string]string{"main.tf": twoResources}})
+		e.gh.SendPullRequest(t, e.events, "opened", p)
+		e.waitComments(t, p, 1)
+		waiting = append(waiting, p)
+	}
+	bad := e.gh.PushToPull(t, "acme/infra", waiting[0].Number, map[string]string{"atoll.yaml": "version: 2\n"})
+	e.gh.SendPullRequest(t, e.events, "synchronize", bad)
+	if c := e.waitComments(t, bad, 2)[1]; !strings.Contains(c.Body, "version: 3 is required") {
+		t.Fatalf("#2's autoplan with a bad config:\n%s", c.Body)
+	}
+	e.gh.SendPullRequest(t, e.events, "closed", e.gh.ClosePull(t, "acme/infra", first.Number))
+	if c := e.waitBody(t, waiting[1], "It is this pull request's turn"); !strings.Contains(c.Body, "plan succeeded") {
+		t.Errorf("#3's turn, after #2's was not taken:\n%s", c.Body)
+	}
+	if cs := e.gh.Comments("acme/infra", bad.Number); !strings.Contains(cs[len(cs)-1].Body, "version: 3 is required") {
+		t.Errorf("#2's turn did not say what stopped it:\n%s", cs[len(cs)-1].Body)
+	}
+	if locks, err := e.server.Locks(t.Context()); err != nil || len(locks) != 1 || locks[0].Pull != waiting[1].Number {
+		t.Errorf("locks = %+v, %v; want #3's", locks, err)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/atoll-iac/atoll/locking"
 	"github.com/atoll-iac/atoll/runner"
 	"github.com/atoll-iac/atoll/runner/joblog"
+	"github.com/atoll-iac/atoll/runner/report"
 )
 
 //go:embed web/*.html web/live.js
@@ -31,7 +32,7 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"since":   func(t time.Time) string { return since(time.Since(t)) },
 	"took":    func(d time.Duration) string { return d.Round(100 * time.Millisecond).String() },
 	"utc":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
-	"ordinal": ordinal,
+	"ordinal": report.Ordinal,
 	"unlockButton": func(csrf string, key locking.Key, pull int) unlockButton {
 		return unlockButton{CSRF: csrf, Forge: key.Forge, Repo: key.Repo, Pull: pull}
 	},
@@ -288,20 +289,4 @@ func since(d time.Duration) string {
 		return fmt.Sprintf("%dh", int(d.Hours()))
 	}
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
-}
-
-// ordinal says a place in line: "1st", "2nd", "3rd", "4th", "11th",
-// "21st".
-func ordinal(n int) string {
-	suffix := "th"
-	switch {
-	case n%100 >= 11 && n%100 <= 13:
-	case n%10 == 1:
-		suffix = "st"
-	case n%10 == 2:
-		suffix = "nd"
-	case n%10 == 3:
-		suffix = "rd"
-	}
-	return strconv.Itoa(n) + suffix
 }

@@ -367,12 +367,3 @@ acme/infra dns free (1 #7 dave 25m0s)
 		t.Errorf("unlock of #99: %d %s, want a redirect with an error", code, loc)
 	}
 }
-
-func TestOrdinal(t *testing.T) {
-	t.Parallel()
-	for n, want := range map[int]string{1: "1st", 2: "2nd", 3: "3rd", 4: "4th", 10: "10th", 11: "11th", 12: "12th", 13: "13th", 21: "21st", 22: "22nd", 101: "101st", 111: "111th", 112: "112th"} {
-		if got := ordinal(n); got != want {
-			t.Errorf("ordinal(%d) = %q, want %q", n, got, want)
-		}
-	}
-}

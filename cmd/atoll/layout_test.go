@@ -24,7 +24,7 @@ const module = "github.com/atoll-iac/atoll"
 var mayImport = map[string][]string{
 	// atoll testdrive drives the fake forge and reads atoll's comments.
 	"cmd/atoll":                   {"server", "runner", "runner/report", "runner/tool", "runner/workspace", "vcs", "vcs/github", "vcs/gitlab", "vcs/vcstest", "workflows"},
-	"server":                      {"runner", "runner/joblog", "runner/queue", "runner/plans", "runner/policy", "runner/tool", "runner/workspace", "locking", "vcs", "vcs/github", "vcs/gitlab", "workflows"},
+	"server":                      {"runner", "runner/joblog", "runner/queue", "runner/plans", "runner/policy", "runner/report", "runner/tool", "runner/workspace", "locking", "vcs", "vcs/github", "vcs/gitlab", "workflows"},
 	"runner":                      {"runner/joblog", "runner/queue", "runner/plans", "runner/policy", "runner/report", "runner/tool", "runner/workspace", "locking", "vcs", "workflows"},
 	"runner/queue":                {"runner/internal/groupcommit"},
 	"runner/joblog":               {"runner/internal/groupcommit"},
