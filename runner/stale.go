@@ -129,8 +129,9 @@ func (j *Job) tellStale(ctx context.Context, pull plans.Pull, stale []plans.Reco
 }
 
 // noteStale says atop pull request pull's latest plan comment that its
-// plans stale went stale, unless it says so already; when the note would
-// make the comment too long, it says so in a comment of its own.
+// plans stale went stale; in a comment of its own when that comment
+// says so of others already (an earlier apply's), or when the note
+// would make it too long.
 func (j *Job) noteStale(ctx context.Context, pull plans.Pull, stale []plans.Record) {
 	log := j.Log.With("stale_pr", pull.Number)
 	var b strings.Builder
@@ -148,9 +149,7 @@ func (j *Job) noteStale(ctx context.Context, pull plans.Pull, stale []plans.Reco
 		switch {
 		case err != nil:
 			log.Warn("reading the plan comment, to say it is stale", "comment", ids[0], "err", err)
-		case strings.HasPrefix(c.Body, StaleMark):
-			return // said by an earlier apply; the plan must be made again anyway
-		case len(note)+len(c.Body) <= j.Forge.MaxCommentLen():
+		case !strings.HasPrefix(c.Body, StaleMark) && len(note)+len(c.Body) <= j.Forge.MaxCommentLen():
 			if err := j.Forge.UpdateComment(ctx, j.Pull.Repo, pull.Number, ids[0], note+c.Body); err != nil {
 				log.Error("saying a plan comment is stale", "err", err)
 			}

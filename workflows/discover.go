@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/bmatcuk/doublestar/v4"
 )
@@ -147,6 +148,12 @@ func discoverDirs(cfg RepoConfig, repoDir string, changed []string, graph *Modul
 		d.configured[p.Dir] = true
 	}
 	for _, f := range changed {
+		if !utf8.ValidString(f) {
+			// A name no comment, status or lock can spell (git lists
+			// paths as bytes): a pull request's, to leave locks no one
+			// could release. Its directory is planned by -d, if at all.
+			continue
+		}
 		if err := d.changed(f); err != nil {
 			return nil, err
 		}

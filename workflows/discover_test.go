@@ -91,3 +91,29 @@ func discoverReport(repo string, changed []string) string {
 	}
 	return report
 }
+
+// TestDiscoverSkipsNamesNotUTF8: a changed file whose path is not UTF-8
+// (git lists paths as bytes) plans nothing: no comment, status or lock
+// could name its directory; -d cannot name it either.
+func TestDiscoverSkipsNamesNotUTF8(t *testing.T) {
+	t.Parallel()
+	repo := t.TempDir()
+	for _, dir := range []string{"ok", "a\xffb"} {
+		if err := os.MkdirAll(filepath.Join(repo, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(repo, dir, "main.tf"), []byte("locals {}\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	matches, err := Select(RepoConfig{}, repo, []string{"a\xffb/main.tf", "ok/main.tf"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(matches) != 1 || matches[0].Dir != "ok" {
+		t.Errorf("matches = %+v, want ok alone", matches)
+	}
+	if _, err := CleanDir("a\xffb"); err == nil {
+		t.Error("CleanDir took a name that is not UTF-8")
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // DefaultWorkspace is the workspace a project uses unless told otherwise.
@@ -71,6 +72,9 @@ func CleanDir(dir string) (string, error) {
 	}
 	if strings.ContainsRune(dir, '\\') || strings.ContainsRune(dir, 0) {
 		return "", fmt.Errorf("directory %q: use forward slashes only", dir)
+	}
+	if !utf8.ValidString(dir) {
+		return "", fmt.Errorf("directory %q is not UTF-8", dir)
 	}
 	if path.IsAbs(dir) {
 		return "", fmt.Errorf("directory %q must be relative to the repository root", dir)
