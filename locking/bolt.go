@@ -170,6 +170,20 @@ func (s boltTx) line(key Key) (Line, error) {
 	return line, nil
 }
 
+// lines returns every line, in the order of their keys' encodings.
+func (s boltTx) lines() ([]Line, error) {
+	var lines []Line
+	err := s.tx.Bucket([]byte(lineBucket)).ForEach(func(_, v []byte) error {
+		var line Line
+		if err := json.Unmarshal(v, &line); err != nil {
+			return fmt.Errorf("locking: decoding line record: %w", err)
+		}
+		lines = append(lines, line)
+		return nil
+	})
+	return lines, err
+}
+
 // putLine stores line, or deletes it when no one waits in it.
 func (s boltTx) putLine(line Line) error {
 	bkt := s.tx.Bucket([]byte(lineBucket))
@@ -216,14 +230,9 @@ func (b *Bolt) Lines(ctx context.Context) ([]Line, error) {
 	}
 	var lines []Line
 	err := b.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte(lineBucket)).ForEach(func(_, v []byte) error {
-			var line Line
-			if err := json.Unmarshal(v, &line); err != nil {
-				return fmt.Errorf("locking: decoding line record: %w", err)
-			}
-			lines = append(lines, line)
-			return nil
-		})
+		var err error
+		lines, err = boltTx{tx}.lines()
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("locking: listing lines: %w", err)
@@ -242,15 +251,7 @@ func (b *Bolt) Pass(ctx context.Context) ([]Lock, error) {
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		turns = nil
 		s := boltTx{tx}
-		var lines []Line
-		err := tx.Bucket([]byte(lineBucket)).ForEach(func(_, v []byte) error {
-			var line Line
-			if err := json.Unmarshal(v, &line); err != nil {
-				return fmt.Errorf("locking: decoding line record: %w", err)
-			}
-			lines = append(lines, line)
-			return nil
-		})
+		lines, err := s.lines()
 		if err != nil {
 			return err
 		}
