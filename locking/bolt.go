@@ -256,10 +256,11 @@ func (b *Bolt) Pass(ctx context.Context) ([]Lock, error) {
 			return err
 		}
 		for _, line := range lines {
-			if _, held, err := s.lock(line.Key, now); err != nil || held {
-				if err != nil {
-					return err
-				}
+			_, held, err := s.lock(line.Key, now)
+			if err != nil {
+				return err
+			}
+			if held {
 				continue
 			}
 			if err := s.putLock(line.Waiting[0].handed(line.Key, now)); err != nil {
