@@ -34,6 +34,10 @@ type CIWork struct {
 // says it could not be tried.
 func RunCI(ctx context.Context, cfg Config, w CIWork, out io.Writer) (failed bool, err error) {
 	cfg.oneShot = true
+	// No one would plan a pull request of a one-pass run when its turn
+	// came: it does not wait in line. (The locks it lets go of are still
+	// passed on, for a server that shares its --redis-addr to plan.)
+	cfg.LockQueue = false
 	s, err := New(cfg)
 	if err != nil {
 		return false, err

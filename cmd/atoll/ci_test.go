@@ -183,3 +183,23 @@ func TestCIHelp(t *testing.T) {
 		t.Errorf("atoll ci -h: exit %d, stderr %q, stdout:\n%s", code, errOut, out)
 	}
 }
+
+// A run of atoll ci that finds a project locked (runs share a data
+// directory here, as they share --redis-addr elsewhere) is refused, and
+// does not promise a turn: no one would plan the pull request later.
+func TestCILockedDoesNotWaitInLine(t *testing.T) {
+	t.Parallel()
+	gh := vcstest.NewGitHub(t, vcstest.GitHubOptions{Token: "ghs_actions"})
+	gh.CreateRepo(t, "acme/infra", nil)
+	data := t.TempDir()
+	for i, author := range []string{"alice", "bob"} {
+		pr := gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Author: author, Files: map[string]string{"main.tf": ciOneResource}})
+		code, out, errOut := runCI(actionsJob(t, gh, "pull_request", gh.Payload(t, "pull_request", "opened", pr, "", "")), "--data-dir", data)
+		switch {
+		case i == 0 && (code != 0 || !strings.Contains(out, "Plan: 1 to add")):
+			t.Fatalf("#1's plan: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+		case i == 1 && (code != 1 || !strings.Contains(out, "locked by #1") || strings.Contains(out, "in line")):
+			t.Errorf("#2's plan while #1 holds the lock: exit %d\n%s; want 1, locked by #1, and no place in line", code, out)
+		}
+	}
+}
