@@ -306,3 +306,41 @@ func TestPullsWithPlans(t *testing.T) {
 		}
 	})
 }
+
+// TestRedisUpdateRecordsKeepsARecordSavedMeanwhile: a record another
+// replica saves while UpdateRecords is changing the old one is not
+// overwritten: the change is made to the new record, or to none.
+func TestRedisUpdateRecordsKeepsARecordSavedMeanwhile(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, redistest.Options{})
+	ctx, pull := t.Context(), Pull{Forge: "github", Repo: "acme/infra", Number: 2}
+	s, other := NewRedis(srv.Client(t), "atoll:", t.TempDir()), NewRedis(srv.Client(t), "atoll:", t.TempDir())
+	old := Record{Dir: ".", Workspace: "default", State: Planned, SHA: "old"}
+	if err := s.SaveRecord(ctx, pull, old); err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	changed, err := s.UpdateRecords(ctx, pull, func(rec *Record) bool {
+		calls++
+		if calls == 1 {
+			// The pull request's own job saves a new plan, now.
+			fresh := old
+			fresh.SHA = "new"
+			if err := other.SaveRecord(ctx, pull, fresh); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if rec.SHA != "old" {
+			return false // only the old plan went stale
+		}
+		rec.State = Stale
+		return true
+	})
+	if err != nil || len(changed) != 0 {
+		t.Errorf("UpdateRecords = %+v, %v; want nothing changed", changed, err)
+	}
+	recs, err := s.Records(ctx, pull)
+	if err != nil || len(recs) != 1 || recs[0].SHA != "new" || recs[0].State != Planned {
+		t.Errorf("records = %+v, %v; want the new plan, untouched", recs, err)
+	}
+}

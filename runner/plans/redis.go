@@ -98,7 +98,12 @@ func (r *Redis) Pulls(ctx context.Context, forge, repo string) ([]int, error) {
 
 // Records implements Store.
 func (r *Redis) Records(ctx context.Context, pull Pull) ([]Record, error) {
-	all, err := r.client.HGetAll(ctx, r.recordsKey(pull)).Result()
+	return readRecords(ctx, r.client, r.recordsKey(pull))
+}
+
+// readRecords reads and decodes the records in the hash key.
+func readRecords(ctx context.Context, c redis.Cmdable, key string) ([]Record, error) {
+	all, err := c.HGetAll(ctx, key).Result()
 	if err != nil {
 		return nil, fmt.Errorf("plans: reading records: %w", err)
 	}
@@ -114,14 +119,49 @@ func (r *Redis) Records(ctx context.Context, pull Pull) ([]Record, error) {
 	return recs, nil
 }
 
-// UpdateRecords implements Store. A pull request's jobs take turns, on
-// any replica: no other job writes its records meanwhile.
+// UpdateRecords implements Store. The records are read and written in
+// one transaction: another pull request's apply marks this one's plans
+// stale while its own job may be saving a new plan, which is then
+// changed as it is, or not at all, but never overwritten.
 func (r *Redis) UpdateRecords(ctx context.Context, pull Pull, change func(*Record) bool) ([]Record, error) {
-	recs, err := r.Records(ctx, pull)
-	if err != nil {
-		return nil, err
+	key := r.recordsKey(pull)
+	var changed []Record
+	for range 10 {
+		err := r.client.Watch(ctx, func(tx *redis.Tx) error {
+			recs, err := readRecords(ctx, tx, key)
+			if err != nil {
+				return err
+			}
+			changed = nil
+			var fields []any
+			for _, rec := range recs {
+				if !change(&rec) {
+					continue
+				}
+				b, err := json.Marshal(rec)
+				if err != nil {
+					return err
+				}
+				fields = append(fields, field(rec), b)
+				changed = append(changed, rec)
+			}
+			if len(fields) == 0 {
+				return nil
+			}
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.HSet(ctx, key, fields...)
+				return nil
+			})
+			return err
+		}, key)
+		if !errors.Is(err, redis.TxFailedErr) {
+			if err != nil {
+				return nil, fmt.Errorf("plans: updating records: %w", err)
+			}
+			return changed, nil
+		}
 	}
-	return updateEach(recs, change, func(rec Record) error { return r.SaveRecord(ctx, pull, rec) })
+	return nil, errors.New("plans: updating records: they kept changing")
 }
 
 // Discard implements Store.

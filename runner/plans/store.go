@@ -41,7 +41,10 @@ type Store interface {
 	Records(ctx context.Context, pull Pull) ([]Record, error)
 	// UpdateRecords changes the pull request's records: change returns
 	// whether it changed the record it is given. It returns the records
-	// changed, as they are now.
+	// changed, as they are now. The records are read and written in one
+	// step: one saved meanwhile (another pull request's apply marks this
+	// one's plans stale while its own job saves a new plan) is never
+	// overwritten; change may then be called again, on it.
 	UpdateRecords(ctx context.Context, pull Pull, change func(*Record) bool) ([]Record, error)
 	// Discard deletes the pull request's records and plan files, and
 	// returns the records.
