@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/atoll-iac/atoll/runner/plans"
 	"github.com/atoll-iac/atoll/runner/queue"
@@ -57,12 +56,11 @@ func (j *Job) apply(ctx context.Context, cmd workflows.Command) error {
 			}
 			return pj.apply(ctx)
 		})
-	applied := time.Now()
 	if queue.HandedOver(ctx) {
 		// The next run of the job finds what was applied, and reports.
 		return context.Cause(ctx)
 	}
-	return errors.Join(err, j.reportApplies(ctx, rc, results, err == nil, applied))
+	return errors.Join(err, j.reportApplies(ctx, rc, results, err == nil))
 }
 
 // selectPlans returns the pull request's plans waiting to be applied that
@@ -114,10 +112,9 @@ func planCommand(rec plans.Record) string {
 	return report.ProjectCommand("plan", rec.Name, workflows.Project{Dir: rec.Dir, Workspace: rec.Workspace})
 }
 
-// reportApplies reports the results of an apply, which ended at
-// applied: statuses, the other pull requests' plans it made stale, the
-// comment, and, when every plan is applied and ok, an automerge.
-func (j *Job) reportApplies(ctx context.Context, rc repoConfig, results []report.Result, ok bool, applied time.Time) error {
+// reportApplies reports the results of an apply: statuses, the comment,
+// and, when every plan is applied and ok, an automerge.
+func (j *Job) reportApplies(ctx context.Context, rc repoConfig, results []report.Result, ok bool) error {
 	ctx, cancel := reportContext(ctx)
 	defer cancel()
 	defer j.phases.start(PhaseReport)()
@@ -130,7 +127,6 @@ func (j *Job) reportApplies(ctx context.Context, rc repoConfig, results []report
 		}
 	}
 	concurrently(append(writes, j.aggregateWrites(ctx)...))
-	j.markStale(ctx, results, applied)
 	j.noteResults(results)
 	_, err := j.reply.Finish(ctx, report.Results(results, j.Forge.MaxCommentLen())...)
 	automerge := j.r.policy.Automerge

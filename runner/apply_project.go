@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/atoll-iac/atoll/runner/plans"
 	"github.com/atoll-iac/atoll/runner/queue"
@@ -253,5 +254,10 @@ func (p *projectJob) recordApply(ctx context.Context, res report.Result, rec pla
 		return res.Internal(p.ID)
 	}
 	p.log.Info("applied", "summary", res.Summary, "ok", res.Outcome == report.Succeeded)
+	if rec.State == plans.Applied || rec.State == plans.ApplyUnknown {
+		// At once, not at the job's end: a job cut short after this
+		// apply does not apply it again, nor report it.
+		p.markStale(sctx, []workflows.Project{{Dir: rec.Dir, Workspace: rec.Workspace}}, time.Now())
+	}
 	return res
 }

@@ -30,12 +30,13 @@ func (j *Job) approvePolicies(ctx context.Context) error {
 	for _, s := range pol.Sets {
 		owns[s.Name] = j.owner(ctx, pol.Owners) || j.owner(ctx, s.Owners)
 	}
-	var waiting, approved []plans.Record
+	var waiting bool
+	var approved []plans.Record
 	changed, err := j.r.plans.UpdateRecords(ctx, j.plansPull(), func(rec *plans.Record) bool {
 		if !rec.Unapplied() || rec.SHA != j.Pull.HeadSHA || len(j.r.unapproved(*rec)) == 0 {
 			return false
 		}
-		waiting = append(waiting, *rec)
+		waiting = true
 		did := false
 		for _, set := range rec.PolicyDenied {
 			if owns[set] && !slices.ContainsFunc(rec.PolicyApprovals[set], func(u string) bool { return strings.EqualFold(u, j.User) }) {
@@ -52,7 +53,7 @@ func (j *Job) approvePolicies(ctx context.Context) error {
 		return err
 	}
 	switch {
-	case len(waiting) == 0:
+	case !waiting:
 		return userErrorf("No plan of this pull request's latest commit waits for a policy approval.")
 	case len(changed) == 0:
 		return userErrorf("@%s, you own none of the policy sets that wait for your approval, or approved them already.", j.User)

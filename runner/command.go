@@ -60,6 +60,14 @@ func (j *Job) command(ctx context.Context, cmd workflows.Command, parseErr error
 	if pull.Fork && !j.r.policy.AllowForkPRs {
 		return errForkRefused
 	}
+	if j.replan != nil && j.replan.Why == TurnCame {
+		// The turn may have gone meanwhile: the pull request unlocked
+		// it, or let it lapse. It is not put back in line.
+		if _, held, err := j.turnLock(ctx); err != nil || !held {
+			j.Log.Info("not planning a turn that is no longer this pull request's", "err", err)
+			return err
+		}
+	}
 	switch cmd.Name {
 	case "plan":
 		return j.plan(ctx, planRequest{sel: cmd, extra: cmd.Extra})

@@ -54,19 +54,31 @@ func (j *Job) interruptedApply(ctx context.Context) (answered bool, err error) {
 
 // markUnknownApplies marks the job's pull request's plans that an
 // earlier run was applying when it stopped, those of them that of
-// selects, as of unknown outcome, and returns them.
+// selects, as of unknown outcome, and returns them. What they may have
+// applied makes other pull requests' plans of them stale.
 func (j *Job) markUnknownApplies(ctx context.Context, of func(plans.Record) bool) ([]plans.Record, error) {
 	// The run cut short may be winding down here still.
 	if err := j.r.workspaces.WaitIdle(ctx, j.Forge.Name(), j.Pull.Repo.FullName, j.Pull.Number); err != nil {
 		return nil, err
 	}
-	return j.r.plans.UpdateRecords(ctx, j.plansPull(), func(rec *plans.Record) bool {
+	unknown, err := j.r.plans.UpdateRecords(ctx, j.plansPull(), func(rec *plans.Record) bool {
 		if rec.State != plans.Applying || !of(*rec) {
 			return false
 		}
 		rec.State, rec.Summary = plans.ApplyUnknown, "interrupted: outcome unknown"
 		return true
 	})
+	if err != nil {
+		return nil, err
+	}
+	var applied []workflows.Project
+	for _, rec := range unknown {
+		applied = append(applied, workflows.Project{Dir: rec.Dir, Workspace: rec.Workspace})
+	}
+	rctx, cancel := reportContext(ctx)
+	defer cancel()
+	j.markStale(rctx, applied, time.Now())
+	return unknown, nil
 }
 
 // keepUnknownLock keeps the lock of a project whose apply is unknown

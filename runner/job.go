@@ -233,13 +233,19 @@ func (j *Job) do(ctx context.Context) error {
 		}
 		// The first run never began to apply.
 	}
+	if j.replan != nil && j.replan.Why == TurnCame {
+		// However the job ends, a panic or a give-up included: a turn
+		// not taken goes on to the next in line.
+		defer func() {
+			if !queue.HandedOver(ctx) {
+				j.giveBackTurn(ctx)
+			}
+		}()
+	}
 	if j.abandoned >= crashLimit {
 		return j.giveUp(ctx, cmd)
 	}
 	err := j.work(ctx, cmd, parseErr)
-	if j.replan != nil && j.replan.Why == TurnCame && !queue.HandedOver(ctx) {
-		j.giveBackTurn(ctx)
-	}
 	if fe := (*workspace.FetchError)(nil); errors.As(err, &fe) && !queue.HandedOver(ctx) {
 		return j.fetchFailed(ctx, cmd, fe)
 	}

@@ -86,27 +86,14 @@ func (r *Runner) PassTurns(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	passOn := false
 	for _, l := range turns {
-		if l.Pull == 0 {
-			// A run on a ref never waits in line; should one have (an
-			// older atoll's), its turn goes on to the next.
-			if _, err := r.locker.Unlock(ctx, l.Key, 0); err != nil {
-				return err
-			}
-			passOn = true
-			continue
-		}
-		if r.forge(l.Key.Forge) == nil {
-			continue
+		if l.Pull == 0 || r.forge(l.Key.Forge) == nil {
+			continue // a run on a ref never waits in line
 		}
 		// Once per handing over: a lock handed again is a new turn.
 		if err := r.queueReplan(ctx, l.Key, l.Pull, l.User, Replan{Why: TurnCame}, l.Time.String()); err != nil {
 			return fmt.Errorf("queueing the plan of %s#%d, whose turn came: %w", l.Key.Repo, l.Pull, err)
 		}
-	}
-	if passOn {
-		return r.PassTurns(ctx)
 	}
 	return nil
 }
@@ -119,23 +106,36 @@ func (r *Runner) PassTurns(ctx context.Context) error {
 func (j *Job) giveBackTurn(ctx context.Context) {
 	ctx, cancel := reportContext(ctx)
 	defer cancel()
-	rp := j.replan
-	key := locking.Key{Forge: j.Forge.Name(), Repo: j.Event.Repo.FullName, Dir: rp.Dir, Workspace: rp.Workspace}
-	locks, err := j.r.locker.List(ctx)
-	if err != nil {
+	l, held, err := j.turnLock(ctx)
+	switch {
+	case err != nil:
 		j.Log.Error("listing locks, to give back a turn not taken", "err", err)
 		return
-	}
-	i := slices.IndexFunc(locks, func(l locking.Lock) bool { return l.Key == key && l.Pull == j.Event.Pull.Number && l.Turn })
-	if i < 0 {
+	case !held || !l.Turn:
 		return // taken, or gone
 	}
-	j.Log.Info("giving back the lock of a turn the plan did not take", "dir", key.Dir, "workspace", key.Workspace)
-	if _, err := j.r.locker.Unlock(ctx, key, j.Event.Pull.Number); err != nil {
+	j.Log.Info("giving back the lock of a turn the plan did not take", "dir", l.Key.Dir, "workspace", l.Key.Workspace)
+	if _, err := j.r.locker.Unlock(ctx, l.Key, l.Pull); err != nil {
 		j.Log.Error("giving back a turn not taken", "err", err)
 		return
 	}
 	j.passTurns(ctx)
+}
+
+// turnLock returns the lock of the project of the job's replan, if the
+// job's pull request holds it: handed to it, or taken by a run of this
+// job that was cut short.
+func (j *Job) turnLock(ctx context.Context) (locking.Lock, bool, error) {
+	key := locking.Key{Forge: j.Forge.Name(), Repo: j.Event.Repo.FullName, Dir: j.replan.Dir, Workspace: j.replan.Workspace}
+	locks, err := j.r.locker.List(ctx)
+	if err != nil {
+		return locking.Lock{}, false, err
+	}
+	i := slices.IndexFunc(locks, func(l locking.Lock) bool { return l.Key == key && l.Pull == j.Event.Pull.Number })
+	if i < 0 {
+		return locking.Lock{}, false, nil
+	}
+	return locks[i], true, nil
 }
 
 // passTurns is PassTurns for a job, which logs what fails.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/atoll-iac/atoll/locking"
 	"github.com/atoll-iac/atoll/runner/plans"
@@ -141,12 +140,8 @@ func (j *Job) runRef(ctx context.Context) error {
 		}
 	}
 	results, err := j.runRefProjects(ctx, run)
-	end := time.Now()
 	if queue.HandedOver(ctx) {
 		return context.Cause(ctx) // the next run ends it
-	}
-	if run.Command == "apply" {
-		j.markStale(ctx, results, end)
 	}
 	if len(results) > 0 {
 		j.noteResults(results)

@@ -19,18 +19,12 @@ const StaleMark = "> 🕰️ **This plan is stale:**"
 
 // markStale marks as stale the plans that other pull requests of the
 // repository keep, waiting to be applied, of the projects the job
-// applied (the results that succeeded), made before the apply ended at
-// end: their state changed since they were planned. Each such pull
+// applied (or may have: an apply cut short), made before the apply ended
+// at end: their state changed since they were planned. Each such pull
 // request's plan statuses fail, saying so, its latest plan comment says
 // so at the top, and, with Policy.ReplanStale, its projects are planned
-// again. What fails is logged: the apply itself went through.
-func (j *Job) markStale(ctx context.Context, results []report.Result, end time.Time) {
-	var applied []workflows.Project
-	for _, r := range results {
-		if r.Outcome == report.Succeeded {
-			applied = append(applied, r.Project)
-		}
-	}
+// again. What fails is logged: the apply itself is done.
+func (j *Job) markStale(ctx context.Context, applied []workflows.Project, end time.Time) {
 	if len(applied) == 0 {
 		return
 	}

@@ -2,10 +2,12 @@ package server
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/atoll-iac/atoll/locking"
 	"github.com/atoll-iac/atoll/runner"
 	"github.com/atoll-iac/atoll/vcs/vcstest"
 	"github.com/atoll-iac/atoll/workflows"
@@ -363,5 +365,49 @@ func TestLockQueueTurnNotTaken(t *testing.T) {
 	}
 	if locks, err := e.server.Locks(t.Context()); err != nil || len(locks) != 1 || locks[0].Pull != waiting[1].Number {
 		t.Errorf("locks = %+v, %v; want #3's", locks, err)
+	}
+}
+
+// TestLockQueueTurnGoneBeforeItsPlan: a pull request that unlocks after
+// its turn came, before the turn's plan ran, is not planned, nor put
+// back in line, by that plan.
+func TestLockQueueTurnGoneBeforeItsPlan(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, testOptions{configure: lockQueue, idle: true})
+	ctx := t.Context()
+	e.gh.CreateRepo(t, "acme/infra", nil)
+	e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Files: map[string]string{"main.tf": oneResource}})
+	second := e.gh.OpenPull(t, "acme/infra", vcstest.PullSpec{Author: "bob", Files: map[string]string{"main.tf": twoResources}})
+	key := locking.Key{Forge: "github", Repo: "acme/infra", Dir: ".", Workspace: "default"}
+	if _, ok, err := e.server.locker.TryLock(ctx, locking.Lock{Key: key, Pull: 1, User: "alice"}); !ok || err != nil {
+		t.Fatalf("#1's lock: %v, %v", ok, err)
+	}
+	if _, place, err := e.server.locker.Wait(ctx, locking.Lock{Key: key, Pull: 2, User: "bob"}); place != 1 || err != nil {
+		t.Fatalf("#2 in line: %d, %v", place, err)
+	}
+	// #1 lets go: the lock is #2's. #2 unlocks, then the turn's plan is
+	// queued: the unlock runs first.
+	if _, err := e.server.locker.Unlock(ctx, key, 1); err != nil {
+		t.Fatal(err)
+	}
+	if turns, err := e.server.locker.Pass(ctx); err != nil || len(turns) != 1 || turns[0].Pull != 2 {
+		t.Fatalf("Pass = %+v, %v", turns, err)
+	}
+	mustStatus(t, e.gh.SendPullComment(t, e.events, second, "bob", "atoll unlock"), http.StatusAccepted, "queued")
+	if err := e.server.jobs.PassTurns(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.server.Start()
+	if c := e.waitComments(t, second, 1)[0]; !strings.Contains(c.Body, "Locks released") {
+		t.Fatalf("#2's unlock:\n%s", c.Body)
+	}
+	if got := e.barrier(t, second); len(got) != 1 {
+		t.Errorf("#2 was planned in a turn it had given up:\n%s", got[len(got)-1].Body)
+	}
+	if locks, err := e.server.Locks(ctx); err != nil || len(locks) != 0 {
+		t.Errorf("locks = %+v, %v; want none", locks, err)
+	}
+	if lines, err := e.server.locker.Lines(ctx); err != nil || len(lines) != 0 {
+		t.Errorf("lines = %+v, %v; want none", lines, err)
 	}
 }

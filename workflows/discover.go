@@ -148,12 +148,6 @@ func discoverDirs(cfg RepoConfig, repoDir string, changed []string, graph *Modul
 		d.configured[p.Dir] = true
 	}
 	for _, f := range changed {
-		if !utf8.ValidString(f) {
-			// A name no comment, status or lock can spell (git lists
-			// paths as bytes): a pull request's, to leave locks no one
-			// could release. Its directory is planned by -d, if at all.
-			continue
-		}
 		if err := d.changed(f); err != nil {
 			return nil, err
 		}
@@ -182,9 +176,11 @@ type discovery struct {
 	backends map[string]bool
 }
 
-// add plans dir, for reason, unless the config names it or ignores it.
+// add plans dir, for reason, unless the config names it or ignores it,
+// or its name is not UTF-8: git lists paths as bytes, and no comment,
+// status or lock could spell it (a lock of it could not be released).
 func (d *discovery) add(dir, reason string) {
-	if d.configured[dir] || ignored(d.cfg.Autodiscover.IgnorePaths, dir) {
+	if d.configured[dir] || ignored(d.cfg.Autodiscover.IgnorePaths, dir) || !utf8.ValidString(dir) {
 		return
 	}
 	if _, seen := d.why[dir]; !seen {

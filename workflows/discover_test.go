@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"golang.org/x/tools/txtar"
 )
@@ -92,26 +93,43 @@ func discoverReport(repo string, changed []string) string {
 	return report
 }
 
-// TestDiscoverSkipsNamesNotUTF8: a changed file whose path is not UTF-8
-// (git lists paths as bytes) plans nothing: no comment, status or lock
-// could name its directory; -d cannot name it either.
+// TestDiscoverSkipsNamesNotUTF8: a directory whose name is not UTF-8
+// (git lists paths as bytes) is not planned, whether its own files
+// changed or a module it uses did: no comment, status or lock could name
+// it; -d cannot name it either.
 func TestDiscoverSkipsNamesNotUTF8(t *testing.T) {
 	t.Parallel()
 	repo := t.TempDir()
-	for _, dir := range []string{"ok", "a\xffb"} {
-		if err := os.MkdirAll(filepath.Join(repo, dir), 0o755); err != nil {
+	files := map[string]string{
+		"ok/main.tf":       "module \"net\" {\n  source = \"../mods/net\"\n}\n",
+		"a\xffb/main.tf":   "module \"net\" {\n  source = \"../mods/net\"\n}\n",
+		"mods/net/main.tf": "locals {}\n",
+	}
+	for name, body := range files {
+		if err := os.MkdirAll(filepath.Join(repo, filepath.Dir(name)), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(repo, dir, "main.tf"), []byte("locals {}\n"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(repo, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	matches, err := Select(RepoConfig{}, repo, []string{"a\xffb/main.tf", "ok/main.tf"})
+	for _, changed := range [][]string{{"a\xffb/main.tf", "ok/main.tf"}, {"mods/net/main.tf"}} {
+		matches, err := Select(RepoConfig{}, repo, changed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(matches) != 1 || matches[0].Dir != "ok" {
+			t.Errorf("changed %q: matches = %+v, want ok alone", changed, matches)
+		}
+	}
+	all, err := All(RepoConfig{}, repo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(matches) != 1 || matches[0].Dir != "ok" {
-		t.Errorf("matches = %+v, want ok alone", matches)
+	for _, m := range all {
+		if !utf8.ValidString(m.Dir) {
+			t.Errorf("All planned %q", m.Dir)
+		}
 	}
 	if _, err := CleanDir("a\xffb"); err == nil {
 		t.Error("CleanDir took a name that is not UTF-8")
