@@ -257,7 +257,7 @@ func (p *projectJob) recordApply(ctx context.Context, res report.Result, rec pla
 	if rec.State == plans.Applied || rec.State == plans.ApplyUnknown {
 		// At once, not at the job's end: a job cut short after this
 		// apply does not apply it again, nor report it.
-		p.markStale(sctx, []workflows.Project{{Dir: rec.Dir, Workspace: rec.Workspace}}, time.Now())
+		p.markStale(sctx, []plans.Record{rec}, time.Now())
 	}
 	return res
 }

@@ -71,13 +71,9 @@ func (j *Job) markUnknownApplies(ctx context.Context, of func(plans.Record) bool
 	if err != nil {
 		return nil, err
 	}
-	var applied []workflows.Project
-	for _, rec := range unknown {
-		applied = append(applied, workflows.Project{Dir: rec.Dir, Workspace: rec.Workspace})
-	}
 	rctx, cancel := reportContext(ctx)
 	defer cancel()
-	j.markStale(rctx, applied, time.Now())
+	j.markStale(rctx, unknown, time.Now())
 	return unknown, nil
 }
 

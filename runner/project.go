@@ -88,24 +88,20 @@ func (p *projectJob) takeLock(ctx context.Context, res report.Result, join bool)
 	defer p.phases.start(PhaseLock)()
 	l := p.r.projectLock(p.lockKey(p.cfg.Dir, p.cfg.Workspace), p.Pull.Number, p.User)
 	var holder locking.Lock
-	var place int
+	var ok bool
 	var err error
 	if join {
-		holder, place, err = p.r.locker.Wait(ctx, l)
+		holder, res.Place, err = p.r.locker.Wait(ctx, l)
+		ok = res.Place == 0
 	} else {
-		var ok bool
 		holder, ok, err = p.r.locker.TryLock(ctx, l)
-		if !ok {
-			place = -1 // not in line
-		}
 	}
 	switch {
 	case err != nil:
 		p.log.Error("taking the project lock", "err", err)
 		return res.Internal(p.ID), false
-	case place != 0:
+	case !ok:
 		res.Outcome, res.Holder, res.HolderRef = report.Locked, holder, p.Forge.PullRef(holder.Pull)
-		res.Place = max(place, 0)
 		if holder.Turn {
 			// Handed over just now, perhaps by this very call: its
 			// pull request is told at once.

@@ -18,13 +18,14 @@ import (
 const StaleMark = "> 🕰️ **This plan is stale:**"
 
 // markStale marks as stale the plans that other pull requests of the
-// repository keep, waiting to be applied, of the projects the job
-// applied (or may have: an apply cut short), made before the apply ended
-// at end: their state changed since they were planned. Each such pull
-// request's plan statuses fail, saying so, its latest plan comment says
-// so at the top, and, with Policy.ReplanStale, its projects are planned
-// again. What fails is logged: the apply itself is done.
-func (j *Job) markStale(ctx context.Context, applied []workflows.Project, end time.Time) {
+// repository keep, waiting to be applied, of the projects of applied, the
+// job's records of what it applied (or may have: an apply cut short),
+// made before the apply ended at end: their state changed since they
+// were planned. Each such pull request's plan statuses fail, saying so,
+// its latest plan comment says so at the top, and, with
+// Policy.ReplanStale, its projects are planned again. What fails is
+// logged: the apply itself is done.
+func (j *Job) markStale(ctx context.Context, applied []plans.Record, end time.Time) {
 	if len(applied) == 0 {
 		return
 	}
@@ -41,7 +42,8 @@ func (j *Job) markStale(ctx context.Context, applied []workflows.Project, end ti
 		other := plans.Pull{Forge: j.Forge.Name(), Repo: j.Pull.Repo.FullName, Number: n}
 		stale, err := j.r.plans.UpdateRecords(ctx, other, func(rec *plans.Record) bool {
 			// A plan begun once the apply ended saw what it applied.
-			if !rec.Unapplied() || !rec.Time.Before(end) || !slices.Contains(applied, workflows.Project{Dir: rec.Dir, Workspace: rec.Workspace}) {
+			sameProject := func(a plans.Record) bool { return a.Dir == rec.Dir && a.Workspace == rec.Workspace }
+			if !rec.Unapplied() || !rec.Time.Before(end) || !slices.ContainsFunc(applied, sameProject) {
 				return false
 			}
 			rec.State, rec.StaleBy = plans.Stale, j.Pull.Number
@@ -106,17 +108,7 @@ func (j *Job) tellStale(ctx context.Context, pull plans.Pull, stale []plans.Reco
 		})
 	}
 	if len(writes) > 0 {
-		if recs, err := j.r.plans.Records(ctx, pull); err != nil {
-			log.Error("reading plan records", "err", err)
-		} else {
-			for _, st := range report.Aggregates(recs) {
-				writes = append(writes, func() {
-					if err := j.Forge.SetStatus(ctx, repo, head.HeadSHA, st); err != nil {
-						log.Error("setting commit status", "context", st.Context, "err", err)
-					}
-				})
-			}
-		}
+		writes = append(writes, j.aggregateWritesOf(ctx, pull, head.HeadSHA, log)...)
 	}
 	writes = append(writes, func() { j.noteStale(ctx, pull, stale) })
 	concurrently(writes)

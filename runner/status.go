@@ -2,8 +2,10 @@ package runner
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 
+	"github.com/atoll-iac/atoll/runner/plans"
 	"github.com/atoll-iac/atoll/runner/report"
 	"github.com/atoll-iac/atoll/vcs"
 )
@@ -82,16 +84,22 @@ func (j *Job) aggregateWrites(ctx context.Context) []func() {
 	if !j.onPull() {
 		return nil
 	}
-	recs, err := j.r.plans.Records(ctx, j.plansPull())
+	return j.aggregateWritesOf(ctx, j.plansPull(), j.Pull.HeadSHA, j.Log)
+}
+
+// aggregateWritesOf are aggregateWrites for pull request pull of the
+// job's repository, whose head is sha, logging to log.
+func (j *Job) aggregateWritesOf(ctx context.Context, pull plans.Pull, sha string, log *slog.Logger) []func() {
+	recs, err := j.r.plans.Records(ctx, pull)
 	if err != nil {
-		j.Log.Error("reading plan records", "err", err)
+		log.Error("reading plan records", "err", err)
 		return nil
 	}
 	var writes []func()
 	for _, st := range report.Aggregates(recs) {
 		writes = append(writes, func() {
-			if err := j.Forge.SetStatus(ctx, j.Pull.Repo, j.Pull.HeadSHA, st); err != nil {
-				j.Log.Error("setting commit status", "context", st.Context, "err", err)
+			if err := j.Forge.SetStatus(ctx, j.Pull.Repo, sha, st); err != nil {
+				log.Error("setting commit status", "context", st.Context, "err", err)
 			}
 		})
 	}
